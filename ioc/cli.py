@@ -1,0 +1,167 @@
+"""`ioc`: one command line for the whole command-centre stack.
+
+Every command has `--help`. Errors the project raises on purpose (IocError) print as one clear line
+with a hint and exit 1; they never show a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from ioc.exceptions import IocError
+from ioc.kafka.broker import LocalBroker
+from ioc.kafka.topics import admin_client, catalogue, ensure_topics
+from ioc.settings import Settings, load_settings
+
+logger = logging.getLogger("ioc")
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    # kafka-python logs every refused connection; the CLI reports the outcome itself.
+    logging.getLogger("kafka").setLevel(logging.INFO if verbose else logging.CRITICAL)
+    logging.getLogger("py4j").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+class IocGroup(click.Group):
+    """A click group whose every command reports IocError plainly."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IocError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(1)
+
+
+def settings_from(ctx: click.Context) -> Settings:
+    obj = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        obj["settings"] = load_settings()
+    return obj["settings"]
+
+
+@click.group(cls=IocGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """Digital Longjiang operations command centre: feeds, lakehouse, vision and the wall."""
+    configure_logging(verbose)
+    ctx.ensure_object(dict)
+
+
+# -- config ---------------------------------------------------------------------------------------
+@cli.group(cls=IocGroup)
+def config() -> None:
+    """Inspect the typed settings (defaults, IOC_CONFIG file, IOC_* environment)."""
+
+
+@config.command("show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print every setting as JSON, secrets masked."""
+    click.echo(settings_from(ctx).model_dump_json(indent=2))
+
+
+# -- kafka ----------------------------------------------------------------------------------------
+@cli.group(cls=IocGroup)
+def kafka() -> None:
+    """Start, stop and inspect the local single-node KRaft broker."""
+
+
+@kafka.command("start")
+@click.pass_context
+def kafka_start(ctx: click.Context) -> None:
+    """Start the local broker and wait until it answers; create the project's topics."""
+    settings = settings_from(ctx)
+    broker = LocalBroker(settings.kafka)
+    before = broker.status()
+    status = broker.start()
+    click.echo(("already running: " if before.running else "started: ") + status.describe())
+    created = ensure_topics(settings)
+    click.echo(f"topics: {len(created)} created, {len(catalogue(settings)) - len(created)} already there")
+
+
+@kafka.command("stop")
+@click.pass_context
+def kafka_stop(ctx: click.Context) -> None:
+    """Stop the local broker."""
+    stopped = LocalBroker(settings_from(ctx).kafka).stop()
+    click.echo("Kafka broker stopped" if stopped else "Kafka broker was not running")
+
+
+@kafka.command("status")
+@click.pass_context
+def kafka_status(ctx: click.Context) -> None:
+    """Say whether the local broker runs, and where its log is. Exit 1 when it is down."""
+    broker = LocalBroker(settings_from(ctx).kafka)
+    status = broker.status()
+    click.echo(status.describe())
+    click.echo(f"log: {broker.log_file}")
+    if not status.running:
+        sys.exit(1)
+
+
+# -- topics ---------------------------------------------------------------------------------------
+@cli.group(cls=IocGroup)
+def topics() -> None:
+    """The topic catalogue: create and list the project's topics."""
+
+
+@topics.command("create")
+@click.pass_context
+def topics_create(ctx: click.Context) -> None:
+    """Create the catalogue's topics that do not exist yet (idempotent)."""
+    created = ensure_topics(settings_from(ctx))
+    click.echo(f"created {len(created)} topic(s): {', '.join(created) or '-'}")
+
+
+@topics.command("list")
+@click.pass_context
+def topics_list(ctx: click.Context) -> None:
+    """List the catalogue and whether each topic exists on the broker."""
+    settings = settings_from(ctx)
+    admin = admin_client(settings.kafka.bootstrap_servers, settings.kafka.request_timeout_ms)
+    try:
+        existing = set(admin.list_topics())
+    finally:
+        admin.close()
+    for spec in catalogue(settings):
+        mark = "ok     " if spec.name in existing else "missing"
+        click.echo(f"{mark} {spec.name:32} partitions={spec.partitions:<3} "
+                   f"retention={spec.retention_hours:g}h  {spec.description}")
+
+
+# -- the stack ------------------------------------------------------------------------------------
+@cli.command("up")
+@click.pass_context
+def up(ctx: click.Context) -> None:
+    """Bring up the local stack and run the main job on the embedded defaults."""
+    from ioc.stack import run_main_job
+
+    run_main_job(settings_from(ctx))
+
+
+@cli.command("down")
+@click.pass_context
+def down(ctx: click.Context) -> None:
+    """Stop everything the local stack started."""
+    from ioc.stack import stop_stack
+
+    stop_stack(settings_from(ctx))
+
+
+def main() -> None:
+    cli(prog_name="ioc")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""Typed, validated settings for every component, read once at start-up.
+
+Defaults run the whole stack locally on one machine. Production overrides come from the environment
+(`IOC_<SECTION>__<FIELD>`, for example `IOC_KAFKA__BOOTSTRAP=kafka-0:9092` or
+`IOC_SPARK__MASTER=k8s://https://api:6443`) or from a TOML file named by `IOC_CONFIG`. Every model
+forbids unknown keys, and an unknown `IOC_*` variable fails with its name, so a typo never passes
+silently.
+
+Example:
+    >>> settings = load_settings({"IOC_KAFKA__PORT": "19092"})
+    >>> settings.kafka.bootstrap_servers
+    '127.0.0.1:19092'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ioc.exceptions import ConfigError
+from ioc.paths import LOCAL_DIR, STATE_DIR
+
+ENV_PREFIX = "IOC_"
+ENV_DELIMITER = "__"
+CONFIG_FILE_VARIABLE = "IOC_CONFIG"
+
+
+class StrictModel(BaseModel):
+    """A settings section: unknown keys fail, values are validated on assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class KafkaSettings(StrictModel):
+    """Where Kafka is, and how the local single-node KRaft broker is run."""
+
+    host: str = Field("127.0.0.1", description="Address the local broker listens on (loopback).")
+    port: int = Field(9092, ge=1024, le=65535, description="Client port of the local broker.")
+    controller_port: int = Field(9093, ge=1024, le=65535, description="KRaft controller port.")
+    bootstrap: str | None = Field(
+        None,
+        description="Bootstrap servers of an existing cluster; when set the CLI does not manage a broker.",
+    )
+    state_dir: Path = Field(STATE_DIR / "kafka", description="Storage, logs and pid file of the broker.")
+    heap_mb: int = Field(512, ge=128, le=65536, description="Broker JVM heap.")
+    start_timeout_s: float = Field(90.0, gt=0, le=600, description="How long start waits for an answer.")
+    request_timeout_ms: int = Field(10_000, ge=1000, description="Client request timeout.")
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.bootstrap or f"{self.host}:{self.port}"
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> KafkaSettings:
+        if self.port == self.controller_port:
+            raise ValueError(f"kafka.port and kafka.controller_port are both {self.port}; pick two ports")
+        return self
+
+
+class TopicOverride(StrictModel):
+    """Per-topic override of the catalogue's partitions or retention."""
+
+    partitions: int | None = Field(None, ge=1, le=1000)
+    retention_hours: float | None = Field(None, gt=0)
+
+
+class TopicsSettings(StrictModel):
+    """How topics are created: replication, and overrides of the catalogue's defaults."""
+
+    replication_factor: int = Field(1, ge=1, le=5, description="1 locally, 3 in production.")
+    min_insync_replicas: int = Field(1, ge=1, le=5)
+    overrides: dict[str, TopicOverride] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _isr_fits(self) -> TopicsSettings:
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"topics.min_insync_replicas ({self.min_insync_replicas}) exceeds "
+                f"topics.replication_factor ({self.replication_factor})"
+            )
+        return self
+
+
+class SparkSettings(StrictModel):
+    """How Spark sessions are built: local mode sized for 2 cores by default, any master in production."""
+
+    master: str = Field("local[2]", description="local[N], spark://..., or k8s://https://...")
+    shuffle_partitions: int = Field(4, ge=1, le=10_000)
+    driver_memory: str = Field("2g", pattern=r"^\d+[kmgt]$")
+    ui_enabled: bool = Field(False, description="The Spark UI; off locally and in tests.")
+    log_level: str = Field("WARN", pattern=r"^(ALL|DEBUG|INFO|WARN|ERROR|FATAL|OFF)$")
+    extra_conf: dict[str, str] = Field(default_factory=dict, description="Any further spark.* settings.")
+
+    @model_validator(mode="after")
+    def _extra_conf_is_spark(self) -> SparkSettings:
+        for key in self.extra_conf:
+            if not key.startswith("spark."):
+                raise ValueError(f"spark.extra_conf key {key!r} is not a spark.* setting")
+        return self
+
+
+class LakehouseSettings(StrictModel):
+    """Where the Delta tables and streaming checkpoints live (a folder locally, s3a:// in production)."""
+
+    root: str = Field(str(LOCAL_DIR / "lakehouse"), description="Base path of the Delta tables.")
+    checkpoint_root: str = Field(str(LOCAL_DIR / "checkpoints"), description="Streaming checkpoints.")
+
+
+class Settings(StrictModel):
+    """All settings of the command centre. Build with `load_settings()`."""
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicsSettings = Field(default_factory=TopicsSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    lakehouse: LakehouseSettings = Field(default_factory=LakehouseSettings)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read and validate settings from defaults, an optional TOML file, the environment and overrides.
+
+    Precedence, lowest first: defaults, the TOML file named by IOC_CONFIG, IOC_* variables, keyword
+    overrides (used by tests and the CLI). Raises ConfigError naming the bad key or value.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    if config_path := env.get(CONFIG_FILE_VARIABLE):
+        values = _read_config_file(Path(config_path))
+    values = _deep_merge(values, _values_from_env(env))
+    values = _deep_merge(values, overrides)
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(
+            f"invalid setting {location}: {first['msg']}",
+            hint="fix it in the environment (IOC_SECTION__FIELD) or the IOC_CONFIG file; "
+            "`ioc config show` prints every setting",
+        ) from exc
+
+
+def _values_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Turn IOC_SECTION__FIELD variables into nested values; unknown names fail with their name."""
+    values: dict[str, Any] = {}
+    for name, raw in environ.items():
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper == CONFIG_FILE_VARIABLE:
+            continue
+        path = [part.lower() for part in upper[len(ENV_PREFIX) :].split(ENV_DELIMITER)]
+        _check_path(name, path)
+        node = values
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = _parse_env_value(raw)
+    return values
+
+
+def _check_path(name: str, path: list[str]) -> None:
+    model: type[BaseModel] = Settings
+    for depth, part in enumerate(path):
+        field = model.model_fields.get(part)
+        if field is None:
+            raise ConfigError(
+                f"unknown setting {name}: {part!r} is not a field of {model.__name__}",
+                hint=f"known fields there: {', '.join(model.model_fields)}",
+            )
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+            continue
+        if depth != len(path) - 1 and not _is_mapping_field(annotation):
+            raise ConfigError(f"unknown setting {name}: {part!r} takes no sub-keys")
+        return
+
+
+def _is_mapping_field(annotation: Any) -> bool:
+    return getattr(annotation, "__origin__", None) is dict
+
+
+def _parse_env_value(raw: str) -> Any:
+    """JSON for structured values (`{...}`, `[...]`), the plain string otherwise."""
+    stripped = raw.strip()
+    if stripped[:1] in "{[":
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"config file {path} does not exist", hint=f"create it or unset {CONFIG_FILE_VARIABLE}"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
