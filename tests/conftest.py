@@ -7,6 +7,7 @@ each test that needs a topic gets a fresh name. Nothing here is a mock.
 from __future__ import annotations
 
 import re
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,8 +18,12 @@ from ioc.kafka.broker import LocalBroker
 from ioc.kafka.topics import TopicSpec, ensure_topics
 from ioc.settings import Settings, load_settings
 
-TEST_KAFKA_PORT = 19092
-TEST_CONTROLLER_PORT = 19093
+
+def free_port() -> int:
+    """A port nothing listens on now, so parallel test runs never collide."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +36,7 @@ def settings(session_dir: Path) -> Settings:
     """Settings for tests: defaults, test ports, and state under the session's temp folder."""
     return load_settings(
         environ={},
-        kafka={"port": TEST_KAFKA_PORT, "controller_port": TEST_CONTROLLER_PORT,
+        kafka={"port": free_port(), "controller_port": free_port(),
                "state_dir": str(session_dir / "kafka")},
         lakehouse={"root": str(session_dir / "lakehouse"),
                    "checkpoint_root": str(session_dir / "checkpoints")},

@@ -10,14 +10,9 @@ import sys
 import pytest
 
 from ioc.kafka.broker import LocalBroker
+from tests.conftest import free_port
 
 IOC = [sys.executable, "-m", "ioc.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
@@ -37,7 +32,7 @@ def test_help_on_every_command():
 
 def test_stopped_broker_gives_a_clear_error_not_a_traceback(settings, tmp_path):
     """A broker of our own is started, then stopped: the CLI must say so plainly."""
-    port, controller = _free_port(), _free_port()
+    port, controller = free_port(), free_port()
     env = {"IOC_KAFKA__PORT": str(port), "IOC_KAFKA__CONTROLLER_PORT": str(controller),
            "IOC_KAFKA__STATE_DIR": str(tmp_path / "kafka")}
     started = _run(["kafka", "start"], **env)
@@ -63,7 +58,7 @@ def test_port_taken_is_reported(tmp_path):
         squatter.listen()
         port = squatter.getsockname()[1]
         result = _run(["kafka", "start"], IOC_KAFKA__PORT=str(port),
-                      IOC_KAFKA__CONTROLLER_PORT=str(_free_port()),
+                      IOC_KAFKA__CONTROLLER_PORT=str(free_port()),
                       IOC_KAFKA__STATE_DIR=str(tmp_path / "kafka"))
     assert result.returncode == 1
     assert f"port 127.0.0.1:{port} is already taken" in result.stderr
@@ -72,8 +67,8 @@ def test_port_taken_is_reported(tmp_path):
 
 def test_missing_java_is_reported(tmp_path):
     broker_env = {"PATH": "/nonexistent", "JAVA_HOME": str(tmp_path)}
-    result = _run(["kafka", "start"], IOC_KAFKA__PORT=str(_free_port()),
-                  IOC_KAFKA__CONTROLLER_PORT=str(_free_port()),
+    result = _run(["kafka", "start"], IOC_KAFKA__PORT=str(free_port()),
+                  IOC_KAFKA__CONTROLLER_PORT=str(free_port()),
                   IOC_KAFKA__STATE_DIR=str(tmp_path / "kafka"), **broker_env)
     assert result.returncode == 1
     assert "Java was not found" in result.stderr
