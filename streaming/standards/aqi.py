@@ -1,0 +1,174 @@
+"""Air Quality Index per HJ 633-2012, as Spark column expressions.
+
+IAQI is linear between the breakpoints of the pollutant's averaging period and rounded up to an
+integer; AQI is the largest IAQI; the primary pollutant is the one (or ones) with that IAQI when AQI
+exceeds 50. Two fall-backs of the standard:
+
+- SO₂ 1-hour concentrations above 800 µg/m³ are not rated on the 1-hour table: the 24-hour value is
+  rated on the 24-hour table instead.
+- O₃ 8-hour concentrations above 800 µg/m³ are not rated on the 8-hour table: the 1-hour value is
+  rated on the 1-hour table instead.
+
+Hourly AQI (the real-time report) rates SO₂, NO₂, CO and O₃ on their 1-hour values, O₃ also on its
+8-hour moving average, and PM10 and PM2.5 on the 24-hour moving averages that stations report (the
+standard has no 1-hour table for particles). Daily AQI rates the 24-hour means of SO₂, NO₂, PM10,
+PM2.5 and CO, and the day's largest O₃ 8-hour value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+IAQI_LEVELS: tuple[int, ...] = (0, 50, 100, 150, 200, 300, 400, 500)
+
+# Breakpoints by pollutant and averaging period (µg/m³; CO in mg/m³), aligned with IAQI_LEVELS.
+BREAKPOINTS: dict[str, tuple[float, ...]] = {
+    "so2_24h": (0, 50, 150, 475, 800, 1600, 2100, 2620),
+    "so2_1h": (0, 150, 500, 650, 800),
+    "no2_24h": (0, 40, 80, 180, 280, 565, 750, 940),
+    "no2_1h": (0, 100, 200, 700, 1200, 2340, 3090, 3840),
+    "pm10_24h": (0, 50, 150, 250, 350, 420, 500, 600),
+    "co_24h": (0, 2, 4, 14, 24, 36, 48, 60),
+    "co_1h": (0, 5, 10, 35, 60, 90, 120, 150),
+    "o3_1h": (0, 160, 200, 300, 400, 800, 1000, 1200),
+    "o3_8h": (0, 100, 160, 215, 265, 800),
+    "pm25_24h": (0, 35, 75, 115, 150, 250, 350, 500),
+}
+
+# (upper AQI bound, level number, Chinese name, English name), per HJ 633-2012 table 2.
+AQI_BANDS: tuple[tuple[int, int, str, str], ...] = (
+    (50, 1, "优", "excellent"),
+    (100, 2, "良", "good"),
+    (150, 3, "轻度污染", "lightly polluted"),
+    (200, 4, "中度污染", "moderately polluted"),
+    (300, 5, "重度污染", "heavily polluted"),
+    (10_000, 6, "严重污染", "severely polluted"),
+)
+
+# Display names of the pollutants, as the primary pollutant is reported.
+POLLUTANT_NAMES: dict[str, str] = {
+    "so2": "SO2", "no2": "NO2", "pm10": "PM10", "pm25": "PM2.5", "co": "CO", "o3": "O3",
+}
+
+
+def iaqi(concentration: Column, table: str) -> Column:
+    """IAQI of one concentration on one breakpoint table; null for null, 500 at or above the top.
+
+    Beyond the last breakpoint the standard has no higher level, so the IAQI is capped at 500
+    (tables that stop early, such as SO₂ 1h and O₃ 8h, are handled by the fall-backs instead).
+    """
+    points = BREAKPOINTS[table]
+    levels = IAQI_LEVELS[: len(points)]
+    expression = F.when(concentration.isNull(), F.lit(None).cast("int"))
+    expression = expression.when(concentration < 0, F.lit(None).cast("int"))
+    for (bp_lo, bp_hi), (level_lo, level_hi) in zip(pairwise(points), pairwise(levels), strict=True):
+        linear = (level_hi - level_lo) / (bp_hi - bp_lo) * (concentration - bp_lo) + level_lo
+        # round to 6 places first so exact breakpoints do not ceil up through float noise
+        expression = expression.when(concentration <= bp_hi, F.ceil(F.round(linear, 6)).cast("int"))
+    return expression.otherwise(F.lit(levels[-1]))
+
+
+def so2_iaqi_hourly(so2_1h: Column, so2_24h: Column) -> Column:
+    """SO₂ for the hourly AQI: 1-hour table, or the 24-hour table once the 1-hour value passes 800."""
+    over_table = so2_1h > BREAKPOINTS["so2_1h"][-1]
+    return F.when(over_table, iaqi(so2_24h, "so2_24h")).otherwise(iaqi(so2_1h, "so2_1h"))
+
+
+def o3_8h_iaqi(o3_8h: Column, o3_1h: Column) -> Column:
+    """O₃ 8-hour IAQI, or the 1-hour IAQI once the 8-hour value passes 800."""
+    return F.when(o3_8h > BREAKPOINTS["o3_8h"][-1], iaqi(o3_1h, "o3_1h")).otherwise(iaqi(o3_8h, "o3_8h"))
+
+
+@dataclass(frozen=True)
+class AqiColumns:
+    """The columns an AQI computation adds, by name."""
+
+    iaqi: dict[str, Column]
+    aqi: Column
+    level: Column
+    category_zh: Column
+    category_en: Column
+    primary_pollutant: Column
+
+
+def _aqi_from_iaqi(iaqi_by_pollutant: dict[str, Column]) -> AqiColumns:
+    aqi = F.greatest(*iaqi_by_pollutant.values())
+    level = _band(aqi, 1)
+    primary = _primary_pollutant(aqi, iaqi_by_pollutant)
+    return AqiColumns(
+        iaqi=iaqi_by_pollutant,
+        aqi=aqi,
+        level=level.cast("int"),
+        category_zh=_band(aqi, 2),
+        category_en=_band(aqi, 3),
+        primary_pollutant=primary,
+    )
+
+
+def _band(aqi: Column, field: int) -> Column:
+    expression = F.when(aqi.isNull(), F.lit(None))
+    for band in AQI_BANDS:
+        expression = expression.when(aqi <= band[0], F.lit(band[field]))
+    return expression
+
+
+def _primary_pollutant(aqi: Column, iaqi_by_pollutant: dict[str, Column]) -> Column:
+    names: list[Column] = [
+        F.when(value == aqi, F.lit(_display(key))) for key, value in iaqi_by_pollutant.items()
+    ]
+    joined = F.concat_ws(",", F.array_distinct(F.array_compact(F.array(*names))))
+    return F.when(aqi > 50, joined)
+
+
+def _display(key: str) -> str:
+    pollutant, _, period = key.partition("_")
+    name = POLLUTANT_NAMES[pollutant]
+    return f"{name}_8h" if period == "8h" else name
+
+
+def hourly_aqi(
+    *, so2_1h: Column, so2_24h: Column, no2_1h: Column, pm10_24h: Column, pm25_24h: Column,
+    co_1h: Column, o3_1h: Column, o3_8h: Column,
+) -> AqiColumns:
+    """Hourly (real-time) AQI from a station's or a city's hourly concentrations."""
+    return _aqi_from_iaqi({
+        "so2": so2_iaqi_hourly(so2_1h, so2_24h),
+        "no2": iaqi(no2_1h, "no2_1h"),
+        "pm10": iaqi(pm10_24h, "pm10_24h"),
+        "pm25": iaqi(pm25_24h, "pm25_24h"),
+        "co": iaqi(co_1h, "co_1h"),
+        "o3": iaqi(o3_1h, "o3_1h"),
+        "o3_8h": o3_8h_iaqi(o3_8h, o3_1h),
+    })
+
+
+def daily_aqi(
+    *, so2_24h: Column, no2_24h: Column, pm10_24h: Column, pm25_24h: Column, co_24h: Column,
+    o3_8h_max: Column, o3_1h_max: Column,
+) -> AqiColumns:
+    """Daily AQI from 24-hour means and the day's largest O₃ 8-hour value."""
+    return _aqi_from_iaqi({
+        "so2": iaqi(so2_24h, "so2_24h"),
+        "no2": iaqi(no2_24h, "no2_24h"),
+        "pm10": iaqi(pm10_24h, "pm10_24h"),
+        "pm25": iaqi(pm25_24h, "pm25_24h"),
+        "co": iaqi(co_24h, "co_24h"),
+        "o3_8h": o3_8h_iaqi(o3_8h_max, o3_1h_max),
+    })
+
+
+def with_aqi(columns: AqiColumns, prefix: str = "") -> Sequence[Column]:
+    """The AQI result as named columns, ready for `select`."""
+    return [
+        *(value.alias(f"{prefix}iaqi_{key}") for key, value in columns.iaqi.items()),
+        columns.aqi.alias(f"{prefix}aqi"),
+        columns.level.alias(f"{prefix}aqi_level"),
+        columns.category_zh.alias(f"{prefix}aqi_category_zh"),
+        columns.category_en.alias(f"{prefix}aqi_category_en"),
+        columns.primary_pollutant.alias(f"{prefix}primary_pollutant"),
+    ]

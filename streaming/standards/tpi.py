@@ -1,0 +1,74 @@
+"""Traffic performance index per GB/T 33171-2016, as Spark column expressions.
+
+A segment's state comes from its average speed against its road class's thresholds (expressway
+>65 / 50-65 / 35-50 / 20-35 / <=20 km/h; arterial >40 / 30-40 / 20-30 / 15-20 / <=15 km/h). To get a
+continuous 0-10 index the speed is interpolated inside its band: each band spans two index points
+(free flow 0-2, basically free 2-4, light 4-6, moderate 6-8, severe 8-10), free flow measured
+against the segment's free-flow speed and severe congestion reaching 10 at standstill. A city's (or
+road class's) TPI is the average of its segments' indices weighted by vehicle-kilometres (volume
+times length, volume alone when lengths are equal), and its level follows the same five bands.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+# Lower speed bounds (km/h) of free flow, basically free, light, moderate congestion; below the last
+# bound the segment is severely congested.
+SPEED_THRESHOLDS: dict[str, tuple[float, float, float, float]] = {
+    "expressway": (65.0, 50.0, 35.0, 20.0),
+    "arterial": (40.0, 30.0, 20.0, 15.0),
+}
+
+# (upper TPI bound, level number, Chinese name, English name)
+TPI_BANDS: tuple[tuple[float, int, str, str], ...] = (
+    (2.0, 1, "畅通", "free flow"),
+    (4.0, 2, "基本畅通", "basically free"),
+    (6.0, 3, "轻度拥堵", "lightly congested"),
+    (8.0, 4, "中度拥堵", "moderately congested"),
+    (10.0, 5, "严重拥堵", "severely congested"),
+)
+
+
+def _class_index(speed: Column, free_flow: Column, thresholds: tuple[float, float, float, float]) -> Column:
+    free, basic, light, moderate = thresholds
+    top = F.greatest(free_flow, F.lit(free + 1.0))  # guard a free-flow speed below the threshold
+    return (
+        F.when(speed >= free, 2.0 * (top - F.least(speed, top)) / (top - free))
+        .when(speed >= basic, 2.0 + 2.0 * (free - speed) / (free - basic))
+        .when(speed >= light, 4.0 + 2.0 * (basic - speed) / (basic - light))
+        .when(speed > moderate, 6.0 + 2.0 * (light - speed) / (light - moderate))
+        .otherwise(8.0 + 2.0 * (moderate - F.greatest(speed, F.lit(0.0))) / moderate)
+    )
+
+
+def segment_index(speed_kmh: Column, free_flow_kmh: Column, road_class: Column) -> Column:
+    """A segment's 0-10 index from its speed; null for an unknown road class or a null speed."""
+    expression = F.when(speed_kmh.isNull(), F.lit(None).cast("double"))
+    for name, thresholds in SPEED_THRESHOLDS.items():
+        expression = expression.when(road_class == name, _class_index(speed_kmh, free_flow_kmh, thresholds))
+    return F.round(expression, 2)
+
+
+def tpi_level(tpi: Column) -> Column:
+    """Level 1-5 of a TPI value."""
+    return _band(tpi, 1)
+
+
+def tpi_level_name(tpi: Column, language: str = "en") -> Column:
+    return _band(tpi, 3 if language == "en" else 2)
+
+
+def _band(tpi: Column, field: int) -> Column:
+    expression = F.when(tpi.isNull(), F.lit(None))
+    for band in TPI_BANDS[:-1]:
+        expression = expression.when(tpi < band[0], F.lit(band[field]))
+    return expression.otherwise(F.lit(TPI_BANDS[-1][field]))
+
+
+def weighted_tpi(index: Column, vehicle_km: Column) -> Column:
+    """Aggregate: the vehicle-kilometre-weighted mean index (plain mean when no traffic was counted)."""
+    weight = F.greatest(vehicle_km, F.lit(0.0))
+    weighted = F.try_divide(F.sum(index * weight), F.sum(F.when(index.isNotNull(), weight)))
+    return F.round(F.coalesce(weighted, F.avg(index)), 2)
