@@ -1,0 +1,103 @@
+"""The feeds' topics: one per event kind, `<domain>.<kind>.v1`, each keyed by source id.
+
+`TOPICS` joins the project catalogue (`ioc.kafka.topics.CATALOGUE_MODULES`); `CONTRACTS` maps each
+topic to the pydantic model its values follow. `topic_specs(prefix, suffix)` renames them so tests
+and benchmarks can write to fresh topics on a shared broker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Final
+
+from feeds.contracts import (
+    AirQualityObserved,
+    CameraRegistration,
+    CrowdFlowObserved,
+    FeedEvent,
+    IncidentReport,
+    RiverGaugeObserved,
+    TicketBookings,
+    TrafficEvent,
+    TrafficFlowObserved,
+    WaterQualityObserved,
+)
+from ioc.kafka.topics import TopicSpec
+
+TRAFFIC_FLOW: Final = "traffic.flow.v1"
+TRAFFIC_EVENTS: Final = "traffic.events.v1"
+TOURISM_GATES: Final = "tourism.gates.v1"
+TOURISM_BOOKINGS: Final = "tourism.bookings.v1"
+ENVIRONMENT_AIR: Final = "environment.air.v1"
+ENVIRONMENT_WATER: Final = "environment.water.v1"
+ENVIRONMENT_RIVER: Final = "environment.river.v1"
+SECURITY_INCIDENTS: Final = "security.incidents.v1"
+SECURITY_CAMERAS: Final = "security.cameras.v1"
+
+CONTRACTS: Final[dict[str, type[FeedEvent]]] = {
+    TRAFFIC_FLOW: TrafficFlowObserved,
+    TRAFFIC_EVENTS: TrafficEvent,
+    TOURISM_GATES: CrowdFlowObserved,
+    TOURISM_BOOKINGS: TicketBookings,
+    ENVIRONMENT_AIR: AirQualityObserved,
+    ENVIRONMENT_WATER: WaterQualityObserved,
+    ENVIRONMENT_RIVER: RiverGaugeObserved,
+    SECURITY_INCIDENTS: IncidentReport,
+    SECURITY_CAMERAS: CameraRegistration,
+}
+
+# The four feeds of the plan, and the topics each one writes.
+DOMAINS: Final[dict[str, tuple[str, ...]]] = {
+    "traffic": (TRAFFIC_FLOW, TRAFFIC_EVENTS),
+    "tourism": (TOURISM_GATES, TOURISM_BOOKINGS),
+    "environment": (ENVIRONMENT_AIR, ENVIRONMENT_WATER, ENVIRONMENT_RIVER),
+    "security": (SECURITY_INCIDENTS, SECURITY_CAMERAS),
+}
+
+TOPICS: list[TopicSpec] = [
+    TopicSpec(TRAFFIC_FLOW, "Road-segment flow each minute: speed, volume, occupancy per direction.",
+              key="source_id (segment and direction)", partitions=6, retention_hours=168,
+              schema=TrafficFlowObserved.__name__),
+    TopicSpec(TRAFFIC_EVENTS, "Accidents, road closures and ice/snow control: active, then cleared.",
+              key="source_id (segment and direction)", partitions=3, retention_hours=720,
+              schema=TrafficEvent.__name__),
+    TopicSpec(TOURISM_GATES, "Scenic-area gate counts every 5 minutes with the published capacity.",
+              key="source_id (scenic area)", partitions=3, retention_hours=168,
+              schema=CrowdFlowObserved.__name__),
+    TopicSpec(TOURISM_BOOKINGS, "Hourly tickets sold and online bookings per scenic area.",
+              key="source_id (scenic area)", partitions=3, retention_hours=720,
+              schema=TicketBookings.__name__),
+    TopicSpec(ENVIRONMENT_AIR, "Hourly air-quality station readings: 1-hour, 24-hour and O3 8-hour values.",
+              key="source_id (station)", partitions=3, retention_hours=720,
+              schema=AirQualityObserved.__name__),
+    TopicSpec(ENVIRONMENT_WATER, "Automatic surface-water station readings every 4 hours.",
+              key="source_id (station)", partitions=3, retention_hours=720,
+              schema=WaterQualityObserved.__name__),
+    TopicSpec(ENVIRONMENT_RIVER, "Hourly river-gauge water levels against warning levels.",
+              key="source_id (gauge)", partitions=3, retention_hours=720,
+              schema=RiverGaugeObserved.__name__),
+    TopicSpec(SECURITY_INCIDENTS, "Incident reports and their status changes (open, dispatched, closed).",
+              key="source_id (police station)", partitions=3, retention_hours=720,
+              schema=IncidentReport.__name__),
+    TopicSpec(SECURITY_CAMERAS, "Sharp Eyes camera registry; compacted, latest entry per camera.",
+              key="source_id (camera id)", partitions=3, retention_hours=8760, compacted=True,
+              schema=CameraRegistration.__name__),
+]
+
+
+def topic_specs(prefix: str = "", suffix: str = "", topics: list[str] | None = None) -> list[TopicSpec]:
+    """The feeds' topic specs, renamed `prefix + name + suffix` (tests use fresh names)."""
+    wanted = set(topics) if topics is not None else None
+    return [replace(spec, name=f"{prefix}{spec.name}{suffix}") for spec in TOPICS
+            if wanted is None or spec.name in wanted]
+
+
+def base_topic(name: str, prefix: str = "", suffix: str = "") -> str:
+    """The catalogue name of a (possibly renamed) topic; raises KeyError for a foreign topic."""
+    if prefix and name.startswith(prefix):
+        name = name[len(prefix):]
+    if suffix and name.endswith(suffix):
+        name = name[: -len(suffix)]
+    if name not in CONTRACTS:
+        raise KeyError(f"{name!r} is not a feeds topic; known: {', '.join(CONTRACTS)}")
+    return name
