@@ -1,0 +1,1 @@
+"""Delta table contracts (schemas, partitioning, properties) and their idempotent creation."""

@@ -1,0 +1,266 @@
+"""Every table of the lakehouse, by layer: bronze, silver (one per event topic), quarantine, gold.
+
+Silver columns come from the event contracts (`feeds.topics.CONTRACTS`, and the vision contracts)
+plus conformed and lineage columns; gold tables are written out here, since the wall, the batch jobs
+and analysts all read them. `observed_date`/`window_date` partition the large tables by day.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pydantic import BaseModel
+
+from feeds.topics import CONTRACTS as FEED_CONTRACTS
+from lakehouse.contract_schema import contract_ddl
+from lakehouse.tables import TableContract
+
+# Every event topic the lakehouse ingests, with its contract (catalogue names, without test prefixes).
+EVENT_CONTRACTS: Final[dict[str, type[BaseModel]]] = {**FEED_CONTRACTS}
+
+APPEND_ONLY = {"delta.appendOnly": "true"}
+
+BRONZE_EVENTS = TableContract(
+    layer="bronze", name="events",
+    comment="Every Kafka record as received, append-only: replay silver from here.",
+    columns=(
+        "topic STRING COMMENT 'Kafka topic (as consumed)', "
+        "`partition` INT COMMENT 'Kafka partition', "
+        "`offset` BIGINT COMMENT 'Kafka offset', "
+        "kafka_timestamp TIMESTAMP COMMENT 'Kafka record timestamp (producer send time)', "
+        "key STRING COMMENT 'Record key (source id)', "
+        "value BINARY COMMENT 'Record value, raw bytes', "
+        "ingested_at TIMESTAMP COMMENT 'When the streaming job wrote the record', "
+        "ingest_date DATE COMMENT 'Partition: day of ingestion (UTC)', "
+        "batch_id BIGINT COMMENT 'Streaming micro-batch that wrote the record'"
+    ),
+    partitioned_by=("ingest_date",),
+    keys=("topic", "partition", "offset"),
+    properties=APPEND_ONLY,
+)
+
+QUARANTINE = TableContract(
+    layer="quarantine", name="events",
+    comment="Records that failed validation, with the rule that failed and their Kafka coordinates.",
+    columns=(
+        "topic STRING COMMENT 'Kafka topic (as consumed)', "
+        "base_topic STRING COMMENT 'Catalogue topic the record was validated against', "
+        "`partition` INT, `offset` BIGINT, kafka_timestamp TIMESTAMP, key STRING, "
+        "value BINARY COMMENT 'Raw payload, unchanged', "
+        "reason STRING COMMENT 'invalid_json, missing_field, wrong_type, out_of_range, unknown_city, "
+        "duplicate_event_id, late, future, oversized', "
+        "detail STRING COMMENT 'Human-readable detail of the failure', "
+        "event_id STRING COMMENT 'event_id when the payload had a readable one', "
+        "observed_at TIMESTAMP COMMENT 'observed_at when readable', "
+        "quarantined_at TIMESTAMP, quarantine_date DATE, batch_id BIGINT"
+    ),
+    partitioned_by=("quarantine_date",),
+    keys=("topic", "partition", "offset"),
+    properties=APPEND_ONLY,
+)
+
+STREAM_FRONTIER = TableContract(
+    layer="_state", name="stream_frontier",
+    comment="Newest accepted observed_at per topic after each batch: the reference for lateness.",
+    columns="query STRING, base_topic STRING, batch_id BIGINT, frontier TIMESTAMP",
+    keys=("query", "base_topic", "batch_id"),
+)
+
+LINEAGE_COLUMNS = (
+    "city_name_en STRING COMMENT 'City name (English)', "
+    "city_name_zh STRING COMMENT 'City name (Chinese)', "
+    "observed_date DATE COMMENT 'Partition: day of observed_at (UTC)', "
+    "late_minutes DOUBLE COMMENT 'How far behind the topic frontier it arrived (0 when in order)', "
+    "_topic STRING, _partition INT, _offset BIGINT, _kafka_timestamp TIMESTAMP, "
+    "_ingested_at TIMESTAMP, _batch_id BIGINT"
+)
+
+
+def silver_name(base_topic: str) -> str:
+    """`traffic.flow.v1` -> `traffic_flow`."""
+    return "_".join(base_topic.split(".")[:-1])
+
+
+def silver_contract(base_topic: str) -> TableContract:
+    model = EVENT_CONTRACTS[base_topic]
+    return TableContract(
+        layer="silver", name=silver_name(base_topic),
+        comment=f"Validated, conformed, de-duplicated {base_topic} events ({model.__name__}).",
+        columns=f"{contract_ddl(model)}, {LINEAGE_COLUMNS}",
+        partitioned_by=("observed_date",),
+        keys=("event_id",),
+    )
+
+
+SILVER: Final[dict[str, TableContract]] = {topic: silver_contract(topic) for topic in EVENT_CONTRACTS}
+
+WINDOW = (
+    "grain STRING COMMENT '5min, hour or day', "
+    "window_start TIMESTAMP COMMENT 'Window start (UTC)', "
+    "window_end TIMESTAMP COMMENT 'Window end (UTC), exclusive', "
+    "window_date DATE COMMENT 'Partition: day of window_start', "
+    "city_code STRING COMMENT 'GB/T 2260 city code', "
+    "city_name_en STRING, city_name_zh STRING"
+)
+UPDATED = "updated_at TIMESTAMP COMMENT 'When this row was last recomputed'"
+
+TRAFFIC_SEGMENT = TableContract(
+    layer="gold", name="traffic_segment",
+    comment="Per road segment and direction: speed, volume and GB/T 33171 segment index.",
+    columns=(
+        f"{WINDOW}, segment_id STRING COMMENT 'source_id of the detector', road STRING, road_class STRING, "
+        "direction STRING, lat DOUBLE, lon DOUBLE, observations BIGINT, "
+        "volume BIGINT COMMENT 'Vehicles counted in the window', "
+        "avg_speed_kmh DOUBLE COMMENT 'Volume-weighted mean speed', free_flow_speed_kmh DOUBLE, "
+        "avg_occupancy_pct DOUBLE, segment_index DOUBLE COMMENT 'GB/T 33171 index 0-10', "
+        f"segment_level INT COMMENT '1 free flow .. 5 severe congestion', {UPDATED}"
+    ),
+    partitioned_by=("window_date",),
+    keys=("grain", "window_start", "segment_id", "direction"),
+)
+
+TRAFFIC_CITY = TableContract(
+    layer="gold", name="traffic_city",
+    comment="Traffic performance index per city and road class (all, expressway, arterial).",
+    columns=(
+        f"{WINDOW}, road_class STRING COMMENT 'all, expressway or arterial', "
+        "tpi DOUBLE COMMENT 'GB/T 33171 traffic performance index 0-10, vehicle-km weighted', "
+        "tpi_level INT COMMENT '1 free flow .. 5 severe congestion', tpi_level_en STRING, tpi_level_zh STRING, "
+        "avg_speed_kmh DOUBLE, volume BIGINT, segments BIGINT, "
+        f"congested_segments BIGINT COMMENT 'Segments at level 4 or 5', {UPDATED}"
+    ),
+    partitioned_by=("window_date",),
+    keys=("grain", "window_start", "city_code", "road_class"),
+)
+
+TOURISM_AREA = TableContract(
+    layer="gold", name="tourism_area",
+    comment="Per scenic area: visitors against the published maximum (LB/T 034 load), arrivals, departures.",
+    columns=(
+        f"{WINDOW}, area_id STRING, area_name STRING, area_level STRING, lat DOUBLE, lon DOUBLE, "
+        "max_capacity BIGINT COMMENT 'Published maximum instantaneous capacity', "
+        "visitors_current BIGINT COMMENT 'Visitors inside at the last reading of the window', "
+        "visitors_peak BIGINT COMMENT 'Most visitors inside during the window', "
+        "load_ratio DOUBLE COMMENT 'visitors_peak / max_capacity', "
+        f"arrivals BIGINT COMMENT 'Entries in the window', departures BIGINT COMMENT 'Exits in the window', {UPDATED}"
+    ),
+    partitioned_by=("window_date",),
+    keys=("grain", "window_start", "area_id"),
+)
+
+_AQI_COLUMNS = (
+    "so2 DOUBLE, no2 DOUBLE, pm10 DOUBLE, pm25 DOUBLE, co DOUBLE, o3 DOUBLE, o3_8h DOUBLE, "
+    "iaqi_so2 INT, iaqi_no2 INT, iaqi_pm10 INT, iaqi_pm25 INT, iaqi_co INT, iaqi_o3 INT, iaqi_o3_8h INT, "
+    "aqi INT COMMENT 'HJ 633-2012 AQI', aqi_level INT COMMENT '1 excellent .. 6 severely polluted', "
+    "aqi_category_zh STRING, aqi_category_en STRING, "
+    "primary_pollutant STRING COMMENT 'Pollutant(s) with the largest IAQI when AQI > 50'"
+)
+
+AIR_STATION = TableContract(
+    layer="gold", name="air_station",
+    comment="HJ 633-2012 AQI per monitoring station, hourly (real-time rules) and daily.",
+    columns=f"{WINDOW}, station_id STRING, station_name STRING, lat DOUBLE, lon DOUBLE, readings BIGINT, "
+            f"{_AQI_COLUMNS}, {UPDATED}",
+    partitioned_by=("window_date",),
+    keys=("grain", "window_start", "station_id"),
+)
+
+AIR_CITY = TableContract(
+    layer="gold", name="air_city",
+    comment="HJ 633-2012 city AQI from the mean concentrations of the city's stations, hourly and daily.",
+    columns=f"{WINDOW}, stations BIGINT, {_AQI_COLUMNS}, {UPDATED}",
+    partitioned_by=("window_date",),
+    keys=("grain", "window_start", "city_code"),
+)
+
+WATER_STATION = TableContract(
+    layer="gold", name="water_station",
+    comment="GB 3838-2002 class per water station (worst parameter), per hour and per day (worst of the day).",
+    columns=(
+        f"{WINDOW}, station_id STRING, station_name STRING, river STRING, lat DOUBLE, lon DOUBLE, samples BIGINT, "
+        "dissolved_oxygen DOUBLE, cod_mn DOUBLE, nh3_n DOUBLE, total_phosphorus DOUBLE, ph DOUBLE, "
+        "water_class INT COMMENT '1-5 for I-V, 6 for worse than V', water_class_name STRING, "
+        f"worst_parameter STRING, {UPDATED}"
+    ),
+    partitioned_by=("window_date",),
+    keys=("grain", "window_start", "station_id"),
+)
+
+RIVER_GAUGE = TableContract(
+    layer="gold", name="river_gauge",
+    comment="River levels against warning levels per gauge, hourly and daily.",
+    columns=(
+        f"{WINDOW}, gauge_id STRING, station_name STRING, river STRING, lat DOUBLE, lon DOUBLE, readings BIGINT, "
+        "max_level_m DOUBLE, last_level_m DOUBLE, warning_level_m DOUBLE, guaranteed_level_m DOUBLE, "
+        "margin_m DOUBLE COMMENT 'warning level minus highest level (negative: above warning)', "
+        f"above_warning BOOLEAN, {UPDATED}"
+    ),
+    partitioned_by=("window_date",),
+    keys=("grain", "window_start", "gauge_id"),
+)
+
+SECURITY_INCIDENTS = TableContract(
+    layer="gold", name="security_incidents",
+    comment="Incident reports per city by category, severity and status, and incidents still open.",
+    columns=(
+        f"{WINDOW}, category STRING, severity STRING, status STRING COMMENT 'status reported in the window', "
+        "reports BIGINT COMMENT 'Reports (status changes) in the window', "
+        "new_incidents BIGINT COMMENT 'Incidents first reported in the window', "
+        f"open_at_end BIGINT COMMENT 'Incidents of this category and severity open at window end', {UPDATED}"
+    ),
+    partitioned_by=("window_date",),
+    keys=("grain", "window_start", "city_code", "category", "severity", "status"),
+)
+
+CITY_OPERATIONS = TableContract(
+    layer="gold", name="city_operations",
+    comment="One row per city per 5-minute window with every domain side by side: what the wall's map reads.",
+    columns=(
+        "window_start TIMESTAMP, window_end TIMESTAMP, window_date DATE, city_code STRING, "
+        "city_name_en STRING, city_name_zh STRING, lat DOUBLE, lon DOUBLE, "
+        "tpi DOUBLE, tpi_level INT, expressway_tpi DOUBLE, avg_speed_kmh DOUBLE, "
+        "aqi INT COMMENT 'Latest hourly city AQI at window end', aqi_level INT, primary_pollutant STRING, "
+        "visitors BIGINT, scenic_capacity BIGINT, scenic_load_ratio DOUBLE COMMENT 'Highest area load', "
+        "worst_water_class INT, rivers_above_warning BIGINT, "
+        "open_incidents BIGINT, incidents_reported BIGINT, "
+        "cameras_online BIGINT, cameras_total BIGINT, people_counted BIGINT, vision_incidents BIGINT, "
+        "open_alerts BIGINT, alert_rank INT COMMENT '0 none, 1 blue .. 4 red', "
+        "overall_status STRING COMMENT 'normal, blue, yellow, orange or red', "
+        f"overall_status_zh STRING, {UPDATED}"
+    ),
+    partitioned_by=("window_date",),
+    keys=("window_start", "city_code"),
+)
+
+ALERTS = TableContract(
+    layer="gold", name="alerts",
+    comment="One row per alert: opened, updated while it lasts, closed when the condition clears.",
+    columns=(
+        "alert_id STRING COMMENT 'Stable id: rule and subject (and opening time)', rule_id STRING, "
+        "domain STRING, subject_type STRING, subject_id STRING, subject_name STRING, city_code STRING, "
+        "city_name_en STRING, city_name_zh STRING, "
+        "level_rank INT COMMENT '1 blue .. 4 red', level STRING COMMENT 'IV, III, II or I', colour STRING, "
+        "peak_level_rank INT, value DOUBLE COMMENT 'Latest measured value', threshold DOUBLE, "
+        "state STRING COMMENT 'open or closed', opened_at TIMESTAMP, updated_at TIMESTAMP, closed_at TIMESTAMP, "
+        "observed_at TIMESTAMP COMMENT 'Window of the latest evaluation', version BIGINT, "
+        "message_en STRING, message_zh STRING"
+    ),
+    keys=("alert_id",),
+)
+
+GOLD: Final[tuple[TableContract, ...]] = (
+    TRAFFIC_SEGMENT, TRAFFIC_CITY, TOURISM_AREA, AIR_STATION, AIR_CITY, WATER_STATION, RIVER_GAUGE,
+    SECURITY_INCIDENTS, CITY_OPERATIONS, ALERTS,
+)
+
+
+def all_contracts() -> list[TableContract]:
+    return [BRONZE_EVENTS, QUARANTINE, STREAM_FRONTIER, *SILVER.values(), *GOLD]
+
+
+def by_name(qualified: str) -> TableContract:
+    """`gold.traffic_city` -> its contract; raises KeyError listing the known names."""
+    tables = {contract.qualified_name: contract for contract in all_contracts()}
+    if qualified not in tables:
+        raise KeyError(f"unknown table {qualified!r}; known: {', '.join(sorted(tables))}")
+    return tables[qualified]

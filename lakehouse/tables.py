@@ -1,0 +1,69 @@
+"""Table contracts: a Delta table's name, layer, columns (with comments), partitioning and properties.
+
+Contracts are DDL so they read like the tables they describe; `ensure_table` creates a table from its
+contract if it is missing and leaves an existing one alone, so every job can call it at start-up.
+Paths are `<lakehouse root>/<layer>/<name>`: a local folder by default, `s3a://...` in production.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from pyspark.sql import SparkSession
+from pyspark.sql import types as T
+
+logger = logging.getLogger(__name__)
+
+COMMON_PROPERTIES: dict[str, str] = {
+    "delta.minReaderVersion": "1",
+    "delta.minWriterVersion": "4",
+    # keep 30 days of history for time travel; maintenance VACUUMs with the same window
+    "delta.logRetentionDuration": "interval 30 days",
+    "delta.deletedFileRetentionDuration": "interval 7 days",
+}
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """What a Delta table must look like."""
+
+    layer: str
+    name: str
+    columns: str  # DDL column list, with COMMENTs
+    comment: str
+    partitioned_by: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()  # the columns that identify a row (MERGE condition), when there are any
+    properties: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+    def path(self, root: str) -> str:
+        return f"{root.rstrip('/')}/{self.layer}/{self.name}"
+
+    def schema(self) -> T.StructType:
+        return T.StructType.fromDDL(self.columns)
+
+    def create_sql(self, root: str) -> str:
+        properties = {**COMMON_PROPERTIES, **self.properties}
+        props = ", ".join(f"'{k}' = '{v}'" for k, v in properties.items())
+        partitioning = f"PARTITIONED BY ({', '.join(self.partitioned_by)})" if self.partitioned_by else ""
+        comment = self.comment.replace("'", "\\'")
+        return (
+            f"CREATE TABLE IF NOT EXISTS delta.`{self.path(root)}` ({self.columns}) USING DELTA "
+            f"{partitioning} COMMENT '{comment}' TBLPROPERTIES ({props})"
+        )
+
+
+def ensure_table(spark: SparkSession, root: str, contract: TableContract) -> str:
+    """Create the table if it does not exist (idempotent); returns its path."""
+    spark.sql(contract.create_sql(root))
+    return contract.path(root)
+
+
+def ensure_tables(spark: SparkSession, root: str, contracts: list[TableContract]) -> list[str]:
+    paths = [ensure_table(spark, root, contract) for contract in contracts]
+    logger.info("lakehouse at %s: %d tables ready", root, len(paths))
+    return paths
