@@ -159,6 +159,11 @@ def down(ctx: click.Context) -> None:
     stop_stack(settings_from(ctx))
 
 
+from feeds.cli import feeds as feeds_group  # noqa: E402  (feeds.cli imports IocGroup from here)
+
+cli.add_command(feeds_group)
+
+
 def main() -> None:
     cli(prog_name="ioc")
 

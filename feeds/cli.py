@@ -1,0 +1,169 @@
+"""`ioc feeds ...`: simulate the province's feeds into Kafka, export the contracts, check reference data."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from feeds.exceptions import SimulatorConfigError
+from ioc.cli import IocGroup, settings_from
+
+logger = logging.getLogger(__name__)
+
+
+def _parse_time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise SimulatorConfigError(f"--{name} {value!r} is not an ISO-8601 time",
+                                   hint="for example 2026-01-10T08:00:00+08:00") from exc
+    if moment.tzinfo is None:
+        raise SimulatorConfigError(f"--{name} {value!r} has no offset", hint="add +08:00 or Z")
+    return moment
+
+
+@click.group("feeds", cls=IocGroup)
+def feeds() -> None:
+    """Province feeds: traffic, tourism, environment and public security."""
+
+
+@feeds.command("simulate")
+@click.option("--mode", type=click.Choice(["backfill", "live"]), default="backfill", show_default=True,
+              help="backfill: a past range as fast as allowed; live: paced on an accelerated clock.")
+@click.option("--domains", default="traffic,tourism,environment,security", show_default=True,
+              help="Comma-separated feeds to simulate.")
+@click.option("--start", help="Backfill start, ISO-8601 with offset (default: --hours before --end).")
+@click.option("--end", help="Backfill end, ISO-8601 with offset (default: now).")
+@click.option("--hours", type=float, default=6.0, show_default=True,
+              help="Backfill length when --start is not given.")
+@click.option("--duration", type=float, default=60.0, show_default=True,
+              help="Live mode: wall-clock seconds to run; the replayed span is duration x speedup and ends now.")
+@click.option("--speedup", type=float, default=1440.0, show_default=True,
+              help="Live mode: simulated seconds per wall second (1440: a day in a minute).")
+@click.option("--rate", type=float, default=None, help="Cap on records per second (both modes).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--bad-fraction", type=float, default=0.0, show_default=True,
+              help="Share of records sent deliberately bad, each labelled in the ledger.")
+@click.option("--late-fraction", type=float, default=0.0, show_default=True,
+              help="Share of records sent good but 20-90 min late (inside the allowance).")
+@click.option("--traffic-interval", type=int, default=60, show_default=True, help="Flow interval, seconds.")
+@click.option("--topic-prefix", default="", help="Prefix of every topic name (isolated runs).")
+@click.option("--topic-suffix", default="", help="Suffix of every topic name (isolated runs).")
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write the ledger (JSON lines) here.")
+@click.pass_context
+def simulate(ctx: click.Context, mode: str, domains: str, start: str | None, end: str | None, hours: float,
+             duration: float, speedup: float, rate: float | None, seed: int, bad_fraction: float,
+             late_fraction: float, traffic_interval: int, topic_prefix: str, topic_suffix: str,
+             ledger_path: Path | None) -> None:
+    """Generate the province's feeds and send them to Kafka with the idempotent producer."""
+    from feeds.sim import Simulator, pace, publish
+    from feeds.sim.publish import Progress
+    from feeds.topics import topic_specs
+    from ioc.kafka.clients import make_producer
+    from ioc.kafka.topics import ensure_topics
+
+    settings = settings_from(ctx)
+    now = datetime.now(UTC)
+    if speedup <= 0 or duration <= 0:
+        raise SimulatorConfigError("--speedup and --duration must be positive")
+    if mode == "live":
+        if start or end:
+            raise SimulatorConfigError("live mode takes --duration and --speedup, not --start/--end")
+        sim_end = now + timedelta(seconds=duration)
+        sim_start = sim_end - timedelta(seconds=duration * speedup)
+    else:
+        sim_end = _parse_time(end, "end") or now
+        sim_start = _parse_time(start, "start") or sim_end - timedelta(hours=hours)
+    simulator = Simulator(
+        seed=seed, start=sim_start, end=sim_end, domains=tuple(d.strip() for d in domains.split(",") if d),
+        bad_fraction=bad_fraction, late_fraction=late_fraction, topic_prefix=topic_prefix,
+        topic_suffix=topic_suffix, traffic_interval_s=traffic_interval,
+    )
+    config = simulator.config
+    if mode == "backfill":
+        simulator.check_backfill(now)
+    created = ensure_topics(settings, topic_specs(topic_prefix, topic_suffix, config.topics))
+    click.echo(f"{mode}: {sim_start.isoformat(timespec='seconds')} -> {sim_end.isoformat(timespec='seconds')}"
+               f" | domains {','.join(config.domains)} | seed {seed} | bad {bad_fraction:g} | "
+               f"topics created: {len(created)}")
+    records = iter(simulator)
+    if mode == "live":
+        records = pace(records, speedup, sim_start.timestamp(), now.timestamp(), rate)
+    elif rate:
+        records = pace(records, float("inf"), sim_start.timestamp(), None, rate)
+
+    def report(p: Progress) -> None:
+        top = ", ".join(f"{t}={n}" for t, n in sorted(p.per_topic.items(), key=lambda kv: -kv[1])[:4])
+        click.echo(f"  sent {p.sent:>9,}  acked {p.acked:>9,}  {p.rate:>8,.0f}/s  {p.elapsed_s:6.1f}s  {top}")
+
+    producer = make_producer(settings.kafka.bootstrap_servers)
+    started = time.monotonic()
+    try:
+        ledger = publish(records, producer, meta={**json.loads(config.model_dump_json()), "mode": mode},
+                         progress=report)
+    finally:
+        producer.close()
+    elapsed = time.monotonic() - started
+    summary = ledger.summary()
+    click.echo(f"done: {summary['records']:,} records in {elapsed:.1f}s "
+               f"({summary['records'] / max(elapsed, 1e-9):,.0f}/s), failed {ledger.failed}")
+    click.echo("labels: " + ", ".join(f"{k}={v}" for k, v in summary["labels"].items()))
+    if ledger_path is not None:
+        ledger.save(ledger_path)
+        click.echo(f"ledger: {ledger_path}")
+    if ledger.failed:
+        ctx.exit(1)
+
+
+@feeds.group("contracts", cls=IocGroup)
+def contracts() -> None:
+    """The feed contracts: JSON Schemas and CONTRACTS.md, generated from the models."""
+
+
+@contracts.command("export")
+@click.option("--check", is_flag=True, help="Only report drift; exit 1 if a file is stale.")
+def contracts_export(check: bool) -> None:
+    """Write feeds/schemas/<topic>.json and feeds/CONTRACTS.md from the models."""
+    from feeds.export import drift, export
+
+    if check:
+        stale = drift()
+        for path in stale:
+            click.echo(f"stale: {path}")
+        if stale:
+            raise click.exceptions.Exit(1)
+        click.echo("contracts are current")
+        return
+    for path in export():
+        click.echo(f"wrote {path}")
+
+
+@feeds.command("reference")
+def reference() -> None:
+    """Validate the reference data and print what it holds."""
+    from feeds.reference import load_province
+
+    p = load_province()
+    click.echo(f"{len(p.cities)} prefectures, {len(p.roads)} roads ({len(p.segments)} directed segments), "
+               f"{len(p.scenic_areas)} scenic areas, {len(p.air_stations)} air / {len(p.water_stations)} "
+               f"water / {len(p.river_gauges)} river stations, {len(p.cameras)} cameras")
+
+
+@feeds.command("ledger")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def ledger_summary(path: Path) -> None:
+    """Summarise a ledger: records per topic and label."""
+    from feeds.sim import Ledger
+
+    ledger = Ledger.load(path)
+    for topic, labels in ledger.counts().items():
+        click.echo(f"{topic:36} " + " ".join(f"{k}={v}" for k, v in sorted(labels.items())))
+    click.echo(f"failed sends: {ledger.failed}")
