@@ -112,6 +112,26 @@ class LakehouseSettings(StrictModel):
     checkpoint_root: str = Field(str(LOCAL_DIR / "checkpoints"), description="Streaming checkpoints.")
 
 
+class StreamingSettings(StrictModel):
+    """How the streaming jobs run: trigger, batch size, the time rules, alert rules."""
+
+    trigger_seconds: float = Field(2.0, gt=0, le=3600, description="Micro-batch trigger interval.")
+    max_offsets_per_trigger: int = Field(100_000, ge=100, description="Most Kafka records per micro-batch.")
+    late_allowance_minutes: float = Field(
+        120.0, gt=0, le=7 * 24 * 60,
+        description="Events further behind their topic's newest accepted observed_at are quarantined as late.",
+    )
+    future_tolerance_minutes: float = Field(
+        10.0, ge=0, le=24 * 60,
+        description="Events observed this long after their Kafka timestamp are quarantined as future.",
+    )
+    topic_prefix: str = Field("", description="Prefix of the feed topics to read (tests use fresh topics).")
+    topic_suffix: str = Field("", description="Suffix of the feed topics to read.")
+    alerts_topic: str = Field("alerts.v1", description="Kafka topic that receives every alert change.")
+    alert_rules_file: Path | None = Field(None, description="TOML alert rules; the packaged defaults when unset.")
+    query_name: str = Field("lakehouse", pattern=r"^[a-z][a-z0-9_-]*$", description="Names checkpoints and txns.")
+
+
 class Settings(StrictModel):
     """All settings of the command centre. Build with `load_settings()`."""
 
@@ -119,6 +139,7 @@ class Settings(StrictModel):
     topics: TopicsSettings = Field(default_factory=TopicsSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     lakehouse: LakehouseSettings = Field(default_factory=LakehouseSettings)
+    streaming: StreamingSettings = Field(default_factory=StreamingSettings)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

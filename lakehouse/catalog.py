@@ -205,8 +205,7 @@ SECURITY_INCIDENTS = TableContract(
     columns=(
         f"{WINDOW}, category STRING, severity STRING, status STRING COMMENT 'status reported in the window', "
         "reports BIGINT COMMENT 'Reports (status changes) in the window', "
-        "new_incidents BIGINT COMMENT 'Incidents first reported in the window', "
-        f"open_at_end BIGINT COMMENT 'Incidents of this category and severity open at window end', {UPDATED}"
+        f"new_incidents BIGINT COMMENT 'Reports with status open (an incident opens once)', {UPDATED}"
     ),
     partitioned_by=("window_date",),
     keys=("grain", "window_start", "city_code", "category", "severity", "status"),
