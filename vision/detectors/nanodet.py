@@ -1,0 +1,91 @@
+"""NanoDet (COCO-80) from the TF.js package, converted by the set-up. The default detector.
+
+Outputs, per stride 8, 16 and 32 (grids 52, 26, 13 for a 416 input): a class-score map
+[N, g*g, 80] (already sigmoid) and a box-distribution map [N, g*g, 4*(reg_max+1)]: for each side
+(left, top, right, bottom) a distribution over reg_max+1 bins whose softmax expectation, times the
+stride, is the distance from the cell centre (Generalized Focal Loss). The frame is stretched to the
+square input, so x and y scale separately on the way back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vision.config import NanoDetConfig, RuntimeConfig
+from vision.detection.core import Detections, nms
+from vision.detectors.base import Detector
+from vision.exceptions import ModelError
+
+NUM_CLASSES = 80
+
+
+class NanoDetDetector(Detector):
+    type = "nanodet"
+
+    def __init__(self, config: NanoDetConfig, runtime: RuntimeConfig) -> None:
+        self.size = config.input_size
+        self.bins = config.reg_max + 1
+        super().__init__(config, runtime)
+
+    def check_model(self) -> None:
+        shape = self.inputs[0].shape
+        if len(shape) != 4 or shape[1] != 3:
+            raise ModelError(f"NanoDet expects an input [N, 3, H, W], this model takes {shape}")
+        if isinstance(shape[2], int) and shape[2] != self.size:
+            raise ModelError(f"model input is {shape[2]}x{shape[3]} but detector.input_size is {self.size}")
+        outputs = self.session.get_outputs()
+        if len(outputs) != 6:
+            raise ModelError(f"NanoDet has 6 outputs (scores and boxes for 3 strides), this model has {len(outputs)}",
+                             hint="for other models set detector.type to yolo or ssd")
+
+    def preprocess(self, frames: list[np.ndarray]) -> tuple[dict[str, np.ndarray], list[Any]]:
+        blob = cv2.dnn.blobFromImages(frames, scalefactor=1 / 255.0, size=(self.size, self.size),
+                                      swapRB=True, crop=False)
+        metas = [(f.shape[1] / self.size, f.shape[0] / self.size, f.shape[1], f.shape[0]) for f in frames]
+        return {self.inputs[0].name: blob.astype(np.float32, copy=False)}, metas
+
+    def _levels(self, outputs: list[np.ndarray]) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """Pair score and box maps by grid size; returns (stride, scores, boxes) per level."""
+        by_cells: dict[int, dict[str, np.ndarray]] = {}
+        for out in outputs:
+            kind = "scores" if out.shape[-1] == NUM_CLASSES else "boxes"
+            by_cells.setdefault(out.shape[1], {})[kind] = out
+        levels = []
+        for cells, pair in sorted(by_cells.items(), reverse=True):
+            grid = round(cells ** 0.5)
+            if grid * grid != cells or set(pair) != {"scores", "boxes"} or pair["boxes"].shape[-1] != 4 * self.bins:
+                raise ModelError(f"unexpected NanoDet output shapes {[o.shape for o in outputs]}")
+            levels.append((self.size // grid, pair["scores"], pair["boxes"]))
+        return levels
+
+    def detect_raw(self, outputs: list[np.ndarray], metas: list[Any]) -> list[Detections]:
+        levels = self._levels(outputs)
+        project = np.arange(self.bins, dtype=np.float32)
+        results = []
+        for i, (sx, sy, width, height) in enumerate(metas):
+            boxes, scores, classes = [], [], []
+            for stride, score_map, box_map in levels:
+                grid = self.size // stride
+                cell, cls = np.nonzero(score_map[i] > self.config.score_threshold)
+                if not len(cell):
+                    continue
+                dist = box_map[i][cell].reshape(-1, 4, self.bins)
+                dist = np.exp(dist - dist.max(axis=2, keepdims=True))
+                dist /= dist.sum(axis=2, keepdims=True)
+                ltrb = (dist @ project) * stride
+                cx = (cell % grid + 0.5) * stride
+                cy = (cell // grid + 0.5) * stride
+                boxes.append(np.stack([cx - ltrb[:, 0], cy - ltrb[:, 1], cx + ltrb[:, 2], cy + ltrb[:, 3]], 1))
+                scores.append(score_map[i][cell, cls])
+                classes.append(cls)
+            if not boxes:
+                results.append(Detections.empty())
+                continue
+            xyxy = np.concatenate(boxes) * np.array([sx, sy, sx, sy], dtype=np.float32)
+            conf, cid = np.concatenate(scores), np.concatenate(classes)
+            keep = nms(xyxy, conf, cid, self.config.iou_threshold)
+            results.append(Detections(xyxy[keep], conf[keep], cid[keep]).clip(width, height))
+        return results

@@ -1,0 +1,68 @@
+"""ONNX Runtime sessions with explicit providers, and a clear error for a file that is not a model.
+
+`onnxruntime.get_available_providers()` lists CUDA on any machine with the GPU wheel even when CUDA
+cannot load; only `session.get_providers()` says what actually runs, so that is what is logged and
+reported.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+
+from vision.config import RuntimeConfig
+from vision.exceptions import ModelError
+
+logger = logging.getLogger(__name__)
+
+PROVIDER_NAMES = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+
+
+def provider_list(runtime: RuntimeConfig) -> list[str | tuple[str, dict[str, Any]]]:
+    """The configured providers this onnxruntime build offers, in order, CPU always last."""
+    available = set(ort.get_available_providers())
+    chosen: list[str | tuple[str, dict[str, Any]]] = []
+    for key in runtime.providers:
+        name = PROVIDER_NAMES[key]
+        if name not in available:
+            logger.info("provider %s is not in this onnxruntime build; skipped", name)
+            continue
+        if key in {"cuda", "tensorrt"}:
+            chosen.append((name, {"device_id": runtime.device_id}))
+        else:
+            chosen.append(name)
+    if "CPUExecutionProvider" not in [p if isinstance(p, str) else p[0] for p in chosen]:
+        chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+def create_session(model_path: Path, runtime: RuntimeConfig) -> ort.InferenceSession:
+    """Load `model_path` on the best configured provider; raise ModelError when it is not a model."""
+    if not model_path.is_file():
+        raise ModelError(f"model file {model_path} does not exist",
+                         hint="run `make setup` (it builds the default NanoDet model), or fix detector.model_path")
+    options = ort.SessionOptions()
+    if runtime.intra_op_threads:
+        options.intra_op_num_threads = runtime.intra_op_threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # CUDA's "cannot load" noise is reported below, once, in our words
+    providers = provider_list(runtime)
+    try:
+        session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own pybind types (InvalidProtobuf, Fail, ...)
+        raise ModelError(f"{model_path} is not a loadable ONNX model: {type(exc).__name__}: "
+                         f"{str(exc).strip()[:300]}",
+                         hint="point detector.model_path at an ONNX export, or re-run `make setup`") from exc
+    active = session.get_providers()
+    wanted = [p if isinstance(p, str) else p[0] for p in providers]
+    if wanted and active and active[0] != wanted[0]:
+        logger.warning("%s: %s could not load here; running on %s", model_path.name, wanted[0], active[0])
+    logger.info("%s runs on %s", model_path.name, active[0] if active else "?")
+    return session
