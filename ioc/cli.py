@@ -162,6 +162,9 @@ def down(ctx: click.Context) -> None:
 from feeds.cli import feeds as feeds_group  # noqa: E402  (feeds.cli imports IocGroup from here)
 
 cli.add_command(feeds_group)
+from vision.cli import vision as vision_group  # noqa: E402  (vision.cli imports IocGroup from here)
+
+cli.add_command(vision_group)
 
 
 def main() -> None:

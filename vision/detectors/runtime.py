@@ -25,14 +25,27 @@ PROVIDER_NAMES = {
 }
 
 
+def has_nvidia_device() -> bool:
+    """True when the node exposes an NVIDIA GPU (the driver's /dev/nvidia0, ... device files)."""
+    return any(Path("/dev").glob("nvidia[0-9]*"))
+
+
 def provider_list(runtime: RuntimeConfig) -> list[str | tuple[str, dict[str, Any]]]:
-    """The configured providers this onnxruntime build offers, in order, CPU always last."""
+    """The configured providers this node can use, in order, CPU always last.
+
+    The GPU wheel lists CUDA and TensorRT on every machine; on a node without an NVIDIA device they
+    are skipped here rather than left to fail (noisily) inside ONNX Runtime.
+    """
     available = set(ort.get_available_providers())
+    gpu = has_nvidia_device()
     chosen: list[str | tuple[str, dict[str, Any]]] = []
     for key in runtime.providers:
         name = PROVIDER_NAMES[key]
         if name not in available:
             logger.info("provider %s is not in this onnxruntime build; skipped", name)
+            continue
+        if key in {"cuda", "tensorrt"} and not gpu:
+            logger.info("provider %s skipped: no NVIDIA device on this node", name)
             continue
         if key in {"cuda", "tensorrt"}:
             chosen.append((name, {"device_id": runtime.device_id}))

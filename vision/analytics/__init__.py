@@ -1,0 +1,1 @@
+"""Per-camera analytics: zones and counting lines, incident rules, video-quality diagnosis."""

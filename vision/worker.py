@@ -1,0 +1,300 @@
+"""The vision worker: camera readers -> batched inference -> per-camera tracking, analytics, quality
+-> events. One process serves many cameras; inference runs in one thread over batches gathered
+round-robin from the cameras' queues, so one busy camera cannot starve the others.
+
+Lifecycle: `start()` loads and warms the model (a bad model fails here, before any camera starts),
+then starts readers, watchdog and the health server; `run()` loops until stopped (SIGTERM/SIGINT in
+the CLI), a duration passes, or every file camera has ended; `stop()` closes open incidents, sends a
+last health event per camera and flushes the sink.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from vision.analytics.camera import CameraAnalytics
+from vision.analytics.quality import QualityMonitor
+from vision.capture import CameraReader, Frame, Watchdog
+from vision.config import CameraConfig, VisionConfig
+from vision.contracts import CameraState, HealthEvent, HealthReason, VisionEvent
+from vision.detection.core import Detections
+from vision.detectors import Detector, load_detector
+from vision.exceptions import ModelError
+from vision.metrics import HealthServer, WorkerMetrics
+from vision.sinks import EventSink
+from vision.snapshots import SnapshotWriter
+from vision.tracker import ByteTracker
+
+logger = logging.getLogger(__name__)
+
+QUALITY_PRIORITY = [HealthReason.COVERED, HealthReason.DARK, HealthReason.FROZEN, HealthReason.BLUR]
+
+
+@dataclass
+class CameraPipeline:
+    """Everything the worker keeps per camera."""
+
+    camera: CameraConfig
+    reader: CameraReader
+    tracker: ByteTracker
+    analytics: CameraAnalytics
+    quality: QualityMonitor
+    reported: tuple[CameraState, tuple[HealthReason, ...]] | None = None
+    frames_out: int = 0
+    fps_window: list[float] = field(default_factory=list)
+    last_t: float = 0.0
+    last_wall: datetime | None = None
+
+
+@dataclass
+class WorkerStats:
+    frames: int = 0
+    batches: int = 0
+    events: int = 0
+    inference_s: float = 0.0
+    wall_s: float = 0.0
+    inference_errors: int = 0
+
+
+class VisionWorker:
+    def __init__(self, config: VisionConfig, sink: EventSink, detector: Detector | None = None) -> None:
+        self.config = config
+        self.sink = sink
+        self.detector = detector
+        self.metrics = WorkerMetrics()
+        self.stats = WorkerStats()
+        self.pipelines: dict[str, CameraPipeline] = {}
+        self._status_changes: queue.Queue[tuple[str, CameraState, HealthReason | None, str]] = queue.Queue()
+        self._stop = threading.Event()
+        self._rr = 0
+        self._last_heartbeat = time.monotonic()
+        self.watchdog: Watchdog | None = None
+        self.server: HealthServer | None = None
+        self.started = False
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        cfg = self.config
+        if self.detector is None:
+            self.detector = load_detector(cfg.detector, cfg.runtime)  # ModelError: before any camera starts
+        logger.info("detector %s on %s, batches of up to %d", self.detector.type, self.detector.provider,
+                    self.detector.max_batch)
+        for camera in cfg.cameras:
+            if not camera.enabled:
+                continue
+            tracker = ByteTracker(cfg.tracker)
+            snapshots = SnapshotWriter(cfg.output.snapshot_dir, camera.id, cfg.output.snapshot_quality,
+                                       cfg.output.blur_faces)
+            analytics = CameraAnalytics(camera, cfg.analytics, tracker, cfg.worker_id, snapshots,
+                                        forget_after_s=cfg.tracker.lost_after_s)
+            reader = CameraReader(camera, cfg.capture, on_status=self._on_status)
+            self.pipelines[camera.id] = CameraPipeline(camera, reader, tracker, analytics,
+                                                       QualityMonitor(cfg.quality))
+            self.metrics.camera_online.labels(camera.id).set(0)
+        if cfg.server.enabled:
+            self.server = HealthServer(cfg.server.host, cfg.server.port, self.metrics, self.health_summary)
+            self.server.start()
+        for pipeline in self.pipelines.values():
+            pipeline.reader.start()
+        self.watchdog = Watchdog([p.reader for p in self.pipelines.values()], cfg.capture)
+        self.watchdog.start()
+        self.started = True
+
+    def request_stop(self) -> None:
+        """Ask `run()` to return (signal handlers call this)."""
+        self._stop.set()
+
+    def stop(self) -> None:
+        """Stop readers, close incidents, report cameras offline, flush events."""
+        self._stop.set()
+        if self.watchdog:
+            self.watchdog.stop()
+        for pipeline in self.pipelines.values():
+            pipeline.reader.stop()
+        self._drain_status()
+        now = datetime.now(UTC)
+        for pipeline in self.pipelines.values():
+            events: list[VisionEvent] = pipeline.analytics.close(pipeline.last_t, pipeline.last_wall or now)
+            if pipeline.frames_out and any(t.frames for t in pipeline.analytics.tallies.values()):
+                events += pipeline.analytics.counts_events(pipeline.last_t, pipeline.last_wall or now)
+            for event in events:
+                self._publish(event)
+            if pipeline.reported is None or pipeline.reported[0] != CameraState.OFFLINE:
+                self._publish_health(pipeline, CameraState.OFFLINE, (), "worker stopping")
+        self.sink.flush()
+        if self.server:
+            self.server.stop()
+        self.started = False
+        logger.info("worker stopped: %d frames, %d events", self.stats.frames, self.stats.events)
+
+    def run(self, duration_s: float | None = None, until_files_end: bool = True) -> WorkerStats:
+        """Process frames until stopped, `duration_s` passes, or (by default) every camera has ended."""
+        if not self.started:
+            self.start()
+        began = time.monotonic()
+        while not self._stop.is_set():
+            if duration_s is not None and time.monotonic() - began >= duration_s:
+                break
+            self._drain_status()
+            if not self.step():
+                if until_files_end and self._all_finished():
+                    break
+                self._heartbeat()
+                time.sleep(0.005)
+                continue
+            self._heartbeat()
+        self.stats.wall_s += time.monotonic() - began
+        return self.stats
+
+    # -- one batch --------------------------------------------------------------------------------
+    def step(self) -> int:
+        """Gather one batch round-robin from the cameras, run it, analyse it; returns its size."""
+        assert self.detector is not None, "start() first"
+        batch = self._gather(self.detector.max_batch)
+        if not batch:
+            return 0
+        started = time.perf_counter()
+        try:
+            results = self.detector.detect([f.image for f in batch])
+        except ModelError as exc:  # a model that loads but fails on real frames: skip, keep serving
+            self.stats.inference_errors += 1
+            logger.error("inference failed on a batch of %d: %s", len(batch), exc)
+            results = [Detections.empty() for _ in batch]
+        elapsed = time.perf_counter() - started
+        self.stats.inference_s += elapsed
+        self.stats.batches += 1
+        self.metrics.observe_inference(elapsed * 1000, len(batch))
+        for frame, detections in zip(batch, results, strict=True):
+            self._analyse(self.pipelines[frame.camera_id], frame, detections)
+        return len(batch)
+
+    def _gather(self, limit: int) -> list[Frame]:
+        pipelines = list(self.pipelines.values())
+        if not pipelines:
+            return []
+        batch: list[Frame] = []
+        progress = True
+        while len(batch) < limit and progress:
+            progress = False
+            for k in range(len(pipelines)):
+                pipeline = pipelines[(self._rr + k) % len(pipelines)]
+                try:
+                    batch.append(pipeline.reader.queue.get_nowait())
+                    progress = True
+                except queue.Empty:
+                    continue
+                if len(batch) >= limit:
+                    break
+        self._rr = (self._rr + 1) % len(pipelines)
+        return batch
+
+    def _analyse(self, pipeline: CameraPipeline, frame: Frame, detections: Detections) -> None:
+        try:
+            tracked = pipeline.tracker.update(detections, frame.t)
+            events = pipeline.analytics.update(frame.image, tracked, frame.t, frame.wall)
+            issues = pipeline.quality.observe(frame.image, frame.t)
+        except Exception:  # a bug in one camera's analytics must not stop the others
+            logger.exception("camera %s: analytics failed on frame %d", frame.camera_id, frame.index)
+            return
+        pipeline.frames_out += 1
+        pipeline.fps_window.append(time.monotonic())
+        pipeline.last_t, pipeline.last_wall = frame.t, frame.wall
+        self.stats.frames += 1
+        self.metrics.frames_out.labels(frame.camera_id).inc()
+        self.metrics.open_incidents.labels(frame.camera_id).set(pipeline.analytics.book.open_count)
+        for event in events:
+            self._publish(event)
+        if pipeline.reader.state == CameraState.ONLINE:
+            state = CameraState.DEGRADED if issues else CameraState.ONLINE
+            reasons = tuple(r for r in QUALITY_PRIORITY if r in issues)
+            if pipeline.reported != (state, reasons):
+                detail = ", ".join(reasons) if reasons else "picture ok"
+                self._publish_health(pipeline, state, reasons, detail)
+
+    # -- health -----------------------------------------------------------------------------------
+    def _on_status(self, camera_id: str, state: CameraState, reason: HealthReason | None, detail: str) -> None:
+        self._status_changes.put((camera_id, state, reason, detail))  # handled in the worker thread
+
+    def _drain_status(self) -> None:
+        while True:
+            try:
+                camera_id, state, reason, detail = self._status_changes.get_nowait()
+            except queue.Empty:
+                return
+            pipeline = self.pipelines[camera_id]
+            self.metrics.camera_online.labels(camera_id).set(1 if state == CameraState.ONLINE else 0)
+            if state == CameraState.OFFLINE:
+                for event in pipeline.analytics.close(pipeline.last_t, pipeline.last_wall or datetime.now(UTC)):
+                    self._publish(event)
+                pipeline.tracker.reset()
+                pipeline.quality.reset()
+            self._publish_health(pipeline, state, (reason,) if reason else (), detail)
+
+    def _publish_health(self, pipeline: CameraPipeline, state: CameraState, reasons: tuple[HealthReason, ...],
+                        detail: str) -> None:
+        reader = pipeline.reader
+        now = time.monotonic()
+        pipeline.fps_window = [t for t in pipeline.fps_window if now - t <= 10.0]
+        span = (now - pipeline.fps_window[0]) if len(pipeline.fps_window) > 1 else 0.0
+        fps = (len(pipeline.fps_window) - 1) / span if span > 0 else 0.0
+        event = HealthEvent(
+            event_id=uuid.uuid4(), source_id=pipeline.camera.id, city_code=pipeline.camera.city,
+            observed_at=datetime.now(UTC), worker_id=self.config.worker_id, state=state,
+            reason=reasons[0] if reasons else None, reasons=list(reasons), fps=round(min(fps, 1000.0), 2),
+            frames_in=reader.frames_in, frames_dropped=reader.frames_dropped, reconnects=reader.reconnects,
+            provider=self.detector.provider if self.detector else None, detail=detail[:500])
+        pipeline.reported = (state, reasons)
+        self._publish(event)
+
+    def _heartbeat(self) -> None:
+        now = time.monotonic()
+        for pipeline in self.pipelines.values():
+            reader = pipeline.reader
+            self.metrics.queue_depth.labels(pipeline.camera.id).set(reader.queue.qsize())
+            self._sync_counter(self.metrics.frames_in, pipeline.camera.id, reader.frames_in)
+            self._sync_counter(self.metrics.frames_dropped, pipeline.camera.id, reader.frames_dropped)
+        if now - self._last_heartbeat < self.config.analytics.counts_interval_s:
+            return
+        self._last_heartbeat = now
+        for pipeline in self.pipelines.values():
+            if pipeline.reported is not None and not pipeline.reader.finished.is_set():
+                state, reasons = pipeline.reported
+                self._publish_health(pipeline, state, reasons, "heartbeat")
+
+    @staticmethod
+    def _sync_counter(counter, camera_id: str, value: int) -> None:  # type: ignore[no-untyped-def]
+        child = counter.labels(camera_id)
+        delta = value - child._value.get()
+        if delta > 0:
+            child.inc(delta)
+
+    def _publish(self, event: VisionEvent) -> None:
+        topic = {"CountsEvent": self.config.output.counts_topic, "IncidentEvent": self.config.output.incidents_topic,
+                 "HealthEvent": self.config.output.health_topic}[type(event).__name__]
+        self.sink.publish(topic, event)
+        self.stats.events += 1
+        self.metrics.events.labels(topic).inc()
+
+    def _all_finished(self) -> bool:
+        return all(p.reader.finished.is_set() and p.reader.queue.empty() for p in self.pipelines.values())
+
+    def health_summary(self) -> tuple[bool, dict]:  # type: ignore[type-arg]
+        cameras = {}
+        for cid, p in self.pipelines.items():
+            state, reasons = p.reported if p.reported else (CameraState.OFFLINE, ())
+            cameras[cid] = {"state": str(state), "reasons": [str(r) for r in reasons],
+                            "frames_in": p.reader.frames_in, "frames_out": p.frames_out,
+                            "frames_dropped": p.reader.frames_dropped, "reconnects": p.reader.reconnects}
+        p50, p95 = self.metrics.inference_percentiles()
+        online = any(c["state"] != "offline" for c in cameras.values())
+        healthy = self.started and (online or self._all_finished())
+        return healthy, {"status": "ok" if healthy else "unhealthy", "worker_id": self.config.worker_id,
+                         "provider": self.detector.provider if self.detector else None,
+                         "inference_ms_p50": round(p50, 2), "inference_ms_p95": round(p95, 2),
+                         "cameras": cameras}
