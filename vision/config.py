@@ -242,6 +242,8 @@ class TrackerConfig(Strict):
     low_threshold: float = Field(0.1, gt=0, lt=1, description="Detections above: second association.")
     new_track_threshold: float = Field(0.5, gt=0, lt=1)
     match_iou: float = Field(0.2, gt=0, lt=1, description="Minimum IoU to associate.")
+    max_distance_heights: float = Field(1.0, gt=0, le=10, description="Third round: furthest centre "
+                                        "distance, in body heights, that still continues a track.")
     lost_after_s: float = Field(2.0, gt=0, le=600, description="A lost track is kept this long.")
     min_hits: int = Field(2, ge=1, le=100, description="Matches before a track is reported.")
 

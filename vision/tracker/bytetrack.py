@@ -5,7 +5,8 @@ Why our own: the maintained PyPI trackers either pull a second OpenCV build (sup
 wheels; ByteTrack itself is short. This follows Zhang et al. 2022 (arXiv:2110.06864): a constant-
 velocity Kalman filter on (cx, cy, aspect, height), Hungarian matching on IoU, high-score detections
 first against all tracks, low-score detections second against the tracks still unmatched (which
-recovers occluded people instead of dropping them), new tracks only from unmatched confident
+recovers occluded people instead of dropping them), a third round on centre distance for fast
+movers at low analytics frame rates (where IoU between frames is zero), new tracks only from unmatched confident
 detections, and lost tracks kept for a time so an id survives a short occlusion.
 
 Times are the camera's clock in seconds, so behaviour does not depend on the analytics frame rate.
@@ -119,6 +120,10 @@ class ByteTracker:
         rest = [i for i in pool if i not in recent]
         unmatched = self._associate(detections, low, recent, ids, t)
         pool = rest + unmatched
+        # round 3: at a few analytics frames per second a fast walker moves more than a body width
+        # between frames, so IoU is zero; match what is left by distance from the predicted centre
+        leftover = np.array([d for d in high if ids[d] == -1], dtype=np.int64)
+        pool = self._associate_by_distance(detections, leftover, pool, ids, t)
         # new tracks from confident detections nobody claimed
         for d in high:
             if ids[d] == -1 and detections.confidence[d] >= cfg.new_track_threshold:
@@ -150,6 +155,37 @@ class ByteTracker:
             if iou[r, c] < self.config.match_iou:
                 continue
             d, track = rows[r], self.tracks[pool[c]]
+            track.kalman.update(xyxy_to_xyah(detections.xyxy[d]))
+            track.last_seen = t
+            track.hits += 1
+            track.score = float(detections.confidence[d])
+            self._record(track, detections.xyxy[d], t)
+            ids[d] = track.track_id if track.hits >= self.config.min_hits else -2
+            matched.add(pool[c])
+        return [i for i in pool if i not in matched]
+
+    def _associate_by_distance(self, detections: Detections, rows: np.ndarray, pool: list[int],
+                               ids: np.ndarray, t: float) -> list[int]:
+        """Hungarian matching on centre distance in track heights, gated at `max_distance_heights`."""
+        if not len(rows) or not pool:
+            return pool
+        det_boxes = detections.xyxy[rows]
+        det_centres = (det_boxes[:, :2] + det_boxes[:, 2:]) / 2
+        tracks = [self.tracks[i] for i in pool]
+        centres = np.array([tr.kalman.mean[:2] for tr in tracks])
+        heights = np.array([max(tr.kalman.mean[3], 1.0) for tr in tracks])
+        dist = np.linalg.norm(det_centres[:, None, :] - centres[None, :, :], axis=2) / heights[None, :]
+        det_h = det_boxes[:, 3] - det_boxes[:, 1]
+        similar_size = np.abs(det_h[:, None] / heights[None, :] - 1) < 0.5
+        same_class = detections.class_id[rows][:, None] == np.array([tr.class_id for tr in tracks])[None]
+        gate = self.config.max_distance_heights
+        cost = np.where(same_class & similar_size & (dist <= gate), dist, gate * 10)
+        det_idx, trk_idx = linear_sum_assignment(cost)
+        matched: set[int] = set()
+        for r, c in zip(det_idx, trk_idx, strict=True):
+            if cost[r, c] > gate:
+                continue
+            d, track = rows[r], tracks[c]
             track.kalman.update(xyxy_to_xyah(detections.xyxy[d]))
             track.last_seen = t
             track.hits += 1
