@@ -65,7 +65,9 @@ class QualityMonitor:
         self.last = reading
         cfg = self.config
         now: set[HealthReason] = set()
-        if reading.std < cfg.covered_std:
+        # flat = covered: low contrast in absolute terms and relative to the brightness (a night scene
+        # is dark with low std, but keeps its structure: std stays a good fraction of the mean)
+        if reading.std < cfg.covered_std and reading.std < 0.15 * max(reading.mean, 1.0):
             now.add(HealthReason.COVERED)
         elif reading.mean < cfg.dark_mean:
             now.add(HealthReason.DARK)
