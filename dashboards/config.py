@@ -1,0 +1,183 @@
+"""Typed settings of the Superset wall, and its secrets.
+
+Defaults run Superset locally on 127.0.0.1:8088 with SQLite metadata under `.ioc/state/superset`.
+Overrides come from `WALL__<FIELD>` variables (JSON for mappings), read here and only here. The prefix
+is not `IOC_`: the platform's `load_settings` rejects unknown `IOC_*` names, and the wall's section is
+not part of the platform's settings.
+
+Secrets (Superset's SECRET_KEY, the first admin's password, the seeded analysts' passwords) are never
+constants in the repo: they come from `WALL__SECRET_KEY` / `WALL__ADMIN_PASSWORD` or are generated once
+into `<state_dir>/secrets.json` (mode 0600, under the git-ignored `.ioc/`), and stay `SecretStr` so they
+are masked whenever settings are printed.
+
+Example:
+    >>> cfg = load_wall_settings({"WALL__PORT": "18088"})
+    >>> cfg.base_url
+    'http://127.0.0.1:18088'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from dashboards.exceptions import WallConfigError
+from ioc.contracts import CITY_NAMES
+from ioc.paths import LOCAL_DIR, PROJECT_ROOT, STATE_DIR
+
+logger = logging.getLogger(__name__)
+
+ENV_PREFIX = "WALL__"
+SECRETS_FILE = "secrets.json"
+DASHBOARDS_DIR = Path(__file__).resolve().parent
+
+
+class WallSettings(BaseModel):
+    """How Superset is run for the wall, and who may see it."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    host: str = Field("127.0.0.1", description="Address gunicorn binds (loopback locally).")
+    port: int = Field(8088, ge=1024, le=65535, description="Superset's HTTP port.")
+    state_dir: Path = Field(STATE_DIR / "superset", description="Metadata DB, secrets, logs and pid file.")
+    venv: Path = Field(LOCAL_DIR / "venvs" / "superset", description="Superset's own virtual environment.")
+    metadata_uri: SecretStr | None = Field(
+        None, description="SQLAlchemy URI of Superset's metadata DB; SQLite in state_dir when unset, "
+        "postgresql+psycopg2://user:pass@host/db in production.")
+    secret_key: SecretStr | None = Field(None, description="Superset SECRET_KEY; generated when unset.")
+    admin_username: str = Field("admin", pattern=r"^[a-z][a-z0-9_]{1,31}$")
+    admin_email: str = Field("admin@ioc.longjiang.local", max_length=120)
+    admin_password: SecretStr | None = Field(None, description="First admin's password; generated when unset.")
+    provincial_users: list[str] = Field(["analyst"], description="Users seeded with the provincial analyst role.")
+    city_users: dict[str, str] = Field(
+        {"harbin": "230100"}, description="Users seeded as city analysts: username -> GB/T 2260 city code.")
+    locale: Literal["en", "zh"] = Field("en", description="Default UI language of the wall; `zh` for Chinese.")
+    workers: int = Field(2, ge=1, le=32, description="gunicorn worker processes.")
+    threads: int = Field(4, ge=1, le=64, description="Threads per worker.")
+    timeout_s: int = Field(120, ge=10, le=3600, description="gunicorn request timeout.")
+    start_timeout_s: float = Field(240.0, gt=0, le=1800, description="How long start waits for /health.")
+    refresh_s: int = Field(10, ge=5, le=3600, description="Auto-refresh period of the wall.")
+    row_limit: int = Field(10_000, ge=100, le=1_000_000, description="Superset's ROW_LIMIT.")
+
+    @field_validator("city_users")
+    @classmethod
+    def _known_cities(cls, value: dict[str, str]) -> dict[str, str]:
+        for user, code in value.items():
+            if code not in CITY_NAMES:
+                raise ValueError(f"city_users[{user!r}] = {code!r} is not one of the 13 GB/T 2260 city codes")
+        return value
+
+    @model_validator(mode="after")
+    def _users_distinct(self) -> WallSettings:
+        names = [self.admin_username, *self.provincial_users, *self.city_users]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"user names used twice: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+    @property
+    def superset_bin(self) -> Path:
+        return self.venv / "bin" / "superset"
+
+    @property
+    def sqlalchemy_uri(self) -> str:
+        if self.metadata_uri is not None:
+            return self.metadata_uri.get_secret_value()
+        return f"sqlite:///{self.state_dir.resolve() / 'superset.db'}"
+
+
+class WallSecrets(BaseModel):
+    """The secrets the wall runs with, resolved from the environment or the generated file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    secret_key: SecretStr
+    admin_password: SecretStr
+    user_passwords: dict[str, SecretStr]
+
+    def password(self, user: str) -> str:
+        return self.user_passwords[user].get_secret_value()
+
+
+def load_wall_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> WallSettings:
+    """Defaults, then `WALL__<FIELD>` variables, then keyword overrides; raises WallConfigError naming the key."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        field = name[len(ENV_PREFIX):].lower()
+        if field not in WallSettings.model_fields:
+            raise WallConfigError(
+                f"unknown setting {name}",
+                hint=f"known WALL__ fields: {', '.join(f.upper() for f in WallSettings.model_fields)}",
+            )
+        stripped = raw.strip()
+        values[field] = json.loads(stripped) if stripped[:1] in "{[" else raw
+    values.update(overrides)
+    try:
+        return WallSettings.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = ".".join(str(part) for part in first["loc"]) or "wall"
+        raise WallConfigError(
+            f"invalid wall setting {location}: {first['msg']}",
+            hint="fix the WALL__<FIELD> variable; `ioc wall status` prints the settings in use",
+        ) from exc
+
+
+def resolve_secrets(settings: WallSettings) -> WallSecrets:
+    """The wall's secrets: environment first, else `<state_dir>/secrets.json`, generated on first use.
+
+    A generated value is written once and kept, so restarts keep sessions and passwords valid. The
+    file is created with mode 0600; an unreadable or malformed file fails with its path.
+    """
+    path = settings.state_dir / SECRETS_FILE
+    stored: dict[str, Any] = {}
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise WallConfigError(f"cannot read the wall's secrets file {path}: {exc}",
+                                  hint="delete it to generate new secrets (sessions and passwords change)") from exc
+    users = [*settings.provincial_users, *settings.city_users]
+    wanted: dict[str, Any] = {
+        "secret_key": stored.get("secret_key") or secrets.token_urlsafe(48),
+        "admin_password": stored.get("admin_password") or secrets.token_urlsafe(16),
+        "user_passwords": {user: stored.get("user_passwords", {}).get(user) or secrets.token_urlsafe(12)
+                           for user in users},
+    }
+    if wanted != stored:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(wanted, handle, indent=2)
+        logger.info("wall secrets written to %s (mode 0600)", path)
+    if settings.secret_key is not None:
+        wanted["secret_key"] = settings.secret_key.get_secret_value()
+    if settings.admin_password is not None:
+        wanted["admin_password"] = settings.admin_password.get_secret_value()
+    return WallSecrets.model_validate(wanted)
+
+
+def relative_to_project(path: Path) -> str:
+    """A path for messages: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,265 @@
+"""Run Superset for the wall from its own venv: migrate, provision, serve with gunicorn, check health.
+
+Superset's pins clash with the project's, so it lives in `.ioc/venvs/superset` (installed by
+scripts/setup.d/60-superset.sh) and this module drives it through subprocesses only. `start()` is
+idempotent: migrations and `superset init` run when Superset's version or the metadata DB changed,
+provisioning (bundle import, roles, row-level security, users) runs every start and changes nothing
+when nothing changed, and an already running server is left alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from dashboards.bundle import bundle_digest, render_bundle, write_bundle_zip
+from dashboards.config import DASHBOARDS_DIR, WallSecrets, WallSettings, resolve_secrets
+from dashboards.exceptions import SupersetNotInstalled, SupersetStartError
+
+logger = logging.getLogger(__name__)
+
+RUNTIME_DIR = DASHBOARDS_DIR / "runtime"
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    running: bool
+    healthy: bool
+    pid: int | None
+    url: str
+
+    def describe(self) -> str:
+        if not self.running:
+            return f"Superset is not running ({self.url})"
+        return f"Superset pid {self.pid} on {self.url} ({'healthy' if self.healthy else 'not answering /health'})"
+
+
+class SupersetServer:
+    """One Superset instance for the wall, with its state (metadata, secrets, logs) in `state_dir`."""
+
+    def __init__(self, settings: WallSettings, lakehouse_root: str) -> None:
+        self.settings = settings
+        self.lakehouse_root = lakehouse_root
+        self.state_dir = settings.state_dir
+        self.pid_file = self.state_dir / "gunicorn.pid"
+        self.log_file = self.state_dir / "superset.log"
+        self.runtime_file = self.state_dir / "runtime.json"
+        self.bundle_zip = self.state_dir / "bundle.zip"
+
+    # -- environment --------------------------------------------------------------------------------
+    def check_installed(self) -> None:
+        if not self.settings.superset_bin.exists():
+            raise SupersetNotInstalled(
+                f"Superset is not installed in {self.settings.venv}",
+                hint="run `make setup` (scripts/setup.d/60-superset.sh installs it)",
+            )
+
+    def delta_extension(self) -> Path:
+        """The Delta extension file that PyPI's duckdb-extension-delta ships inside Superset's venv."""
+        found = sorted(self.settings.venv.glob(
+            "lib/python3*/site-packages/duckdb_extension_delta/extensions/v*/delta.duckdb_extension"))
+        if not found:
+            raise SupersetNotInstalled(f"duckdb-extension-delta is missing from {self.settings.venv}",
+                                       hint="run `make setup`")
+        return found[-1].resolve()
+
+    def env(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("WALL__", "IOC_"))}
+        env.update({
+            "SUPERSET_CONFIG_PATH": str(RUNTIME_DIR / "superset_config.py"),
+            "WALL_RUNTIME_JSON": str(self.runtime_file),
+            "FLASK_APP": "superset.app:create_app()",
+            "SUPERSET_HOME": str(self.state_dir / "home"),
+            "PATH": f"{self.settings.venv / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}",
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.pop("PYTHONPATH", None)
+        return env
+
+    def write_runtime(self, secrets: WallSecrets, bundle: str, digest: str, force_import: bool) -> None:
+        """The runtime file Superset's side reads (secrets included): written 0600, never logged."""
+        settings = self.settings
+        uri = settings.sqlalchemy_uri
+        runtime = {
+            "secret_key": secrets.secret_key.get_secret_value(),
+            "sqlalchemy_uri": uri,
+            "sqlalchemy_uri_digest": hashlib.sha256(uri.encode()).hexdigest()[:16],
+            "locale": settings.locale,
+            "row_limit": settings.row_limit,
+            "timeout_s": settings.timeout_s,
+            "state_dir": str(self.state_dir.resolve()),
+            "bundle_zip": bundle,
+            "bundle_digest": digest,
+            "force_import": force_import,
+            "admin": {"username": settings.admin_username, "email": settings.admin_email,
+                      "password": secrets.admin_password.get_secret_value()},
+            "provincial_users": {user: secrets.password(user) for user in settings.provincial_users},
+            "city_users": {user: {"city_code": code, "password": secrets.password(user)}
+                           for user, code in settings.city_users.items()},
+            "city_codes": sorted(set(settings.city_users.values()) | _all_city_codes()),
+        }
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.runtime_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(runtime, handle)
+
+    def _run(self, args: list[str], what: str, timeout: float = 600) -> str:
+        started = time.monotonic()
+        with self.log_file.open("a", encoding="utf-8") as log:
+            log.write(f"\n== {what}: {' '.join(args)}\n")
+        try:
+            result = subprocess.run(args, env=self.env(), capture_output=True, text=True, timeout=timeout,
+                                    cwd=self.state_dir, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise SupersetStartError(f"{what} took longer than {timeout:.0f} s",
+                                     hint=f"see {self.log_file}") from exc
+        with self.log_file.open("a", encoding="utf-8") as log:
+            log.write(result.stdout)
+            log.write(result.stderr)
+        if result.returncode != 0:
+            tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+            raise SupersetStartError(f"{what} failed (exit {result.returncode}):\n{tail}",
+                                     hint=f"full output in {self.log_file}")
+        logger.info("%s done in %.1f s", what, time.monotonic() - started)
+        return result.stdout
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def migrate(self) -> bool:
+        """`superset db upgrade` + `superset init`, once per Superset version and metadata DB."""
+        version = self.settings.venv / "lib"
+        key = hashlib.sha256(
+            (self.settings.sqlalchemy_uri + "|" + str(sorted(p.name for p in version.glob(
+                "python3*/site-packages/apache_superset-*.dist-info")))).encode()).hexdigest()[:16]
+        stamp = self.state_dir / "migrated"
+        if stamp.exists() and stamp.read_text() == key:
+            return False
+        superset = str(self.settings.superset_bin)
+        self._run([superset, "db", "upgrade"], "superset db upgrade")
+        self._run([superset, "init"], "superset init")
+        stamp.write_text(key)
+        return True
+
+    def render(self) -> tuple[str, str]:
+        files = render_bundle(self.lakehouse_root, str(self.delta_extension()))
+        digest = bundle_digest(files)
+        write_bundle_zip(files, self.bundle_zip)
+        return str(self.bundle_zip.resolve()), digest
+
+    def provision(self, force_import: bool = False) -> bool:
+        """Render the bundle, import it when it changed, seed roles, RLS and users. True if imported."""
+        self.check_installed()
+        secrets = resolve_secrets(self.settings)
+        bundle, digest = self.render()
+        self.write_runtime(secrets, bundle, digest, force_import)
+        self.migrate()
+        out = self._run([str(self.settings.python), str(RUNTIME_DIR / "provision.py")], "provisioning")
+        last = out.strip().splitlines()[-1] if out.strip() else "{}"
+        return bool(json.loads(last).get("imported"))
+
+    def start(self, force_import: bool = False) -> ServerStatus:
+        """Provision, then serve with gunicorn until /health answers. Idempotent."""
+        current = self.status()
+        if current.running:
+            self.provision(force_import)
+            return current
+        self.provision(force_import)
+        settings = self.settings
+        args = [
+            str(settings.venv / "bin" / "gunicorn"), "-w", str(settings.workers), "-k", "gthread",
+            "--threads", str(settings.threads), "--timeout", str(settings.timeout_s),
+            "-b", f"{settings.host}:{settings.port}", "--pid", str(self.pid_file),
+            "--access-logfile", "-", "superset.app:create_app()",
+        ]
+        log = self.log_file.open("a", encoding="utf-8")
+        log.write(f"\n== gunicorn: {' '.join(args)}\n")
+        log.flush()
+        process = subprocess.Popen(args, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                                   cwd=self.state_dir, start_new_session=True)
+        log.close()
+        self.pid_file.write_text(str(process.pid))
+        deadline = time.monotonic() + settings.start_timeout_s
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SupersetStartError(f"gunicorn exited with {process.returncode}:\n{self._log_tail()}",
+                                         hint=f"full log in {self.log_file}")
+            if self._healthy():
+                logger.info("Superset healthy on %s", settings.base_url)
+                return self.status()
+            time.sleep(1.0)
+        self.stop()
+        raise SupersetStartError(f"Superset did not answer /health within {settings.start_timeout_s:.0f} s",
+                                 hint=f"see {self.log_file}")
+
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """Stop the gunicorn master (and its workers: its process group). True when one was running."""
+        pid = self._pid()
+        if pid is None:
+            return False
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.3)
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def status(self) -> ServerStatus:
+        pid = self._pid()
+        running = pid is not None
+        return ServerStatus(running=running, healthy=running and self._healthy(), pid=pid,
+                            url=self.settings.base_url)
+
+    def _pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _alive(pid) else None
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.settings.base_url}/health", timeout=3) as response:  # noqa: S310
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of this process counts as gone
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _all_city_codes() -> set[str]:
+    from ioc.contracts import CITY_NAMES
+
+    return set(CITY_NAMES)
