@@ -165,6 +165,9 @@ cli.add_command(feeds_group)
 from vision.cli import vision as vision_group  # noqa: E402  (vision.cli imports IocGroup from here)
 
 cli.add_command(vision_group)
+from dashboards.cli import wall as wall_group  # noqa: E402  (dashboards.cli imports IocGroup from here)
+
+cli.add_command(wall_group)
 
 
 def main() -> None:
