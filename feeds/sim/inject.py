@@ -50,9 +50,12 @@ FOREIGN_CITY_CODES: Final = ("110100", "220100", "239900", "000000", "231300")
 REASONS: Final = tuple(BadInputReason)
 
 
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(doc: dict[str, Any]) -> bytes:
     """The wire format: compact JSON, UTF-8."""
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(doc).encode()
 
 
 class Injector:

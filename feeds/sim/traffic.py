@@ -59,6 +59,7 @@ class TrafficModel:
     _disruptions: dict[str, Disruption] = field(default_factory=dict)
     _controlled: dict[str, float] = field(default_factory=dict)  # city -> snow intensity under control
     _counter: int = 0
+    _demand: dict[tuple[str, str, float], float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng_flow = random.Random(f"{self.seed}:traffic-flow")
@@ -74,6 +75,16 @@ class TrafficModel:
 
     # -- demand and speed -------------------------------------------------------------------------
     def demand(self, seg: Segment, ts: float) -> float:
+        """Demand as a share of capacity; the same for every segment of one class in one city."""
+        key = (seg.city, seg.road.road_class, ts)
+        found = self._demand.get(key)
+        if found is None:
+            if len(self._demand) > 10_000:
+                self._demand.clear()
+            found = self._demand[key] = self._demand_of(seg, ts)
+        return found
+
+    def _demand_of(self, seg: Segment, ts: float) -> float:
         hour = local_hour(ts)
         profile = WEEKEND if is_weekend(ts) or is_holiday(ts) else WEEKDAY
         base = interpolate(profile, hour)
@@ -164,8 +175,9 @@ class TrafficModel:
         for city, segments in self.by_city.items():
             self._snow_control(city, segments, ts, out)
         busy = {d.segment for d in self._disruptions.values() if d.category != "ice_snow_control"}
+        snow_by_city = {city: self.weather.snow(city, ts) for city in self.by_city}
         for seg in self.province.segments:
-            snow = self.weather.snow(seg.city, ts)
+            snow = snow_by_city[seg.city]
             p_accident = (ACCIDENTS_PER_SEGMENT_HOUR[seg.road.road_class] / 60.0 * self.accident_scale
                           * (0.3 + self.demand(seg, ts)) * (1.0 + 3.0 * snow))
             if self.rng_accident.random() < p_accident and seg.index not in busy:
