@@ -28,6 +28,7 @@ from dashboards.exceptions import SupersetNotInstalled, SupersetStartError
 logger = logging.getLogger(__name__)
 
 RUNTIME_DIR = DASHBOARDS_DIR / "runtime"
+EXTENSION_SHA256 = DASHBOARDS_DIR / "delta-extension.sha256"
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,15 @@ class SupersetServer:
         if not found:
             raise SupersetNotInstalled(f"duckdb-extension-delta is missing from {self.settings.venv}",
                                        hint="run `make setup`")
-        return found[-1].resolve()
+        extension = found[-1].resolve()
+        # DuckDB loads it without re-checking its signature on every query (see bundle.py), so check
+        # here that it is the file the project pinned.
+        want = EXTENSION_SHA256.read_text(encoding="utf-8").split()[0]
+        got = hashlib.sha256(extension.read_bytes()).hexdigest()
+        if got != want:
+            raise SupersetNotInstalled(f"DuckDB Delta extension {extension} has sha256 {got}, expected {want}",
+                                       hint="run `make setup` to reinstall Superset's venv")
+        return extension
 
     def env(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith(("WALL__", "IOC_"))}
