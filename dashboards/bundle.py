@@ -133,8 +133,11 @@ def load_spec(name: str) -> dict[str, Any]:
     return data
 
 
-def render_bundle(lakehouse_root: str, extension: str) -> dict[str, str]:
-    """Every file of the import bundle (path inside the bundle -> YAML text), paths rendered."""
+def render_bundle(lakehouse_root: str, extension: str, wall_refresh_s: int | None = None) -> dict[str, str]:
+    """Every file of the import bundle (path inside the bundle -> YAML text), paths rendered.
+
+    `wall_refresh_s` overrides the wall's auto-refresh period (WALL__REFRESH_S); the source says 10 s.
+    """
     context = RenderContext(lakehouse_root=str(lakehouse_root), extension=extension)
     files: dict[str, str] = {}
     database = load_spec("database.yaml")
@@ -151,6 +154,8 @@ def render_bundle(lakehouse_root: str, extension: str) -> dict[str, str]:
 
     for dashboard_file in DASHBOARD_FILES:
         spec = load_spec(dashboard_file)
+        if spec["slug"] == "wall" and wall_refresh_s is not None:
+            spec["refresh_frequency"] = wall_refresh_s
         charts = [chart for row in spec["rows"] for chart in row["charts"]]
         for chart in charts:
             if chart["dataset"] not in datasets:
@@ -161,6 +166,15 @@ def render_bundle(lakehouse_root: str, extension: str) -> dict[str, str]:
     files["metadata.yaml"] = _dump({"version": VERSION, "type": "assets",
                                     "timestamp": "2026-01-01T00:00:00+00:00"})
     return dict(sorted(files.items()))
+
+
+def chart_counts() -> dict[str, int]:
+    """Charts per dashboard slug, from the source: what a browser must see answered."""
+    counts: dict[str, int] = {}
+    for dashboard_file in DASHBOARD_FILES:
+        spec = load_spec(dashboard_file)
+        counts[spec["slug"]] = sum(len(row["charts"]) for row in spec["rows"])
+    return counts
 
 
 def bundle_digest(files: dict[str, str]) -> str:

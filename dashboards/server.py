@@ -158,7 +158,7 @@ class SupersetServer:
         return True
 
     def render(self) -> tuple[str, str]:
-        files = render_bundle(self.lakehouse_root, str(self.delta_extension()))
+        files = render_bundle(self.lakehouse_root, str(self.delta_extension()), self.settings.refresh_s)
         digest = bundle_digest(files)
         write_bundle_zip(files, self.bundle_zip)
         return str(self.bundle_zip.resolve()), digest

@@ -66,7 +66,8 @@ async function main() {
         const sliceId = sliceIdOf(response.request());
         let body = null;
         try { body = await response.json(); } catch (e) { body = null; }
-        const entry = { sliceId, status: response.status(), ...summarise(body) };
+        const entry = { sliceId, status: response.status(), ...summarise(body),
+          request: { method: response.request().method(), url, postData: response.request().postData() } };
         charts.set(sliceId === null ? `anon-${charts.size}` : sliceId, entry);
         if (response.status() >= 400) errors.push(entry);
       };
@@ -76,8 +77,9 @@ async function main() {
       await page.waitForSelector(CHART_HOLDER, { timeout });
       const expected = dash.expectCharts || 1;
       // every chart asked for its data and got an answer, then nothing is still loading
-      while (charts.size < expected) {
-        if (Date.now() - started > timeout) throw new Error(`${dash.path}: only ${charts.size}/${expected} charts answered`);
+      const answered = () => [...charts.keys()].filter((key) => typeof key === 'number').length;
+      while (answered() < expected) {
+        if (Date.now() - started > timeout) throw new Error(`${dash.path}: only ${answered()}/${expected} charts answered`);
         await page.waitForTimeout(100);
       }
       await page.waitForFunction((sel) => document.querySelectorAll(sel).length === 0, LOADING, { timeout });
