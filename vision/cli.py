@@ -50,14 +50,16 @@ def run(ctx: click.Context, config_path: Path, duration: float | None, dry_run: 
         logger.info("signal %d: stopping the vision worker", signum)
         worker.request_stop()
 
-    signal.signal(signal.SIGTERM, _graceful)
-    signal.signal(signal.SIGINT, _graceful)
-    worker.start()
+    previous = {sig: signal.signal(sig, _graceful) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        worker.start()
         stats = worker.run(duration_s=duration, until_files_end=True)
     finally:
-        worker.stop()
+        if worker.started:
+            worker.stop()
         sink.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     click.echo(f"vision worker {config.worker_id}: {stats.frames} frames in {stats.batches} batches, "
                f"{stats.events} events, {stats.frames / max(stats.wall_s, 1e-9):.1f} frames/s")
 

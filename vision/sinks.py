@@ -54,12 +54,8 @@ class KafkaSink:
     """Publishes records as JSON, keyed by camera id, with the platform's idempotent producer."""
 
     def __init__(self, bootstrap: str, client_id: str = "ioc-vision") -> None:
-        self.producer = make_producer(
-            bootstrap,
-            client_id=client_id,
-            key_serializer=lambda k: k.encode("utf-8"),
-            value_serializer=lambda v: json.dumps(v, separators=(",", ":")).encode("utf-8"),
-        )
+        # records are encoded here (bytes in, bytes out) so no serializer API of kafka-python is needed
+        self.producer = make_producer(bootstrap, client_id=client_id)
         self.sent = 0
         self.errors = 0
         self._lock = threading.Lock()
@@ -67,7 +63,8 @@ class KafkaSink:
     def publish(self, topic: str, event: VisionEvent) -> None:
         key = event.source_id
         try:
-            future = self.producer.send(topic, key=key, value=event.to_record())
+            value = json.dumps(event.to_record(), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            future = self.producer.send(topic, key=key.encode("utf-8"), value=value)
         except (KafkaError, OSError, ValueError) as exc:
             self._failed(topic, key, exc)
             return
