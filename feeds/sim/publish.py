@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -67,19 +67,33 @@ class KeyPartitioner:
         return found
 
 
-def publish(records: Iterable[Record], producer: KafkaProducer, *, meta: dict[str, Any] | None = None,
+def publish(records: Iterable[Record], producer: Any, *, meta: dict[str, Any] | None = None,
             progress: Callable[[Progress], None] | None = None, progress_every_s: float = 2.0,
             flush_timeout_s: float = 120.0, gil_switch_interval_s: float | None = 0.05) -> Ledger:
     """Send every record; return the ledger of what the broker acknowledged.
 
     A send that fails after the producer's own retries is logged with its topic and counted in
-    `ledger.failed`; it is not in the entries, since it is not on the broker.
+    `ledger.failed`; it is not in the entries, since it is not on the broker. `producer` is a
+    kafka-python producer (`ioc.kafka.clients.make_producer`) or a confluent-kafka one
+    (`feeds.sim.rdkafka.make_rdkafka_producer`, about 5x faster); both are idempotent with acks=all.
 
     kafka-python's sender is a Python thread: with the interpreter's default 5 ms GIL switch interval
     it wakes so often that batches leave nearly empty. `gil_switch_interval_s` lengthens the slices
     while publishing (restored after), which more than halves the broker's work per record.
     """
     ledger = Ledger(meta=dict(meta or {}))
+    if not isinstance(producer, KafkaProducer):  # a confluent-kafka Producer: the librdkafka path
+        from feeds.sim.rdkafka import publish_rdkafka
+
+        started = time.monotonic()
+
+        def relay(sent: int, acked: int, per_topic: dict[str, int]) -> None:
+            if progress is not None:
+                progress(Progress(sent, acked, time.monotonic() - started, per_topic))
+
+        publish_rdkafka(records, producer, ledger, relay, progress_every_s, flush_timeout_s)
+        relay(len(ledger.entries) + ledger.failed, len(ledger.entries), dict(Counter(e.topic for e in ledger.entries)))
+        return ledger
     pending: deque[tuple[Any, Record]] = deque()
     per_topic: dict[str, int] = {}
     partition_of = KeyPartitioner(producer)

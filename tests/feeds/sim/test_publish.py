@@ -6,10 +6,13 @@ import json
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import pytest
 from kafka import TopicPartition
 
 from feeds.sim import COUNTED_LABELS, Ledger, Record, pace, publish
+from feeds.sim.rdkafka import make_rdkafka_producer
 from feeds.topics import base_topic, topic_specs
 from ioc.kafka.clients import make_consumer, make_producer
 from ioc.kafka.topics import ensure_topics
@@ -37,17 +40,23 @@ def read_all(bootstrap: str, topics: list[str], expected: int) -> dict[tuple[str
         consumer.close()
 
 
+def _producer(client: str, bootstrap: str) -> Any:
+    return make_rdkafka_producer(bootstrap) if client == "librdkafka" else make_producer(bootstrap)
+
+
+@pytest.mark.parametrize("client", ["kafka-python", "librdkafka"])
 def test_a_run_read_back_from_the_broker_matches_the_ledger_exactly(
-        settings: Settings, kafka_bootstrap: str, tmp_path: Path) -> None:
+        settings: Settings, kafka_bootstrap: str, tmp_path: Path, client: str) -> None:
     prefix, suffix = "t-feeds-", f"-{uuid.uuid4().hex[:8]}"
     simulator = small_simulator(topic_prefix=prefix, topic_suffix=suffix)
     specs = topic_specs(prefix, suffix)
     ensure_topics(settings, specs)
-    producer = make_producer(kafka_bootstrap)
+    producer = _producer(client, kafka_bootstrap)
     try:
         ledger = publish(simulator, producer, meta={"seed": simulator.config.seed})
     finally:
-        producer.close()
+        if client == "kafka-python":
+            producer.close()
     assert ledger.failed == 0
     ledger = Ledger.load(ledger.save(tmp_path / "ledger.jsonl"))
     sent = simulator.records()  # the same seed gives the same records, in send order
@@ -76,6 +85,22 @@ def test_a_run_read_back_from_the_broker_matches_the_ledger_exactly(
     assert len(reasons) == 9 and sum(reasons.values()) == len(ledger.bad_records())
     for entry in ledger.bad_records("oversized"):
         assert len(found[(entry.topic, entry.partition, entry.offset)][1]) > 65536
+
+
+def test_both_clients_put_a_source_on_the_same_partition(settings: Settings, kafka_bootstrap: str) -> None:
+    partitions: dict[str, dict[tuple[str, str], int]] = {}
+    for client in ("kafka-python", "librdkafka"):
+        suffix = f"-{uuid.uuid4().hex[:8]}"
+        simulator = small_simulator(domains=("environment",), topic_prefix="t-part-", topic_suffix=suffix,
+                                    bad_fraction=0.0)
+        ensure_topics(settings, topic_specs("t-part-", suffix, simulator.config.topics))
+        producer = _producer(client, kafka_bootstrap)
+        ledger = publish(simulator, producer)
+        if client == "kafka-python":
+            producer.close()
+        partitions[client] = {(base_topic(e.topic, "t-part-", suffix), e.key): e.partition for e in ledger.entries}
+    assert partitions["kafka-python"] == partitions["librdkafka"]
+    assert len(set(partitions["librdkafka"].values())) > 1  # and keys do spread over partitions
 
 
 def _records(observed: list[float]) -> list[Record]:
