@@ -69,10 +69,10 @@ def nanodet() -> NanoDetDetector:
 
 @pytest.fixture(scope="session")
 def short_clip(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The first 120 frames of vtest.avi (12 s at 10 fps) as an MJPEG AVI, for fast end-to-end runs."""
+    """The first 120 frames of vtest.avi (12 s at 10 fps) as MPEG-4 in AVI, for fast end-to-end runs."""
     out = tmp_path_factory.mktemp("media") / "vtest-120.avi"
     cap = cv2.VideoCapture(str(vtest_path))
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (768, 576))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (768, 576))
     for _ in range(120):
         ok, frame = cap.read()
         assert ok

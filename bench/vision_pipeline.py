@@ -1,0 +1,156 @@
+"""Vision: bare ONNX Runtime inference rate of the default model vs. the worker's end-to-end rate on the
+same frames (decode, inference, tracking, zone rules, quality checks, publishing to a real broker).
+
+Goal: the pipeline keeps at least 90 % of bare inference throughput. Also prints how many cameras at
+5 analytics fps this machine carries (pipeline frames/s divided by 5). Frames: the first N frames of
+vtest.avi, read by C cameras at once (each camera reads the whole clip, every frame analysed), so
+inference runs in batches as in production.
+
+    python bench/vision_pipeline.py [--frames 100] [--cameras 4] [--batch 4] [--no-kafka]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import cv2
+import numpy as np
+
+from ioc.paths import LOCAL_DIR
+from vision.config import NanoDetConfig, RuntimeConfig, parse_config
+from vision.detectors.nanodet import NanoDetDetector
+from vision.sinks import KafkaSink, MemorySink
+from vision.worker import VisionWorker
+
+ZONES = [
+    {"id": "walkway", "kind": "crowd", "points": [[0, 180], [768, 180], [768, 576], [0, 576]], "capacity": 12,
+     "area_m2": 180, "loiter_after_s": 30},
+    {"id": "line", "kind": "counting_line", "points": [[620, 150], [620, 450]], "in_direction": [-1, 0]},
+    {"id": "kerb", "kind": "restricted", "points": [[540, 170], [650, 170], [650, 225], [540, 225]]},
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clip(frames: int, folder: Path) -> tuple[Path, list[np.ndarray]]:
+    source = LOCAL_DIR / "media" / "vtest.avi"
+    if not source.is_file():
+        sys.exit(f"{source} is missing: run `make setup`")
+    cap = cv2.VideoCapture(str(source))
+    images = []
+    for _ in range(frames):
+        ok, image = cap.read()
+        if not ok:
+            break
+        images.append(image)
+    out = folder / f"vtest-{len(images)}.avi"
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, images[0].shape[1::-1])
+    for image in images:
+        writer.write(image)
+    writer.release()
+    return out, images
+
+
+def bare_inference(detector: NanoDetDetector, images: list[np.ndarray], batch: int, rounds: int) -> float:
+    """Frames per second of `session.run` alone on pre-built input blobs."""
+    feeds = [detector.preprocess(images[i : i + batch])[0] for i in range(0, len(images) - batch + 1, batch)]
+    session, names = detector.session, detector.output_names
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for feed in feeds:
+            session.run(names, feed)
+    return rounds * len(feeds) * batch / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=100, help="frames of the clip each camera reads")
+    parser.add_argument("--cameras", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--no-kafka", action="store_true", help="publish to memory instead of a local broker")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        path, images = clip(args.frames, folder)
+        runtime = RuntimeConfig(providers=["cpu"], max_batch=args.batch, warmup_runs=2)
+        detector = NanoDetDetector(NanoDetConfig(), runtime)
+        total = len(images) * args.cameras
+        bare_before = bare_inference(detector, images * args.cameras, args.batch, rounds=1)
+
+        broker = None
+        if args.no_kafka:
+            sink: KafkaSink | MemorySink = MemorySink()
+            publish = "memory"
+        else:
+            from ioc.kafka.broker import LocalBroker
+            from ioc.kafka.topics import ensure_topics
+            from ioc.settings import load_settings
+
+            settings = load_settings(environ={}, kafka={"port": free_port(), "controller_port": free_port(),
+                                                        "state_dir": str(folder / "kafka")})
+            broker = LocalBroker(settings.kafka)
+            broker.start()
+            ensure_topics(settings)
+            sink = KafkaSink(broker.bootstrap)
+            publish = "Kafka (local broker)"
+        try:
+            config = parse_config({
+                "cameras": [{"id": f"bench-{i}", "city": "230100", "source": str(path), "analytics_fps": 10,
+                             "realtime": False, "zones": ZONES} for i in range(args.cameras)],
+                "runtime": runtime.model_dump(), "server": {"enabled": False},
+                "capture": {"queue_size": 8},
+                "output": {"snapshot_dir": str(folder / "snapshots")},
+                "analytics": {"counts_interval_s": 5},
+            })
+            worker = VisionWorker(config, sink, detector=detector)
+            worker.start()
+            started = time.perf_counter()
+            stats = worker.run()
+            elapsed = time.perf_counter() - started
+            worker.stop()
+            sink.flush()
+            errors = getattr(sink, "errors", 0)
+            # measured again after the pipeline, so a change in machine load shows as a gap between the two
+            bare_after = bare_inference(detector, images * args.cameras, args.batch, rounds=1)
+        finally:
+            sink.close()
+            if broker is not None:
+                broker.stop()
+
+    pipeline = stats.frames / elapsed
+    bare = (bare_before + bare_after) / 2
+    ratio = pipeline / bare
+    load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+    p50, p95 = worker.metrics.inference_percentiles()
+    print(f"vision pipeline benchmark: {args.cameras} cameras x {len(images)} frames of vtest.avi (768x576), "
+          f"batch {args.batch}, {detector.provider}, events to {publish}")
+    print("| what | value |")
+    print("|---|---|")
+    print(f"| bare onnxruntime inference (session.run only), before / after | {bare_before:.1f} / "
+          f"{bare_after:.1f} frames/s |")
+    print(f"| worker end to end (decode, inference, tracking, rules, publishing) | {pipeline:.1f} frames/s |")
+    print(f"| ratio pipeline / bare (goal >= 0.90) | {ratio:.2f} |")
+    print(f"| frames analysed / expected | {stats.frames} / {total} |")
+    print(f"| inference per batch p50 / p95 | {p50:.1f} / {p95:.1f} ms |")
+    print(f"| events published (errors) | {stats.events} ({errors}) |")
+    print(f"| cameras at 5 analytics fps on this machine | {int(pipeline // 5)} |")
+    print(f"| load average (1 min) at the end | {load} |")
+    return 0 if stats.frames == total else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
