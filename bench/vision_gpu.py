@@ -1,0 +1,129 @@
+"""Vision on a GPU node: many 1080p streams, batched NanoDet inference on CUDA (or TensorRT).
+
+Not run by `make bench` on CPU machines in a meaningful way: without a usable CUDA provider it says so
+and exits 0 after printing nothing but that line (use --allow-cpu to measure the CPU path anyway).
+On a GPU node it prints, in one run:
+  1. bare inference rate (session.run only) at batch sizes 1, 8, 16, 32 on 1080p frames
+     (preprocessing to 416x416 excluded), the CUDA/TensorRT provider that actually ran;
+  2. the worker end to end with S file cameras of 1080p footage (vtest.avi upscaled), batched
+     across cameras, every frame analysed, events to memory; frames/s, the ratio to bare inference
+     at the worker's batch size, and how many cameras at 5 analytics fps one GPU carries.
+
+    python bench/vision_gpu.py [--streams 32] [--frames 60] [--batch 16] [--providers tensorrt,cuda]
+
+onnxruntime-gpu 1.2x+ needs CUDA 12/13 and cuDNN 9 on the node (the `nvidia-*` PyPI wheels work).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import cv2
+import numpy as np
+
+from ioc.paths import LOCAL_DIR
+from vision.config import NanoDetConfig, RuntimeConfig, parse_config
+from vision.detectors.nanodet import NanoDetDetector
+from vision.sinks import MemorySink
+from vision.worker import VisionWorker
+
+ZONES = [
+    {"id": "walkway", "kind": "crowd", "points": [[0, 480], [1920, 480], [1920, 1080], [0, 1080]],
+     "capacity": 30, "area_m2": 400},
+    {"id": "line", "kind": "counting_line", "points": [[1550, 400], [1550, 1000]], "in_direction": [-1, 0]},
+]
+
+
+def hd_clip(frames: int, folder: Path) -> tuple[Path, list[np.ndarray]]:
+    source = LOCAL_DIR / "media" / "vtest.avi"
+    if not source.is_file():
+        sys.exit(f"{source} is missing: run `make setup`")
+    cap = cv2.VideoCapture(str(source))
+    images = []
+    for _ in range(frames):
+        ok, image = cap.read()
+        if not ok:
+            break
+        images.append(cv2.resize(image, (1920, 1080), interpolation=cv2.INTER_LINEAR))
+    out = folder / "vtest-1080p.avi"
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (1920, 1080))
+    for image in images:
+        writer.write(image)
+    writer.release()
+    return out, images
+
+
+def bare(detector: NanoDetDetector, images: list[np.ndarray], batch: int, seconds: float = 5.0) -> float:
+    feed = detector.preprocess((images * batch)[:batch])[0]
+    session, names = detector.session, detector.output_names
+    for _ in range(3):
+        session.run(names, feed)
+    runs, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        session.run(names, feed)
+        runs += 1
+    return runs * batch / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--streams", type=int, default=32)
+    parser.add_argument("--frames", type=int, default=60, help="frames per stream")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--providers", default="tensorrt,cuda")
+    parser.add_argument("--allow-cpu", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    providers = [p for p in args.providers.split(",") if p] + ["cpu"]
+    runtime = RuntimeConfig(providers=providers, max_batch=max(args.batch, 32), warmup_runs=2)
+    detector = NanoDetDetector(NanoDetConfig(), runtime)
+    if detector.provider == "CPUExecutionProvider" and not args.allow_cpu:
+        print("vision_gpu: no usable CUDA/TensorRT provider on this machine; skipped (see --allow-cpu)")
+        return 0
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path, images = hd_clip(args.frames, Path(tmp))
+        print(f"vision GPU benchmark: NanoDet-416 on 1080p frames, provider {detector.provider}")
+        print("| batch | bare inference frames/s |")
+        print("|---|---|")
+        rates = {}
+        for batch in sorted({1, 8, 16, 32, args.batch}):
+            rates[batch] = bare(detector, images, batch)
+            print(f"| {batch} | {rates[batch]:.0f} |")
+        worker_runtime = runtime.model_copy(update={"max_batch": args.batch})
+        detector.max_batch = args.batch
+        config = parse_config({
+            "cameras": [{"id": f"gpu-{i}", "city": "230100", "source": str(path), "analytics_fps": 10,
+                         "realtime": False, "zones": ZONES} for i in range(args.streams)],
+            "runtime": worker_runtime.model_dump(), "server": {"enabled": False},
+            "capture": {"queue_size": 8}, "output": {"snapshot_dir": str(Path(tmp) / "snap")},
+        })
+        worker = VisionWorker(config, MemorySink(), detector=detector)
+        worker.start()
+        started = time.perf_counter()
+        stats = worker.run()
+        elapsed = time.perf_counter() - started
+        worker.stop()
+    fps = stats.frames / elapsed
+    reference = rates[args.batch]
+    p50, p95 = worker.metrics.inference_percentiles()
+    print()
+    print("| what | value |")
+    print("|---|---|")
+    print(f"| streams x frames (1080p, decoded on CPU) | {args.streams} x {len(images)} |")
+    print(f"| worker end to end, batch {args.batch} | {fps:.0f} frames/s |")
+    print(f"| ratio to bare inference at batch {args.batch} | {fps / reference:.2f} |")
+    print(f"| inference per batch p50 / p95 | {p50:.1f} / {p95:.1f} ms |")
+    print(f"| cameras at 5 analytics fps on this GPU node | {int(fps // 5)} |")
+    return 0 if stats.frames == args.streams * len(images) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
