@@ -211,6 +211,8 @@ class RuntimeConfig(Strict):
         default_factory=lambda: ["tensorrt", "cuda", "cpu"], min_length=1,
         description="Tried in order; those the node cannot load are skipped (and logged).")
     intra_op_threads: int = Field(0, ge=0, le=256, description="0 = ONNX Runtime's default.")
+    allow_spinning: bool = Field(False, description="Let ONNX Runtime's idle threads spin. Off: the camera "
+                                 "readers' decoding gets the CPU between batches instead.")
     max_batch: int = Field(8, ge=1, le=256, description="Frames from several cameras per inference call.")
     warmup_runs: int = Field(2, ge=0, le=100)
     device_id: int = Field(0, ge=0, le=64)

@@ -18,6 +18,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from prometheus_client import Counter
+
 from vision.analytics.camera import CameraAnalytics
 from vision.analytics.quality import QualityMonitor
 from vision.capture import CameraReader, Frame, Watchdog
@@ -77,6 +79,7 @@ class VisionWorker:
         self.watchdog: Watchdog | None = None
         self.server: HealthServer | None = None
         self.started = False
+        self._exported: dict[tuple[str, str], int] = {}
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -257,8 +260,8 @@ class VisionWorker:
         for pipeline in self.pipelines.values():
             reader = pipeline.reader
             self.metrics.queue_depth.labels(pipeline.camera.id).set(reader.queue.qsize())
-            self._sync_counter(self.metrics.frames_in, pipeline.camera.id, reader.frames_in)
-            self._sync_counter(self.metrics.frames_dropped, pipeline.camera.id, reader.frames_dropped)
+            self._sync_counter("in", self.metrics.frames_in, pipeline.camera.id, reader.frames_in)
+            self._sync_counter("dropped", self.metrics.frames_dropped, pipeline.camera.id, reader.frames_dropped)
         if now - self._last_heartbeat < self.config.analytics.counts_interval_s:
             return
         self._last_heartbeat = now
@@ -267,12 +270,13 @@ class VisionWorker:
                 state, reasons = pipeline.reported
                 self._publish_health(pipeline, state, reasons, "heartbeat")
 
-    @staticmethod
-    def _sync_counter(counter, camera_id: str, value: int) -> None:  # type: ignore[no-untyped-def]
-        child = counter.labels(camera_id)
-        delta = value - child._value.get()
+    def _sync_counter(self, name: str, counter: Counter, camera_id: str, value: int) -> None:
+        """Advance a Prometheus counter to a reader's own count (readers count, the worker exports)."""
+        key = (name, camera_id)
+        delta = value - self._exported.get(key, 0)
         if delta > 0:
-            child.inc(delta)
+            counter.labels(camera_id).inc(delta)
+            self._exported[key] = value
 
     def _publish(self, event: VisionEvent) -> None:
         topic = {"CountsEvent": self.config.output.counts_topic, "IncidentEvent": self.config.output.incidents_topic,

@@ -61,6 +61,9 @@ def test_worker_survives_an_rtsp_server_restart(rtsp_server: Callable[[], RtspSe
         metrics = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
         assert 'vision_camera_online{camera="cam-rtsp"} 0.0' in metrics
         assert 'vision_frames_out_total{camera="cam-file"}' in metrics
+        for name in ("vision_frames_in_total", "vision_frames_dropped_total", "vision_queue_depth",
+                     "vision_batch_size", 'vision_inference_ms_quantile{quantile="0.95"}'):
+            assert name in metrics, name
 
         file_frames = file.frames_out
         time.sleep(3.0)  # the RTSP server is down: the other camera is still analysed

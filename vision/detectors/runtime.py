@@ -65,6 +65,7 @@ def create_session(model_path: Path, runtime: RuntimeConfig) -> ort.InferenceSes
     if runtime.intra_op_threads:
         options.intra_op_num_threads = runtime.intra_op_threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if runtime.allow_spinning else "0")
     options.log_severity_level = 3  # CUDA's "cannot load" noise is reported below, once, in our words
     providers = provider_list(runtime)
     try:
