@@ -3,17 +3,22 @@
 kafka-python is pure Python: its `send()` costs ~25-30 µs of CPU a record, which caps one process
 near 35k records/s even on an idle core. librdkafka does the batching, checksums and I/O in C
 (~5 µs a record on the Python side). The producer is configured like `ioc.kafka.clients.make_producer`:
-idempotent, `acks=all`; and with the `murmur2_random` partitioner, so a key lands on the same
-partition as with kafka-python or the Java client. Delivery reports fill the ledger in send order.
+idempotent, `acks=all`; records go to the partition murmur2 gives their key, as with kafka-python
+or the Java client (and `murmur2_random` for anything produced without an explicit partition).
+Delivery reports fill the ledger in send order.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from kafka.partitioner.default import murmur2
+
+from feeds.exceptions import FeedsError
 from feeds.sim.core import Record
 from feeds.sim.ledger import Ledger, LedgerEntry
 from ioc.exceptions import BrokerError
@@ -50,28 +55,66 @@ def make_rdkafka_producer(bootstrap: str, **overrides: Any) -> Any:
 def publish_rdkafka(records: Iterable[Record], producer: Any, ledger: Ledger,
                     progress: Callable[[int, int, dict[str, int]], None] | None,
                     progress_every_s: float, flush_timeout_s: float) -> Ledger:
-    """Send through a confluent-kafka Producer; the ledger's entries come out in send order."""
-    slots: list[LedgerEntry | None] = []
-    per_topic: dict[str, int] = {}
-    failures: list[str] = []
+    """Send through a confluent-kafka Producer; the ledger's entries come out in send order.
 
-    def delivered(index: int, record: Record) -> Callable[[Any, Any], None]:
-        def report(err: Any, msg: Any) -> None:
-            if err is not None:
-                failures.append(f"{record.topic}: {err}")
-                return
-            slots[index] = LedgerEntry(record.topic, msg.partition(), msg.offset(), record.label,
-                                       record.event_id, record.key.decode())
-        return report
+    Partitions are chosen here (murmur2 of the key, hashed once per source) so each record's
+    partition is known when it is produced; librdkafka reports deliveries of one partition in the
+    order they were produced (idempotence keeps that order), so one shared callback pops the index
+    of the oldest record in flight on that partition: no per-record closure.
+    """
+    from confluent_kafka import KafkaException
+
+    sent: list[Record] = []
+    offsets: list[int] = []
+    partitions: list[int] = []
+    in_flight: dict[tuple[str, int], deque[int]] = {}
+    failures: list[str] = []
+    counts: dict[str, int] = {}
+    chosen: dict[tuple[str, bytes], int] = {}
+    per_topic: dict[str, int] = {}
+
+    def on_delivery(err: Any, msg: Any) -> None:
+        queue = in_flight.get((msg.topic(), msg.partition()))
+        if not queue:
+            failures.append(f"unexpected delivery report for {msg.topic()}[{msg.partition()}]")
+            return
+        index = queue.popleft()
+        if err is None:
+            offsets[index] = msg.offset()
+        else:
+            failures.append(f"{msg.topic()}: {err}")
+
+    def partition_of(topic: str, key: bytes) -> int:
+        found = chosen.get((topic, key))
+        if found is None:
+            count = counts.get(topic)
+            if count is None:
+                try:
+                    metadata = producer.list_topics(topic, timeout=10).topics[topic]
+                except KafkaException as exc:
+                    raise FeedsError(f"no metadata for topic {topic}: {exc}") from exc
+                if metadata.error is not None or not metadata.partitions:
+                    raise FeedsError(f"topic {topic} does not exist on the broker",
+                                     hint="create the topics first (`ioc topics create`)")
+                count = counts[topic] = len(metadata.partitions)
+            found = chosen[(topic, key)] = (murmur2(key) & 0x7FFFFFFF) % count
+        return found
 
     produce, poll = producer.produce, producer.poll
     last_report = time.monotonic()
     for record in records:
-        index = len(slots)
-        slots.append(None)
+        index = len(sent)
+        partition = partition_of(record.topic, record.key)
+        sent.append(record)
+        offsets.append(-1)
+        partitions.append(partition)
+        queue = in_flight.get((record.topic, partition))
+        if queue is None:
+            queue = in_flight[(record.topic, partition)] = deque()
+        queue.append(index)
         while True:
             try:
-                produce(record.topic, record.value, record.key, on_delivery=delivered(index, record))
+                produce(record.topic, record.value, record.key, partition, on_delivery)
                 break
             except BufferError:  # the local queue is full: serve delivery reports, then retry
                 poll(0.05)
@@ -80,12 +123,16 @@ def publish_rdkafka(records: Iterable[Record], producer: Any, ledger: Ledger,
             poll(0)
             if progress is not None and time.monotonic() - last_report >= progress_every_s:
                 last_report = time.monotonic()
-                progress(index + 1, sum(s is not None for s in slots[-2048:]), dict(per_topic))
+                progress(index + 1, index + 1 - sum(map(len, in_flight.values())), dict(per_topic))
     remaining = producer.flush(flush_timeout_s)
     if remaining:
         failures.append(f"{remaining} record(s) still undelivered after {flush_timeout_s:.0f}s")
     for failure in failures[:20]:
         logger.error("send failed after retries: %s", failure)
-    ledger.entries.extend(entry for entry in slots if entry is not None)
-    ledger.failed += len(slots) - sum(entry is not None for entry in slots)
+    for record, partition, offset in zip(sent, partitions, offsets, strict=True):
+        if offset < 0:
+            ledger.failed += 1
+            continue
+        ledger.entries.append(LedgerEntry(record.topic, partition, offset, record.label, record.event_id,
+                                          record.key.decode()))
     return ledger
