@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import random
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
@@ -43,6 +42,20 @@ logger = logging.getLogger(__name__)
 Domain = Literal["traffic", "tourism", "environment", "security"]
 ALL_DOMAINS: tuple[Domain, ...] = ("traffic", "tourism", "environment", "security")
 TICK_S = 60
+
+
+_VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+_VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
+
+
+def uuid4_from(bits: int) -> str:
+    """The text of the version-4 UUID made from 128 random bits (as `uuid.UUID(int=bits, version=4)`).
+
+    Formatting by hand is four times faster than going through `uuid.UUID`, and ids are drawn for
+    every event.
+    """
+    h = "%032x" % ((bits & _VERSION_MASK) | _VERSION_BITS)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Record(NamedTuple):
@@ -170,7 +183,7 @@ class Simulator:
                 model.tick(ts, drafts)
             for draft in drafts:
                 topic = draft.topic
-                event_id = str(uuid.UUID(int=ids.getrandbits(128), version=4))
+                event_id = uuid4_from(ids.getrandbits(128))
                 label = injector.decide(topic, ts)
                 observed = injector.late_time(topic) if label == LATE_WITHIN_ALLOWANCE else draft.observed
                 doc = {"event_id": event_id, "source_id": draft.source_id, "city_code": draft.city,

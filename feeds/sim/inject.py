@@ -10,12 +10,13 @@ byte re-send of an earlier event, an event hours late or hours in the future, or
 
 from __future__ import annotations
 
-import json
 import random
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
+
+import orjson
 
 from feeds.quality import LATE_ALLOWANCE, MAX_PAYLOAD_BYTES, BadInputReason
 from feeds.topics import (
@@ -50,12 +51,9 @@ FOREIGN_CITY_CODES: Final = ("110100", "220100", "239900", "000000", "231300")
 REASONS: Final = tuple(BadInputReason)
 
 
-_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-
 def dumps(doc: dict[str, Any]) -> bytes:
-    """The wire format: compact JSON, UTF-8."""
-    return _ENCODER.encode(doc).encode()
+    """The wire format: compact JSON, UTF-8 (orjson: the same bytes as `json.dumps`, ~10x faster)."""
+    return orjson.dumps(doc)
 
 
 class Injector:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -11,9 +13,17 @@ import pytest
 from feeds.exceptions import SimulatorConfigError
 from feeds.quality import FUTURE_TOLERANCE, LATE_ALLOWANCE, STATELESS_REASONS, BadInputReason, classify
 from feeds.sim import GOOD, LATE_WITHIN_ALLOWANCE, Record, Simulator
+from feeds.sim.core import uuid4_from
 from feeds.topics import CONTRACTS
 from ioc.contracts import City
 from tests.feeds.conftest import FIXED_NOW, RUN_END, RUN_START, small_simulator
+
+
+def test_event_ids_are_version_4_uuids() -> None:
+    rng = random.Random(1)
+    for _ in range(1000):
+        bits = rng.getrandbits(128)
+        assert uuid4_from(bits) == str(uuid.UUID(int=bits, version=4))
 
 
 def _observed(record: Record) -> datetime:
