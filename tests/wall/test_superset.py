@@ -1,0 +1,133 @@
+"""The wall end to end: real Superset from its own venv, real Delta tables read through DuckDB, real
+Chromium. Anonymous requests are refused, the bundle re-imports without changes, chart data comes from
+the gold tables, and a city analyst sees only their city, through the API and in the browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dashboards.bundle import chart_counts
+from dashboards.client import SupersetClient
+from dashboards.config import WallSecrets
+from dashboards.exceptions import SupersetApiError
+from dashboards.render import DashboardView, render
+from dashboards.sample import SampleExpectations
+from dashboards.server import SupersetServer
+
+pytestmark = pytest.mark.slow
+
+WALL_DATASETS = ["wall_city_operations", "wall_city_latest", "wall_alerts", "wall_traffic_city",
+                 "wall_traffic_segment", "wall_tourism_area", "wall_air_city", "wall_air_station",
+                 "wall_water_station", "wall_river_gauge", "wall_security_incidents", "wall_camera_incidents"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/api/v1/chart/"), ("GET", "/api/v1/dashboard/"), ("GET", "/api/v1/dataset/"),
+     ("GET", "/api/v1/database/"), ("POST", "/api/v1/chart/data")],
+)
+def test_requests_without_a_session_are_refused(wall_server: SupersetServer, method: str, path: str) -> None:
+    anonymous = SupersetClient(wall_server.settings.base_url)
+    body = {"datasource": {"id": 1, "type": "table"}, "queries": [{"columns": ["city_code"]}]}
+    with pytest.raises(SupersetApiError) as refused:
+        anonymous.request(method, path, body=body if method == "POST" else None)
+    assert refused.value.status in (401, 403)
+
+
+def test_dashboard_pages_redirect_anonymous_users_to_login(wall_server: SupersetServer) -> None:
+    anonymous = SupersetClient(wall_server.settings.base_url)
+    status, page = anonymous.request("GET", "/superset/dashboard/wall/", expect=(200, 302))
+    # urllib follows the redirect: an anonymous user ends on the login form, never on the wall
+    assert "/login" in page or status == 302
+    assert "Provincial Operations Command Centre" not in page
+
+
+def test_wrong_password_is_refused(wall_server: SupersetServer) -> None:
+    with pytest.raises(SupersetApiError, match="login as analyst failed"):
+        SupersetClient(wall_server.settings.base_url).login("analyst", "not-the-password")
+
+
+def test_bundle_imported_once_and_reimport_changes_nothing(wall_server: SupersetServer,
+                                                           admin_api: SupersetClient) -> None:
+    def snapshot() -> dict[str, dict[str, int]]:
+        return {kind: {str(o.get("uuid") or o.get("slice_name") or o.get("table_name")): o["id"]
+                       for o in admin_api.list(kind, 500)}
+                for kind in ("dashboard", "chart", "dataset", "database")}
+
+    before = snapshot()
+    assert len(before["dashboard"]) == 6 and len(before["chart"]) == sum(chart_counts().values())
+    assert len(before["dataset"]) == len(WALL_DATASETS) and len(before["database"]) == 1
+    assert wall_server.provision() is False, "an unchanged bundle is not imported again"
+    assert wall_server.provision(force_import=True) is True
+    assert snapshot() == before, "a forced re-import updates the same objects, adds none"
+
+
+def test_chart_data_comes_from_the_gold_tables(admin_api: SupersetClient, wall_gold: SampleExpectations) -> None:
+    latest = admin_api.dataset_id("wall_city_latest")
+    result = admin_api.chart_data(latest, columns=["city_name_zh", "aqi", "window_start"], row_limit=100)
+    assert result["rowcount"] == wall_gold.cities
+    assert {row["city_name_zh"]: row["aqi"] for row in result["data"]} == wall_gold.aqi_by_city
+    alerts = admin_api.chart_data(admin_api.dataset_id("wall_alerts"), columns=["level_label"], metrics=["count"],
+                                  filters=[{"col": "state", "op": "==", "val": "open"}])
+    assert sum(row["count"] for row in alerts["data"]) == wall_gold.open_alerts
+    assert {row["level_label"][:1] for row in alerts["data"]} == {"🔴", "🟠", "🟡", "🔵"}
+
+
+@pytest.mark.parametrize("dataset", WALL_DATASETS)
+def test_city_analyst_sees_only_their_city(harbin_api: SupersetClient, analyst_api: SupersetClient,
+                                           admin_api: SupersetClient, dataset: str) -> None:
+    dataset_id = admin_api.dataset_id(dataset)
+    city = harbin_api.chart_data(dataset_id, columns=["city_code"], metrics=["count"])
+    province = analyst_api.chart_data(dataset_id, columns=["city_code"], metrics=["count"])
+    assert {row["city_code"] for row in city["data"]} == {"230100"}
+    assert len({row["city_code"] for row in province["data"]}) > 1
+    assert "city_code = '230100'" in city["query"]
+
+
+def test_another_city_analyst_gets_another_city(wall_server: SupersetServer, wall_secrets: WallSecrets,
+                                                admin_api: SupersetClient) -> None:
+    qiqihar = SupersetClient(wall_server.settings.base_url)
+    qiqihar.login("qiqihar", wall_secrets.password("qiqihar"))
+    result = qiqihar.chart_data(admin_api.dataset_id("wall_city_latest"), columns=["city_code", "aqi"])
+    assert [(row["city_code"], row["aqi"]) for row in result["data"]] == [("230200", 168)]
+
+
+def _wall_report(server: SupersetServer, user: str, password: str, screenshot: Path) -> dict:
+    view = DashboardView("/superset/dashboard/wall/?standalone=1", chart_counts()["wall"], screenshot)
+    return render(server.settings.base_url, user, password, [view])["dashboards"][0]
+
+
+def test_the_wall_renders_gold_data_in_chromium(wall_server: SupersetServer, wall_secrets: WallSecrets,
+                                                wall_gold: SampleExpectations, artifacts: Path) -> None:
+    screenshot = artifacts / "wall.png"
+    report = _wall_report(wall_server, "analyst", wall_secrets.password("analyst"), screenshot)
+    charts = [c for c in report["charts"] if c["sliceId"] is not None]
+    assert len(charts) == chart_counts()["wall"]
+    assert all(c["status"] == 200 and c["rowcount"] > 0 for c in charts), charts
+    assert report["errors"] == [] and report["errorTexts"] == []
+    text = report["text"]
+    assert wall_gold.worst_aqi_city in text and str(wall_gold.worst_aqi) in text
+    assert "全省运行指挥中心 Provincial Operations Command Centre" in text
+    assert report["canvases"] > 0, "the deck.gl map and the echarts draw on canvases"
+    assert screenshot.stat().st_size > 50_000
+
+
+def test_a_city_analyst_sees_only_their_city_on_the_wall(wall_server: SupersetServer, wall_secrets: WallSecrets,
+                                                          artifacts: Path) -> None:
+    report = _wall_report(wall_server, "harbin", wall_secrets.password("harbin"), artifacts / "wall-harbin.png")
+    rows = [row for c in report["charts"] if c["sliceId"] is not None for row in c["data"]]
+    cities = {row.get("city_name_zh") for row in rows} - {None}
+    assert cities == {"哈尔滨"}
+    assert "齐齐哈尔" not in report["text"] and "哈尔滨" in report["text"]
+
+
+def test_every_drill_down_renders(wall_server: SupersetServer, wall_secrets: WallSecrets, artifacts: Path) -> None:
+    counts = chart_counts()
+    views = [DashboardView(f"/superset/dashboard/{slug}/?standalone=1", counts[slug], artifacts / f"wall-{slug}.png")
+             for slug in ("traffic", "tourism", "environment", "security", "cameras")]
+    report = render(wall_server.settings.base_url, "analyst", wall_secrets.password("analyst"), views)
+    for dashboard in report["dashboards"]:
+        charts = [c for c in dashboard["charts"] if c["sliceId"] is not None]
+        assert charts and all(c["status"] == 200 and c["rowcount"] > 0 for c in charts), (dashboard["path"], charts)
