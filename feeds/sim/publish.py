@@ -128,7 +128,7 @@ def publish(records: Iterable[Record], producer: Any, *, meta: dict[str, Any] | 
             pending.append((future, record))
             sent += 1
             per_topic[record.topic] = per_topic.get(record.topic, 0) + 1
-            if sent % 1024 == 0:
+            if sent % 256 == 0:
                 harvest(block=False)
                 if progress is not None and time.monotonic() - last_report >= progress_every_s:
                     last_report = time.monotonic()

@@ -36,7 +36,7 @@ def make_rdkafka_producer(bootstrap: str, **overrides: Any) -> Any:
         "enable.idempotence": True,  # implies acks=all, bounded in-flight requests, retries
         "acks": "all",
         "partitioner": "murmur2_random",  # the Java client's (and kafka-python's) choice for keyed records
-        "linger.ms": 20,
+        "linger.ms": 100,  # bulk producer: fuller batches halve the broker's work per record
         "batch.size": 1024 * 1024,
         "queue.buffering.max.messages": 1_000_000,
         "queue.buffering.max.kbytes": 1024 * 1024,
