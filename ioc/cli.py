@@ -159,7 +159,7 @@ def down(ctx: click.Context) -> None:
     stop_stack(settings_from(ctx))
 
 
-from feeds.cli import feeds as feeds_group  # noqa: E402  (feeds.cli imports IocGroup from here)
+from feeds.cli import feeds as feeds_group  # noqa: E402  (registered once the root group exists)
 
 cli.add_command(feeds_group)
 from vision.cli import vision as vision_group  # noqa: E402  (vision.cli imports IocGroup from here)
