@@ -11,9 +11,21 @@ from pathlib import Path
 import click
 
 from feeds.exceptions import SimulatorConfigError
-from ioc.cli import IocGroup, settings_from
+from ioc.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
+
+# This module does not import `ioc.cli` (which imports it to register the group): `python -m ioc.cli`
+# runs that file as __main__, and importing it back from here would be circular. Errors still print
+# plainly: the root `ioc` group (an IocGroup) catches IocError from every nested command.
+
+
+def settings_from(ctx: click.Context) -> Settings:
+    """The settings of this CLI invocation, loaded once and shared with the root group's."""
+    obj = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        obj["settings"] = load_settings()
+    return obj["settings"]  # type: ignore[no-any-return]
 
 
 def _parse_time(value: str | None, name: str) -> datetime | None:
@@ -29,7 +41,7 @@ def _parse_time(value: str | None, name: str) -> datetime | None:
     return moment
 
 
-@click.group("feeds", cls=IocGroup)
+@click.group("feeds")
 def feeds() -> None:
     """Province feeds: traffic, tourism, environment and public security."""
 
@@ -129,7 +141,7 @@ def simulate(ctx: click.Context, mode: str, domains: str, start: str | None, end
         ctx.exit(1)
 
 
-@feeds.group("contracts", cls=IocGroup)
+@feeds.group("contracts")
 def contracts() -> None:
     """The feed contracts: JSON Schemas and CONTRACTS.md, generated from the models."""
 
