@@ -67,6 +67,7 @@ def run(ctx: click.Context, config_path: Path, duration: float | None, dry_run: 
 class _PrintSink:
     def publish(self, topic: str, event: Any) -> None:
         click.echo(json.dumps({"topic": topic, **event.to_record()}, ensure_ascii=False))
+        sys.stdout.flush()  # one event per line as it happens, also into a pipe
 
     def flush(self, timeout: float = 10.0) -> None:
         sys.stdout.flush()

@@ -70,3 +70,46 @@ def test_dry_run_prints_events_as_json_lines(tmp_path: Path, short_clip: Path) -
 def test_schemas_check_passes_on_the_committed_schemas() -> None:
     result = CliRunner().invoke(cli, ["vision", "schemas", "--check"])
     assert result.exit_code == 0 and "up to date" in result.output
+
+
+def test_sigterm_stops_the_worker_gracefully(tmp_path: Path, short_clip: Path) -> None:
+    """As Kubernetes stops a pod: SIGTERM, then open incidents close and cameras report offline."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = {"cameras": [{"id": "c1", "city": "230100", "source": str(short_clip), "analytics_fps": 2,
+                           "loop": True, "zones": [{"id": "all", "kind": "restricted",
+                                                    "points": [[0, 0], [768, 0], [768, 576], [0, 576]]}]}],
+              "runtime": {"providers": ["cpu"], "warmup_runs": 0}, "server": {"port": 0},
+              "output": {"snapshot_dir": str(tmp_path)}, "analytics": {"intrusion_min_s": 0.0}}
+    path = tmp_path / "cams.yaml"
+    path.write_text(yaml.safe_dump(config))
+    process = subprocess.Popen([sys.executable, "-c", "from ioc.cli import main; main()", "vision", "run",
+                                "--dry-run", "--config", str(path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=PROJECT_ROOT)
+    assert process.stdout is not None
+    lines: list[dict] = []
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:  # wait until an intrusion is open
+            line = process.stdout.readline()
+            if line.startswith("{"):
+                lines.append(json.loads(line))
+                if lines[-1].get("kind") == "intrusion" and lines[-1]["state"] == "open":
+                    break
+        else:
+            raise AssertionError("no intrusion opened within 60 s")
+        os.kill(process.pid, signal.SIGTERM)
+        out, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    lines += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    closes = [r for r in lines if r.get("kind") == "intrusion" and r["state"] == "close"]
+    assert closes, "open incidents are closed on shutdown"
+    assert lines[-1]["topic"] == "vision.health.v1" and lines[-1]["detail"] == "worker stopping"
+    assert "vision worker" in out and "frames in" in out
