@@ -165,7 +165,7 @@ class CameraReader:
                 return None, f"file {path} does not exist"
             source = str(path)
         else:
-            source = cam.source
+            source = cam.stream_url()
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.capture.open_timeout_s * 1000),
                   cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.capture.read_timeout_s * 1000)]
         cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG, params)

@@ -24,10 +24,11 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from ioc.contracts import City
 from ioc.paths import LOCAL_DIR, PROJECT_ROOT, STATE_DIR
@@ -134,6 +135,8 @@ class CameraConfig(Strict):
     name: str = Field("", max_length=200, description="Human-readable place name.")
     source: str = Field(min_length=1, description="rtsp(s):// URL (GB/T 28181 devices via their RTSP "
                                                   "re-stream), http(s):// stream, or a video file path.")
+    username: str | None = Field(None, max_length=128, description="Stream login, kept out of `source`.")
+    password: SecretStr | None = Field(None, description="Stream password; masked whenever config is printed.")
     analytics_fps: float = Field(5.0, gt=0, le=60, description="Frames per second the analytics look at.")
     realtime: bool = Field(True, description="Files: pace reading at the file's own frame rate, like a "
                                              "live camera; false reads as fast as inference takes them.")
@@ -156,6 +159,15 @@ class CameraConfig(Strict):
         if dupes := sorted({i for i in ids if ids.count(i) > 1}):
             raise ValueError(f"camera {self.id}: zone ids {dupes} are used twice")
         return self
+
+    def stream_url(self) -> str:
+        """`source` with `username`/`password` put into the URL (only here, never in a log or dump)."""
+        if self.is_file or self.username is None:
+            return self.source
+        scheme, rest = self.source.split("://", 1)
+        host = rest.split("@", 1)[-1]
+        secret = f":{quote(self.password.get_secret_value(), safe='')}" if self.password else ""
+        return f"{scheme}://{quote(self.username, safe='')}{secret}@{host}"
 
     @property
     def is_file(self) -> bool:

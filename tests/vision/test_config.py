@@ -82,3 +82,10 @@ def test_missing_and_unparsable_files(tmp_path: Path) -> None:
         load_config(bad, environ={})
     with pytest.raises(VisionConfigError, match="no camera configuration"):
         load_config(None, environ={})
+
+
+def test_stream_credentials_stay_secret() -> None:
+    config = parse_config({"cameras": [camera(source="rtsp://10.0.0.7:554/ch1", username="ops", password="p@ss:w")]})
+    cam = config.cameras[0]
+    assert cam.stream_url() == "rtsp://ops:p%40ss%3Aw@10.0.0.7:554/ch1"
+    assert "p@ss" not in repr(cam) and "p@ss" not in config.model_dump_json()
