@@ -228,6 +228,9 @@ class RuntimeConfig(Strict):
     max_batch: int = Field(8, ge=1, le=256, description="Frames from several cameras per inference call.")
     warmup_runs: int = Field(2, ge=0, le=100)
     device_id: int = Field(0, ge=0, le=64)
+    tensorrt_fp16: bool = Field(True, description="TensorRT builds FP16 engines (GPU nodes).")
+    tensorrt_cache_dir: Path = Field(LOCAL_DIR / "cache" / "tensorrt",
+                                     description="Built TensorRT engines, reused across restarts.")
 
 
 class CaptureConfig(Strict):

@@ -47,7 +47,12 @@ def provider_list(runtime: RuntimeConfig) -> list[str | tuple[str, dict[str, Any
         if key in {"cuda", "tensorrt"} and not gpu:
             logger.info("provider %s skipped: no NVIDIA device on this node", name)
             continue
-        if key in {"cuda", "tensorrt"}:
+        if key == "tensorrt":
+            runtime.tensorrt_cache_dir.mkdir(parents=True, exist_ok=True)
+            chosen.append((name, {"device_id": runtime.device_id, "trt_fp16_enable": runtime.tensorrt_fp16,
+                                  "trt_engine_cache_enable": True,
+                                  "trt_engine_cache_path": str(runtime.tensorrt_cache_dir)}))
+        elif key == "cuda":
             chosen.append((name, {"device_id": runtime.device_id}))
         else:
             chosen.append(name)
