@@ -42,6 +42,30 @@ REASON_TEXT = {
 }
 
 
+FIWARE = (
+    ("TrafficFlowObserved", "TrafficFlowObserved",
+     "intensity -> volume, occupancy -> occupancy_pct (as %), averageVehicleSpeed -> average_speed_kmh, "
+     "laneDirection -> direction, dateObserved -> observed_at, refRoadSegment -> source_id"),
+    ("TrafficEvent", "Alert (category traffic)",
+     "subCategory -> category (accident, road_closure, ice_snow_control), severity -> severity, "
+     "alertSource -> source_id, dateIssued -> observed_at, validTo -> the `cleared` event"),
+    ("CrowdFlowObserved", "CrowdFlowObserved",
+     "peopleCount -> current_visitors (and entries/exits per interval), dateObserved -> observed_at, "
+     "congested -> current_visitors / max_capacity"),
+    ("AirQualityObserved", "AirQualityObserved",
+     "so2, no2, pm10, pm25, co, o3 -> *_1h (station means *_24h, o3_8h), dateObserved -> observed_at"),
+    ("WaterQualityObserved", "WaterQualityObserved",
+     "O2 -> dissolved_oxygen, pH -> ph, temperature -> temperature, NH4 -> nh3_n, "
+     "P -> total_phosphorus, COD -> cod_mn (permanganate index)"),
+    ("RiverGaugeObserved", "WaterObserved / FloodMonitoring",
+     "height -> water_level_m, flow -> flow_m3s; warning and guaranteed levels as published"),
+    ("IncidentReport", "Alert (category security)",
+     "subCategory -> category, severity -> severity, alertSource -> channel, dateIssued -> observed_at"),
+    ("CameraRegistration", "Device",
+     "serialNumber -> gb28181_id, deviceState -> status, location -> lat/lon, name -> name"),
+)
+
+
 def schema_of(topic: str) -> dict[str, Any]:
     """The JSON Schema of a topic's values, with the topic and version recorded in it."""
     model = CONTRACTS[topic]
@@ -123,6 +147,12 @@ def render_contracts_md() -> str:
               "missing_field, wrong_type, out_of_range wins (`feeds.quality.classify`). `duplicate_event_id`,",
               "`late` and `future` depend on the stream and are decided downstream with",
               "`feeds.quality.LATE_ALLOWANCE` and `FUTURE_TOLERANCE`.", ""]
+    lines += ["## FIWARE Smart Data Models", "",
+              "Names are snake case with the unit or averaging period in the name where that removes doubt;",
+              "where a FIWARE model fits, its attributes map one to one:", "",
+              "| contract | FIWARE model | FIWARE attribute -> field |", "|---|---|---|"]
+    lines += [f"| `{name}` | {model} | {mapping} |" for name, model, mapping in FIWARE]
+    lines.append("")
     for spec in TOPICS:
         model = CONTRACTS[spec.name]
         schema = model.model_json_schema()
