@@ -115,8 +115,23 @@ class SimulatorConfig(BaseModel):
 class Simulator:
     """Iterate to get the run's records in simulated-time order (see the module docstring)."""
 
-    def __init__(self, config: SimulatorConfig | None = None, *, province: Province | None = None,
+    POSITIONAL: tuple[str, ...] = ("seed", "start", "end", "domains", "bad_fraction")
+
+    def __init__(self, *args: Any, config: SimulatorConfig | None = None, province: Province | None = None,
                  **settings: Any) -> None:
+        """`Simulator(seed, start, end, domains, bad_fraction, **more)`, or `Simulator(config=...)`.
+
+        Settings are validated at once; a bad one raises SimulatorConfigError naming it.
+        """
+        if len(args) == 1 and isinstance(args[0], SimulatorConfig):
+            config, args = args[0], ()
+        if len(args) > len(self.POSITIONAL):
+            raise TypeError(f"Simulator takes at most {len(self.POSITIONAL)} positional settings "
+                            f"({', '.join(self.POSITIONAL)})")
+        for name, value in zip(self.POSITIONAL, args, strict=False):
+            if name in settings:
+                raise TypeError(f"Simulator got {name} twice")
+            settings[name] = value
         if config is None:
             try:
                 config = SimulatorConfig(**settings)
@@ -126,7 +141,7 @@ class Simulator:
                     f"invalid simulator setting {'.'.join(map(str, first['loc'])) or '-'}: {first['msg']}"
                 ) from exc
         elif settings:
-            raise TypeError("pass either a SimulatorConfig or keyword settings, not both")
+            raise TypeError("pass either a SimulatorConfig or settings, not both")
         self.config = config
         self.province = province or default_province()
 

@@ -124,6 +124,15 @@ def test_bad_settings_fail_with_their_name(settings: dict[str, object], message:
         small_simulator(**settings)
 
 
+def test_positional_settings_and_a_config_give_the_same_run() -> None:
+    by_position = Simulator(11, RUN_START, RUN_END, ["environment"], 0.1, now=FIXED_NOW)
+    by_config = Simulator(config=by_position.config)
+    assert by_position.config.domains == ("environment",)
+    assert by_position.records()[:50] == by_config.records()[:50] == Simulator(by_position.config).records()[:50]
+    with pytest.raises(TypeError, match="twice"):
+        Simulator(11, seed=12)
+
+
 def test_a_backfill_must_end_in_the_past() -> None:
     future_end = datetime.now(UTC) + timedelta(hours=1)
     sim = Simulator(start=future_end - timedelta(hours=2), end=future_end)
