@@ -47,6 +47,7 @@ OUT_OF_RANGE: Final[dict[str, tuple[tuple[str, Any], ...]]] = {
     SECURITY_INCIDENTS: (("lat", 0.0), ("lon", 200.0)),
     SECURITY_CAMERAS: (("lat", -45.8),),
 }
+DUPLICATE_WINDOW_S: Final = 3600.0  # re-send only events this close to the newest (never late too)
 FOREIGN_CITY_CODES: Final = ("110100", "220100", "239900", "000000", "231300")
 REASONS: Final = tuple(BadInputReason)
 
@@ -68,14 +69,14 @@ class Injector:
         self.now = now
         self.iso = iso
         self.newest: dict[str, float] = {}
-        self.recent: dict[str, deque[tuple[bytes, bytes, str]]] = {}
+        self.recent: dict[str, deque[tuple[bytes, bytes, str, float]]] = {}
 
     def decide(self, topic: str, ts: float) -> str:
         """GOOD, LATE_WITHIN_ALLOWANCE, or a BadInputReason value, for the next event of topic."""
         u = self.rng.random()
         if u < self.bad_fraction:
             reason = self.rng.choice(REASONS)
-            if reason is BadInputReason.DUPLICATE_EVENT_ID and not self.recent.get(topic):
+            if reason is BadInputReason.DUPLICATE_EVENT_ID and not self._fresh(topic):
                 reason = BadInputReason.INVALID_JSON
             if reason is BadInputReason.LATE and (ts < self.late_from or topic not in self.newest):
                 reason = BadInputReason.WRONG_TYPE
@@ -88,7 +89,13 @@ class Injector:
         """Remember a good event: the topic's newest time, and the event for a later duplicate."""
         if observed > self.newest.get(topic, 0.0):
             self.newest[topic] = observed
-        self.recent.setdefault(topic, deque(maxlen=64)).append((key, value, event_id))
+        self.recent.setdefault(topic, deque(maxlen=64)).append((key, value, event_id, observed))
+
+    def _fresh(self, topic: str) -> list[tuple[bytes, bytes, str, float]]:
+        """Recent good events at most DUPLICATE_WINDOW behind the topic's newest: a re-send of one of
+        them is only a duplicate, never also late (sparse topics can have old last events)."""
+        newest = self.newest.get(topic, 0.0)
+        return [item for item in self.recent.get(topic, ()) if newest - item[3] <= DUPLICATE_WINDOW_S]
 
     def late_time(self, topic: str) -> float:
         """A good-but-late observed_at: 20-90 min behind the topic's newest accepted event."""
@@ -119,7 +126,7 @@ class Injector:
         if reason == BadInputReason.UNKNOWN_CITY:
             return key, dumps({**doc, "city_code": rng.choice(FOREIGN_CITY_CODES)}), event_id
         if reason == BadInputReason.DUPLICATE_EVENT_ID:
-            old_key, old_value, old_id = rng.choice(self.recent[topic])
+            old_key, old_value, old_id, _ = rng.choice(self._fresh(topic))
             return old_key, old_value, old_id
         if reason == BadInputReason.LATE:
             behind = rng.uniform(3, 12) * 3600

@@ -81,6 +81,7 @@ def test_stateful_bad_records_break_exactly_their_time_or_identity_rule(small_ru
         checked[record.label] += 1
         if record.label == "duplicate_event_id":
             assert seen[record.event_id] == record.value  # type: ignore[index]
+            assert newest[record.topic] - _observed(record) <= timedelta(hours=1)  # not late as well
         elif record.label == "late":
             behind = newest[record.topic] - _observed(record)
             assert timedelta(hours=3) <= behind <= timedelta(hours=12)
