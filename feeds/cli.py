@@ -160,8 +160,8 @@ def contracts_export(check: bool) -> None:
             raise click.exceptions.Exit(1)
         click.echo("contracts are current")
         return
-    for path in export():
-        click.echo(f"wrote {path}")
+    for written in export():
+        click.echo(f"wrote {written}")
 
 
 @feeds.command("reference")

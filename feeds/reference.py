@@ -310,7 +310,8 @@ def load_province(directory: Path = REFERENCE_DIR) -> Province:
     segments = _segments(cities, roads)
     _unique("roads.json (segments)", [s.id for s in segments])
     _unique("scenic_areas.json", [a.id for a in areas])
-    _unique("stations.json", [s.id for s in (*stations.air, *stations.water, *stations.river)])
+    _unique("stations.json", [s.id for s in stations.air] + [s.id for s in stations.water]
+            + [s.id for s in stations.river])
     _unique("cameras.json", [c.id for c in cameras])
     _unique("cameras.json (gb28181_id)", [c.gb28181_id for c in cameras])
     for what, items in (("roads", roads), ("air stations", stations.air), ("cameras", cameras)):
