@@ -7,7 +7,8 @@ then measures, each as the median of RUNS:
     partition and offset), through librdkafka (confluent-kafka) and through kafka-python (the
     project's `make_producer`: default batching, bigger batches, and without the longer GIL slices
     that `publish()` gives its sender thread);
-  - generate and publish together (what `ioc feeds simulate --mode backfill` does), both clients.
+  - generate and publish together: in one process, and with generation in a second process (what
+    `ioc feeds simulate --mode backfill` does).
 A record counts once the broker acknowledged it; one run per client warms the broker up first.
 Also prints the client's and the broker's CPU time per record, which bounds the rate on 2 cores.
 """
@@ -30,6 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from feeds.sim import Record, Simulator, publish
+from feeds.sim.background import generate_in_background
 from feeds.sim.rdkafka import make_rdkafka_producer
 from feeds.topics import topic_specs
 from ioc.kafka.broker import LocalBroker
@@ -137,8 +139,11 @@ def report(bench: Bench) -> None:
         ("kafka-python: same, linger 50 ms, 1 MiB batches", median_of(bench.pregenerated, BIG_BATCHES)),
         ("kafka-python: same, default 5 ms GIL switch interval", median_of(
             bench.pregenerated, {}, gil_switch_interval_s=None)),
-        ("librdkafka: generate + publish (CLI backfill)", median_of(simulator, None)),
-        ("kafka-python: generate + publish (CLI backfill)", median_of(simulator, {})),
+        ("librdkafka: generate + publish, one process", median_of(simulator, None)),
+        ("librdkafka: generate in a 2nd process + publish (CLI)", median_of(
+            lambda suffix: generate_in_background(simulator(suffix).config), None)),
+        ("kafka-python: generate in a 2nd process + publish", median_of(
+            lambda suffix: generate_in_background(simulator(suffix).config), {})),
     ]
     print(f"records per run: {len(bench.records):,} ({HOURS:g} simulated hours, 13 cities, all feeds, "
           f"1% bad), mean value {size:.0f} bytes; idempotent producer, acks=all, ledger kept; "

@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from feeds.exceptions import SimulatorConfigError
 from ioc.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from feeds.sim import Record
 
 logger = logging.getLogger(__name__)
 
@@ -71,15 +76,18 @@ def feeds() -> None:
 @click.option("--client", type=click.Choice(["kafka-python", "librdkafka"]), default="kafka-python",
               show_default=True, help="Producer library; librdkafka (confluent-kafka) is ~5x faster. "
               "Both are idempotent with acks=all.")
+@click.option("--generator-process/--no-generator-process", default=True, show_default=True,
+              help="Backfill: generate in a second process while this one sends (uses two cores).")
 @click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write the ledger (JSON lines) here.")
 @click.pass_context
 def simulate(ctx: click.Context, mode: str, domains: str, start: str | None, end: str | None, hours: float,
              duration: float, speedup: float, rate: float | None, seed: int, bad_fraction: float,
              late_fraction: float, traffic_interval: int, topic_prefix: str, topic_suffix: str,
-             client: str, ledger_path: Path | None) -> None:
+             client: str, generator_process: bool, ledger_path: Path | None) -> None:
     """Generate the province's feeds and send them to Kafka with the idempotent producer."""
     from feeds.sim import Simulator, pace, publish
+    from feeds.sim.background import generate_in_background
     from feeds.sim.publish import Progress
     from feeds.sim.rdkafka import make_rdkafka_producer
     from feeds.topics import topic_specs
@@ -110,7 +118,9 @@ def simulate(ctx: click.Context, mode: str, domains: str, start: str | None, end
     click.echo(f"{mode}: {sim_start.isoformat(timespec='seconds')} -> {sim_end.isoformat(timespec='seconds')}"
                f" | domains {','.join(config.domains)} | seed {seed} | bad {bad_fraction:g} | "
                f"topics created: {len(created)}")
-    records = iter(simulator)
+    records: Iterator[Record] = iter(simulator)
+    if mode == "backfill" and generator_process:
+        records = generate_in_background(config)  # started before the producer's threads exist
     if mode == "live":
         records = pace(records, speedup, sim_start.timestamp(), now.timestamp(), rate)
     elif rate:

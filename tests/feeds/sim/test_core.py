@@ -140,3 +140,14 @@ def test_a_backfill_must_end_in_the_past() -> None:
     with pytest.raises(SimulatorConfigError, match="after now"):
         sim.check_backfill()
     small_simulator().check_backfill()  # ends before its fixed now
+
+
+def test_background_generation_gives_exactly_the_same_records(small_run: list[Record]) -> None:
+    from feeds.sim.background import generate_in_background
+
+    config = small_simulator().config
+    assert list(generate_in_background(config, batch_size=500)) == small_run
+    stream = generate_in_background(config, batch_size=100, queue_batches=2)
+    first = [next(stream) for _ in range(10)]
+    stream.close()  # stopping early terminates the child instead of hanging
+    assert first == small_run[:10]
