@@ -226,6 +226,9 @@ class RuntimeConfig(Strict):
     allow_spinning: bool = Field(False, description="Let ONNX Runtime's idle threads spin. Off: the camera "
                                  "readers' decoding gets the CPU between batches instead.")
     max_batch: int = Field(8, ge=1, le=256, description="Frames from several cameras per inference call.")
+    opencv_threads: int = Field(1, ge=0, le=256, description="OpenCV's own thread pool (0 = its default). "
+                                "1: readers already decode in parallel, one per camera, and OpenCV's pool "
+                                "would fight ONNX Runtime's threads for the cores.")
     warmup_runs: int = Field(2, ge=0, le=100)
     device_id: int = Field(0, ge=0, le=64)
     tensorrt_fp16: bool = Field(True, description="TensorRT builds FP16 engines (GPU nodes).")

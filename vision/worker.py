@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import cv2
 from prometheus_client import Counter
 
 from vision.analytics.camera import CameraAnalytics
@@ -84,6 +85,8 @@ class VisionWorker:
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
         cfg = self.config
+        if cfg.runtime.opencv_threads:
+            cv2.setNumThreads(cfg.runtime.opencv_threads)  # process-wide: the worker owns its process
         if self.detector is None:
             self.detector = load_detector(cfg.detector, cfg.runtime)  # ModelError: before any camera starts
         logger.info("detector %s on %s, batches of up to %d", self.detector.type, self.detector.provider,

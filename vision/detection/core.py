@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 # COCO class ids (0-based, the NanoDet/YOLO numbering) the analytics care about.
@@ -122,19 +123,12 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def nms(xyxy: np.ndarray, scores: np.ndarray, class_id: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Class-aware non-maximum suppression; returns kept indices, best first."""
+    """Class-aware non-maximum suppression (OpenCV's C++ implementation); returns kept indices, best first."""
     if len(xyxy) == 0:
         return np.zeros((0,), dtype=np.int64)
-    # offset boxes by class so boxes of different classes never suppress each other
-    offset = class_id.astype(np.float32)[:, None] * (float(xyxy.max()) + 1.0)
-    boxes = xyxy + offset
-    order = np.argsort(-scores)
-    keep: list[int] = []
-    while len(order):
-        i = int(order[0])
-        keep.append(i)
-        if len(order) == 1:
-            break
-        ious = box_iou(boxes[i : i + 1], boxes[order[1:]])[0]
-        order = order[1:][ious <= iou_threshold]
-    return np.array(keep, dtype=np.int64)
+    boxes = np.asarray(xyxy, dtype=np.float32)
+    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+    keep = cv2.dnn.NMSBoxesBatched(xywh.tolist(), np.asarray(scores, np.float32).tolist(),
+                                   np.asarray(class_id, np.int64).tolist(), 0.0, float(iou_threshold))
+    keep = np.asarray(keep, dtype=np.int64).reshape(-1)
+    return keep[np.argsort(-np.asarray(scores)[keep], kind="stable")]
