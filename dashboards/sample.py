@@ -46,7 +46,7 @@ def city_aqi(index: int, code: str) -> int:
     return 168 if code == "230200" else 40 + index * 7
 
 
-def _row(contract: TableContract, **values: Any) -> dict[str, Any]:
+def contract_row(contract: TableContract, **values: Any) -> dict[str, Any]:
     """Every column of the contract, None unless given: the rows match the table's schema exactly."""
     names = [f.name for f in contract.schema().fields]
     unknown = set(values) - set(names)
@@ -72,7 +72,7 @@ def sample_rows(windows: int = 12, cities: dict[str, tuple[str, str]] | None = N
             status = STATUS.get(code, "normal")
             aqi = city_aqi(index, code)
             tpi = round(2.0 + index * 0.4 + w * 0.05, 2)
-            rows[catalog.CITY_OPERATIONS.qualified_name].append(_row(
+            rows[catalog.CITY_OPERATIONS.qualified_name].append(contract_row(
                 catalog.CITY_OPERATIONS, **window, lat=lat, lon=lon, tpi=tpi, tpi_level=min(5, int(tpi // 2) + 1),
                 expressway_tpi=round(tpi * 0.8, 2), avg_speed_kmh=55.0 - index, aqi=aqi,
                 aqi_level=1 if aqi <= 50 else 2 if aqi <= 100 else 3 if aqi <= 150 else 4,
@@ -85,41 +85,41 @@ def sample_rows(windows: int = 12, cities: dict[str, tuple[str, str]] | None = N
                 alert_rank={"red": 4, "orange": 3, "yellow": 2, "blue": 1}.get(status, 0),
                 overall_status=status, overall_status_zh=STATUS_ZH[status], updated_at=updated))
             for road_class, factor in (("all", 1.0), ("expressway", 0.8), ("arterial", 1.1)):
-                rows[catalog.TRAFFIC_CITY.qualified_name].append(_row(
+                rows[catalog.TRAFFIC_CITY.qualified_name].append(contract_row(
                     catalog.TRAFFIC_CITY, grain="5min", **window, road_class=road_class,
                     tpi=round(tpi * factor, 2), tpi_level=min(5, int(tpi * factor // 2) + 1),
                     tpi_level_en="light", tpi_level_zh="轻度拥堵", avg_speed_kmh=50.0 - index, volume=900 + index,
                     segments=8, congested_segments=index % 3, updated_at=updated))
-            rows[catalog.TRAFFIC_SEGMENT.qualified_name].append(_row(
+            rows[catalog.TRAFFIC_SEGMENT.qualified_name].append(contract_row(
                 catalog.TRAFFIC_SEGMENT, grain="5min", **window, segment_id=f"SEG-{code}-1", road=f"G{index + 1}",
                 road_class="expressway", direction="E", lat=lat, lon=lon, observations=5, volume=300,
                 avg_speed_kmh=30.0 + index, free_flow_speed_kmh=100.0, avg_occupancy_pct=20.0,
                 segment_index=round(9.0 - index * 0.5, 1), segment_level=5 if index < 3 else 3, updated_at=updated))
-            rows[catalog.TOURISM_AREA.qualified_name].append(_row(
+            rows[catalog.TOURISM_AREA.qualified_name].append(contract_row(
                 catalog.TOURISM_AREA, grain="5min", **window, area_id=f"AREA-{code}", area_name=f"{name_zh}景区",
                 area_level="5A", lat=lat, lon=lon, max_capacity=20_000, visitors_current=1000 * (index + 1) + 10 * w,
                 visitors_peak=1000 * (index + 1) + 10 * w, load_ratio=round((1000 * (index + 1)) / 20_000, 3),
                 arrivals=50, departures=40, updated_at=updated))
-            rows[catalog.SECURITY_INCIDENTS.qualified_name].append(_row(
+            rows[catalog.SECURITY_INCIDENTS.qualified_name].append(contract_row(
                 catalog.SECURITY_INCIDENTS, grain="5min", **window, category="traffic_accident", severity="minor",
                 status="reported", reports=index + 1, new_incidents=1, updated_at=updated))
             if w % 12 == 0:
                 hourly = {**window, "window_end": start + timedelta(hours=1)}
-                rows[catalog.AIR_CITY.qualified_name].append(_row(
+                rows[catalog.AIR_CITY.qualified_name].append(contract_row(
                     catalog.AIR_CITY, grain="hour", **hourly, stations=2, pm25=aqi * 0.6, aqi=aqi,
                     aqi_level=1 if aqi <= 50 else 3, aqi_category_zh="良", aqi_category_en="good",
                     primary_pollutant="PM2.5", updated_at=updated))
-                rows[catalog.AIR_STATION.qualified_name].append(_row(
+                rows[catalog.AIR_STATION.qualified_name].append(contract_row(
                     catalog.AIR_STATION, grain="hour", **hourly, station_id=f"AIR-{code}", station_name=f"{name_zh}站",
                     lat=lat, lon=lon, readings=12, pm25=aqi * 0.6, aqi=aqi, aqi_level=2, aqi_category_zh="良",
                     aqi_category_en="good", primary_pollutant="PM2.5", updated_at=updated))
-                rows[catalog.WATER_STATION.qualified_name].append(_row(
+                rows[catalog.WATER_STATION.qualified_name].append(contract_row(
                     catalog.WATER_STATION, grain="hour", **hourly, station_id=f"WQ-{code}",
                     station_name=f"{name_zh}断面",
                     river="松花江", lat=lat, lon=lon, samples=4, dissolved_oxygen=7.0, cod_mn=3.0, nh3_n=0.4,
                     total_phosphorus=0.08, ph=7.4, water_class=2 + index % 3, water_class_name="II",
                     worst_parameter="nh3_n", updated_at=updated))
-                rows[catalog.RIVER_GAUGE.qualified_name].append(_row(
+                rows[catalog.RIVER_GAUGE.qualified_name].append(contract_row(
                     catalog.RIVER_GAUGE, grain="hour", **hourly, gauge_id=f"RG-{code}", station_name=f"{name_zh}水文站",
                     river="松花江", lat=lat, lon=lon, readings=12, max_level_m=115.0, last_level_m=114.8,
                     warning_level_m=116.0, guaranteed_level_m=118.0, margin_m=1.0, above_warning=False,
@@ -133,14 +133,14 @@ def sample_rows(windows: int = 12, cities: dict[str, tuple[str, str]] | None = N
         rank = {"red": 4, "orange": 3, "yellow": 2, "blue": 1}[status]
         level, colour = LEVELS[rank]
         open_alerts += 1
-        rows[catalog.ALERTS.qualified_name].append(_row(
+        rows[catalog.ALERTS.qualified_name].append(contract_row(
             catalog.ALERTS, alert_id=f"air-{code}", rule_id="air.aqi", domain="environment", subject_type="city",
             subject_id=code, subject_name=name_zh, city_code=code, city_name_en=name_en, city_name_zh=name_zh,
             level_rank=rank, level=level, colour=colour, peak_level_rank=rank, value=float(city_aqi(index, code)),
             threshold=150.0, state="open", opened_at=BASE_TIME, updated_at=latest, closed_at=None,
             observed_at=latest, version=1, message_en=f"{name_en}: {colour} warning",
             message_zh=f"{name_zh}{STATUS_ZH[status]}预警"))
-    rows[catalog.ALERTS.qualified_name].append(_row(
+    rows[catalog.ALERTS.qualified_name].append(contract_row(
         catalog.ALERTS, alert_id="closed-230500", rule_id="river.level", domain="environment", subject_type="gauge",
         subject_id="RG-230500", subject_name="双鸭山水文站", city_code="230500", city_name_en="Shuangyashan",
         city_name_zh="双鸭山", level_rank=1, level="IV", colour="blue", peak_level_rank=1, value=1.0, threshold=0.5,

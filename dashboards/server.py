@@ -21,7 +21,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashboards.bundle import bundle_digest, render_bundle, write_bundle_zip
+from dashboards.bundle import DUCKDB_CONFIG, DUCKDB_DATABASE, bundle_digest, render_bundle, write_bundle_zip
 from dashboards.config import DASHBOARDS_DIR, WallSecrets, WallSettings, resolve_secrets
 from dashboards.exceptions import SupersetNotInstalled, SupersetStartError
 
@@ -72,8 +72,7 @@ class SupersetServer:
             raise SupersetNotInstalled(f"duckdb-extension-delta is missing from {self.settings.venv}",
                                        hint="run `make setup`")
         extension = found[-1].resolve()
-        # DuckDB loads it without re-checking its signature on every query (see bundle.py), so check
-        # here that it is the file the project pinned.
+        # Check that it is the file the project pinned before any worker loads it.
         want = EXTENSION_SHA256.read_text(encoding="utf-8").split()[0]
         got = hashlib.sha256(extension.read_bytes()).hexdigest()
         if got != want:
@@ -107,6 +106,8 @@ class SupersetServer:
             "timeout_s": settings.timeout_s,
             "state_dir": str(self.state_dir.resolve()),
             "bundle_zip": bundle,
+            "duckdb": {"database": DUCKDB_DATABASE, "config": DUCKDB_CONFIG,
+                       "extension": str(self.delta_extension())},
             "bundle_digest": digest,
             "force_import": force_import,
             "admin": {"username": settings.admin_username, "email": settings.admin_email,

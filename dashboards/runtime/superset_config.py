@@ -6,6 +6,7 @@ Everything variable (secret key, metadata URI, locale, limits) comes from the ru
 """
 
 import json
+import logging
 import os
 
 with open(os.environ["WALL_RUNTIME_JSON"], encoding="utf-8") as _handle:
@@ -51,3 +52,49 @@ DATA_CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
 RATELIMIT_STORAGE_URI = "memory://"
 # Tests and benchmarks log in often from loopback.
 AUTH_RATE_LIMITED = False
+
+# Audit events go to the log (one line each) instead of a metadata-DB commit on every chart query.
+from superset.utils.log import StdOutEventLogger  # noqa: E402
+
+EVENT_LOGGER = StdOutEventLogger()
+
+
+WALL_USER_AGENT = "longjiang-wall"
+
+
+def DB_CONNECTION_MUTATOR(url, params, username, security_manager, source):
+    """Give the wall's DuckDB connections one fixed user agent (Superset's varies with the request's
+    source), so their config equals the warm connection's and they share its instance."""
+    duckdb_settings = _RUNTIME.get("duckdb") or {}
+    if url.drivername.startswith("duckdb") and url.database == duckdb_settings.get("database"):
+        params.setdefault("connect_args", {}).setdefault("config", {})["custom_user_agent"] = WALL_USER_AGENT
+    return url, params
+
+
+def _keep_duckdb_warm() -> object | None:
+    """One open connection per process to the wall's named in-memory DuckDB, with Delta loaded.
+
+    Superset opens a new connection per query; while this one lives they share its instance, so the
+    extension is loaded (and its signature verified) once per worker, not once per chart query.
+    """
+    settings = _RUNTIME.get("duckdb")
+    if not settings:
+        return None
+    try:
+        import duckdb
+        import duckdb_engine
+
+        config = dict(settings["config"])
+        if duckdb_engine.supports_user_agent:  # what duckdb-engine makes of it; the configs must match exactly
+            config["custom_user_agent"] = (
+                f"duckdb_engine/{duckdb_engine.__version__}(sqlalchemy/{duckdb_engine.sqlalchemy_version}) "
+                f"{WALL_USER_AGENT}")
+        connection = duckdb.connect(settings["database"], config=config)
+        connection.execute(f"LOAD '{settings['extension']}'")
+        return connection
+    except Exception:  # a cold connection per query still works, only slower
+        logging.getLogger("wall.config").exception("could not keep a DuckDB connection warm")
+        return None
+
+
+WALL_DUCKDB_KEEPALIVE = _keep_duckdb_warm()

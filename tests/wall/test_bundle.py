@@ -91,7 +91,7 @@ def test_datasets_read_delta_snapshots_under_the_configured_root(bundle: dict[st
 
 def test_database_loads_the_packaged_delta_extension(bundle: dict[str, dict]) -> None:
     database = bundle["databases/lakehouse.yaml"]
-    assert database["sqlalchemy_uri"].startswith("duckdb://")
+    assert database["sqlalchemy_uri"] == "duckdb:///:memory:wall"
     assert database["extra"]["engine_params"]["connect_args"]["preload_extensions"] == [f"'{EXT}'"]
     assert database["expose_in_sqllab"] is False
 

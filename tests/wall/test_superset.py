@@ -131,3 +131,28 @@ def test_every_drill_down_renders(wall_server: SupersetServer, wall_secrets: Wal
     for dashboard in report["dashboards"]:
         charts = [c for c in dashboard["charts"] if c["sliceId"] is not None]
         assert charts and all(c["status"] == 200 and c["rowcount"] > 0 for c in charts), (dashboard["path"], charts)
+
+
+def test_charts_read_the_current_snapshot_without_a_restart(spark, settings, admin_api: SupersetClient,  # type: ignore[no-untyped-def]
+                                                            wall_gold: SampleExpectations) -> None:
+    """A row the streaming jobs add shows up on the next refresh; a row they delete disappears (a Parquet
+    glob over the table folder would still count it)."""
+    from dashboards.sample import BASE_TIME, contract_row
+    from lakehouse import catalog
+
+    path = catalog.ALERTS.path(settings.lakehouse.root)
+    row = contract_row(catalog.ALERTS, alert_id="fresh-231000", rule_id="air.aqi", domain="environment",
+                       city_code="231000", city_name_en="Mudanjiang", city_name_zh="牡丹江", level_rank=4, level="I",
+                       colour="red", state="open", opened_at=BASE_TIME, message_en="fresh", message_zh="新预警")
+    dataset = admin_api.dataset_id("wall_alerts")
+
+    def fresh_rows() -> int:
+        result = admin_api.chart_data(dataset, columns=["alert_id"],
+                                      filters=[{"col": "alert_id", "op": "==", "val": "fresh-231000"}])
+        return int(result["rowcount"])
+
+    assert fresh_rows() == 0
+    spark.createDataFrame([row], catalog.ALERTS.schema()).write.format("delta").mode("append").save(path)
+    assert fresh_rows() == 1
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE alert_id = 'fresh-231000'")
+    assert fresh_rows() == 0
