@@ -7,8 +7,8 @@ then measures, each as the median of RUNS:
     partition and offset), through librdkafka (confluent-kafka) and through kafka-python (the
     project's `make_producer`: default batching, bigger batches, and without the longer GIL slices
     that `publish()` gives its sender thread);
-  - generate and publish together: in one process, and with generation in a second process (what
-    `ioc feeds simulate --mode backfill` does).
+  - generate and publish together (what `ioc feeds simulate --mode backfill` does): in one process,
+    and with generation in a second process (`--generator-process`).
 A record counts once the broker acknowledged it; one run per client warms the broker up first.
 Also prints the client's and the broker's CPU time per record, which bounds the rate on 2 cores.
 """
@@ -140,7 +140,7 @@ def report(bench: Bench) -> None:
         ("kafka-python: same, default 5 ms GIL switch interval", median_of(
             bench.pregenerated, {}, gil_switch_interval_s=None)),
         ("librdkafka: generate + publish, one process", median_of(simulator, None)),
-        ("librdkafka: generate in a 2nd process + publish (CLI)", median_of(
+        ("librdkafka: generate in a 2nd process + publish", median_of(
             lambda suffix: generate_in_background(simulator(suffix).config), None)),
         ("kafka-python: generate in a 2nd process + publish", median_of(
             lambda suffix: generate_in_background(simulator(suffix).config), {})),

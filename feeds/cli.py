@@ -76,8 +76,9 @@ def feeds() -> None:
 @click.option("--client", type=click.Choice(["kafka-python", "librdkafka"]), default="kafka-python",
               show_default=True, help="Producer library; librdkafka (confluent-kafka) is ~5x faster. "
               "Both are idempotent with acks=all.")
-@click.option("--generator-process/--no-generator-process", default=True, show_default=True,
-              help="Backfill: generate in a second process while this one sends (uses two cores).")
+@click.option("--generator-process/--no-generator-process", default=False, show_default=True,
+              help="Backfill: generate in a second process while this one sends; pays only when a "
+              "second core is free.")
 @click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write the ledger (JSON lines) here.")
 @click.pass_context
