@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from feeds.quality import FUTURE_TOLERANCE
@@ -21,14 +22,16 @@ def _env(settings: Settings) -> dict[str, str]:
             "IOC_KAFKA__CONTROLLER_PORT": str(settings.kafka.controller_port)}
 
 
-def test_backfill_with_bad_input_writes_a_ledger(settings: Settings, kafka_bootstrap: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("generator", ["--no-generator-process", "--generator-process"])
+def test_backfill_with_bad_input_writes_a_ledger(
+        settings: Settings, kafka_bootstrap: str, tmp_path: Path, generator: str) -> None:
     suffix = f"-{uuid.uuid4().hex[:8]}"
     ledger_path = tmp_path / "ledger.jsonl"
     result = CliRunner().invoke(cli, [
         "feeds", "simulate", "--mode", "backfill", "--start", "2026-01-10T06:00:00+00:00",
         "--end", "2026-01-10T08:00:00+00:00", "--domains", "environment,security,tourism",
         "--bad-fraction", "0.1", "--seed", "4", "--topic-prefix", "t-cli-", "--topic-suffix", suffix,
-        "--ledger", str(ledger_path)], env=_env(settings))
+        "--ledger", str(ledger_path), generator], env=_env(settings))
     assert result.exit_code == 0, result.output
     assert "done:" in result.output and "labels:" in result.output
     ledger = Ledger.load(ledger_path)
