@@ -162,6 +162,9 @@ def down(ctx: click.Context) -> None:
 from feeds.cli import feeds as feeds_group  # noqa: E402  (registered once the root group exists)
 
 cli.add_command(feeds_group)
+from streaming.cli import streaming as streaming_group  # noqa: E402  (streaming.cli imports IocGroup from here)
+
+cli.add_command(streaming_group)
 from vision.cli import vision as vision_group  # noqa: E402  (vision.cli imports IocGroup from here)
 
 cli.add_command(vision_group)
@@ -172,7 +175,3 @@ cli.add_command(wall_group)
 
 def main() -> None:
     cli(prog_name="ioc")
-
-
-if __name__ == "__main__":
-    main()

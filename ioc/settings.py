@@ -130,6 +130,8 @@ class StreamingSettings(StrictModel):
     alerts_topic: str = Field("alerts.v1", description="Kafka topic that receives every alert change.")
     alert_rules_file: Path | None = Field(None, description="TOML alert rules; the packaged defaults when unset.")
     query_name: str = Field("lakehouse", pattern=r"^[a-z][a-z0-9_-]*$", description="Names checkpoints and txns.")
+    batch_partitions: int = Field(2, ge=1, le=1000, description="Partitions a micro-batch is processed in.")
+    state_dir: Path = Field(STATE_DIR / "streaming", description="Pid, log and status file of the job.")
 
 
 class Settings(StrictModel):

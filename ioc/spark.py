@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -75,6 +76,8 @@ def build_spark_session(settings: SparkSettings, app_name: str = "ioc") -> Spark
     """Create (or return the running) SparkSession with Delta and Kafka support."""
     if settings.master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # pyspark starts UDF workers with $PYSPARK_PYTHON: make it the project's interpreter
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     for key, value in spark_conf(settings, app_name).items():
         builder = builder.config(key, value)

@@ -22,7 +22,9 @@ from ioc.settings import Settings
 logger = logging.getLogger(__name__)
 
 # Modules that declare `TOPICS`; a component adds its own line when it lands.
-CATALOGUE_MODULES: tuple[str, ...] = ("ioc.kafka.platform_topics", "feeds.topics", "vision.topics")
+CATALOGUE_MODULES: tuple[str, ...] = (
+    "feeds.topics", "vision.topics", "streaming.topics",
+)
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,9 @@ PM2.5 and CO, and the day's largest O₃ 8-hour value.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import pairwise
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 IAQI_LEVELS: tuple[int, ...] = (0, 50, 100, 150, 200, 300, 400, 500)
@@ -84,30 +82,7 @@ def o3_8h_iaqi(o3_8h: Column, o3_1h: Column) -> Column:
     return F.when(o3_8h > BREAKPOINTS["o3_8h"][-1], iaqi(o3_1h, "o3_1h")).otherwise(iaqi(o3_8h, "o3_8h"))
 
 
-@dataclass(frozen=True)
-class AqiColumns:
-    """The columns an AQI computation adds, by name."""
-
-    iaqi: dict[str, Column]
-    aqi: Column
-    level: Column
-    category_zh: Column
-    category_en: Column
-    primary_pollutant: Column
-
-
-def _aqi_from_iaqi(iaqi_by_pollutant: dict[str, Column]) -> AqiColumns:
-    aqi = F.greatest(*iaqi_by_pollutant.values())
-    level = _band(aqi, 1)
-    primary = _primary_pollutant(aqi, iaqi_by_pollutant)
-    return AqiColumns(
-        iaqi=iaqi_by_pollutant,
-        aqi=aqi,
-        level=level.cast("int"),
-        category_zh=_band(aqi, 2),
-        category_en=_band(aqi, 3),
-        primary_pollutant=primary,
-    )
+AQI_OUTPUT = ("aqi", "aqi_level", "aqi_category_zh", "aqi_category_en", "primary_pollutant")
 
 
 def _band(aqi: Column, field: int) -> Column:
@@ -117,26 +92,41 @@ def _band(aqi: Column, field: int) -> Column:
     return expression
 
 
-def _primary_pollutant(aqi: Column, iaqi_by_pollutant: dict[str, Column]) -> Column:
-    names: list[Column] = [
-        F.when(value == aqi, F.lit(_display(key))) for key, value in iaqi_by_pollutant.items()
-    ]
-    joined = F.concat_ws(",", F.array_distinct(F.array_compact(F.array(*names))))
-    return F.when(aqi > 50, joined)
-
-
 def _display(key: str) -> str:
     pollutant, _, period = key.partition("_")
     name = POLLUTANT_NAMES[pollutant]
     return f"{name}_8h" if period == "8h" else name
 
 
-def hourly_aqi(
+def add_aqi(frame: DataFrame, iaqi_by_pollutant: dict[str, Column]) -> DataFrame:
+    """Add `iaqi_<pollutant>` columns, then AQI, level, categories and primary pollutant from them.
+
+    Done in stages (IAQI columns first, then what derives from them) so that Spark evaluates each
+    IAQI once instead of inlining the breakpoint tables into every derived expression.
+    """
+    names = [f"iaqi_{key}" for key in iaqi_by_pollutant]
+    staged = frame.select("*", *(value.alias(name) for name, value in zip(names, iaqi_by_pollutant.values(),
+                                                                           strict=True)))
+    staged = staged.withColumn("aqi", F.greatest(*(F.col(name) for name in names)))
+    aqi = F.col("aqi")
+    primary_names = F.array_compact(F.array(*(
+        F.when(F.col(name) == aqi, F.lit(_display(key))) for key, name in zip(iaqi_by_pollutant, names,
+                                                                               strict=True))))
+    return staged.select(
+        "*",
+        _band(aqi, 1).cast("int").alias("aqi_level"),
+        _band(aqi, 2).alias("aqi_category_zh"),
+        _band(aqi, 3).alias("aqi_category_en"),
+        F.when(aqi > 50, F.concat_ws(",", F.array_distinct(primary_names))).alias("primary_pollutant"),
+    )
+
+
+def hourly_iaqi(
     *, so2_1h: Column, so2_24h: Column, no2_1h: Column, pm10_24h: Column, pm25_24h: Column,
     co_1h: Column, o3_1h: Column, o3_8h: Column,
-) -> AqiColumns:
-    """Hourly (real-time) AQI from a station's or a city's hourly concentrations."""
-    return _aqi_from_iaqi({
+) -> dict[str, Column]:
+    """IAQI per pollutant for the hourly (real-time) AQI."""
+    return {
         "so2": so2_iaqi_hourly(so2_1h, so2_24h),
         "no2": iaqi(no2_1h, "no2_1h"),
         "pm10": iaqi(pm10_24h, "pm10_24h"),
@@ -144,31 +134,19 @@ def hourly_aqi(
         "co": iaqi(co_1h, "co_1h"),
         "o3": iaqi(o3_1h, "o3_1h"),
         "o3_8h": o3_8h_iaqi(o3_8h, o3_1h),
-    })
+    }
 
 
-def daily_aqi(
+def daily_iaqi(
     *, so2_24h: Column, no2_24h: Column, pm10_24h: Column, pm25_24h: Column, co_24h: Column,
     o3_8h_max: Column, o3_1h_max: Column,
-) -> AqiColumns:
-    """Daily AQI from 24-hour means and the day's largest O₃ 8-hour value."""
-    return _aqi_from_iaqi({
+) -> dict[str, Column]:
+    """IAQI per pollutant for the daily AQI (24-hour means, the day's largest O3 8-hour value)."""
+    return {
         "so2": iaqi(so2_24h, "so2_24h"),
         "no2": iaqi(no2_24h, "no2_24h"),
         "pm10": iaqi(pm10_24h, "pm10_24h"),
         "pm25": iaqi(pm25_24h, "pm25_24h"),
         "co": iaqi(co_24h, "co_24h"),
         "o3_8h": o3_8h_iaqi(o3_8h_max, o3_1h_max),
-    })
-
-
-def with_aqi(columns: AqiColumns, prefix: str = "") -> Sequence[Column]:
-    """The AQI result as named columns, ready for `select`."""
-    return [
-        *(value.alias(f"{prefix}iaqi_{key}") for key, value in columns.iaqi.items()),
-        columns.aqi.alias(f"{prefix}aqi"),
-        columns.level.alias(f"{prefix}aqi_level"),
-        columns.category_zh.alias(f"{prefix}aqi_category_zh"),
-        columns.category_en.alias(f"{prefix}aqi_category_en"),
-        columns.primary_pollutant.alias(f"{prefix}primary_pollutant"),
-    ]
+    }

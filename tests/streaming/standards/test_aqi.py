@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from streaming.standards.aqi import daily_aqi, hourly_aqi, iaqi, with_aqi
+from streaming.standards.aqi import add_aqi, daily_iaqi, hourly_iaqi, iaqi
 
 IAQI_CASES = [
         ("pm25_24h", 0.0, 0),
@@ -54,8 +54,7 @@ def _hourly(spark, **values: float):
     row = tuple(float(values.get(name, 0.0)) for name in HOURLY_FIELDS)
     schema = T.StructType([T.StructField(name, T.DoubleType()) for name in HOURLY_FIELDS])
     frame = spark.createDataFrame([row], schema)
-    result = hourly_aqi(**{name: F.col(name) for name in HOURLY_FIELDS})
-    return frame.select(*with_aqi(result)).first()
+    return add_aqi(frame, hourly_iaqi(**{name: F.col(name) for name in HOURLY_FIELDS})).first()
 
 
 def test_hourly_aqi_is_the_largest_iaqi_with_primary_pollutant(spark):
@@ -102,17 +101,17 @@ def test_level_bands(spark):
     # pm25 24h concentration -> IAQI: 35->50, 36->52, 75->100, 76->102, 150->200, 250->300, 251->301
     cases = [(35, 1), (36, 2), (75, 2), (76, 3), (150, 4), (250, 5), (251, 6)]
     frame = spark.createDataFrame([(float(c), lvl) for c, lvl in cases], "pm25 double, expected int")
-    result = frame.select("expected", with_aqi(hourly_aqi(
+    result = add_aqi(frame, hourly_iaqi(
         so2_1h=F.lit(0.0), so2_24h=F.lit(0.0), no2_1h=F.lit(0.0), pm10_24h=F.lit(0.0),
-        pm25_24h=F.col("pm25"), co_1h=F.lit(0.0), o3_1h=F.lit(0.0), o3_8h=F.lit(0.0)))[-4].alias("level"))
-    assert [(r.expected, r.level) for r in result.collect()] == [(lvl, lvl) for _, lvl in cases]
+        pm25_24h=F.col("pm25"), co_1h=F.lit(0.0), o3_1h=F.lit(0.0), o3_8h=F.lit(0.0)))
+    assert [(r.expected, r.aqi_level) for r in result.collect()] == [(lvl, lvl) for _, lvl in cases]
 
 
 def test_daily_aqi_schema_and_values(spark):
     schema = T.StructType([T.StructField(n, T.DoubleType()) for n in
                            ["so2_24h", "no2_24h", "pm10_24h", "pm25_24h", "co_24h", "o3_8h_max", "o3_1h_max"]])
     frame = spark.createDataFrame([(60.0, 45.0, 160.0, 70.0, 1.0, 120.0, 150.0)], schema)
-    result = frame.select(*with_aqi(daily_aqi(**{n: F.col(n) for n in schema.fieldNames()})))
+    result = add_aqi(frame, daily_iaqi(**{n: F.col(n) for n in schema.fieldNames()})).drop(*schema.fieldNames())
     assert dict(result.dtypes) == {
         "iaqi_so2": "int", "iaqi_no2": "int", "iaqi_pm10": "int", "iaqi_pm25": "int", "iaqi_co": "int",
         "iaqi_o3_8h": "int", "aqi": "int", "aqi_level": "int", "aqi_category_zh": "string",

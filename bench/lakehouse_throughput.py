@@ -1,0 +1,174 @@
+"""Lakehouse benchmark: bronze and silver throughput, and produce-to-gold latency at a fixed input rate.
+
+One run, on a broker and a Spark session of its own (temp folder, free ports):
+
+1. throughput: a simulated backlog is processed by the streaming job in large micro-batches; bronze and
+   silver rates come from each batch's phase timings (events/s and per core). Baseline, same run: a
+   bare Kafka -> Delta copy of the same records (no parsing, no validation).
+2. latency: the job runs continuously (1 s trigger) while a producer sends at a fixed rate; for each
+   record, latency = the end of the micro-batch that put it in gold minus its Kafka timestamp
+   (when the producer sent it). Prints p50/p95.
+
+Usage: python bench/lakehouse_throughput.py [--records 60000] [--rate 1000] [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from feeds.sim import Simulator, publish
+from feeds.topics import topic_specs
+from ioc.kafka.broker import LocalBroker
+from ioc.kafka.clients import make_producer
+from ioc.kafka.topics import TopicSpec, ensure_topics
+from ioc.settings import Settings, load_settings
+from ioc.spark import build_spark_session
+from lakehouse.catalog import BRONZE_EVENTS
+from streaming.pipeline import LakehousePipeline
+
+CORES = os.cpu_count() or 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+KAFKA: dict[str, object] = {}
+
+
+def settings_for(tmp: Path, suffix: str, **streaming: object) -> Settings:
+    """Settings of one measurement: its own topics and tables, the run's one broker."""
+    if not KAFKA:
+        KAFKA.update(port=free_port(), controller_port=free_port(), state_dir=str(tmp / "kafka"))
+    return load_settings(
+        environ={},
+        kafka=dict(KAFKA),
+        lakehouse={"root": str(tmp / f"lakehouse{suffix}"), "checkpoint_root": str(tmp / f"checkpoints{suffix}")},
+        streaming={"topic_suffix": suffix, "alerts_topic": f"alerts{suffix}", "state_dir": str(tmp / "streaming"),
+                   **streaming},
+    )
+
+
+def produce_backlog(settings: Settings, suffix: str, records: int) -> int:
+    ensure_topics(settings, [*topic_specs(suffix=suffix), TopicSpec(f"alerts{suffix}", "alerts", "alert_id")])
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
+    minutes = max(5, records // 330)  # the province sends ~330 events per simulated minute
+    simulator = Simulator(seed=5, start=end - timedelta(minutes=minutes), end=end, bad_fraction=0.01,
+                          topic_suffix=suffix)
+    producer = make_producer(settings.kafka.bootstrap_servers)
+    ledger = publish(simulator, producer)
+    producer.close()
+    return len(ledger.entries)
+
+
+def baseline_copy(spark, settings: Settings, suffix: str) -> float:  # type: ignore[no-untyped-def]
+    """Seconds for a bare Kafka -> Delta copy of the backlog (the floor any pipeline pays)."""
+    topics = ",".join(spec.name for spec in topic_specs(suffix=suffix))
+    started = time.perf_counter()
+    (spark.read.format("kafka").option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+     .option("subscribe", topics).option("startingOffsets", "earliest").load()
+     .coalesce(settings.streaming.batch_partitions)
+     .write.format("delta").mode("overwrite").save(settings.lakehouse.root + "/baseline"))
+    return time.perf_counter() - started
+
+
+def throughput(spark, tmp: Path, records: int) -> None:  # type: ignore[no-untyped-def]
+    suffix = f"-t{uuid.uuid4().hex[:6]}"
+    settings = settings_for(tmp, suffix, max_offsets_per_trigger=200_000, query_name="bench-throughput")
+    sent = produce_backlog(settings, suffix, records)
+    warm = settings_for(tmp, suffix, query_name="bench-warmup")
+    baseline_copy(spark, warm, suffix)  # JIT and file-system warm-up, not measured
+    copy_s = baseline_copy(spark, settings, suffix)
+    pipeline = LakehousePipeline(spark, settings, publish_alerts=False)
+    started = time.perf_counter()
+    reports = pipeline.run_until_caught_up(timeout_s=3600)
+    total_s = time.perf_counter() - started
+    pipeline.close()
+    bronze_s = sum(r.phases.get("bronze", 0) for r in reports)
+    silver_s = sum(r.phases.get("silver", 0) for r in reports)
+    print(f"backlog: {sent} records in {len(reports)} micro-batch(es), whole pipeline {total_s:.1f} s "
+          f"({sent / total_s:,.0f} events/s including gold, fusion, alerts)")
+    print(f"{'stage':34} {'events/s':>10} {'per core':>10}")
+    for name, seconds in (("baseline: bare Kafka -> Delta copy", copy_s), ("bronze", bronze_s),
+                          ("silver (validate, rules, conform)", silver_s)):
+        print(f"{name:34} {sent / seconds:>10,.0f} {sent / seconds / CORES:>10,.0f}")
+    print(f"ratio silver / baseline copy: {copy_s / silver_s:.2f}")
+    print("phase seconds per batch:", [r.phases for r in reports])
+
+
+def latency(spark, tmp: Path, rate: int, seconds: int) -> None:  # type: ignore[no-untyped-def]
+    suffix = f"-l{uuid.uuid4().hex[:6]}"
+    settings = settings_for(tmp, suffix, trigger_seconds=1.0, query_name="bench-latency")
+    ensure_topics(settings, [*topic_specs(suffix=suffix), TopicSpec(f"alerts{suffix}", "alerts", "alert_id")])
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
+    span = max(5, rate * seconds // 330)
+    records = list(Simulator(seed=9, start=end - timedelta(minutes=span), end=end, topic_suffix=suffix))
+    records = records[: rate * seconds]
+    pipeline = LakehousePipeline(spark, settings, publish_alerts=False)
+    query = pipeline.start()
+
+    def send() -> None:
+        producer = make_producer(settings.kafka.bootstrap_servers, linger_ms=5)
+        started = time.perf_counter()
+        for index in range(0, len(records), rate // 10):
+            for record in records[index: index + rate // 10]:
+                producer.send(record.topic, key=record.key, value=record.value)
+            due = started + (index + rate // 10) / rate
+            time.sleep(max(0.0, due - time.perf_counter()))
+        producer.flush()
+        producer.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    sender.join()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and sum(r.records for r in pipeline.reports) < len(records):
+        time.sleep(0.5)
+    query.stop()
+    pipeline.close()
+    finished = {r.batch_id: datetime.fromisoformat(r.finished_at).timestamp() for r in pipeline.reports}
+    bronze = spark.read.format("delta").load(BRONZE_EVENTS.path(settings.lakehouse.root))
+    latencies = sorted(finished[row.batch_id] - row.kafka_timestamp.replace(tzinfo=UTC).timestamp()
+                       for row in bronze.select("batch_id", "kafka_timestamp").collect())
+    p50 = statistics.median(latencies)
+    p95 = latencies[int(len(latencies) * 0.95) - 1]
+    batches = [r.seconds for r in pipeline.reports if r.records]
+    print(f"latency at {rate} events/s for {seconds} s ({len(latencies)} records, {len(batches)} batches, "
+          f"median batch {statistics.median(batches):.1f} s): produce -> gold p50 {p50:.1f} s, p95 {p95:.1f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=60_000)
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--seconds", type=int, default=60)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        base = settings_for(tmp, "")
+        LocalBroker(base.kafka).start()
+        spark = build_spark_session(base.spark, "bench-lakehouse")
+        try:
+            throughput(spark, tmp, args.records)
+            latency(spark, tmp, args.rate, args.seconds)
+        finally:
+            spark.stop()
+            LocalBroker(base.kafka).stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""Four-level alerts: rules from configuration, one open alert per rule and subject, every change published.
+
+After each micro-batch the rules are evaluated on the gold windows the batch touched. For each rule
+and subject the latest window decides: a level above none opens an alert (or changes the open
+alert's level), no level closes it. Alerts live in `gold.alerts` (MERGE on `alert_id`) and every
+opening, level change and closing goes to the alerts topic, keyed by `alert_id` and carrying a
+`version`, so dispatch systems can de-duplicate (the change is published before the MERGE: a crash
+between the two republishes the same alert version, never loses it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tomllib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ioc.contracts import CITY_NAMES, utc_iso
+from ioc.exceptions import ConfigError
+from lakehouse.catalog import ALERTS, by_name
+from lakehouse.writes import upsert
+from streaming.gold.windows import window_start
+from streaming.standards.warning import LEVELS, RANK_BY_COLOUR
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RULES_FILE = Path(__file__).with_name("alert_rules.toml")
+ALERT_NAMESPACE = uuid.UUID("5b1c3f0e-7d1a-4e55-9a43-6c1f0b7a2d11")
+
+
+class AlertRule(BaseModel):
+    """One rule: which gold table, which value, which thresholds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z_]+\.[a-z_]+$")
+    domain: Literal["traffic", "tourism", "environment", "security", "vision"]
+    table: str
+    grain: Literal["5min", "hour", "day"]
+    where: str | None = None
+    subject_type: str
+    subject: str = Field(description="Column that identifies the subject (city_code, area_id, ...).")
+    name: str = Field(description="Column with the subject's display name.")
+    value: str = Field(description="Column or SQL expression rated against the thresholds.")
+    direction: Literal["higher", "lower"] = "higher"
+    thresholds: dict[str, float] = Field(min_length=1)
+    message_en: str
+    message_zh: str
+
+    @field_validator("thresholds")
+    @classmethod
+    def _colours(cls, thresholds: dict[str, float]) -> dict[str, float]:
+        unknown = set(thresholds) - set(RANK_BY_COLOUR)
+        if unknown:
+            raise ValueError(f"unknown colours {sorted(unknown)}; use blue, yellow, orange, red")
+        return thresholds
+
+    @field_validator("table")
+    @classmethod
+    def _known_table(cls, table: str) -> str:
+        try:
+            by_name(table)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from exc
+        return table
+
+    def rank(self, value: float | None) -> int:
+        """0 (no alert) to 4 (red) for a value."""
+        if value is None:
+            return 0
+        reached = [RANK_BY_COLOUR[colour] for colour, threshold in self.thresholds.items()
+                   if (value >= threshold if self.direction == "higher" else value <= threshold)]
+        return max(reached, default=0)
+
+    def threshold_for(self, rank: int) -> float | None:
+        return next((t for colour, t in self.thresholds.items() if RANK_BY_COLOUR[colour] == rank), None)
+
+
+class AlertRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule: list[AlertRule] = Field(min_length=1)
+
+
+def load_rules(path: Path | None = None) -> list[AlertRule]:
+    """The alert rules from TOML (the packaged defaults when `path` is None); ConfigError when invalid."""
+    source = path or DEFAULT_RULES_FILE
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+        rules = AlertRules.model_validate(data).rule
+    except FileNotFoundError as exc:
+        raise ConfigError(f"alert rules file {source} does not exist") from exc
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise ConfigError(f"alert rules in {source} are invalid: {exc}",
+                          hint="compare with streaming/alert_rules.toml") from exc
+    ids = [r.id for r in rules]
+    if len(ids) != len(set(ids)):
+        raise ConfigError(f"alert rule ids repeat in {source}: {ids}")
+    return rules
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A subject's latest rated window for one rule."""
+
+    rule: AlertRule
+    subject_id: str
+    subject_name: str
+    city_code: str
+    window: datetime
+    value: float | None
+
+    @property
+    def rank(self) -> int:
+        return self.rule.rank(self.value)
+
+
+def latest_readings(spark: SparkSession, root: str, rule: AlertRule, touched_5min: DataFrame) -> list[Reading]:
+    """Each subject's latest window of the rule's table among the windows a batch touched."""
+    contract = by_name(rule.table)
+    wanted = touched_5min.select(window_start(F.col("w5"), rule.grain).alias("window_start")).distinct()
+    rows = spark.read.format("delta").load(contract.path(root)).where(F.col("grain") == rule.grain)
+    if rule.where:
+        rows = rows.where(rule.where)
+    rows = rows.join(F.broadcast(wanted), on="window_start", how="left_semi")
+    latest = rows.groupBy(F.col(rule.subject).alias("subject_id")).agg(
+        F.max_by(F.struct(
+            F.col(rule.name).cast("string").alias("name"), F.col("city_code"),
+            F.col("window_start"), F.expr(rule.value).cast("double").alias("value"),
+        ), F.col("window_start")).alias("r"))
+    return [
+        Reading(rule, row.subject_id, row.r.name or row.subject_id, row.r.city_code,
+                row.r.window_start.replace(tzinfo=UTC), row.r.value)
+        for row in latest.collect()
+    ]
+
+
+def _message(template: str, reading: Reading) -> str:
+    english, chinese = CITY_NAMES.get(reading.city_code, (reading.city_code, reading.city_code))
+    name_zh = chinese if reading.rule.subject_type == "city" else reading.subject_name
+    return template.format(value=reading.value or 0.0, name=reading.subject_name, name_zh=name_zh, city=english)
+
+
+def decide(readings: list[Reading], open_alerts: dict[tuple[str, str], dict[str, Any]],
+           now: datetime) -> list[dict[str, Any]]:
+    """The alert rows that change: opened, re-levelled, refreshed or closed. Pure; no I/O.
+
+    `open_alerts` maps (rule_id, subject_id) to the open alert's row. Windows older than what the
+    open alert last saw are ignored, so late data never flips an alert back.
+    """
+    changes: list[dict[str, Any]] = []
+    for reading in readings:
+        key = (reading.rule.id, reading.subject_id)
+        current = open_alerts.get(key)
+        rank = reading.rank
+        if current is not None and reading.window < current["observed_at"]:
+            continue
+        if current is None and rank == 0:
+            continue
+        if current is None:
+            row = _new_alert(reading, rank, now)
+        elif rank == 0:
+            row = {**current, "state": "closed", "closed_at": reading.window, "updated_at": now,
+                   "observed_at": reading.window, "value": reading.value, "version": current["version"] + 1,
+                   "change": "close"}
+        else:
+            level_changed = rank != current["level_rank"]
+            row = {**current, **_level_fields(rank), "value": reading.value, "observed_at": reading.window,
+                   "updated_at": now, "threshold": reading.rule.threshold_for(rank),
+                   "peak_level_rank": max(rank, current["peak_level_rank"]),
+                   "message_en": _message(reading.rule.message_en, reading),
+                   "message_zh": _message(reading.rule.message_zh, reading),
+                   "version": current["version"] + (1 if level_changed else 0),
+                   "change": ("escalate" if rank > current["level_rank"] else "deescalate") if level_changed
+                   else "update"}
+        changes.append(row)
+    return changes
+
+
+def _level_fields(rank: int) -> dict[str, Any]:
+    roman, colour, _ = LEVELS[rank]
+    return {"level_rank": rank, "level": roman, "colour": colour}
+
+
+def _new_alert(reading: Reading, rank: int, now: datetime) -> dict[str, Any]:
+    english, chinese = CITY_NAMES.get(reading.city_code, (None, None))
+    return {
+        "alert_id": f"{reading.rule.id}:{reading.subject_id}:{reading.window:%Y%m%dT%H%M}",
+        "rule_id": reading.rule.id, "domain": reading.rule.domain, "subject_type": reading.rule.subject_type,
+        "subject_id": reading.subject_id, "subject_name": reading.subject_name, "city_code": reading.city_code,
+        "city_name_en": english, "city_name_zh": chinese, **_level_fields(rank), "peak_level_rank": rank,
+        "value": reading.value, "threshold": reading.rule.threshold_for(rank), "state": "open",
+        "opened_at": reading.window, "updated_at": now, "closed_at": None, "observed_at": reading.window,
+        "version": 1, "message_en": _message(reading.rule.message_en, reading),
+        "message_zh": _message(reading.rule.message_zh, reading), "change": "open",
+    }
+
+
+def open_alerts(spark: SparkSession, root: str) -> dict[tuple[str, str], dict[str, Any]]:
+    rows = spark.read.format("delta").load(ALERTS.path(root)).where(F.col("state") == "open").collect()
+    result = {}
+    for row in rows:
+        data = row.asDict()
+        for field in ("opened_at", "updated_at", "closed_at", "observed_at"):
+            if data[field] is not None:
+                data[field] = data[field].replace(tzinfo=UTC)
+        result[(data["rule_id"], data["subject_id"])] = data
+    return result
+
+
+def change_event(row: dict[str, Any]) -> dict[str, Any]:
+    """The alerts-topic message for one change, in the feeds' envelope style (FIWARE Alert names)."""
+    return {
+        "event_id": str(uuid.uuid5(ALERT_NAMESPACE, f"{row['alert_id']}#{row['version']}")),
+        "source_id": row["rule_id"], "city_code": row["city_code"], "observed_at": utc_iso(row["observed_at"]),
+        "schema_version": "1.0", "alert_id": row["alert_id"], "version": row["version"], "change": row["change"],
+        "category": row["domain"], "subCategory": row["rule_id"], "severity": row["colour"],
+        "level": row["level"], "state": row["state"], "subject_type": row["subject_type"],
+        "subject_id": row["subject_id"], "subject_name": row["subject_name"], "value": row["value"],
+        "threshold": row["threshold"], "dateIssued": utc_iso(row["opened_at"]),
+        "validFrom": utc_iso(row["opened_at"]),
+        "validTo": utc_iso(row["closed_at"]) if row["closed_at"] else None,
+        "description": row["message_en"], "description_zh": row["message_zh"], "alertSource": "ioc-lakehouse",
+    }
+
+
+def apply_changes(spark: SparkSession, root: str, changes: list[dict[str, Any]], publish: Any | None) -> int:
+    """Publish the changes that bump a version, then MERGE every changed row. Returns rows merged."""
+    if not changes:
+        return 0
+    if publish is not None:
+        for row in changes:
+            if row["change"] != "update":
+                publish(row["alert_id"], json.dumps(change_event(row)).encode())
+    columns = ALERTS.schema().fieldNames()
+    frame = spark.createDataFrame([tuple(row[c] for c in columns) for row in changes], ALERTS.schema())
+    upsert(spark, frame, root, ALERTS)
+    return len(changes)

@@ -1,0 +1,63 @@
+"""`ioc streaming ...`: run, start, stop and report the lakehouse streaming job."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ioc.cli import IocGroup, settings_from
+from streaming import runner
+
+
+@click.group(cls=IocGroup)
+def streaming() -> None:
+    """The lakehouse streaming job: Kafka -> bronze -> silver -> gold -> alerts."""
+
+
+@streaming.command("run")
+@click.option("--once", is_flag=True, help="Process what is in Kafka now, then exit.")
+@click.pass_context
+def run(ctx: click.Context, once: bool) -> None:
+    """Run the job in the foreground (Ctrl-C stops it gracefully)."""
+    batches = runner.run(settings_from(ctx), once=once)
+    click.echo(f"streaming job finished after {batches} micro-batch(es)")
+
+
+@streaming.command("start")
+@click.pass_context
+def start(ctx: click.Context) -> None:
+    """Start the job in the background."""
+    settings = settings_from(ctx)
+    before = runner.running_pid(settings)
+    pid = runner.start(settings)
+    click.echo(f"streaming job {'already running' if before else 'started'} (pid {pid})")
+
+
+@streaming.command("stop")
+@click.pass_context
+def stop(ctx: click.Context) -> None:
+    """Stop the background job gracefully."""
+    click.echo("streaming job stopped" if runner.stop(settings_from(ctx)) else "streaming job was not running")
+
+
+@streaming.command("status")
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Each query's input and processed rows/s, batch duration and Kafka lag. Exit 1 when stopped."""
+    document = runner.status(settings_from(ctx))
+    state = f"running (pid {document['pid']})" if document["running"] else "stopped"
+    click.echo(f"streaming job: {state}")
+    progress = document.get("progress")
+    if progress:
+        click.echo(f"  query {document.get('query')}: batch {progress.get('batch_id')}, "
+                   f"input {progress.get('input_rows_per_s')} rows/s, "
+                   f"processed {progress.get('processed_rows_per_s')} rows/s, "
+                   f"batch {progress.get('batch_duration_ms')} ms, Kafka lag {progress.get('kafka_lag')}")
+    for batch in document.get("last_batches", []):
+        click.echo(f"  batch {batch['batch_id']}: {batch['records']} records, "
+                   f"{sum(batch['accepted'].values())} to silver, {sum(batch['quarantined'].values())} "
+                   f"quarantined, {batch['seconds']} s")
+    click.echo(f"  log: {document['log']}")
+    if not document["running"]:
+        sys.exit(1)

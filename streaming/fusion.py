@@ -1,0 +1,124 @@
+"""City fusion: one `gold.city_operations` row per city per 5-minute window, every domain side by side.
+
+For each window a batch touched, all 13 cities get a row (a city with no data shows nulls, not a
+missing marker on the map). Windowed domains (traffic, tourism, incidents) take that window's gold
+rows; slower feeds take their latest value as of the window (air: hourly AQI within 3 h, water: the
+latest sample within a day, river gauges within 3 h). The overall status is the worst open alert's
+colour.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ioc.contracts import CITY_COORDINATES, CITY_NAMES
+from lakehouse.catalog import (
+    AIR_CITY,
+    ALERTS,
+    CITY_OPERATIONS,
+    RIVER_GAUGE,
+    SECURITY_INCIDENTS,
+    SILVER,
+    TOURISM_AREA,
+    TRAFFIC_CITY,
+    WATER_STATION,
+)
+from streaming.gold.security import open_incidents_at
+
+STATUS = {0: ("normal", "正常"), 1: ("blue", "蓝色"), 2: ("yellow", "黄色"), 3: ("orange", "橙色"), 4: ("red", "红色")}
+
+
+def _cities(spark: SparkSession) -> DataFrame:
+    rows = [(code, names[0], names[1], *CITY_COORDINATES[code]) for code, names in CITY_NAMES.items()]
+    return spark.createDataFrame(rows, "city_code string, city_name_en string, city_name_zh string, "
+                                       "lat double, lon double")
+
+
+def _read(spark: SparkSession, root: str, path: str) -> DataFrame:
+    return spark.read.format("delta").load(path)
+
+
+def _as_of(rows: DataFrame, windows: DataFrame, key: str, lookback: str, value_columns: list[str]) -> DataFrame:
+    """Each `key`'s latest row with window_start in (w - lookback, w], per window w."""
+    joined = rows.join(F.broadcast(windows), on=(
+        (F.col("window_start") <= F.col("w")) & (F.col("window_start") > F.col("w") - F.expr(f"INTERVAL {lookback}"))
+    ), how="inner")
+    latest = joined.groupBy("w", key).agg(
+        F.max_by(F.struct(*value_columns), F.col("window_start")).alias("v"))
+    return latest.select("w", key, "v.*")
+
+
+def city_operations(spark: SparkSession, root: str, touched_5min: DataFrame, updated_at: datetime) -> DataFrame:
+    """gold.city_operations rows for the touched 5-minute windows."""
+    windows = touched_5min.select(F.col("w5").alias("w")).distinct()
+    grid = windows.crossJoin(F.broadcast(_cities(spark)))
+    on_window = [F.col("grain") == "5min"]
+
+    traffic = _read(spark, root, TRAFFIC_CITY.path(root)).where(on_window[0])
+    traffic = traffic.join(F.broadcast(windows), traffic.window_start == windows.w, "inner")
+    traffic_all = traffic.where(F.col("road_class") == "all").select(
+        "w", "city_code", "tpi", "tpi_level", "avg_speed_kmh")
+    expressway = traffic.where(F.col("road_class") == "expressway").select(
+        "w", "city_code", F.col("tpi").alias("expressway_tpi"))
+
+    air = _as_of(_read(spark, root, AIR_CITY.path(root)).where(F.col("grain") == "hour"), windows, "city_code",
+                 "3 HOURS", ["aqi", "aqi_level", "primary_pollutant"])
+
+    areas = _as_of(_read(spark, root, TOURISM_AREA.path(root)).where(F.col("grain") == "5min"), windows,
+                   "area_id", "15 MINUTES", ["city_code", "visitors_current", "max_capacity", "load_ratio"])
+    tourism = areas.groupBy("w", "city_code").agg(
+        F.sum("visitors_current").cast("long").alias("visitors"),
+        F.sum("max_capacity").cast("long").alias("scenic_capacity"),
+        F.max("load_ratio").alias("scenic_load_ratio"))
+
+    stations = _as_of(_read(spark, root, WATER_STATION.path(root)).where(F.col("grain") == "hour"), windows,
+                      "station_id", "24 HOURS", ["city_code", "water_class"])
+    water = stations.groupBy("w", "city_code").agg(F.max("water_class").alias("worst_water_class"))
+
+    gauges = _as_of(_read(spark, root, RIVER_GAUGE.path(root)).where(F.col("grain") == "hour"), windows,
+                    "gauge_id", "3 HOURS", ["city_code", "above_warning"])
+    rivers = gauges.groupBy("w", "city_code").agg(
+        F.sum(F.when(F.col("above_warning"), 1).otherwise(0)).cast("long").alias("rivers_above_warning"))
+
+    reports = _read(spark, root, SECURITY_INCIDENTS.path(root)).where(on_window[0])
+    reports = reports.join(F.broadcast(windows), reports.window_start == windows.w, "inner").groupBy(
+        "w", "city_code").agg(F.sum("reports").cast("long").alias("incidents_reported"))
+    incidents_silver = _read(spark, root, SILVER["security.incidents.v1"].path(root))
+    moments = windows.select(F.col("w"), (F.col("w") + F.expr("INTERVAL 5 MINUTES")).alias("at"))
+    open_now = open_incidents_at(incidents_silver, moments.select("at")).join(moments, "at").drop("at")
+
+    alerts = _read(spark, root, ALERTS.path(root))
+    alert_state = alerts.join(F.broadcast(windows), on=(
+        (F.col("opened_at") <= F.col("w")) & (F.col("closed_at").isNull() | (F.col("closed_at") > F.col("w")))
+    ), how="inner").groupBy("w", "city_code").agg(
+        F.count(F.lit(1)).alias("open_alerts"), F.max("level_rank").alias("alert_rank"))
+
+    fused = grid
+    for part in (traffic_all, expressway, air, tourism, water, rivers, reports, open_now, alert_state):
+        fused = fused.join(part, on=["w", "city_code"], how="left")
+    rank = F.coalesce(F.col("alert_rank"), F.lit(0))
+    return fused.select(
+        F.col("w").alias("window_start"), (F.col("w") + F.expr("INTERVAL 5 MINUTES")).alias("window_end"),
+        F.to_date("w").alias("window_date"), "city_code", "city_name_en", "city_name_zh", "lat", "lon",
+        "tpi", "tpi_level", "expressway_tpi", "avg_speed_kmh", "aqi", "aqi_level", "primary_pollutant",
+        "visitors", "scenic_capacity", "scenic_load_ratio", "worst_water_class",
+        F.coalesce("rivers_above_warning", F.lit(0)).cast("long").alias("rivers_above_warning"),
+        F.coalesce("open_incidents", F.lit(0)).cast("long").alias("open_incidents"),
+        F.coalesce("incidents_reported", F.lit(0)).cast("long").alias("incidents_reported"),
+        F.lit(None).cast("long").alias("cameras_online"), F.lit(None).cast("long").alias("cameras_total"),
+        F.lit(None).cast("long").alias("people_counted"), F.lit(None).cast("long").alias("vision_incidents"),
+        F.coalesce("open_alerts", F.lit(0)).cast("long").alias("open_alerts"),
+        rank.cast("int").alias("alert_rank"),
+        _status(rank, 0).alias("overall_status"), _status(rank, 1).alias("overall_status_zh"),
+        F.lit(updated_at).cast("timestamp").alias("updated_at"),
+    ).select(*CITY_OPERATIONS.schema().fieldNames())
+
+
+def _status(rank: Column, field: int) -> Column:
+    expression = F.when(rank.isNull(), F.lit(STATUS[0][field]))
+    for key, names in STATUS.items():
+        expression = expression.when(rank == key, F.lit(names[field]))
+    return expression

@@ -1,0 +1,40 @@
+"""Public-security gold: incident reports per city by category, severity and status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakehouse.catalog import SECURITY_INCIDENTS
+from streaming.gold.windows import for_each_grain, with_window_columns
+from streaming.silver import city_name_columns
+
+
+def _aggregate(rows: DataFrame) -> DataFrame:
+    return rows.groupBy("grain", "window_start", "city_code", "category", "severity", "status").agg(
+        F.count(F.lit(1)).alias("reports"),
+        F.sum(F.when(F.col("status") == "open", 1).otherwise(0)).cast("long").alias("new_incidents"),
+    )
+
+
+def incidents(silver_incidents: DataFrame, touched_5min: DataFrame, updated_at: datetime) -> DataFrame:
+    rows = for_each_grain(silver_incidents, touched_5min, _aggregate)
+    rows = rows.select("*", *city_name_columns(F.col("city_code")))
+    return with_window_columns(rows, updated_at).select(*SECURITY_INCIDENTS.schema().fieldNames())
+
+
+def open_incidents_at(silver_incidents: DataFrame, moments: DataFrame, lookback_days: int = 7) -> DataFrame:
+    """(moment, city_code, open_incidents): incidents whose latest status at `moment` is not closed.
+
+    `moments` has one column `at`. Incidents not updated for `lookback_days` are treated as stale.
+    """
+    joined = silver_incidents.join(F.broadcast(moments), on=(
+        (F.col("observed_at") < F.col("at"))
+        & (F.col("observed_at") >= F.col("at") - F.expr(f"INTERVAL {lookback_days} DAYS"))
+    ), how="inner")
+    latest = joined.groupBy("at", "city_code", "incident_id").agg(
+        F.max_by("status", F.struct("observed_at", "_kafka_timestamp")).alias("status"))
+    return latest.groupBy("at", "city_code").agg(
+        F.sum(F.when(F.col("status") != "closed", 1).otherwise(0)).cast("long").alias("open_incidents"))

@@ -1,0 +1,64 @@
+"""Traffic gold: per-segment speeds and GB/T 33171 indices, and the city TPI per road class."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakehouse.catalog import TRAFFIC_CITY, TRAFFIC_SEGMENT
+from streaming.gold.windows import for_each_grain, with_window_columns
+from streaming.silver import city_name_columns
+from streaming.standards.tpi import segment_index, tpi_level, tpi_level_name, weighted_tpi
+
+
+def _segment_aggregate(rows: DataFrame) -> DataFrame:
+    weighted_speed = F.try_divide(F.sum(F.col("average_speed_kmh") * F.col("volume")), F.sum("volume"))
+    return rows.groupBy("grain", "window_start", F.col("source_id").alias("segment_id"), "direction").agg(
+        F.first("city_code").alias("city_code"),
+        F.first("road").alias("road"),
+        F.first("road_class").alias("road_class"),
+        F.first("lat").alias("lat"),
+        F.first("lon").alias("lon"),
+        F.count(F.lit(1)).alias("observations"),
+        F.sum("volume").cast("long").alias("volume"),
+        F.round(F.coalesce(weighted_speed, F.avg("average_speed_kmh")), 2).alias("avg_speed_kmh"),
+        F.round(F.avg("free_flow_speed_kmh"), 2).alias("free_flow_speed_kmh"),
+        F.round(F.avg("occupancy_pct"), 2).alias("avg_occupancy_pct"),
+    )
+
+
+def segments(silver_flow: DataFrame, touched_5min: DataFrame, updated_at: datetime) -> DataFrame:
+    """gold.traffic_segment rows for every grain of the touched windows."""
+    rows = for_each_grain(silver_flow, touched_5min, _segment_aggregate)
+    index = segment_index(F.col("avg_speed_kmh"), F.col("free_flow_speed_kmh"), F.col("road_class"))
+    rows = rows.withColumn("segment_index", index).withColumn("segment_level", tpi_level(F.col("segment_index")))
+    rows = rows.select("*", *city_name_columns(F.col("city_code")))
+    return with_window_columns(rows, updated_at).select(*TRAFFIC_SEGMENT.schema().fieldNames())
+
+
+def cities(segment_rows: DataFrame) -> DataFrame:
+    """gold.traffic_city rows from segment rows: all roads, and each road class."""
+    def per(frame: DataFrame, road_class: str | None) -> DataFrame:
+        keyed = frame.withColumn("rc", F.lit(road_class) if road_class else F.col("road_class"))
+        if road_class is None:
+            keyed = keyed.where(F.col("road_class").isNotNull())
+        weighted_speed = F.try_divide(F.sum(F.col("avg_speed_kmh") * F.col("volume")), F.sum("volume"))
+        return keyed.groupBy("grain", "window_start", "window_end", "window_date", "city_code", "rc").agg(
+            weighted_tpi(F.col("segment_index"), F.col("volume").cast("double")).alias("tpi"),
+            F.round(F.coalesce(weighted_speed, F.avg("avg_speed_kmh")), 2).alias("avg_speed_kmh"),
+            F.sum("volume").cast("long").alias("volume"),
+            F.count(F.lit(1)).alias("segments"),
+            F.sum(F.when(F.col("segment_level") >= 4, 1).otherwise(0)).cast("long").alias("congested_segments"),
+            F.max("updated_at").alias("updated_at"),
+        ).withColumnRenamed("rc", "road_class")
+
+    rows = per(segment_rows, "all").unionByName(per(segment_rows, None))
+    rows = rows.select(
+        "*", *city_name_columns(F.col("city_code")),
+        tpi_level(F.col("tpi")).alias("tpi_level"),
+        tpi_level_name(F.col("tpi")).alias("tpi_level_en"),
+        tpi_level_name(F.col("tpi"), "zh").alias("tpi_level_zh"),
+    )
+    return rows.select(*TRAFFIC_CITY.schema().fieldNames())

@@ -1,0 +1,354 @@
+"""The lakehouse streaming job: Kafka -> bronze -> silver + quarantine -> gold -> fusion -> alerts.
+
+One Structured Streaming query reads every event topic; each micro-batch runs `process_batch`:
+
+1. bronze: the records as received, appended once per batch (`txnAppId`/`txnVersion`);
+2. silver and quarantine (`streaming.silver`), appended once per batch, and the topic frontiers;
+3. gold for the windows the batch touched, recomputed from silver and MERGEd;
+4. alerts evaluated on those windows, changes published to Kafka and MERGEd;
+5. city fusion for the touched 5-minute windows, MERGEd.
+
+With the checkpoint, a batch that crashed half-way is replayed with the same records and the same
+batch id: idempotent appends skip what already landed and MERGEs recompute the same rows, so silver
+and gold end up exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+
+from ioc.settings import Settings
+from lakehouse.catalog import (
+    AIR_CITY,
+    AIR_STATION,
+    BRONZE_EVENTS,
+    CITY_OPERATIONS,
+    EVENT_CONTRACTS,
+    QUARANTINE,
+    RIVER_GAUGE,
+    SECURITY_INCIDENTS,
+    SILVER,
+    STREAM_FRONTIER,
+    TOURISM_AREA,
+    TRAFFIC_CITY,
+    TRAFFIC_SEGMENT,
+    WATER_STATION,
+    all_contracts,
+)
+from lakehouse.tables import ensure_tables
+from lakehouse.writes import append_once, upsert
+from streaming import alerts as alerting
+from streaming.fusion import city_operations
+from streaming.gold import environment, security, tourism, traffic
+from streaming.gold.windows import five_minute_floor, window_start
+from streaming.silver import (
+    COORDINATES,
+    TimeRules,
+    TopicMap,
+    apply_time_rules,
+    classify,
+    conform,
+    previous_frontiers,
+    seen_event_ids,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchReport:
+    """What one micro-batch did, for `ioc streaming status` and the tests."""
+
+    batch_id: int
+    records: int = 0
+    accepted: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+    gold_tables: list[str] = field(default_factory=list)
+    alert_changes: int = 0
+    phases: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    finished_at: str = ""
+
+
+@contextmanager
+def phase(report: BatchReport, name: str) -> Iterator[None]:
+    """Time one phase of a batch into the report."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        report.phases[name] = round(time.monotonic() - started, 3)
+
+
+# base topic -> the gold builders it feeds, in order: (contract, builder(silver, touched, now) or None)
+GoldBuilder = Callable[[DataFrame, DataFrame, datetime], DataFrame]
+GOLD_BY_TOPIC: dict[str, list[tuple[Any, GoldBuilder]]] = {
+    "traffic.flow.v1": [(TRAFFIC_SEGMENT, traffic.segments)],
+    "tourism.gates.v1": [(TOURISM_AREA, tourism.areas)],
+    "environment.air.v1": [(AIR_STATION, environment.air_stations), (AIR_CITY, environment.air_cities)],
+    "environment.water.v1": [(WATER_STATION, environment.water_stations)],
+    "environment.river.v1": [(RIVER_GAUGE, environment.river_gauges)],
+    "security.incidents.v1": [(SECURITY_INCIDENTS, security.incidents)],
+}
+
+
+class LakehousePipeline:
+    """Builds the streaming query and processes its micro-batches."""
+
+    def __init__(self, spark: SparkSession, settings: Settings, publish_alerts: bool = True) -> None:
+        self.spark = spark
+        self.settings = settings
+        self.root = settings.lakehouse.root
+        self.query_name = settings.streaming.query_name
+        self.topics = TopicMap(settings.streaming.topic_prefix, settings.streaming.topic_suffix)
+        self.rules = TimeRules(settings.streaming.late_allowance_minutes, settings.streaming.future_tolerance_minutes)
+        self.alert_rules = alerting.load_rules(settings.streaming.alert_rules_file)
+        self.publish_alerts = publish_alerts
+        self.reports: list[BatchReport] = []
+        self._producer: Any = None
+        self._lock = threading.Lock()
+
+    # -- the query -------------------------------------------------------------------------------
+    def ensure_tables(self) -> None:
+        ensure_tables(self.spark, self.root, all_contracts())
+
+    @property
+    def checkpoint(self) -> str:
+        return f"{self.settings.lakehouse.checkpoint_root.rstrip('/')}/{self.query_name}"
+
+    def source(self) -> DataFrame:
+        topics = ",".join(self.topics.actual(base) for base in EVENT_CONTRACTS)
+        return (
+            self.spark.readStream.format("kafka")
+            .option("kafka.bootstrap.servers", self.settings.kafka.bootstrap_servers)
+            .option("subscribe", topics)
+            .option("startingOffsets", "earliest")
+            .option("maxOffsetsPerTrigger", self.settings.streaming.max_offsets_per_trigger)
+            # retention may delete records the job never read; bronze keeps what it did read
+            .option("failOnDataLoss", "false")
+            .load()
+        )
+
+    def start(self, available_now: bool = False) -> StreamingQuery:
+        """Start the query: continuous with the configured trigger, or until the backlog is read."""
+        self.ensure_tables()
+        writer = self.source().writeStream.queryName(self.query_name).option("checkpointLocation", self.checkpoint)
+        writer = writer.foreachBatch(self.process_batch)
+        if available_now:
+            writer = writer.trigger(availableNow=True)
+        else:
+            writer = writer.trigger(processingTime=f"{self.settings.streaming.trigger_seconds} seconds")
+        return writer.start()
+
+    def run_until_caught_up(self, timeout_s: float = 600) -> list[BatchReport]:
+        """Process everything in the topics now, then stop (`availableNow`)."""
+        query = self.start(available_now=True)
+        query.awaitTermination(timeout_s)
+        if query.isActive:
+            query.stop()
+            raise TimeoutError(f"the streaming query did not catch up within {timeout_s:.0f}s")
+        if query.exception() is not None:
+            raise RuntimeError(f"the streaming query failed: {query.exception()}")
+        return self.reports
+
+    # -- one micro-batch -------------------------------------------------------------------------
+    def process_batch(self, batch: DataFrame, batch_id: int) -> None:
+        started = time.monotonic()
+        now = datetime.now(UTC).replace(microsecond=0)
+        report = BatchReport(batch_id=batch_id)
+        # one task per Kafka partition is right for reading, too many for tiny files and UDF workers
+        bronze = batch.coalesce(self.settings.streaming.batch_partitions).select(
+            "topic", "partition", "offset", F.col("timestamp").alias("kafka_timestamp"),
+            F.col("key").cast("string").alias("key"), "value",
+            F.lit(now).cast("timestamp").alias("ingested_at"), F.lit(now.date()).alias("ingest_date"),
+            F.lit(batch_id).cast("long").alias("batch_id"),
+        ).persist()
+        try:
+            with phase(report, "bronze"):
+                report.records = bronze.count()
+                if report.records == 0:
+                    return
+                append_once(bronze, BRONZE_EVENTS.path(self.root), f"{self.query_name}:bronze", batch_id)
+            with phase(report, "silver"):
+                verdicts = self._silver(bronze, batch_id, now, report)
+                touched = self._touched(verdicts)
+                verdicts.unpersist()
+            if touched:
+                with phase(report, "gold"):
+                    self._gold(touched, now, report)
+                with phase(report, "alerts"):
+                    self._alerts(touched, now, report)
+                with phase(report, "fusion"):
+                    self._fusion(touched, now)
+        finally:
+            bronze.unpersist()
+            report.seconds = round(time.monotonic() - started, 3)
+            report.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+            with self._lock:
+                self.reports.append(report)
+                del self.reports[:-100]
+            logger.info("batch %d: %d records, %d accepted, %d quarantined, %.1fs %s", batch_id, report.records,
+                        sum(report.accepted.values()), sum(report.quarantined.values()), report.seconds,
+                        report.phases)
+
+    def _silver(self, bronze: DataFrame, batch_id: int, now: datetime, report: BatchReport) -> DataFrame:
+        classified = classify(bronze, self.topics).persist()
+        valid = classified.where(F.col("reason").isNull())
+        horizons = {
+            row.base_topic: row.earliest.replace(tzinfo=UTC) if row.earliest else None
+            for row in valid.select("base_topic", F.get_json_object(F.col("value").cast("string"), "$.observed_at")
+                                    .cast("timestamp").alias("observed_at"))
+            .groupBy("base_topic").agg(F.min("observed_at").alias("earliest")).collect()
+        }
+        frontiers = previous_frontiers(self.spark, self.root, self.query_name, batch_id)
+        seen = seen_event_ids(self.spark, self.root, sorted(horizons), horizons, batch_id)
+        decided = apply_time_rules(valid, frontiers, seen, self.rules).select(
+            *COORDINATES, F.col("reason").alias("time_reason"), F.col("detail").alias("time_detail"),
+            "event_id", "observed_at", "late_minutes")
+        verdicts = (
+            classified.join(decided, on=list(COORDINATES), how="left")
+            .withColumn("final_reason", F.coalesce("reason", "time_reason"))
+            .withColumn("final_detail", F.coalesce("detail", "time_detail"))
+            .persist()
+        )
+        classified.unpersist()
+
+        for row in verdicts.groupBy("base_topic", "final_reason").count().collect():
+            if row.final_reason is None:
+                report.accepted[row.base_topic] = row["count"]
+            else:
+                report.quarantined[row.final_reason] = report.quarantined.get(row.final_reason, 0) + row["count"]
+
+        quarantine = verdicts.where(F.col("final_reason").isNotNull()).select(
+            "topic", "base_topic", "partition", "offset", "kafka_timestamp", "key", "value",
+            F.col("final_reason").alias("reason"), F.col("final_detail").alias("detail"), "event_id",
+            "observed_at", F.lit(now).cast("timestamp").alias("quarantined_at"),
+            F.lit(now.date()).alias("quarantine_date"), F.lit(batch_id).cast("long").alias("batch_id"),
+        ).select(*QUARANTINE.schema().fieldNames())
+        frontier_rows = (
+            verdicts.where(F.col("observed_at").isNotNull() & ~F.coalesce(F.col("time_reason") == "future",
+                                                                          F.lit(False)))
+            .groupBy("base_topic").agg(F.max("observed_at").alias("frontier"))
+            .unionByName(frontiers).groupBy("base_topic").agg(F.max("frontier").alias("frontier"))
+            .select(F.lit(self.query_name).alias("query"), "base_topic", F.lit(batch_id).cast("long")
+                    .alias("batch_id"), "frontier")
+        )
+        writes: list[tuple[DataFrame, str, str]] = [
+            (quarantine, QUARANTINE.path(self.root), "quarantine"),
+            (frontier_rows, STREAM_FRONTIER.path(self.root), "frontier"),
+        ]
+        accepted = verdicts.where(F.col("final_reason").isNull())
+        for base_topic in report.accepted:
+            rows = conform(accepted.where(F.col("base_topic") == base_topic), base_topic, batch_id, now)
+            writes.append((rows, SILVER[base_topic].path(self.root), f"silver:{base_topic}"))
+        self._in_parallel([
+            (lambda frame=frame, path=path, name=name:
+             append_once(frame, path, f"{self.query_name}:{name}", batch_id))
+            for frame, path, name in writes
+        ])
+        return verdicts
+
+    def _touched(self, verdicts: DataFrame) -> dict[str, list[datetime]]:
+        """Per base topic, the 5-minute windows its accepted rows fall in."""
+        rows = (
+            verdicts.where(F.col("final_reason").isNull())
+            .select("base_topic", window_start(F.col("observed_at"), "5min").alias("w5")).distinct().collect()
+        )
+        touched: dict[str, list[datetime]] = defaultdict(list)
+        for row in rows:
+            touched[row.base_topic].append(row.w5.replace(tzinfo=UTC))
+        return dict(touched)
+
+    def _windows(self, moments: list[datetime]) -> DataFrame:
+        unique = sorted({five_minute_floor(m) for m in moments})
+        return self.spark.createDataFrame([(m,) for m in unique], "w5 timestamp")
+
+    def _silver_days(self, base_topic: str, moments: list[datetime]) -> DataFrame:
+        days = sorted({m.date() for m in moments})
+        return (self.spark.read.format("delta").load(SILVER[base_topic].path(self.root))
+                .where(F.col("observed_date").isin(days)))
+
+    def _gold(self, touched: dict[str, list[datetime]], now: datetime, report: BatchReport) -> None:
+        jobs: list[Callable[[], None]] = []
+        for base_topic, builders in GOLD_BY_TOPIC.items():
+            if base_topic not in touched:
+                continue
+
+            def job(base_topic: str = base_topic, builders: list[tuple[Any, GoldBuilder]] = builders) -> None:
+                silver = self._silver_days(base_topic, touched[base_topic])
+                windows = self._windows(touched[base_topic])
+                for contract, build in builders:
+                    rows = build(silver, windows, now)
+                    if contract is TRAFFIC_SEGMENT:
+                        rows = rows.persist()
+                        upsert(self.spark, rows, self.root, TRAFFIC_SEGMENT)
+                        upsert(self.spark, traffic.cities(rows), self.root, TRAFFIC_CITY)
+                        rows.unpersist()
+                        report.gold_tables += [TRAFFIC_SEGMENT.qualified_name, TRAFFIC_CITY.qualified_name]
+                    else:
+                        upsert(self.spark, rows, self.root, contract)
+                        report.gold_tables.append(contract.qualified_name)
+
+            jobs.append(job)
+        self._in_parallel(jobs)
+
+    def _alerts(self, touched: dict[str, list[datetime]], now: datetime, report: BatchReport) -> None:
+        updated = set(report.gold_tables)
+        readings: list[alerting.Reading] = []
+        for rule in self.alert_rules:
+            if rule.table not in updated:
+                continue
+            moments = [m for topic, ms in touched.items() for m in ms
+                       if any(c.qualified_name == rule.table for c, _ in GOLD_BY_TOPIC.get(topic, []))
+                       or (rule.table == TRAFFIC_CITY.qualified_name and topic == "traffic.flow.v1")]
+            readings += alerting.latest_readings(self.spark, self.root, rule, self._windows(moments))
+        if not readings:
+            return
+        changes = alerting.decide(readings, alerting.open_alerts(self.spark, self.root), now)
+        report.alert_changes = alerting.apply_changes(self.spark, self.root, changes, self._publisher())
+        if self._producer is not None:
+            self._producer.flush()
+
+    def _publisher(self) -> Callable[[str, bytes], None] | None:
+        if not self.publish_alerts:
+            return None
+        if self._producer is None:
+            from ioc.kafka.clients import make_producer
+
+            self._producer = make_producer(self.settings.kafka.bootstrap_servers, client_id="ioc-alerts")
+        topic = self.settings.streaming.alerts_topic
+        return lambda key, value: self._producer.send(topic, key=key.encode(), value=value)
+
+    def _fusion(self, touched: dict[str, list[datetime]], now: datetime) -> None:
+        moments = [m for ms in touched.values() for m in ms]
+        rows = city_operations(self.spark, self.root, self._windows(moments), now)
+        upsert(self.spark, rows, self.root, CITY_OPERATIONS)
+
+    @staticmethod
+    def _in_parallel(jobs: list[Callable[[], None]], workers: int = 4) -> None:
+        """Run independent Delta commits side by side; the first failure is raised."""
+        if len(jobs) <= 1:
+            for job in jobs:
+                job()
+            return
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="delta-write") as pool:
+            for future in [pool.submit(job) for job in jobs]:
+                future.result()
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close()
+            self._producer = None

@@ -1,0 +1,174 @@
+"""Run, start, stop and report the lakehouse streaming job.
+
+`run` is the job itself (foreground; `--once` processes the backlog and exits). `start` launches it as
+a detached process that writes a status file after every micro-batch; `status` reads that file and
+shows each query's input and processed rows/s, batch duration and Kafka lag; `stop` asks for a
+graceful stop (SIGTERM: the current batch finishes, the checkpoint stays consistent).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ioc.exceptions import StreamingError
+from ioc.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def _files(settings: Settings) -> tuple[Path, Path, Path]:
+    state = Path(settings.streaming.state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    return state / "streaming.pid", state / "streaming.log", state / "status.json"
+
+
+def kafka_lag(progress: dict[str, Any] | None) -> int | None:
+    """Records in Kafka not yet consumed, from a query's last progress (latest minus end offsets)."""
+    if not progress:
+        return None
+    lag = 0
+    for source in progress.get("sources", []):
+        latest, end = source.get("latestOffset"), source.get("endOffset")
+        if isinstance(latest, str):
+            latest = json.loads(latest)
+        if isinstance(end, str):
+            end = json.loads(end)
+        if not isinstance(latest, dict) or not isinstance(end, dict):
+            return None
+        for topic, partitions in latest.items():
+            for partition, offset in partitions.items():
+                lag += max(0, int(offset) - int(end.get(topic, {}).get(partition, 0)))
+    return lag
+
+
+def summarise(progress: dict[str, Any] | None) -> dict[str, Any]:
+    if not progress:
+        return {"state": "waiting for the first batch"}
+    return {
+        "batch_id": progress.get("batchId"),
+        "input_rows_per_s": round(progress.get("inputRowsPerSecond") or 0.0, 1),
+        "processed_rows_per_s": round(progress.get("processedRowsPerSecond") or 0.0, 1),
+        "batch_duration_ms": progress.get("batchDuration"),
+        "kafka_lag": kafka_lag(progress),
+        "timestamp": progress.get("timestamp"),
+    }
+
+
+def run(settings: Settings, once: bool = False) -> int:
+    """The job in the foreground. Returns the number of batches processed."""
+    from ioc.kafka.topics import ensure_topics
+    from ioc.spark import build_spark_session
+    from streaming.pipeline import LakehousePipeline
+
+    ensure_topics(settings)
+    spark = build_spark_session(settings.spark, f"ioc-{settings.streaming.query_name}")
+    pipeline = LakehousePipeline(spark, settings)
+    _, _, status_file = _files(settings)
+    try:
+        if once:
+            reports = pipeline.run_until_caught_up()
+            _write_status(status_file, None, pipeline)
+            return len(reports)
+        query = pipeline.start()
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: stopping.set())
+        while query.isActive and not stopping.is_set():
+            _write_status(status_file, query.lastProgress, pipeline)
+            stopping.wait(2.0)
+        if query.isActive:
+            logger.info("stopping the streaming query (the current batch finishes first)")
+            query.stop()
+        if query.exception() is not None:
+            raise StreamingError(f"the streaming query failed: {query.exception()}",
+                                 hint="read the job log; fix the cause and start again, the checkpoint resumes")
+        return len(pipeline.reports)
+    finally:
+        pipeline.close()
+
+
+def _write_status(path: Path, progress: dict[str, Any] | None, pipeline: Any) -> None:
+    document = {
+        "pid": os.getpid(),
+        "query": pipeline.query_name,
+        "updated": time.time(),
+        "progress": summarise(progress),
+        "last_batches": [asdict(report) for report in pipeline.reports[-5:]],
+    }
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(document, indent=2, default=str))
+    temporary.replace(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def running_pid(settings: Settings) -> int | None:
+    pid_file, _, _ = _files(settings)
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def start(settings: Settings) -> int:
+    """Launch the job detached; returns its pid. Already running is reported, not an error."""
+    if (pid := running_pid(settings)) is not None:
+        return pid
+    pid_file, log_file, _ = _files(settings)
+    with open(log_file, "ab") as log:
+        process = subprocess.Popen(  # the job outlives the CLI that started it
+            [sys.executable, "-m", "ioc", "streaming", "run"], stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    pid_file.write_text(str(process.pid))
+    time.sleep(1.0)
+    if not _alive(process.pid):
+        raise StreamingError("the streaming job exited at once", hint=f"read {log_file}")
+    return process.pid
+
+
+def stop(settings: Settings, timeout_s: float = 120.0) -> bool:
+    """Ask the job to stop (SIGTERM), wait, then SIGKILL. False when it was not running."""
+    pid = running_pid(settings)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.5)
+    if _alive(pid):
+        logger.warning("streaming job %s did not stop within %.0fs; killing it", pid, timeout_s)
+        os.kill(pid, signal.SIGKILL)
+    _files(settings)[0].unlink(missing_ok=True)
+    return True
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    """The job's state: running or not, and what its last status file says."""
+    _, log_file, status_file = _files(settings)
+    document: dict[str, Any] = {"running": running_pid(settings) is not None, "pid": running_pid(settings),
+                                "log": str(log_file)}
+    if status_file.exists():
+        document.update(json.loads(status_file.read_text()))
+        document["running"] = running_pid(settings) is not None
+    return document

@@ -1,0 +1,180 @@
+"""Bronze -> silver: validate, apply the time rules, de-duplicate, conform; everything else to quarantine.
+
+Rules, in order of precedence (the first that fails names the quarantine reason):
+
+1. the contract (`streaming.validation`): oversized, invalid_json, unknown_city, missing_field,
+   wrong_type, out_of_range;
+2. `future`: observed more than `future_tolerance` after its Kafka timestamp (it cannot have been
+   observed after it was sent);
+3. `duplicate_event_id`: an event id already in silver from an earlier batch, or seen earlier in this
+   batch (Kafka order: timestamp, partition, offset);
+4. `late`: more than `late_allowance` behind the topic's frontier, the newest observed_at of the
+   non-future records that came before it (earlier batches' frontier, then this batch in Kafka order).
+   This frontier is the de-duplication watermark too: anything older is quarantined as late, so
+   duplicate checks only ever need silver's rows from `frontier - allowance` on.
+
+Every decision depends only on the batch's records and on earlier batches' output, never on wall
+clock or on this batch's own partial writes (rows carry `_batch_id`, and reads take `_batch_id <
+batch_id`), so a batch replayed after a crash decides exactly as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import chain
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ioc.contracts import CITY_NAMES
+from lakehouse.catalog import EVENT_CONTRACTS, SILVER, STREAM_FRONTIER
+from streaming.validation import validate
+
+ENVELOPE_SCHEMA = T.StructType([
+    T.StructField("event_id", T.StringType()),
+    T.StructField("observed_at", T.TimestampType()),
+])
+KAFKA_ORDER = ("kafka_timestamp", "partition", "offset")
+COORDINATES = ("topic", "partition", "offset")
+
+
+@dataclass(frozen=True)
+class TopicMap:
+    """Which consumed topic is which catalogue topic (tests consume prefixed, fresh topics)."""
+
+    prefix: str = ""
+    suffix: str = ""
+
+    def actual(self, base_topic: str) -> str:
+        return f"{self.prefix}{base_topic}{self.suffix}"
+
+    @property
+    def actual_to_base(self) -> dict[str, str]:
+        return {self.actual(base): base for base in EVENT_CONTRACTS}
+
+    def base_topic_column(self, topic: Column) -> Column:
+        mapping = F.create_map(*chain.from_iterable((F.lit(a), F.lit(b)) for a, b in self.actual_to_base.items()))
+        return mapping[topic]
+
+
+@dataclass(frozen=True)
+class TimeRules:
+    late_allowance_minutes: float
+    future_tolerance_minutes: float
+
+
+def city_name_columns(city_code: Column) -> list[Column]:
+    english = F.create_map(*chain.from_iterable((F.lit(c), F.lit(n[0])) for c, n in CITY_NAMES.items()))
+    chinese = F.create_map(*chain.from_iterable((F.lit(c), F.lit(n[1])) for c, n in CITY_NAMES.items()))
+    return [english[city_code].alias("city_name_en"), chinese[city_code].alias("city_name_zh")]
+
+
+def classify(bronze: DataFrame, topics: TopicMap) -> DataFrame:
+    """Bronze rows plus `base_topic` and the contract verdict `reason`/`detail` (null when valid)."""
+    with_topic = bronze.withColumn("base_topic", topics.base_topic_column(F.col("topic")))
+    verdict = validate(F.col("base_topic"), F.col("value"))
+    return with_topic.withColumn("verdict", verdict).select(
+        *bronze.columns, "base_topic", F.col("verdict.reason").alias("reason"),
+        F.col("verdict.detail").alias("detail"),
+    )
+
+
+def apply_time_rules(valid: DataFrame, frontiers: DataFrame, seen_ids: DataFrame, rules: TimeRules) -> DataFrame:
+    """Envelope rows of contract-valid records with `reason` future/duplicate_event_id/late or null.
+
+    Also `is_future`-free frontier input: `observed_at` of every row, and `late_minutes` behind it.
+
+    `frontiers`: (base_topic, frontier) from earlier batches. `seen_ids`: (base_topic, event_id) already
+    in silver from earlier batches.
+    """
+    envelope = valid.select(
+        "base_topic", "topic", *KAFKA_ORDER,
+        F.from_json(F.col("value").cast("string"), ENVELOPE_SCHEMA).alias("e"),
+    ).select("base_topic", "topic", *KAFKA_ORDER, "e.event_id", "e.observed_at")
+
+    tolerance = F.expr(f"INTERVAL {int(rules.future_tolerance_minutes * 60)} SECONDS")
+    allowance_s = rules.late_allowance_minutes * 60
+    in_kafka_order = Window.partitionBy("base_topic").orderBy(*KAFKA_ORDER)
+    before_this = in_kafka_order.rowsBetween(Window.unboundedPreceding, -1)
+    first_of_id = Window.partitionBy("base_topic", "event_id").orderBy(*KAFKA_ORDER)
+
+    seen = seen_ids.select("base_topic", "event_id", F.lit(True).alias("seen_before")).dropDuplicates(
+        ["base_topic", "event_id"])
+    marked = (
+        envelope.join(frontiers, on="base_topic", how="left")
+        .join(seen, on=["base_topic", "event_id"], how="left")
+        .withColumn("is_future", F.col("observed_at") > F.col("kafka_timestamp") + tolerance)
+        .withColumn("running_max", F.max(F.when(~F.col("is_future"), F.col("observed_at"))).over(before_this))
+        .withColumn("reference", F.greatest(F.col("frontier"), F.col("running_max")))
+        .withColumn("behind_s", F.col("reference").cast("double") - F.col("observed_at").cast("double"))
+        .withColumn("copy_number", F.row_number().over(first_of_id))
+    )
+    reason = (
+        F.when(F.col("is_future"), F.lit("future"))
+        .when(F.coalesce(F.col("seen_before"), F.lit(False)) | (F.col("copy_number") > 1),
+              F.lit("duplicate_event_id"))
+        .when(F.col("behind_s") > allowance_s, F.lit("late"))
+    )
+    detail = (
+        F.when(F.col("is_future"), F.concat(F.lit("observed_at is after its Kafka timestamp "),
+                                            F.col("kafka_timestamp").cast("string")))
+        .when(F.col("copy_number") > 1, F.lit("event_id repeated within the batch"))
+        .when(F.col("seen_before"), F.lit("event_id already in silver"))
+        .when(F.col("behind_s") > allowance_s,
+              F.format_string("%.0f minutes behind the topic frontier", F.col("behind_s") / 60))
+    )
+    return marked.select(
+        "base_topic", "topic", *KAFKA_ORDER, "event_id", "observed_at", reason.alias("reason"), detail.alias("detail"),
+        F.round(F.greatest(F.coalesce(F.col("behind_s"), F.lit(0.0)), F.lit(0.0)) / 60, 2).alias("late_minutes"),
+    )
+
+
+def conform(accepted: DataFrame, base_topic: str, batch_id: int, ingested_at: datetime) -> DataFrame:
+    """Parse accepted payloads of one topic with its contract's schema and add the silver columns."""
+    contract = SILVER[base_topic]
+    payload_schema = T.StructType([f for f in contract.schema().fields if not _is_silver_extra(f.name)])
+    parsed = accepted.select(
+        F.from_json(F.col("value").cast("string"), payload_schema).alias("p"),
+        "late_minutes", "topic", "partition", "offset", "kafka_timestamp",
+    )
+    return parsed.select(
+        "p.*",
+        *city_name_columns(F.col("p.city_code")),
+        F.to_date(F.col("p.observed_at")).alias("observed_date"),
+        F.col("late_minutes"),
+        F.col("topic").alias("_topic"), F.col("partition").alias("_partition"), F.col("offset").alias("_offset"),
+        F.col("kafka_timestamp").alias("_kafka_timestamp"),
+        F.lit(ingested_at).cast("timestamp").alias("_ingested_at"), F.lit(batch_id).cast("long").alias("_batch_id"),
+    ).select(*contract.schema().fieldNames())
+
+
+def _is_silver_extra(name: str) -> bool:
+    return name.startswith("_") or name in {"city_name_en", "city_name_zh", "observed_date", "late_minutes"}
+
+
+def previous_frontiers(spark: SparkSession, root: str, query: str, batch_id: int) -> DataFrame:
+    return (
+        spark.read.format("delta").load(STREAM_FRONTIER.path(root))
+        .where((F.col("query") == query) & (F.col("batch_id") < batch_id))
+        .groupBy("base_topic").agg(F.max("frontier").alias("frontier"))
+    )
+
+
+def seen_event_ids(spark: SparkSession, root: str, base_topics: list[str], since: dict[str, datetime | None],
+                   batch_id: int) -> DataFrame:
+    """(base_topic, event_id) in silver from earlier batches, observed on or after each topic's horizon."""
+    frames = []
+    for base_topic in base_topics:
+        frame = spark.read.format("delta").load(SILVER[base_topic].path(root)).where(F.col("_batch_id") < batch_id)
+        horizon = since.get(base_topic)
+        if horizon is not None:
+            frame = frame.where(F.col("observed_date") >= F.lit(horizon.date()))
+        frames.append(frame.select(F.lit(base_topic).alias("base_topic"), "event_id"))
+    if not frames:
+        return spark.createDataFrame([], "base_topic string, event_id string")
+    result = frames[0]
+    for frame in frames[1:]:
+        result = result.unionByName(frame)
+    return result

@@ -1,0 +1,81 @@
+"""Exactly once: SIGKILL the streaming job in the middle of a micro-batch, restart it, check the ledger."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from lakehouse.catalog import BRONZE_EVENTS, SILVER, TRAFFIC_SEGMENT
+from tests.streaming.conftest import assert_lakehouse_matches_ledger, simulate
+
+
+def _environment(run_settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    s = run_settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
+    env.update({
+        "IOC_KAFKA__PORT": str(s.kafka.port), "IOC_KAFKA__CONTROLLER_PORT": str(s.kafka.controller_port),
+        "IOC_LAKEHOUSE__ROOT": s.lakehouse.root, "IOC_LAKEHOUSE__CHECKPOINT_ROOT": s.lakehouse.checkpoint_root,
+        "IOC_STREAMING__TOPIC_SUFFIX": s.streaming.topic_suffix,
+        "IOC_STREAMING__ALERTS_TOPIC": s.streaming.alerts_topic,
+        "IOC_STREAMING__MAX_OFFSETS_PER_TRIGGER": str(s.streaming.max_offsets_per_trigger),
+        "IOC_STREAMING__QUERY_NAME": s.streaming.query_name, "IOC_STREAMING__STATE_DIR": str(s.streaming.state_dir),
+        "IOC_STREAMING__TRIGGER_SECONDS": "1",
+    })
+    return env
+
+
+def _batch_ids(folder: Path) -> set[int]:
+    return {int(p.name) for p in folder.glob("[0-9]*")} if folder.exists() else set()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_batch_then_restart_loses_nothing_and_duplicates_nothing(spark, settings, kafka_bootstrap,
+                                                                             tmp_path):
+    run = simulate(settings, tmp_path, minutes=30, seed=23, bad_fraction=0.03, late_fraction=0.02,
+                   max_offsets_per_trigger=1500, query_name="kill-test")
+    env = _environment(run.settings)
+    checkpoint = Path(run.settings.lakehouse.checkpoint_root) / "kill-test"
+    log = (tmp_path / "first-run.log").open("wb")
+    job = subprocess.Popen([sys.executable, "-m", "ioc", "streaming", "run"], env=env, stdout=log,
+                           stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        # wait until one batch is committed and the next one is planned but not committed: mid-batch
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            committed, planned = _batch_ids(checkpoint / "commits"), _batch_ids(checkpoint / "offsets")
+            if committed and max(planned) > max(committed):
+                break
+            assert job.poll() is None, (tmp_path / "first-run.log").read_text()[-3000:]
+            time.sleep(0.2)
+        else:
+            pytest.fail("the job never reached a second micro-batch")
+        time.sleep(1.5)  # let it write some of the batch's tables
+        os.killpg(job.pid, signal.SIGKILL)  # the driver and its JVM, with no chance to clean up
+        job.wait(30)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+        log.close()
+    killed_in = max(_batch_ids(checkpoint / "offsets"))
+    assert killed_in not in _batch_ids(checkpoint / "commits"), "the kill must land inside a batch"
+
+    restart = subprocess.run([sys.executable, "-m", "ioc", "streaming", "run", "--once"], env=env,
+                             capture_output=True, text=True, timeout=900, check=False)
+    assert restart.returncode == 0, restart.stdout[-3000:] + restart.stderr[-3000:]
+
+    assert_lakehouse_matches_ledger(spark, run)
+    root = run.settings.lakehouse.root
+    bronze = spark.read.format("delta").load(BRONZE_EVENTS.path(root))
+    assert bronze.count() == len(run.ledger.entries)
+    assert bronze.select("topic", "partition", "offset").distinct().count() == bronze.count()
+    silver = spark.read.format("delta").load(SILVER["traffic.flow.v1"].path(root))
+    segments = spark.read.format("delta").load(TRAFFIC_SEGMENT.path(root)).where(F.col("grain") == "5min")
+    assert segments.agg(F.sum("volume")).first()[0] == silver.agg(F.sum("volume")).first()[0]
+    assert segments.groupBy("window_start", "segment_id", "direction").count().where("count > 1").count() == 0

@@ -1,0 +1,107 @@
+"""The streaming lakehouse on the real broker, Spark and Delta, checked against the simulator's ledger."""
+
+from __future__ import annotations
+
+import json
+
+from pyspark.sql import functions as F
+
+from feeds.quality import BadInputReason
+from feeds.sim import LATE_WITHIN_ALLOWANCE
+from ioc.contracts import CITY_NAMES
+from ioc.kafka.clients import make_consumer
+from lakehouse.catalog import (
+    AIR_CITY,
+    BRONZE_EVENTS,
+    CITY_OPERATIONS,
+    QUARANTINE,
+    SILVER,
+    TOURISM_AREA,
+    TRAFFIC_CITY,
+    TRAFFIC_SEGMENT,
+)
+from tests.streaming.conftest import assert_lakehouse_matches_ledger, gold
+
+
+def test_bronze_keeps_every_record_once(spark, lakehouse_run):
+    bronze = gold(spark, lakehouse_run, BRONZE_EVENTS)
+    assert bronze.count() == len(lakehouse_run.ledger.entries)
+    assert bronze.select("topic", "partition", "offset").distinct().count() == bronze.count()
+
+
+def test_silver_and_quarantine_match_the_ledger_exactly(spark, lakehouse_run):
+    assert_lakehouse_matches_ledger(spark, lakehouse_run)
+
+
+def test_every_kind_of_bad_input_is_quarantined_with_its_reason(spark, lakehouse_run):
+    labels = {e.label for e in lakehouse_run.ledger.bad_records()}
+    assert labels == {reason.value for reason in BadInputReason}, "the run should inject every bad-input kind"
+    quarantine = gold(spark, lakehouse_run, QUARANTINE)
+    reasons = {row.reason for row in quarantine.select("reason").distinct().collect()}
+    assert reasons == labels
+    sample = quarantine.where(F.col("reason") == "out_of_range").first()
+    assert sample.detail and sample.value is not None and sample.base_topic in SILVER
+
+
+def test_late_events_within_the_allowance_are_counted(spark, lakehouse_run):
+    late = [e for e in lakehouse_run.ledger.entries if e.label == LATE_WITHIN_ALLOWANCE]
+    assert late, "the run should send late-but-allowed events"
+    by_topic: dict[str, set[str]] = {}
+    for entry in late:
+        by_topic.setdefault(lakehouse_run.base(entry.topic), set()).add(entry.event_id)
+    for base, ids in by_topic.items():
+        rows = gold(spark, lakehouse_run, SILVER[base]).where(F.col("event_id").isin(list(ids))).collect()
+        assert {r.event_id for r in rows} == ids
+        assert all(r.late_minutes > 0 for r in rows), "late arrivals are marked with how late they were"
+
+
+def test_gold_traffic_adds_up_to_silver(spark, lakehouse_run):
+    silver = gold(spark, lakehouse_run, SILVER["traffic.flow.v1"])
+    segments = gold(spark, lakehouse_run, TRAFFIC_SEGMENT)
+    for grain in ("5min", "hour", "day"):
+        total = segments.where(F.col("grain") == grain).agg(F.sum("volume")).first()[0]
+        assert total == silver.agg(F.sum("volume")).first()[0], grain
+    cities = gold(spark, lakehouse_run, TRAFFIC_CITY).where((F.col("grain") == "5min") & (F.col("road_class") == "all"))
+    assert cities.where((F.col("tpi") < 0) | (F.col("tpi") > 10)).count() == 0
+    assert cities.select("city_code").distinct().count() == silver.select("city_code").distinct().count()
+
+
+def test_gold_tourism_and_air_follow_the_standards(spark, lakehouse_run):
+    areas = gold(spark, lakehouse_run, TOURISM_AREA).where(F.col("grain") == "5min")
+    checked = areas.where(F.col("max_capacity") > 0).select(
+        (F.abs(F.col("load_ratio") - F.col("visitors_peak") / F.col("max_capacity")) < 1e-4).alias("ok")).collect()
+    assert checked and all(row.ok for row in checked)
+    air = gold(spark, lakehouse_run, AIR_CITY).where(F.col("grain") == "hour").collect()
+    assert air
+    for row in air:
+        iaqis = [v for k, v in row.asDict().items() if k.startswith("iaqi_") and v is not None]
+        assert row.aqi == max(iaqis)
+        assert (row.primary_pollutant is None) == (row.aqi <= 50)
+
+
+def test_city_operations_has_every_city_in_every_window(spark, lakehouse_run):
+    fused = gold(spark, lakehouse_run, CITY_OPERATIONS)
+    per_window = fused.groupBy("window_start").agg(F.countDistinct("city_code").alias("cities")).collect()
+    assert per_window and all(row.cities == len(CITY_NAMES) for row in per_window)
+    latest = fused.orderBy(F.col("window_start").desc()).limit(13).collect()
+    assert {row.overall_status for row in latest} <= {"normal", "blue", "yellow", "orange", "red"}
+    assert all(row.tpi is not None for row in latest if row.city_code == "230100")
+
+
+def test_alert_changes_reach_the_alerts_topic(spark, lakehouse_run, kafka_bootstrap):
+    from lakehouse.catalog import ALERTS
+
+    alerts = gold(spark, lakehouse_run, ALERTS).collect()
+    consumer = make_consumer(kafka_bootstrap, lakehouse_run.settings.streaming.alerts_topic, group_id=None,
+                             consumer_timeout_ms=3000)
+    messages = [json.loads(m.value) for m in consumer]
+    consumer.close()
+    published = {(m["alert_id"], m["version"]) for m in messages}
+    assert {(a.alert_id, a.version) for a in alerts} <= published, "every alert version is published"
+    assert all(m["severity"] in {"blue", "yellow", "orange", "red"} for m in messages)
+    open_per_subject = {}
+    for alert in alerts:
+        if alert.state == "open":
+            key = (alert.rule_id, alert.subject_id)
+            assert key not in open_per_subject, "one open alert per rule and subject"
+            open_per_subject[key] = alert
