@@ -232,6 +232,8 @@ class CameraReader:
                         self.queue.put(frame, timeout=0.2)
                         break
                     except queue.Full:
+                        # waiting on a slow consumer is not a silent camera: keep the watchdog away
+                        self.last_frame_at = time.monotonic()
                         continue
             else:
                 try:

@@ -142,3 +142,36 @@ def test_passwords_never_reach_the_logs() -> None:
 def _write(path: Path, data: bytes) -> str:
     path.write_bytes(data)
     return str(path)
+
+
+def test_watchdog_leaves_a_file_reader_alone_while_it_waits_for_room(short_clip: Path) -> None:
+    """A non-realtime file blocks on a full queue (the consumer is slow): that is not a dead camera."""
+    from vision.capture import Watchdog
+
+    rec = Recorder()
+    capture = CaptureConfig(queue_size=1, offline_after_s=0.5)
+    reader = reader_for(str(short_clip), rec, capture, analytics_fps=5, realtime=False)
+    reader.start()
+    watchdog = Watchdog([reader], capture)
+    watchdog.start()
+    time.sleep(2.0)  # nobody consumes for four times offline_after_s
+    frames = drain(reader)
+    watchdog.stop()
+    reader.stop()
+    assert [c[:2] for c in rec.changes] == [(CameraState.ONLINE, None),
+                                            (CameraState.OFFLINE, HealthReason.END_OF_STREAM)]
+    assert len(frames) == 60 and reader.reconnects == 0
+
+
+def test_watchdog_marks_a_silent_stream_offline_and_asks_for_a_reconnect(short_clip: Path) -> None:
+    from vision.capture import Watchdog
+
+    rec = Recorder()
+    capture = CaptureConfig(offline_after_s=0.5)
+    reader = reader_for(str(short_clip), rec, capture)
+    reader.set_status(CameraState.ONLINE, None, "test")
+    reader.last_frame_at = time.monotonic() - 1.0  # its last frame came a second ago
+    Watchdog([reader], capture).check()
+    assert rec.changes[-1][:2] == (CameraState.OFFLINE, HealthReason.SIGNAL_LOSS)
+    assert "no frame for" in rec.changes[-1][2]
+    assert reader._reconnect.is_set()
