@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ioc.cli import IocGroup, settings_from
-from vision.config import VisionConfig, load_config
+from vision.config import load_config
 from vision.exceptions import VisionConfigError
 
 logger = logging.getLogger(__name__)
@@ -129,7 +129,3 @@ def schemas(check_only: bool) -> None:
     for path in export_schemas():
         click.echo(f"wrote {path}")
 
-
-def describe(config: VisionConfig) -> str:
-    """One line per camera, for logs."""
-    return "; ".join(f"{c.id} ({c.city.name.title()}, {len(c.zones)} zones)" for c in config.cameras)

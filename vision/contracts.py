@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -176,5 +176,3 @@ def validate_record(topic: str, record: dict[str, Any]) -> VisionEvent:
     """Parse a record read back from `topic` with its contract (raises pydantic's ValidationError)."""
     return TOPIC_MODELS[topic].model_validate(record)
 
-
-Topic = Literal["vision.counts.v1", "vision.incidents.v1", "vision.health.v1"]
