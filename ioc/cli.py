@@ -171,6 +171,9 @@ cli.add_command(vision_group)
 from dashboards.cli import wall as wall_group  # noqa: E402  (dashboards.cli imports IocGroup from here)
 
 cli.add_command(wall_group)
+from jobs.cli import jobs as jobs_group  # noqa: E402  (jobs.cli does not import ioc.cli)
+
+cli.add_command(jobs_group)
 
 
 def main() -> None:

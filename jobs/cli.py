@@ -1,0 +1,158 @@
+"""`ioc jobs ...` (and `python -m jobs ...`, `spark-submit jobs/submit.py ...`): the batch jobs.
+
+Every command validates its arguments before Spark starts and exits 1 with one line when they are
+wrong; `--dry-run` prints what it would change; a run prints what it changed (rows, files).
+This module does not import `ioc.cli` (which imports it to register the group), so `python -m jobs`
+starts without the other components' CLIs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ioc.exceptions import IocError
+from ioc.settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+
+class JobsGroup(click.Group):
+    """Reports IocError (bad arguments, bad policy) as one line and exit status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IocError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(1)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    obj = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        obj["settings"] = load_settings()
+    return obj["settings"]
+
+
+def _run(ctx: click.Context, name: str, policy_file: Path | None, values: dict[str, Any]) -> None:
+    from jobs.config import load_policy
+    from jobs.runner import execute
+
+    settings = _settings(ctx)
+    policy = load_policy(policy_file)
+    result = execute(name, values, settings, policy, spark=ctx.ensure_object(dict).get("spark"))
+    for line in result.lines():
+        click.echo(line)
+
+
+DRY_RUN = click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
+POLICY = click.option("--policy", "policy_file", type=click.Path(path_type=Path), default=None,
+                      help="Jobs policy TOML (default $JOBS_CONFIG, else built-in defaults).")
+
+
+@click.group(cls=JobsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def jobs() -> None:
+    """Batch Spark jobs on the lakehouse: backfill, replay, maintenance, retention, daily report."""
+
+
+@jobs.command("list")
+def list_jobs() -> None:
+    """The registered jobs, their schedules (UTC cron) and arguments, as JSON lines."""
+    from jobs import JOBS
+
+    for job in JOBS.values():
+        fields = [name for name in job.args.model_fields if name != "dry_run"]
+        click.echo(json.dumps({"name": job.name, "schedule": job.schedule, "summary": job.summary,
+                               "arguments": fields}, ensure_ascii=False))
+
+
+@jobs.command("backfill")
+@click.option("--start", required=True, help="Range start, ISO 8601 with offset (2026-01-17T00:00+08:00).")
+@click.option("--end", required=True, help="Range end (exclusive).")
+@click.option("--table", "tables", multiple=True, help="Gold table to rebuild (repeatable; all when none).")
+@DRY_RUN
+@POLICY
+@click.pass_context
+def backfill(ctx: click.Context, start: str, end: str, tables: tuple[str, ...], dry_run: bool,
+             policy_file: Path | None) -> None:
+    """Rebuild gold from silver for [start, end) with streaming's own builders (MERGE, conflict retries)."""
+    _run(ctx, "backfill", policy_file, {"start": start, "end": end, "tables": tables, "dry_run": dry_run})
+
+
+@jobs.command("replay")
+@click.option("--start", required=True, help="Kafka-timestamp range start, ISO 8601 with offset.")
+@click.option("--end", required=True, help="Range end (exclusive).")
+@DRY_RUN
+@POLICY
+@click.pass_context
+def replay(ctx: click.Context, start: str, end: str, dry_run: bool, policy_file: Path | None) -> None:
+    """Rebuild silver from bronze for records that arrived in [start, end), quarantining as streaming does."""
+    _run(ctx, "replay", policy_file, {"start": start, "end": end, "dry_run": dry_run})
+
+
+@jobs.command("maintenance")
+@click.option("--table", "tables", multiple=True, help="Table (layer.name) to maintain (repeatable; all when none).")
+@click.option("--retain-hours", type=float, default=None, help="VACUUM retention (never below the safety minimum).")
+@click.option("--skip-optimize", is_flag=True, help="Only VACUUM.")
+@click.option("--skip-vacuum", is_flag=True, help="Only OPTIMIZE.")
+@DRY_RUN
+@POLICY
+@click.pass_context
+def maintenance(ctx: click.Context, tables: tuple[str, ...], retain_hours: float | None, skip_optimize: bool,
+                skip_vacuum: bool, dry_run: bool, policy_file: Path | None) -> None:
+    """OPTIMIZE (compaction, Z-order by city and time) and VACUUM."""
+    _run(ctx, "maintenance", policy_file, {"tables": tables, "retain_hours": retain_hours,
+                                           "optimize": not skip_optimize, "vacuum": not skip_vacuum,
+                                           "dry_run": dry_run})
+
+
+@jobs.command("retention")
+@click.option("--as-of", default=None, help="Measure ages from this moment (ISO 8601 with offset; now by default).")
+@click.option("--max-age-days", type=float, default=None, help="Override every policy age (never below the minimum).")
+@DRY_RUN
+@POLICY
+@click.pass_context
+def retention(ctx: click.Context, as_of: str | None, max_age_days: float | None, dry_run: bool,
+              policy_file: Path | None) -> None:
+    """Delete person-level records and evidence snapshots older than the policy; log what was removed."""
+    _run(ctx, "retention", policy_file, {"as_of": as_of, "max_age_days": max_age_days, "dry_run": dry_run})
+
+
+@jobs.command("report")
+@click.option("--date", "day", default=None, help="UTC day to report (YYYY-MM-DD; yesterday by default).")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder for the Markdown and CSV.")
+@DRY_RUN
+@POLICY
+@click.pass_context
+def report(ctx: click.Context, day: str | None, out: Path | None, dry_run: bool, policy_file: Path | None) -> None:
+    """Daily operations report per city and domain: gold.daily_report plus Markdown and CSV files."""
+    _run(ctx, "report", policy_file, {"day": day, "out": out, "dry_run": dry_run})
+
+
+@jobs.command("submit-command", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("job_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def submit_command(ctx: click.Context, name: str, job_args: tuple[str, ...]) -> None:
+    """Print the spark-submit line for job NAME with the project's Spark conf (jars, Delta, Kafka)."""
+    import shlex
+
+    from jobs import JOBS
+    from jobs.exceptions import BadJobArguments
+    from jobs.runner import spark_submit_command
+
+    if name not in JOBS:
+        raise BadJobArguments(f"unknown job {name!r}; known: {', '.join(JOBS)}")
+    click.echo(shlex.join(spark_submit_command(_settings(ctx), name, list(job_args))))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    jobs(prog_name="jobs")

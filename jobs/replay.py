@@ -1,0 +1,160 @@
+"""Rebuild silver from bronze for a range of arrival times, with streaming's validation and quarantine.
+
+The records are bronze's rows whose Kafka timestamp is in [start, end). They go through the same
+functions as a micro-batch (`streaming.silver.classify`, `apply_time_rules`, `conform`); the range's
+silver rows (`_kafka_timestamp` in the range) are replaced in one commit per topic (`replaceWhere`),
+and every rejected record not yet in quarantine is added to it (quarantine is append-only, so a
+record that a fixed rule now accepts keeps its old quarantine row as history).
+
+What "late" means in a replay: the replay judges the range as if it had arrived as one micro-batch.
+The frontier of each topic starts at the newest `observed_at` silver holds from records that
+arrived *before* the range (`_kafka_timestamp < start`), then advances through the replayed
+records in Kafka order (timestamp, partition, offset); a record more than the allowance behind it
+is late. Duplicates are judged the same way: against silver's rows from before the range, then
+earlier copies in the range. Records that arrived *after* the range never affect the verdicts,
+exactly as they could not when streaming first saw the range. Streaming's own batches are cut by
+offsets, not by time, so across partitions a batch may have judged a record against a slightly
+different frontier; the replay's strict Kafka-timestamp order is the reproducible reading.
+
+Replayed silver rows carry `_batch_id = -1` (`REPLAY_BATCH_ID`), so lineage shows they came from a
+replay and streaming's later batches (which read `_batch_id < their id`) see them for de-duplication.
+The streaming frontier table is streaming's own state and is left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ioc.settings import Settings
+from jobs.base import Change, JobResult, RangeArgs, last_metrics
+from jobs.config import JobsPolicy
+from lakehouse.catalog import BRONZE_EVENTS, EVENT_CONTRACTS, QUARANTINE, SILVER, all_contracts
+from lakehouse.tables import ensure_tables
+from lakehouse.writes import with_conflict_retry
+from streaming.silver import COORDINATES, TimeRules, TopicMap, apply_time_rules, classify, conform
+
+logger = logging.getLogger(__name__)
+
+REPLAY_BATCH_ID = -1
+
+
+class ReplayArgs(RangeArgs):
+    """`--start/--end`: Kafka timestamps (arrival) of the bronze records to replay."""
+
+
+def _range_sql(column: str, args: RangeArgs) -> str:
+    fmt = "%Y-%m-%d %H:%M:%S.%f"
+    return (f"`{column}` >= TIMESTAMP '{args.start_utc.strftime(fmt)}' "
+            f"AND `{column}` < TIMESTAMP '{args.end_utc.strftime(fmt)}'")
+
+
+def _in_range(frame: DataFrame, column: str, args: RangeArgs) -> DataFrame:
+    return frame.where(F.expr(_range_sql(column, args)))
+
+
+def _before(spark: SparkSession, root: str, args: RangeArgs) -> tuple[DataFrame, DataFrame]:
+    """(frontiers, seen ids) from silver rows that arrived before the range, per base topic."""
+    frontiers, seen = [], []
+    for topic, contract in SILVER.items():
+        earlier = (spark.read.format("delta").load(contract.path(root))
+                   .where(F.col("_kafka_timestamp") < F.lit(args.start_utc)))
+        frontiers.append(earlier.agg(F.max("observed_at").alias("frontier")).select(
+            F.lit(topic).alias("base_topic"), "frontier"))
+        seen.append(earlier.select(F.lit(topic).alias("base_topic"), "event_id"))
+    frontier = frontiers[0]
+    for frame in frontiers[1:]:
+        frontier = frontier.unionByName(frame)
+    ids = seen[0]
+    for frame in seen[1:]:
+        ids = ids.unionByName(frame)
+    return frontier.where(F.col("frontier").isNotNull()), ids
+
+
+def run(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: ReplayArgs) -> JobResult:
+    root = settings.lakehouse.root
+    result = JobResult("replay", args.dry_run)
+    ensure_tables(spark, root, all_contracts())
+    topics = TopicMap(settings.streaming.topic_prefix, settings.streaming.topic_suffix)
+    rules = TimeRules(settings.streaming.late_allowance_minutes, settings.streaming.future_tolerance_minutes)
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    bronze = _in_range(spark.read.format("delta").load(BRONZE_EVENTS.path(root)), "kafka_timestamp", args).where(
+        F.col("topic").isin([topics.actual(base) for base in EVENT_CONTRACTS]))
+    classified = classify(bronze, topics).persist()
+    try:
+        frontiers, seen = _before(spark, root, args)
+        decided = apply_time_rules(classified.where(F.col("reason").isNull()), frontiers, seen, rules).select(
+            *COORDINATES, F.col("reason").alias("time_reason"), F.col("detail").alias("time_detail"),
+            "event_id", "observed_at", "late_minutes")
+        verdicts = (
+            classified.join(decided, on=list(COORDINATES), how="left")
+            .withColumn("final_reason", F.coalesce("reason", "time_reason"))
+            .withColumn("final_detail", F.coalesce("detail", "time_detail"))
+            .persist()
+        )
+        counts = {(r.base_topic, r.final_reason): r["count"]
+                  for r in verdicts.groupBy("base_topic", "final_reason").count().collect()}
+        replayed_topics = sorted({topic for topic, _ in counts if topic is not None})
+        logger.info("replay %s .. %s: %d bronze records of %d topics", args.start_utc, args.end_utc,
+                    sum(counts.values()), len(replayed_topics))
+        for topic in replayed_topics:
+            accepted = verdicts.where((F.col("base_topic") == topic) & F.col("final_reason").isNull())
+            rows = conform(accepted, topic, REPLAY_BATCH_ID, now)
+            result.changes.append(_replace_silver(spark, root, topic, rows, counts.get((topic, None), 0), args))
+        quarantine = verdicts.where(F.col("final_reason").isNotNull()).select(
+            "topic", "base_topic", "partition", "offset", "kafka_timestamp", "key", "value",
+            F.col("final_reason").alias("reason"), F.col("final_detail").alias("detail"), "event_id",
+            "observed_at", F.lit(now).cast("timestamp").alias("quarantined_at"),
+            F.lit(now.date()).alias("quarantine_date"), F.lit(REPLAY_BATCH_ID).cast("long").alias("batch_id"),
+        ).select(*QUARANTINE.schema().fieldNames())
+        result.changes.append(_add_to_quarantine(spark, root, quarantine, args.dry_run))
+        verdicts.unpersist()
+    finally:
+        classified.unpersist()
+    return result
+
+
+def _replace_silver(spark: SparkSession, root: str, topic: str, rows: DataFrame, accepted: int,
+                    args: ReplayArgs) -> Change:
+    contract = SILVER[topic]
+    path = contract.path(root)
+    condition = _range_sql("_kafka_timestamp", args)
+    existing = spark.read.format("delta").load(path).where(F.expr(condition)).count()
+    if args.dry_run:
+        return Change(contract.qualified_name, "replace", rows=accepted,
+                      detail=f"{existing} rows of the range replaced by {accepted} accepted")
+
+    def write() -> None:
+        rows.write.format("delta").mode("overwrite").option("replaceWhere", condition).save(path)
+
+    with_conflict_retry(write, f"replay into {contract.qualified_name}")
+    metrics = last_metrics(spark, path, "WRITE")
+    logger.info("replay replaced %s: %d rows out, %s written", contract.qualified_name, existing,
+                metrics.get("numOutputRows"))
+    return Change(contract.qualified_name, "replaced", rows=metrics.get("numOutputRows", accepted),
+                  files=metrics.get("numFiles"), detail=f"{existing} rows of the range before")
+
+
+def _add_to_quarantine(spark: SparkSession, root: str, rows: DataFrame, dry_run: bool) -> Change:
+    """Insert-only MERGE on Kafka coordinates: quarantine is append-only and keeps each record once."""
+    path = QUARANTINE.path(root)
+    keys = list(QUARANTINE.keys)
+    if dry_run:
+        total = rows.count()
+        new = rows.join(spark.read.format("delta").load(path).select(*keys), on=keys, how="left_anti").count()
+        return Change(QUARANTINE.qualified_name, "add", rows=new, detail=f"{total} rejected, {total - new} there")
+    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+
+    def merge() -> None:
+        (DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), condition)
+         .whenNotMatchedInsertAll().execute())
+
+    with_conflict_retry(merge, "replay into quarantine")
+    metrics = last_metrics(spark, path, "MERGE")
+    return Change(QUARANTINE.qualified_name, "added", rows=metrics.get("numTargetRowsInserted", 0),
+                  files=metrics.get("numTargetFilesAdded"))
