@@ -1,7 +1,9 @@
 """Camera readers: one thread per camera, a bounded queue, and reconnection with backoff.
 
 Each reader opens its source with OpenCV's FFmpeg back-end (with open and read timeouts, RTSP over
-TCP), samples frames down to the camera's analytics rate (skipped frames are grabbed, not decoded),
+TCP), samples frames down to the camera's analytics rate (skipped frames are grabbed, not converted),
+prepares each kept frame for the detector (resize/letterbox, in parallel across cameras, so the
+inference thread only stacks batches),
 and offers them to a bounded queue without blocking: when inference falls behind, the newest frame
 is dropped and counted, so a slow model never builds latency. (A file read with `realtime: false`
 is the exception: it waits for room, so a benchmark or a replay loses nothing.) Any failure to open
@@ -31,6 +33,7 @@ import numpy as np
 
 from vision.config import CameraConfig, CaptureConfig
 from vision.contracts import CameraState, HealthReason
+from vision.detectors.base import Prepared
 
 logger = logging.getLogger(__name__)
 
@@ -50,16 +53,19 @@ class Frame:
     t: float
     wall: datetime
     image: np.ndarray
+    prepared: Prepared | None = None  # the detector's per-frame input, made in the reader's thread
 
 
 class CameraReader:
     """Reads one camera in its own thread; frames go to `self.queue`, status changes to `on_status`."""
 
     def __init__(self, camera: CameraConfig, capture: CaptureConfig,
-                 on_status: StatusCallback | None = None) -> None:
+                 on_status: StatusCallback | None = None,
+                 prepare: Callable[[np.ndarray], Prepared] | None = None) -> None:
         self.camera = camera
         self.capture = capture
         self.on_status = on_status
+        self.prepare = prepare  # resize/letterbox here, in parallel per camera, not in the inference thread
         self.queue: queue.Queue[Frame] = queue.Queue(maxsize=capture.queue_size)
         self.frames_in = 0
         self.frames_dropped = 0
@@ -225,7 +231,7 @@ class CameraReader:
             if self.state != CameraState.ONLINE:
                 self.set_status(CameraState.ONLINE, None, f"{image.shape[1]}x{image.shape[0]} at {fps:g} fps")
             wall = self._started_wall + timedelta(seconds=t) if cam.is_file else datetime.now(UTC)
-            frame = Frame(cam.id, self.frames_in, t, wall, image)
+            frame = Frame(cam.id, self.frames_in, t, wall, image, self.prepare(image) if self.prepare else None)
             if cam.is_file and not cam.realtime:
                 while not self._stop.is_set():
                     try:

@@ -99,7 +99,7 @@ class VisionWorker:
                                        cfg.output.blur_faces)
             analytics = CameraAnalytics(camera, cfg.analytics, tracker, cfg.worker_id, snapshots,
                                         forget_after_s=cfg.tracker.lost_after_s)
-            reader = CameraReader(camera, cfg.capture, on_status=self._on_status)
+            reader = CameraReader(camera, cfg.capture, on_status=self._on_status, prepare=self.detector.prepare)
             self.pipelines[camera.id] = CameraPipeline(camera, reader, tracker, analytics,
                                                        QualityMonitor(cfg.quality))
             self.metrics.camera_online.labels(camera.id).set(0)
@@ -167,7 +167,11 @@ class VisionWorker:
             return 0
         started = time.perf_counter()
         try:
-            results = self.detector.detect([f.image for f in batch])
+            prepared = [f.prepared for f in batch]
+            if all(p is not None for p in prepared):
+                results = self.detector.infer_prepared(prepared)  # type: ignore[arg-type]
+            else:
+                results = self.detector.detect([f.image for f in batch])
         except ModelError as exc:  # a model that loads but fails on real frames: skip, keep serving
             self.stats.inference_errors += 1
             logger.error("inference failed on a batch of %d: %s", len(batch), exc)

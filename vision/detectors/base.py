@@ -1,8 +1,9 @@
 """The detector interface: frames in, one `Detections` per frame out.
 
-A plugin implements `preprocess` (frames -> model input) and `detect_raw` (model outputs -> boxes in
-the frames' pixels). The base class owns the ONNX Runtime session, batching (frames from several
-cameras go through one call, split when a model has a fixed batch size) and the warm-up at load.
+A plugin implements `prepare` (one frame -> model-sized image, in any thread), `assemble` (a batch of
+them -> the model's feed) and `detect_raw` (model outputs -> boxes in the frames' pixels). The base
+class owns the ONNX Runtime session, batching (frames from several cameras go through one call,
+split when a model has a fixed batch size) and the warm-up at load.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,14 @@ from vision.detectors.runtime import create_session
 from vision.exceptions import ModelError
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One frame made ready for a model: the model-sized image and what maps boxes back to the frame."""
+
+    image: np.ndarray
+    meta: Any
 
 
 class Detector(ABC):
@@ -49,22 +59,36 @@ class Detector(ABC):
         return None
 
     @abstractmethod
-    def preprocess(self, frames: list[np.ndarray]) -> tuple[dict[str, np.ndarray], list[Any]]:
-        """Model inputs for a batch of BGR frames, and per-frame data `detect_raw` needs (scales)."""
+    def prepare(self, frame: np.ndarray) -> Prepared:
+        """Per-frame preparation (resize, letterbox, colour order): thread-safe, so camera readers run it
+        in their own threads and the inference thread only stacks the batch."""
+
+    @abstractmethod
+    def assemble(self, items: list[Prepared]) -> dict[str, np.ndarray]:
+        """The model's input feed for a batch of prepared frames."""
 
     @abstractmethod
     def detect_raw(self, outputs: list[np.ndarray], metas: list[Any]) -> list[Detections]:
         """Decode the model's outputs into one `Detections` per frame, in frame pixels."""
 
-    def infer(self, frames: list[np.ndarray]) -> list[Detections]:
-        """Run one batch (at most `max_batch` frames)."""
-        feeds, metas = self.preprocess(frames)
+    def preprocess(self, frames: list[np.ndarray]) -> tuple[dict[str, np.ndarray], list[Any]]:
+        """Model inputs for a batch of BGR frames, and the per-frame metadata `detect_raw` needs."""
+        items = [self.prepare(f) for f in frames]
+        return self.assemble(items), [item.meta for item in items]
+
+    def infer_prepared(self, items: list[Prepared]) -> list[Detections]:
+        """Run one batch (at most `max_batch`) of frames prepared beforehand."""
+        feeds = self.assemble(items)
         try:
             outputs = self.session.run(self.output_names, feeds)
         except Exception as exc:  # a model that loads but cannot run on this input
-            raise ModelError(f"{self.type} model failed on a batch of {len(frames)}: "
+            raise ModelError(f"{self.type} model failed on a batch of {len(items)}: "
                              f"{type(exc).__name__}: {str(exc)[:300]}") from exc
-        return self.detect_raw(outputs, metas)
+        return self.detect_raw(outputs, [item.meta for item in items])
+
+    def infer(self, frames: list[np.ndarray]) -> list[Detections]:
+        """Run one batch (at most `max_batch` frames)."""
+        return self.infer_prepared([self.prepare(f) for f in frames])
 
     def detect(self, frames: list[np.ndarray]) -> list[Detections]:
         """Detect on any number of frames, in batches of `max_batch`."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from vision.config import NanoDetConfig, RuntimeConfig
 from vision.detection.core import Detections, nms
-from vision.detectors.base import Detector
+from vision.detectors.base import Detector, Prepared
 from vision.exceptions import ModelError
 
 NUM_CLASSES = 80
@@ -41,11 +41,14 @@ class NanoDetDetector(Detector):
             raise ModelError(f"NanoDet has 6 outputs (scores and boxes for 3 strides), this model has {len(outputs)}",
                              hint="for other models set detector.type to yolo or ssd")
 
-    def preprocess(self, frames: list[np.ndarray]) -> tuple[dict[str, np.ndarray], list[Any]]:
-        blob = cv2.dnn.blobFromImages(frames, scalefactor=1 / 255.0, size=(self.size, self.size),
-                                      swapRB=True, crop=False)
-        metas = [(f.shape[1] / self.size, f.shape[0] / self.size, f.shape[1], f.shape[0]) for f in frames]
-        return {self.inputs[0].name: blob.astype(np.float32, copy=False)}, metas
+    def prepare(self, frame: np.ndarray) -> Prepared:
+        resized = cv2.resize(frame, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
+        return Prepared(resized, (frame.shape[1] / self.size, frame.shape[0] / self.size,
+                                  frame.shape[1], frame.shape[0]))
+
+    def assemble(self, items: list[Prepared]) -> dict[str, np.ndarray]:
+        blob = cv2.dnn.blobFromImages([item.image for item in items], scalefactor=1 / 255.0, swapRB=True)
+        return {self.inputs[0].name: blob.astype(np.float32, copy=False)}
 
     def _levels(self, outputs: list[np.ndarray]) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """Pair score and box maps by grid size; returns (stride, scores, boxes) per level."""

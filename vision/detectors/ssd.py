@@ -15,7 +15,7 @@ import numpy as np
 
 from vision.config import RuntimeConfig, SsdConfig
 from vision.detection.core import Detections
-from vision.detectors.base import Detector
+from vision.detectors.base import Detector, Prepared
 from vision.exceptions import ModelError
 
 # COCO-90 ids that exist (the paper's 91 categories minus the 11 never annotated), in order: the
@@ -46,13 +46,16 @@ class SsdDetector(Detector):
             raise ModelError(f"SSD takes an image batch [N, H, W, 3]; this model takes {shape}")
         self.channels_last = shape[3] == 3 or shape[1] != 3
 
-    def preprocess(self, frames: list[np.ndarray]) -> tuple[dict[str, np.ndarray], list[Any]]:
-        batch = np.stack([cv2.cvtColor(cv2.resize(f, (self.size, self.size)), cv2.COLOR_BGR2RGB)
-                          for f in frames])
+    def prepare(self, frame: np.ndarray) -> Prepared:
+        resized = cv2.cvtColor(cv2.resize(frame, (self.size, self.size)), cv2.COLOR_BGR2RGB)
+        return Prepared(resized, (frame.shape[1], frame.shape[0]))
+
+    def assemble(self, items: list[Prepared]) -> dict[str, np.ndarray]:
+        batch = np.stack([item.image for item in items])
         if not self.channels_last:
             batch = batch.transpose(0, 3, 1, 2)
         data = batch.astype(np.float32) / 255.0 if self.config.input_dtype == "float32" else batch
-        return {self.inputs[0].name: np.ascontiguousarray(data)}, [(f.shape[1], f.shape[0]) for f in frames]
+        return {self.inputs[0].name: np.ascontiguousarray(data)}
 
     def detect_raw(self, outputs: list[np.ndarray], metas: list[Any]) -> list[Detections]:
         boxes_all = outputs[self.index["boxes"]]

@@ -15,7 +15,7 @@ import numpy as np
 
 from vision.config import RuntimeConfig, YoloConfig
 from vision.detection.core import Detections, nms
-from vision.detectors.base import Detector, letterbox
+from vision.detectors.base import Detector, Prepared, letterbox
 from vision.exceptions import ModelError
 
 
@@ -36,14 +36,13 @@ class YoloDetector(Detector):
         if len(out) != 3:
             raise ModelError(f"a YOLO export has one output [N, boxes, 5+C] or [N, 4+C, boxes]; got {out}")
 
-    def preprocess(self, frames: list[np.ndarray]) -> tuple[dict[str, np.ndarray], list[Any]]:
-        canvases, metas = [], []
-        for frame in frames:
-            canvas, scale, pad = letterbox(frame, self.size)
-            canvases.append(canvas)
-            metas.append((scale, pad, frame.shape[1], frame.shape[0]))
-        blob = cv2.dnn.blobFromImages(canvases, scalefactor=1 / 255.0, swapRB=True)
-        return {self.inputs[0].name: blob.astype(np.float32, copy=False)}, metas
+    def prepare(self, frame: np.ndarray) -> Prepared:
+        canvas, scale, pad = letterbox(frame, self.size)
+        return Prepared(canvas, (scale, pad, frame.shape[1], frame.shape[0]))
+
+    def assemble(self, items: list[Prepared]) -> dict[str, np.ndarray]:
+        blob = cv2.dnn.blobFromImages([item.image for item in items], scalefactor=1 / 255.0, swapRB=True)
+        return {self.inputs[0].name: blob.astype(np.float32, copy=False)}
 
     def layout_of(self, output: np.ndarray) -> str:
         if self.config.layout != "auto":
