@@ -26,7 +26,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ioc.settings import Settings
-from jobs.base import Change, JobResult, RangeArgs, days_between, last_metrics
+from jobs.base import Change, JobResult, RangeArgs, days_between, last_metrics, table_version
 from jobs.config import JobsPolicy
 from lakehouse.catalog import CITY_OPERATIONS, SILVER, TRAFFIC_CITY, TRAFFIC_SEGMENT, all_contracts
 from lakehouse.tables import TableContract, ensure_tables
@@ -148,8 +148,9 @@ def _write(spark: SparkSession, root: str, contract: TableContract, rows: DataFr
         total = source.count()
         existing = source.join(target, on=keys, how="left_semi").count()
         return Change(name, "merge", rows=total, detail=f"{existing} to update, {total - existing} to insert")
+    before = table_version(spark, contract.path(root))
     upsert(spark, rows, root, contract)
-    metrics = last_metrics(spark, contract.path(root), "MERGE")
+    metrics = last_metrics(spark, contract.path(root), "MERGE", before)
     inserted, updated = metrics.get("numTargetRowsInserted", 0), metrics.get("numTargetRowsUpdated", 0)
     logger.info("backfill merged %s: %d inserted, %d updated", name, inserted, updated)
     return Change(name, "merged", rows=inserted + updated, files=metrics.get("numTargetFilesAdded"),

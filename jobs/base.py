@@ -111,13 +111,27 @@ class Job:
     schedule: str | None = None  # cron, UTC, for the scheduled jobs; None for on-demand ones
 
 
-def last_metrics(spark: SparkSession, path: str, operation: str) -> dict[str, int]:
-    """operationMetrics of the table's latest commit if it is `operation` (MERGE, DELETE, OPTIMIZE, WRITE)."""
+def table_version(spark: SparkSession, path: str) -> int:
+    """The table's current version (read before a write, so `last_metrics` can tell whether it committed)."""
     from delta.tables import DeltaTable
 
-    row = DeltaTable.forPath(spark, path).history(1).select("operation", "operationMetrics").first()
-    if row is None or row.operation != operation:
-        logger.warning("latest commit of %s is %s, not %s: no metrics", path, row and row.operation, operation)
+    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
+    return int(row.version) if row is not None else -1
+
+
+def last_metrics(spark: SparkSession, path: str, operation: str, after: int) -> dict[str, int]:
+    """operationMetrics of the table's latest commit when it is newer than version `after`.
+
+    Empty when nothing was committed (Delta skips a DELETE or MERGE that changes nothing) or when
+    the latest commit is another writer's (then the counts are unknown, and logged as such).
+    """
+    from delta.tables import DeltaTable
+
+    row = DeltaTable.forPath(spark, path).history(1).select("version", "operation", "operationMetrics").first()
+    if row is None or row.version <= after:
+        return {}
+    if row.operation != operation:
+        logger.warning("latest commit of %s is %s, not %s: no metrics", path, row.operation, operation)
         return {}
     return {key: int(value) for key, value in (row.operationMetrics or {}).items() if str(value).isdigit()}
 

@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 from pyspark.sql import SparkSession
 
 from ioc.settings import Settings
-from jobs.base import Change, JobArgs, JobResult, last_metrics
+from jobs.base import Change, JobArgs, JobResult, last_metrics, table_version
 from jobs.config import JobsPolicy
 from jobs.exceptions import BadJobArguments
 from lakehouse.catalog import all_contracts
@@ -103,8 +103,9 @@ def _optimize(spark: SparkSession, root: str, contract: TableContract, dry_run: 
     if dry_run:
         return Change(contract.qualified_name, "optimize", files=_file_count(spark, path), detail=f"{how} of the files")
     statement = f"OPTIMIZE delta.`{path}`" + (f" ZORDER BY ({', '.join(zorder)})" if zorder else "")
+    before = table_version(spark, path)
     with_conflict_retry(lambda: spark.sql(statement).collect(), f"optimize {contract.qualified_name}")
-    metrics = last_metrics(spark, path, "OPTIMIZE")
+    metrics = last_metrics(spark, path, "OPTIMIZE", before)
     removed, added = metrics.get("numRemovedFiles", 0), metrics.get("numAddedFiles", 0)
     logger.info("optimized %s (%s): %d files into %d", contract.qualified_name, how, removed, added)
     return Change(contract.qualified_name, "optimized", files=removed,

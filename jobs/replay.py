@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ioc.settings import Settings
-from jobs.base import Change, JobResult, RangeArgs, last_metrics
+from jobs.base import Change, JobResult, RangeArgs, last_metrics, table_version
 from jobs.config import JobsPolicy
 from lakehouse.catalog import BRONZE_EVENTS, EVENT_CONTRACTS, QUARANTINE, SILVER, all_contracts
 from lakehouse.tables import ensure_tables
@@ -132,8 +132,9 @@ def _replace_silver(spark: SparkSession, root: str, topic: str, rows: DataFrame,
     def write() -> None:
         rows.write.format("delta").mode("overwrite").option("replaceWhere", condition).save(path)
 
+    before = table_version(spark, path)
     with_conflict_retry(write, f"replay into {contract.qualified_name}")
-    metrics = last_metrics(spark, path, "WRITE")
+    metrics = last_metrics(spark, path, "WRITE", before)
     logger.info("replay replaced %s: %d rows out, %s written", contract.qualified_name, existing,
                 metrics.get("numOutputRows"))
     return Change(contract.qualified_name, "replaced", rows=metrics.get("numOutputRows", accepted),
@@ -154,7 +155,8 @@ def _add_to_quarantine(spark: SparkSession, root: str, rows: DataFrame, dry_run:
         (DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), condition)
          .whenNotMatchedInsertAll().execute())
 
+    before = table_version(spark, path)
     with_conflict_retry(merge, "replay into quarantine")
-    metrics = last_metrics(spark, path, "MERGE")
+    metrics = last_metrics(spark, path, "MERGE", before)
     return Change(QUARANTINE.qualified_name, "added", rows=metrics.get("numTargetRowsInserted", 0),
                   files=metrics.get("numTargetFilesAdded"))

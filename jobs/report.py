@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 
 from ioc.contracts import CITY_NAMES
 from ioc.settings import Settings
-from jobs.base import Change, JobArgs, JobResult, last_metrics
+from jobs.base import Change, JobArgs, JobResult, last_metrics, table_version
 from jobs.config import JobsPolicy
 from lakehouse.catalog import AIR_CITY, ALERTS, SECURITY_INCIDENTS, TOURISM_AREA, TRAFFIC_CITY
 from lakehouse.tables import TableContract, ensure_table, ensure_tables
@@ -149,8 +149,9 @@ def run(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Repor
         (frame.write.format("delta").mode("overwrite").option("replaceWhere", f"report_date = DATE '{day}'")
          .save(path))
 
+    before = table_version(spark, path)
     with_conflict_retry(write, "daily report")
-    metrics = last_metrics(spark, path, "WRITE")
+    metrics = last_metrics(spark, path, "WRITE", before)
     result.changes.append(Change(DAILY_REPORT.qualified_name, "replaced", rows=metrics.get("numOutputRows", 0),
                                  files=metrics.get("numFiles"), detail=f"report_date {day}"))
     out_dir.mkdir(parents=True, exist_ok=True)

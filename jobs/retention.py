@@ -20,7 +20,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ioc.settings import Settings
-from jobs.base import Change, JobArgs, JobResult, last_metrics
+from jobs.base import Change, JobArgs, JobResult, last_metrics, table_version
 from jobs.config import JobsPolicy, SnapshotRetention, TableRetention
 from jobs.exceptions import BadJobArguments
 from lakehouse.catalog import by_name
@@ -89,8 +89,9 @@ def _expire_rows(spark: SparkSession, table: Target, dry_run: bool) -> Change:
         return Change(table.name, "delete", rows=rows, detail=detail)
     from delta.tables import DeltaTable
 
+    before = table_version(spark, table.path)
     with_conflict_retry(lambda: DeltaTable.forPath(spark, table.path).delete(condition), f"retention {table.name}")
-    metrics = last_metrics(spark, table.path, "DELETE")
+    metrics = last_metrics(spark, table.path, "DELETE", before)
     rows = metrics.get("numDeletedRows", 0)
     logger.info("retention: deleted %d rows of %s (%s)", rows, table.name, detail)
     return Change(table.name, "deleted", rows=rows, files=metrics.get("numRemovedFiles"), detail=detail)
