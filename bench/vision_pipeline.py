@@ -160,6 +160,8 @@ def main() -> int:
     print("|---|---|")
     print(f"| bare onnxruntime inference (session.run only) | {bare:.1f} frames/s |")
     print(f"| worker end to end (decode, inference, tracking, rules, publishing) | {pipeline:.1f} frames/s |")
+    rounds = ", ".join(f"{b:.1f} / {p:.1f}" for b, p in zip(bare_wall, pipe_wall, strict=True))
+    print(f"| each round, bare / pipeline frames/s | {rounds} |")
     print(f"| ratio pipeline / bare, wall clock (goal >= 0.90) | {ratio:.2f} |")
     print(f"| ratio pipeline / bare, frames per CPU second of the process | {cpu_ratio:.2f} |")
     print(f"| inference per batch p50 / p95 (last round) | {p50:.1f} / {p95:.1f} ms |")
