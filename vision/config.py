@@ -230,6 +230,9 @@ class RuntimeConfig(Strict):
                                 "1: readers already decode in parallel, one per camera, and OpenCV's pool "
                                 "would fight ONNX Runtime's threads for the cores.")
     warmup_runs: int = Field(2, ge=0, le=100)
+    inference_thread: Literal["auto", "on", "off"] = Field(
+        "auto", description="Run inference in its own thread, overlapping analytics: auto = on GPU providers "
+        "(the device works while Python tracks), off on CPU (both stages would share the same cores).")
     device_id: int = Field(0, ge=0, le=64)
     tensorrt_fp16: bool = Field(True, description="TensorRT builds FP16 engines (GPU nodes).")
     tensorrt_cache_dir: Path = Field(LOCAL_DIR / "cache" / "tensorrt",

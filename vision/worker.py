@@ -143,6 +143,8 @@ class VisionWorker:
         """Process frames until stopped, `duration_s` passes, or (by default) every camera has ended."""
         if not self.started:
             self.start()
+        if self.pipelined:
+            return self._run_pipelined(duration_s, until_files_end)
         began = time.monotonic()
         while not self._stop.is_set():
             if duration_s is not None and time.monotonic() - began >= duration_s:
@@ -158,6 +160,55 @@ class VisionWorker:
         self.stats.wall_s += time.monotonic() - began
         return self.stats
 
+    @property
+    def pipelined(self) -> bool:
+        """Whether inference runs in its own thread, overlapping the analytics of the previous batch."""
+        mode = self.config.runtime.inference_thread
+        if mode == "auto":
+            return self.detector is not None and self.detector.provider != "CPUExecutionProvider"
+        return mode == "on"
+
+    def _run_pipelined(self, duration_s: float | None, until_files_end: bool) -> WorkerStats:
+        """Inference thread -> bounded queue -> analytics here. On a GPU the model runs while Python
+        tracks and judges the previous batch (ONNX Runtime releases the GIL while it runs)."""
+        results: queue.Queue[tuple[list[Frame], list[Detections]] | None] = queue.Queue(maxsize=2)
+        halt = threading.Event()
+
+        def infer_loop() -> None:
+            try:
+                while not halt.is_set():
+                    batch = self._gather(self.detector.max_batch)  # type: ignore[union-attr]
+                    if not batch:
+                        if until_files_end and self._all_finished():
+                            break
+                        time.sleep(0.005)
+                        continue
+                    results.put((batch, self._infer(batch)))  # waits while analytics catch up
+            except Exception:  # a bug here must end the run visibly, not hang it
+                logger.exception("the inference thread failed")
+            finally:
+                results.put(None)
+
+        thread = threading.Thread(target=infer_loop, name="vision-inference", daemon=True)
+        began = time.monotonic()
+        thread.start()
+        while True:
+            if self._stop.is_set() or (duration_s is not None and time.monotonic() - began >= duration_s):
+                halt.set()  # finish the batch in flight, then the thread ends with None
+            self._drain_status()
+            self._heartbeat()
+            try:
+                item = results.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if item is None:
+                break
+            for frame, detections in zip(*item, strict=True):
+                self._analyse(self.pipelines[frame.camera_id], frame, detections)
+        thread.join()
+        self.stats.wall_s += time.monotonic() - began
+        return self.stats
+
     # -- one batch --------------------------------------------------------------------------------
     def step(self) -> int:
         """Gather one batch round-robin from the cameras, run it, analyse it; returns its size."""
@@ -165,6 +216,14 @@ class VisionWorker:
         batch = self._gather(self.detector.max_batch)
         if not batch:
             return 0
+        results = self._infer(batch)
+        for frame, detections in zip(batch, results, strict=True):
+            self._analyse(self.pipelines[frame.camera_id], frame, detections)
+        return len(batch)
+
+    def _infer(self, batch: list[Frame]) -> list[Detections]:
+        """Detections for a batch; a batch the model fails on yields none (logged, counted)."""
+        assert self.detector is not None, "start() first"
         started = time.perf_counter()
         try:
             prepared = [f.prepared for f in batch]
@@ -180,9 +239,7 @@ class VisionWorker:
         self.stats.inference_s += elapsed
         self.stats.batches += 1
         self.metrics.observe_inference(elapsed * 1000, len(batch))
-        for frame, detections in zip(batch, results, strict=True):
-            self._analyse(self.pipelines[frame.camera_id], frame, detections)
-        return len(batch)
+        return results
 
     def _gather(self, limit: int) -> list[Frame]:
         pipelines = list(self.pipelines.values())

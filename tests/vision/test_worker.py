@@ -28,21 +28,22 @@ def dark_clip(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return out
 
 
-def test_bad_cameras_do_not_stop_good_ones_and_bad_pictures_are_reported(short_clip: Path, dark_clip: Path,
-                                                                          tmp_path: Path) -> None:
+@pytest.mark.parametrize("inference_thread", ["off", "on"])
+def test_bad_cameras_do_not_stop_good_ones_and_bad_pictures_are_reported(
+        short_clip: Path, dark_clip: Path, tmp_path: Path, inference_thread: str) -> None:
     config = make_config([
         {"id": "good", "city": "230100", "source": str(short_clip), "analytics_fps": 5, "realtime": False},
         {"id": "dark", "city": "230200", "source": str(dark_clip), "analytics_fps": 5, "realtime": False},
         {"id": "gone", "city": "230300", "source": str(tmp_path / "missing.avi")},
         {"id": "garbage", "city": "230400", "source": str(_garbage(tmp_path))},
     ], tmp_path, quality={"every_n_frames": 2, "persist_s": 2.0},
-        capture={"reconnect_initial_s": 0.2, "reconnect_max_s": 0.5})
+        capture={"reconnect_initial_s": 0.2, "reconnect_max_s": 0.5}, runtime={"inference_thread": inference_thread})
     sink = MemorySink()
     worker = VisionWorker(config, sink)
     worker.start()
     good, dark = worker.pipelines["good"], worker.pipelines["dark"]
     deadline = time.monotonic() + 90
-    # drive the worker's own loop one batch at a time until both files are fully analysed
+    # run the worker in short slices (no frame may be lost between them) until both files are analysed
     while time.monotonic() < deadline and not (good.reader.finished.is_set() and dark.reader.finished.is_set()
                                                and good.reader.queue.empty() and dark.reader.queue.empty()):
         worker.run(duration_s=0.5, until_files_end=False)

@@ -35,10 +35,12 @@ def test_events_reach_the_broker_and_follow_their_contracts(kafka_bootstrap: str
     config = make_config(
         [{"id": "hrb-vtest", "city": "230100", "source": str(short_clip), "analytics_fps": 5, "realtime": False,
           "zones": FOOTAGE_ZONES}],
-        tmp_path, output=topics, analytics={"counts_interval_s": 5.0, "intrusion_min_s": 0.5})
+        tmp_path, output=topics, analytics={"counts_interval_s": 5.0, "intrusion_min_s": 0.5},
+        runtime={"inference_thread": "on"})  # the GPU nodes' mode: inference overlaps analytics
     sink = KafkaSink(kafka_bootstrap)
     worker = VisionWorker(config, sink)
     stats = worker.run()  # starts, runs until the file ends
+    assert worker.pipelined
     worker.stop()
     sink.close()
     assert stats.frames == 60 and sink.errors == 0
