@@ -119,6 +119,9 @@ def check_spark_applications(docs: list[Doc], settings: Settings, repo: Path) ->
     for app in streaming:
         if app["spec"].get("restartPolicy", {}).get("type") != "Always":
             problems.append("the streaming SparkApplication does not restart Always")
+        if app["spec"]["driver"]["memory"] != settings.spark.driver_memory:
+            problems.append(f"streaming driver memory {app['spec']['driver']['memory']} differs from ioc.toml "
+                            f"spark.driver_memory {settings.spark.driver_memory}")
         if not settings.lakehouse.checkpoint_root.startswith(("s3a://", "s3://")):
             problems.append(f"checkpoints at {settings.lakehouse.checkpoint_root} are not on object storage")
     scheduled = {doc["spec"]["template"]["arguments"][0]: doc for doc in of_kind(docs, "ScheduledSparkApplication")}

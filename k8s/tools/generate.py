@@ -52,8 +52,15 @@ def overlay_settings(overlay: Path) -> Settings:
     return load_settings({"IOC_CONFIG": str(overlay / "ioc.toml")})
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """No YAML anchors and aliases for shared values: a reader sees every field where it applies."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def _dump_all(documents: list[dict[str, Any]]) -> str:
-    return HEADER + yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=True, width=120)
+    return HEADER + yaml.dump_all(documents, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=120)
 
 
 # --- Kafka ------------------------------------------------------------------------------------------------

@@ -108,6 +108,13 @@ def test_streaming_application_runs_the_cli_with_checkpoints_on_object_storage(r
     assert ioc_config["ioc.toml"] == (OVERLAYS_DIR / "prod" / "ioc.toml").read_text()
 
 
+def test_streaming_driver_memory_follows_the_spark_settings(rendered):
+    docs = copy.deepcopy(rendered["dev"])
+    _find(docs, "SparkApplication")["spec"]["driver"]["memory"] = "1g"
+    problems = drift.check_spark_applications(docs, overlay_settings(OVERLAYS_DIR / "dev"), PROJECT_ROOT)
+    assert problems == ["streaming driver memory 1g differs from ioc.toml spark.driver_memory 2g"]
+
+
 def test_vision_camera_files_validate_and_fit_their_pods(rendered):
     params = load_params(OVERLAYS_DIR / "prod" / "deploy.yaml")
     workers = [d for d in drift.of_kind(rendered["prod"], "Deployment")
