@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dashboards.bundle import contract_columns
 from lakehouse import catalog
 from lakehouse.tables import TableContract
 
@@ -48,7 +49,7 @@ def city_aqi(index: int, code: str) -> int:
 
 def contract_row(contract: TableContract, **values: Any) -> dict[str, Any]:
     """Every column of the contract, None unless given: the rows match the table's schema exactly."""
-    names = [f.name for f in contract.schema().fields]
+    names = list(contract_columns(contract.qualified_name))
     unknown = set(values) - set(names)
     if unknown:
         raise ValueError(f"{contract.qualified_name} has no column(s) {sorted(unknown)}")
@@ -125,6 +126,16 @@ def sample_rows(windows: int = 12, cities: dict[str, tuple[str, str]] | None = N
                     warning_level_m=116.0, guaranteed_level_m=118.0, margin_m=1.0, above_warning=False,
                     updated_at=updated))
     latest = BASE_TIME + timedelta(minutes=5 * (windows - 1))
+    # gold.vision_incidents arrives with the vision pipeline; when its contract exists, give it rows too
+    vision = getattr(catalog, "VISION_INCIDENTS", None)
+    for index, (code, (name_en, name_zh)) in enumerate(sorted(names.items())):
+        if vision is None or index % 4:
+            continue
+        rows[vision.qualified_name].append(contract_row(
+            vision, grain="5min", window_start=latest, window_end=latest + timedelta(minutes=5),
+            window_date=latest.date(), city_code=code, city_name_en=name_en, city_name_zh=name_zh,
+            camera_id=f"CAM-{code}-01", kind="crowding", severity="warning", opened=1, updates=0, closed=0,
+            last_snapshot_uri=f"/snapshots/{code}/latest.jpg", updated_at=updated))
     open_alerts = 0
     for index, (code, (name_en, name_zh)) in enumerate(sorted(names.items())):
         status = STATUS.get(code)

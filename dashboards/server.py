@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -24,11 +25,13 @@ from pathlib import Path
 from dashboards.bundle import DUCKDB_CONFIG, DUCKDB_DATABASE, bundle_digest, render_bundle, write_bundle_zip
 from dashboards.config import DASHBOARDS_DIR, WallSecrets, WallSettings, resolve_secrets
 from dashboards.exceptions import SupersetNotInstalled, SupersetStartError
+from ioc.paths import LOCAL_DIR
 
 logger = logging.getLogger(__name__)
 
 RUNTIME_DIR = DASHBOARDS_DIR / "runtime"
 EXTENSION_SHA256 = DASHBOARDS_DIR / "delta-extension.sha256"
+TEMPLATE_DIR = LOCAL_DIR / "cache" / "superset"
 
 
 @dataclass(frozen=True)
@@ -145,18 +148,38 @@ class SupersetServer:
     # -- lifecycle ----------------------------------------------------------------------------------
     def migrate(self) -> bool:
         """`superset db upgrade` + `superset init`, once per Superset version and metadata DB."""
-        version = self.settings.venv / "lib"
-        key = hashlib.sha256(
-            (self.settings.sqlalchemy_uri + "|" + str(sorted(p.name for p in version.glob(
-                "python3*/site-packages/apache_superset-*.dist-info")))).encode()).hexdigest()[:16]
+        installed = str(sorted(p.name for p in (self.settings.venv / "lib").glob(
+            "python3*/site-packages/apache_superset*.dist-info")))
+        version_key = hashlib.sha256(installed.encode()).hexdigest()[:16]
+        key = hashlib.sha256(f"{self.settings.sqlalchemy_uri}|{installed}".encode()).hexdigest()[:16]
         stamp = self.state_dir / "migrated"
         if stamp.exists() and stamp.read_text() == key:
             return False
+        # A fresh SQLite metadata DB starts as a copy of one migrated and initialised by the same
+        # Superset (40 s of migrations once per machine, not once per state folder: tests, benches).
+        database = self._default_sqlite()
+        template = TEMPLATE_DIR / f"superset-metadata-{version_key}.db"
+        if database is not None and not database.exists() and template.exists():
+            shutil.copyfile(template, database)
+            stamp.write_text(key)
+            logger.info("metadata DB copied from the migrated template %s", template)
+            return True
         superset = str(self.settings.superset_bin)
         self._run([superset, "db", "upgrade"], "superset db upgrade")
         self._run([superset, "init"], "superset init")
+        if database is not None and database.exists() and not template.exists():
+            TEMPLATE_DIR.mkdir(parents=True, exist_ok=True)
+            partial = template.with_suffix(".partial")
+            shutil.copyfile(database, partial)
+            partial.replace(template)
         stamp.write_text(key)
         return True
+
+    def _default_sqlite(self) -> Path | None:
+        """The SQLite file of the default metadata URI; None when WALL__METADATA_URI names another DB."""
+        if self.settings.metadata_uri is not None:
+            return None
+        return (self.state_dir / "superset.db").resolve()
 
     def render(self) -> tuple[str, str]:
         files = render_bundle(self.lakehouse_root, str(self.delta_extension()), self.settings.refresh_s)

@@ -107,18 +107,18 @@ def test_camera_incidents_fall_back_until_vision_table_has_its_columns(tmp_path:
         return yaml.safe_load(render_bundle(str(tmp_path), EXT)["datasets/wall_camera_incidents.yaml"])["sql"]
 
     assert "gold/city_operations" in camera_sql()
-    log = tmp_path / "gold" / "vision_camera" / "_delta_log"
+    log = tmp_path / "gold" / "vision_incidents" / "_delta_log"
     log.mkdir(parents=True)
-    fields = ["city_code", "city_name_zh", "city_name_en", "camera_id", "kind", "severity", "state", "opened_at",
-              "people_count"]
+    fields = ["window_start", "city_code", "city_name_zh", "city_name_en", "camera_id", "kind", "severity",
+              "opened", "updates", "closed"]
     schema = {"type": "struct", "fields": [{"name": f, "type": "string", "nullable": True, "metadata": {}}
                                            for f in fields]}
     (log / "00000000000000000000.json").write_text(json.dumps({"metaData": {"schemaString": json.dumps(schema)}}))
     assert delta_table_columns(log.parent) == set(fields)
-    assert "gold/city_operations" in camera_sql(), "snapshot_uri is missing: keep the fallback"
-    schema["fields"].append({"name": "snapshot_uri", "type": "string", "nullable": True, "metadata": {}})
+    assert "gold/city_operations" in camera_sql(), "last_snapshot_uri is missing: keep the fallback"
+    schema["fields"].append({"name": "last_snapshot_uri", "type": "string", "nullable": True, "metadata": {}})
     (log / "00000000000000000001.json").write_text(json.dumps({"metaData": {"schemaString": json.dumps(schema)}}))
-    assert "gold/vision_camera" in camera_sql()
+    assert "gold/vision_incidents" in camera_sql()
 
 
 def test_zip_is_deterministic(tmp_path: Path) -> None:
