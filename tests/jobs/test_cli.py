@@ -63,3 +63,12 @@ def test_submit_command_carries_the_projects_spark_conf():
     assert "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension" in line
     assert "delta-spark_" in line and "spark-sql-kafka" in line
     assert line.endswith("jobs/submit.py report --date 2026-01-17")
+
+
+def test_the_example_policy_loads():
+    from pathlib import Path
+
+    from jobs.config import load_policy
+
+    policy = load_policy(Path(__file__).parents[2] / "jobs" / "policy.example.toml", environ={})
+    assert policy.retention_tables[0].max_age_days == 30 and policy.snapshots[0].suffixes[0] == ".jpg"

@@ -1,0 +1,67 @@
+"""OPTIMIZE compacts and Z-orders; VACUUM inside the retention window keeps time travel working."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+
+from jobs.config import load_policy
+from jobs.exceptions import BadJobArguments
+from jobs.runner import execute
+from lakehouse.catalog import SILVER, TRAFFIC_SEGMENT
+
+TABLES = [TRAFFIC_SEGMENT, SILVER["traffic.flow.v1"]]
+
+
+def snapshot(spark, path, version=None):
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    frame = reader.load(path)
+    return frame.count(), frame.agg(F.sum("volume")).first()[0]
+
+
+def files(spark, path):
+    return spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first().numFiles
+
+
+def test_optimize_and_vacuum_keep_time_travel_inside_the_window(spark, lakehouse_copy):
+    settings = lakehouse_copy()
+    root = settings.lakehouse.root
+    paths = {c.qualified_name: c.path(root) for c in TABLES}
+    versions = {n: DeltaTable.forPath(spark, p).history(1).first().version for n, p in paths.items()}
+    contents = {n: snapshot(spark, p) for n, p in paths.items()}
+    file_counts = {n: files(spark, p) for n, p in paths.items()}
+    assert all(count > 1 for count in file_counts.values()), "streaming should leave small files to compact"
+    names = list(paths)
+
+    dry = execute("maintenance", {"tables": names, "dry_run": True}, settings, load_policy(environ={}), spark)
+    assert [(c.target, c.action, c.files) for c in dry.changes] == [
+        (n, action, file_counts[n] if action == "optimize" else 0) for n in names for action in ("optimize", "vacuum")]
+    assert all(DeltaTable.forPath(spark, p).history(1).first().version == versions[n] for n, p in paths.items())
+
+    done = execute("maintenance", {"tables": names}, settings, load_policy(environ={}), spark)
+    for name, path in paths.items():
+        optimize = DeltaTable.forPath(spark, path).history().where("operation = 'OPTIMIZE'").first()
+        zorder = json.loads(optimize.operationParameters["zOrderBy"])
+        assert zorder == ["city_code", "window_start" if name.startswith("gold") else "observed_at"]
+        assert files(spark, path) < file_counts[name]
+        assert snapshot(spark, path) == contents[name]
+        assert snapshot(spark, path, versions[name]) == contents[name], "time travel to before OPTIMIZE"
+    vacuumed = [c for c in done.changes if c.action == "vacuumed"]
+    assert [c.files for c in vacuumed] == [0, 0], "every removed file is younger than the retention"
+
+    # a policy may lower the safety minimum; VACUUM at that minimum still keeps the window's versions
+    short = load_policy(environ={}, vacuum_min_retention_hours=1, vacuum_retention_hours=1)
+    execute("maintenance", {"tables": names, "optimize": False}, settings, short, spark)
+    assert spark.conf.get("spark.databricks.delta.retentionDurationCheck.enabled") == "true"
+    for name, path in paths.items():
+        assert snapshot(spark, path, versions[name]) == contents[name], "time travel after VACUUM RETAIN 1 HOURS"
+
+
+def test_vacuum_below_the_safety_minimum_is_refused(settings):
+    with pytest.raises(BadJobArguments, match=r"retain_hours 24 is below the safety minimum of 168 h"):
+        execute("maintenance", {"retain_hours": 24}, settings, load_policy(environ={}))
