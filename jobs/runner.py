@@ -28,7 +28,9 @@ SUBMIT_FILE = Path(__file__).with_name("submit.py")
 
 def job_session(settings: Settings, name: str) -> SparkSession:
     if os.environ.get("PYSPARK_GATEWAY_PORT"):
-        return SparkSession.builder.getOrCreate()
+        session = SparkSession.builder.getOrCreate()
+        session.sparkContext.setLogLevel(settings.spark.log_level)
+        return session
     return build_spark_session(settings.spark, f"ioc-jobs-{name}")
 
 

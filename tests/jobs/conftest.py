@@ -21,6 +21,7 @@ from feeds.topics import topic_specs
 from ioc.kafka.clients import make_producer
 from ioc.kafka.topics import TopicSpec, ensure_topics
 from ioc.settings import Settings
+from lakehouse.catalog import EVENT_CONTRACTS
 from tests.streaming.conftest import SimulatedRun
 
 MINUTES = 70
@@ -36,7 +37,10 @@ def simulate_sparse(settings: Settings, root: Path, seed: int) -> SimulatedRun:
             "topic_suffix": suffix, "alerts_topic": f"alerts{suffix}", "state_dir": root / "streaming",
             "max_offsets_per_trigger": 2500, "query_name": "jobs-test"}),
     })
-    ensure_topics(run_settings, [*topic_specs(suffix=suffix), TopicSpec(f"alerts{suffix}", "alerts", "alert_id")])
+    feeds = topic_specs(suffix=suffix)
+    others = [TopicSpec(f"{base}{suffix}", "test", "source_id") for base in EVENT_CONTRACTS
+              if f"{base}{suffix}" not in {spec.name for spec in feeds}]  # e.g. vision topics: read, never written
+    ensure_topics(run_settings, [*feeds, *others, TopicSpec(f"alerts{suffix}", "alerts", "alert_id")])
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
     simulator = Simulator(seed=seed, start=end - timedelta(minutes=MINUTES), end=end, bad_fraction=0.03,
                           late_fraction=0.02, topic_suffix=suffix, late_after_s=300, traffic_interval_s=300,
