@@ -23,7 +23,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Final
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from feeds.topics import CONTRACTS
 
@@ -69,7 +69,11 @@ def classify(topic: str, raw: bytes | None) -> BadInputReason | None:
 
     Pure: no I/O, no clock. Raises KeyError for a topic that is not a feeds topic.
     """
-    contract = CONTRACTS[topic]
+    return classify_payload(CONTRACTS[topic], raw)
+
+
+def classify_payload(contract: type[BaseModel], raw: bytes | None) -> BadInputReason | None:
+    """The stateless reason `raw` breaks `contract` (any event model: feeds, vision, ...), or None."""
     if raw is None:
         return BadInputReason.INVALID_JSON
     if len(raw) > MAX_PAYLOAD_BYTES:

@@ -2,8 +2,9 @@
 
 `ioc up`: the KRaft broker and the topics, then the province simulator backfills the last hours of
 every feed (with a small share of deliberately bad records) into Kafka, and the lakehouse streaming
-job processes them into bronze, silver, quarantine, gold, city fusion and alerts. It ends with the
-command centre's view of the province: one line per city from `gold.city_operations`.
+job processes them into bronze, silver, quarantine, gold, city fusion and alerts. It prints the
+command centre's view of the province (one line per city from `gold.city_operations`) and starts the
+Superset wall over those tables.
 """
 
 from __future__ import annotations
@@ -94,17 +95,22 @@ def _fmt(value: object) -> str:
 
 
 def run_main_job(settings: Settings) -> None:
-    """`ioc up`: the platform, a simulated backfill, the lakehouse, the province view."""
+    """`ioc up`: the platform, a simulated backfill, the lakehouse, the province view, the wall."""
+    from dashboards.stack import start_wall
+
     start_platform(settings)
     backfill_feeds(settings)
     process_lakehouse(settings)
+    start_wall(settings)
     click.echo("next: `ioc streaming start` keeps the lakehouse live; `ioc feeds simulate --mode live` feeds it")
 
 
 def stop_stack(settings: Settings) -> None:
     """`ioc down`: stop what `ioc up` and `ioc streaming start` started."""
+    from dashboards.stack import stop_wall
     from streaming import runner
 
+    stop_wall(settings)
     if runner.stop(settings):
         click.echo("streaming job stopped")
     stopped = LocalBroker(settings.kafka).stop()

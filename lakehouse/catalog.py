@@ -14,9 +14,15 @@ from pydantic import BaseModel
 from feeds.topics import CONTRACTS as FEED_CONTRACTS
 from lakehouse.contract_schema import contract_ddl
 from lakehouse.tables import TableContract
+from vision.contracts import CountsEvent, HealthEvent, IncidentEvent
 
+VISION_CONTRACTS: Final[dict[str, type[BaseModel]]] = {
+    "vision.counts.v1": CountsEvent,
+    "vision.incidents.v1": IncidentEvent,
+    "vision.health.v1": HealthEvent,
+}
 # Every event topic the lakehouse ingests, with its contract (catalogue names, without test prefixes).
-EVENT_CONTRACTS: Final[dict[str, type[BaseModel]]] = {**FEED_CONTRACTS}
+EVENT_CONTRACTS: Final[dict[str, type[BaseModel]]] = {**FEED_CONTRACTS, **VISION_CONTRACTS}
 
 APPEND_ONLY = {"delta.appendOnly": "true"}
 
@@ -211,6 +217,32 @@ SECURITY_INCIDENTS = TableContract(
     keys=("grain", "window_start", "city_code", "category", "severity", "status"),
 )
 
+VISION_CAMERA = TableContract(
+    layer="gold", name="vision_camera",
+    comment="People per camera and zone (zone_id '*' is the whole view): counts, density, occupancy, flow.",
+    columns=(
+        f"{WINDOW}, camera_id STRING, zone_id STRING COMMENT 'Zone id, * for the whole view', zone_kind STRING, "
+        "readings BIGINT, people_last BIGINT COMMENT 'People at the last reading of the window', "
+        "people_max BIGINT, people_mean DOUBLE, density_max DOUBLE COMMENT 'Persons per m2, highest', "
+        "occupancy_max DOUBLE COMMENT 'People over zone capacity, highest', crowd_level STRING COMMENT "
+        "'Crowd level at the last reading', line_in BIGINT, line_out BIGINT, mean_dwell_s DOUBLE, "
+        f"{UPDATED}"
+    ),
+    partitioned_by=("window_date",),
+    keys=("grain", "window_start", "camera_id", "zone_id"),
+)
+
+VISION_INCIDENTS = TableContract(
+    layer="gold", name="vision_incidents",
+    comment="Camera incidents per camera, kind and severity: opened, updated and closed in the window.",
+    columns=(
+        f"{WINDOW}, camera_id STRING, kind STRING, severity STRING, opened BIGINT, updates BIGINT, closed BIGINT, "
+        f"last_snapshot_uri STRING COMMENT 'Evidence snapshot of the latest event (faces blurred)', {UPDATED}"
+    ),
+    partitioned_by=("window_date",),
+    keys=("grain", "window_start", "camera_id", "kind", "severity"),
+)
+
 CITY_OPERATIONS = TableContract(
     layer="gold", name="city_operations",
     comment="One row per city per 5-minute window with every domain side by side: what the wall's map reads.",
@@ -249,7 +281,7 @@ ALERTS = TableContract(
 
 GOLD: Final[tuple[TableContract, ...]] = (
     TRAFFIC_SEGMENT, TRAFFIC_CITY, TOURISM_AREA, AIR_STATION, AIR_CITY, WATER_STATION, RIVER_GAUGE,
-    SECURITY_INCIDENTS, CITY_OPERATIONS, ALERTS,
+    SECURITY_INCIDENTS, VISION_CAMERA, VISION_INCIDENTS, CITY_OPERATIONS, ALERTS,
 )
 
 

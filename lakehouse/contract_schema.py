@@ -1,8 +1,8 @@
 """Spark column types from an event contract (a pydantic model), so silver follows the contract.
 
 The contract's JSON Schema is the source: `number` -> DOUBLE, `integer` -> BIGINT, `boolean` ->
-BOOLEAN, `string` (enums, UUIDs, patterns) -> STRING, `date-time` -> TIMESTAMP. Field descriptions and
-units become column comments.
+BOOLEAN, `string` (enums, UUIDs, patterns) -> STRING, `date-time` -> TIMESTAMP, arrays -> ARRAY<...>.
+Field descriptions and units become column comments.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ def _spark_type(schema: dict[str, Any], node: dict[str, Any]) -> str:
     if "enum" in node or "const" in node:
         return "STRING"
     kind = node.get("type")
+    if kind == "array":
+        return f"ARRAY<{_spark_type(schema, node['items'])}>"
     if kind not in _SCALARS:
         raise ValueError(f"contract field type {kind!r} has no flat Spark column: {node}")
     return _SCALARS[kind]

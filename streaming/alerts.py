@@ -47,8 +47,8 @@ class AlertRule(BaseModel):
     grain: Literal["5min", "hour", "day"]
     where: str | None = None
     subject_type: str
-    subject: str = Field(description="Column that identifies the subject (city_code, area_id, ...).")
-    name: str = Field(description="Column with the subject's display name.")
+    subject: str = Field(description="Column or SQL expression that identifies the subject (city_code, ...).")
+    name: str = Field(description="Column or SQL expression with the subject's display name.")
     value: str = Field(description="Column or SQL expression rated against the thresholds.")
     direction: Literal["higher", "lower"] = "higher"
     thresholds: dict[str, float] = Field(min_length=1)
@@ -131,9 +131,9 @@ def latest_readings(spark: SparkSession, root: str, rule: AlertRule, touched_5mi
     if rule.where:
         rows = rows.where(rule.where)
     rows = rows.join(F.broadcast(wanted), on="window_start", how="left_semi")
-    latest = rows.groupBy(F.col(rule.subject).alias("subject_id")).agg(
+    latest = rows.groupBy(F.expr(rule.subject).cast("string").alias("subject_id")).agg(
         F.max_by(F.struct(
-            F.col(rule.name).cast("string").alias("name"), F.col("city_code"),
+            F.expr(rule.name).cast("string").alias("name"), F.col("city_code"),
             F.col("window_start"), F.expr(rule.value).cast("double").alias("value"),
         ), F.col("window_start")).alias("r"))
     return [

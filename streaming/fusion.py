@@ -3,8 +3,8 @@
 For each window a batch touched, all 13 cities get a row (a city with no data shows nulls, not a
 missing marker on the map). Windowed domains (traffic, tourism, incidents) take that window's gold
 rows; slower feeds take their latest value as of the window (air: hourly AQI within 3 h, water: the
-latest sample within a day, river gauges within 3 h). The overall status is the worst open alert's
-colour.
+latest sample within a day, river gauges within 3 h, camera health and people counts within 15
+min). The overall status is the worst open alert's colour.
 """
 
 from __future__ import annotations
@@ -24,9 +24,12 @@ from lakehouse.catalog import (
     SILVER,
     TOURISM_AREA,
     TRAFFIC_CITY,
+    VISION_CAMERA,
+    VISION_INCIDENTS,
     WATER_STATION,
 )
 from streaming.gold.security import open_incidents_at
+from streaming.gold.vision import WHOLE_VIEW
 
 STATUS = {0: ("normal", "正常"), 1: ("blue", "蓝色"), 2: ("yellow", "黄色"), 3: ("orange", "橙色"), 4: ("red", "红色")}
 
@@ -90,6 +93,20 @@ def city_operations(spark: SparkSession, root: str, touched_5min: DataFrame, upd
     moments = windows.select(F.col("w"), (F.col("w") + F.expr("INTERVAL 5 MINUTES")).alias("at"))
     open_now = open_incidents_at(incidents_silver, moments.select("at")).join(moments, "at").drop("at")
 
+    camera_state = _as_of(
+        _read(spark, root, SILVER["vision.health.v1"].path(root)).withColumnRenamed("observed_at", "window_start"),
+        windows, "source_id", "15 MINUTES", ["city_code", "state"])
+    cameras = camera_state.groupBy("w", "city_code").agg(
+        F.sum(F.when(F.col("state") == "online", 1).otherwise(0)).cast("long").alias("cameras_online"),
+        F.count(F.lit(1)).alias("cameras_total"))
+    views = _as_of(_read(spark, root, VISION_CAMERA.path(root)).where(
+        (F.col("grain") == "5min") & (F.col("zone_id") == WHOLE_VIEW)), windows, "camera_id", "15 MINUTES",
+        ["city_code", "people_last"])
+    people = views.groupBy("w", "city_code").agg(F.sum("people_last").cast("long").alias("people_counted"))
+    opened = _read(spark, root, VISION_INCIDENTS.path(root)).where(on_window[0])
+    opened = opened.join(F.broadcast(windows), opened.window_start == windows.w, "inner").groupBy(
+        "w", "city_code").agg(F.sum("opened").cast("long").alias("vision_incidents"))
+
     alerts = _read(spark, root, ALERTS.path(root))
     alert_state = alerts.join(F.broadcast(windows), on=(
         (F.col("opened_at") <= F.col("w")) & (F.col("closed_at").isNull() | (F.col("closed_at") > F.col("w")))
@@ -97,7 +114,8 @@ def city_operations(spark: SparkSession, root: str, touched_5min: DataFrame, upd
         F.count(F.lit(1)).alias("open_alerts"), F.max("level_rank").alias("alert_rank"))
 
     fused = grid
-    for part in (traffic_all, expressway, air, tourism, water, rivers, reports, open_now, alert_state):
+    for part in (traffic_all, expressway, air, tourism, water, rivers, reports, open_now, cameras, people, opened,
+                 alert_state):
         fused = fused.join(part, on=["w", "city_code"], how="left")
     rank = F.coalesce(F.col("alert_rank"), F.lit(0))
     return fused.select(
@@ -108,8 +126,8 @@ def city_operations(spark: SparkSession, root: str, touched_5min: DataFrame, upd
         F.coalesce("rivers_above_warning", F.lit(0)).cast("long").alias("rivers_above_warning"),
         F.coalesce("open_incidents", F.lit(0)).cast("long").alias("open_incidents"),
         F.coalesce("incidents_reported", F.lit(0)).cast("long").alias("incidents_reported"),
-        F.lit(None).cast("long").alias("cameras_online"), F.lit(None).cast("long").alias("cameras_total"),
-        F.lit(None).cast("long").alias("people_counted"), F.lit(None).cast("long").alias("vision_incidents"),
+        "cameras_online", "cameras_total", "people_counted",
+        F.coalesce("vision_incidents", F.lit(0)).cast("long").alias("vision_incidents"),
         F.coalesce("open_alerts", F.lit(0)).cast("long").alias("open_alerts"),
         rank.cast("int").alias("alert_rank"),
         _status(rank, 0).alias("overall_status"), _status(rank, 1).alias("overall_status_zh"),

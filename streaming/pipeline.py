@@ -45,6 +45,8 @@ from lakehouse.catalog import (
     TOURISM_AREA,
     TRAFFIC_CITY,
     TRAFFIC_SEGMENT,
+    VISION_CAMERA,
+    VISION_INCIDENTS,
     WATER_STATION,
     all_contracts,
 )
@@ -52,7 +54,7 @@ from lakehouse.tables import ensure_tables
 from lakehouse.writes import append_once, upsert
 from streaming import alerts as alerting
 from streaming.fusion import city_operations
-from streaming.gold import environment, security, tourism, traffic
+from streaming.gold import environment, security, tourism, traffic, vision
 from streaming.gold.windows import five_minute_floor, window_start
 from streaming.silver import (
     COORDINATES,
@@ -102,6 +104,16 @@ GOLD_BY_TOPIC: dict[str, list[tuple[Any, GoldBuilder]]] = {
     "environment.water.v1": [(WATER_STATION, environment.water_stations)],
     "environment.river.v1": [(RIVER_GAUGE, environment.river_gauges)],
     "security.incidents.v1": [(SECURITY_INCIDENTS, security.incidents)],
+    "vision.counts.v1": [(VISION_CAMERA, vision.cameras)],
+    "vision.incidents.v1": [(VISION_INCIDENTS, vision.incidents)],
+}
+
+
+# base topic -> every gold table it updates (traffic segments also roll up into traffic_city)
+GOLD_TABLES_BY_TOPIC: dict[str, tuple[str, ...]] = {
+    topic: tuple(c.qualified_name for c, _ in builders)
+    + ((TRAFFIC_CITY.qualified_name,) if topic == "traffic.flow.v1" else ())
+    for topic, builders in GOLD_BY_TOPIC.items()
 }
 
 
@@ -153,13 +165,16 @@ class LakehousePipeline:
             writer = writer.trigger(processingTime=f"{self.settings.streaming.trigger_seconds} seconds")
         return writer.start()
 
-    def run_until_caught_up(self, timeout_s: float = 600) -> list[BatchReport]:
-        """Process everything in the topics now, then stop (`availableNow`)."""
+    def run_until_caught_up(self, timeout_s: float | None = None) -> list[BatchReport]:
+        """Process everything in the topics now, then stop (`availableNow`); no time limit by default."""
         query = self.start(available_now=True)
-        query.awaitTermination(timeout_s)
+        if timeout_s is None:
+            query.awaitTermination()
+        else:
+            query.awaitTermination(timeout_s)
         if query.isActive:
             query.stop()
-            raise TimeoutError(f"the streaming query did not catch up within {timeout_s:.0f}s")
+            raise TimeoutError(f"the streaming query did not catch up within {timeout_s}s")
         if query.exception() is not None:
             raise RuntimeError(f"the streaming query failed: {query.exception()}")
         return self.reports
@@ -311,9 +326,8 @@ class LakehousePipeline:
         for rule in self.alert_rules:
             if rule.table not in updated:
                 continue
-            moments = [m for topic, ms in touched.items() for m in ms
-                       if any(c.qualified_name == rule.table for c, _ in GOLD_BY_TOPIC.get(topic, []))
-                       or (rule.table == TRAFFIC_CITY.qualified_name and topic == "traffic.flow.v1")]
+            moments = [m for topic, ms in touched.items() if rule.table in GOLD_TABLES_BY_TOPIC.get(topic, ())
+                       for m in ms]
             readings += alerting.latest_readings(self.spark, self.root, rule, self._windows(moments))
         if not readings:
             return

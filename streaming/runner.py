@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ioc.exceptions import StreamingError
+from ioc.processes import process_alive, read_pid
 from ioc.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -110,24 +111,8 @@ def _write_status(path: Path, progress: dict[str, Any] | None, pipeline: Any) ->
     temporary.replace(path)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def running_pid(settings: Settings) -> int | None:
-    pid_file, _, _ = _files(settings)
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    return pid if _alive(pid) else None
+    return read_pid(_files(settings)[0])
 
 
 def start(settings: Settings) -> int:
@@ -142,7 +127,7 @@ def start(settings: Settings) -> int:
         )
     pid_file.write_text(str(process.pid))
     time.sleep(1.0)
-    if not _alive(process.pid):
+    if not process_alive(process.pid):
         raise StreamingError("the streaming job exited at once", hint=f"read {log_file}")
     return process.pid
 
@@ -154,9 +139,9 @@ def stop(settings: Settings, timeout_s: float = 120.0) -> bool:
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and process_alive(pid):
         time.sleep(0.5)
-    if _alive(pid):
+    if process_alive(pid):
         logger.warning("streaming job %s did not stop within %.0fs; killing it", pid, timeout_s)
         os.kill(pid, signal.SIGKILL)
     _files(settings)[0].unlink(missing_ok=True)

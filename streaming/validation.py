@@ -24,10 +24,10 @@ RESULT_TYPE: Final = T.StructType([
 
 def describe(base_topic: str, raw: bytes | None) -> tuple[str | None, str | None]:
     """(reason, detail) for one payload: (None, None) when it satisfies its contract."""
-    from feeds.quality import MAX_PAYLOAD_BYTES, BadInputReason, classify
+    from feeds.quality import MAX_PAYLOAD_BYTES, BadInputReason, classify_payload
     from lakehouse.catalog import EVENT_CONTRACTS
 
-    reason = classify(base_topic, raw)
+    reason = classify_payload(EVENT_CONTRACTS[base_topic], raw)
     if reason is None:
         return None, None
     if reason is BadInputReason.OVERSIZED:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ioc.exceptions import BrokerError, SetupError
 from ioc.paths import KAFKA_JARS_DIR
+from ioc.processes import read_pid
 from ioc.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
@@ -88,19 +89,7 @@ class LocalBroker:
     # -- inspection -------------------------------------------------------------------------------
     def pid(self) -> int | None:
         """The pid of our broker if its pid file names a live process, else None."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return pid
-        if _is_zombie(pid):
-            return None
-        return pid
+        return read_pid(self.pid_file)
 
     def status(self) -> BrokerStatus:
         pid = self.pid()
@@ -252,14 +241,6 @@ class LocalBroker:
             f"within {self.settings.start_timeout_s:.0f}s",
             hint=f"read {self.log_file}; raise IOC_KAFKA__START_TIMEOUT_S on a slow machine",
         )
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
 def _answers_metadata(bootstrap: str) -> bool:

@@ -19,6 +19,7 @@ from ioc.kafka.clients import make_producer
 from ioc.kafka.topics import TopicSpec, ensure_topics
 from ioc.settings import Settings
 from lakehouse.catalog import QUARANTINE, SILVER
+from vision.topics import TOPICS as VISION_TOPICS
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,9 @@ def simulate(settings: Settings, root: Path, *, minutes: int, seed: int, bad_fra
             "topic_suffix": suffix, "alerts_topic": f"alerts{suffix}", "state_dir": root / "streaming",
             **streaming}),
     })
-    ensure_topics(run_settings, [*topic_specs(suffix=suffix), TopicSpec(f"alerts{suffix}", "alerts", "alert_id")])
+    vision = [TopicSpec(f"{spec.name}{suffix}", spec.description, spec.key) for spec in VISION_TOPICS]
+    ensure_topics(run_settings, [*topic_specs(suffix=suffix), *vision,
+                                 TopicSpec(f"alerts{suffix}", "alerts", "alert_id")])
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
     simulator = Simulator(seed=seed, start=end - timedelta(minutes=minutes), end=end, bad_fraction=bad_fraction,
                           late_fraction=late_fraction, topic_suffix=suffix, late_after_s=300)
@@ -53,6 +56,52 @@ def simulate(settings: Settings, root: Path, *, minutes: int, seed: int, bad_fra
         producer.close()
     assert ledger.failed == 0
     return SimulatedRun(run_settings, ledger, suffix)
+
+
+VISION_CAMERAS = (("HRB-CAM-001", "230100"), ("HRB-CAM-002", "230100"), ("MDJ-CAM-001", "231000"))
+
+
+def publish_vision_events(run: SimulatedRun, minutes: int) -> dict[str, int]:
+    """Counts every minute, health every 5 minutes and one incident per camera, like vision workers send;
+    plus one event with an unknown city code. Returns records sent per kind."""
+    import json
+
+    from vision.contracts import CountsEvent, HealthEvent, IncidentEvent
+
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
+    common = {"schema_version": "1.0", "worker_id": "worker-a"}
+    records: list[tuple[str, str, bytes]] = []
+    for camera, city in VISION_CAMERAS:
+        incident_id = uuid.uuid4()
+        for minute in range(minutes):
+            at = end - timedelta(minutes=minutes - minute)
+            people = 10 + minute
+            counts = CountsEvent(event_id=uuid.uuid4(), source_id=camera, city_code=city, observed_at=at,
+                                 interval_s=60, frames=300, people_count=people, people_max=people + 2,
+                                 people_mean=people - 0.5, capacity=100, occupancy_ratio=people / 100,
+                                 area_m2=20.0, density_per_m2=people / 20.0, **common)
+            records.append(("vision.counts.v1", camera, json.dumps(counts.to_record()).encode()))
+            if minute % 5 == 0:
+                health = HealthEvent(event_id=uuid.uuid4(), source_id=camera, city_code=city, observed_at=at,
+                                     state="online" if camera != "HRB-CAM-002" else "offline", fps=5.0,
+                                     frames_in=minute * 300, frames_dropped=0, reconnects=0, **common)
+                records.append(("vision.health.v1", camera, json.dumps(health.to_record()).encode()))
+            if minute in (3, 8):
+                incident = IncidentEvent(event_id=uuid.uuid4(), source_id=camera, city_code=city, observed_at=at,
+                                         incident_id=incident_id, kind="overcrowding", severity="warning",
+                                         state="open" if minute == 3 else "close", opened_at=end - timedelta(
+                                             minutes=minutes - 3), duration_s=0.0,
+                                         snapshot_uri=f"file:///snapshots/{camera}/{incident_id}.jpg", **common)
+                records.append(("vision.incidents.v1", camera, json.dumps(incident.to_record()).encode()))
+    bad = json.loads(records[0][2])
+    bad.update(event_id=str(uuid.uuid4()), city_code="999999")
+    records.append(("vision.counts.v1", "HRB-CAM-001", json.dumps(bad).encode()))
+    producer = make_producer(run.settings.kafka.bootstrap_servers)
+    for topic, key, value in records:
+        producer.send(f"{topic}{run.suffix}", key=key.encode(), value=value)
+    producer.flush()
+    producer.close()
+    return dict(Counter(topic for topic, _, _ in records))
 
 
 def silver_ids(spark: SparkSession, root: str, base_topic: str) -> Counter[str]:
@@ -91,18 +140,19 @@ def assert_lakehouse_matches_ledger(spark: SparkSession, run: SimulatedRun) -> N
 
 @pytest.fixture(scope="module")
 def lakehouse_run(spark, settings, kafka_bootstrap, tmp_path_factory) -> SimulatedRun:
-    """45 simulated minutes of the whole province with every kind of bad input, processed in batches."""
+    """20 simulated minutes of the whole province with every kind of bad input, processed in two batches."""
     from streaming.pipeline import LakehousePipeline
 
-    run = simulate(settings, tmp_path_factory.mktemp("lakehouse"), minutes=45, seed=11, bad_fraction=0.03,
-                   late_fraction=0.02, max_offsets_per_trigger=2500, query_name="pipeline-test")
+    run = simulate(settings, tmp_path_factory.mktemp("lakehouse"), minutes=20, seed=11, bad_fraction=0.04,
+                   late_fraction=0.02, max_offsets_per_trigger=4500, query_name="pipeline-test")
+    vision_sent = publish_vision_events(run, minutes=15)
     pipeline = LakehousePipeline(spark, run.settings)
     try:
         reports = pipeline.run_until_caught_up()
     finally:
         pipeline.close()
     assert len(reports) >= 2, "the run should span several micro-batches"
-    assert sum(r.records for r in reports) == len(run.ledger.entries)
+    assert sum(r.records for r in reports) == len(run.ledger.entries) + sum(vision_sent.values())
     return run
 
 

@@ -27,6 +27,7 @@ def rules() -> dict[str, AlertRule]:
         ("tourism.scenic_load", 1.0, 4), ("environment.water_class", 5, 0), ("environment.water_class", 6, 3),
         ("environment.river_level", -0.1, 0), ("environment.river_level", 0.0, 3),
         ("environment.river_level", 1.2, 4), ("air.city_aqi", None, 0),
+        ("vision.crowd_density", 1.9, 0), ("vision.crowd_density", 2.0, 2), ("vision.crowd_density", 6.5, 4),
     ],
 )
 def test_rule_levels_follow_configured_thresholds(rules, rule_id, value, rank):

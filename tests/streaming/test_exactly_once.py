@@ -38,8 +38,8 @@ def _batch_ids(folder: Path) -> set[int]:
 @pytest.mark.slow
 def test_sigkill_mid_batch_then_restart_loses_nothing_and_duplicates_nothing(spark, settings, kafka_bootstrap,
                                                                              tmp_path):
-    run = simulate(settings, tmp_path, minutes=30, seed=23, bad_fraction=0.03, late_fraction=0.02,
-                   max_offsets_per_trigger=1500, query_name="kill-test")
+    run = simulate(settings, tmp_path, minutes=20, seed=23, bad_fraction=0.04, late_fraction=0.02,
+                   max_offsets_per_trigger=2500, query_name="kill-test")
     env = _environment(run.settings)
     checkpoint = Path(run.settings.lakehouse.checkpoint_root) / "kill-test"
     log = (tmp_path / "first-run.log").open("wb")

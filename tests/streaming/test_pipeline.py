@@ -105,3 +105,23 @@ def test_alert_changes_reach_the_alerts_topic(spark, lakehouse_run, kafka_bootst
             key = (alert.rule_id, alert.subject_id)
             assert key not in open_per_subject, "one open alert per rule and subject"
             open_per_subject[key] = alert
+
+
+def test_vision_events_reach_gold_and_the_city_view(spark, lakehouse_run):
+    from lakehouse.catalog import VISION_CAMERA, VISION_INCIDENTS
+
+    root = lakehouse_run.settings.lakehouse.root
+    counts = gold(spark, lakehouse_run, SILVER["vision.counts.v1"])
+    assert counts.count() == 3 * 15, "every counts event once; the unknown-city one is quarantined"
+    bad = gold(spark, lakehouse_run, QUARANTINE).where(F.col("base_topic") == "vision.counts.v1").collect()
+    assert [row.reason for row in bad] == ["unknown_city"]
+    cameras = gold(spark, lakehouse_run, VISION_CAMERA).where((F.col("grain") == "hour") & (F.col("zone_id") == "*"))
+    assert cameras.select("camera_id").distinct().count() == 3
+    assert cameras.agg(F.max("density_max")).first()[0] == (10 + 14) / 20.0
+    incidents = gold(spark, lakehouse_run, VISION_INCIDENTS).where(F.col("grain") == "day")
+    assert incidents.agg(F.sum("opened"), F.sum("closed")).first() == (3, 3)
+    fused = spark.read.format("delta").load(CITY_OPERATIONS.path(root))
+    harbin = fused.where((F.col("city_code") == "230100") & F.col("cameras_total").isNotNull()).orderBy(
+        F.col("window_start").desc()).first()
+    assert (harbin.cameras_total, harbin.cameras_online) == (2, 1)
+    assert harbin.people_counted > 0
