@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -63,8 +63,6 @@ class ReportArgs(JobArgs):
 
     @property
     def report_day(self) -> date:
-        from datetime import timedelta
-
         return self.day or (datetime.now(UTC).date() - timedelta(days=1))
 
 
