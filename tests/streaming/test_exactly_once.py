@@ -36,6 +36,7 @@ def _batch_ids(folder: Path) -> set[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # two job processes, each starting Spark: minutes on a busy 2-core machine
 def test_sigkill_mid_batch_then_restart_loses_nothing_and_duplicates_nothing(spark, settings, kafka_bootstrap,
                                                                              tmp_path):
     run = simulate(settings, tmp_path, minutes=20, seed=23, bad_fraction=0.04, late_fraction=0.02,
