@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from datetime import timedelta
 
+import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
@@ -24,6 +25,9 @@ from lakehouse.catalog import (
     WATER_STATION,
 )
 from tests.jobs.helpers import table_rows, utc
+
+# the first test of the session also streams the shared run (minutes on a loaded 2-core machine)
+pytestmark = pytest.mark.timeout(1800)
 
 DOMAIN_GOLD = [TRAFFIC_SEGMENT, TRAFFIC_CITY, TOURISM_AREA, AIR_STATION, AIR_CITY, WATER_STATION, RIVER_GAUGE,
                SECURITY_INCIDENTS]

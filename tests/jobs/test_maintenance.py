@@ -28,12 +28,38 @@ def files(spark, path):
     return spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first().numFiles
 
 
-def test_optimize_and_vacuum_keep_time_travel_inside_the_window(spark, lakehouse_copy):
-    settings = lakehouse_copy()
+def small_files_lakehouse(spark, settings, root):
+    """The two tables with rows in many small files, as a long-running stream leaves them."""
+    from lakehouse.tables import ensure_tables
+
+    ensure_tables(spark, str(root), TABLES)
+    base = spark.range(240).select(
+        F.timestamp_seconds(F.lit(1_795_000_000) + F.col("id") % 24 * 300).alias("t"),
+        F.element_at(F.array(*(F.lit(c) for c in ("230100", "230200", "230600"))), (F.col("id") % 3 + 1).cast("int"))
+        .alias("city_code"), (F.col("id") * 7 % 50).alias("volume"), F.col("id"))
+    values = {
+        TRAFFIC_SEGMENT.qualified_name: {"grain": F.lit("5min"), "window_start": F.col("t"),
+                                         "window_date": F.to_date("t"), "segment_id": F.concat(F.lit("s"), "id"),
+                                         "direction": F.lit("up"), "city_code": F.col("city_code"),
+                                         "volume": F.col("volume")},
+        SILVER["traffic.flow.v1"].qualified_name: {"event_id": F.concat(F.lit("e"), "id"), "observed_at": F.col("t"),
+                                                   "observed_date": F.to_date("t"), "city_code": F.col("city_code"),
+                                                   "volume": F.col("volume")},
+    }
+    for contract in TABLES:
+        given = values[contract.qualified_name]
+        frame = base.select(*(given[f.name].cast(f.dataType).alias(f.name) if f.name in given
+                              else F.lit(None).cast(f.dataType).alias(f.name) for f in contract.schema().fields))
+        for part in range(4):  # four appends of several files each
+            (frame.where(F.col("volume") % 4 == part).repartition(3).write.format("delta").mode("append")
+             .save(contract.path(str(root))))
+    return settings.model_copy(update={"lakehouse": settings.lakehouse.model_copy(update={"root": str(root)})})
+
+
+def test_optimize_and_vacuum_keep_time_travel_inside_the_window(spark, settings, tmp_path):
+    settings = small_files_lakehouse(spark, settings, tmp_path / "lakehouse")
     root = settings.lakehouse.root
     paths = {c.qualified_name: c.path(root) for c in TABLES}
-    for path in paths.values():  # many small files, as a long-running stream leaves them; same rows
-        spark.read.format("delta").load(path).repartition(6).write.format("delta").mode("overwrite").save(path)
     versions = {n: DeltaTable.forPath(spark, p).history(1).first().version for n, p in paths.items()}
     contents = {n: snapshot(spark, p) for n, p in paths.items()}
     file_counts = {n: files(spark, p) for n, p in paths.items()}

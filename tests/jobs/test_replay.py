@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from datetime import timedelta
 
+import pytest
 from pyspark.sql import functions as F
 
 from jobs.config import load_policy
@@ -13,6 +14,9 @@ from jobs.runner import execute
 from lakehouse.catalog import BRONZE_EVENTS, QUARANTINE, SILVER
 from tests.jobs.helpers import utc
 from tests.streaming.conftest import SimulatedRun, assert_lakehouse_matches_ledger
+
+# the first test of the session also streams the shared run (minutes on a loaded 2-core machine)
+pytestmark = pytest.mark.timeout(1800)
 
 
 def test_replay_rebuilds_silver_and_quarantine_as_streaming_did(spark, jobs_run, lakehouse_copy):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 
+import pytest
 from pyspark.sql import functions as F
 
 from ioc.contracts import CITY_NAMES
@@ -12,6 +13,9 @@ from jobs.config import load_policy
 from jobs.report import DAILY_REPORT
 from jobs.runner import execute
 from lakehouse.catalog import AIR_CITY, ALERTS, SECURITY_INCIDENTS, TOURISM_AREA, TRAFFIC_CITY
+
+# the first test of the session also streams the shared run (minutes on a loaded 2-core machine)
+pytestmark = pytest.mark.timeout(1800)
 
 
 def gold_rows(spark, root, contract, **equal):
