@@ -26,6 +26,7 @@ from dashboards.bundle import DUCKDB_CONFIG, DUCKDB_DATABASE, bundle_digest, ren
 from dashboards.config import DASHBOARDS_DIR, WallSecrets, WallSettings, resolve_secrets
 from dashboards.exceptions import SupersetNotInstalled, SupersetStartError
 from ioc.paths import LOCAL_DIR
+from ioc.processes import process_alive
 
 logger = logging.getLogger(__name__)
 
@@ -243,9 +244,9 @@ class SupersetServer:
             self.pid_file.unlink(missing_ok=True)
             return False
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and process_alive(pid):
             time.sleep(0.3)
-        if _alive(pid):
+        if process_alive(pid):
             os.killpg(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
         return True
@@ -261,7 +262,7 @@ class SupersetServer:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid) else None
+        return pid if process_alive(pid) else None
 
     def _healthy(self) -> bool:
         try:
@@ -275,21 +276,6 @@ class SupersetServer:
             return "\n".join(self.log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child of this process counts as gone
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
-            return handle.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _all_city_codes() -> set[str]:

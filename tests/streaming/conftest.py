@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame, SparkSession
 
 from feeds.sim import Ledger, Simulator, publish
 from feeds.topics import topic_specs
@@ -19,6 +18,7 @@ from ioc.kafka.clients import make_producer
 from ioc.kafka.topics import TopicSpec, ensure_topics
 from ioc.settings import Settings
 from lakehouse.catalog import QUARANTINE, SILVER
+from lakehouse.tables import TableContract
 from vision.topics import TOPICS as VISION_TOPICS
 
 
@@ -159,8 +159,6 @@ def lakehouse_run(spark, settings, kafka_bootstrap, tmp_path_factory) -> Simulat
     return replace(run, vision_records=sum(vision_sent.values()))
 
 
-def gold(spark: SparkSession, run: SimulatedRun, contract) -> object:  # type: ignore[no-untyped-def]
+def gold(spark: SparkSession, run: SimulatedRun, contract: TableContract) -> DataFrame:
+    """A table of the run's lakehouse (any layer, despite the name: tests read gold most)."""
     return spark.read.format("delta").load(contract.path(run.settings.lakehouse.root))
-
-
-__all__ = ["F", "SimulatedRun", "assert_lakehouse_matches_ledger", "gold", "simulate"]
