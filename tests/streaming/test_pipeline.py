@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from pyspark.sql import functions as F
 
 from feeds.quality import BadInputReason
@@ -21,6 +22,9 @@ from lakehouse.catalog import (
     TRAFFIC_SEGMENT,
 )
 from tests.streaming.conftest import assert_lakehouse_matches_ledger, gold
+
+# the module's shared run streams two micro-batches through every table: minutes on a busy 2-core machine
+pytestmark = pytest.mark.timeout(2400)
 
 
 def test_bronze_keeps_every_record_once(spark, lakehouse_run):
@@ -85,7 +89,10 @@ def test_city_operations_has_every_city_in_every_window(spark, lakehouse_run):
     assert per_window and all(row.cities == len(CITY_NAMES) for row in per_window)
     latest = fused.orderBy(F.col("window_start").desc()).limit(13).collect()
     assert {row.overall_status for row in latest} <= {"normal", "blue", "yellow", "orange", "red"}
-    assert all(row.tpi is not None for row in latest if row.city_code == "230100")
+    # every window with traffic shows Harbin's TPI (windows touched only by cameras have none)
+    with_traffic = fused.where(F.col("tpi").isNotNull()).select("window_start").distinct()
+    harbin = fused.where(F.col("city_code") == "230100").join(with_traffic, "window_start", "left_semi")
+    assert harbin.count() > 0 and harbin.where(F.col("tpi").isNull()).count() == 0
 
 
 def test_alert_changes_reach_the_alerts_topic(spark, lakehouse_run, kafka_bootstrap):
