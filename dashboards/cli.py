@@ -10,7 +10,7 @@ import click
 from dashboards.config import SECRETS_FILE, load_wall_settings
 from dashboards.lakehouse import ensure_gold_tables
 from dashboards.server import SupersetServer
-from ioc.cli import IocGroup, settings_from
+from ioc.cli_base import IocGroup, settings_from
 
 logger = logging.getLogger(__name__)
 

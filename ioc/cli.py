@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
 
 import click
 
-from ioc.exceptions import IocError
+from dashboards.cli import wall as wall_group
+from feeds.cli import feeds as feeds_group
+from ioc.cli_base import IocGroup, settings_from
 from ioc.kafka.broker import LocalBroker
 from ioc.kafka.topics import admin_client, catalogue, ensure_topics
-from ioc.settings import Settings, load_settings
+from jobs.cli import jobs as jobs_group
+from streaming.cli import streaming as streaming_group
+from vision.cli import vision as vision_group
 
 logger = logging.getLogger("ioc")
 
@@ -29,24 +32,6 @@ def configure_logging(verbose: bool) -> None:
     # kafka-python logs every refused connection; the CLI reports the outcome itself.
     logging.getLogger("kafka").setLevel(logging.INFO if verbose else logging.CRITICAL)
     logging.getLogger("py4j").setLevel(logging.INFO if verbose else logging.WARNING)
-
-
-class IocGroup(click.Group):
-    """A click group whose every command reports IocError plainly."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except IocError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
-            ctx.exit(1)
-
-
-def settings_from(ctx: click.Context) -> Settings:
-    obj = ctx.ensure_object(dict)
-    if "settings" not in obj:
-        obj["settings"] = load_settings()
-    return obj["settings"]
 
 
 @click.group(cls=IocGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -159,21 +144,9 @@ def down(ctx: click.Context) -> None:
     stop_stack(settings_from(ctx))
 
 
-from feeds.cli import feeds as feeds_group  # noqa: E402  (registered once the root group exists)
-
-cli.add_command(feeds_group)
-from streaming.cli import streaming as streaming_group  # noqa: E402  (streaming.cli imports IocGroup from here)
-
-cli.add_command(streaming_group)
-from vision.cli import vision as vision_group  # noqa: E402  (vision.cli imports IocGroup from here)
-
-cli.add_command(vision_group)
-from dashboards.cli import wall as wall_group  # noqa: E402  (dashboards.cli imports IocGroup from here)
-
-cli.add_command(wall_group)
-from jobs.cli import jobs as jobs_group  # noqa: E402  (jobs.cli does not import ioc.cli)
-
-cli.add_command(jobs_group)
+# the components' command groups (each imports only ioc.cli_base, so there is no cycle)
+for component_group in (feeds_group, streaming_group, vision_group, wall_group, jobs_group):
+    cli.add_command(component_group)
 
 
 def main() -> None:

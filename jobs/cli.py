@@ -2,8 +2,7 @@
 
 Every command validates its arguments before Spark starts and exits 1 with one line when they are
 wrong; `--dry-run` prints what it would change; a run prints what it changed (rows, files).
-This module does not import `ioc.cli` (which imports it to register the group), so `python -m jobs`
-starts without the other components' CLIs.
+It imports only `ioc.cli_base`, so `python -m jobs` starts without the other components' CLIs.
 """
 
 from __future__ import annotations
@@ -15,35 +14,16 @@ from typing import Any
 
 import click
 
-from ioc.exceptions import IocError
-from ioc.settings import Settings, load_settings
+from ioc.cli_base import IocGroup, settings_from
 
 logger = logging.getLogger(__name__)
-
-
-class JobsGroup(click.Group):
-    """Reports IocError (bad arguments, bad policy) as one line and exit status 1, never a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except IocError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
-            ctx.exit(1)
-
-
-def _settings(ctx: click.Context) -> Settings:
-    obj = ctx.ensure_object(dict)
-    if "settings" not in obj:
-        obj["settings"] = load_settings()
-    return obj["settings"]
 
 
 def _run(ctx: click.Context, name: str, policy_file: Path | None, values: dict[str, Any]) -> None:
     from jobs.config import load_policy
     from jobs.runner import execute
 
-    settings = _settings(ctx)
+    settings = settings_from(ctx)
     policy = load_policy(policy_file)
     result = execute(name, values, settings, policy, spark=ctx.ensure_object(dict).get("spark"))
     for line in result.lines():
@@ -55,7 +35,7 @@ POLICY = click.option("--policy", "policy_file", type=click.Path(path_type=Path)
                       help="Jobs policy TOML (default $JOBS_CONFIG, else built-in defaults).")
 
 
-@click.group(cls=JobsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=IocGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def jobs() -> None:
     """Batch Spark jobs on the lakehouse: backfill, replay, maintenance, retention, daily report."""
 
@@ -148,7 +128,7 @@ def submit_command(ctx: click.Context, name: str, job_args: tuple[str, ...]) -> 
 
     if name not in JOBS:
         raise BadJobArguments(f"unknown job {name!r}; known: {', '.join(JOBS)}")
-    click.echo(shlex.join(spark_submit_command(_settings(ctx), name, list(job_args))))
+    click.echo(shlex.join(spark_submit_command(settings_from(ctx), name, list(job_args))))
 
 
 def main() -> None:

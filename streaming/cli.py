@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ioc.cli import IocGroup, settings_from
+from ioc.cli_base import IocGroup, settings_from
 from streaming import runner
 
 

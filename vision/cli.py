@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ioc.cli import IocGroup, settings_from
+from ioc.cli_base import IocGroup, settings_from
 from vision.config import load_config
 from vision.exceptions import VisionConfigError
 
