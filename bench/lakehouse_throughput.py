@@ -2,14 +2,16 @@
 
 One run, on a broker and a Spark session of its own (temp folder, free ports):
 
-1. throughput: a simulated backlog is processed by the streaming job in large micro-batches; bronze and
-   silver rates come from each batch's phase timings (events/s and per core). Baseline, same run: a
-   bare Kafka -> Delta copy of the same records (no parsing, no validation).
+1. throughput: a simulated backlog (a catch-up after an outage) is processed by the streaming job in
+   one large micro-batch; bronze and silver rates come from the batch's phase timings (events/s and per
+   core). Baseline, same run: a bare Kafka -> Delta copy of the same records (no parsing, no
+   validation, no de-duplication).
 2. latency: the job runs continuously (1 s trigger) while a producer sends at a fixed rate; for each
    record, latency = the end of the micro-batch that put it in gold minus its Kafka timestamp
    (when the producer sent it). Prints p50/p95.
 
-Usage: python bench/lakehouse_throughput.py [--records 60000] [--rate 1000] [--seconds 60]
+Usage: python bench/lakehouse_throughput.py [--records 300000] [--rate 1000] [--seconds 60]
+                                           [--only throughput|latency]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,7 +35,7 @@ from feeds.sim import Simulator, publish
 from feeds.topics import topic_specs
 from ioc.kafka.broker import LocalBroker
 from ioc.kafka.clients import make_producer
-from ioc.kafka.topics import TopicSpec, ensure_topics
+from ioc.kafka.topics import catalogue, ensure_topics
 from ioc.settings import Settings, load_settings
 from ioc.spark import build_spark_session
 from lakehouse.catalog import BRONZE_EVENTS
@@ -58,13 +61,18 @@ def settings_for(tmp: Path, suffix: str, **streaming: object) -> Settings:
         environ={},
         kafka=dict(KAFKA),
         lakehouse={"root": str(tmp / f"lakehouse{suffix}"), "checkpoint_root": str(tmp / f"checkpoints{suffix}")},
-        streaming={"topic_suffix": suffix, "alerts_topic": f"alerts{suffix}", "state_dir": str(tmp / "streaming"),
+        streaming={"topic_suffix": suffix, "alerts_topic": f"alerts.v1{suffix}", "state_dir": str(tmp / "streaming"),
                    **streaming},
     )
 
 
+def create_topics(settings: Settings, suffix: str) -> None:
+    """Every catalogue topic (feeds, vision, alerts) under the measurement's suffix."""
+    ensure_topics(settings, [replace(spec, name=f"{spec.name}{suffix}") for spec in catalogue(settings)])
+
+
 def produce_backlog(settings: Settings, suffix: str, records: int) -> int:
-    ensure_topics(settings, [*topic_specs(suffix=suffix), TopicSpec(f"alerts{suffix}", "alerts", "alert_id")])
+    create_topics(settings, suffix)
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
     minutes = max(5, records // 330)  # the province sends ~330 events per simulated minute
     simulator = Simulator(seed=5, start=end - timedelta(minutes=minutes), end=end, bad_fraction=0.01,
@@ -88,7 +96,8 @@ def baseline_copy(spark, settings: Settings, suffix: str) -> float:  # type: ign
 
 def throughput(spark, tmp: Path, records: int) -> None:  # type: ignore[no-untyped-def]
     suffix = f"-t{uuid.uuid4().hex[:6]}"
-    settings = settings_for(tmp, suffix, max_offsets_per_trigger=200_000, query_name="bench-throughput")
+    settings = settings_for(tmp, suffix, max_offsets_per_trigger=max(records * 2, 1000),
+                            query_name="bench-throughput")
     sent = produce_backlog(settings, suffix, records)
     warm = settings_for(tmp, suffix, query_name="bench-warmup")
     baseline_copy(spark, warm, suffix)  # JIT and file-system warm-up, not measured
@@ -113,7 +122,7 @@ def throughput(spark, tmp: Path, records: int) -> None:  # type: ignore[no-untyp
 def latency(spark, tmp: Path, rate: int, seconds: int) -> None:  # type: ignore[no-untyped-def]
     suffix = f"-l{uuid.uuid4().hex[:6]}"
     settings = settings_for(tmp, suffix, trigger_seconds=1.0, query_name="bench-latency")
-    ensure_topics(settings, [*topic_specs(suffix=suffix), TopicSpec(f"alerts{suffix}", "alerts", "alert_id")])
+    create_topics(settings, suffix)
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
     span = max(5, rate * seconds // 330)
     records = list(Simulator(seed=9, start=end - timedelta(minutes=span), end=end, topic_suffix=suffix))
@@ -146,28 +155,37 @@ def latency(spark, tmp: Path, rate: int, seconds: int) -> None:  # type: ignore[
                        for row in bronze.select("batch_id", "kafka_timestamp").collect())
     p50 = statistics.median(latencies)
     p95 = latencies[int(len(latencies) * 0.95) - 1]
-    batches = [r.seconds for r in pipeline.reports if r.records]
+    busy = [r for r in pipeline.reports if r.records]
+    batches = [r.seconds for r in busy]
+    typical = sorted(busy, key=lambda r: r.seconds)[len(busy) // 2]
+    print(f"median batch: {typical.records} records, phases {typical.phases}")
     print(f"latency at {rate} events/s for {seconds} s ({len(latencies)} records, {len(batches)} batches, "
           f"median batch {statistics.median(batches):.1f} s): produce -> gold p50 {p50:.1f} s, p95 {p95:.1f} s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=60_000)
+    parser.add_argument("--records", type=int, default=300_000)
+    parser.add_argument("--only", choices=("throughput", "latency"))
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=60)
     args = parser.parse_args()
+    print(f"{CORES} cores, load average {os.getloadavg()[0]:.1f} at start")
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         base = settings_for(tmp, "")
+        base = base.model_copy(update={"spark": base.spark.model_copy(update={"driver_memory": "6g"})})
         LocalBroker(base.kafka).start()
         spark = build_spark_session(base.spark, "bench-lakehouse")
         try:
-            throughput(spark, tmp, args.records)
-            latency(spark, tmp, args.rate, args.seconds)
+            if args.only != "latency":
+                throughput(spark, tmp, args.records)
+            if args.only != "throughput":
+                latency(spark, tmp, args.rate, args.seconds)
         finally:
             spark.stop()
             LocalBroker(base.kafka).stop()
+            print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":

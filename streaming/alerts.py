@@ -123,23 +123,37 @@ class Reading:
         return self.rule.rank(self.value)
 
 
-def latest_readings(spark: SparkSession, root: str, rule: AlertRule, touched_5min: DataFrame) -> list[Reading]:
-    """Each subject's latest window of the rule's table among the windows a batch touched."""
-    contract = by_name(rule.table)
-    wanted = touched_5min.select(window_start(F.col("w5"), rule.grain).alias("window_start")).distinct()
-    rows = spark.read.format("delta").load(contract.path(root)).where(F.col("grain") == rule.grain)
-    if rule.where:
-        rows = rows.where(rule.where)
-    rows = rows.join(F.broadcast(wanted), on="window_start", how="left_semi")
-    latest = rows.groupBy(F.expr(rule.subject).cast("string").alias("subject_id")).agg(
-        F.max_by(F.struct(
-            F.expr(rule.name).cast("string").alias("name"), F.col("city_code"),
-            F.col("window_start"), F.expr(rule.value).cast("double").alias("value"),
-        ), F.col("window_start")).alias("r"))
+def latest_readings(rules: list[AlertRule], gold: dict[str, DataFrame], touched_5min: DataFrame) -> list[Reading]:
+    """Per rule and subject, the latest window among the windows a batch touched.
+
+    `gold` maps a table name to the rows the batch just recomputed for it (every row of the touched
+    windows, the same rows the table now holds for them), so rules never read a table back; all the
+    rules are evaluated in one Spark job.
+    """
+    parts = []
+    for rule in rules:
+        if rule.table not in gold:
+            continue
+        wanted = touched_5min.select(window_start(F.col("w5"), rule.grain).alias("window_start")).distinct()
+        rows = gold[rule.table].where(F.col("grain") == rule.grain)
+        if rule.where:
+            rows = rows.where(rule.where)
+        rows = rows.join(F.broadcast(wanted), on="window_start", how="left_semi")
+        parts.append(rows.groupBy(F.expr(rule.subject).cast("string").alias("subject_id")).agg(
+            F.max_by(F.struct(
+                F.expr(rule.name).cast("string").alias("name"), F.col("city_code"),
+                F.col("window_start"), F.expr(rule.value).cast("double").alias("value"),
+            ), F.col("window_start")).alias("r")).select(F.lit(rule.id).alias("rule_id"), "subject_id", "r"))
+    if not parts:
+        return []
+    every = parts[0]
+    for part in parts[1:]:
+        every = every.unionByName(part)
+    by_id = {rule.id: rule for rule in rules}
     return [
-        Reading(rule, row.subject_id, row.r.name or row.subject_id, row.r.city_code,
+        Reading(by_id[row.rule_id], row.subject_id, row.r.name or row.subject_id, row.r.city_code,
                 row.r.window_start.replace(tzinfo=UTC), row.r.value)
-        for row in latest.collect()
+        for row in every.collect()
     ]
 
 

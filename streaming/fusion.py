@@ -9,7 +9,7 @@ min). The overall status is the worst open alert's colour.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -28,6 +28,7 @@ from lakehouse.catalog import (
     VISION_INCIDENTS,
     WATER_STATION,
 )
+from lakehouse.tables import TableContract
 from streaming.gold.security import open_incidents_at
 from streaming.gold.vision import WHOLE_VIEW
 
@@ -40,8 +41,10 @@ def _cities(spark: SparkSession) -> DataFrame:
                                        "lat double, lon double")
 
 
-def _read(spark: SparkSession, root: str, path: str) -> DataFrame:
-    return spark.read.format("delta").load(path)
+def _read(spark: SparkSession, path: str, date_column: str, since: date, until: date) -> DataFrame:
+    """A table's rows in the day partitions [since, until]: the read stays a few days, not the table."""
+    day = F.col(date_column)
+    return spark.read.format("delta").load(path).where((day >= F.lit(since)) & (day <= F.lit(until)))
 
 
 def _as_of(rows: DataFrame, windows: DataFrame, key: str, lookback: str, value_columns: list[str]) -> DataFrame:
@@ -57,57 +60,70 @@ def _as_of(rows: DataFrame, windows: DataFrame, key: str, lookback: str, value_c
 def city_operations(spark: SparkSession, root: str, touched_5min: DataFrame, updated_at: datetime) -> DataFrame:
     """gold.city_operations rows for the touched 5-minute windows."""
     windows = touched_5min.select(F.col("w5").alias("w")).distinct()
+    bounds = windows.agg(F.min("w").alias("first"), F.max("w").alias("last")).first()
+    if bounds is None or bounds["first"] is None:
+        return spark.createDataFrame([], CITY_OPERATIONS.schema())
+    first, last = bounds["first"].date(), bounds["last"].date()
+    day_before = first - timedelta(days=1)  # lookbacks reach back at most a day (water), incidents a week
+
+    def _gold(contract: TableContract) -> DataFrame:
+        return _read(spark, contract.path(root), "window_date", day_before, last)
+
+    def _silver(topic: str, days_back: int) -> DataFrame:
+        return _read(spark, SILVER[topic].path(root), "observed_date", first - timedelta(days=days_back), last)
+
     grid = windows.crossJoin(F.broadcast(_cities(spark)))
     on_window = [F.col("grain") == "5min"]
 
-    traffic = _read(spark, root, TRAFFIC_CITY.path(root)).where(on_window[0])
+    traffic = _gold(TRAFFIC_CITY).where(on_window[0])
     traffic = traffic.join(F.broadcast(windows), traffic.window_start == windows.w, "inner")
     traffic_all = traffic.where(F.col("road_class") == "all").select(
         "w", "city_code", "tpi", "tpi_level", "avg_speed_kmh")
     expressway = traffic.where(F.col("road_class") == "expressway").select(
         "w", "city_code", F.col("tpi").alias("expressway_tpi"))
 
-    air = _as_of(_read(spark, root, AIR_CITY.path(root)).where(F.col("grain") == "hour"), windows, "city_code",
+    air = _as_of(_gold(AIR_CITY).where(F.col("grain") == "hour"), windows, "city_code",
                  "3 HOURS", ["aqi", "aqi_level", "primary_pollutant"])
 
-    areas = _as_of(_read(spark, root, TOURISM_AREA.path(root)).where(F.col("grain") == "5min"), windows,
+    areas = _as_of(_gold(TOURISM_AREA).where(F.col("grain") == "5min"), windows,
                    "area_id", "15 MINUTES", ["city_code", "visitors_current", "max_capacity", "load_ratio"])
     tourism = areas.groupBy("w", "city_code").agg(
         F.sum("visitors_current").cast("long").alias("visitors"),
         F.sum("max_capacity").cast("long").alias("scenic_capacity"),
         F.max("load_ratio").alias("scenic_load_ratio"))
 
-    stations = _as_of(_read(spark, root, WATER_STATION.path(root)).where(F.col("grain") == "hour"), windows,
+    stations = _as_of(_gold(WATER_STATION).where(F.col("grain") == "hour"), windows,
                       "station_id", "24 HOURS", ["city_code", "water_class"])
     water = stations.groupBy("w", "city_code").agg(F.max("water_class").alias("worst_water_class"))
 
-    gauges = _as_of(_read(spark, root, RIVER_GAUGE.path(root)).where(F.col("grain") == "hour"), windows,
+    gauges = _as_of(_gold(RIVER_GAUGE).where(F.col("grain") == "hour"), windows,
                     "gauge_id", "3 HOURS", ["city_code", "above_warning"])
     rivers = gauges.groupBy("w", "city_code").agg(
         F.sum(F.when(F.col("above_warning"), 1).otherwise(0)).cast("long").alias("rivers_above_warning"))
 
-    reports = _read(spark, root, SECURITY_INCIDENTS.path(root)).where(on_window[0])
+    reports = _gold(SECURITY_INCIDENTS).where(on_window[0])
     reports = reports.join(F.broadcast(windows), reports.window_start == windows.w, "inner").groupBy(
         "w", "city_code").agg(F.sum("reports").cast("long").alias("incidents_reported"))
-    incidents_silver = _read(spark, root, SILVER["security.incidents.v1"].path(root))
+    incidents_silver = _silver("security.incidents.v1", 8)
     moments = windows.select(F.col("w"), (F.col("w") + F.expr("INTERVAL 5 MINUTES")).alias("at"))
     open_now = open_incidents_at(incidents_silver, moments.select("at")).join(moments, "at").drop("at")
 
     camera_state = _as_of(
-        _read(spark, root, SILVER["vision.health.v1"].path(root)).withColumnRenamed("observed_at", "window_start"),
+        _silver("vision.health.v1", 1).withColumnRenamed("observed_at", "window_start"),
         windows, "source_id", "15 MINUTES", ["city_code", "state"])
     cameras = camera_state.groupBy("w", "city_code").agg(
         F.sum(F.when(F.col("state") == "online", 1).otherwise(0)).cast("long").alias("cameras_online"),
         F.count(F.lit(1)).alias("cameras_total"))
-    views = _as_of(_read(spark, root, VISION_CAMERA.path(root)).where(
+    views = _as_of(_gold(VISION_CAMERA).where(
         (F.col("grain") == "5min") & (F.col("zone_id") == WHOLE_VIEW)), windows, "camera_id", "15 MINUTES",
         ["city_code", "people_last"])
     people = views.groupBy("w", "city_code").agg(F.sum("people_last").cast("long").alias("people_counted"))
-    opened = _read(spark, root, VISION_INCIDENTS.path(root)).where(on_window[0])
+    opened = _gold(VISION_INCIDENTS).where(on_window[0])
     opened = opened.join(F.broadcast(windows), opened.window_start == windows.w, "inner").groupBy(
         "w", "city_code").agg(F.sum("opened").cast("long").alias("vision_incidents"))
 
-    alerts = _read(spark, root, ALERTS.path(root))
+    alerts = spark.read.format("delta").load(ALERTS.path(root)).where(
+        F.col("closed_at").isNull() | (F.col("closed_at") > F.lit(bounds["first"])))
     alert_state = alerts.join(F.broadcast(windows), on=(
         (F.col("opened_at") <= F.col("w")) & (F.col("closed_at").isNull() | (F.col("closed_at") > F.col("w")))
     ), how="inner").groupBy("w", "city_code").agg(

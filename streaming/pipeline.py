@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -109,14 +109,6 @@ GOLD_BY_TOPIC: dict[str, list[tuple[Any, GoldBuilder]]] = {
 }
 
 
-# base topic -> every gold table it updates (traffic segments also roll up into traffic_city)
-GOLD_TABLES_BY_TOPIC: dict[str, tuple[str, ...]] = {
-    topic: tuple(c.qualified_name for c, _ in builders)
-    + ((TRAFFIC_CITY.qualified_name,) if topic == "traffic.flow.v1" else ())
-    for topic, builders in GOLD_BY_TOPIC.items()
-}
-
-
 class LakehousePipeline:
     """Builds the streaming query and processes its micro-batches."""
 
@@ -132,6 +124,8 @@ class LakehousePipeline:
         self.reports: list[BatchReport] = []
         self._producer: Any = None
         self._lock = threading.Lock()
+        # the first batch of a query run may replay one a crash interrupted: its appends check first
+        self._may_replay = True
 
     # -- the query -------------------------------------------------------------------------------
     def ensure_tables(self) -> None:
@@ -157,6 +151,7 @@ class LakehousePipeline:
     def start(self, available_now: bool = False) -> StreamingQuery:
         """Start the query: continuous with the configured trigger, or until the backlog is read."""
         self.ensure_tables()
+        self._may_replay = True
         writer = self.source().writeStream.queryName(self.query_name).option("checkpointLocation", self.checkpoint)
         writer = writer.foreachBatch(self.process_batch)
         if available_now:
@@ -196,18 +191,25 @@ class LakehousePipeline:
                 report.records = bronze.count()
                 if report.records == 0:
                     return
-                append_once(bronze, BRONZE_EVENTS.path(self.root), f"{self.query_name}:bronze", batch_id)
+                append_once(bronze, BRONZE_EVENTS.path(self.root), f"{self.query_name}:bronze", batch_id,
+                            may_be_replay=self._may_replay)
             with phase(report, "silver"):
                 verdicts = self._silver(bronze, batch_id, now, report)
                 touched = self._touched(verdicts)
                 verdicts.unpersist()
             if touched:
-                with phase(report, "gold"):
-                    self._gold(touched, now, report)
-                with phase(report, "alerts"):
-                    self._alerts(touched, now, report)
-                with phase(report, "fusion"):
-                    self._fusion(touched, now)
+                gold: dict[str, DataFrame] = {}
+                try:
+                    with phase(report, "gold"):
+                        self._gold(touched, now, report, gold)
+                    with phase(report, "alerts"):
+                        self._alerts(touched, gold, now, report)
+                    with phase(report, "fusion"):
+                        self._fusion(touched, now)
+                finally:
+                    for rows in gold.values():
+                        rows.unpersist()
+            self._may_replay = False  # this batch is complete: the next one is new to every table
         finally:
             bronze.unpersist()
             report.seconds = round(time.monotonic() - started, 3)
@@ -224,15 +226,16 @@ class LakehousePipeline:
         valid = classified.where(F.col("reason").isNull())
         horizons = {
             row.base_topic: row.earliest.replace(tzinfo=UTC) if row.earliest else None
-            for row in valid.select("base_topic", F.get_json_object(F.col("value").cast("string"), "$.observed_at")
-                                    .cast("timestamp").alias("observed_at"))
-            .groupBy("base_topic").agg(F.min("observed_at").alias("earliest")).collect()
+            for row in valid.groupBy("base_topic").agg(F.min("observed_at").alias("earliest")).collect()
         }
         frontiers = previous_frontiers(self.spark, self.root, self.query_name, batch_id)
-        seen = seen_event_ids(self.spark, self.root, sorted(horizons), horizons, batch_id)
+        # an id seen before is a duplicate only while its copy could still be accepted: within the allowance
+        allowance = timedelta(minutes=self.rules.late_allowance_minutes)
+        since = {topic: earliest - allowance if earliest else None for topic, earliest in horizons.items()}
+        seen = seen_event_ids(self.spark, self.root, sorted(horizons), since, batch_id)
         decided = apply_time_rules(valid, frontiers, seen, self.rules).select(
             *COORDINATES, F.col("reason").alias("time_reason"), F.col("detail").alias("time_detail"),
-            "event_id", "observed_at", "late_minutes")
+            "late_minutes")
         verdicts = (
             classified.join(decided, on=list(COORDINATES), how="left")
             .withColumn("final_reason", F.coalesce("reason", "time_reason"))
@@ -271,7 +274,7 @@ class LakehousePipeline:
             writes.append((rows, SILVER[base_topic].path(self.root), f"silver:{base_topic}"))
         self._in_parallel([
             (lambda frame=frame, path=path, name=name:
-             append_once(frame, path, f"{self.query_name}:{name}", batch_id))
+             append_once(frame, path, f"{self.query_name}:{name}", batch_id, may_be_replay=self._may_replay))
             for frame, path, name in writes
         ])
         return verdicts
@@ -296,7 +299,13 @@ class LakehousePipeline:
         return (self.spark.read.format("delta").load(SILVER[base_topic].path(self.root))
                 .where(F.col("observed_date").isin(days)))
 
-    def _gold(self, touched: dict[str, list[datetime]], now: datetime, report: BatchReport) -> None:
+    def _gold(self, touched: dict[str, list[datetime]], now: datetime, report: BatchReport,
+              built: dict[str, DataFrame]) -> None:
+        """Recompute and MERGE the gold rows of the touched windows, cached into `built` by table name.
+
+        Each frame is cached before its MERGE: MERGE reads its source twice (to find the files to
+        rewrite, then to write), and the alerts read it a third time, so silver is read once.
+        """
         jobs: list[Callable[[], None]] = []
         for base_topic, builders in GOLD_BY_TOPIC.items():
             if base_topic not in touched:
@@ -306,29 +315,21 @@ class LakehousePipeline:
                 silver = self._silver_days(base_topic, touched[base_topic])
                 windows = self._windows(touched[base_topic])
                 for contract, build in builders:
-                    rows = build(silver, windows, now)
+                    outputs = [(contract, build(silver, windows, now).persist())]
                     if contract is TRAFFIC_SEGMENT:
-                        rows = rows.persist()
-                        upsert(self.spark, rows, self.root, TRAFFIC_SEGMENT)
-                        upsert(self.spark, traffic.cities(rows), self.root, TRAFFIC_CITY)
-                        rows.unpersist()
-                        report.gold_tables += [TRAFFIC_SEGMENT.qualified_name, TRAFFIC_CITY.qualified_name]
-                    else:
-                        upsert(self.spark, rows, self.root, contract)
-                        report.gold_tables.append(contract.qualified_name)
+                        outputs.append((TRAFFIC_CITY, traffic.cities(outputs[0][1]).persist()))
+                    for target, rows in outputs:
+                        built[target.qualified_name] = rows
+                        upsert(self.spark, rows, self.root, target)
+                        report.gold_tables.append(target.qualified_name)
 
             jobs.append(job)
         self._in_parallel(jobs)
 
-    def _alerts(self, touched: dict[str, list[datetime]], now: datetime, report: BatchReport) -> None:
-        updated = set(report.gold_tables)
-        readings: list[alerting.Reading] = []
-        for rule in self.alert_rules:
-            if rule.table not in updated:
-                continue
-            moments = [m for topic, ms in touched.items() if rule.table in GOLD_TABLES_BY_TOPIC.get(topic, ())
-                       for m in ms]
-            readings += alerting.latest_readings(self.spark, self.root, rule, self._windows(moments))
+    def _alerts(self, touched: dict[str, list[datetime]], gold: dict[str, DataFrame], now: datetime,
+                report: BatchReport) -> None:
+        moments = [m for ms in touched.values() for m in ms]
+        readings = alerting.latest_readings(self.alert_rules, gold, self._windows(moments))
         if not readings:
             return
         changes = alerting.decide(readings, alerting.open_alerts(self.spark, self.root), now)
@@ -348,8 +349,8 @@ class LakehousePipeline:
 
     def _fusion(self, touched: dict[str, list[datetime]], now: datetime) -> None:
         moments = [m for ms in touched.values() for m in ms]
-        rows = city_operations(self.spark, self.root, self._windows(moments), now)
-        upsert(self.spark, rows, self.root, CITY_OPERATIONS)
+        upsert(self.spark, city_operations(self.spark, self.root, self._windows(moments), now), self.root,
+               CITY_OPERATIONS)
 
     @staticmethod
     def _in_parallel(jobs: list[Callable[[], None]], workers: int = 4) -> None:

@@ -6,8 +6,9 @@ Rules, in order of precedence (the first that fails names the quarantine reason)
    wrong_type, out_of_range;
 2. `future`: observed more than `future_tolerance` after its Kafka timestamp (it cannot have been
    observed after it was sent);
-3. `duplicate_event_id`: an event id already in silver from an earlier batch, or seen earlier in this
-   batch (Kafka order: timestamp, partition, offset);
+3. `duplicate_event_id`: an event id already in silver from an earlier batch (observed at most the late
+   allowance before this batch's earliest record of the topic: a copy of anything older is late
+   anyway), or seen earlier in this batch (Kafka order: timestamp, partition, offset);
 4. `late`: more than `late_allowance` behind the topic's frontier, the newest observed_at of the
    non-future records that came before it (earlier batches' frontier, then this batch in Kafka order).
    This frontier is the de-duplication watermark too: anything older is quarantined as late, so
@@ -32,10 +33,6 @@ from ioc.contracts import CITY_NAMES
 from lakehouse.catalog import EVENT_CONTRACTS, SILVER, STREAM_FRONTIER
 from streaming.validation import validate
 
-ENVELOPE_SCHEMA = T.StructType([
-    T.StructField("event_id", T.StringType()),
-    T.StructField("observed_at", T.TimestampType()),
-])
 KAFKA_ORDER = ("kafka_timestamp", "partition", "offset")
 COORDINATES = ("topic", "partition", "offset")
 
@@ -72,27 +69,26 @@ def city_name_columns(city_code: Column) -> list[Column]:
 
 
 def classify(bronze: DataFrame, topics: TopicMap) -> DataFrame:
-    """Bronze rows plus `base_topic` and the contract verdict `reason`/`detail` (null when valid)."""
+    """Bronze rows plus `base_topic`, the contract verdict `reason`/`detail` (null when valid) and, for
+    valid records, the envelope's `event_id` and `observed_at`."""
     with_topic = bronze.withColumn("base_topic", topics.base_topic_column(F.col("topic")))
     verdict = validate(F.col("base_topic"), F.col("value"))
     return with_topic.withColumn("verdict", verdict).select(
-        *bronze.columns, "base_topic", F.col("verdict.reason").alias("reason"),
-        F.col("verdict.detail").alias("detail"),
+        *bronze.columns, "base_topic", "verdict.reason", "verdict.detail", "verdict.event_id",
+        "verdict.observed_at",
     )
 
 
 def apply_time_rules(valid: DataFrame, frontiers: DataFrame, seen_ids: DataFrame, rules: TimeRules) -> DataFrame:
-    """Envelope rows of contract-valid records with `reason` future/duplicate_event_id/late or null.
+    """Envelope rows of contract-valid records (`classify`'s output) with `reason`
+    future/duplicate_event_id/late or null.
 
     Also `is_future`-free frontier input: `observed_at` of every row, and `late_minutes` behind it.
 
     `frontiers`: (base_topic, frontier) from earlier batches. `seen_ids`: (base_topic, event_id) already
     in silver from earlier batches.
     """
-    envelope = valid.select(
-        "base_topic", "topic", *KAFKA_ORDER,
-        F.from_json(F.col("value").cast("string"), ENVELOPE_SCHEMA).alias("e"),
-    ).select("base_topic", "topic", *KAFKA_ORDER, "e.event_id", "e.observed_at")
+    envelope = valid.select("base_topic", "topic", *KAFKA_ORDER, "event_id", "observed_at")
 
     tolerance = F.expr(f"INTERVAL {int(rules.future_tolerance_minutes * 60)} SECONDS")
     allowance_s = rules.late_allowance_minutes * 60
@@ -132,11 +128,15 @@ def apply_time_rules(valid: DataFrame, frontiers: DataFrame, seen_ids: DataFrame
 
 
 def conform(accepted: DataFrame, base_topic: str, batch_id: int, ingested_at: datetime) -> DataFrame:
-    """Parse accepted payloads of one topic with its contract's schema and add the silver columns."""
+    """Parse accepted payloads of one topic with its contract's schema and add the silver columns.
+
+    `event_id` is the validator's canonical UUID form, the one duplicates are recognised by.
+    """
     contract = SILVER[base_topic]
     payload_schema = T.StructType([f for f in contract.schema().fields if not _is_silver_extra(f.name)])
     parsed = accepted.select(
         F.from_json(F.col("value").cast("string"), payload_schema).alias("p"),
+        F.col("event_id").alias("canonical_event_id"),
         "late_minutes", "topic", "partition", "offset", "kafka_timestamp",
     )
     return parsed.select(
@@ -147,7 +147,8 @@ def conform(accepted: DataFrame, base_topic: str, batch_id: int, ingested_at: da
         F.col("topic").alias("_topic"), F.col("partition").alias("_partition"), F.col("offset").alias("_offset"),
         F.col("kafka_timestamp").alias("_kafka_timestamp"),
         F.lit(ingested_at).cast("timestamp").alias("_ingested_at"), F.lit(batch_id).cast("long").alias("_batch_id"),
-    ).select(*contract.schema().fieldNames())
+        "canonical_event_id",
+    ).withColumn("event_id", F.col("canonical_event_id")).select(*contract.schema().fieldNames())
 
 
 def _is_silver_extra(name: str) -> bool:
@@ -164,13 +165,18 @@ def previous_frontiers(spark: SparkSession, root: str, query: str, batch_id: int
 
 def seen_event_ids(spark: SparkSession, root: str, base_topics: list[str], since: dict[str, datetime | None],
                    batch_id: int) -> DataFrame:
-    """(base_topic, event_id) in silver from earlier batches, observed on or after each topic's horizon."""
+    """(base_topic, event_id) in silver from earlier batches, observed on or after each topic's horizon.
+
+    The horizon prunes day partitions and, through the file statistics on `observed_at`, every older
+    file of the day: the read stays the size of the late allowance, not of the table.
+    """
     frames = []
     for base_topic in base_topics:
         frame = spark.read.format("delta").load(SILVER[base_topic].path(root)).where(F.col("_batch_id") < batch_id)
         horizon = since.get(base_topic)
         if horizon is not None:
-            frame = frame.where(F.col("observed_date") >= F.lit(horizon.date()))
+            frame = frame.where((F.col("observed_date") >= F.lit(horizon.date()))
+                                & (F.col("observed_at") >= F.lit(horizon)))
         frames.append(frame.select(F.lit(base_topic).alias("base_topic"), "event_id"))
     if not frames:
         return spark.createDataFrame([], "base_topic string, event_id string")

@@ -35,6 +35,12 @@ def _batch_ids(folder: Path) -> set[int]:
     return {int(p.name) for p in folder.glob("[0-9]*")} if folder.exists() else set()
 
 
+def _tagged_commits(table: Path, tag: str) -> int:
+    """Commits of a Delta table whose commitInfo carries `tag` (the pipeline's per-batch append tag)."""
+    needle = f'"userMetadata":"{tag}"'
+    return sum(needle in path.read_text() for path in (table / "_delta_log").glob("*.json"))
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # two job processes, each starting Spark: minutes on a busy 2-core machine
 def test_sigkill_mid_batch_then_restart_loses_nothing_and_duplicates_nothing(spark, settings, kafka_bootstrap,
@@ -47,17 +53,19 @@ def test_sigkill_mid_batch_then_restart_loses_nothing_and_duplicates_nothing(spa
     job = subprocess.Popen([sys.executable, "-m", "ioc", "streaming", "run"], env=env, stdout=log,
                            stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        # wait until one batch is committed and the next one is planned but not committed: mid-batch
+        # wait until one batch is committed and the next one has appended to bronze but is not
+        # committed: mid-batch, with some of the batch's tables written and the rest not
+        bronze_table = Path(BRONZE_EVENTS.path(run.settings.lakehouse.root))
         deadline = time.monotonic() + 1200
         while time.monotonic() < deadline:
             committed, planned = _batch_ids(checkpoint / "commits"), _batch_ids(checkpoint / "offsets")
-            if committed and max(planned) > max(committed):
+            if (committed and max(planned) > max(committed)
+                    and _tagged_commits(bronze_table, f"kill-test:bronze@{max(planned)}")):
                 break
             assert job.poll() is None, (tmp_path / "first-run.log").read_text()[-3000:]
-            time.sleep(0.2)
+            time.sleep(0.1)
         else:
             pytest.fail("the job never reached a second micro-batch")
-        time.sleep(1.5)  # let it write some of the batch's tables
         os.killpg(job.pid, signal.SIGKILL)  # the driver and its JVM, with no chance to clean up
         job.wait(30)
     finally:
@@ -66,6 +74,7 @@ def test_sigkill_mid_batch_then_restart_loses_nothing_and_duplicates_nothing(spa
         log.close()
     killed_in = max(_batch_ids(checkpoint / "offsets"))
     assert killed_in not in _batch_ids(checkpoint / "commits"), "the kill must land inside a batch"
+    assert _tagged_commits(bronze_table, f"kill-test:bronze@{killed_in}") == 1  # landed before the kill
 
     restart = subprocess.run([sys.executable, "-m", "ioc", "streaming", "run", "--once"], env=env,
                              capture_output=True, text=True, timeout=2400, check=False)
@@ -75,6 +84,8 @@ def test_sigkill_mid_batch_then_restart_loses_nothing_and_duplicates_nothing(spa
     root = run.settings.lakehouse.root
     bronze = spark.read.format("delta").load(BRONZE_EVENTS.path(root))
     assert bronze.count() == len(run.ledger.entries)
+    # the replay skipped the append that had landed: still one commit with the killed batch's tag
+    assert _tagged_commits(bronze_table, f"kill-test:bronze@{killed_in}") == 1
     assert bronze.select("topic", "partition", "offset").distinct().count() == bronze.count()
     silver = spark.read.format("delta").load(SILVER["traffic.flow.v1"].path(root))
     segments = spark.read.format("delta").load(TRAFFIC_SEGMENT.path(root)).where(F.col("grain") == "5min")
