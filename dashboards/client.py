@@ -95,11 +95,12 @@ class SupersetClient:
 
     def chart_data(self, dataset_id: int, columns: list[str] | None = None, metrics: list[Any] | None = None,
                    filters: list[dict[str, Any]] | None = None, row_limit: int = 10_000,
-                   orderby: list[Any] | None = None) -> dict[str, Any]:
-        """POST /api/v1/chart/data for one query on a dataset; returns the first result."""
+                   orderby: list[Any] | None = None, force: bool = True) -> dict[str, Any]:
+        """POST /api/v1/chart/data for one query on a dataset; returns the first result. `force` runs the
+        query (and refreshes Superset's data cache); without it a result cached within the TTL may answer."""
         body = {
             "datasource": {"id": dataset_id, "type": "table"},
-            "force": True,
+            "force": force,
             "queries": [{"columns": columns or [], "metrics": metrics or [], "filters": filters or [],
                          "row_limit": row_limit, "orderby": orderby or []}],
             "result_format": "json",

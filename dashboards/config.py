@@ -64,6 +64,10 @@ class WallSettings(BaseModel):
     timeout_s: int = Field(120, ge=10, le=3600, description="gunicorn request timeout.")
     start_timeout_s: float = Field(240.0, gt=0, le=1800, description="How long start waits for /health.")
     refresh_s: int = Field(10, ge=5, le=3600, description="Auto-refresh period of the wall.")
+    data_cache_s: int = Field(
+        8, ge=0, le=3600, description="How long Superset keeps a chart query's result (a cache shared by the "
+        "workers, in state_dir/cache): screens showing the wall within that time share one query. Under "
+        "refresh_s, so the wall never shows data older than one refresh period; 0 turns the cache off.")
     row_limit: int = Field(10_000, ge=100, le=1_000_000, description="Superset's ROW_LIMIT.")
 
     @field_validator("city_users")
@@ -73,6 +77,13 @@ class WallSettings(BaseModel):
             if code not in CITY_NAMES:
                 raise ValueError(f"city_users[{user!r}] = {code!r} is not one of the 13 GB/T 2260 city codes")
         return value
+
+    @model_validator(mode="after")
+    def _cache_under_refresh(self) -> WallSettings:
+        if self.data_cache_s >= self.refresh_s:
+            raise ValueError(f"data_cache_s ({self.data_cache_s}) must be under refresh_s ({self.refresh_s}): "
+                             "a cached result would outlive a refresh")
+        return self
 
     @model_validator(mode="after")
     def _users_distinct(self) -> WallSettings:

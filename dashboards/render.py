@@ -26,11 +26,13 @@ SCRIPT = BROWSER_DIR / "render.js"
 
 @dataclass(frozen=True)
 class DashboardView:
-    """One dashboard to open: its URL path, how many chart-data answers to wait for, a screenshot."""
+    """One dashboard to open: its URL path, how many chart-data answers to wait for, a screenshot, and
+    how long to wait on a blank page before opening it (e.g. until Superset's data cache has expired)."""
 
     path: str
     expect_charts: int
     screenshot: Path | None = None
+    wait_before_ms: int = 0
 
 
 def chromium_path() -> str:
@@ -49,15 +51,17 @@ def render(base_url: str, username: str, password: str, views: list[DashboardVie
         "baseUrl": base_url, "username": username, "password": password, "chromium": chromium_path(),
         "timeoutMs": int(timeout_s * 1000), "locale": locale,
         "dashboards": [{"path": v.path, "expectCharts": v.expect_charts,
-                        "screenshot": str(v.screenshot) if v.screenshot else None} for v in views],
+                        "screenshot": str(v.screenshot) if v.screenshot else None,
+                        "waitBeforeMs": v.wait_before_ms} for v in views],
     }
     for view in views:
         if view.screenshot:
             view.screenshot.parent.mkdir(parents=True, exist_ok=True)
     node = shutil.which("node") or "node"
     try:
+        waits_s = sum(v.wait_before_ms for v in views) / 1000
         result = subprocess.run([node, str(SCRIPT), json.dumps(config)], capture_output=True, text=True,
-                                timeout=timeout_s * (len(views) + 1), cwd=BROWSER_DIR, check=False)
+                                timeout=timeout_s * (len(views) + 1) + waits_s, cwd=BROWSER_DIR, check=False)
     except subprocess.TimeoutExpired as exc:
         raise WallError(f"the browser did not finish within {exc.timeout:.0f} s") from exc
     if result.returncode != 0:

@@ -108,6 +108,7 @@ class SupersetServer:
             "locale": settings.locale,
             "row_limit": settings.row_limit,
             "timeout_s": settings.timeout_s,
+            "data_cache_s": settings.data_cache_s,
             "state_dir": str(self.state_dir.resolve()),
             "bundle_zip": bundle,
             "duckdb": {"database": DUCKDB_DATABASE, "config": DUCKDB_CONFIG,

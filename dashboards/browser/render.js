@@ -3,7 +3,7 @@
 // answered and no chart is still loading, saves a screenshot and prints one JSON line with what it saw.
 //
 // Usage: node render.js '<json>' where json = {baseUrl, username, password, dashboards: [{path,
-// expectCharts, screenshot}], chromium, width, height, timeoutMs, locale}
+// expectCharts, screenshot, waitBeforeMs}], chromium, width, height, timeoutMs, locale}
 'use strict';
 const { chromium } = require('playwright-core');
 
@@ -71,6 +71,10 @@ async function main() {
         charts.set(sliceId === null ? `anon-${charts.size}` : sliceId, entry);
         if (response.status() >= 400) errors.push(entry);
       };
+      if (dash.waitBeforeMs) {  // e.g. until Superset's data cache has expired: a cold-cache render
+        await page.goto('about:blank');
+        await page.waitForTimeout(dash.waitBeforeMs);
+      }
       page.on('response', onResponse);
       const started = Date.now();
       await page.goto(`${cfg.baseUrl}${dash.path}`);

@@ -16,12 +16,15 @@ def test_defaults_run_locally_on_8088() -> None:
     assert settings.base_url == "http://127.0.0.1:8088"
     assert settings.sqlalchemy_uri.startswith("sqlite:///") and settings.sqlalchemy_uri.endswith("superset.db")
     assert settings.locale == "en"
+    assert 0 < settings.data_cache_s < settings.refresh_s == 10
 
 
 @pytest.mark.parametrize(
     ("environ", "expected"),
     [
         ({"WALL__PORT": "18088"}, ("port", 18088)),
+        ({"WALL__DATA_CACHE_S": "0"}, ("data_cache_s", 0)),
+        ({"WALL__REFRESH_S": "30", "WALL__DATA_CACHE_S": "20"}, ("data_cache_s", 20)),
         ({"WALL__LOCALE": "zh"}, ("locale", "zh")),
         ({"WALL__CITY_USERS": '{"mdj": "231000"}'}, ("city_users", {"mdj": "231000"})),
         ({"WALL__PROVINCIAL_USERS": '["duty1", "duty2"]'}, ("provincial_users", ["duty1", "duty2"])),
@@ -42,6 +45,8 @@ def test_environment_overrides(environ: dict[str, str], expected: tuple[str, obj
         ({"WALL__LOCALE": "fr"}, "locale"),
         ({"WALL__CITY_USERS": '{"x": "999999"}'}, "not one of the 13"),
         ({"WALL__PROVINCIAL_USERS": '["admin"]'}, "used twice"),
+        ({"WALL__DATA_CACHE_S": "10"}, "must be under refresh_s"),
+        ({"WALL__REFRESH_S": "30", "WALL__DATA_CACHE_S": "30"}, "must be under refresh_s"),
     ],
 )
 def test_bad_settings_fail_with_their_name(environ: dict[str, str], message: str) -> None:

@@ -4,13 +4,14 @@ the gold tables, and a city analyst sees only their city, through the API and in
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from dashboards.bundle import chart_counts
 from dashboards.client import SupersetClient
-from dashboards.config import WallSecrets
+from dashboards.config import WallSecrets, WallSettings
 from dashboards.exceptions import SupersetApiError
 from dashboards.render import DashboardView, render
 from dashboards.sample import SampleExpectations
@@ -134,9 +135,11 @@ def test_every_drill_down_renders(wall_server: SupersetServer, wall_secrets: Wal
 
 
 def test_charts_read_the_current_snapshot_without_a_restart(spark, settings, admin_api: SupersetClient,  # type: ignore[no-untyped-def]
-                                                            wall_gold: SampleExpectations) -> None:
+                                                            wall_gold: SampleExpectations,
+                                                            wall_settings: WallSettings) -> None:
     """A row the streaming jobs add shows up on the next refresh; a row they delete disappears (a Parquet
-    glob over the table folder would still count it)."""
+    glob over the table folder would still count it). A query that runs sees the change at once; what
+    the wall asks for (no `force`) may come from Superset's data cache, but never older than its TTL."""
     from dashboards.sample import BASE_TIME, contract_row
     from lakehouse import catalog
 
@@ -146,13 +149,22 @@ def test_charts_read_the_current_snapshot_without_a_restart(spark, settings, adm
                        colour="red", state="open", opened_at=BASE_TIME, message_en="fresh", message_zh="新预警")
     dataset = admin_api.dataset_id("wall_alerts")
 
-    def fresh_rows() -> int:
-        result = admin_api.chart_data(dataset, columns=["alert_id"],
+    def fresh_rows(force: bool = True) -> int:
+        result = admin_api.chart_data(dataset, columns=["alert_id"], force=force,
                                       filters=[{"col": "alert_id", "op": "==", "val": "fresh-231000"}])
         return int(result["rowcount"])
 
-    assert fresh_rows() == 0
+    def wall_sees(count: int) -> None:
+        """The wall's (cacheable) request shows `count` rows within the cache's TTL (plus slack)."""
+        deadline = time.monotonic() + wall_settings.data_cache_s + 3
+        while (seen := fresh_rows(force=False)) != count:
+            assert time.monotonic() < deadline, f"still {seen} rows {wall_settings.data_cache_s} s after the change"
+            time.sleep(0.5)
+
+    assert fresh_rows() == 0 and fresh_rows(force=False) == 0  # the second answer may be cached
     spark.createDataFrame([row], catalog.ALERTS.schema()).write.format("delta").mode("append").save(path)
+    wall_sees(1)
     assert fresh_rows() == 1
     spark.sql(f"DELETE FROM delta.`{path}` WHERE alert_id = 'fresh-231000'")
     assert fresh_rows() == 0
+    wall_sees(0)
