@@ -90,7 +90,7 @@ def run(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Repla
         frontiers, seen = _before(spark, root, args)
         decided = apply_time_rules(classified.where(F.col("reason").isNull()), frontiers, seen, rules).select(
             *COORDINATES, F.col("reason").alias("time_reason"), F.col("detail").alias("time_detail"),
-            "event_id", "observed_at", "late_minutes")
+            "late_minutes")
         verdicts = (
             classified.join(decided, on=list(COORDINATES), how="left")
             .withColumn("final_reason", F.coalesce("reason", "time_reason"))
