@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime
 from typing import TypeVar
 
 from delta.exceptions import (
@@ -97,10 +98,13 @@ def append_once(frame: DataFrame, path: str, app_id: str, version: int, may_be_r
     return True
 
 
-def upsert(spark: SparkSession, frame: DataFrame, root: str, contract: TableContract) -> None:
+def upsert(spark: SparkSession, frame: DataFrame, root: str, contract: TableContract,
+           prune: Mapping[str, Iterable[date | datetime]] | None = None) -> None:
     """MERGE `frame` into the table on the contract's keys: update matches, insert the rest.
 
     The source is computed once: cached here unless the caller cached it (MERGE reads it twice).
+    `prune`: values that cover the source's pruning columns (UTC), when the caller knows them
+    (a streaming batch knows the windows it touched); otherwise they are read from the source.
     """
     if not contract.keys:
         raise ValueError(f"{contract.qualified_name} has no keys to MERGE on")
@@ -108,15 +112,16 @@ def upsert(spark: SparkSession, frame: DataFrame, root: str, contract: TableCont
     if owned:
         frame = frame.persist()
     try:
-        _merge(spark, frame, root, contract)
+        _merge(spark, frame, root, contract, prune)
     finally:
         if owned:
             frame.unpersist()
 
 
-def _merge(spark: SparkSession, frame: DataFrame, root: str, contract: TableContract) -> None:
+def _merge(spark: SparkSession, frame: DataFrame, root: str, contract: TableContract,
+           prune: Mapping[str, Iterable[date | datetime]] | None) -> None:
     condition = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in contract.keys)
-    pruning = _pruning(frame, contract)
+    pruning = _pruning(frame, contract) if prune is None else _listed(contract, prune)
     if pruning == "":
         return  # an empty source: nothing to merge
     if pruning:
@@ -136,12 +141,31 @@ PRUNING_COLUMNS = ("window_date", "observed_date", "window_start")
 LITERALS = {"date": "DATE", "timestamp": "TIMESTAMP"}
 
 
+def _pruned_columns(contract: TableContract) -> list[str]:
+    return [c for c in PRUNING_COLUMNS if c in contract.partitioned_by or c in contract.keys]
+
+
+def _listed(contract: TableContract, prune: Mapping[str, Iterable[date | datetime]]) -> str | None:
+    """`t.c IN (...)` from values the caller gave, for the contract's pruning columns among them."""
+    clauses = []
+    for column in _pruned_columns(contract):
+        if column not in prune:
+            continue
+        values = sorted(set(prune[column]))
+        if not values:
+            return ""
+        listed = ", ".join(
+            f"TIMESTAMP '{v.astimezone(UTC):%Y-%m-%d %H:%M:%S}'" if isinstance(v, datetime) else f"DATE '{v:%Y-%m-%d}'"
+            for v in values)
+        clauses.append(f"t.`{column}` IN ({listed})")
+    return " AND ".join(clauses) or None
+
+
 def _pruning(frame: DataFrame, contract: TableContract) -> str | None:
     """`t.c IN (...)` for the source's values of the pruning columns among the keys and partitions;
     None when there are none, "" when the source is empty."""
     types = dict(frame.dtypes)
-    columns = [c for c in PRUNING_COLUMNS
-               if (c in contract.partitioned_by or c in contract.keys) and types.get(c) in LITERALS]
+    columns = [c for c in _pruned_columns(contract) if types.get(c) in LITERALS]
     if not columns:
         return None
     # as text in the session time zone, read back as literals in the same zone

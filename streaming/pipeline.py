@@ -55,7 +55,7 @@ from lakehouse.writes import append_once, upsert
 from streaming import alerts as alerting
 from streaming.fusion import city_operations
 from streaming.gold import environment, security, tourism, traffic, vision
-from streaming.gold.windows import five_minute_floor, window_start
+from streaming.gold.windows import covering_windows, five_minute_floor, window_start
 from streaming.silver import (
     COORDINATES,
     TimeRules,
@@ -264,10 +264,9 @@ class LakehousePipeline:
             .select(F.lit(self.query_name).alias("query"), "base_topic", F.lit(batch_id).cast("long")
                     .alias("batch_id"), "frontier")
         )
-        writes: list[tuple[DataFrame, str, str]] = [
-            (quarantine, QUARANTINE.path(self.root), "quarantine"),
-            (frontier_rows, STREAM_FRONTIER.path(self.root), "frontier"),
-        ]
+        writes: list[tuple[DataFrame, str, str]] = [(frontier_rows, STREAM_FRONTIER.path(self.root), "frontier")]
+        if report.quarantined:  # a replay decides the same, so it skips the same empty append
+            writes.append((quarantine, QUARANTINE.path(self.root), "quarantine"))
         accepted = verdicts.where(F.col("final_reason").isNull())
         for base_topic in report.accepted:
             rows = conform(accepted.where(F.col("base_topic") == base_topic), base_topic, batch_id, now)
@@ -318,9 +317,10 @@ class LakehousePipeline:
                     outputs = [(contract, build(silver, windows, now).persist())]
                     if contract is TRAFFIC_SEGMENT:
                         outputs.append((TRAFFIC_CITY, traffic.cities(outputs[0][1]).persist()))
+                    covering = covering_windows(touched[base_topic])
                     for target, rows in outputs:
                         built[target.qualified_name] = rows
-                        upsert(self.spark, rows, self.root, target)
+                        upsert(self.spark, rows, self.root, target, prune=covering)
                         report.gold_tables.append(target.qualified_name)
 
             jobs.append(job)
@@ -350,7 +350,7 @@ class LakehousePipeline:
     def _fusion(self, touched: dict[str, list[datetime]], now: datetime) -> None:
         moments = [m for ms in touched.values() for m in ms]
         upsert(self.spark, city_operations(self.spark, self.root, self._windows(moments), now), self.root,
-               CITY_OPERATIONS)
+               CITY_OPERATIONS, prune=covering_windows(moments, grains=("5min",)))
 
     @staticmethod
     def _in_parallel(jobs: list[Callable[[], None]], workers: int = 4) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -22,9 +23,20 @@ def window_end(start: Column, grain: str) -> Column:
     return start + F.expr(f"INTERVAL {GRAIN_SECONDS[grain]} SECONDS")
 
 
+def window_floor(moment: datetime, grain: str) -> datetime:
+    """Start of the `grain` window holding `moment` (UTC), in Python: `window_start` for one value."""
+    seconds = GRAIN_SECONDS[grain]
+    return datetime.fromtimestamp(int(moment.timestamp()) // seconds * seconds, tz=UTC)
+
+
 def five_minute_floor(moment: datetime) -> datetime:
-    epoch = int(moment.timestamp()) // 300 * 300
-    return datetime.fromtimestamp(epoch, tz=UTC)
+    return window_floor(moment, "5min")
+
+
+def covering_windows(moments: Sequence[datetime], grains: Sequence[str] = GRAINS) -> dict[str, set[Any]]:
+    """The window starts and days that gold rows for `moments` can have: what a MERGE prunes to."""
+    starts = {window_floor(m, grain) for m in moments for grain in grains}
+    return {"window_start": starts, "window_date": {start.date() for start in starts}}
 
 
 def for_each_grain(
