@@ -10,7 +10,8 @@ Rules, in order of precedence (the first that fails names the quarantine reason)
    allowance before this batch's earliest record of the topic: a copy of anything older is late
    anyway), or seen earlier in this batch (Kafka order: timestamp, partition, offset);
 4. `late`: more than `late_allowance` behind the topic's frontier, the newest observed_at of the
-   non-future records that came before it (earlier batches' frontier, then this batch in Kafka order).
+   non-future records sent before it or in the same millisecond (earlier batches' frontier, then this
+   batch by Kafka timestamp: records sent in one millisecond to different partitions have no order).
    This frontier is the de-duplication watermark too: anything older is quarantined as late, so
    duplicate checks only ever need silver's rows from `frontier - allowance` on.
 
@@ -92,8 +93,10 @@ def apply_time_rules(valid: DataFrame, frontiers: DataFrame, seen_ids: DataFrame
 
     tolerance = F.expr(f"INTERVAL {int(rules.future_tolerance_minutes * 60)} SECONDS")
     allowance_s = rules.late_allowance_minutes * 60
-    in_kafka_order = Window.partitionBy("base_topic").orderBy(*KAFKA_ORDER)
-    before_this = in_kafka_order.rowsBetween(Window.unboundedPreceding, -1)
+    # sent before it or in the same millisecond: Kafka cannot order records sent in one millisecond
+    # to different partitions, so the frontier counts all of them (a record never makes itself late)
+    sent_by_then = (Window.partitionBy("base_topic").orderBy("kafka_timestamp")
+                    .rangeBetween(Window.unboundedPreceding, Window.currentRow))
     first_of_id = Window.partitionBy("base_topic", "event_id").orderBy(*KAFKA_ORDER)
 
     seen = seen_ids.select("base_topic", "event_id", F.lit(True).alias("seen_before")).dropDuplicates(
@@ -102,7 +105,7 @@ def apply_time_rules(valid: DataFrame, frontiers: DataFrame, seen_ids: DataFrame
         envelope.join(frontiers, on="base_topic", how="left")
         .join(seen, on=["base_topic", "event_id"], how="left")
         .withColumn("is_future", F.col("observed_at") > F.col("kafka_timestamp") + tolerance)
-        .withColumn("running_max", F.max(F.when(~F.col("is_future"), F.col("observed_at"))).over(before_this))
+        .withColumn("running_max", F.max(F.when(~F.col("is_future"), F.col("observed_at"))).over(sent_by_then))
         .withColumn("reference", F.greatest(F.col("frontier"), F.col("running_max")))
         .withColumn("behind_s", F.col("reference").cast("double") - F.col("observed_at").cast("double"))
         .withColumn("copy_number", F.row_number().over(first_of_id))
