@@ -147,37 +147,36 @@ def _pruned_columns(contract: TableContract) -> list[str]:
 
 def _listed(contract: TableContract, prune: Mapping[str, Iterable[date | datetime]]) -> str | None:
     """`t.c IN (...)` from values the caller gave, for the contract's pruning columns among them."""
-    clauses = []
-    for column in _pruned_columns(contract):
-        if column not in prune:
-            continue
-        values = sorted(set(prune[column]))
-        if not values:
-            return ""
-        listed = ", ".join(
-            f"TIMESTAMP '{v.astimezone(UTC):%Y-%m-%d %H:%M:%S}'" if isinstance(v, datetime) else f"DATE '{v:%Y-%m-%d}'"
-            for v in values)
-        clauses.append(f"t.`{column}` IN ({listed})")
-    return " AND ".join(clauses) or None
+    def literal(value: date | datetime) -> str:
+        if isinstance(value, datetime):
+            return f"TIMESTAMP '{value.astimezone(UTC):%Y-%m-%d %H:%M:%S}'"
+        return f"DATE '{value:%Y-%m-%d}'"
+
+    return _in_clauses({c: {literal(v) for v in prune[c]} for c in _pruned_columns(contract) if c in prune})
 
 
 def _pruning(frame: DataFrame, contract: TableContract) -> str | None:
-    """`t.c IN (...)` for the source's values of the pruning columns among the keys and partitions;
-    None when there are none, "" when the source is empty."""
+    """`t.c IN (...)` for the source's values of the pruning columns among the keys and partitions."""
     types = dict(frame.dtypes)
     columns = [c for c in _pruned_columns(contract) if types.get(c) in LITERALS]
     if not columns:
         return None
     # as text in the session time zone, read back as literals in the same zone
     rows = frame.select(*[F.col(c).cast("string").alias(c) for c in columns]).distinct().collect()
-    if not rows:
+    return _in_clauses({c: {None if row[c] is None else f"{LITERALS[types[c]]} '{row[c]}'" for row in rows}
+                        for c in columns})
+
+
+def _in_clauses(literals: dict[str, set[str | None]]) -> str | None:
+    """One `t.c IN (...)` per column (None in a set: a null value); None when there is nothing to prune
+    on, "" when a column has no value at all (the source is empty)."""
+    if not literals:
+        return None
+    if not all(literals.values()):
         return ""
     clauses = []
-    for column in columns:
-        values = sorted({row[column] for row in rows if row[column] is not None})
-        literal = LITERALS[types[column]]
-        listed = ", ".join(f"{literal} '{value}'" for value in values)
-        nulls = any(row[column] is None for row in rows)
-        clause = f"t.`{column}` IN ({listed})" if values else "FALSE"
-        clauses.append(f"({clause} OR t.`{column}` IS NULL)" if nulls else clause)
+    for column, values in literals.items():
+        listed = ", ".join(sorted(v for v in values if v is not None))
+        clause = f"t.`{column}` IN ({listed})" if listed else "FALSE"
+        clauses.append(f"({clause} OR t.`{column}` IS NULL)" if None in values else clause)
     return " AND ".join(clauses)

@@ -27,7 +27,6 @@ from ioc.contracts import CITY_NAMES, utc_iso
 from ioc.exceptions import ConfigError
 from lakehouse.catalog import ALERTS, by_name
 from lakehouse.writes import upsert
-from streaming.gold.windows import window_start
 from streaming.standards.warning import LEVELS, RANK_BY_COLOUR
 
 logger = logging.getLogger(__name__)
@@ -123,22 +122,20 @@ class Reading:
         return self.rule.rank(self.value)
 
 
-def latest_readings(rules: list[AlertRule], gold: dict[str, DataFrame], touched_5min: DataFrame) -> list[Reading]:
+def latest_readings(rules: list[AlertRule], gold: dict[str, DataFrame]) -> list[Reading]:
     """Per rule and subject, the latest window among the windows a batch touched.
 
-    `gold` maps a table name to the rows the batch just recomputed for it (every row of the touched
-    windows, the same rows the table now holds for them), so rules never read a table back; all the
-    rules are evaluated in one Spark job.
+    `gold` maps a table name to the rows the batch just recomputed for it: exactly the rows of the
+    touched windows, the same rows the table now holds for them. So rules never read a table back,
+    and all the rules are evaluated in one Spark job.
     """
     parts = []
     for rule in rules:
         if rule.table not in gold:
             continue
-        wanted = touched_5min.select(window_start(F.col("w5"), rule.grain).alias("window_start")).distinct()
         rows = gold[rule.table].where(F.col("grain") == rule.grain)
         if rule.where:
             rows = rows.where(rule.where)
-        rows = rows.join(F.broadcast(wanted), on="window_start", how="left_semi")
         parts.append(rows.groupBy(F.expr(rule.subject).cast("string").alias("subject_id")).agg(
             F.max_by(F.struct(
                 F.expr(rule.name).cast("string").alias("name"), F.col("city_code"),

@@ -203,7 +203,7 @@ class LakehousePipeline:
                     with phase(report, "gold"):
                         self._gold(touched, now, report, gold)
                     with phase(report, "alerts"):
-                        self._alerts(touched, gold, now, report)
+                        self._alerts(gold, now, report)
                     with phase(report, "fusion"):
                         self._fusion(touched, now)
                 finally:
@@ -313,11 +313,11 @@ class LakehousePipeline:
             def job(base_topic: str = base_topic, builders: list[tuple[Any, GoldBuilder]] = builders) -> None:
                 silver = self._silver_days(base_topic, touched[base_topic])
                 windows = self._windows(touched[base_topic])
+                covering = covering_windows(touched[base_topic])
                 for contract, build in builders:
                     outputs = [(contract, build(silver, windows, now).persist())]
                     if contract is TRAFFIC_SEGMENT:
                         outputs.append((TRAFFIC_CITY, traffic.cities(outputs[0][1]).persist()))
-                    covering = covering_windows(touched[base_topic])
                     for target, rows in outputs:
                         built[target.qualified_name] = rows
                         upsert(self.spark, rows, self.root, target, prune=covering)
@@ -326,10 +326,8 @@ class LakehousePipeline:
             jobs.append(job)
         self._in_parallel(jobs)
 
-    def _alerts(self, touched: dict[str, list[datetime]], gold: dict[str, DataFrame], now: datetime,
-                report: BatchReport) -> None:
-        moments = [m for ms in touched.values() for m in ms]
-        readings = alerting.latest_readings(self.alert_rules, gold, self._windows(moments))
+    def _alerts(self, gold: dict[str, DataFrame], now: datetime, report: BatchReport) -> None:
+        readings = alerting.latest_readings(self.alert_rules, gold)
         if not readings:
             return
         changes = alerting.decide(readings, alerting.open_alerts(self.spark, self.root), now)

@@ -136,22 +136,21 @@ def conform(accepted: DataFrame, base_topic: str, batch_id: int, ingested_at: da
     `event_id` is the validator's canonical UUID form, the one duplicates are recognised by.
     """
     contract = SILVER[base_topic]
-    payload_schema = T.StructType([f for f in contract.schema().fields if not _is_silver_extra(f.name)])
+    payload_schema = T.StructType([f for f in contract.schema().fields
+                                   if not _is_silver_extra(f.name) and f.name != "event_id"])
     parsed = accepted.select(
         F.from_json(F.col("value").cast("string"), payload_schema).alias("p"),
-        F.col("event_id").alias("canonical_event_id"),
-        "late_minutes", "topic", "partition", "offset", "kafka_timestamp",
+        "event_id", "late_minutes", "topic", "partition", "offset", "kafka_timestamp",
     )
     return parsed.select(
-        "p.*",
+        "p.*", "event_id",
         *city_name_columns(F.col("p.city_code")),
         F.to_date(F.col("p.observed_at")).alias("observed_date"),
         F.col("late_minutes"),
         F.col("topic").alias("_topic"), F.col("partition").alias("_partition"), F.col("offset").alias("_offset"),
         F.col("kafka_timestamp").alias("_kafka_timestamp"),
         F.lit(ingested_at).cast("timestamp").alias("_ingested_at"), F.lit(batch_id).cast("long").alias("_batch_id"),
-        "canonical_event_id",
-    ).withColumn("event_id", F.col("canonical_event_id")).select(*contract.schema().fieldNames())
+    ).select(*contract.schema().fieldNames())
 
 
 def _is_silver_extra(name: str) -> bool:
