@@ -205,7 +205,9 @@ class LocalBroker:
     def _format_storage_once(self, java: str, classpath: str) -> None:
         if (self.data_dir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # as Kafka's own Uuid.randomUuid: "-..." parses as an option
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         command = [java, *self._jvm_options(), "-cp", classpath, "kafka.tools.StorageTool", "format",
                    "-t", cluster_id, "-c", str(self.properties_file), "--ignore-formatted"]
         result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
