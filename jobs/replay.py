@@ -1,7 +1,7 @@
 """Rebuild silver from bronze for a range of arrival times, with streaming's validation and quarantine.
 
 The records are bronze's rows whose Kafka timestamp is in [start, end). They go through the same
-functions as a micro-batch (`streaming.silver.classify`, `apply_time_rules`, `conform`); the range's
+functions as a micro-batch (`streaming.silver.classify`, `judge`, `conform`); the range's
 silver rows (`_kafka_timestamp` in the range) are replaced in one commit per topic (`replaceWhere`),
 and every rejected record not yet in quarantine is added to it (quarantine is append-only, so a
 record that a fixed rule now accepts keeps its old quarantine row as history).
@@ -34,9 +34,10 @@ from ioc.settings import Settings
 from jobs.base import Change, JobResult, RangeArgs, last_metrics, table_version
 from jobs.config import JobsPolicy
 from lakehouse.catalog import BRONZE_EVENTS, EVENT_CONTRACTS, QUARANTINE, SILVER, all_contracts
+from lakehouse.pinned import pin, release
 from lakehouse.tables import ensure_tables
 from lakehouse.writes import with_conflict_retry
-from streaming.silver import COORDINATES, TimeRules, TopicMap, apply_time_rules, classify, conform
+from streaming.silver import TimeRules, TopicMap, classify, conform, judge
 
 logger = logging.getLogger(__name__)
 
@@ -85,18 +86,12 @@ def run(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Repla
 
     bronze = _in_range(spark.read.format("delta").load(BRONZE_EVENTS.path(root)), "kafka_timestamp", args).where(
         F.col("topic").isin([topics.actual(base) for base in EVENT_CONTRACTS]))
-    classified = classify(bronze, topics).persist()
+    # pinned: the verdicts are read once per topic while silver, which they were decided against, is
+    # being replaced
+    classified = pin(classify(bronze, topics))
     try:
         frontiers, seen = _before(spark, root, args)
-        decided = apply_time_rules(classified.where(F.col("reason").isNull()), frontiers, seen, rules).select(
-            *COORDINATES, F.col("reason").alias("time_reason"), F.col("detail").alias("time_detail"),
-            "late_minutes")
-        verdicts = (
-            classified.join(decided, on=list(COORDINATES), how="left")
-            .withColumn("final_reason", F.coalesce("reason", "time_reason"))
-            .withColumn("final_detail", F.coalesce("detail", "time_detail"))
-            .persist()
-        )
+        verdicts = pin(judge(classified, frontiers, seen, rules))
         counts = {(r.base_topic, r.final_reason): r["count"]
                   for r in verdicts.groupBy("base_topic", "final_reason").count().collect()}
         replayed_topics = sorted({topic for topic, _ in counts if topic is not None})
@@ -113,9 +108,9 @@ def run(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Repla
             F.lit(now.date()).alias("quarantine_date"), F.lit(REPLAY_BATCH_ID).cast("long").alias("batch_id"),
         ).select(*QUARANTINE.schema().fieldNames())
         result.changes.append(_add_to_quarantine(spark, root, quarantine, args.dry_run))
-        verdicts.unpersist()
+        release(verdicts)
     finally:
-        classified.unpersist()
+        release(classified)
     return result
 
 

@@ -33,6 +33,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse.pinned import is_pinned
 from lakehouse.tables import TableContract
 
 logger = logging.getLogger(__name__)
@@ -102,13 +103,14 @@ def upsert(spark: SparkSession, frame: DataFrame, root: str, contract: TableCont
            prune: Mapping[str, Iterable[date | datetime]] | None = None) -> None:
     """MERGE `frame` into the table on the contract's keys: update matches, insert the rest.
 
-    The source is computed once: cached here unless the caller cached it (MERGE reads it twice).
+    The source is computed once: cached here unless the caller cached or pinned it (MERGE reads it
+    twice).
     `prune`: values that cover the source's pruning columns (UTC), when the caller knows them
     (a streaming batch knows the windows it touched); otherwise they are read from the source.
     """
     if not contract.keys:
         raise ValueError(f"{contract.qualified_name} has no keys to MERGE on")
-    owned = not frame.is_cached
+    owned = not (frame.is_cached or is_pinned(frame))
     if owned:
         frame = frame.persist()
     try:

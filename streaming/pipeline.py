@@ -50,21 +50,20 @@ from lakehouse.catalog import (
     WATER_STATION,
     all_contracts,
 )
+from lakehouse.pinned import pin, release
 from lakehouse.tables import ensure_tables
 from lakehouse.writes import append_once, upsert
 from streaming import alerts as alerting
 from streaming.fusion import city_operations
 from streaming.gold import environment, security, tourism, traffic, vision
 from streaming.gold.windows import covering_windows, five_minute_floor, window_start
+from streaming.rule_state import RuleState
 from streaming.silver import (
-    COORDINATES,
     TimeRules,
     TopicMap,
-    apply_time_rules,
     classify,
     conform,
-    previous_frontiers,
-    seen_event_ids,
+    judge,
 )
 
 logger = logging.getLogger(__name__)
@@ -126,6 +125,8 @@ class LakehousePipeline:
         self._lock = threading.Lock()
         # the first batch of a query run may replay one a crash interrupted: its appends check first
         self._may_replay = True
+        self.rule_state = RuleState(spark, self.root, self.query_name,
+                                    timedelta(minutes=settings.streaming.late_allowance_minutes))
 
     # -- the query -------------------------------------------------------------------------------
     def ensure_tables(self) -> None:
@@ -152,6 +153,7 @@ class LakehousePipeline:
         """Start the query: continuous with the configured trigger, or until the backlog is read."""
         self.ensure_tables()
         self._may_replay = True
+        self.rule_state.reset()
         writer = self.source().writeStream.queryName(self.query_name).option("checkpointLocation", self.checkpoint)
         writer = writer.foreachBatch(self.process_batch)
         if available_now:
@@ -194,9 +196,7 @@ class LakehousePipeline:
                 append_once(bronze, BRONZE_EVENTS.path(self.root), f"{self.query_name}:bronze", batch_id,
                             may_be_replay=self._may_replay)
             with phase(report, "silver"):
-                verdicts = self._silver(bronze, batch_id, now, report)
-                touched = self._touched(verdicts)
-                verdicts.unpersist()
+                touched = self._silver(bronze, batch_id, now, report)
             if touched:
                 gold: dict[str, DataFrame] = {}
                 try:
@@ -208,8 +208,11 @@ class LakehousePipeline:
                         self._fusion(touched, now)
                 finally:
                     for rows in gold.values():
-                        rows.unpersist()
+                        release(rows)
             self._may_replay = False  # this batch is complete: the next one is new to every table
+        except BaseException:
+            self.rule_state.reset()  # it may hold part of the failed batch: reload before the next one
+            raise
         finally:
             bronze.unpersist()
             report.seconds = round(time.monotonic() - started, 3)
@@ -221,34 +224,39 @@ class LakehousePipeline:
                         sum(report.accepted.values()), sum(report.quarantined.values()), report.seconds,
                         report.phases)
 
-    def _silver(self, bronze: DataFrame, batch_id: int, now: datetime, report: BatchReport) -> DataFrame:
-        classified = classify(bronze, self.topics).persist()
-        valid = classified.where(F.col("reason").isNull())
-        horizons = {
-            row.base_topic: row.earliest.replace(tzinfo=UTC) if row.earliest else None
-            for row in valid.groupBy("base_topic").agg(F.min("observed_at").alias("earliest")).collect()
-        }
-        frontiers = previous_frontiers(self.spark, self.root, self.query_name, batch_id)
-        # an id seen before is a duplicate only while its copy could still be accepted: within the allowance
-        allowance = timedelta(minutes=self.rules.late_allowance_minutes)
-        since = {topic: earliest - allowance if earliest else None for topic, earliest in horizons.items()}
-        seen = seen_event_ids(self.spark, self.root, sorted(horizons), since, batch_id)
-        decided = apply_time_rules(valid, frontiers, seen, self.rules).select(
-            *COORDINATES, F.col("reason").alias("time_reason"), F.col("detail").alias("time_detail"),
-            "late_minutes")
-        verdicts = (
-            classified.join(decided, on=list(COORDINATES), how="left")
-            .withColumn("final_reason", F.coalesce("reason", "time_reason"))
-            .withColumn("final_detail", F.coalesce("detail", "time_detail"))
-            .persist()
-        )
-        classified.unpersist()
+    def _silver(self, bronze: DataFrame, batch_id: int, now: datetime,
+                report: BatchReport) -> dict[str, list[datetime]]:
+        """Judge, quarantine and append the batch; per base topic, the 5-minute windows it accepted rows in."""
+        self.rule_state.ensure_loaded(batch_id)
+        classified = pin(classify(bronze, self.topics))  # the validator runs once per record
+        try:
+            # pinned: a dozen writes derive from it, each would otherwise plan the whole judgement again
+            verdicts = pin(judge(classified, self.rule_state.frontier_frame(), self.rule_state.seen_ids(),
+                                 self.rules))
+        finally:
+            release(classified)
+        try:
+            return self._write_silver(verdicts, batch_id, now, report)
+        finally:
+            release(verdicts)
 
-        for row in verdicts.groupBy("base_topic", "final_reason").count().collect():
+    def _write_silver(self, verdicts: DataFrame, batch_id: int, now: datetime,
+                      report: BatchReport) -> dict[str, list[datetime]]:
+        frontiers: dict[str, datetime] = {}
+        touched: dict[str, list[datetime]] = defaultdict(list)
+        not_future = F.col("observed_at").isNotNull() & ~F.coalesce(F.col("time_reason") == "future", F.lit(False))
+        summary = verdicts.groupBy(
+            "base_topic", "final_reason", window_start(F.col("observed_at"), "5min").alias("w5"),
+        ).agg(F.count(F.lit(1)).alias("records"), F.max(F.when(not_future, F.col("observed_at"))).alias("newest"))
+        for row in summary.collect():
             if row.final_reason is None:
-                report.accepted[row.base_topic] = row["count"]
+                report.accepted[row.base_topic] = report.accepted.get(row.base_topic, 0) + row.records
+                touched[row.base_topic].append(row.w5.replace(tzinfo=UTC))
             else:
-                report.quarantined[row.final_reason] = report.quarantined.get(row.final_reason, 0) + row["count"]
+                report.quarantined[row.final_reason] = report.quarantined.get(row.final_reason, 0) + row.records
+            if row.newest is not None:
+                newest = row.newest.replace(tzinfo=UTC)
+                frontiers[row.base_topic] = max(newest, frontiers.get(row.base_topic, newest))
 
         quarantine = verdicts.where(F.col("final_reason").isNotNull()).select(
             "topic", "base_topic", "partition", "offset", "kafka_timestamp", "key", "value",
@@ -256,14 +264,12 @@ class LakehousePipeline:
             "observed_at", F.lit(now).cast("timestamp").alias("quarantined_at"),
             F.lit(now.date()).alias("quarantine_date"), F.lit(batch_id).cast("long").alias("batch_id"),
         ).select(*QUARANTINE.schema().fieldNames())
-        frontier_rows = (
-            verdicts.where(F.col("observed_at").isNotNull() & ~F.coalesce(F.col("time_reason") == "future",
-                                                                          F.lit(False)))
-            .groupBy("base_topic").agg(F.max("observed_at").alias("frontier"))
-            .unionByName(frontiers).groupBy("base_topic").agg(F.max("frontier").alias("frontier"))
-            .select(F.lit(self.query_name).alias("query"), "base_topic", F.lit(batch_id).cast("long")
-                    .alias("batch_id"), "frontier")
-        )
+        merged = dict(self.rule_state.frontiers)
+        for topic, moment in frontiers.items():
+            merged[topic] = max(moment, merged.get(topic, moment))
+        frontier_rows = self.spark.createDataFrame(
+            [(self.query_name, topic, batch_id, moment) for topic, moment in sorted(merged.items())],
+            STREAM_FRONTIER.schema())
         writes: list[tuple[DataFrame, str, str]] = [(frontier_rows, STREAM_FRONTIER.path(self.root), "frontier")]
         if report.quarantined:  # a replay decides the same, so it skips the same empty append
             writes.append((quarantine, QUARANTINE.path(self.root), "quarantine"))
@@ -276,17 +282,7 @@ class LakehousePipeline:
              append_once(frame, path, f"{self.query_name}:{name}", batch_id, may_be_replay=self._may_replay))
             for frame, path, name in writes
         ])
-        return verdicts
-
-    def _touched(self, verdicts: DataFrame) -> dict[str, list[datetime]]:
-        """Per base topic, the 5-minute windows its accepted rows fall in."""
-        rows = (
-            verdicts.where(F.col("final_reason").isNull())
-            .select("base_topic", window_start(F.col("observed_at"), "5min").alias("w5")).distinct().collect()
-        )
-        touched: dict[str, list[datetime]] = defaultdict(list)
-        for row in rows:
-            touched[row.base_topic].append(row.w5.replace(tzinfo=UTC))
+        self.rule_state.advance(batch_id, frontiers, accepted)
         return dict(touched)
 
     def _windows(self, moments: list[datetime]) -> DataFrame:
@@ -302,8 +298,9 @@ class LakehousePipeline:
               built: dict[str, DataFrame]) -> None:
         """Recompute and MERGE the gold rows of the touched windows, cached into `built` by table name.
 
-        Each frame is cached before its MERGE: MERGE reads its source twice (to find the files to
-        rewrite, then to write), and the alerts read it a third time, so silver is read once.
+        Each topic's silver days and each gold frame are pinned (`lakehouse.pinned`): the grains read
+        silver several times, MERGE reads its source twice (to find the files to rewrite, then to
+        write) and the alerts read it a third time, so silver is read once per batch.
         """
         jobs: list[Callable[[], None]] = []
         for base_topic, builders in GOLD_BY_TOPIC.items():
@@ -311,17 +308,22 @@ class LakehousePipeline:
                 continue
 
             def job(base_topic: str = base_topic, builders: list[tuple[Any, GoldBuilder]] = builders) -> None:
-                silver = self._silver_days(base_topic, touched[base_topic])
-                windows = self._windows(touched[base_topic])
-                covering = covering_windows(touched[base_topic])
-                for contract, build in builders:
-                    outputs = [(contract, build(silver, windows, now).persist())]
-                    if contract is TRAFFIC_SEGMENT:
-                        outputs.append((TRAFFIC_CITY, traffic.cities(outputs[0][1]).persist()))
-                    for target, rows in outputs:
-                        built[target.qualified_name] = rows
-                        upsert(self.spark, rows, self.root, target, prune=covering)
-                        report.gold_tables.append(target.qualified_name)
+                # pinned: every grain of every builder reads it, and the day grain needs the whole day
+                silver = pin(self._silver_days(base_topic, touched[base_topic]))
+                try:
+                    windows = self._windows(touched[base_topic])
+                    covering = covering_windows(touched[base_topic])
+                    for contract, build in builders:
+                        outputs = [(contract, pin(build(silver, windows, now)))]
+                        built[contract.qualified_name] = outputs[0][1]
+                        if contract is TRAFFIC_SEGMENT:
+                            outputs.append((TRAFFIC_CITY, pin(traffic.cities(outputs[0][1]))))
+                            built[TRAFFIC_CITY.qualified_name] = outputs[1][1]
+                        for target, rows in outputs:
+                            upsert(self.spark, rows, self.root, target, prune=covering)
+                            report.gold_tables.append(target.qualified_name)
+                finally:
+                    release(silver)
 
             jobs.append(job)
         self._in_parallel(jobs)

@@ -7,8 +7,8 @@ Rules, in order of precedence (the first that fails names the quarantine reason)
 2. `future`: observed more than `future_tolerance` after its Kafka timestamp (it cannot have been
    observed after it was sent);
 3. `duplicate_event_id`: an event id already in silver from an earlier batch (observed at most the late
-   allowance before this batch's earliest record of the topic: a copy of anything older is late
-   anyway), or seen earlier in this batch (Kafka order: timestamp, partition, offset);
+   allowance before the topic's frontier: a copy of anything older is late anyway, and is quarantined
+   as `late`), or seen earlier in this batch (Kafka order: timestamp, partition, offset);
 4. `late`: more than `late_allowance` behind the topic's frontier, the newest observed_at of the
    non-future records sent before it or in the same millisecond (earlier batches' frontier, then this
    batch by Kafka timestamp: records sent in one millisecond to different partitions have no order).
@@ -17,7 +17,9 @@ Rules, in order of precedence (the first that fails names the quarantine reason)
 
 Every decision depends only on the batch's records and on earlier batches' output, never on wall
 clock or on this batch's own partial writes (rows carry `_batch_id`, and reads take `_batch_id <
-batch_id`), so a batch replayed after a crash decides exactly as before.
+batch_id`), so a batch replayed after a crash decides exactly as before. The streaming job carries
+the earlier batches' frontiers and ids in memory (`streaming.rule_state`) and reads them from Delta
+once per run.
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ioc.contracts import CITY_NAMES
-from lakehouse.catalog import EVENT_CONTRACTS, SILVER, STREAM_FRONTIER
+from lakehouse.catalog import EVENT_CONTRACTS, SILVER
 from streaming.validation import validate
 
 KAFKA_ORDER = ("kafka_timestamp", "partition", "offset")
@@ -130,6 +132,18 @@ def apply_time_rules(valid: DataFrame, frontiers: DataFrame, seen_ids: DataFrame
     )
 
 
+def judge(classified: DataFrame, frontiers: DataFrame, seen_ids: DataFrame, rules: TimeRules) -> DataFrame:
+    """`classify`'s rows with the final verdict: `final_reason`/`final_detail` (null when accepted, the
+    contract's reason first, then the time rules'), `time_reason` and `late_minutes`."""
+    decided = apply_time_rules(classified.where(F.col("reason").isNull()), frontiers, seen_ids, rules).select(
+        *COORDINATES, F.col("reason").alias("time_reason"), F.col("detail").alias("time_detail"), "late_minutes")
+    return (
+        classified.join(decided, on=list(COORDINATES), how="left")
+        .withColumn("final_reason", F.coalesce("reason", "time_reason"))
+        .withColumn("final_detail", F.coalesce("detail", "time_detail"))
+    )
+
+
 def conform(accepted: DataFrame, base_topic: str, batch_id: int, ingested_at: datetime) -> DataFrame:
     """Parse accepted payloads of one topic with its contract's schema and add the silver columns.
 
@@ -155,34 +169,3 @@ def conform(accepted: DataFrame, base_topic: str, batch_id: int, ingested_at: da
 
 def _is_silver_extra(name: str) -> bool:
     return name.startswith("_") or name in {"city_name_en", "city_name_zh", "observed_date", "late_minutes"}
-
-
-def previous_frontiers(spark: SparkSession, root: str, query: str, batch_id: int) -> DataFrame:
-    return (
-        spark.read.format("delta").load(STREAM_FRONTIER.path(root))
-        .where((F.col("query") == query) & (F.col("batch_id") < batch_id))
-        .groupBy("base_topic").agg(F.max("frontier").alias("frontier"))
-    )
-
-
-def seen_event_ids(spark: SparkSession, root: str, base_topics: list[str], since: dict[str, datetime | None],
-                   batch_id: int) -> DataFrame:
-    """(base_topic, event_id) in silver from earlier batches, observed on or after each topic's horizon.
-
-    The horizon prunes day partitions and, through the file statistics on `observed_at`, every older
-    file of the day: the read stays the size of the late allowance, not of the table.
-    """
-    frames = []
-    for base_topic in base_topics:
-        frame = spark.read.format("delta").load(SILVER[base_topic].path(root)).where(F.col("_batch_id") < batch_id)
-        horizon = since.get(base_topic)
-        if horizon is not None:
-            frame = frame.where((F.col("observed_date") >= F.lit(horizon.date()))
-                                & (F.col("observed_at") >= F.lit(horizon)))
-        frames.append(frame.select(F.lit(base_topic).alias("base_topic"), "event_id"))
-    if not frames:
-        return spark.createDataFrame([], "base_topic string, event_id string")
-    result = frames[0]
-    for frame in frames[1:]:
-        result = result.unionByName(frame)
-    return result

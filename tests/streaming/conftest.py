@@ -28,6 +28,9 @@ class SimulatedRun:
     ledger: Ledger
     suffix: str
     vision_records: int = 0  # vision events sent beside the simulator's (not in its ledger)
+    # what the job carried in memory for the time rules after its last batch: (last batch id,
+    # frontiers, (base_topic, event_id) pairs)
+    carried: tuple[int, dict[str, datetime], set[tuple[str, str]]] | None = None
 
     def base(self, topic: str) -> str:
         return topic.removesuffix(self.suffix)
@@ -152,11 +155,15 @@ def lakehouse_run(spark, settings, kafka_bootstrap, tmp_path_factory) -> Simulat
     pipeline = LakehousePipeline(spark, run.settings)
     try:
         reports = pipeline.run_until_caught_up()
+        state = pipeline.rule_state
+        assert state.ids is not None and state.through_batch is not None
+        carried = (state.through_batch, dict(state.frontiers),
+                   {(row.base_topic, row.event_id) for row in state.ids.collect()})
     finally:
         pipeline.close()
     assert len(reports) >= 2, "the run should span several micro-batches"
     assert sum(r.records for r in reports) == len(run.ledger.entries) + sum(vision_sent.values())
-    return replace(run, vision_records=sum(vision_sent.values()))
+    return replace(run, vision_records=sum(vision_sent.values()), carried=carried)
 
 
 def gold(spark: SparkSession, run: SimulatedRun, contract: TableContract) -> DataFrame:

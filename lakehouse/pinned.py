@@ -1,0 +1,38 @@
+"""Pin an intermediate result in executor memory with its lineage cut, and let it go when done.
+
+A micro-batch derives a dozen writes from one intermediate result (the verdicts of a batch, say).
+`persist()` is not enough for that: each derived write re-analyses the whole plan, and when the
+plan reads Delta tables that changed meanwhile (the batch's own appends), the cached plan no longer
+matches, so Spark plans the Delta scans again and recomputes the result (UDFs included) once per
+write. `localCheckpoint` stores the rows and replaces the plan by a scan of them: every derived
+query is planned against that scan alone.
+
+The blocks of a local checkpoint are otherwise freed only when the JVM garbage-collects its RDD,
+which may take a long time in a streaming job: `release` frees them as soon as the caller is done.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import DataFrame
+
+logger = logging.getLogger(__name__)
+
+
+def pin(frame: DataFrame) -> DataFrame:
+    """`frame` computed now, stored in memory (spilling to disk) with its lineage cut."""
+    return frame.localCheckpoint(eager=True)
+
+
+def is_pinned(frame: DataFrame) -> bool:
+    """Whether `frame` is a scan of stored rows (what `pin` returns): reading it computes nothing."""
+    return bool(frame._jdf.queryExecution().analyzed().getClass().getSimpleName() == "LogicalRDD")
+
+
+def release(pinned: DataFrame) -> None:
+    """Free the blocks of a frame `pin` returned; nothing derived from it may run afterwards."""
+    if not is_pinned(pinned):
+        logger.warning("release: not a pinned frame, nothing freed")
+        return
+    pinned._jdf.queryExecution().analyzed().rdd().unpersist(False)

@@ -1,0 +1,110 @@
+"""What the time rules need from earlier micro-batches, carried in memory from one batch to the next.
+
+The rules in `streaming.silver` judge a batch against earlier batches: each topic's frontier (the
+newest observed_at accepted so far) and the event ids already in silver. Reading them back from Delta
+costs a snapshot and a file listing of the frontier table and of every silver table, about 0.5 s per
+table on every batch. Instead, the first batch of a query run loads them from Delta, and each batch
+then adds its own accepted rows to what it was given.
+
+Only ids observed at most the late allowance before their topic's frontier are kept: an older record
+is quarantined as late whatever its id (its frontier only grows), so older ids decide nothing. The
+Delta load applies the same horizon, so a batch replayed after a restart is judged against exactly
+what it saw the first time.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import chain
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.catalog import EVENT_CONTRACTS, SILVER, STREAM_FRONTIER
+from lakehouse.pinned import pin, release
+
+FRONTIER_SCHEMA = "base_topic string, frontier timestamp"
+IDS_SCHEMA = "base_topic string, event_id string, observed_at timestamp"
+
+
+@dataclass
+class RuleState:
+    """Frontiers and recent event ids as of the end of batch `through_batch` (None: not loaded yet)."""
+
+    spark: SparkSession
+    root: str
+    query: str
+    allowance: timedelta
+    frontiers: dict[str, datetime] = field(default_factory=dict)
+    ids: DataFrame | None = None
+    through_batch: int | None = None
+
+    def reset(self) -> None:
+        """Forget everything: the next batch loads from Delta (a new query run, or a failed batch)."""
+        if self.ids is not None:
+            release(self.ids)
+        self.ids, self.frontiers, self.through_batch = None, {}, None
+
+    def ensure_loaded(self, batch_id: int) -> None:
+        """Load the state batch `batch_id` is judged against, unless carried over from the batch before."""
+        if self.ids is not None and self.through_batch is not None and self.through_batch < batch_id:
+            return
+        self.reset()
+        stored = (self.spark.read.format("delta").load(STREAM_FRONTIER.path(self.root))
+                  .where((F.col("query") == self.query) & (F.col("batch_id") < batch_id))
+                  .groupBy("base_topic").agg(F.max("frontier").alias("frontier")).collect())
+        self.frontiers = {row.base_topic: row.frontier.replace(tzinfo=UTC) for row in stored if row.frontier}
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="rule-state") as pool:  # planning is per table
+            parts = list(pool.map(lambda topic: pin(self._stored_ids(topic, batch_id)), EVENT_CONTRACTS))
+        union = parts[0]
+        for part in parts[1:]:
+            union = union.unionByName(part)
+        self.ids = pin(union)
+        for part in parts:
+            release(part)
+        self.through_batch = batch_id - 1
+
+    def _stored_ids(self, base_topic: str, batch_id: int) -> DataFrame:
+        rows = (self.spark.read.format("delta").load(SILVER[base_topic].path(self.root))
+                .where(F.col("_batch_id") < batch_id))
+        horizon = self._horizon(base_topic)
+        if horizon is not None:
+            rows = rows.where((F.col("observed_date") >= F.lit(horizon.date()))
+                              & (F.col("observed_at") >= F.lit(horizon)))
+        return rows.select(F.lit(base_topic).alias("base_topic"), "event_id", "observed_at")
+
+    def frontier_frame(self) -> DataFrame:
+        """(base_topic, frontier) for `apply_time_rules`."""
+        return self.spark.createDataFrame(sorted(self.frontiers.items()), FRONTIER_SCHEMA)
+
+    def seen_ids(self) -> DataFrame:
+        """(base_topic, event_id) of earlier batches within each topic's horizon."""
+        if self.ids is None:
+            raise RuntimeError("RuleState.ensure_loaded must run before seen_ids")
+        return self.ids.select("base_topic", "event_id")
+
+    def advance(self, batch_id: int, batch_frontiers: dict[str, datetime], accepted: DataFrame) -> None:
+        """Add batch `batch_id`: its newest observed_at per topic and its accepted (base_topic, event_id,
+        observed_at) rows; ids that fell behind the new horizons are dropped."""
+        if self.ids is None:
+            raise RuntimeError("RuleState.ensure_loaded must run before advance")
+        for topic, moment in batch_frontiers.items():
+            if topic not in self.frontiers or moment > self.frontiers[topic]:
+                self.frontiers[topic] = moment
+        kept = self.ids.unionByName(accepted.select("base_topic", "event_id", "observed_at"))
+        if self.frontiers:
+            kept = kept.where(F.col("observed_at") >= F.coalesce(self._horizons()[F.col("base_topic")],
+                                                                  F.col("observed_at")))
+        previous, self.ids = self.ids, pin(kept)
+        release(previous)
+        self.through_batch = batch_id
+
+    def _horizon(self, base_topic: str) -> datetime | None:
+        frontier = self.frontiers.get(base_topic)
+        return frontier - self.allowance if frontier else None
+
+    def _horizons(self) -> Column:
+        return F.create_map(*chain.from_iterable(
+            (F.lit(topic), F.lit(self._horizon(topic)).cast("timestamp")) for topic in sorted(self.frontiers)))
