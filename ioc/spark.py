@@ -58,7 +58,7 @@ def spark_conf(settings: SparkSettings, app_name: str, jars_dir: Path = SPARK_JA
         "spark.sql.streaming.stateStore.providerClass":
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
-        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.adaptive.enabled": str(settings.adaptive).lower(),
         # Small local tables: no need for Delta's optimized-write shuffle or stats on every column.
         "spark.databricks.delta.properties.defaults.dataSkippingNumIndexedCols": "8",
         "spark.ui.showConsoleProgress": "false",
