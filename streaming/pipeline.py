@@ -364,6 +364,7 @@ class LakehousePipeline:
                 future.result()
 
     def close(self) -> None:
+        self.rule_state.reset()
         if self._producer is not None:
             self._producer.close()
             self._producer = None

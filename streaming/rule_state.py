@@ -9,7 +9,9 @@ then adds its own accepted rows to what it was given.
 Only ids observed at most the late allowance before their topic's frontier are kept: an older record
 is quarantined as late whatever its id (its frontier only grows), so older ids decide nothing. The
 Delta load applies the same horizon, so a batch replayed after a restart is judged against exactly
-what it saw the first time.
+what it saw the first time. A topic with silver rows but no frontier of this query (a new query
+name, or a reset checkpoint, over an existing lakehouse) loads the ids within the allowance of
+silver's newest row, not the whole table.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ class RuleState:
         rows = (self.spark.read.format("delta").load(SILVER[base_topic].path(self.root))
                 .where(F.col("_batch_id") < batch_id))
         horizon = self._horizon(base_topic)
+        if horizon is None:  # silver written by another query (a reset checkpoint): bound the load all the same
+            newest = rows.agg(F.max("observed_at")).first()[0]
+            horizon = newest.replace(tzinfo=UTC) - self.allowance if newest else None
         if horizon is not None:
             rows = rows.where((F.col("observed_date") >= F.lit(horizon.date()))
                               & (F.col("observed_at") >= F.lit(horizon)))

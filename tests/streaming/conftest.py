@@ -31,6 +31,7 @@ class SimulatedRun:
     # what the job carried in memory for the time rules after its last batch: (last batch id,
     # frontiers, (base_topic, event_id) pairs)
     carried: tuple[int, dict[str, datetime], set[tuple[str, str]]] | None = None
+    pinned_left: int = 0  # pinned results left in executor memory once the pipeline is closed
 
     def base(self, topic: str) -> str:
         return topic.removesuffix(self.suffix)
@@ -153,6 +154,7 @@ def lakehouse_run(spark, settings, kafka_bootstrap, tmp_path_factory) -> Simulat
                    late_fraction=0.02, max_offsets_per_trigger=4500, query_name="pipeline-test")
     vision_sent = publish_vision_events(run, minutes=15)
     pipeline = LakehousePipeline(spark, run.settings)
+    pinned_before = pinned_results(spark)
     try:
         reports = pipeline.run_until_caught_up()
         state = pipeline.rule_state
@@ -163,7 +165,14 @@ def lakehouse_run(spark, settings, kafka_bootstrap, tmp_path_factory) -> Simulat
         pipeline.close()
     assert len(reports) >= 2, "the run should span several micro-batches"
     assert sum(r.records for r in reports) == len(run.ledger.entries) + sum(vision_sent.values())
-    return replace(run, vision_records=sum(vision_sent.values()), carried=carried)
+    return replace(run, vision_records=sum(vision_sent.values()), carried=carried,
+                   pinned_left=pinned_results(spark) - pinned_before)
+
+
+def pinned_results(spark: SparkSession) -> int:
+    """Local checkpoints held in executor memory (what `lakehouse.pinned.pin` makes)."""
+    rdds = spark.sparkContext._jsc.getPersistentRDDs().values()
+    return sum(1 for rdd in rdds if "LocalCheckpointRDD" in rdd.rdd().toDebugString())
 
 
 def gold(spark: SparkSession, run: SimulatedRun, contract: TableContract) -> DataFrame:

@@ -73,6 +73,37 @@ def test_rule_state_carried_between_batches_is_what_a_restart_loads(spark, lakeh
         loaded.reset()
 
 
+def test_rule_state_of_a_new_query_over_existing_silver_stays_bounded(spark, lakehouse_run):
+    # no frontier of its own: the ids within the allowance of silver's newest row, not all of silver
+    from datetime import timedelta
+
+    from streaming.rule_state import RuleState
+
+    settings = lakehouse_run.settings
+    allowance = timedelta(minutes=5)
+    fresh = RuleState(spark, settings.lakehouse.root, "another-query", allowance)
+    fresh.ensure_loaded(10**6)
+    try:
+        assert fresh.frontiers == {}
+        expected = set()
+        for topic, contract in SILVER.items():
+            rows = gold(spark, lakehouse_run, contract)
+            newest = rows.agg(F.max("observed_at")).first()[0]
+            if newest is not None:
+                expected |= {(topic, row.event_id) for row in rows.where(
+                    F.col("observed_at") >= F.lit(newest - allowance)).select("event_id").collect()}
+        loaded = {(row.base_topic, row.event_id) for row in fresh.seen_ids().collect()}
+        assert loaded == expected
+        assert 0 < len(loaded) < sum(gold(spark, lakehouse_run, c).count() for c in SILVER.values())
+    finally:
+        fresh.reset()
+
+
+def test_a_finished_run_leaves_nothing_pinned(lakehouse_run):
+    # every batch pins its verdicts, silver days and gold rows, and the job carries ids between batches
+    assert lakehouse_run.pinned_left == 0
+
+
 def test_late_events_within_the_allowance_are_counted(spark, lakehouse_run):
     late = [e for e in lakehouse_run.ledger.entries if e.label == LATE_WITHIN_ALLOWANCE]
     assert late, "the run should send late-but-allowed events"
