@@ -28,7 +28,6 @@ from lakehouse.catalog import EVENT_CONTRACTS, SILVER, STREAM_FRONTIER
 from lakehouse.pinned import pin, release
 
 FRONTIER_SCHEMA = "base_topic string, frontier timestamp"
-IDS_SCHEMA = "base_topic string, event_id string, observed_at timestamp"
 
 
 @dataclass
