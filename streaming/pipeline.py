@@ -264,11 +264,9 @@ class LakehousePipeline:
             "observed_at", F.lit(now).cast("timestamp").alias("quarantined_at"),
             F.lit(now.date()).alias("quarantine_date"), F.lit(batch_id).cast("long").alias("batch_id"),
         ).select(*QUARANTINE.schema().fieldNames())
-        merged = dict(self.rule_state.frontiers)
-        for topic, moment in frontiers.items():
-            merged[topic] = max(moment, merged.get(topic, moment))
         frontier_rows = self.spark.createDataFrame(
-            [(self.query_name, topic, batch_id, moment) for topic, moment in sorted(merged.items())],
+            [(self.query_name, topic, batch_id, moment)
+             for topic, moment in sorted(self.rule_state.frontiers_with(frontiers).items())],
             STREAM_FRONTIER.schema())
         writes: list[tuple[DataFrame, str, str]] = [(frontier_rows, STREAM_FRONTIER.path(self.root), "frontier")]
         if report.quarantined:  # a replay decides the same, so it skips the same empty append

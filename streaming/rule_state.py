@@ -50,7 +50,7 @@ class RuleState:
 
     def ensure_loaded(self, batch_id: int) -> None:
         """Load the state batch `batch_id` is judged against, unless carried over from the batch before."""
-        if self.ids is not None and self.through_batch is not None and self.through_batch < batch_id:
+        if self.through_batch is not None and self.through_batch < batch_id:
             return
         self.reset()
         stored = (self.spark.read.format("delta").load(STREAM_FRONTIER.path(self.root))
@@ -89,14 +89,19 @@ class RuleState:
             raise RuntimeError("RuleState.ensure_loaded must run before seen_ids")
         return self.ids.select("base_topic", "event_id")
 
+    def frontiers_with(self, batch_frontiers: dict[str, datetime]) -> dict[str, datetime]:
+        """The frontiers once a batch with these newest observed_at per topic is added."""
+        merged = dict(self.frontiers)
+        for topic, moment in batch_frontiers.items():
+            merged[topic] = max(moment, merged.get(topic, moment))
+        return merged
+
     def advance(self, batch_id: int, batch_frontiers: dict[str, datetime], accepted: DataFrame) -> None:
         """Add batch `batch_id`: its newest observed_at per topic and its accepted (base_topic, event_id,
         observed_at) rows; ids that fell behind the new horizons are dropped."""
         if self.ids is None:
             raise RuntimeError("RuleState.ensure_loaded must run before advance")
-        for topic, moment in batch_frontiers.items():
-            if topic not in self.frontiers or moment > self.frontiers[topic]:
-                self.frontiers[topic] = moment
+        self.frontiers = self.frontiers_with(batch_frontiers)
         kept = self.ids.unionByName(accepted.select("base_topic", "event_id", "observed_at"))
         if self.frontiers:
             kept = kept.where(F.col("observed_at") >= F.coalesce(self._horizons()[F.col("base_topic")],
