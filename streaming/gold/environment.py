@@ -14,6 +14,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.catalog import AIR_CITY, AIR_STATION, RIVER_GAUGE, WATER_STATION
+from streaming.aggregates import exact_mean
 from streaming.gold.windows import for_each_grain, with_window_columns
 from streaming.silver import city_name_columns
 from streaming.standards.aqi import add_aqi, daily_iaqi, hourly_iaqi
@@ -23,24 +24,26 @@ AIR_GRAINS = ("hour", "day")
 
 
 CONCENTRATIONS = ("so2", "no2", "pm10", "pm25", "co", "o3", "o3_8h")
+WATER_PARAMETERS = ("dissolved_oxygen", "cod_mn", "nh3_n", "total_phosphorus", "ph")
+
+
+def _means(**sources: str) -> list[Column]:
+    """Order-independent means of silver columns, each named by its keyword."""
+    return [exact_mean(F.col(column)).alias(name) for name, column in sources.items()]
 
 
 def _rated(rows: DataFrame, keys: list[Column | str], extra: list[Column]) -> DataFrame:
     """Mean concentrations per key and window, rated: hourly rules for hours, daily rules for days."""
     hourly = rows.where(F.col("grain") == "hour").groupBy("grain", "window_start", *keys).agg(
-        *extra,
-        F.avg("so2_1h").alias("so2"), F.avg("so2_24h").alias("so2_24h"), F.avg("no2_1h").alias("no2"),
-        F.avg("pm10_24h").alias("pm10"), F.avg("pm25_24h").alias("pm25"), F.avg("co_1h").alias("co"),
-        F.avg("o3_1h").alias("o3"), F.avg("o3_8h").alias("o3_8h"),
+        *extra, *_means(so2="so2_1h", so2_24h="so2_24h", no2="no2_1h", pm10="pm10_24h", pm25="pm25_24h",
+                        co="co_1h", o3="o3_1h", o3_8h="o3_8h"),
     )
     hourly = add_aqi(hourly, hourly_iaqi(
         so2_1h=F.col("so2"), so2_24h=F.col("so2_24h"), no2_1h=F.col("no2"), pm10_24h=F.col("pm10"),
         pm25_24h=F.col("pm25"), co_1h=F.col("co"), o3_1h=F.col("o3"), o3_8h=F.col("o3_8h"),
     )).drop("so2_24h")
     daily = rows.where(F.col("grain") == "day").groupBy("grain", "window_start", *keys).agg(
-        *extra,
-        F.avg("so2_1h").alias("so2"), F.avg("no2_1h").alias("no2"), F.avg("pm10_1h").alias("pm10"),
-        F.avg("pm25_1h").alias("pm25"), F.avg("co_1h").alias("co"),
+        *extra, *_means(so2="so2_1h", no2="no2_1h", pm10="pm10_1h", pm25="pm25_1h", co="co_1h"),
         F.max("o3_1h").alias("o3"), F.max("o3_8h").alias("o3_8h"),
     )
     daily = add_aqi(daily, daily_iaqi(
@@ -86,8 +89,7 @@ def water_stations(silver_water: DataFrame, touched_5min: DataFrame, updated_at:
             F.first("city_code").alias("city_code"), F.first("station_name").alias("station_name"),
             F.first("river").alias("river"), F.first("lat").alias("lat"), F.first("lon").alias("lon"),
             F.count(F.lit(1)).alias("samples"),
-            *(F.round(F.avg(c), 3).alias(c) for c in ("dissolved_oxygen", "cod_mn", "nh3_n", "total_phosphorus",
-                                                       "ph")),
+            *(F.round(exact_mean(F.col(c)), 3).alias(c) for c in WATER_PARAMETERS),
             F.max("sample_class").alias("water_class"),
             F.max_by("sample_worst", "sample_class").alias("worst_parameter"),
         )

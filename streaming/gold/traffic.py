@@ -8,13 +8,14 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.catalog import TRAFFIC_CITY, TRAFFIC_SEGMENT
+from streaming.aggregates import exact_mean, exact_weighted_mean
 from streaming.gold.windows import for_each_grain, with_window_columns
 from streaming.silver import city_name_columns
 from streaming.standards.tpi import segment_index, tpi_level, tpi_level_name, weighted_tpi
 
 
 def _segment_aggregate(rows: DataFrame) -> DataFrame:
-    weighted_speed = F.try_divide(F.sum(F.col("average_speed_kmh") * F.col("volume")), F.sum("volume"))
+    weighted_speed = exact_weighted_mean(F.col("average_speed_kmh"), F.col("volume"))
     return rows.groupBy("grain", "window_start", F.col("source_id").alias("segment_id"), "direction").agg(
         F.first("city_code").alias("city_code"),
         F.first("road").alias("road"),
@@ -23,9 +24,9 @@ def _segment_aggregate(rows: DataFrame) -> DataFrame:
         F.first("lon").alias("lon"),
         F.count(F.lit(1)).alias("observations"),
         F.sum("volume").cast("long").alias("volume"),
-        F.round(F.coalesce(weighted_speed, F.avg("average_speed_kmh")), 2).alias("avg_speed_kmh"),
-        F.round(F.avg("free_flow_speed_kmh"), 2).alias("free_flow_speed_kmh"),
-        F.round(F.avg("occupancy_pct"), 2).alias("avg_occupancy_pct"),
+        F.round(F.coalesce(weighted_speed, exact_mean(F.col("average_speed_kmh"))), 2).alias("avg_speed_kmh"),
+        F.round(exact_mean(F.col("free_flow_speed_kmh")), 2).alias("free_flow_speed_kmh"),
+        F.round(exact_mean(F.col("occupancy_pct")), 2).alias("avg_occupancy_pct"),
     )
 
 
@@ -44,10 +45,10 @@ def cities(segment_rows: DataFrame) -> DataFrame:
         keyed = frame.withColumn("rc", F.lit(road_class) if road_class else F.col("road_class"))
         if road_class is None:
             keyed = keyed.where(F.col("road_class").isNotNull())
-        weighted_speed = F.try_divide(F.sum(F.col("avg_speed_kmh") * F.col("volume")), F.sum("volume"))
+        weighted_speed = exact_weighted_mean(F.col("avg_speed_kmh"), F.col("volume"))
         return keyed.groupBy("grain", "window_start", "window_end", "window_date", "city_code", "rc").agg(
             weighted_tpi(F.col("segment_index"), F.col("volume").cast("double")).alias("tpi"),
-            F.round(F.coalesce(weighted_speed, F.avg("avg_speed_kmh")), 2).alias("avg_speed_kmh"),
+            F.round(F.coalesce(weighted_speed, exact_mean(F.col("avg_speed_kmh"))), 2).alias("avg_speed_kmh"),
             F.sum("volume").cast("long").alias("volume"),
             F.count(F.lit(1)).alias("segments"),
             F.sum(F.when(F.col("segment_level") >= 4, 1).otherwise(0)).cast("long").alias("congested_segments"),

@@ -8,6 +8,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.catalog import VISION_CAMERA, VISION_INCIDENTS
+from streaming.aggregates import exact_mean
 from streaming.gold.windows import for_each_grain, with_window_columns
 from streaming.silver import city_name_columns
 
@@ -22,13 +23,13 @@ def _camera_aggregate(rows: DataFrame) -> DataFrame:
         F.count(F.lit(1)).alias("readings"),
         F.max_by("people_count", "observed_at").cast("long").alias("people_last"),
         F.max("people_max").cast("long").alias("people_max"),
-        F.round(F.avg("people_mean"), 2).alias("people_mean"),
+        F.round(exact_mean(F.col("people_mean")), 2).alias("people_mean"),
         F.round(F.max("density_per_m2"), 3).alias("density_max"),
         F.round(F.max("occupancy_ratio"), 3).alias("occupancy_max"),
         F.max_by("crowd_level", "observed_at").alias("crowd_level"),
         F.sum("line_in").cast("long").alias("line_in"),
         F.sum("line_out").cast("long").alias("line_out"),
-        F.round(F.avg("mean_dwell_s"), 1).alias("mean_dwell_s"),
+        F.round(exact_mean(F.col("mean_dwell_s")), 1).alias("mean_dwell_s"),
     )
 
 

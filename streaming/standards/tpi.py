@@ -14,6 +14,8 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from streaming.aggregates import exact_mean, exact_weighted_mean
+
 # Lower speed bounds (km/h) of free flow, basically free, light, moderate congestion; below the last
 # bound the segment is severely congested.
 SPEED_THRESHOLDS: dict[str, tuple[float, float, float, float]] = {
@@ -70,5 +72,4 @@ def _band(tpi: Column, field: int) -> Column:
 def weighted_tpi(index: Column, vehicle_km: Column) -> Column:
     """Aggregate: the vehicle-kilometre-weighted mean index (plain mean when no traffic was counted)."""
     weight = F.greatest(vehicle_km, F.lit(0.0))
-    weighted = F.try_divide(F.sum(index * weight), F.sum(F.when(index.isNotNull(), weight)))
-    return F.round(F.coalesce(weighted, F.avg(index)), 2)
+    return F.round(F.coalesce(exact_weighted_mean(index, weight), exact_mean(index)), 2)
