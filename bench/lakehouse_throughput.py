@@ -3,15 +3,21 @@
 One run, on a broker and a Spark session of its own (temp folder, free ports):
 
 1. throughput: a simulated backlog (a catch-up after an outage) is processed by the streaming job in
-   one large micro-batch; bronze and silver rates come from the batch's phase timings (events/s and per
+   one large micro-batch, after the job has run once over a small backlog of its own (warm JVM and
+   Python workers; the measured batch still loads its rule state and checks for a replay, as any
+   restart does); bronze and silver rates come from the batch's phase timings (events/s and per
    core). Baselines, same run: a bare Kafka -> Delta copy of the same records, and a copy of the
-   bronze table into a new Delta table (no parsing, no validation, no de-duplication).
-2. latency: the job runs continuously (1 s trigger) while a producer sends at a fixed rate; for each
+   bronze table into a new Delta table (no parsing, no validation, no de-duplication), and the
+   contract validator alone over the bronze rows (the pydantic models in an Arrow UDF, nothing written).
+2. commit floor: the Delta commits one micro-batch makes (bronze, quarantine, frontier and 12 silver
+   appends; 12 gold, fusion and alert MERGEs), each of a one-row frame, side by side as the job runs
+   them. No record can be in gold sooner than its batch takes, so this bounds the latency from below.
+3. latency: the job runs continuously (1 s trigger) while a producer sends at a fixed rate; for each
    record, latency = the end of the micro-batch that put it in gold minus its Kafka timestamp
    (when the producer sent it). Prints p50/p95.
 
 Usage: python bench/lakehouse_throughput.py [--records 300000] [--rate 1000] [--seconds 60]
-                                           [--only throughput|latency]
+                                           [--only throughput|floor|latency]
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from feeds.sim import Simulator, publish
 from feeds.topics import topic_specs
@@ -40,8 +48,11 @@ from ioc.kafka.clients import make_producer
 from ioc.kafka.topics import catalogue, ensure_topics
 from ioc.settings import Settings, load_settings
 from ioc.spark import build_spark_session
-from lakehouse.catalog import BRONZE_EVENTS
+from lakehouse.catalog import BRONZE_EVENTS, GOLD, QUARANTINE, SILVER, STREAM_FRONTIER, all_contracts
+from lakehouse.tables import TableContract, ensure_tables
+from lakehouse.writes import append_once, upsert
 from streaming.pipeline import LakehousePipeline
+from streaming.silver import TopicMap, classify
 
 CORES = os.cpu_count() or 1
 WARMUP_S = 10  # seconds of input sent and processed before the latency is measured
@@ -106,6 +117,61 @@ def delta_copy(spark, settings: Settings) -> float:  # type: ignore[no-untyped-d
     return time.perf_counter() - started
 
 
+def validator_only(spark, settings: Settings) -> float:  # type: ignore[no-untyped-def]
+    """Seconds for the contract validator alone over the bronze rows: silver's floor while silver
+    validates with the contracts' own pydantic models."""
+    topics = TopicMap(settings.streaming.topic_prefix, settings.streaming.topic_suffix)
+    bronze = spark.read.format("delta").load(BRONZE_EVENTS.path(settings.lakehouse.root)).coalesce(
+        settings.streaming.batch_partitions)
+    started = time.perf_counter()
+    classify(bronze, topics).where(F.col("reason").isNull()).agg(F.count(F.lit(1))).collect()
+    return time.perf_counter() - started
+
+
+def _one_row(spark: SparkSession, contract: TableContract, serial: int, now: datetime) -> DataFrame:
+    """A row of `contract`'s schema, every column set (a new key per `serial`)."""
+    def value(kind: T.DataType) -> object:
+        by_type: dict[type, object] = {T.StringType: f"k{serial}", T.LongType: serial, T.IntegerType: serial,
+                                       T.DoubleType: float(serial), T.BooleanType: False, T.TimestampType: now,
+                                       T.DateType: now.date(), T.BinaryType: b"{}"}
+        return by_type.get(type(kind))
+    schema = contract.schema()
+    return spark.createDataFrame([tuple(value(f.dataType) for f in schema.fields)], schema)
+
+
+def commit_floor(spark, tmp: Path, rounds: int = 5) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Median seconds (appends, MERGEs) of one micro-batch's Delta commits with one-row frames."""
+    root = str(tmp / "lakehouse-floor")
+    ensure_tables(spark, root, all_contracts())
+    appended = [BRONZE_EVENTS, QUARANTINE, STREAM_FRONTIER, *SILVER.values()]
+    timings: list[tuple[float, float]] = []
+    for serial in range(rounds + 1):  # the first round warms up, not measured
+        now = datetime.now(UTC).replace(microsecond=0)
+        rows = {c.qualified_name: _one_row(spark, c, serial, now) for c in (*appended, *GOLD)}
+        started = time.perf_counter()
+        LakehousePipeline._in_parallel([
+            lambda c=c, frame=rows[c.qualified_name], version=serial:
+            append_once(frame, c.path(root), f"floor:{c.name}", version, may_be_replay=False) for c in appended])
+        appends_s = time.perf_counter() - started
+        started = time.perf_counter()
+        LakehousePipeline._in_parallel([lambda c=c, frame=rows[c.qualified_name]: upsert(spark, frame, root, c)
+                                        for c in GOLD])
+        timings.append((appends_s, time.perf_counter() - started))
+    measured = timings[1:]
+    return statistics.median(a for a, _ in measured), statistics.median(m for _, m in measured)
+
+
+def warm_up_pipeline(spark, tmp: Path, records: int = 5_000) -> None:  # type: ignore[no-untyped-def]
+    """The streaming job over a small backlog of its own (topics and lakehouse), not measured: the JVM's
+    code paths, the Python workers and Delta's classes are warm, as in a job that has been running."""
+    suffix = f"-w{uuid.uuid4().hex[:6]}"
+    settings = settings_for(tmp, suffix, query_name="bench-warm-pipeline")
+    produce_backlog(settings, suffix, records)
+    pipeline = LakehousePipeline(spark, settings, publish_alerts=False)
+    pipeline.run_until_caught_up(timeout_s=900)
+    pipeline.close()
+
+
 def throughput(spark, tmp: Path, records: int) -> None:  # type: ignore[no-untyped-def]
     suffix = f"-t{uuid.uuid4().hex[:6]}"
     settings = settings_for(tmp, suffix, max_offsets_per_trigger=max(records * 2, 1000),
@@ -113,6 +179,7 @@ def throughput(spark, tmp: Path, records: int) -> None:  # type: ignore[no-untyp
     sent = produce_backlog(settings, suffix, records)
     warm = settings_for(tmp, suffix, query_name="bench-warmup")
     baseline_copy(spark, warm, suffix)  # JIT and file-system warm-up, not measured
+    warm_up_pipeline(spark, tmp)
     copy_s = baseline_copy(spark, settings, suffix)
     pipeline = LakehousePipeline(spark, settings, publish_alerts=False)
     started = time.perf_counter()
@@ -122,14 +189,17 @@ def throughput(spark, tmp: Path, records: int) -> None:  # type: ignore[no-untyp
     bronze_s = sum(r.phases.get("bronze", 0) for r in reports)
     silver_s = sum(r.phases.get("silver", 0) for r in reports)
     delta_copy_s = delta_copy(spark, settings)
+    validator_s = validator_only(spark, settings)
     print(f"backlog: {sent} records in {len(reports)} micro-batch(es), whole pipeline {total_s:.1f} s "
           f"({sent / total_s:,.0f} events/s including gold, fusion, alerts)")
     print(f"{'stage':34} {'events/s':>10} {'per core':>10}")
     for name, seconds in (("baseline: bare Kafka -> Delta copy", copy_s),
-                          ("baseline: bronze Delta -> Delta copy", delta_copy_s), ("bronze", bronze_s),
+                          ("baseline: bronze Delta -> Delta copy", delta_copy_s),
+                          ("baseline: validator alone, no writes", validator_s), ("bronze", bronze_s),
                           ("silver (validate, rules, conform)", silver_s)):
         print(f"{name:36} {sent / seconds:>10,.0f} {sent / seconds / CORES:>10,.0f}")
-    print(f"ratio silver / Kafka copy: {copy_s / silver_s:.2f}; silver / Delta copy: {delta_copy_s / silver_s:.2f}")
+    print(f"ratio silver / Kafka copy: {copy_s / silver_s:.2f}; silver / Delta copy: {delta_copy_s / silver_s:.2f}; "
+          f"silver / validator alone: {validator_s / silver_s:.2f}")
     print("phase seconds per batch:", [r.phases for r in reports])
 
 
@@ -196,7 +266,7 @@ def latency(spark, tmp: Path, rate: int, seconds: int) -> None:  # type: ignore[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=300_000)
-    parser.add_argument("--only", choices=("throughput", "latency"))
+    parser.add_argument("--only", choices=("throughput", "floor", "latency"))
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=60)
     args = parser.parse_args()
@@ -208,9 +278,13 @@ def main() -> None:
         LocalBroker(base.kafka).start()
         spark = build_spark_session(base.spark, "bench-lakehouse")
         try:
-            if args.only != "latency":
+            if args.only in (None, "throughput"):
                 throughput(spark, tmp, args.records)
-            if args.only != "throughput":
+            if args.only in (None, "floor"):
+                appends_s, merges_s = commit_floor(spark, tmp)
+                print(f"commit floor of one micro-batch (one-row frames, median of 5): {appends_s + merges_s:.1f} s "
+                      f"({3 + len(SILVER)} appends {appends_s:.1f} s, {len(GOLD)} MERGEs {merges_s:.1f} s)")
+            if args.only in (None, "latency"):
                 latency(spark, tmp, args.rate, args.seconds)
         finally:
             spark.stop()
