@@ -130,13 +130,11 @@ def validator_only(spark, settings: Settings) -> float:  # type: ignore[no-untyp
 
 def _one_row(spark: SparkSession, contract: TableContract, serial: int, now: datetime) -> DataFrame:
     """A row of `contract`'s schema, every column set (a new key per `serial`)."""
-    def value(kind: T.DataType) -> object:
-        by_type: dict[type, object] = {T.StringType: f"k{serial}", T.LongType: serial, T.IntegerType: serial,
-                                       T.DoubleType: float(serial), T.BooleanType: False, T.TimestampType: now,
-                                       T.DateType: now.date(), T.BinaryType: b"{}"}
-        return by_type.get(type(kind))
+    by_type: dict[type, object] = {T.StringType: f"k{serial}", T.LongType: serial, T.IntegerType: serial,
+                                   T.DoubleType: float(serial), T.BooleanType: False, T.TimestampType: now,
+                                   T.DateType: now.date(), T.BinaryType: b"{}"}
     schema = contract.schema()
-    return spark.createDataFrame([tuple(value(f.dataType) for f in schema.fields)], schema)
+    return spark.createDataFrame([tuple(by_type.get(type(f.dataType)) for f in schema.fields)], schema)
 
 
 def commit_floor(spark, tmp: Path, rounds: int = 5) -> tuple[float, float]:  # type: ignore[no-untyped-def]

@@ -34,6 +34,7 @@ from ioc.settings import Settings
 from jobs.base import Change, JobResult, RangeArgs, last_metrics, table_version
 from jobs.config import JobsPolicy
 from lakehouse.catalog import BRONZE_EVENTS, EVENT_CONTRACTS, QUARANTINE, SILVER, all_contracts
+from lakehouse.frames import union_all
 from lakehouse.pinned import pin, release
 from lakehouse.tables import ensure_tables
 from lakehouse.writes import with_conflict_retry
@@ -67,13 +68,7 @@ def _before(spark: SparkSession, root: str, args: RangeArgs) -> tuple[DataFrame,
         frontiers.append(earlier.agg(F.max("observed_at").alias("frontier")).select(
             F.lit(topic).alias("base_topic"), "frontier"))
         seen.append(earlier.select(F.lit(topic).alias("base_topic"), "event_id"))
-    frontier = frontiers[0]
-    for frame in frontiers[1:]:
-        frontier = frontier.unionByName(frame)
-    ids = seen[0]
-    for frame in seen[1:]:
-        ids = ids.unionByName(frame)
-    return frontier.where(F.col("frontier").isNotNull()), ids
+    return union_all(frontiers).where(F.col("frontier").isNotNull()), union_all(seen)
 
 
 def run(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: ReplayArgs) -> JobResult:

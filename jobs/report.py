@@ -30,6 +30,7 @@ from ioc.settings import Settings
 from jobs.base import Change, JobArgs, JobResult, last_metrics, table_version
 from jobs.config import JobsPolicy
 from lakehouse.catalog import AIR_CITY, ALERTS, SECURITY_INCIDENTS, TOURISM_AREA, TRAFFIC_CITY
+from lakehouse.frames import union_all
 from lakehouse.tables import TableContract, ensure_table, ensure_tables
 from lakehouse.writes import with_conflict_retry
 
@@ -115,9 +116,7 @@ def figures(spark: SparkSession, root: str, day: date) -> DataFrame:
     alert_rows = raised.unionByName(closed).select(
         "*", F.lit(None).cast("timestamp").alias("at"), F.lit(None).cast("string").alias("detail"))
 
-    rows = worst_aqi
-    for part in (congestion, peak_tpi, scenic, incidents, alert_rows):
-        rows = rows.unionByName(part.select(*COLUMNS))
+    rows = union_all(part.select(*COLUMNS) for part in (worst_aqi, congestion, peak_tpi, scenic, incidents, alert_rows))
     return rows.where(F.col("city_code").isNotNull()).select(*COLUMNS)
 
 

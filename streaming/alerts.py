@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 from ioc.contracts import CITY_NAMES, utc_iso
 from ioc.exceptions import ConfigError
 from lakehouse.catalog import ALERTS, by_name
+from lakehouse.frames import union_all
 from lakehouse.writes import upsert
 from streaming.standards.warning import LEVELS, RANK_BY_COLOUR
 
@@ -143,9 +144,7 @@ def latest_readings(rules: list[AlertRule], gold: dict[str, DataFrame]) -> list[
             ), F.col("window_start")).alias("r")).select(F.lit(rule.id).alias("rule_id"), "subject_id", "r"))
     if not parts:
         return []
-    every = parts[0]
-    for part in parts[1:]:
-        every = every.unionByName(part)
+    every = union_all(parts)
     by_id = {rule.id: rule for rule in rules}
     return [
         Reading(by_id[row.rule_id], row.subject_id, row.r.name or row.subject_id, row.r.city_code,

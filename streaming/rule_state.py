@@ -25,6 +25,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.catalog import EVENT_CONTRACTS, SILVER, STREAM_FRONTIER
+from lakehouse.frames import union_all
 from lakehouse.pinned import pin, release
 
 FRONTIER_SCHEMA = "base_topic string, frontier timestamp"
@@ -59,10 +60,7 @@ class RuleState:
         self.frontiers = {row.base_topic: row.frontier.replace(tzinfo=UTC) for row in stored if row.frontier}
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="rule-state") as pool:  # planning is per table
             parts = list(pool.map(lambda topic: pin(self._stored_ids(topic, batch_id)), EVENT_CONTRACTS))
-        union = parts[0]
-        for part in parts[1:]:
-            union = union.unionByName(part)
-        self.ids = pin(union)
+        self.ids = pin(union_all(parts))
         for part in parts:
             release(part)
         self.through_batch = batch_id - 1

@@ -9,6 +9,8 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse.frames import union_all
+
 GRAINS: tuple[str, ...] = ("5min", "hour", "day")
 GRAIN_SECONDS: dict[str, int] = {"5min": 300, "hour": 3600, "day": 86_400}
 
@@ -60,10 +62,7 @@ def for_each_grain(
             .join(F.broadcast(wanted), on="window_start", how="left_semi")
         )
         parts.append(aggregate(keyed))
-    result = parts[0]
-    for part in parts[1:]:
-        result = result.unionByName(part)
-    return result
+    return union_all(parts)
 
 
 def with_window_columns(frame: DataFrame, updated_at: datetime) -> DataFrame:
