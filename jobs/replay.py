@@ -6,15 +6,15 @@ silver rows (`_kafka_timestamp` in the range) are replaced in one commit per top
 and every rejected record not yet in quarantine is added to it (quarantine is append-only, so a
 record that a fixed rule now accepts keeps its old quarantine row as history).
 
-What "late" means in a replay: the replay judges the range as if it had arrived as one micro-batch.
-The frontier of each topic starts at the newest `observed_at` silver holds from records that
-arrived *before* the range (`_kafka_timestamp < start`), then advances through the replayed
-records in Kafka order (timestamp, partition, offset); a record more than the allowance behind it
-is late. Duplicates are judged the same way: against silver's rows from before the range, then
-earlier copies in the range. Records that arrived *after* the range never affect the verdicts,
-exactly as they could not when streaming first saw the range. Streaming's own batches are cut by
-offsets, not by time, so across partitions a batch may have judged a record against a slightly
-different frontier; the replay's strict Kafka-timestamp order is the reproducible reading.
+What "late" means in a replay: the replay judges the range's records in the order streaming first
+saw them (`streaming.silver`'s arrival order: bronze's micro-batch, then Kafka timestamp, partition
+and offset), against what silver holds from records sent before the range (`_kafka_timestamp <
+start`): each topic's frontier starts at the newest `observed_at` among them and advances through the
+range's records; a record more than the allowance behind it is late. Duplicates are judged the same
+way: against silver's rows from before the range, then earlier copies in the range that were kept.
+Replaying streaming's whole history therefore decides exactly as streaming did, whatever offsets its
+micro-batches were cut at; a range that starts mid-stream takes every record sent before its start
+as having arrived before it.
 
 Replayed silver rows carry `_batch_id = -1` (`REPLAY_BATCH_ID`), so lineage shows they came from a
 replay and streaming's later batches (which read `_batch_id < their id`) see them for de-duplication.

@@ -8,18 +8,25 @@ Rules, in order of precedence (the first that fails names the quarantine reason)
    observed after it was sent);
 3. `duplicate_event_id`: an event id already in silver from an earlier batch (observed at most the late
    allowance before the topic's frontier: a copy of anything older is late anyway, and is quarantined
-   as `late`), or seen earlier in this batch (Kafka order: timestamp, partition, offset);
+   as `late`), or carried by an earlier record of this batch that is neither future nor late (the
+   first such copy is the one kept);
 4. `late`: more than `late_allowance` behind the topic's frontier, the newest observed_at of the
-   non-future records sent before it or in the same millisecond (earlier batches' frontier, then this
-   batch by Kafka timestamp: records sent in one millisecond to different partitions have no order).
-   This frontier is the de-duplication watermark too: anything older is quarantined as late, so
-   duplicate checks only ever need silver's rows from `frontier - allowance` on.
+   non-future records that arrived before it.
 
-Every decision depends only on the batch's records and on earlier batches' output, never on wall
-clock or on this batch's own partial writes (rows carry `_batch_id`, and reads take `_batch_id <
-batch_id`), so a batch replayed after a crash decides exactly as before. The streaming job carries
-the earlier batches' frontiers and ids in memory (`streaming.rule_state`) and reads them from Delta
-once per run.
+"Before" is arrival order, the order every path can see: the micro-batch a record arrived in (bronze
+keeps `ingested_at` and `batch_id` for each record), then, within one micro-batch, the Kafka
+timestamp, partition and offset; records sent in the same millisecond all count for each other (Kafka
+cannot order them across partitions, and a record never makes itself late). Kafka timestamps alone are
+not enough: a micro-batch is cut by offsets, so a partition that lags can deliver records sent earlier
+than some of the batch before. Streaming judges one micro-batch at a time against what earlier batches
+left; a replay (`jobs.replay`) judges many at once in the same arrival order, so both decide alike.
+The frontier is the de-duplication watermark too: anything older is quarantined as late, so duplicate
+checks only ever need silver's rows from `frontier - allowance` on.
+
+Every decision depends only on the records and on earlier batches' output, never on wall clock or on
+this batch's own partial writes (rows carry `_batch_id`, and reads take `_batch_id < batch_id`), so a
+batch replayed after a crash decides exactly as before. The streaming job carries the earlier
+batches' frontiers and ids in memory (`streaming.rule_state`) and reads them from Delta once per run.
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ from lakehouse.catalog import EVENT_CONTRACTS, SILVER
 from streaming.validation import validate
 
 KAFKA_ORDER = ("kafka_timestamp", "partition", "offset")
+# the micro-batch a record arrived in, as bronze records it (`ingested_at` first: batch ids restart
+# when a query's checkpoint is reset)
+ARRIVAL = ("ingested_at", "batch_id")
 COORDINATES = ("topic", "partition", "offset")
 
 
@@ -84,22 +94,22 @@ def classify(bronze: DataFrame, topics: TopicMap) -> DataFrame:
 
 def apply_time_rules(valid: DataFrame, frontiers: DataFrame, seen_ids: DataFrame, rules: TimeRules) -> DataFrame:
     """Envelope rows of contract-valid records (`classify`'s output) with `reason`
-    future/duplicate_event_id/late or null.
+    future/duplicate_event_id/late or null, its `detail`, and `late_minutes` behind the frontier.
 
-    Also `is_future`-free frontier input: `observed_at` of every row, and `late_minutes` behind it.
-
-    `frontiers`: (base_topic, frontier) from earlier batches. `seen_ids`: (base_topic, event_id) already
-    in silver from earlier batches.
+    `valid` may hold one micro-batch (streaming) or many (a replay): records are ordered by `ARRIVAL`,
+    then `KAFKA_ORDER`. `frontiers`: (base_topic, frontier) from before the first of them. `seen_ids`:
+    (base_topic, event_id) already in silver from before them.
     """
-    envelope = valid.select("base_topic", "topic", *KAFKA_ORDER, "event_id", "observed_at")
+    envelope = valid.select("base_topic", "topic", *ARRIVAL, *KAFKA_ORDER, "event_id", "observed_at")
 
     tolerance = F.expr(f"INTERVAL {int(rules.future_tolerance_minutes * 60)} SECONDS")
     allowance_s = rules.late_allowance_minutes * 60
-    # sent before it or in the same millisecond: Kafka cannot order records sent in one millisecond
-    # to different partitions, so the frontier counts all of them (a record never makes itself late)
-    sent_by_then = (Window.partitionBy("base_topic").orderBy("kafka_timestamp")
-                    .rangeBetween(Window.unboundedPreceding, Window.currentRow))
-    first_of_id = Window.partitionBy("base_topic", "event_id").orderBy(*KAFKA_ORDER)
+    # everything that arrived in an earlier micro-batch, and this batch's records sent before it or in
+    # the same millisecond (a RANGE frame's peers share all the order keys)
+    arrived_by_then = (Window.partitionBy("base_topic").orderBy(*ARRIVAL, "kafka_timestamp")
+                       .rangeBetween(Window.unboundedPreceding, Window.currentRow))
+    earlier_copies = (Window.partitionBy("base_topic", "event_id").orderBy(*ARRIVAL, *KAFKA_ORDER)
+                      .rowsBetween(Window.unboundedPreceding, -1))
 
     seen = seen_ids.select("base_topic", "event_id", F.lit(True).alias("seen_before")).dropDuplicates(
         ["base_topic", "event_id"])
@@ -107,24 +117,25 @@ def apply_time_rules(valid: DataFrame, frontiers: DataFrame, seen_ids: DataFrame
         envelope.join(frontiers, on="base_topic", how="left")
         .join(seen, on=["base_topic", "event_id"], how="left")
         .withColumn("is_future", F.col("observed_at") > F.col("kafka_timestamp") + tolerance)
-        .withColumn("running_max", F.max(F.when(~F.col("is_future"), F.col("observed_at"))).over(sent_by_then))
+        .withColumn("running_max", F.max(F.when(~F.col("is_future"), F.col("observed_at"))).over(arrived_by_then))
         .withColumn("reference", F.greatest(F.col("frontier"), F.col("running_max")))
         .withColumn("behind_s", F.col("reference").cast("double") - F.col("observed_at").cast("double"))
-        .withColumn("copy_number", F.row_number().over(first_of_id))
+        .withColumn("is_late", F.coalesce(F.col("behind_s") > allowance_s, F.lit(False)))
+        # a copy counts only if it could have been kept: a future or late first copy leaves the id free
+        .withColumn("kept_before", F.coalesce(
+            F.max(~F.col("is_future") & ~F.col("is_late")).over(earlier_copies), F.lit(False)))
     )
     reason = (
         F.when(F.col("is_future"), F.lit("future"))
-        .when(F.coalesce(F.col("seen_before"), F.lit(False)) | (F.col("copy_number") > 1),
-              F.lit("duplicate_event_id"))
-        .when(F.col("behind_s") > allowance_s, F.lit("late"))
+        .when(F.coalesce(F.col("seen_before"), F.lit(False)) | F.col("kept_before"), F.lit("duplicate_event_id"))
+        .when(F.col("is_late"), F.lit("late"))
     )
     detail = (
         F.when(F.col("is_future"), F.concat(F.lit("observed_at is after its Kafka timestamp "),
                                             F.col("kafka_timestamp").cast("string")))
-        .when(F.col("copy_number") > 1, F.lit("event_id repeated within the batch"))
         .when(F.col("seen_before"), F.lit("event_id already in silver"))
-        .when(F.col("behind_s") > allowance_s,
-              F.format_string("%.0f minutes behind the topic frontier", F.col("behind_s") / 60))
+        .when(F.col("kept_before"), F.lit("event_id of an earlier record"))
+        .when(F.col("is_late"), F.format_string("%.0f minutes behind the topic frontier", F.col("behind_s") / 60))
     )
     return marked.select(
         "base_topic", "topic", *KAFKA_ORDER, "event_id", "observed_at", reason.alias("reason"), detail.alias("detail"),
