@@ -9,6 +9,9 @@ query is planned against that scan alone.
 
 The blocks of a local checkpoint are otherwise freed only when the JVM garbage-collects its RDD,
 which may take a long time in a streaming job: `release` frees them as soon as the caller is done.
+It asks the SparkContext to drop the blocks directly: `RDD.unpersist` would do the same after a
+WARN that a locally checkpointed RDD cannot be recomputed (which is the point here), one line per
+pinned result, dozens per micro-batch.
 """
 
 from __future__ import annotations
@@ -35,4 +38,5 @@ def release(pinned: DataFrame) -> None:
     if not is_pinned(pinned):
         logger.warning("release: not a pinned frame, nothing freed")
         return
-    pinned._jdf.queryExecution().analyzed().rdd().unpersist(False)
+    rdd = pinned._jdf.queryExecution().analyzed().rdd()
+    rdd.context().unpersistRDD(rdd.id(), False)
