@@ -33,3 +33,7 @@ class BrokerError(IocError):
 
 class StreamingError(IocError):
     """A streaming job failed to start, stop or report."""
+
+
+class AlertPublishError(StreamingError):
+    """Kafka did not acknowledge an alert change: the micro-batch fails so its replay publishes it again."""

@@ -24,7 +24,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ioc.contracts import CITY_NAMES, utc_iso
-from ioc.exceptions import ConfigError
+from ioc.exceptions import AlertPublishError, ConfigError
 from lakehouse.catalog import ALERTS, by_name
 from lakehouse.frames import union_all
 from lakehouse.writes import upsert
@@ -242,14 +242,36 @@ def change_event(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def apply_changes(spark: SparkSession, root: str, changes: list[dict[str, Any]], publish: Any | None) -> int:
-    """Publish the changes that bump a version, then MERGE every changed row. Returns rows merged."""
+def apply_changes(spark: SparkSession, root: str, changes: list[dict[str, Any]], publish: Any | None,
+                  confirm_timeout_s: float = 60.0) -> int:
+    """Publish the changes that bump a version, confirm every send, then MERGE every changed row.
+    Returns rows merged.
+
+    `publish(key, value)` returns the send's future (`.get(timeout)` raises when the broker did not
+    take the record after the producer's own retries). A send that fails raises `AlertPublishError`
+    before the MERGE, so the micro-batch fails and its replay publishes the same alert versions again:
+    an alert is never recorded as sent when it was not.
+    """
     if not changes:
         return 0
     if publish is not None:
-        for row in changes:
-            if row["change"] != "update":
-                publish(row["alert_id"], json.dumps(change_event(row)).encode())
+        sent = [row for row in changes if row["change"] != "update"]
+        failed = []
+        futures = []
+        for row in sent:
+            try:  # kafka-python refuses some sends at once (record too large, buffer full)
+                futures.append((row, publish(row["alert_id"], json.dumps(change_event(row)).encode())))
+            except Exception as exc:
+                failed.append(f"{row['alert_id']} v{row['version']}: {type(exc).__name__}: {exc}")
+        for row, future in futures:
+            try:
+                future.get(timeout=confirm_timeout_s)
+            except Exception as exc:  # the broker refused it, or no answer in time, after the retries
+                failed.append(f"{row['alert_id']} v{row['version']}: {type(exc).__name__}: {exc}")
+        if failed:
+            raise AlertPublishError(
+                f"{len(failed)} of {len(sent)} alert changes were not acknowledged by Kafka, e.g. {failed[0]}",
+                hint="the micro-batch fails and is replayed; check the broker with `ioc kafka status`")
     columns = ALERTS.schema().fieldNames()
     frame = spark.createDataFrame([tuple(row[c] for c in columns) for row in changes], ALERTS.schema())
     upsert(spark, frame, root, ALERTS)

@@ -332,10 +332,9 @@ class LakehousePipeline:
             return
         changes = alerting.decide(readings, alerting.open_alerts(self.spark, self.root), now)
         report.alert_changes = alerting.apply_changes(self.spark, self.root, changes, self._publisher())
-        if self._producer is not None:
-            self._producer.flush()
 
-    def _publisher(self) -> Callable[[str, bytes], None] | None:
+    def _publisher(self) -> Callable[[str, bytes], Any] | None:
+        """`send(key, value)` to the alerts topic, returning the send's future (checked by the caller)."""
         if not self.publish_alerts:
             return None
         if self._producer is None:

@@ -72,3 +72,54 @@ def test_invalid_rules_file_fails_with_what_is_wrong(tmp_path):
     with pytest.raises(ConfigError, match="invalid") as caught:
         load_rules(path)
     assert "gold.nowhere" in str(caught.value) and "purple" in str(caught.value)
+
+
+def test_an_alert_kafka_refuses_fails_the_batch_before_it_is_recorded(rules, spark, kafka_bootstrap, new_topic,
+                                                                      tmp_path):
+    """A send the broker never acknowledged raises, and the alerts table is not written: the replay of
+    the micro-batch publishes the alert again instead of recording it as sent."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    from ioc.exceptions import AlertPublishError
+    from ioc.kafka.clients import make_producer
+    from ioc.kafka.topics import admin_client
+    from lakehouse.catalog import ALERTS
+    from streaming.alerts import apply_changes
+
+    [opened] = decide([_reading(rules["air.city_aqi"], 320.0, 0)], {}, NOW)
+    topic = new_topic()
+    # a real broker that refuses the record: the topic takes no message over 64 bytes, so the send's
+    # future fails after the producer's retries, asynchronously, as a broker-side refusal does
+    admin = admin_client(kafka_bootstrap, 30_000)
+    try:
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": "64"})])
+    finally:
+        admin.close()
+    producer = make_producer(kafka_bootstrap)
+    try:
+        with pytest.raises(AlertPublishError, match="1 of 1 alert changes were not acknowledged"):
+            apply_changes(spark, str(tmp_path), [opened],
+                          lambda key, value: producer.send(topic, key=key.encode(), value=value))
+    finally:
+        producer.close()
+    # and one the client refuses before it leaves the process
+    producer = make_producer(kafka_bootstrap, max_request_size=64)
+    try:
+        with pytest.raises(AlertPublishError, match="MessageSizeTooLargeError"):
+            apply_changes(spark, str(tmp_path), [opened],
+                          lambda key, value: producer.send(topic, key=key.encode(), value=value))
+    finally:
+        producer.close()
+    assert not any(tmp_path.rglob("*.parquet")), "nothing recorded for an alert Kafka never took"
+
+    from lakehouse.tables import ensure_tables
+
+    ensure_tables(spark, str(tmp_path), [ALERTS])
+    topic = new_topic(suffix="-ok")
+    producer = make_producer(kafka_bootstrap)
+    try:
+        assert apply_changes(spark, str(tmp_path), [opened],
+                             lambda key, value: producer.send(topic, key=key.encode(), value=value)) == 1
+    finally:
+        producer.close()
+    assert spark.read.format("delta").load(ALERTS.path(str(tmp_path))).count() == 1
