@@ -136,6 +136,16 @@ class StreamingSettings(StrictModel):
     query_name: str = Field("lakehouse", pattern=r"^[a-z][a-z0-9_-]*$", description="Names checkpoints and txns.")
     batch_partitions: int = Field(2, ge=1, le=1000, description="Partitions a micro-batch is processed in.")
     state_dir: Path = Field(STATE_DIR / "streaming", description="Pid, log and status file of the job.")
+    restart_backoff_s: float = Field(
+        2.0, gt=0, le=600, description="First wait before the supervisor restarts a crashed job; doubles each time.")
+    restart_backoff_max_s: float = Field(300.0, gt=0, le=3600, description="Longest wait between restarts.")
+    max_restarts: int = Field(
+        10, ge=0, le=1000,
+        description="Crashes in a row (each run shorter than stable_after_s) before the supervisor gives up.")
+    stable_after_s: float = Field(
+        600.0, gt=0, description="A run that lasted this long resets the supervisor's crash count and backoff.")
+    stall_after_s: float = Field(
+        300.0, gt=0, description="No finished micro-batch for this long while Kafka lag waits: reported stalled.")
 
 
 class Settings(StrictModel):

@@ -24,6 +24,17 @@ def run(ctx: click.Context, once: bool) -> None:
     click.echo(f"streaming job finished after {batches} micro-batch(es)")
 
 
+@streaming.command("supervise")
+@click.pass_context
+def supervise(ctx: click.Context) -> None:
+    """Run the job and restart it after a crash, with exponential backoff (what `start` launches)."""
+    from streaming.supervisor import supervise as keep_running
+
+    settings = settings_from(ctx)
+    _, log_file, _ = runner._files(settings)
+    sys.exit(keep_running(settings.streaming, log_file))
+
+
 @streaming.command("start")
 @click.pass_context
 def start(ctx: click.Context) -> None:
@@ -44,10 +55,18 @@ def stop(ctx: click.Context) -> None:
 @streaming.command("status")
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Each query's input and processed rows/s, batch duration and Kafka lag. Exit 1 when stopped."""
+    """State (running, restarting, stalled, failed, stopped), restarts, the last error, and each query's
+    rows/s, batch duration and Kafka lag. Exit 1 unless running."""
     document = runner.status(settings_from(ctx))
-    state = f"running (pid {document['pid']})" if document["running"] else "stopped"
-    click.echo(f"streaming job: {state}")
+    state = document["state"]
+    click.echo(f"streaming job: {state}" + (f" (pid {document['pid']})" if document.get("pid") else ""))
+    if document.get("restarts") is not None:
+        click.echo(f"  restarts: {document['restarts']}" + (
+            f", last exit code {document['last_exit_code']}" if document.get("last_exit_code") is not None else ""))
+    if document.get("last_error") and state != "stopped":
+        click.echo(f"  last error: {document['last_error']}")
+    if document.get("since_progress_s") is not None:
+        click.echo(f"  last micro-batch finished {document['since_progress_s']:.0f} s ago")
     progress = document.get("progress")
     if progress:
         click.echo(f"  query {document.get('query')}: batch {progress.get('batch_id')}, "
@@ -59,5 +78,5 @@ def status(ctx: click.Context) -> None:
                    f"{sum(batch['accepted'].values())} to silver, {sum(batch['quarantined'].values())} "
                    f"quarantined, {batch['seconds']} s")
     click.echo(f"  log: {document['log']}")
-    if not document["running"]:
+    if state != "running":
         sys.exit(1)

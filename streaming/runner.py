@@ -1,9 +1,11 @@
 """Run, start, stop and report the lakehouse streaming job.
 
-`run` is the job itself (foreground; `--once` processes the backlog and exits). `start` launches it as
-a detached process that writes a status file after every micro-batch; `status` reads that file and
-shows each query's input and processed rows/s, batch duration and Kafka lag; `stop` asks for a
-graceful stop (SIGTERM: the current batch finishes, the checkpoint stays consistent).
+`run` is the job itself (foreground; `--once` processes the backlog and exits). `start` launches it
+detached under `streaming.supervisor`, which restarts it after a crash with exponential backoff; the
+job writes a status file every few seconds. `status` reads both: running, restarting, failed, stalled
+or stopped, restarts and the last error, time since the last micro-batch, and each query's input and
+processed rows/s, batch duration and Kafka lag. `stop` asks for a graceful stop (SIGTERM: the current
+batch finishes, the checkpoint stays consistent).
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import sys
 import threading
 import time
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ioc.exceptions import StreamingError
 from ioc.processes import process_alive, read_pid
 from ioc.settings import Settings
+from streaming import supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -116,19 +120,22 @@ def running_pid(settings: Settings) -> int | None:
 
 
 def start(settings: Settings) -> int:
-    """Launch the job detached; returns its pid. Already running is reported, not an error."""
+    """Launch the supervised job detached; returns the supervisor's pid. Already running is reported,
+    not an error."""
     if (pid := running_pid(settings)) is not None:
         return pid
     pid_file, log_file, _ = _files(settings)
-    with open(log_file, "ab") as log:
-        process = subprocess.Popen(  # the job outlives the CLI that started it
-            [sys.executable, "-m", "ioc", "streaming", "run"], stdout=log, stderr=subprocess.STDOUT,
+    supervisor.state_file(settings.streaming).unlink(missing_ok=True)
+    with open(log_file.with_name("supervisor.log"), "ab") as log:
+        process = subprocess.Popen(  # the supervisor and its job outlive the CLI that started them
+            [sys.executable, "-m", "ioc", "streaming", "supervise"], stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
     pid_file.write_text(str(process.pid))
     time.sleep(1.0)
     if not process_alive(process.pid):
-        raise StreamingError("the streaming job exited at once", hint=f"read {log_file}")
+        raise StreamingError("the streaming supervisor exited at once",
+                             hint=f"read {log_file.with_name('supervisor.log')}")
     return process.pid
 
 
@@ -148,12 +155,46 @@ def stop(settings: Settings, timeout_s: float = 120.0) -> bool:
     return True
 
 
-def status(settings: Settings) -> dict[str, Any]:
-    """The job's state: running or not, and what its last status file says."""
+def status(settings: Settings, now: float | None = None) -> dict[str, Any]:
+    """The job's state and what its last status file says.
+
+    `state`: running, restarting (crashed, waiting its backoff), failed (the supervisor gave up),
+    stalled (running, but no micro-batch finished for `stall_after_s` while Kafka holds unread
+    records) or stopped. Also `restarts`, `last_error` and `since_progress_s`.
+    """
+    now = time.time() if now is None else now
     _, log_file, status_file = _files(settings)
-    document: dict[str, Any] = {"running": running_pid(settings) is not None, "pid": running_pid(settings),
-                                "log": str(log_file)}
+    pid = running_pid(settings)
+    document: dict[str, Any] = {"pid": pid, "log": str(log_file)}
     if status_file.exists():
         document.update(json.loads(status_file.read_text()))
-        document["running"] = running_pid(settings) is not None
+        document["pid"] = pid
+    supervised = supervisor.read_state(settings.streaming)
+    if supervised is not None and (pid is not None or supervised.state == "failed"):
+        state = supervised.state if pid is not None else "failed"
+        document.update(restarts=supervised.restarts, last_error=supervised.last_error,
+                        last_exit_code=supervised.last_exit_code, next_start_at=supervised.next_start_at)
+        if state == "starting":
+            state = "running"
+    else:
+        state = "running" if pid is not None else "stopped"
+    since = _since_progress(document, supervised, now)
+    document["since_progress_s"] = since
+    lag = (document.get("progress") or {}).get("kafka_lag")
+    if state == "running" and since is not None and since > settings.streaming.stall_after_s and lag:
+        state = "stalled"
+    document["state"] = state
+    document["running"] = state in ("running", "restarting", "stalled")
     return document
+
+
+def _since_progress(document: dict[str, Any], supervised: supervisor.SupervisorState | None,
+                    now: float) -> float | None:
+    """Seconds since the job last finished a micro-batch (or since it started, before its first)."""
+    moments: list[float] = []
+    for batch in document.get("last_batches") or []:
+        if finished := batch.get("finished_at"):
+            moments.append(datetime.fromisoformat(finished).timestamp())
+    if not moments and supervised is not None:
+        moments.append(supervised.last_crash_at or supervised.started_at)
+    return round(now - max(moments), 1) if moments else None
