@@ -31,3 +31,19 @@ class SupersetApiError(WallError):
     def __init__(self, message: str, status: int, hint: str | None = None) -> None:
         super().__init__(message, hint)
         self.status = status
+
+
+class SupersetLoginError(SupersetApiError):
+    """Superset did not log a user in. `kind` says why, from what it answered to the login form:
+    `credentials` (wrong username or password for the server that answered), `csrf` (the form's CSRF
+    token or session cookie was refused), `session` (the password was accepted but the next page was not
+    logged in), `form` (the form did not validate), `http` (an error status), `unreachable` (no answer),
+    `not-submitted` (the browser never posted the form), `timeout`."""
+
+    def __init__(self, message: str, kind: str, status: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, status=status or 0, hint=hint)
+        self.kind = kind
+
+
+class SupersetNotReady(SupersetStartError):
+    """Superset answered, but not (yet) well enough to log a user in within the time allowed."""

@@ -9,12 +9,14 @@ when nothing changed, and an already running server is left alone.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -23,8 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dashboards.bundle import DUCKDB_CONFIG, DUCKDB_DATABASE, bundle_digest, render_bundle, write_bundle_zip
+from dashboards.client import SupersetClient
 from dashboards.config import DASHBOARDS_DIR, WallSecrets, WallSettings, resolve_secrets
-from dashboards.exceptions import SupersetNotInstalled, SupersetStartError
+from dashboards.exceptions import (
+    SupersetApiError,
+    SupersetLoginError,
+    SupersetNotInstalled,
+    SupersetNotReady,
+    SupersetStartError,
+)
 from ioc.paths import LOCAL_DIR
 from ioc.processes import process_alive
 
@@ -201,11 +210,18 @@ class SupersetServer:
         return bool(json.loads(last).get("imported"))
 
     def start(self, force_import: bool = False) -> ServerStatus:
-        """Provision, then serve with gunicorn until /health answers. Idempotent."""
+        """Provision, then serve with gunicorn until it logs the admin in over HTTP. Idempotent.
+
+        The port must be free before anything is provisioned: a /health answer from another server on it
+        (another Superset, e.g. `make run`'s on 8088) must never pass for this one. The server counts as
+        up once its own gunicorn master says it listens on the address, /health answers and a real login
+        as the admin succeeds (the app, its metadata DB and CSRF all work)."""
         current = self.status()
         if current.running:
             self.provision(force_import)
+            self.wait_until_ready()
             return current
+        self.check_port_free()
         self.provision(force_import)
         settings = self.settings
         args = [
@@ -217,6 +233,7 @@ class SupersetServer:
         log = self.log_file.open("a", encoding="utf-8")
         log.write(f"\n== gunicorn: {' '.join(args)}\n")
         log.flush()
+        log_offset = self.log_file.stat().st_size
         process = subprocess.Popen(args, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
                                    cwd=self.state_dir, start_new_session=True)
         log.close()
@@ -226,13 +243,41 @@ class SupersetServer:
             if process.poll() is not None:
                 raise SupersetStartError(f"gunicorn exited with {process.returncode}:\n{self._log_tail()}",
                                          hint=f"full log in {self.log_file}")
-            if self._healthy():
+            if self._listening(process.pid, log_offset) and self._healthy():
                 logger.info("Superset healthy on %s", settings.base_url)
+                try:
+                    self.wait_until_ready(timeout_s=max(deadline - time.monotonic(), 10.0))
+                except (SupersetApiError, SupersetStartError):
+                    self.stop()  # ours, and not fit to log anyone in
+                    raise
                 return self.status()
             time.sleep(1.0)
         self.stop()
         raise SupersetStartError(f"Superset did not answer /health within {settings.start_timeout_s:.0f} s",
                                  hint=f"see {self.log_file}")
+
+    def check_port_free(self) -> None:
+        """Raise when something already listens on this server's address (bound as gunicorn binds)."""
+        host, port = self.settings.host, self.settings.port
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                other = " (it answers /health: another Superset?)" if self._healthy() else ""
+                raise SupersetStartError(
+                    f"port {port} on {host} is already in use by another process{other}, so this Superset "
+                    f"(state in {self.state_dir}) cannot serve there",
+                    hint="stop the other server (`ioc wall stop` / `make stop` for the local stack's on 8088) "
+                    "or set WALL__PORT to a free port") from exc
+
+    def wait_until_ready(self, timeout_s: float = 60.0) -> float:
+        """Wait until this server logs its admin in over HTTP (see `wait_for_login`)."""
+        secrets = resolve_secrets(self.settings)
+        return wait_for_login(self.settings.base_url, self.settings.admin_username,
+                              secrets.admin_password.get_secret_value(), timeout_s=timeout_s)
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop the gunicorn master (and its workers: its process group). True when one was running."""
@@ -266,17 +311,76 @@ class SupersetServer:
         return pid if process_alive(pid) else None
 
     def _healthy(self) -> bool:
+        return health_ok(self.settings.base_url)
+
+    def _listening(self, pid: int, log_offset: int) -> bool:
+        """Whether gunicorn master `pid` logged that it listens on this server's address (since log_offset):
+        until it binds, whatever answers on the port is another process."""
         try:
-            with urllib.request.urlopen(f"{self.settings.base_url}/health", timeout=3) as response:  # noqa: S310
-                return response.status == 200
-        except (urllib.error.URLError, OSError):
+            with self.log_file.open("rb") as log:
+                log.seek(log_offset)
+                text = log.read().decode("utf-8", errors="replace")
+        except OSError:
             return False
+        return f"Listening at: {self.settings.base_url} ({pid})" in text
 
     def _log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def health_ok(base_url: str, timeout_s: float = 3.0) -> bool:
+    """Whether `base_url`/health answers 200 (the web server runs; says nothing of logins)."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/health", timeout=timeout_s) as response:  # noqa: S310
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+# Refusals that do not change by waiting: the server that answers does not know these credentials, or
+# its form does not accept them. Everything else (no answer, an error status, a refused CSRF token or a
+# session that was not kept, as while a server restarts) is retried until the deadline.
+FINAL_LOGIN_REFUSALS = ("credentials", "form")
+
+
+def wait_for_login(base_url: str, username: str, password: str, timeout_s: float = 60.0,
+                   interval_s: float = 1.0) -> float:
+    """Wait until Superset at `base_url` can log `username` in; returns the seconds it took.
+
+    Ready means /health answers 200 and a real login with these credentials succeeds over HTTP, the
+    way the browser logs in (login form with its CSRF token, session cookie, then /api/v1/me/). A
+    refused username or password raises SupersetLoginError at once; anything else is retried every
+    `interval_s` until `timeout_s`, then raises SupersetNotReady with the last failure.
+    """
+    started = time.monotonic()
+    deadline = started + timeout_s
+    attempts = 0
+    while True:
+        attempts += 1
+        if not health_ok(base_url):
+            last = f"{base_url}/health does not answer 200"
+        else:
+            try:
+                SupersetClient(base_url, timeout_s=min(30.0, max(timeout_s, 5.0))).login(username, password)
+                waited = time.monotonic() - started
+                logger.debug("%s logs %s in (%.1f s, %d attempts)", base_url, username, waited, attempts)
+                return waited
+            except SupersetLoginError as exc:
+                if exc.kind in FINAL_LOGIN_REFUSALS:
+                    raise
+                last = str(exc)
+            except SupersetApiError as exc:  # e.g. the login page answered 5xx
+                last = str(exc)
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() + interval_s > deadline:
+            raise SupersetNotReady(
+                f"Superset at {base_url} is not ready to log {username} in after {time.monotonic() - started:.0f} s "
+                f"({attempts} attempts): {last}", hint="see the server's log (superset.log in its state folder)")
+        time.sleep(interval_s)
 
 
 def _all_city_codes() -> set[str]:

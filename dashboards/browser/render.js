@@ -4,11 +4,102 @@
 //
 // Usage: node render.js '<json>' where json = {baseUrl, username, password, dashboards: [{path,
 // expectCharts, screenshot, waitBeforeMs}], chromium, width, height, timeoutMs, locale}
+//
+// A login that does not succeed fails at once, never as a timeout: exit status 3, and the JSON line's
+// `login` says what Superset answered (the login form POST's status and Location, the URL the page
+// ended on, the page's error message, the login page's own status). Superset answers wrong credentials
+// with a redirect to /login/?next=<index> and a refused CSRF token or session cookie with one to
+// /login/?next=/login/; its page then says "Invalid username or password" either way.
 'use strict';
 const { chromium } = require('playwright-core');
 
 const LOADING = '[data-test="loading-indicator"], .loading';
 const CHART_HOLDER = '[data-test-chart-id], .dashboard-chart';
+const SUBMIT = 'button[type="submit"], [data-test="login-button"]';
+// Superset's toasts, Flask-AppBuilder's flashed alerts, antd's alerts and form-field errors
+const LOGIN_ERRORS = '.toast--danger, .toast--warning, .alert-danger, .alert-warning, .ant-alert-error, '
+  + '.ant-form-item-explain-error';
+const REDIRECTS = [301, 302, 303, 307, 308];
+const MESSAGE_WAIT_MS = 5000;  // once refused: how long to wait for the page to say why
+const LOGIN_FAILED_EXIT = 3;
+
+class LoginFailed extends Error {
+  constructor(report) {
+    const post = report.post ? `POST /login/ answered ${report.post.status}`
+      + `${report.post.location ? ` -> ${report.post.location}` : ''}` : 'no POST to /login/';
+    super(`login refused (${post}; page message: ${JSON.stringify(report.message || '')}; `
+      + `ended on ${report.url} after ${report.ms} ms${report.timedOut ? ', timed out' : ''})`);
+    this.report = report;
+  }
+}
+
+function pathOf(url) {
+  try { return new URL(url).pathname; } catch (e) { return ''; }
+}
+
+async function pageMessage(page) {
+  try {
+    const texts = await page.$$eval(LOGIN_ERRORS, (nodes) => nodes.map((n) => n.innerText.trim()).filter(Boolean));
+    return [...new Set(texts)].join(' | ');
+  } catch (e) {
+    return '';  // the page is navigating
+  }
+}
+
+// Fill in and submit the login form, then race the page leaving /login against every sign of a
+// refusal: the POST answered with the form again or an error status, a redirect back to /login, the
+// page landing on /login again after the POST, or an error message on the page.
+async function logIn(page, cfg, timeout) {
+  const started = Date.now();
+  const report = { ok: false, ms: 0, url: null, post: null, message: '', loginPageStatus: null, timedOut: false };
+  const loginPage = await page.goto(`${cfg.baseUrl}/login/`);
+  report.loginPageStatus = loginPage ? loginPage.status() : null;
+  const finish = (ok) => {
+    report.ok = ok;
+    report.ms = Date.now() - started;
+    report.url = page.url();
+    if (!ok) throw new LoginFailed(report);
+    return report;
+  };
+  if (report.loginPageStatus !== null && report.loginPageStatus >= 400) return finish(false);
+  await page.fill('input#username, input[name="username"]', cfg.username);
+  await page.fill('input#password, input[name="password"]', cfg.password);
+
+  let backOnLogin = false;
+  const onResponse = (response) => {
+    if (response.request().method() === 'POST' && pathOf(response.url()).startsWith('/login')) {
+      report.post = { status: response.status(), location: response.headers().location || null };
+    }
+  };
+  const onNavigated = (frame) => {
+    if (frame === page.mainFrame() && report.post && pathOf(frame.url()).startsWith('/login')) backOnLogin = true;
+  };
+  page.on('response', onResponse);
+  page.on('framenavigated', onNavigated);
+  try {
+    await page.click(SUBMIT);
+    const deadline = started + timeout;
+    let refusedAt = null;
+    for (;;) {
+      if (!pathOf(page.url()).startsWith('/login')) return finish(true);
+      report.message = await pageMessage(page);
+      const post = report.post;
+      const refused = backOnLogin || (post !== null && (!REDIRECTS.includes(post.status)
+        || pathOf(new URL(post.location || '/', cfg.baseUrl).href).startsWith('/login')));
+      if (report.message) return finish(false);
+      if (refused && refusedAt === null) refusedAt = Date.now();
+      if (refusedAt !== null && Date.now() - refusedAt > MESSAGE_WAIT_MS) return finish(false);
+      if (Date.now() > deadline) {
+        report.timedOut = true;
+        return finish(false);
+      }
+      await page.waitForTimeout(100);
+    }
+  } finally {
+    page.off('response', onResponse);
+    page.off('framenavigated', onNavigated);
+  }
+}
 
 function sliceIdOf(request) {
   const text = `${request.url()} ${request.postData() || ''}`;
@@ -39,6 +130,7 @@ async function main() {
     args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--use-gl=swiftshader'],
   });
   const result = { login: null, dashboards: [] };
+  let exitCode = 0;
   try {
     const context = await browser.newContext({
       viewport: { width: cfg.width || 1920, height: cfg.height || 1080 },
@@ -47,15 +139,7 @@ async function main() {
     const page = await context.newPage();
     page.setDefaultTimeout(timeout);
 
-    const loginStarted = Date.now();
-    await page.goto(`${cfg.baseUrl}/login/`);
-    await page.fill('input#username, input[name="username"]', cfg.username);
-    await page.fill('input#password, input[name="password"]', cfg.password);
-    await Promise.all([
-      page.waitForURL((url) => !url.pathname.startsWith('/login'), { timeout }),
-      page.click('button[type="submit"], [data-test="login-button"]'),
-    ]);
-    result.login = { ok: true, ms: Date.now() - loginStarted, url: page.url() };
+    result.login = await logIn(page, cfg, timeout);
 
     for (const dash of cfg.dashboards) {
       const charts = new Map();
@@ -100,10 +184,16 @@ async function main() {
         canvases: await page.$$eval('canvas', (nodes) => nodes.length),
       });
     }
+  } catch (error) {
+    if (!(error instanceof LoginFailed)) throw error;
+    result.login = error.report;
+    exitCode = LOGIN_FAILED_EXIT;
+    process.stderr.write(`render.js: ${error.message}\n`);
   } finally {
     await browser.close();
   }
   process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exitCode = exitCode;
 }
 
 main().catch((error) => {
