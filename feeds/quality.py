@@ -9,6 +9,13 @@ and `future` depend on the stream's state and are decided by the caller with `LA
 Precedence when a payload breaks several rules: oversized, invalid_json, unknown_city,
 missing_field, wrong_type, out_of_range. A JSON value that is not an object, or an object with a
 field the contract does not know, is `wrong_type` (the payload does not have the contract's shape).
+`invalid_json` is anything that is not UTF-8 JSON the parsers read: another encoding (UTF-16, a
+byte-order mark), a lone surrogate escape, nesting or a number beyond the parsers' limits.
+
+The lakehouse quarantine has one more reason, `UNPROCESSABLE`: a record the lakehouse failed to
+process (its validator, or a later step, raised on a payload no rule foresaw), kept with the error
+rather than failing the whole micro-batch. It names no rule a producer broke, so it is not a
+`BadInputReason`, and the simulator, which injects every `BadInputReason`, never sends it.
 
 Example:
     >>> classify("environment.air.v1", b"{not json")
@@ -48,6 +55,9 @@ class BadInputReason(StrEnum):
     OVERSIZED = "oversized"
 
 
+# Quarantine reason of a record the lakehouse failed to process; its detail is the error.
+UNPROCESSABLE: Final = "unprocessable"
+
 # Reasons a single payload shows by itself; the other three need the stream's state.
 STATELESS_REASONS: Final = frozenset({
     BadInputReason.INVALID_JSON, BadInputReason.MISSING_FIELD, BadInputReason.WRONG_TYPE,
@@ -60,7 +70,7 @@ _OUT_OF_RANGE_ERRORS: Final = frozenset({
     "string_too_long", "string_too_short", "string_pattern_mismatch", "literal_error", "enum",
     "finite_number", "multiple_of",
 })
-_PRECEDENCE: Final = (BadInputReason.UNKNOWN_CITY, BadInputReason.MISSING_FIELD,
+_PRECEDENCE: Final = (BadInputReason.INVALID_JSON, BadInputReason.UNKNOWN_CITY, BadInputReason.MISSING_FIELD,
                       BadInputReason.WRONG_TYPE, BadInputReason.OUT_OF_RANGE)
 
 
@@ -79,8 +89,10 @@ def classify_payload(contract: type[BaseModel], raw: bytes | None) -> BadInputRe
     if len(raw) > MAX_PAYLOAD_BYTES:
         return BadInputReason.OVERSIZED
     try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        # UTF-8 only (json.loads would guess UTF-16/32 from bytes); ValueError also covers a number
+        # over Python's digit limit, RecursionError a document nested beyond the parser's depth
+        document = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
         return BadInputReason.INVALID_JSON
     if not isinstance(document, dict):
         return BadInputReason.WRONG_TYPE
@@ -101,6 +113,8 @@ def _reason_of(exc: ValidationError) -> BadInputReason:
 
 
 def _reason_of_error(kind: str, loc: tuple[int | str, ...]) -> BadInputReason:
+    if kind == "json_invalid":  # pydantic's parser is stricter than json.loads (surrogates, depth)
+        return BadInputReason.INVALID_JSON
     if kind == "missing":
         return BadInputReason.MISSING_FIELD
     if loc and loc[0] == "city_code" and kind in {"enum", "literal_error"}:
