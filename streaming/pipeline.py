@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +30,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
+from feeds.quality import UNPROCESSABLE
 from ioc.settings import Settings
 from lakehouse.catalog import (
     AIR_CITY,
@@ -54,6 +55,7 @@ from lakehouse.pinned import pin, release
 from lakehouse.tables import ensure_tables
 from lakehouse.writes import append_once, upsert
 from streaming import alerts as alerting
+from streaming import safety
 from streaming.fusion import city_operations
 from streaming.gold import environment, security, tourism, traffic, vision
 from streaming.gold.windows import covering_windows, five_minute_floor, window_start
@@ -79,6 +81,7 @@ class BatchReport:
     quarantined: dict[str, int] = field(default_factory=dict)
     gold_tables: list[str] = field(default_factory=list)
     alert_changes: int = 0
+    retries: int = 0  # attempts before the one reported (the safety net's retries)
     phases: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     finished_at: str = ""
@@ -111,7 +114,10 @@ GOLD_BY_TOPIC: dict[str, list[tuple[Any, GoldBuilder]]] = {
 class LakehousePipeline:
     """Builds the streaming query and processes its micro-batches."""
 
-    def __init__(self, spark: SparkSession, settings: Settings, publish_alerts: bool = True) -> None:
+    def __init__(self, spark: SparkSession, settings: Settings, publish_alerts: bool = True,
+                 fault: Callable[[DataFrame], DataFrame] | None = None) -> None:
+        """`fault`: a test hook applied to the batch's records before validation (to make a record
+        unprocessable in a way validation cannot foresee); never set in production."""
         self.spark = spark
         self.settings = settings
         self.root = settings.lakehouse.root
@@ -120,6 +126,7 @@ class LakehousePipeline:
         self.rules = TimeRules(settings.streaming.late_allowance_minutes, settings.streaming.future_tolerance_minutes)
         self.alert_rules = alerting.load_rules(settings.streaming.alert_rules_file)
         self.publish_alerts = publish_alerts
+        self._fault: Callable[[DataFrame], DataFrame] = fault or (lambda frame: frame)
         self.reports: list[BatchReport] = []
         self._producer: Any = None
         self._lock = threading.Lock()
@@ -144,6 +151,7 @@ class LakehousePipeline:
             .option("subscribe", topics)
             .option("startingOffsets", "earliest")
             .option("maxOffsetsPerTrigger", self.settings.streaming.max_offsets_per_trigger)
+            .option("kafka.fetch.max.wait.ms", str(self.settings.streaming.kafka_fetch_max_wait_ms))
             # retention may delete records the job never read; bronze keeps what it did read
             .option("failOnDataLoss", "false")
             .load()
@@ -178,9 +186,11 @@ class LakehousePipeline:
 
     # -- one micro-batch -------------------------------------------------------------------------
     def process_batch(self, batch: DataFrame, batch_id: int) -> None:
+        """One micro-batch, under the safety net (`streaming.safety`): infrastructure failures are
+        retried with backoff, a data failure is retried once and then the records it comes from are
+        quarantined as `unprocessable`; what still fails fails the query, for the supervisor."""
         started = time.monotonic()
         now = datetime.now(UTC).replace(microsecond=0)
-        report = BatchReport(batch_id=batch_id)
         # one task per Kafka partition is right for reading, too many for tiny files and UDF workers
         bronze = batch.coalesce(self.settings.streaming.batch_partitions).select(
             "topic", "partition", "offset", F.col("timestamp").alias("kafka_timestamp"),
@@ -188,32 +198,42 @@ class LakehousePipeline:
             F.lit(now).cast("timestamp").alias("ingested_at"), F.lit(now.date()).alias("ingest_date"),
             F.lit(batch_id).cast("long").alias("batch_id"),
         ).persist()
+        report = BatchReport(batch_id=batch_id)
+        unprocessable: DataFrame | None = None
+        infrastructure_failures = data_failures = 0
         try:
-            with phase(report, "bronze"):
-                report.records = bronze.count()
-                if report.records == 0:
-                    return
-                append_once(bronze, BRONZE_EVENTS.path(self.root), f"{self.query_name}:bronze", batch_id,
-                            may_be_replay=self._may_replay)
-            with phase(report, "silver"):
-                touched = self._silver(bronze, batch_id, now, report)
-            if touched:
-                gold: dict[str, DataFrame] = {}
+            while True:
+                report = BatchReport(batch_id=batch_id, retries=infrastructure_failures + data_failures)
                 try:
-                    with phase(report, "gold"):
-                        self._gold(touched, now, report, gold)
-                    with phase(report, "alerts"):
-                        self._alerts(gold, now, report)
-                    with phase(report, "fusion"):
-                        self._fusion(touched, now)
-                finally:
-                    for rows in gold.values():
-                        release(rows)
-            self._may_replay = False  # this batch is complete: the next one is new to every table
+                    self._process(bronze, batch_id, now, report, unprocessable)
+                    return
+                except Exception as exc:
+                    self.rule_state.reset()  # it may hold part of the failed batch: reload first
+                    self._may_replay = True  # part of the batch may have landed: appends check their tags
+                    if safety.failure_kind(exc) == "infrastructure":
+                        infrastructure_failures += 1
+                        if infrastructure_failures > self.settings.streaming.batch_retries:
+                            raise
+                        wait = min(2.0 ** infrastructure_failures, 60.0)
+                        logger.warning("batch %d: infrastructure failure (%s), retry %d in %.0fs", batch_id,
+                                       safety.error_summary(exc), infrastructure_failures, wait)
+                        time.sleep(wait)
+                        continue
+                    data_failures += 1
+                    if data_failures == 1:
+                        logger.warning("batch %d failed (%s); retrying it once", batch_id, safety.error_summary(exc))
+                        continue
+                    if unprocessable is not None:
+                        raise  # the records found were not the whole cause: let the supervisor see it
+                    unprocessable = self._isolate_unprocessable(bronze, batch_id, now, exc)
+                    if unprocessable is None:
+                        raise
         except BaseException:
-            self.rule_state.reset()  # it may hold part of the failed batch: reload before the next one
+            self.rule_state.reset()
             raise
         finally:
+            if unprocessable is not None:
+                unprocessable.unpersist()
             bronze.unpersist()
             report.seconds = round(time.monotonic() - started, 3)
             report.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -224,11 +244,109 @@ class LakehousePipeline:
                         sum(report.accepted.values()), sum(report.quarantined.values()), report.seconds,
                         report.phases)
 
-    def _silver(self, bronze: DataFrame, batch_id: int, now: datetime,
-                report: BatchReport) -> dict[str, list[datetime]]:
+    def _process(self, bronze: DataFrame, batch_id: int, now: datetime, report: BatchReport,
+                 unprocessable: DataFrame | None) -> None:
+        with phase(report, "bronze"):
+            report.records = bronze.count()
+            if report.records == 0:
+                return
+            append_once(bronze, BRONZE_EVENTS.path(self.root), f"{self.query_name}:bronze", batch_id,
+                        may_be_replay=self._may_replay)
+        with phase(report, "silver"):
+            touched = self._silver(bronze, batch_id, now, report, unprocessable)
+        if touched:
+            gold: dict[str, DataFrame] = {}
+            try:
+                with phase(report, "gold"):
+                    self._gold(touched, now, report, gold)
+                with phase(report, "alerts"):
+                    self._alerts(gold, now, report)
+                with phase(report, "fusion"):
+                    self._fusion(touched, now)
+            finally:
+                for rows in gold.values():
+                    release(rows)
+        self._may_replay = False  # this batch is complete: the next one is new to every table
+
+    # -- the safety net ------------------------------------------------------------------------
+    def _classified(self, bronze: DataFrame, unprocessable: DataFrame | None) -> DataFrame:
+        """`classify`'s rows for the batch; records found unprocessable skip validation and carry
+        reason `unprocessable` with their error."""
+        if unprocessable is None:
+            return classify(self._fault(bronze), self.topics)
+        coordinates = ["topic", "partition", "offset"]
+        processable = bronze.join(unprocessable.select(*coordinates), on=coordinates, how="left_anti")
+        set_aside = bronze.join(unprocessable, on=coordinates, how="inner").select(
+            *bronze.columns, self.topics.base_topic_column(F.col("topic")).alias("base_topic"),
+            F.lit(UNPROCESSABLE).alias("reason"), F.col("error").alias("detail"),
+            F.lit(None).cast("string").alias("event_id"), F.lit(None).cast("timestamp").alias("observed_at"))
+        return classify(self._fault(processable), self.topics).unionByName(set_aside)
+
+    def _probe(self, bronze: DataFrame, topics: set[str], batch_id: int, now: datetime) -> None:
+        """The batch's data path (validation, time rules, conform) on `bronze`, whose records are of
+        the base `topics`, computed, not written."""
+        self.rule_state.ensure_loaded(batch_id)
+        verdicts = judge(classify(self._fault(bronze), self.topics), self.rule_state.frontier_frame(),
+                         self.rule_state.seen_ids(), self.rules).persist()
+        try:
+            verdicts.write.format("noop").mode("overwrite").save()
+            accepted = verdicts.where(F.col("final_reason").isNull())
+            for base_topic in sorted(topics):
+                conform(accepted.where(F.col("base_topic") == base_topic), base_topic, batch_id, now
+                        ).write.format("noop").mode("overwrite").save()
+        finally:
+            verdicts.unpersist()
+
+    def _isolate_unprocessable(self, bronze: DataFrame, batch_id: int, now: datetime,
+                               failure: BaseException) -> DataFrame | None:
+        """(topic, partition, offset, error) of the records the batch fails on, or None when the
+        failure does not come from records the data path can be probed with."""
+        coordinates = ["topic", "partition", "offset"]
+        records = [tuple(row) for row in bronze.select(*coordinates).collect()]
+        schema = "topic string, `partition` int, `offset` long"
+
+        base_of = self.topics.actual_to_base
+
+        def probe(subset: Sequence[tuple[Any, ...]]) -> str | None:
+            chosen = F.broadcast(self.spark.createDataFrame(list(subset), schema))
+            topics = {base_of[record[0]] for record in subset if record[0] in base_of}
+            started = time.monotonic()
+            # stored first: the records the probe sees are exactly the subset, whatever the optimizer
+            # moves (a semi-join would otherwise let the data path run over the whole batch)
+            sample = pin(bronze.join(chosen, on=coordinates, how="left_semi"))
+            try:
+                self._probe(sample, topics, batch_id, now)
+            except Exception as exc:
+                if safety.failure_kind(exc) == "infrastructure":
+                    raise
+                logger.info("probe of %d records: fails (%.1fs): %s", len(subset), time.monotonic() - started,
+                            safety.error_summary(exc))
+                return safety.error_summary(exc)
+            finally:
+                release(sample)
+            logger.info("probe of %d records: goes through (%.1fs)", len(subset), time.monotonic() - started)
+            return None
+
+        logger.warning("batch %d failed twice (%s): looking for the records it fails on among %d", batch_id,
+                       safety.error_summary(failure), len(records))
+        error = probe(records)
+        if error is None:
+            logger.error("batch %d: its records go through validation and conform; the failure is elsewhere",
+                         batch_id)
+            return None
+        found = safety.isolate(records, probe, error)
+        if not found:
+            return None
+        logger.warning("batch %d: %d record(s) quarantined as unprocessable, e.g. %s at %s", batch_id, len(found),
+                       found[0][1], found[0][0])
+        return self.spark.createDataFrame([(*coords, error) for coords, error in found],
+                                          f"{schema}, error string").persist()
+
+    def _silver(self, bronze: DataFrame, batch_id: int, now: datetime, report: BatchReport,
+                unprocessable: DataFrame | None = None) -> dict[str, list[datetime]]:
         """Judge, quarantine and append the batch; per base topic, the 5-minute windows it accepted rows in."""
         self.rule_state.ensure_loaded(batch_id)
-        classified = pin(classify(bronze, self.topics))  # the validator runs once per record
+        classified = pin(self._classified(bronze, unprocessable))  # the validator runs once per record
         try:
             # pinned: a dozen writes derive from it, each would otherwise plan the whole judgement again
             verdicts = pin(judge(classified, self.rule_state.frontier_frame(), self.rule_state.seen_ids(),
