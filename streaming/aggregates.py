@@ -16,13 +16,14 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType
 
 # Six decimals is finer than any figure gold keeps; 18 digits keeps Spark's decimal on its fast
-# 64-bit path and still holds 10^12, far beyond any value silver's range checks let through.
+# 64-bit path and still holds 10^12. Some contract fields have no upper bound (vision's dwell times
+# and areas): a term beyond 10^12 is left out of the sum (try_cast) rather than failing the batch.
 TERM_TYPE: Final = DecimalType(18, 6)
 
 
 def exact_sum(values: Column) -> Column:
     """Aggregate: the sum of `values`, each rounded to six decimals, independent of row order."""
-    return F.sum(values.cast(TERM_TYPE)).cast("double")
+    return F.try_sum(values.try_cast(TERM_TYPE)).cast("double")
 
 
 def exact_mean(values: Column) -> Column:

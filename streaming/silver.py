@@ -5,7 +5,9 @@ Rules, in order of precedence (the first that fails names the quarantine reason)
 1. the contract (`streaming.validation`): oversized, invalid_json, unknown_city, missing_field,
    wrong_type, out_of_range;
 2. `future`: observed more than `future_tolerance` after its Kafka timestamp (it cannot have been
-   observed after it was sent);
+   observed after it was sent), or sent more than `future_tolerance` after it arrived (a producer can
+   set the Kafka timestamp itself: a year-9999 one would otherwise vouch for a year-9999 reading and
+   push the topic's frontier past every later record);
 3. `duplicate_event_id`: an event id already in silver from an earlier batch (observed at most the late
    allowance before the topic's frontier: a copy of anything older is late anyway, and is quarantined
    as `late`), or carried by an earlier record of this batch that is neither future nor late (the
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from itertools import chain
 
 from pyspark.sql import Column, DataFrame, Window
@@ -116,7 +119,10 @@ def apply_time_rules(valid: DataFrame, frontiers: DataFrame, seen_ids: DataFrame
     marked = (
         envelope.join(frontiers, on="base_topic", how="left")
         .join(seen, on=["base_topic", "event_id"], how="left")
-        .withColumn("is_future", F.col("observed_at") > F.col("kafka_timestamp") + tolerance)
+        .withColumn("sent_in_future", F.coalesce(F.col("kafka_timestamp") > F.col("ingested_at") + tolerance,
+                                                 F.lit(False)))
+        .withColumn("is_future", (F.col("observed_at") > F.col("kafka_timestamp") + tolerance)
+                    | F.col("sent_in_future"))
         .withColumn("running_max", F.max(F.when(~F.col("is_future"), F.col("observed_at"))).over(arrived_by_then))
         .withColumn("reference", F.greatest(F.col("frontier"), F.col("running_max")))
         .withColumn("behind_s", F.col("reference").cast("double") - F.col("observed_at").cast("double"))
@@ -131,8 +137,10 @@ def apply_time_rules(valid: DataFrame, frontiers: DataFrame, seen_ids: DataFrame
         .when(F.col("is_late"), F.lit("late"))
     )
     detail = (
-        F.when(F.col("is_future"), F.concat(F.lit("observed_at is after its Kafka timestamp "),
-                                            F.col("kafka_timestamp").cast("string")))
+        F.when(F.col("sent_in_future"), F.concat(F.lit("Kafka timestamp is after the record arrived at "),
+                                                 F.col("ingested_at").cast("string")))
+        .when(F.col("is_future"), F.concat(F.lit("observed_at is after its Kafka timestamp "),
+                                           F.col("kafka_timestamp").cast("string")))
         .when(F.col("seen_before"), F.lit("event_id already in silver"))
         .when(F.col("kept_before"), F.lit("event_id of an earlier record"))
         .when(F.col("is_late"), F.format_string("%.0f minutes behind the topic frontier", F.col("behind_s") / 60))
@@ -163,12 +171,15 @@ def conform(accepted: DataFrame, base_topic: str, batch_id: int, ingested_at: da
     contract = SILVER[base_topic]
     payload_schema = T.StructType([f for f in contract.schema().fields
                                    if not _is_silver_extra(f.name) and f.name != "event_id"])
+    defaults = contract_defaults(base_topic)
     parsed = accepted.select(
         F.from_json(F.col("value").cast("string"), payload_schema).alias("p"),
         "event_id", "late_minutes", "topic", "partition", "offset", "kafka_timestamp",
     )
     return parsed.select(
-        "p.*", "event_id",
+        *[F.coalesce(F.col(f"p.{name}"), defaults[name]).alias(name) if name in defaults else F.col(f"p.{name}")
+          for name in payload_schema.fieldNames()],
+        "event_id",
         *city_name_columns(F.col("p.city_code")),
         F.to_date(F.col("p.observed_at")).alias("observed_date"),
         F.col("late_minutes"),
@@ -176,6 +187,25 @@ def conform(accepted: DataFrame, base_topic: str, batch_id: int, ingested_at: da
         F.col("kafka_timestamp").alias("_kafka_timestamp"),
         F.lit(ingested_at).cast("timestamp").alias("_ingested_at"), F.lit(batch_id).cast("long").alias("_batch_id"),
     ).select(*contract.schema().fieldNames())
+
+
+def contract_defaults(base_topic: str) -> dict[str, Column]:
+    """Silver columns whose contract field may be left out of a payload, with the contract's default
+    (pydantic fills it in; `from_json` would leave null). An explicit null is refused by the contract,
+    so `coalesce` with these is exact."""
+    types = {f.name: f.dataType for f in SILVER[base_topic].schema().fields}
+    defaults: dict[str, Column] = {}
+    for name, info in EVENT_CONTRACTS[base_topic].model_fields.items():
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        if default is None or name not in types:
+            continue
+        if isinstance(default, list):
+            plain = [v.value if isinstance(v, Enum) else v for v in default]
+            value = F.array(*[F.lit(v) for v in plain]) if plain else F.array()
+        else:
+            value = F.lit(default.value if isinstance(default, Enum) else default)
+        defaults[name] = value.cast(types[name])
+    return defaults
 
 
 def _is_silver_extra(name: str) -> bool:

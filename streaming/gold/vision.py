@@ -27,8 +27,9 @@ def _camera_aggregate(rows: DataFrame) -> DataFrame:
         F.round(F.max("density_per_m2"), 3).alias("density_max"),
         F.round(F.max("occupancy_ratio"), 3).alias("occupancy_max"),
         F.max_by("crowd_level", "observed_at").alias("crowd_level"),
-        F.sum("line_in").cast("long").alias("line_in"),
-        F.sum("line_out").cast("long").alias("line_out"),
+        # try_sum: counters have no upper bound in the contract; an overflow is null, not a failed batch
+        F.try_sum("line_in").cast("long").alias("line_in"),
+        F.try_sum("line_out").cast("long").alias("line_out"),
         F.round(exact_mean(F.col("mean_dwell_s")), 1).alias("mean_dwell_s"),
     )
 

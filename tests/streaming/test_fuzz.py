@@ -387,11 +387,8 @@ def test_hostile_records_through_classify_judge_and_conform(spark: SparkSession)
     assert accepted >= len(TOPICS) and quarantined > len(records) // 2, (accepted, quarantined)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "streaming.silver.conform reads the raw payload with from_json, so a field the payload leaves out "
-    "is null in silver even where the contract fills a default (vision: schema_version '1.0', "
-    "vehicle_count 0, description/detail '', track_ids/reasons []); fix in conform, not here"))
 def test_conform_fills_the_contracts_defaults(spark: SparkSession) -> None:
+    """A field the payload leaves out is stored with the contract's default, as pydantic reads it."""
     rows, expected = [], {}
     for offset, topic in enumerate(TOPICS):
         pairs = [(name, text) for (name, text), spec in zip(baseline(topic), fields(topic), strict=True)

@@ -131,3 +131,17 @@ def test_late_detail_names_the_minutes_behind(spark) -> None:
     assert rows[1].reason == "late"
     assert rows[1].detail == "200 minutes behind the topic frontier"
     assert rows[1].late_minutes == pytest.approx(200.0)
+
+
+def test_a_kafka_timestamp_after_arrival_is_future(spark) -> None:
+    """A producer may set the Kafka timestamp: one from year 9999 must not vouch for its reading."""
+    sent_in_9999 = (TOPIC, TOPIC, SENT, 0, datetime(9999, 12, 30, tzinfo=UTC), 0, 0, "far",
+                    datetime(9999, 12, 30, tzinfo=UTC))
+    ordinary = Rec("ordinary", batch=0, partition=0, offset=1, sent_ms=5, observed_min=0).row()
+    rows = {r.offset: r for r in apply_time_rules(
+        spark.createDataFrame([sent_in_9999, ordinary], ENVELOPE),
+        empty(spark, "base_topic string, frontier timestamp"), empty(spark, "base_topic string, event_id string"),
+        RULES).collect()}
+    assert rows[0].reason == "future"
+    assert rows[0].detail.startswith("Kafka timestamp is after the record arrived")
+    assert rows[1].reason is None, "the far-future record does not move the frontier"
