@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 
 from feeds.quality import MAX_PAYLOAD_BYTES, STATELESS_REASONS, UNPROCESSABLE, BadInputReason, classify_payload
 from lakehouse.catalog import EVENT_CONTRACTS
+from lakehouse.pinned import pin, release
 from streaming import validation
 from streaming.silver import TimeRules, TopicMap, classify, conform, judge
 from streaming.validation import STORABLE_FROM, STORABLE_UNTIL, describe
@@ -339,7 +340,7 @@ def mismatches(topic: str, raw: bytes, row: dict[str, Any]) -> Iterator[str]:
 def test_hostile_records_through_classify_judge_and_conform(spark: SparkSession) -> None:
     records = spark_sample()
     # one partition: a few hundred rows need no more tasks; checkpointed, so the UDF runs once
-    classified = classify(bronze_frame(spark, records).coalesce(1), TopicMap()).localCheckpoint()
+    classified = pin(classify(bronze_frame(spark, records).coalesce(1), TopicMap()))
     no_frontiers = spark.createDataFrame([], "base_topic string, frontier timestamp")
     nothing_seen = spark.createDataFrame([], "base_topic string, event_id string")
     judged = judge(classified, no_frontiers, nothing_seen, RULES)
@@ -349,7 +350,10 @@ def test_hostile_records_through_classify_judge_and_conform(spark: SparkSession)
     # conform every contract-valid record, accepted or not: it must read each as the validator did
     conformed = silver_json(judged.where(F.col("reason").isNull())).select(F.lit("silver").alias("kind"), "offset",
                                                                            "row")
-    collected = verdict_rows.unionByName(conformed).collect()  # one job
+    try:
+        collected = verdict_rows.unionByName(conformed).collect()  # one job
+    finally:
+        release(classified)  # no pin outlives the test (tests/streaming/test_pipeline counts them)
     verdicts = {row.offset: Verdict(**json.loads(row.row)) for row in collected if row.kind == "verdict"}
     silver = {row.offset: json.loads(row.row) for row in collected if row.kind == "silver"}
 
