@@ -64,10 +64,6 @@ def spark_conf(settings: SparkSettings, app_name: str, jars_dir: Path = SPARK_JA
         "spark.ui.showConsoleProgress": "false",
         # Delta reads its log with this many tasks; the default 50 costs seconds on 2 cores.
         "spark.databricks.delta.snapshotPartitions": str(max(1, settings.shuffle_partitions // 2)),
-        # Every MERGE source here is deterministic and already pinned or cached (lakehouse.writes.upsert):
-        # Delta's own materialization of it (a DISK_ONLY local checkpoint per MERGE, and a WARN when it
-        # is dropped) is a redundant copy.
-        "spark.databricks.delta.merge.materializeSource": "none",
     }
     if settings.master.startswith("local"):
         conf["spark.driver.host"] = "127.0.0.1"
