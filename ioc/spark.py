@@ -83,5 +83,19 @@ def build_spark_session(settings: SparkSettings, app_name: str = "ioc") -> Spark
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(settings.log_level)
+    _quiet_local_checkpoint_warnings(session)
     logger.info("Spark %s session %r on %s", session.version, app_name, settings.master)
     return session
+
+
+def _quiet_local_checkpoint_warnings(session: SparkSession) -> None:
+    """Lower `MapPartitionsRDD`'s logger, and only it, to ERROR.
+
+    Dropping a locally checkpointed RDD makes Spark warn that its lineage cannot be recomputed, which
+    is the point of one. `lakehouse.pinned.release` drops the project's own without the warning, but
+    Delta's MERGE materializes its source as such an RDD and drops it the usual way: about ten WARN
+    lines per micro-batch in the job's output, none of them actionable.
+    """
+    jvm = session.sparkContext._jvm
+    level = jvm.org.apache.logging.log4j.Level.ERROR
+    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel("org.apache.spark.rdd.MapPartitionsRDD", level)
