@@ -95,31 +95,24 @@ def test_an_alert_kafka_refuses_fails_the_batch_before_it_is_recorded(rules, spa
         admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": "64"})])
     finally:
         admin.close()
-    producer = make_producer(kafka_bootstrap)
-    try:
-        with pytest.raises(AlertPublishError, match="1 of 1 alert changes were not acknowledged"):
-            apply_changes(spark, str(tmp_path), [opened],
-                          lambda key, value: producer.send(topic, key=key.encode(), value=value))
-    finally:
-        producer.close()
+    def apply_through(topic: str, **producer_options: object) -> int:
+        """`apply_changes` publishing through a real producer of the session broker."""
+        producer = make_producer(kafka_bootstrap, **producer_options)
+        try:
+            return apply_changes(spark, str(tmp_path), [opened],
+                                 lambda key, value: producer.send(topic, key=key.encode(), value=value))
+        finally:
+            producer.close()
+
+    with pytest.raises(AlertPublishError, match="1 of 1 alert changes were not acknowledged"):
+        apply_through(topic)
     # and one the client refuses before it leaves the process
-    producer = make_producer(kafka_bootstrap, max_request_size=64)
-    try:
-        with pytest.raises(AlertPublishError, match="MessageSizeTooLargeError"):
-            apply_changes(spark, str(tmp_path), [opened],
-                          lambda key, value: producer.send(topic, key=key.encode(), value=value))
-    finally:
-        producer.close()
+    with pytest.raises(AlertPublishError, match="MessageSizeTooLargeError"):
+        apply_through(topic, max_request_size=64)
     assert not any(tmp_path.rglob("*.parquet")), "nothing recorded for an alert Kafka never took"
 
     from lakehouse.tables import ensure_tables
 
     ensure_tables(spark, str(tmp_path), [ALERTS])
-    topic = new_topic(suffix="-ok")
-    producer = make_producer(kafka_bootstrap)
-    try:
-        assert apply_changes(spark, str(tmp_path), [opened],
-                             lambda key, value: producer.send(topic, key=key.encode(), value=value)) == 1
-    finally:
-        producer.close()
+    assert apply_through(new_topic(suffix="-ok")) == 1
     assert spark.read.format("delta").load(ALERTS.path(str(tmp_path))).count() == 1
