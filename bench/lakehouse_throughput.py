@@ -1,6 +1,8 @@
-"""Lakehouse benchmark: bronze and silver throughput, and produce-to-gold latency at a fixed input rate.
+"""Lakehouse benchmark (issue 13's goals): throughput against a bare copy, produce-to-visible and
+produce-to-alert latency at a fixed rate, the highest sustained rate, commits per batch, restart.
 
-One run, on a broker and a Spark session of its own (temp folder, free ports):
+One run, on a broker and a Spark session of its own (temp folder, free ports); the figures go to
+`bench/results/lakehouse.json` with the load average:
 
 1. throughput: a simulated backlog (a catch-up after an outage) is processed by the streaming job in
    one large micro-batch, after the job has run once over a small backlog of its own (warm JVM and
@@ -9,23 +11,30 @@ One run, on a broker and a Spark session of its own (temp folder, free ports):
    core). Baselines, same run: a bare Kafka -> Delta copy of the same records, and a copy of the
    bronze table into a new Delta table (no parsing, no validation, no de-duplication), and the
    contract validator alone over the bronze rows (the pydantic models in an Arrow UDF, nothing written).
-2. commit floor: the Delta commits one micro-batch makes (bronze, quarantine, frontier and 12 silver
-   appends; 12 gold, fusion and alert MERGEs), each of a one-row frame, side by side as the job runs
-   them. No record can be in gold sooner than its batch takes, so this bounds the latency from below.
-3. latency: the job runs continuously (1 s trigger) while a producer sends at a fixed rate; for each
-   record, latency = the end of the micro-batch that put it in gold minus its Kafka timestamp
-   (when the producer sent it). Prints p50/p95.
+2. commit floor: the Delta commits one micro-batch makes (bronze, quarantine and silver appends side
+   by side; the gold write and the alerts MERGE), each of one-row frames. No record can be in gold
+   sooner than its batch takes, so this bounds the latency from below.
+3. latency: the job runs continuously (1 s trigger) while a producer sends at `--rate` for `--seconds`
+   after a warm-up; for each record, produce -> visible = the end of the micro-batch that committed its
+   gold and city-fusion rows minus its Kafka timestamp (p50/p95/p99); produce -> alert = each alert
+   message's Kafka timestamp minus the oldest record of the batch that published it (an upper bound);
+   Delta commits and Spark jobs per batch.
+4. sustained: the same at higher rates (`--sustained`), `--sustained-seconds` each, stopping at the
+   first whose lag (records sent, not yet processed) exceeds 20 s of input in the step's second half.
+5. restart: the first micro-batch of a new job process (`ioc streaming run --once`) over a small batch.
 
-Usage: python bench/lakehouse_throughput.py [--records 300000] [--rate 1000] [--seconds 60]
-                                           [--only throughput|floor|latency]
+Usage: python bench/lakehouse_throughput.py [--records 200000] [--rate 1000] [--seconds 600]
+           [--sustained 2000,3000] [--sustained-seconds 300] [--only throughput|floor|latency|sustained|restart]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -44,16 +53,20 @@ from pyspark.sql import types as T
 from feeds.sim import Simulator, publish
 from feeds.topics import topic_specs
 from ioc.kafka.broker import LocalBroker
-from ioc.kafka.clients import make_producer
+from ioc.kafka.clients import make_consumer, make_producer
 from ioc.kafka.topics import catalogue, ensure_topics
 from ioc.settings import Settings, load_settings
 from ioc.spark import build_spark_session
-from lakehouse.catalog import BRONZE_EVENTS, GOLD, QUARANTINE, SILVER, STREAM_FRONTIER, all_contracts
+from lakehouse.catalog import ALERTS, BRONZE_EVENTS, GOLD, GOLD_VIEWS, QUARANTINE, SILVER_EVENTS, all_contracts
+from lakehouse.frames import union_all
+from lakehouse.gold_facts import as_facts, replace_windows
 from lakehouse.tables import TableContract, ensure_tables
 from lakehouse.writes import append_once, upsert
 from streaming.pipeline import LakehousePipeline
 from streaming.silver import TopicMap, classify
 
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "lakehouse.json"
 CORES = os.cpu_count() or 1
 WARMUP_S = 10  # seconds of input sent and processed before the latency is measured
 
@@ -138,10 +151,12 @@ def _one_row(spark: SparkSession, contract: TableContract, serial: int, now: dat
 
 
 def commit_floor(spark, tmp: Path, rounds: int = 5) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    """Median seconds (appends, MERGEs) of one micro-batch's Delta commits with one-row frames."""
+    """Median seconds (appends, gold write + alerts MERGE) of one micro-batch's Delta commits with one-row
+    frames: bronze, quarantine and silver appends side by side, then the gold write (a row for every
+    view) and the alerts MERGE."""
     root = str(tmp / "lakehouse-floor")
     ensure_tables(spark, root, all_contracts())
-    appended = [BRONZE_EVENTS, QUARANTINE, STREAM_FRONTIER, *SILVER.values()]
+    appended = [BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS]
     timings: list[tuple[float, float]] = []
     for serial in range(rounds + 1):  # the first round warms up, not measured
         now = datetime.now(UTC).replace(microsecond=0)
@@ -152,8 +167,11 @@ def commit_floor(spark, tmp: Path, rounds: int = 5) -> tuple[float, float]:  # t
             append_once(frame, c.path(root), f"floor:{c.name}", version, may_be_replay=False) for c in appended])
         appends_s = time.perf_counter() - started
         started = time.perf_counter()
-        LakehousePipeline._in_parallel([lambda c=c, frame=rows[c.qualified_name]: upsert(spark, frame, root, c)
-                                        for c in GOLD])
+        facts = union_all([as_facts(rows[name].withColumn("grain", F.lit("5min")) if "grain" in rows[name].columns
+                                    else rows[name], view) for name, view in GOLD_VIEWS.items()]).persist()
+        replace_windows(facts, root, "floor")
+        facts.unpersist()
+        upsert(spark, rows[ALERTS.qualified_name], root, ALERTS)
         timings.append((appends_s, time.perf_counter() - started))
     measured = timings[1:]
     return statistics.median(a for a, _ in measured), statistics.median(m for _, m in measured)
@@ -170,7 +188,7 @@ def warm_up_pipeline(spark, tmp: Path, records: int = 5_000) -> None:  # type: i
     pipeline.close()
 
 
-def throughput(spark, tmp: Path, records: int) -> None:  # type: ignore[no-untyped-def]
+def throughput(spark, tmp: Path, records: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
     suffix = f"-t{uuid.uuid4().hex[:6]}"
     settings = settings_for(tmp, suffix, max_offsets_per_trigger=max(records * 2, 1000),
                             query_name="bench-throughput")
@@ -199,76 +217,216 @@ def throughput(spark, tmp: Path, records: int) -> None:  # type: ignore[no-untyp
     print(f"ratio silver / Kafka copy: {copy_s / silver_s:.2f}; silver / Delta copy: {delta_copy_s / silver_s:.2f}; "
           f"silver / validator alone: {validator_s / silver_s:.2f}")
     print("phase seconds per batch:", [r.phases for r in reports])
+    silver_time = bronze_s + silver_s  # Kafka read and bronze included: the copy reads Kafka too
+    return {
+        "backlog_records": sent, "baseline_copy_eps_per_core": round(sent / copy_s / CORES),
+        "silver_eps_per_core": round(sent / silver_time / CORES),
+        "pipeline_eps_per_core": round(sent / total_s / CORES),
+        "silver_vs_copy": round(copy_s / silver_time, 2), "pipeline_vs_copy": round(copy_s / total_s, 2),
+    }
 
 
-def latency(spark, tmp: Path, rate: int, seconds: int) -> None:  # type: ignore[no-untyped-def]
-    suffix = f"-l{uuid.uuid4().hex[:6]}"
-    settings = settings_for(tmp, suffix, trigger_seconds=1.0, query_name="bench-latency")
-    create_topics(settings, suffix)
+def _records(suffix: str, count: int, seed: int) -> list:  # type: ignore[type-arg]
+    """`count` simulated records (every domain, 1 % bad) on the measurement's topics."""
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
-    span = max(5, rate * (seconds + WARMUP_S) // 330)
-    records = list(Simulator(seed=9, start=end - timedelta(minutes=span), end=end, topic_suffix=suffix))
-    records = records[: rate * (seconds + WARMUP_S)]
-    warmup, measured = records[: rate * WARMUP_S], records[rate * WARMUP_S:]
-    pipeline = LakehousePipeline(spark, settings, publish_alerts=False)
-    query = pipeline.start()
+    span = max(5, count // 300 + 1)  # the province sends ~330 events per simulated minute
+    records = list(Simulator(seed=seed, start=end - timedelta(minutes=span), end=end, topic_suffix=suffix,
+                             bad_fraction=0.01))
+    return records[:count]
 
-    def send(batch: list) -> None:  # type: ignore[type-arg]
-        producer = make_producer(settings.kafka.bootstrap_servers, linger_ms=5)
-        started = time.perf_counter()
-        for index in range(0, len(batch), rate // 10):
-            for record in batch[index: index + rate // 10]:
-                producer.send(record.topic, key=record.key, value=record.value)
-            due = started + (index + rate // 10) / rate
-            time.sleep(max(0.0, due - time.perf_counter()))
-        producer.flush()
-        producer.close()
 
-    def processed() -> int:
-        return sum(r.records for r in pipeline.reports)
+def _send_paced(settings: Settings, records: list, rate: int) -> None:  # type: ignore[type-arg]
+    """Send `records` at `rate` per second (in tenths of a second), then flush."""
+    producer = make_producer(settings.kafka.bootstrap_servers, linger_ms=5)
+    step = max(1, rate // 10)
+    started = time.perf_counter()
+    for index in range(0, len(records), step):
+        for record in records[index: index + step]:
+            producer.send(record.topic, key=record.key, value=record.value)
+        due = started + (index + step) / rate
+        time.sleep(max(0.0, due - time.perf_counter()))
+    producer.flush()
+    producer.close()
 
-    # a running job, not a cold start: the first batches start Python workers and load the rule state
-    send(warmup)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and processed() < len(warmup):
-        time.sleep(0.5)
-    warm_batches = {r.batch_id for r in pipeline.reports}
-    measure_from = datetime.now(UTC)
-    sender = threading.Thread(target=send, args=(measured,))
-    sender.start()
-    sender.join()
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and processed() < len(records):
-        time.sleep(0.5)
-    query.stop()
-    pipeline.close()
-    reports = [r for r in pipeline.reports if r.batch_id not in warm_batches]
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(len(ordered) * fraction) - 1))]
+
+
+class LiveRun:
+    """The job running continuously on its own topics while records are sent at a fixed rate."""
+
+    def __init__(self, spark, tmp: Path, name: str, seed: int) -> None:  # type: ignore[no-untyped-def]
+        self.spark = spark
+        self.suffix = f"-{name}{uuid.uuid4().hex[:6]}"
+        self.settings = settings_for(tmp, self.suffix, trigger_seconds=1.0, query_name=f"bench-{name}")
+        self.seed = seed
+        create_topics(self.settings, self.suffix)
+        self.pipeline = LakehousePipeline(spark, self.settings, publish_alerts=True)
+        self.query = self.pipeline.start()
+        self.lag: list[tuple[float, int]] = []  # (seconds since the step began, records sent but not processed)
+
+    def processed(self) -> int:
+        return sum(r.records for r in self.pipeline.reports)
+
+    def run(self, rate: int, seconds: int, warmup_s: int = WARMUP_S) -> list:  # type: ignore[type-arg]
+        """Warm up (not measured), then send `rate`/s for `seconds`, sampling the lag; the measured batches."""
+        records = _records(self.suffix, rate * (seconds + warmup_s), self.seed)
+        warmup, measured = records[: rate * warmup_s], records[rate * warmup_s:]
+        _send_paced(self.settings, warmup, rate)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and self.processed() < len(warmup):
+            time.sleep(0.5)
+        warm = {r.batch_id for r in self.pipeline.reports}
+        self.measure_from = datetime.now(UTC)
+        base, began = self.processed(), time.monotonic()
+        sender = threading.Thread(target=_send_paced, args=(self.settings, measured, rate))
+        sender.start()
+        while sender.is_alive():
+            elapsed = time.monotonic() - began
+            sent = min(len(measured), int(elapsed * rate))
+            self.lag.append((elapsed, sent - (self.processed() - base)))
+            sender.join(5.0)
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and self.processed() < len(records):
+            time.sleep(0.5)
+        self.drained_s = time.monotonic() - began - seconds
+        return [r for r in self.pipeline.reports if r.batch_id not in warm]
+
+    def stop(self) -> None:
+        self.query.stop()
+        self.pipeline.close()
+
+
+def latency(spark, tmp: Path, rate: int, seconds: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Produce -> visible (the batch's gold commit, fusion included) and produce -> alert, at `rate`/s."""
+    run = LiveRun(spark, tmp, "l", seed=9)
+    try:
+        reports = run.run(rate, seconds)
+    finally:
+        run.stop()
+    root = run.settings.lakehouse.root
     finished = {r.batch_id: datetime.fromisoformat(r.finished_at).timestamp() for r in reports}
-    bronze = (spark.read.format("delta").load(BRONZE_EVENTS.path(settings.lakehouse.root))
-              .where(F.col("kafka_timestamp") >= F.lit(measure_from)))
-    latencies = sorted(finished[row.batch_id] - row.kafka_timestamp.replace(tzinfo=UTC).timestamp()
-                       for row in bronze.select("batch_id", "kafka_timestamp").collect()
-                       if row.batch_id in finished)
-    print(f"warm-up: {len(warmup)} records in {len(warm_batches)} batches, not measured; "
-          f"measured: {len(latencies)} of {len(measured)} records")
-    p50 = statistics.median(latencies)
-    p95 = latencies[int(len(latencies) * 0.95) - 1]
+    bronze = (spark.read.format("delta").load(BRONZE_EVENTS.path(root))
+              .where(F.col("kafka_timestamp") >= F.lit(run.measure_from)))
+    rows = [(row.batch_id, row.kafka_timestamp.replace(tzinfo=UTC).timestamp())
+            for row in bronze.select("batch_id", "kafka_timestamp").collect() if row.batch_id in finished]
+    latencies = [finished[batch] - sent for batch, sent in rows]
+    oldest: dict[int, float] = {}
+    for batch, sent in rows:
+        oldest[batch] = min(sent, oldest.get(batch, sent))
+    alert_latencies = _alert_latencies(run, reports, oldest)
     busy = [r for r in reports if r.records]
-    batches = [r.seconds for r in busy]
+    commits = [r.commits for r in busy]
     typical = sorted(busy, key=lambda r: r.seconds)[len(busy) // 2]
-    print(f"median batch: {typical.records} records, phases {typical.phases}")
-    print(f"latency at {rate} events/s for {seconds} s ({len(latencies)} records, {len(batches)} batches, "
-          f"median batch {statistics.median(batches):.1f} s): produce -> gold p50 {p50:.1f} s, p95 {p95:.1f} s")
+    figures = {
+        "p50_s": round(statistics.median(latencies), 2), "p95_s": round(_percentile(latencies, 0.95), 2),
+        "p99_s": round(_percentile(latencies, 0.99), 2),
+        "alert_p95_s": round(_percentile(alert_latencies, 0.95), 2) if alert_latencies else None,
+        "alerts_measured": len(alert_latencies),
+        "commits_per_batch": statistics.median(commits), "commits_per_batch_max": max(commits),
+        "spark_jobs_per_batch": statistics.median(r.spark_jobs for r in busy),
+        "batch_median_s": round(statistics.median(r.seconds for r in busy), 2),
+        "lag_bounded_at_rate": _bounded(run, rate),
+    }
+    print(f"latency at {rate} events/s for {seconds} s: {len(latencies)} records in {len(busy)} batches "
+          f"(median batch {figures['batch_median_s']} s, {typical.records} records, phases {typical.phases})")
+    print(f"  produce -> visible (gold and fusion committed): p50 {figures['p50_s']} s, p95 {figures['p95_s']} s, "
+          f"p99 {figures['p99_s']} s")
+    print(f"  produce -> alert on alerts.v1: p95 {figures['alert_p95_s']} s over {len(alert_latencies)} alerts "
+          "(from the oldest record of the alert's batch)")
+    print(f"  Delta commits per batch: median {figures['commits_per_batch']}, most {figures['commits_per_batch_max']};"
+          f" Spark jobs per batch: median {figures['spark_jobs_per_batch']}")
+    return figures
+
+
+def _alert_latencies(run: LiveRun, reports: list, oldest: dict[int, float]) -> list[float]:  # type: ignore[type-arg]
+    """For each alert message of the measured batches: its Kafka timestamp minus the oldest record of the
+    micro-batch that published it (an upper bound of the triggering record's produce -> alert)."""
+    spans = [(datetime.fromisoformat(r.finished_at).timestamp() - r.seconds,
+              datetime.fromisoformat(r.finished_at).timestamp(), r.batch_id) for r in reports if r.alert_changes]
+    if not spans:
+        return []
+    consumer = make_consumer(run.settings.kafka.bootstrap_servers, run.settings.streaming.alerts_topic,
+                             consumer_timeout_ms=5_000)
+    found = []
+    for message in consumer:
+        at = message.timestamp / 1000
+        for start, end, batch in spans:
+            if start - 1 <= at <= end + 1 and batch in oldest:
+                found.append(at - oldest[batch])
+                break
+    consumer.close()
+    return found
+
+
+def _bounded(run: LiveRun, rate: int, behind_s: float = 20.0) -> bool:
+    """Whether the lag stayed under `behind_s` seconds of input over the step's second half."""
+    if not run.lag:
+        return False
+    half = run.lag[-1][0] / 2
+    return all(lag <= rate * behind_s for elapsed, lag in run.lag if elapsed >= half)
+
+
+def sustained(spark, tmp: Path, rates: list[int], seconds: int) -> int | None:  # type: ignore[no-untyped-def]
+    """The highest of `rates` (tried in order, stopping at the first that fails) at which the lag stays
+    bounded for `seconds`."""
+    best = None
+    for index, rate in enumerate(rates):
+        run = LiveRun(spark, tmp, f"s{index}", seed=20 + index)
+        try:
+            run.run(rate, seconds)
+        finally:
+            run.stop()
+        bounded = _bounded(run, rate)
+        worst = max(lag for _, lag in run.lag) if run.lag else None
+        print(f"sustained {rate} events/s for {seconds} s: lag {'bounded' if bounded else 'growing'} "
+              f"(largest {worst} records, drained {run.drained_s:.0f} s after the sender stopped)")
+        if not bounded:
+            break
+        best = rate
+    return best
+
+
+def restart(spark, tmp: Path, records: int = 500) -> float:  # type: ignore[no-untyped-def]
+    """Seconds of the first micro-batch of a restarted job (a new process: cold JVM, rule state loaded
+    from Delta, replay check) over a small batch, after a run that left a lakehouse behind."""
+    suffix = f"-r{uuid.uuid4().hex[:6]}"
+    settings = settings_for(tmp, suffix, query_name="bench-restart")
+    produce_backlog(settings, suffix, 5_000)
+    pipeline = LakehousePipeline(spark, settings, publish_alerts=False)
+    pipeline.run_until_caught_up(timeout_s=900)
+    pipeline.close()
+    _send_paced(settings, _records(suffix, records, seed=31), rate=10_000)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
+    environment.update({
+        "IOC_KAFKA__PORT": str(settings.kafka.port), "IOC_KAFKA__CONTROLLER_PORT": str(settings.kafka.controller_port),
+        "IOC_KAFKA__STATE_DIR": str(settings.kafka.state_dir), "IOC_LAKEHOUSE__ROOT": settings.lakehouse.root,
+        "IOC_LAKEHOUSE__CHECKPOINT_ROOT": settings.lakehouse.checkpoint_root,
+        "IOC_STREAMING__TOPIC_SUFFIX": suffix, "IOC_STREAMING__ALERTS_TOPIC": settings.streaming.alerts_topic,
+        "IOC_STREAMING__QUERY_NAME": "bench-restart", "IOC_STREAMING__STATE_DIR": str(tmp / "restart-state"),
+    })
+    subprocess.run([sys.executable, "-m", "ioc", "streaming", "run", "--once"], cwd=ROOT, env=environment,
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=900)
+    status = json.loads((tmp / "restart-state" / "status.json").read_text())
+    first = status["last_batches"][0]
+    print(f"restart: first micro-batch of a new job process: {first['records']} records in {first['seconds']} s "
+          f"(phases {first['phases']})")
+    return float(first["seconds"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=300_000)
-    parser.add_argument("--only", choices=("throughput", "floor", "latency"))
-    parser.add_argument("--rate", type=int, default=1000)
-    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--records", type=int, default=200_000, help="backlog of the throughput measurement")
+    parser.add_argument("--only", choices=("throughput", "floor", "latency", "sustained", "restart"))
+    parser.add_argument("--rate", type=int, default=1000, help="events/s of the latency measurement")
+    parser.add_argument("--seconds", type=int, default=600, help="length of the latency measurement")
+    parser.add_argument("--sustained", default="2000,3000", help="rates tried after --rate, in order")
+    parser.add_argument("--sustained-seconds", type=int, default=300)
     args = parser.parse_args()
     print(f"{CORES} cores, load average {os.getloadavg()[0]:.1f} at start")
+    figures: dict[str, object] = {"load_avg_start": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         base = settings_for(tmp, "")
@@ -277,17 +435,31 @@ def main() -> None:
         spark = build_spark_session(base.spark, "bench-lakehouse")
         try:
             if args.only in (None, "throughput"):
-                throughput(spark, tmp, args.records)
+                figures.update(throughput(spark, tmp, args.records))
             if args.only in (None, "floor"):
                 appends_s, merges_s = commit_floor(spark, tmp)
                 print(f"commit floor of one micro-batch (one-row frames, median of 5): {appends_s + merges_s:.1f} s "
-                      f"({3 + len(SILVER)} appends {appends_s:.1f} s, {len(GOLD)} MERGEs {merges_s:.1f} s)")
+                      f"(3 appends {appends_s:.1f} s, one gold write and the alerts MERGE {merges_s:.1f} s)")
             if args.only in (None, "latency"):
-                latency(spark, tmp, args.rate, args.seconds)
+                figures.update(latency(spark, tmp, args.rate, args.seconds))
+            if args.only in (None, "sustained"):
+                rates = [int(r) for r in args.sustained.split(",") if r]
+                best = sustained(spark, tmp, rates, args.sustained_seconds)
+                if best is None and figures.get("lag_bounded_at_rate"):
+                    best = args.rate
+                figures["max_sustained_eps"] = best
+            if args.only in (None, "restart"):
+                figures["restart_first_batch_s"] = restart(spark, tmp)
         finally:
             spark.stop()
             LocalBroker(base.kafka).stop()
-            print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    figures["load_avg"] = round(os.getloadavg()[0], 2)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() and args.only else {}
+    previous.update(figures)
+    RESULTS.write_text(json.dumps(previous, indent=2) + "\n")
+    print(f"figures in {RESULTS.relative_to(ROOT)}: {json.dumps(figures)}")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ from typing import Any
 import yaml
 
 from dashboards.exceptions import BundleError
-from lakehouse.catalog import by_name
+from lakehouse.catalog import GOLD_ENVELOPE, GOLD_FACTS, GOLD_VIEWS, by_name
+from lakehouse.tables import split_columns
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def stable_uuid(kind: str, key: str) -> str:
 def contract_columns(qualified: str) -> dict[str, str]:
     """Column name -> DDL type of a lakehouse contract (its DDL is flat: `name TYPE [COMMENT '...']`)."""
     columns: dict[str, str] = {}
-    for part in _split_ddl(by_name(qualified).columns):
+    for part in split_columns(by_name(qualified).columns):
         match = COLUMN_DDL.match(part.strip())
         if match is None:
             raise BundleError(f"cannot read column definition {part!r} of {qualified}")
@@ -72,27 +73,10 @@ def contract_columns(qualified: str) -> dict[str, str]:
     return columns
 
 
-def _split_ddl(ddl: str) -> list[str]:
-    """Split a DDL column list on commas outside quotes and parentheses."""
-    parts, depth, quoted, current = [], 0, False, []
-    for char in ddl:
-        if char == "'":
-            quoted = not quoted
-        elif not quoted and char in "(<":
-            depth += 1
-        elif not quoted and char in ")>":
-            depth -= 1
-        if char == "," and depth == 0 and not quoted:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current))
-    return [part for part in parts if part.strip()]
-
-
-def delta_table_columns(path: Path) -> set[str] | None:
-    """Columns of a local Delta table from its latest metaData action, or None when there is no table.
+def delta_table_columns(path: Path, view: str | None = None) -> set[str] | None:
+    """Columns of a local Delta table from its latest metaData action, or None when there is no table;
+    with `view`, the columns of that gold view (the envelope and the fields of its struct column), or
+    None when the table has no such struct.
 
     Only used to decide whether an optional table (gold.vision_camera) is there with the columns the
     wall needs; reading the log directly keeps the renderer free of Spark and DuckDB.
@@ -108,7 +92,13 @@ def delta_table_columns(path: Path) -> set[str] | None:
                 schema = action["metaData"].get("schemaString")
     if schema is None:
         return None
-    return {field["name"] for field in json.loads(schema).get("fields", [])}
+    fields = json.loads(schema).get("fields", [])
+    if view is None:
+        return {field["name"] for field in fields}
+    struct = next((field["type"] for field in fields if field["name"] == view), None)
+    if not isinstance(struct, dict):
+        return None
+    return {f["name"] for f in fields if f["name"] in GOLD_ENVELOPE} | {f["name"] for f in struct.get("fields", [])}
 
 
 @dataclass(frozen=True)
@@ -119,10 +109,29 @@ class RenderContext:
     def table_path(self, layer: str, name: str) -> str:
         return f"{self.lakehouse_root.rstrip('/')}/{layer}/{name}"
 
+    def scan(self, layer: str, name: str) -> str:
+        """DuckDB's read of a table; for a gold view, a subquery over gold.facts with the view's columns."""
+        qualified = f"{layer}.{name}"
+        if qualified not in GOLD_VIEWS:
+            path = self.table_path(layer, name).replace("'", "''")
+            return f"delta_scan('{path}')"
+        path = self.table_path(GOLD_FACTS.layer, GOLD_FACTS.name).replace("'", "''")
+        columns = ", ".join(f'"{column}"' if column in GOLD_ENVELOPE
+                            else f"struct_extract(\"{name}\", '{column}') AS \"{column}\""
+                            for column in GOLD_VIEWS[qualified].column_definitions())
+        # every name comes from the catalogue, none from a user
+        return f"(SELECT {columns} FROM delta_scan('{path}') WHERE gold_table = '{name}')"  # noqa: S608
+
+    def columns_of(self, qualified: str) -> set[str] | None:
+        """The columns a table or gold view has in the lakehouse now (None: not there)."""
+        layer, name = qualified.split(".", 1)
+        if qualified in GOLD_VIEWS:
+            return delta_table_columns(Path(self.table_path(GOLD_FACTS.layer, GOLD_FACTS.name)), view=name)
+        return delta_table_columns(Path(self.table_path(layer, name)))
+
     def render_sql(self, sql: str) -> str:
         def replace(match: re.Match[str]) -> str:
-            path = self.table_path(match.group(1), match.group(2)).replace("'", "''")
-            return f"delta_scan('{path}')"
+            return self.scan(match.group(1), match.group(2))
 
         return PLACEHOLDER.sub(replace, sql).strip()
 
@@ -238,8 +247,7 @@ def _dataset(entry: dict[str, Any], database_uuid: str, labels: dict[str, str],
     name = entry["name"]
     sql = entry["sql"]
     if optional := entry.get("optional_table"):
-        layer, table = optional.split(".", 1)
-        present = delta_table_columns(Path(context.table_path(layer, table)))
+        present = context.columns_of(optional)
         missing = set(entry.get("requires_columns", [])) - (present or set())
         if present is None or missing:
             logger.info("dataset %s: %s %s; using its fallback", name, optional,

@@ -22,11 +22,13 @@ def is_local(root: str) -> bool:
 
 
 def missing_gold_tables(root: str) -> list[TableContract]:
-    """Gold contracts without a Delta log under a local root (an empty list for remote roots)."""
+    """Gold tables (the Delta tables behind the gold contracts: gold.facts, gold.alerts) without a Delta
+    log under a local root (an empty list for remote roots)."""
     if not is_local(root):
         return []
     base = root.removeprefix("file://")
-    return [c for c in catalog.GOLD if not (Path(c.path(base)) / "_delta_log").is_dir()]
+    tables = {catalog.storage(c)[0].qualified_name: catalog.storage(c)[0] for c in catalog.GOLD}
+    return [c for c in tables.values() if not (Path(c.path(base)) / "_delta_log").is_dir()]
 
 
 def ensure_gold_tables(root: str, spark_settings: object) -> list[str]:

@@ -164,14 +164,24 @@ def sample_rows(windows: int = 12, cities: dict[str, tuple[str, str]] | None = N
 
 
 def write_sample_gold(spark: Any, root: str, windows: int = 12) -> SampleExpectations:
-    """Write the sample rows as the gold tables (one overwrite commit per table, partitioned as contracted)."""
+    """Write the sample rows as the gold tables (one overwrite commit per Delta table, partitioned as
+    contracted: every view's rows into gold.facts, the alerts into gold.alerts)."""
+    from lakehouse.frames import union_all
+    from lakehouse.gold_facts import as_facts
+
     rows, expected = sample_rows(windows)
+    frames: dict[str, list[Any]] = {}
     for name, table_rows in rows.items():
         contract = catalog.by_name(name)
         frame = spark.createDataFrame(table_rows, schema=contract.schema())
-        writer = frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-        if contract.partitioned_by:
-            writer = writer.partitionBy(*contract.partitioned_by)
-        writer.save(contract.path(root))
+        if name in catalog.GOLD_VIEWS:
+            frame = as_facts(frame, contract)
+        frames.setdefault(catalog.storage(contract)[0].qualified_name, []).append(frame)
+    for name, parts in frames.items():
+        table = catalog.by_name(name)
+        writer = union_all(parts).write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        if table.partitioned_by:
+            writer = writer.partitionBy(*table.partitioned_by)
+        writer.save(table.path(root))
     logger.info("sample gold rows written under %s (%d windows)", root, windows)
     return expected

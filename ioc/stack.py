@@ -63,6 +63,7 @@ def process_lakehouse(settings: Settings) -> None:
 
     from ioc.spark import build_spark_session
     from lakehouse.catalog import ALERTS, CITY_OPERATIONS, QUARANTINE
+    from lakehouse.read import read_table
     from streaming.pipeline import LakehousePipeline
 
     spark = build_spark_session(settings.spark, "ioc-up")
@@ -77,7 +78,7 @@ def process_lakehouse(settings: Settings) -> None:
                f"{accepted} events to silver, {quarantined} to quarantine")
 
     root = settings.lakehouse.root
-    fused = spark.read.format("delta").load(CITY_OPERATIONS.path(root))
+    fused = read_table(spark, root, CITY_OPERATIONS)
     latest = fused.agg(F.max("window_start")).first()[0]
     click.echo(f"[4/4] the province at {latest} UTC (gold.city_operations):")
     click.echo(f"      {'city':16} {'status':8} {'TPI':>5} {'AQI':>4} {'visitors':>9} {'incidents':>9} {'alerts':>6}")

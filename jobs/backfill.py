@@ -5,13 +5,14 @@ gold for [start, end): every 5-minute window in the range, plus the hour and day
 them (`streaming.gold.windows.for_each_grain`, as streaming does). The rows come from the same
 functions the streaming job calls (`streaming.pipeline.GOLD_BY_TOPIC`, `streaming.gold.traffic.cities`,
 `streaming.fusion.city_operations`) over the same silver days, so a backfill over the input the
-streaming job saw gives the rows it wrote, by construction. Writes are MERGEs on the contracts'
-keys (`lakehouse.writes.upsert`): idempotent, and retried when the running streaming job wins a
-commit race (Delta's conflicts caught by type).
+streaming job saw gives the rows it wrote, by construction. Each table's rows replace the windows
+they cover in `gold.facts` (`lakehouse.gold_facts.replace_windows`, one commit per table), as the
+streaming job's writes do: idempotent, and retried when the running streaming job wins a commit race
+(Delta's conflicts caught by type).
 
-What it does not do: delete gold rows whose silver rows disappeared (MERGE only inserts and
-updates), and re-run alerting (alerts are a history of decisions taken live; the backfilled gold
-feeds the next live evaluation).
+What it does not do: touch a window the range's silver has no row for (its old gold rows stay), and
+re-run alerting (alerts are a history of decisions taken live; the backfilled gold feeds the next
+live evaluation).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from pyspark.sql import functions as F
 from ioc.settings import Settings
 from jobs.base import Change, JobResult, RangeArgs, days_between, last_metrics, table_version
 from jobs.config import JobsPolicy
-from lakehouse.catalog import CITY_OPERATIONS, SILVER, TRAFFIC_CITY, TRAFFIC_SEGMENT, all_contracts
+from lakehouse.catalog import CITY_OPERATIONS, GOLD_FACTS, GOLD_VIEWS, TRAFFIC_CITY, TRAFFIC_SEGMENT, all_contracts
+from lakehouse.gold_facts import as_facts, covered_windows, read_view, replace_windows
+from lakehouse.silver_events import read_topic
 from lakehouse.tables import TableContract, ensure_tables
-from lakehouse.writes import upsert
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +100,7 @@ def run(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Backf
         if table in sources:
             by_topic.setdefault(sources[table][0], []).append(table)
     for topic, tables in by_topic.items():
-        silver = (spark.read.format("delta").load(SILVER[topic].path(root))
-                  .where(F.col("observed_date").isin(days)))
+        silver = read_topic(spark, root, topic).where(F.col("observed_date").isin(days))
         builds = _builds(topic, tables, sources, silver, windows, now)
         for contract, rows in builds:
             result.changes.append(_write(spark, root, contract, rows, args.dry_run))
@@ -118,7 +119,7 @@ def _builds(topic: str, tables: list[str], sources: dict[str, tuple[str, Any]], 
     """The (contract, rows) this topic's silver yields for the wanted tables, in dependency order."""
     from streaming.gold.traffic import cities
 
-    by_name = {c.qualified_name: c for c in all_contracts()}
+    by_name = GOLD_VIEWS
     out: list[tuple[TableContract, DataFrame]] = []
     segments: DataFrame | None = None
     for table in [t for t in sources if sources[t][0] == topic]:  # catalogue order: segment before city
@@ -140,18 +141,24 @@ def _builds(topic: str, tables: list[str], sources: dict[str, tuple[str, Any]], 
 
 
 def _write(spark: SparkSession, root: str, contract: TableContract, rows: DataFrame, dry_run: bool) -> Change:
+    """The rebuilt rows in place of the windows they cover (`lakehouse.gold_facts`), one commit per table."""
     name = contract.qualified_name
-    if dry_run:
-        keys = list(contract.keys)
-        source = rows.select(*keys).distinct()
-        target = spark.read.format("delta").load(contract.path(root)).select(*keys)
-        total = source.count()
-        existing = source.join(target, on=keys, how="left_semi").count()
-        return Change(name, "merge", rows=total, detail=f"{existing} to update, {total - existing} to insert")
-    before = table_version(spark, contract.path(root))
-    upsert(spark, rows, root, contract)
-    metrics = last_metrics(spark, contract.path(root), "MERGE", before)
-    inserted, updated = metrics.get("numTargetRowsInserted", 0), metrics.get("numTargetRowsUpdated", 0)
-    logger.info("backfill merged %s: %d inserted, %d updated", name, inserted, updated)
-    return Change(name, "merged", rows=inserted + updated, files=metrics.get("numTargetFilesAdded"),
-                  detail=f"{updated} updated, {inserted} inserted")
+    facts = as_facts(rows, contract).persist()
+    try:
+        total = facts.count()
+        windows = sum(len(starts) for starts in covered_windows(facts).values())
+        stored = read_view(spark, root, contract)
+        window = ["grain", "window_start"] if "grain" in stored.columns else ["window_start"]
+        existing = stored.join(rows.select(*window).distinct(), on=window, how="left_semi").count()
+        if dry_run:
+            return Change(name, "replace", rows=total,
+                          detail=f"{windows} windows: {existing} rows replaced by {total}")
+        path = GOLD_FACTS.path(root)
+        before = table_version(spark, path)
+        replace_windows(facts, root, f"backfill {name}")
+        metrics = last_metrics(spark, path, "WRITE", before)
+    finally:
+        facts.unpersist()
+    logger.info("backfill replaced %d windows of %s: %d rows out, %d in", windows, name, existing, total)
+    return Change(name, "replaced", rows=total, files=metrics.get("numFiles"),
+                  detail=f"{windows} windows: {existing} rows replaced by {total}")

@@ -2,7 +2,8 @@
 
 The records are bronze's rows whose Kafka timestamp is in [start, end). They go through the same
 functions as a micro-batch (`streaming.silver.classify`, `judge`, `conform`); the range's
-silver rows (`_kafka_timestamp` in the range) are replaced in one commit per topic (`replaceWhere`),
+silver rows (`_kafka_timestamp` in the range, of the topics replayed) are replaced in one commit
+(`replaceWhere`),
 and every rejected record not yet in quarantine is added to it (quarantine is append-only, so a
 record that a fixed rule now accepts keeps its old quarantine row as history).
 
@@ -18,7 +19,7 @@ as having arrived before it.
 
 Replayed silver rows carry `_batch_id = -1` (`REPLAY_BATCH_ID`), so lineage shows they came from a
 replay and streaming's later batches (which read `_batch_id < their id`) see them for de-duplication.
-The streaming frontier table is streaming's own state and is left alone.
+Streaming's frontiers travel in the metadata of its own silver commits and are left alone.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from pyspark.sql import functions as F
 from ioc.settings import Settings
 from jobs.base import Change, JobResult, RangeArgs, last_metrics, table_version
 from jobs.config import JobsPolicy
-from lakehouse.catalog import BRONZE_EVENTS, EVENT_CONTRACTS, QUARANTINE, SILVER, all_contracts
+from lakehouse.catalog import BRONZE_EVENTS, EVENT_CONTRACTS, QUARANTINE, SILVER_EVENTS, all_contracts
 from lakehouse.frames import union_all
 from lakehouse.pinned import pin, release
+from lakehouse.silver_events import as_events, read_events
 from lakehouse.tables import ensure_tables
 from lakehouse.writes import with_conflict_retry
 from streaming.silver import TimeRules, TopicMap, classify, conform, judge
@@ -61,14 +63,9 @@ def _in_range(frame: DataFrame, column: str, args: RangeArgs) -> DataFrame:
 
 def _before(spark: SparkSession, root: str, args: RangeArgs) -> tuple[DataFrame, DataFrame]:
     """(frontiers, seen ids) from silver rows that arrived before the range, per base topic."""
-    frontiers, seen = [], []
-    for topic, contract in SILVER.items():
-        earlier = (spark.read.format("delta").load(contract.path(root))
-                   .where(F.col("_kafka_timestamp") < F.lit(args.start_utc)))
-        frontiers.append(earlier.agg(F.max("observed_at").alias("frontier")).select(
-            F.lit(topic).alias("base_topic"), "frontier"))
-        seen.append(earlier.select(F.lit(topic).alias("base_topic"), "event_id"))
-    return union_all(frontiers).where(F.col("frontier").isNotNull()), union_all(seen)
+    earlier = read_events(spark, root).where(F.col("_kafka_timestamp") < F.lit(args.start_utc))
+    frontiers = earlier.groupBy("base_topic").agg(F.max("observed_at").alias("frontier"))
+    return frontiers.where(F.col("frontier").isNotNull()), earlier.select("base_topic", "event_id")
 
 
 def run(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: ReplayArgs) -> JobResult:
@@ -92,10 +89,12 @@ def run(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Repla
         replayed_topics = sorted({topic for topic, _ in counts if topic is not None})
         logger.info("replay %s .. %s: %d bronze records of %d topics", args.start_utc, args.end_utc,
                     sum(counts.values()), len(replayed_topics))
-        for topic in replayed_topics:
-            accepted = verdicts.where((F.col("base_topic") == topic) & F.col("final_reason").isNull())
-            rows = conform(accepted, topic, REPLAY_BATCH_ID, now)
-            result.changes.append(_replace_silver(spark, root, topic, rows, counts.get((topic, None), 0), args))
+        if replayed_topics:
+            accepted = verdicts.where(F.col("final_reason").isNull())
+            rows = union_all([as_events(conform(accepted.where(F.col("base_topic") == topic), topic,
+                                                REPLAY_BATCH_ID, now), topic) for topic in replayed_topics])
+            result.changes.append(_replace_silver(spark, root, replayed_topics, rows,
+                                                  sum(counts.get((t, None), 0) for t in replayed_topics), args))
         quarantine = verdicts.where(F.col("final_reason").isNotNull()).select(
             "topic", "base_topic", "partition", "offset", "kafka_timestamp", "key", "value",
             F.col("final_reason").alias("reason"), F.col("final_detail").alias("detail"), "event_id",
@@ -109,15 +108,17 @@ def run(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Repla
     return result
 
 
-def _replace_silver(spark: SparkSession, root: str, topic: str, rows: DataFrame, accepted: int,
+def _replace_silver(spark: SparkSession, root: str, topics: list[str], rows: DataFrame, accepted: int,
                     args: ReplayArgs) -> Change:
-    contract = SILVER[topic]
+    """The range's silver rows of `topics` replaced by `rows`, in one commit."""
+    contract = SILVER_EVENTS
     path = contract.path(root)
-    condition = _range_sql("_kafka_timestamp", args)
+    listed = ", ".join(f"'{topic}'" for topic in topics)
+    condition = f"base_topic IN ({listed}) AND {_range_sql('_kafka_timestamp', args)}"
     existing = spark.read.format("delta").load(path).where(F.expr(condition)).count()
     if args.dry_run:
         return Change(contract.qualified_name, "replace", rows=accepted,
-                      detail=f"{existing} rows of the range replaced by {accepted} accepted")
+                      detail=f"{existing} rows of the range ({len(topics)} topics) replaced by {accepted} accepted")
 
     def write() -> None:
         rows.write.format("delta").mode("overwrite").option("replaceWhere", condition).save(path)
@@ -128,7 +129,7 @@ def _replace_silver(spark: SparkSession, root: str, topic: str, rows: DataFrame,
     logger.info("replay replaced %s: %d rows out, %s written", contract.qualified_name, existing,
                 metrics.get("numOutputRows"))
     return Change(contract.qualified_name, "replaced", rows=metrics.get("numOutputRows", accepted),
-                  files=metrics.get("numFiles"), detail=f"{existing} rows of the range before")
+                  files=metrics.get("numFiles"), detail=f"{existing} rows of the range ({len(topics)} topics) before")
 
 
 def _add_to_quarantine(spark: SparkSession, root: str, rows: DataFrame, dry_run: bool) -> Change:

@@ -31,6 +31,7 @@ from jobs.base import Change, JobArgs, JobResult, last_metrics, table_version
 from jobs.config import JobsPolicy
 from lakehouse.catalog import AIR_CITY, ALERTS, SECURITY_INCIDENTS, TOURISM_AREA, TRAFFIC_CITY
 from lakehouse.frames import union_all
+from lakehouse.read import read_table
 from lakehouse.tables import TableContract, ensure_table, ensure_tables
 from lakehouse.writes import with_conflict_retry
 
@@ -68,7 +69,7 @@ class ReportArgs(JobArgs):
 
 
 def _gold(spark: SparkSession, root: str, contract: TableContract) -> DataFrame:
-    return spark.read.format("delta").load(contract.path(root))
+    return read_table(spark, root, contract)
 
 
 def _first_by(frame: DataFrame, value: str, at: str) -> DataFrame:

@@ -23,7 +23,7 @@ from ioc.settings import Settings
 from jobs.base import Change, JobArgs, JobResult, last_metrics, table_version
 from jobs.config import JobsPolicy, SnapshotRetention, TableRetention
 from jobs.exceptions import BadJobArguments
-from lakehouse.catalog import by_name
+from lakehouse.catalog import by_name, storage
 from lakehouse.writes import with_conflict_retry
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class Target:
     path: str
     time_column: str | None
     cutoff: datetime
+    scope: str | None = None  # SQL selecting the view's rows in its table (a view of silver or gold)
 
 
 def targets(settings: Settings, policy: JobsPolicy, args: RetentionArgs) -> tuple[list[Target], list[Target]]:
@@ -58,13 +59,14 @@ def targets(settings: Settings, policy: JobsPolicy, args: RetentionArgs) -> tupl
 
     tables = []
     for entry in policy.retention_tables:
-        path = entry.path
+        path, scope = entry.path, None
         if path is None:
             try:
-                path = by_name(entry.table).path(settings.lakehouse.root)
+                table, scope = storage(by_name(entry.table))
             except KeyError as exc:
                 raise BadJobArguments(exc.args[0], hint="give the policy entry a `path`") from exc
-        tables.append(Target(entry.table, path, entry.time_column, cutoff(entry)))
+            path = table.path(settings.lakehouse.root)
+        tables.append(Target(entry.table, path, entry.time_column, cutoff(entry), scope))
     folders = [Target(entry.path, entry.path, None, cutoff(entry)) for entry in policy.snapshots]
     return tables, folders
 
@@ -83,6 +85,8 @@ def run(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Reten
 def _expire_rows(spark: SparkSession, table: Target, dry_run: bool) -> Change:
     cutoff = F.lit(table.cutoff).cast("timestamp")
     condition = F.col(table.time_column) < cutoff  # type: ignore[arg-type]
+    if table.scope is not None:
+        condition = F.expr(table.scope) & condition
     detail = f"{table.time_column} before {table.cutoff.isoformat(timespec='seconds')}"
     if dry_run:
         rows = spark.read.format("delta").load(table.path).where(condition).count()

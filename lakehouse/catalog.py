@@ -1,8 +1,13 @@
-"""Every table of the lakehouse, by layer: bronze, silver (one per event topic), quarantine, gold.
+"""Every table of the lakehouse, by layer: bronze, silver, quarantine, gold.
 
-Silver columns come from the event contracts (`feeds.topics.CONTRACTS`, and the vision contracts)
-plus conformed and lineage columns; gold tables are written out here, since the wall, the batch jobs
-and analysts all read them. `observed_date`/`window_date` partition the large tables by day.
+Silver is one table for every event topic (`SILVER_EVENTS`): the envelope every event carries
+(`base_topic`, `event_id`, `observed_at`, `city_code`, conformed and lineage columns) as columns, and
+each topic's own fields in a typed struct column named after the topic, null on the other topics'
+rows. A micro-batch appends all its topics in one Delta commit instead of one per topic; each topic
+still reads as one typed view (`SILVER_VIEWS`, `lakehouse.silver.read_topic`) whose columns come from
+its event contract (`feeds.topics.CONTRACTS`, and the vision contracts). Gold tables are written out
+here, since the wall, the batch jobs and analysts all read them. `observed_date`/`window_date`
+partition the large tables by day.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from typing import Final
 from pydantic import BaseModel
 
 from feeds.topics import CONTRACTS as FEED_CONTRACTS
-from lakehouse.contract_schema import contract_ddl
+from lakehouse.contract_schema import contract_columns, contract_ddl
 from lakehouse.tables import TableContract
 from vision.contracts import CountsEvent, HealthEvent, IncidentEvent
 
@@ -66,13 +71,6 @@ QUARANTINE = TableContract(
     properties=APPEND_ONLY,
 )
 
-STREAM_FRONTIER = TableContract(
-    layer="_state", name="stream_frontier",
-    comment="Newest accepted observed_at per topic after each batch: the reference for lateness.",
-    columns="query STRING, base_topic STRING, batch_id BIGINT, frontier TIMESTAMP",
-    keys=("query", "base_topic", "batch_id"),
-)
-
 LINEAGE_COLUMNS = (
     "city_name_en STRING COMMENT 'City name (English)', "
     "city_name_zh STRING COMMENT 'City name (Chinese)', "
@@ -88,7 +86,9 @@ def silver_name(base_topic: str) -> str:
     return "_".join(base_topic.split(".")[:-1])
 
 
-def silver_contract(base_topic: str) -> TableContract:
+def silver_view(base_topic: str) -> TableContract:
+    """The typed view of one topic's silver rows: its contract's fields, then the silver columns. Not a
+    table of its own (its rows live in `SILVER_EVENTS`); `lakehouse.silver.read_topic` reads it."""
     model = EVENT_CONTRACTS[base_topic]
     return TableContract(
         layer="silver", name=silver_name(base_topic),
@@ -99,7 +99,41 @@ def silver_contract(base_topic: str) -> TableContract:
     )
 
 
-SILVER: Final[dict[str, TableContract]] = {topic: silver_contract(topic) for topic in EVENT_CONTRACTS}
+SILVER_VIEWS: Final[dict[str, TableContract]] = {topic: silver_view(topic) for topic in EVENT_CONTRACTS}
+
+# contract fields every event carries, kept as top-level columns of silver (and so filterable and
+# with file statistics); a topic's other fields go into its struct column
+ENVELOPE_FIELDS: Final[tuple[str, ...]] = ("event_id", "observed_at", "city_code")
+
+
+def payload_fields(base_topic: str) -> list[str]:
+    """The topic's contract fields held in its struct column of `SILVER_EVENTS`."""
+    return [name for name in EVENT_CONTRACTS[base_topic].model_fields if name not in ENVELOPE_FIELDS]
+
+
+def _payload_struct(base_topic: str) -> str:
+    wanted = set(payload_fields(base_topic))
+    fields = ", ".join(f"{name}: {kind} COMMENT '{comment}'"
+                       for name, kind, comment in contract_columns(EVENT_CONTRACTS[base_topic]) if name in wanted)
+    return (f"{silver_name(base_topic)} STRUCT<{fields}> "
+            f"COMMENT '{base_topic} fields ({EVENT_CONTRACTS[base_topic].__name__}); null on other topics'")
+
+
+SILVER_EVENTS = TableContract(
+    layer="silver", name="events",
+    comment="Validated, conformed, de-duplicated events of every topic: the envelope as columns, each "
+            "topic's own fields in its struct column. One typed view per topic: lakehouse.silver.read_topic.",
+    columns=(
+        "base_topic STRING COMMENT 'Catalogue topic: which struct column holds the fields', "
+        "event_id STRING COMMENT 'Canonical UUID of the event', "
+        "observed_at TIMESTAMP COMMENT 'When the source observed it (UTC)', "
+        "city_code STRING COMMENT 'GB/T 2260 city code', "
+        f"{LINEAGE_COLUMNS}, "
+        + ", ".join(_payload_struct(topic) for topic in EVENT_CONTRACTS)
+    ),
+    partitioned_by=("base_topic", "observed_date"),
+    keys=("base_topic", "event_id"),
+)
 
 WINDOW = (
     "grain STRING COMMENT '5min, hour or day', "
@@ -285,14 +319,66 @@ GOLD: Final[tuple[TableContract, ...]] = (
     SECURITY_INCIDENTS, VISION_CAMERA, VISION_INCIDENTS, CITY_OPERATIONS, ALERTS,
 )
 
+# Every windowed gold table is a view of one Delta table, GOLD_FACTS (alerts, one row per alert and
+# not windowed, stays a table of its own): a micro-batch writes all its gold rows in one commit.
+GOLD_VIEWS: Final[dict[str, TableContract]] = {c.qualified_name: c for c in GOLD if c is not ALERTS}
+# columns every view has (city fusion has no grain: its rows are 5-minute windows), top-level in
+# GOLD_FACTS: the window and city filters prune partitions and files whichever view is read
+GOLD_ENVELOPE: Final[tuple[str, ...]] = (
+    "gold_table", "grain", "window_start", "window_end", "window_date", "city_code", "city_name_en", "city_name_zh",
+    "updated_at",
+)
+
+
+def _figures_struct(contract: TableContract) -> str:
+    fields = ", ".join(f"{name}: {definition.split(None, 1)[1]}"
+                       for name, definition in contract.column_definitions().items() if name not in GOLD_ENVELOPE)
+    return f"{contract.name} STRUCT<{fields}> COMMENT '{contract.qualified_name} figures; null on other views'"
+
+
+GOLD_FACTS = TableContract(
+    layer="gold", name="facts",
+    comment="Every windowed gold table in one: the window and city as columns, each view's figures in its "
+            "struct column. One view per table: lakehouse.gold_facts.read_view (the wall's datasets too).",
+    columns=(
+        "gold_table STRING COMMENT 'The view the row belongs to (gold.<gold_table>)', "
+        "grain STRING COMMENT '5min, hour or day', "
+        "window_start TIMESTAMP COMMENT 'Window start (UTC)', "
+        "window_end TIMESTAMP COMMENT 'Window end (UTC), exclusive', "
+        "window_date DATE COMMENT 'Partition: day of window_start', "
+        "city_code STRING COMMENT 'GB/T 2260 city code', city_name_en STRING, city_name_zh STRING, "
+        f"{UPDATED}, "
+        + ", ".join(_figures_struct(view) for view in GOLD_VIEWS.values())
+    ),
+    partitioned_by=("gold_table", "window_date"),
+    keys=("gold_table", "grain", "window_start"),
+)
+
 
 def all_contracts() -> list[TableContract]:
-    return [BRONZE_EVENTS, QUARANTINE, STREAM_FRONTIER, *SILVER.values(), *GOLD]
+    """The Delta tables of the lakehouse: what jobs create at start-up and maintain."""
+    return [BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, GOLD_FACTS, ALERTS]
+
+
+def all_views() -> list[TableContract]:
+    """The typed views over them: one per event topic, one per windowed gold table."""
+    return [*SILVER_VIEWS.values(), *GOLD_VIEWS.values()]
+
+
+def storage(contract: TableContract) -> tuple[TableContract, str | None]:
+    """(the Delta table holding the contract's rows, the SQL predicate that selects them in it or None
+    when the contract is a table of its own)."""
+    if contract.qualified_name in GOLD_VIEWS:
+        return GOLD_FACTS, f"gold_table = '{contract.name}'"
+    for topic, view in SILVER_VIEWS.items():
+        if view.qualified_name == contract.qualified_name:
+            return SILVER_EVENTS, f"base_topic = '{topic}'"
+    return contract, None
 
 
 def by_name(qualified: str) -> TableContract:
-    """`gold.traffic_city` -> its contract; raises KeyError listing the known names."""
-    tables = {contract.qualified_name: contract for contract in all_contracts()}
+    """`gold.traffic_city` -> its contract (a table or a view); raises KeyError listing the known names."""
+    tables = {contract.qualified_name: contract for contract in [*all_contracts(), *all_views()]}
     if qualified not in tables:
         raise KeyError(f"unknown table {qualified!r}; known: {', '.join(sorted(tables))}")
     return tables[qualified]

@@ -46,6 +46,14 @@ class TableContract:
     def schema(self) -> T.StructType:
         return T.StructType.fromDDL(self.columns)
 
+    def column_definitions(self) -> dict[str, str]:
+        """Column name -> its DDL as written in the contract (`name TYPE [COMMENT '...']`)."""
+        definitions = {}
+        for part in split_columns(self.columns):
+            definition = part.strip()
+            definitions[definition.split(None, 1)[0].strip("`")] = definition
+        return definitions
+
     def create_sql(self, root: str) -> str:
         properties = {**COMMON_PROPERTIES, **self.properties}
         props = ", ".join(f"'{k}' = '{v}'" for k, v in properties.items())
@@ -55,6 +63,25 @@ class TableContract:
             f"CREATE TABLE IF NOT EXISTS delta.`{self.path(root)}` ({self.columns}) USING DELTA "
             f"{partitioning} COMMENT '{comment}' TBLPROPERTIES ({props})"
         )
+
+
+def split_columns(ddl: str) -> list[str]:
+    """Split a DDL column list on commas outside quotes, parentheses and angle brackets."""
+    parts, depth, quoted, current = [], 0, False, []
+    for char in ddl:
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char in "(<":
+            depth += 1
+        elif not quoted and char in ")>":
+            depth -= 1
+        if char == "," and depth == 0 and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return [part for part in parts if part.strip()]
 
 
 def ensure_table(spark: SparkSession, root: str, contract: TableContract) -> str:

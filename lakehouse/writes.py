@@ -13,11 +13,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from delta.exceptions import (
     ConcurrentAppendException,
@@ -30,7 +31,7 @@ from delta.exceptions import (
     ProtocolChangedException,
 )
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.pinned import is_pinned
@@ -75,25 +76,56 @@ def commit_tag(app_id: str, version: int) -> str:
     return f"{app_id}@{version}"
 
 
+def _tagged(tag: str) -> Column:
+    """A commit's `userMetadata` is the tag, or the tag, a space and a JSON object (`append_once`'s
+    `metadata`)."""
+    return (F.col("userMetadata") == tag) | F.col("userMetadata").startswith(f"{tag} ")
+
+
 def already_committed(spark: SparkSession, path: str, tag: str) -> bool:
     """Whether one of the table's recent commits carries `tag`."""
     history = DeltaTable.forPath(spark, path).history(REPLAY_LOOKBACK_COMMITS)
-    return history.where(F.col("userMetadata") == tag).limit(1).count() > 0
+    return history.where(_tagged(tag)).limit(1).count() > 0
 
 
-def append_once(frame: DataFrame, path: str, app_id: str, version: int, may_be_replay: bool = True) -> bool:
+def committed_metadata(spark: SparkSession, path: str, app_id: str, before: int) -> dict[str, Any] | None:
+    """The `metadata` of the newest recent commit of `app_id` with a version below `before`, or None
+    when none of the table's recent commits is one (a new app id, or one that last wrote long ago)."""
+    prefix = f"{app_id}@"
+    rows = (DeltaTable.forPath(spark, path).history(REPLAY_LOOKBACK_COMMITS)
+            .where(F.col("userMetadata").startswith(prefix)).select("userMetadata").collect())
+    found: tuple[int, dict[str, Any]] | None = None
+    for row in rows:
+        version_text, _, payload = row.userMetadata[len(prefix):].partition(" ")
+        try:
+            version = int(version_text)
+            metadata = json.loads(payload) if payload else {}
+        except ValueError:
+            logger.warning("%s: commit metadata %r is not %s<version> [json]: ignored", path, row.userMetadata,
+                           prefix)
+            continue
+        if version < before and (found is None or version > found[0]) and isinstance(metadata, dict):
+            found = (version, metadata)
+    return None if found is None else found[1]
+
+
+def append_once(frame: DataFrame, path: str, app_id: str, version: int, may_be_replay: bool = True,
+                metadata: Mapping[str, Any] | None = None) -> bool:
     """Append exactly once per (app_id, version); False when a replay found it already committed.
 
     Pass `may_be_replay=False` only for a version this process has never tried before (any
-    micro-batch after the first one of a streaming query's run).
+    micro-batch after the first one of a streaming query's run). `metadata` (JSON-serialisable)
+    travels in the commit itself, read back with `committed_metadata`: state that must change
+    exactly when the rows land (the time rules' frontiers) costs no commit of its own.
     """
     tag = commit_tag(app_id, version)
     if may_be_replay and already_committed(frame.sparkSession, path, tag):
         logger.info("%s: %s already committed, skipped (replayed batch)", path, tag)
         return False
+    stamp = tag if metadata is None else f"{tag} {json.dumps(metadata, sort_keys=True, separators=(',', ':'))}"
 
     def write() -> None:
-        frame.write.format("delta").mode("append").option("userMetadata", tag).save(path)
+        frame.write.format("delta").mode("append").option("userMetadata", stamp).save(path)
 
     with_conflict_retry(write, f"append to {path}")
     return True

@@ -9,6 +9,7 @@ min). The overall status is the worst open alert's colour.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -21,13 +22,14 @@ from lakehouse.catalog import (
     CITY_OPERATIONS,
     RIVER_GAUGE,
     SECURITY_INCIDENTS,
-    SILVER,
     TOURISM_AREA,
     TRAFFIC_CITY,
     VISION_CAMERA,
     VISION_INCIDENTS,
     WATER_STATION,
 )
+from lakehouse.gold_facts import read_view
+from lakehouse.silver_events import read_topic
 from lakehouse.tables import TableContract
 from streaming.gold.security import open_incidents_at
 from streaming.gold.vision import WHOLE_VIEW
@@ -41,10 +43,10 @@ def _cities(spark: SparkSession) -> DataFrame:
                                        "lat double, lon double")
 
 
-def _read(spark: SparkSession, path: str, date_column: str, since: date, until: date) -> DataFrame:
-    """A table's rows in the day partitions [since, until]: the read stays a few days, not the table."""
+def _days(rows: DataFrame, date_column: str, since: date, until: date) -> DataFrame:
+    """Rows in the day partitions [since, until]: the read stays a few days, not the table."""
     day = F.col(date_column)
-    return spark.read.format("delta").load(path).where((day >= F.lit(since)) & (day <= F.lit(until)))
+    return rows.where((day >= F.lit(since)) & (day <= F.lit(until)))
 
 
 def _as_of(rows: DataFrame, windows: DataFrame, key: str, lookback: str, value_columns: list[str]) -> DataFrame:
@@ -57,8 +59,13 @@ def _as_of(rows: DataFrame, windows: DataFrame, key: str, lookback: str, value_c
     return latest.select("w", key, "v.*")
 
 
-def city_operations(spark: SparkSession, root: str, touched_5min: DataFrame, updated_at: datetime) -> DataFrame:
-    """gold.city_operations rows for the touched 5-minute windows."""
+def city_operations(spark: SparkSession, root: str, touched_5min: DataFrame, updated_at: datetime,
+                    fresh: Mapping[str, DataFrame] | None = None) -> DataFrame:
+    """gold.city_operations rows for the touched 5-minute windows.
+
+    `fresh`: gold rows not written yet (a micro-batch's, by table name); they stand in for the stored
+    rows of the windows they cover, as they will once written.
+    """
     windows = touched_5min.select(F.col("w5").alias("w")).distinct()
     bounds = windows.agg(F.min("w").alias("first"), F.max("w").alias("last")).first()
     if bounds is None or bounds["first"] is None:
@@ -67,10 +74,16 @@ def city_operations(spark: SparkSession, root: str, touched_5min: DataFrame, upd
     day_before = first - timedelta(days=1)  # lookbacks reach back at most a day (water), incidents a week
 
     def _gold(contract: TableContract) -> DataFrame:
-        return _read(spark, contract.path(root), "window_date", day_before, last)
+        stored = _days(read_view(spark, root, contract), "window_date", day_before, last)
+        new = (fresh or {}).get(contract.qualified_name)
+        if new is None:
+            return stored
+        replaced = new.select("grain", "window_start").distinct()
+        return stored.join(F.broadcast(replaced), on=["grain", "window_start"], how="left_anti").unionByName(
+            _days(new, "window_date", day_before, last))
 
     def _silver(topic: str, days_back: int) -> DataFrame:
-        return _read(spark, SILVER[topic].path(root), "observed_date", first - timedelta(days=days_back), last)
+        return _days(read_topic(spark, root, topic), "observed_date", first - timedelta(days=days_back), last)
 
     grid = windows.crossJoin(F.broadcast(_cities(spark)))
     on_window = [F.col("grain") == "5min"]

@@ -1,16 +1,20 @@
-"""The lakehouse streaming job: Kafka -> bronze -> silver + quarantine -> gold -> fusion -> alerts.
+"""The lakehouse streaming job: Kafka -> bronze -> silver + quarantine -> gold, fusion and alerts.
 
-One Structured Streaming query reads every event topic; each micro-batch runs `process_batch`:
+One Structured Streaming query reads every event topic; each micro-batch runs `process_batch` and
+makes at most four Delta commits, whatever the number of topics and gold tables:
 
-1. bronze: the records as received, appended once per batch (`txnAppId`/`txnVersion`);
-2. silver and quarantine (`streaming.silver`), appended once per batch, and the topic frontiers;
-3. gold for the windows the batch touched, recomputed from silver and MERGEd;
-4. alerts evaluated on those windows, changes published to Kafka and MERGEd;
-5. city fusion for the touched 5-minute windows, MERGEd.
+1. bronze: the records as received, appended once per batch (tagged commit, `lakehouse.writes`);
+2. silver (every topic in one table) and quarantine (`streaming.silver`), appended once per batch,
+   side by side; the time rules' frontiers travel in the silver commit's metadata;
+3. gold for the windows the batch touched, recomputed from silver, pinned, not yet written;
+4. alerts evaluated on those rows, changes published to Kafka and MERGEd (a commit only when an
+   alert opens, changes or closes);
+5. city fusion for the touched 5-minute windows, from the stored gold overlaid with the batch's own;
+6. every gold row of the batch (domains and fusion) in one commit that replaces the windows it covers.
 
 With the checkpoint, a batch that crashed half-way is replayed with the same records and the same
-batch id: idempotent appends skip what already landed and MERGEs recompute the same rows, so silver
-and gold end up exactly once.
+batch id: tagged appends skip what already landed and the gold write replaces the same windows with
+the same rows, so silver and gold end up exactly once.
 """
 
 from __future__ import annotations
@@ -38,11 +42,11 @@ from lakehouse.catalog import (
     BRONZE_EVENTS,
     CITY_OPERATIONS,
     EVENT_CONTRACTS,
+    GOLD_VIEWS,
     QUARANTINE,
     RIVER_GAUGE,
     SECURITY_INCIDENTS,
-    SILVER,
-    STREAM_FRONTIER,
+    SILVER_EVENTS,
     TOURISM_AREA,
     TRAFFIC_CITY,
     TRAFFIC_SEGMENT,
@@ -51,15 +55,18 @@ from lakehouse.catalog import (
     WATER_STATION,
     all_contracts,
 )
+from lakehouse.frames import union_all
+from lakehouse.gold_facts import as_facts, replace_windows
 from lakehouse.pinned import pin, release
+from lakehouse.silver_events import as_events, read_topic
 from lakehouse.tables import ensure_tables
-from lakehouse.writes import append_once, upsert
+from lakehouse.writes import append_once
 from streaming import alerts as alerting
 from streaming import safety
 from streaming.fusion import city_operations
 from streaming.gold import environment, security, tourism, traffic, vision
-from streaming.gold.windows import covering_windows, five_minute_floor, window_start
-from streaming.rule_state import RuleState
+from streaming.gold.windows import five_minute_floor, window_start
+from streaming.rule_state import RuleState, frontiers_metadata, silver_app_id
 from streaming.silver import (
     TimeRules,
     TopicMap,
@@ -81,6 +88,8 @@ class BatchReport:
     quarantined: dict[str, int] = field(default_factory=dict)
     gold_tables: list[str] = field(default_factory=list)
     alert_changes: int = 0
+    commits: int = 0  # Delta commits the batch made
+    spark_jobs: int = 0  # Spark jobs it ran (those the driver still lists)
     retries: int = 0  # attempts before the one reported (the safety net's retries)
     phases: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
@@ -190,6 +199,7 @@ class LakehousePipeline:
         retried with backoff, a data failure is retried once and then the records it comes from are
         quarantined as `unprocessable`; what still fails fails the query, for the supervisor."""
         started = time.monotonic()
+        jobs_before = self._submitted_jobs()
         now = datetime.now(UTC).replace(microsecond=0)
         # one task per Kafka partition is right for reading, too many for tiny files and UDF workers
         bronze = batch.coalesce(self.settings.streaming.batch_partitions).select(
@@ -236,13 +246,14 @@ class LakehousePipeline:
                 unprocessable.unpersist()
             bronze.unpersist()
             report.seconds = round(time.monotonic() - started, 3)
+            report.spark_jobs = self._submitted_jobs() - jobs_before
             report.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
             with self._lock:
                 self.reports.append(report)
                 del self.reports[:-100]
-            logger.info("batch %d: %d records, %d accepted, %d quarantined, %.1fs %s", batch_id, report.records,
-                        sum(report.accepted.values()), sum(report.quarantined.values()), report.seconds,
-                        report.phases)
+            logger.info("batch %d: %d records, %d accepted, %d quarantined, %.1fs, %d commits, %d Spark jobs %s",
+                        batch_id, report.records, sum(report.accepted.values()), sum(report.quarantined.values()),
+                        report.seconds, report.commits, report.spark_jobs, report.phases)
 
     def _process(self, bronze: DataFrame, batch_id: int, now: datetime, report: BatchReport,
                  unprocessable: DataFrame | None) -> None:
@@ -252,6 +263,7 @@ class LakehousePipeline:
                 return
             append_once(bronze, BRONZE_EVENTS.path(self.root), f"{self.query_name}:bronze", batch_id,
                         may_be_replay=self._may_replay)
+            report.commits += 1
         with phase(report, "silver"):
             touched = self._silver(bronze, batch_id, now, report, unprocessable)
         if touched:
@@ -262,11 +274,23 @@ class LakehousePipeline:
                 with phase(report, "alerts"):
                     self._alerts(gold, now, report)
                 with phase(report, "fusion"):
-                    self._fusion(touched, now)
+                    gold[CITY_OPERATIONS.qualified_name] = pin(self._fusion(touched, now, gold))
+                with phase(report, "gold_write"):
+                    facts = union_all([as_facts(rows, GOLD_VIEWS[name]) for name, rows in sorted(gold.items())])
+                    if replace_windows(facts, self.root, f"batch {batch_id}"):
+                        report.commits += 1
             finally:
                 for rows in gold.values():
                     release(rows)
         self._may_replay = False  # this batch is complete: the next one is new to every table
+
+    def _submitted_jobs(self) -> int:
+        """How many Spark jobs the driver has submitted so far (every thread, every job group), or 0 when
+        the scheduler does not say (its count is Spark's own, not part of the public Python API)."""
+        try:
+            return int(self.spark.sparkContext._jsc.sc().dagScheduler().numTotalJobs())
+        except Exception:  # a figure for the status, never a reason to fail a batch
+            return 0
 
     # -- the safety net ------------------------------------------------------------------------
     def _classified(self, bronze: DataFrame, unprocessable: DataFrame | None) -> DataFrame:
@@ -382,22 +406,21 @@ class LakehousePipeline:
             "observed_at", F.lit(now).cast("timestamp").alias("quarantined_at"),
             F.lit(now.date()).alias("quarantine_date"), F.lit(batch_id).cast("long").alias("batch_id"),
         ).select(*QUARANTINE.schema().fieldNames())
-        frontier_rows = self.spark.createDataFrame(
-            [(self.query_name, topic, batch_id, moment)
-             for topic, moment in sorted(self.rule_state.frontiers_with(frontiers).items())],
-            STREAM_FRONTIER.schema())
-        writes: list[tuple[DataFrame, str, str]] = [(frontier_rows, STREAM_FRONTIER.path(self.root), "frontier")]
-        if report.quarantined:  # a replay decides the same, so it skips the same empty append
-            writes.append((quarantine, QUARANTINE.path(self.root), "quarantine"))
         accepted = verdicts.where(F.col("final_reason").isNull())
-        for base_topic in report.accepted:
-            rows = conform(accepted.where(F.col("base_topic") == base_topic), base_topic, batch_id, now)
-            writes.append((rows, SILVER[base_topic].path(self.root), f"silver:{base_topic}"))
-        self._in_parallel([
-            (lambda frame=frame, path=path, name=name:
-             append_once(frame, path, f"{self.query_name}:{name}", batch_id, may_be_replay=self._may_replay))
-            for frame, path, name in writes
-        ])
+        # every topic in one commit, which carries the frontiers too (even when nothing was accepted)
+        silver = union_all([
+            as_events(conform(accepted.where(F.col("base_topic") == topic), topic, batch_id, now), topic)
+            for topic in sorted(report.accepted)
+        ]) if report.accepted else self.spark.createDataFrame([], SILVER_EVENTS.schema())
+        metadata = frontiers_metadata(self.rule_state.frontiers_with(frontiers))
+        writes: list[Callable[[], object]] = [
+            lambda: append_once(silver, SILVER_EVENTS.path(self.root), silver_app_id(self.query_name), batch_id,
+                                may_be_replay=self._may_replay, metadata=metadata)]
+        if report.quarantined:  # a replay decides the same, so it skips the same empty append
+            writes.append(lambda: append_once(quarantine, QUARANTINE.path(self.root), f"{self.query_name}:quarantine",
+                                              batch_id, may_be_replay=self._may_replay))
+        self._in_parallel(writes)
+        report.commits += len(writes)
         self.rule_state.advance(batch_id, frontiers, accepted)
         return dict(touched)
 
@@ -407,16 +430,15 @@ class LakehousePipeline:
 
     def _silver_days(self, base_topic: str, moments: list[datetime]) -> DataFrame:
         days = sorted({m.date() for m in moments})
-        return (self.spark.read.format("delta").load(SILVER[base_topic].path(self.root))
-                .where(F.col("observed_date").isin(days)))
+        return read_topic(self.spark, self.root, base_topic).where(F.col("observed_date").isin(days))
 
     def _gold(self, touched: dict[str, list[datetime]], now: datetime, report: BatchReport,
               built: dict[str, DataFrame]) -> None:
-        """Recompute and MERGE the gold rows of the touched windows, cached into `built` by table name.
+        """Recompute the gold rows of the touched windows into `built` (by table name), pinned.
 
         Each topic's silver days and each gold frame are pinned (`lakehouse.pinned`): the grains read
-        silver several times, MERGE reads its source twice (to find the files to rewrite, then to
-        write) and the alerts read it a third time, so silver is read once per batch.
+        silver several times, and alerts, fusion and the gold write read the gold rows again, so silver
+        is read once per batch.
         """
         jobs: list[Callable[[], None]] = []
         for base_topic, builders in GOLD_BY_TOPIC.items():
@@ -428,21 +450,20 @@ class LakehousePipeline:
                 silver = pin(self._silver_days(base_topic, touched[base_topic]))
                 try:
                     windows = self._windows(touched[base_topic])
-                    covering = covering_windows(touched[base_topic])
                     for contract, build in builders:
-                        outputs = [(contract, pin(build(silver, windows, now)))]
-                        built[contract.qualified_name] = outputs[0][1]
+                        rows = pin(build(silver, windows, now))
+                        with self._lock:
+                            built[contract.qualified_name] = rows
                         if contract is TRAFFIC_SEGMENT:
-                            outputs.append((TRAFFIC_CITY, pin(traffic.cities(outputs[0][1]))))
-                            built[TRAFFIC_CITY.qualified_name] = outputs[1][1]
-                        for target, rows in outputs:
-                            upsert(self.spark, rows, self.root, target, prune=covering)
-                            report.gold_tables.append(target.qualified_name)
+                            cities = pin(traffic.cities(rows))
+                            with self._lock:
+                                built[TRAFFIC_CITY.qualified_name] = cities
                 finally:
                     release(silver)
 
             jobs.append(job)
         self._in_parallel(jobs)
+        report.gold_tables = sorted(built)
 
     def _alerts(self, gold: dict[str, DataFrame], now: datetime, report: BatchReport) -> None:
         readings = alerting.latest_readings(self.alert_rules, gold)
@@ -450,6 +471,8 @@ class LakehousePipeline:
             return
         changes = alerting.decide(readings, alerting.open_alerts(self.spark, self.root), now)
         report.alert_changes = alerting.apply_changes(self.spark, self.root, changes, self._publisher())
+        if report.alert_changes:
+            report.commits += 1
 
     def _publisher(self) -> Callable[[str, bytes], Any] | None:
         """`send(key, value)` to the alerts topic, returning the send's future (checked by the caller)."""
@@ -462,13 +485,13 @@ class LakehousePipeline:
         topic = self.settings.streaming.alerts_topic
         return lambda key, value: self._producer.send(topic, key=key.encode(), value=value)
 
-    def _fusion(self, touched: dict[str, list[datetime]], now: datetime) -> None:
+    def _fusion(self, touched: dict[str, list[datetime]], now: datetime, gold: dict[str, DataFrame]) -> DataFrame:
+        """City fusion of the touched 5-minute windows, seeing this batch's gold rows before they are written."""
         moments = [m for ms in touched.values() for m in ms]
-        upsert(self.spark, city_operations(self.spark, self.root, self._windows(moments), now), self.root,
-               CITY_OPERATIONS, prune=covering_windows(moments, grains=("5min",)))
+        return city_operations(self.spark, self.root, self._windows(moments), now, fresh=gold)
 
     @staticmethod
-    def _in_parallel(jobs: list[Callable[[], None]], workers: int = 4) -> None:
+    def _in_parallel(jobs: Sequence[Callable[[], object]], workers: int = 4) -> None:
         """Run independent Delta commits side by side; the first failure is raised."""
         if len(jobs) <= 1:
             for job in jobs:

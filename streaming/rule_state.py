@@ -2,9 +2,12 @@
 
 The rules in `streaming.silver` judge a batch against earlier batches: each topic's frontier (the
 newest observed_at accepted so far) and the event ids already in silver. Reading them back from Delta
-costs a snapshot and a file listing of the frontier table and of every silver table, about 0.5 s per
-table on every batch. Instead, the first batch of a query run loads them from Delta, and each batch
-then adds its own accepted rows to what it was given.
+costs a snapshot and a file listing on every batch. Instead, the first batch of a query run loads them
+from Delta, and each batch then adds its own accepted rows to what it was given.
+
+The frontiers travel in the metadata of each batch's silver commit (`frontiers_metadata`), so they
+land exactly when the batch's rows do and cost no commit of their own; the load takes them from the
+newest recent silver commit of this query before the batch.
 
 Only ids observed at most the late allowance before their topic's frontier are kept: an older record
 is quarantined as late whatever its id (its frontier only grows), so older ids decide nothing. The
@@ -16,7 +19,6 @@ silver's newest row, not the whole table.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -24,11 +26,30 @@ from itertools import chain
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse.catalog import EVENT_CONTRACTS, SILVER, STREAM_FRONTIER
-from lakehouse.frames import union_all
+from lakehouse.catalog import SILVER_EVENTS
 from lakehouse.pinned import pin, release
+from lakehouse.silver_events import read_events
+from lakehouse.writes import committed_metadata
 
 FRONTIER_SCHEMA = "base_topic string, frontier timestamp"
+IDS_SCHEMA = "base_topic string, event_id string, observed_at timestamp"
+
+
+def silver_app_id(query: str) -> str:
+    """The app id of a query's silver appends (`lakehouse.writes.append_once`)."""
+    return f"{query}:silver"
+
+
+def frontiers_metadata(frontiers: dict[str, datetime]) -> dict[str, dict[str, str]]:
+    """The frontiers as the silver commit's metadata."""
+    return {"frontiers": {topic: moment.astimezone(UTC).isoformat() for topic, moment in sorted(frontiers.items())}}
+
+
+def frontiers_from_metadata(metadata: dict[str, object] | None) -> dict[str, datetime]:
+    stored = (metadata or {}).get("frontiers")
+    if not isinstance(stored, dict):
+        return {}
+    return {str(topic): datetime.fromisoformat(str(moment)).astimezone(UTC) for topic, moment in stored.items()}
 
 
 @dataclass
@@ -54,28 +75,29 @@ class RuleState:
         if self.through_batch is not None and self.through_batch < batch_id:
             return
         self.reset()
-        stored = (self.spark.read.format("delta").load(STREAM_FRONTIER.path(self.root))
-                  .where((F.col("query") == self.query) & (F.col("batch_id") < batch_id))
-                  .groupBy("base_topic").agg(F.max("frontier").alias("frontier")).collect())
-        self.frontiers = {row.base_topic: row.frontier.replace(tzinfo=UTC) for row in stored if row.frontier}
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="rule-state") as pool:  # planning is per table
-            parts = list(pool.map(lambda topic: pin(self._stored_ids(topic, batch_id)), EVENT_CONTRACTS))
-        self.ids = pin(union_all(parts))
-        for part in parts:
-            release(part)
+        self.frontiers = frontiers_from_metadata(committed_metadata(
+            self.spark, SILVER_EVENTS.path(self.root), silver_app_id(self.query), batch_id))
+        self.ids = pin(self._stored_ids(batch_id))
         self.through_batch = batch_id - 1
 
-    def _stored_ids(self, base_topic: str, batch_id: int) -> DataFrame:
-        rows = (self.spark.read.format("delta").load(SILVER[base_topic].path(self.root))
-                .where(F.col("_batch_id") < batch_id))
-        horizon = self._horizon(base_topic)
-        if horizon is None:  # silver written by another query (a reset checkpoint): bound the load all the same
-            newest = rows.agg(F.max("observed_at")).first()[0]
-            horizon = newest.replace(tzinfo=UTC) - self.allowance if newest else None
-        if horizon is not None:
-            rows = rows.where((F.col("observed_date") >= F.lit(horizon.date()))
-                              & (F.col("observed_at") >= F.lit(horizon)))
-        return rows.select(F.lit(base_topic).alias("base_topic"), "event_id", "observed_at")
+    def _stored_ids(self, batch_id: int) -> DataFrame:
+        rows = read_events(self.spark, self.root).where(F.col("_batch_id") < batch_id)
+        horizons = {topic: moment - self.allowance for topic, moment in self.frontiers.items()}
+        # topics with silver rows but no frontier of this query (another query wrote them: a reset
+        # checkpoint, a new query name): bound their load by silver's newest row all the same
+        newest = rows.where(~F.col("base_topic").isin(sorted(horizons))).groupBy("base_topic").agg(
+            F.max("observed_at").alias("newest")).collect()
+        horizons.update({row.base_topic: row.newest.replace(tzinfo=UTC) - self.allowance
+                         for row in newest if row.newest is not None})
+        if not horizons:
+            return self.spark.createDataFrame([], IDS_SCHEMA)
+        by_topic = F.create_map(*chain.from_iterable(
+            (F.lit(topic), F.lit(moment).cast("timestamp")) for topic, moment in sorted(horizons.items())))
+        return rows.where(
+            F.col("base_topic").isin(sorted(horizons))
+            & (F.col("observed_date") >= F.lit(min(horizons.values()).date()))
+            & (F.col("observed_at") >= by_topic[F.col("base_topic")])
+        ).select("base_topic", "event_id", "observed_at")
 
     def frontier_frame(self) -> DataFrame:
         """(base_topic, frontier) for `apply_time_rules`."""

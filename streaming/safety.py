@@ -32,6 +32,10 @@ INFRASTRUCTURE_MARKERS = (
     "ConcurrentWriteException", "MetadataChangedException", "ProtocolChangedException",
     "OutOfMemoryError", "SparkContext was shut down", "Py4JNetworkError", "Answer from Java side is empty",
     "AlertPublishError",
+    # Delta's own state, not a record's: the table or its log changed under the operation, or a source
+    # was cached by another thread while a MERGE ran (constraint violations stay `data`)
+    "DELTA_MERGE_SOURCE_CACHED_DURING_EXECUTION", "DELTA_CONCURRENT_", "DELTA_VERSIONS_NOT_CONTIGUOUS",
+    "DELTA_LOG_FILE_NOT_FOUND", "DELTA_FILE_NOT_FOUND", "DELTA_STATE_RECOVER_ERROR", "DELTA_TABLE_NOT_FOUND",
 )
 # the most records quarantined together when a failure needs several of them at once
 MAX_GROUP = 64

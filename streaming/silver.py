@@ -43,7 +43,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ioc.contracts import CITY_NAMES
-from lakehouse.catalog import EVENT_CONTRACTS, SILVER
+from lakehouse.catalog import EVENT_CONTRACTS, SILVER_VIEWS
 from streaming.validation import validate
 
 KAFKA_ORDER = ("kafka_timestamp", "partition", "offset")
@@ -168,7 +168,7 @@ def conform(accepted: DataFrame, base_topic: str, batch_id: int, ingested_at: da
 
     `event_id` is the validator's canonical UUID form, the one duplicates are recognised by.
     """
-    contract = SILVER[base_topic]
+    contract = SILVER_VIEWS[base_topic]
     payload_schema = T.StructType([f for f in contract.schema().fields
                                    if not _is_silver_extra(f.name) and f.name != "event_id"])
     defaults = contract_defaults(base_topic)
@@ -193,7 +193,7 @@ def contract_defaults(base_topic: str) -> dict[str, Column]:
     """Silver columns whose contract field may be left out of a payload, with the contract's default
     (pydantic fills it in; `from_json` would leave null). An explicit null is refused by the contract,
     so `coalesce` with these is exact."""
-    types = {f.name: f.dataType for f in SILVER[base_topic].schema().fields}
+    types = {f.name: f.dataType for f in SILVER_VIEWS[base_topic].schema().fields}
     defaults: dict[str, Column] = {}
     for name, info in EVENT_CONTRACTS[base_topic].model_fields.items():
         default = None if info.is_required() else info.get_default(call_default_factory=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from lakehouse.read import read_table
 from lakehouse.tables import TableContract
 
 
@@ -18,7 +19,7 @@ def normal(value: Any) -> Any:
 
 def table_rows(spark: SparkSession, root: str, contract: TableContract, drop: tuple[str, ...] = ("updated_at",)
                ) -> Counter[tuple[Any, ...]]:
-    frame = spark.read.format("delta").load(contract.path(root)).drop(*drop)
+    frame = read_table(spark, root, contract).drop(*drop)
     return Counter(tuple(normal(v) for v in row) for row in frame.collect())
 
 

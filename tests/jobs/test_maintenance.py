@@ -11,20 +11,25 @@ from pyspark.sql import functions as F
 from jobs.config import load_policy
 from jobs.exceptions import BadJobArguments
 from jobs.runner import execute
-from lakehouse.catalog import SILVER, TRAFFIC_SEGMENT
+from lakehouse.catalog import GOLD_FACTS, SILVER_EVENTS, SILVER_VIEWS, TRAFFIC_SEGMENT
+from lakehouse.gold_facts import as_facts
+from lakehouse.silver_events import as_events
 
-TABLES = [TRAFFIC_SEGMENT, SILVER["traffic.flow.v1"]]
+TABLES = [GOLD_FACTS, SILVER_EVENTS]
+# each table's rows are one view's: gold's traffic segments, silver's traffic flow
+VIEWS = {GOLD_FACTS.qualified_name: TRAFFIC_SEGMENT, SILVER_EVENTS.qualified_name: SILVER_VIEWS["traffic.flow.v1"]}
+VOLUME = {GOLD_FACTS.qualified_name: "traffic_segment.volume", SILVER_EVENTS.qualified_name: "traffic_flow.volume"}
 
 # OPTIMIZE, VACUUM and their dry runs on two tables took 583 s at load average 15 on the 2 cores
 pytestmark = pytest.mark.timeout(1800)
 
 
-def snapshot(spark, path, version=None):
+def snapshot(spark, name, path, version=None):
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
     frame = reader.load(path)
-    return frame.count(), frame.agg(F.sum("volume")).first()[0]
+    return frame.count(), frame.agg(F.sum(VOLUME[name])).first()[0]
 
 
 def files(spark, path):
@@ -41,21 +46,23 @@ def small_files_lakehouse(spark, settings, root):
         F.element_at(F.array(*(F.lit(c) for c in ("230100", "230200", "230600"))), (F.col("id") % 3 + 1).cast("int"))
         .alias("city_code"), (F.col("id") * 7 % 50).alias("volume"), F.col("id"))
     values = {
-        TRAFFIC_SEGMENT.qualified_name: {"grain": F.lit("5min"), "window_start": F.col("t"),
-                                         "window_date": F.to_date("t"), "segment_id": F.concat(F.lit("s"), "id"),
-                                         "direction": F.lit("up"), "city_code": F.col("city_code"),
-                                         "volume": F.col("volume")},
-        SILVER["traffic.flow.v1"].qualified_name: {"event_id": F.concat(F.lit("e"), "id"), "observed_at": F.col("t"),
-                                                   "observed_date": F.to_date("t"), "city_code": F.col("city_code"),
-                                                   "volume": F.col("volume")},
+        GOLD_FACTS.qualified_name: {"grain": F.lit("5min"), "window_start": F.col("t"),
+                                    "window_date": F.to_date("t"), "segment_id": F.concat(F.lit("s"), "id"),
+                                    "direction": F.lit("up"), "city_code": F.col("city_code"),
+                                    "volume": F.col("volume")},
+        SILVER_EVENTS.qualified_name: {"event_id": F.concat(F.lit("e"), "id"), "observed_at": F.col("t"),
+                                       "observed_date": F.to_date("t"), "city_code": F.col("city_code"),
+                                       "volume": F.col("volume")},
     }
     for contract in TABLES:
         given = values[contract.qualified_name]
+        view = VIEWS[contract.qualified_name]
         frame = base.select(*(given[f.name].cast(f.dataType).alias(f.name) if f.name in given
-                              else F.lit(None).cast(f.dataType).alias(f.name) for f in contract.schema().fields))
+                              else F.lit(None).cast(f.dataType).alias(f.name) for f in view.schema().fields))
         for part in range(4):  # four appends of several files each
-            (frame.where(F.col("volume") % 4 == part).repartition(3).write.format("delta").mode("append")
-             .save(contract.path(str(root))))
+            rows = frame.where(F.col("volume") % 4 == part)
+            rows = as_events(rows, "traffic.flow.v1") if contract is SILVER_EVENTS else as_facts(rows, view)
+            rows.repartition(3).write.format("delta").mode("append").save(contract.path(str(root)))
     return settings.model_copy(update={"lakehouse": settings.lakehouse.model_copy(update={"root": str(root)})})
 
 
@@ -64,7 +71,7 @@ def test_optimize_and_vacuum_keep_time_travel_inside_the_window(spark, settings,
     root = settings.lakehouse.root
     paths = {c.qualified_name: c.path(root) for c in TABLES}
     versions = {n: DeltaTable.forPath(spark, p).history(1).first().version for n, p in paths.items()}
-    contents = {n: snapshot(spark, p) for n, p in paths.items()}
+    contents = {n: snapshot(spark, n, p) for n, p in paths.items()}
     file_counts = {n: files(spark, p) for n, p in paths.items()}
     assert all(count >= 6 for count in file_counts.values()), file_counts
     names = list(paths)
@@ -80,8 +87,8 @@ def test_optimize_and_vacuum_keep_time_travel_inside_the_window(spark, settings,
         zorder = json.loads(optimize.operationParameters["zOrderBy"])
         assert zorder == ["city_code", "window_start" if name.startswith("gold") else "observed_at"]
         assert files(spark, path) < file_counts[name]
-        assert snapshot(spark, path) == contents[name]
-        assert snapshot(spark, path, versions[name]) == contents[name], "time travel to before OPTIMIZE"
+        assert snapshot(spark, name, path) == contents[name]
+        assert snapshot(spark, name, path, versions[name]) == contents[name], "time travel to before OPTIMIZE"
     vacuumed = [c for c in done.changes if c.action == "vacuumed"]
     assert [c.files for c in vacuumed] == [0, 0], "every removed file is younger than the retention"
 
@@ -90,7 +97,7 @@ def test_optimize_and_vacuum_keep_time_travel_inside_the_window(spark, settings,
     execute("maintenance", {"tables": names, "optimize": False}, settings, short, spark)
     assert spark.conf.get("spark.databricks.delta.retentionDurationCheck.enabled") == "true"
     for name, path in paths.items():
-        assert snapshot(spark, path, versions[name]) == contents[name], "time travel after VACUUM RETAIN 1 HOURS"
+        assert snapshot(spark, name, path, versions[name]) == contents[name], "time travel after VACUUM RETAIN 1 HOURS"
 
 
 def test_vacuum_below_the_safety_minimum_is_refused(settings):

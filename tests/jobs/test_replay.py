@@ -11,7 +11,8 @@ from pyspark.sql import functions as F
 from jobs.config import load_policy
 from jobs.replay import REPLAY_BATCH_ID
 from jobs.runner import execute
-from lakehouse.catalog import BRONZE_EVENTS, QUARANTINE, SILVER
+from lakehouse.catalog import BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS
+from lakehouse.silver_events import read_topic
 from tests.jobs.helpers import utc
 from tests.streaming.conftest import SimulatedRun, assert_lakehouse_matches_ledger
 
@@ -28,18 +29,17 @@ def test_replay_rebuilds_silver_and_quarantine_as_streaming_did(spark, jobs_run,
     policy = load_policy(environ={})
 
     dry = execute("replay", {**args, "dry_run": True}, settings, policy, spark)
-    silver_changes = [c for c in dry.changes if c.target.startswith("silver.")]
-    assert len(silver_changes) == len({e.topic for e in jobs_run.ledger.entries})
-    for change in silver_changes:
-        assert change.detail == f"{change.rows} rows of the range replaced by {change.rows} accepted", change
+    [silver] = [c for c in dry.changes if c.target.startswith("silver.")]
+    topics = len({e.topic for e in jobs_run.ledger.entries})
+    assert silver.target == SILVER_EVENTS.qualified_name
+    assert silver.detail == f"{silver.rows} rows of the range ({topics} topics) replaced by {silver.rows} accepted"
     [quarantine] = [c for c in dry.changes if c.target == QUARANTINE.qualified_name]
     assert quarantine.rows == 0, "every record streaming rejected is already in quarantine"
 
-    for contract in [*SILVER.values(), QUARANTINE]:
+    for contract in [SILVER_EVENTS, QUARANTINE]:
         shutil.rmtree(contract.path(root))
     execute("replay", args, settings, policy, spark)
 
     assert_lakehouse_matches_ledger(spark, SimulatedRun(settings, jobs_run.ledger, jobs_run.suffix))
-    batches = {row[0] for row in spark.read.format("delta").load(SILVER["traffic.flow.v1"].path(root))
-               .select("_batch_id").distinct().collect()}
+    batches = {row[0] for row in read_topic(spark, root, "traffic.flow.v1").select("_batch_id").distinct().collect()}
     assert batches == {REPLAY_BATCH_ID}

@@ -13,13 +13,14 @@ from jobs.config import load_policy
 from jobs.report import DAILY_REPORT
 from jobs.runner import execute
 from lakehouse.catalog import AIR_CITY, ALERTS, SECURITY_INCIDENTS, TOURISM_AREA, TRAFFIC_CITY
+from lakehouse.read import read_table
 
 # the first test of the session also streams the shared run (minutes on a loaded 2-core machine)
 pytestmark = pytest.mark.timeout(1800)
 
 
 def gold_rows(spark, root, contract, **equal):
-    frame = spark.read.format("delta").load(contract.path(root))
+    frame = read_table(spark, root, contract)
     for column, value in equal.items():
         frame = frame.where(F.col(column) == value)
     return frame.collect()
@@ -72,7 +73,7 @@ def expected_figures(spark, root, day):
 def test_report_figures_match_queries_over_gold(spark, lakehouse_copy, tmp_path):
     settings = lakehouse_copy()
     root = settings.lakehouse.root
-    day = spark.read.format("delta").load(AIR_CITY.path(root)).agg(F.max("window_date")).first()[0]
+    day = read_table(spark, root, AIR_CITY).agg(F.max("window_date")).first()[0]
     out = tmp_path / "reports"
     policy = load_policy(environ={})
 

@@ -17,7 +17,9 @@ from feeds.topics import topic_specs
 from ioc.kafka.clients import make_producer
 from ioc.kafka.topics import TopicSpec, ensure_topics
 from ioc.settings import Settings
-from lakehouse.catalog import QUARANTINE, SILVER
+from lakehouse.catalog import QUARANTINE
+from lakehouse.read import read_table
+from lakehouse.silver_events import read_topic
 from lakehouse.tables import TableContract
 from vision.topics import TOPICS as VISION_TOPICS
 
@@ -111,7 +113,7 @@ def publish_vision_events(run: SimulatedRun, minutes: int) -> dict[str, int]:
 
 
 def silver_ids(spark: SparkSession, root: str, base_topic: str) -> Counter[str]:
-    rows = spark.read.format("delta").load(SILVER[base_topic].path(root)).select("event_id").collect()
+    rows = read_topic(spark, root, base_topic).select("event_id").collect()
     return Counter(row.event_id for row in rows)
 
 
@@ -179,6 +181,11 @@ def pinned_results(spark: SparkSession) -> set[int]:
             if "LocalCheckpointRDD" in rdds.get(rdd_id).rdd().toDebugString()}
 
 
+def silver(spark: SparkSession, run: SimulatedRun, base_topic: str) -> DataFrame:
+    """One topic's silver rows of the run's lakehouse, as its typed view."""
+    return read_topic(spark, run.settings.lakehouse.root, base_topic)
+
+
 def gold(spark: SparkSession, run: SimulatedRun, contract: TableContract) -> DataFrame:
     """A table of the run's lakehouse (any layer, despite the name: tests read gold most)."""
-    return spark.read.format("delta").load(contract.path(run.settings.lakehouse.root))
+    return read_table(spark, run.settings.lakehouse.root, contract)

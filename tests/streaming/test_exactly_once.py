@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from lakehouse.catalog import BRONZE_EVENTS, SILVER, TRAFFIC_SEGMENT
+from lakehouse.catalog import BRONZE_EVENTS, TRAFFIC_SEGMENT
+from lakehouse.read import read_table
+from lakehouse.silver_events import read_topic
 from tests.streaming.conftest import assert_lakehouse_matches_ledger, simulate
 
 
@@ -87,7 +89,7 @@ def test_sigkill_mid_batch_then_restart_loses_nothing_and_duplicates_nothing(spa
     # the replay skipped the append that had landed: still one commit with the killed batch's tag
     assert _tagged_commits(bronze_table, f"kill-test:bronze@{killed_in}") == 1
     assert bronze.select("topic", "partition", "offset").distinct().count() == bronze.count()
-    silver = spark.read.format("delta").load(SILVER["traffic.flow.v1"].path(root))
-    segments = spark.read.format("delta").load(TRAFFIC_SEGMENT.path(root)).where(F.col("grain") == "5min")
+    silver = read_topic(spark, root, "traffic.flow.v1")
+    segments = read_table(spark, root, TRAFFIC_SEGMENT).where(F.col("grain") == "5min")
     assert segments.agg(F.sum("volume")).first()[0] == silver.agg(F.sum("volume")).first()[0]
     assert segments.groupBy("window_start", "segment_id", "direction").count().where("count > 1").count() == 0

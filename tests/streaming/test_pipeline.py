@@ -16,12 +16,12 @@ from lakehouse.catalog import (
     BRONZE_EVENTS,
     CITY_OPERATIONS,
     QUARANTINE,
-    SILVER,
+    SILVER_VIEWS,
     TOURISM_AREA,
     TRAFFIC_CITY,
     TRAFFIC_SEGMENT,
 )
-from tests.streaming.conftest import assert_lakehouse_matches_ledger, gold
+from tests.streaming.conftest import assert_lakehouse_matches_ledger, gold, silver
 
 # the module's shared run streams two micro-batches through every table: minutes on a busy 2-core machine
 pytestmark = pytest.mark.timeout(2400)
@@ -44,7 +44,7 @@ def test_every_kind_of_bad_input_is_quarantined_with_its_reason(spark, lakehouse
     reasons = {row.reason for row in quarantine.select("reason").distinct().collect()}
     assert reasons == labels
     sample = quarantine.where(F.col("reason") == "out_of_range").first()
-    assert sample.detail and sample.value is not None and sample.base_topic in SILVER
+    assert sample.detail and sample.value is not None and sample.base_topic in SILVER_VIEWS
 
 
 def test_rule_state_carried_between_batches_is_what_a_restart_loads(spark, lakehouse_run):
@@ -64,7 +64,7 @@ def test_rule_state_carried_between_batches_is_what_a_restart_loads(spark, lakeh
         assert {(row.base_topic, row.event_id) for row in loaded.seen_ids().collect()} == ids
         # and every id silver accepted within the horizon is there: none was dropped by the carrying
         accepted_recent = sum(
-            gold(spark, lakehouse_run, SILVER[topic])
+            silver(spark, lakehouse_run, topic)
             .where(F.col("observed_at") >= F.lit(frontiers[topic] - timedelta(
                 minutes=settings.streaming.late_allowance_minutes))).count()
             for topic in frontiers)
@@ -86,15 +86,15 @@ def test_rule_state_of_a_new_query_over_existing_silver_stays_bounded(spark, lak
     try:
         assert fresh.frontiers == {}
         expected = set()
-        for topic, contract in SILVER.items():
-            rows = gold(spark, lakehouse_run, contract)
+        for topic in SILVER_VIEWS:
+            rows = silver(spark, lakehouse_run, topic)
             newest = rows.agg(F.max("observed_at")).first()[0]
             if newest is not None:
                 expected |= {(topic, row.event_id) for row in rows.where(
                     F.col("observed_at") >= F.lit(newest - allowance)).select("event_id").collect()}
         loaded = {(row.base_topic, row.event_id) for row in fresh.seen_ids().collect()}
         assert loaded == expected
-        assert 0 < len(loaded) < sum(gold(spark, lakehouse_run, c).count() for c in SILVER.values())
+        assert 0 < len(loaded) < sum(silver(spark, lakehouse_run, t).count() for t in SILVER_VIEWS)
     finally:
         fresh.reset()
 
@@ -111,20 +111,20 @@ def test_late_events_within_the_allowance_are_counted(spark, lakehouse_run):
     for entry in late:
         by_topic.setdefault(lakehouse_run.base(entry.topic), set()).add(entry.event_id)
     for base, ids in by_topic.items():
-        rows = gold(spark, lakehouse_run, SILVER[base]).where(F.col("event_id").isin(list(ids))).collect()
+        rows = silver(spark, lakehouse_run, base).where(F.col("event_id").isin(list(ids))).collect()
         assert {r.event_id for r in rows} == ids
         assert all(r.late_minutes > 0 for r in rows), "late arrivals are marked with how late they were"
 
 
 def test_gold_traffic_adds_up_to_silver(spark, lakehouse_run):
-    silver = gold(spark, lakehouse_run, SILVER["traffic.flow.v1"])
+    flow = silver(spark, lakehouse_run, "traffic.flow.v1")
     segments = gold(spark, lakehouse_run, TRAFFIC_SEGMENT)
     for grain in ("5min", "hour", "day"):
         total = segments.where(F.col("grain") == grain).agg(F.sum("volume")).first()[0]
-        assert total == silver.agg(F.sum("volume")).first()[0], grain
+        assert total == flow.agg(F.sum("volume")).first()[0], grain
     cities = gold(spark, lakehouse_run, TRAFFIC_CITY).where((F.col("grain") == "5min") & (F.col("road_class") == "all"))
     assert cities.where((F.col("tpi") < 0) | (F.col("tpi") > 10)).count() == 0
-    assert cities.select("city_code").distinct().count() == silver.select("city_code").distinct().count()
+    assert cities.select("city_code").distinct().count() == flow.select("city_code").distinct().count()
 
 
 def test_gold_tourism_and_air_follow_the_standards(spark, lakehouse_run):
@@ -149,7 +149,7 @@ def test_city_operations_has_every_city_in_every_window(spark, lakehouse_run):
     # every window in which Harbin's detectors reported shows Harbin's TPI
     from streaming.gold.windows import window_start
 
-    flow = gold(spark, lakehouse_run, SILVER["traffic.flow.v1"]).where(F.col("city_code") == "230100")
+    flow = silver(spark, lakehouse_run, "traffic.flow.v1").where(F.col("city_code") == "230100")
     reported = flow.select(window_start(F.col("observed_at"), "5min").alias("window_start")).distinct()
     harbin = fused.where(F.col("city_code") == "230100").join(reported, "window_start", "left_semi")
     assert harbin.count() == reported.count() > 0
@@ -178,8 +178,7 @@ def test_alert_changes_reach_the_alerts_topic(spark, lakehouse_run, kafka_bootst
 def test_vision_events_reach_gold_and_the_city_view(spark, lakehouse_run):
     from lakehouse.catalog import VISION_CAMERA, VISION_INCIDENTS
 
-    root = lakehouse_run.settings.lakehouse.root
-    counts = gold(spark, lakehouse_run, SILVER["vision.counts.v1"])
+    counts = silver(spark, lakehouse_run, "vision.counts.v1")
     assert counts.count() == 3 * 15, "every counts event once; the unknown-city one is quarantined"
     bad = gold(spark, lakehouse_run, QUARANTINE).where(F.col("base_topic") == "vision.counts.v1").collect()
     assert [row.reason for row in bad] == ["unknown_city"]
@@ -188,7 +187,7 @@ def test_vision_events_reach_gold_and_the_city_view(spark, lakehouse_run):
     assert cameras.agg(F.max("density_max")).first()[0] == (10 + 14) / 20.0
     incidents = gold(spark, lakehouse_run, VISION_INCIDENTS).where(F.col("grain") == "day")
     assert incidents.agg(F.sum("opened"), F.sum("closed")).first() == (3, 3)
-    fused = spark.read.format("delta").load(CITY_OPERATIONS.path(root))
+    fused = gold(spark, lakehouse_run, CITY_OPERATIONS)
     harbin = fused.where((F.col("city_code") == "230100") & F.col("cameras_total").isNotNull()).orderBy(
         F.col("window_start").desc()).first()
     assert (harbin.cameras_total, harbin.cameras_online) == (2, 1)

@@ -75,6 +75,11 @@ def test_isolate_returns_a_small_group_that_fails_only_together() -> None:
     (RuntimeError("org.apache.kafka.common.errors.TimeoutException: Timed out waiting for a node"), "infrastructure"),
     (RuntimeError("io.delta.exceptions.ConcurrentAppendException: Files were added"), "infrastructure"),
     (RuntimeError("java.io.IOException: Mkdirs failed"), "infrastructure"),
+    (RuntimeError("[DELTA_MERGE_SOURCE_CACHED_DURING_EXECUTION] The MERGE operation failed because (part of) "
+                  "the source was cached while the MERGE operation was running."), "infrastructure"),
+    (RuntimeError("[DELTA_VERSIONS_NOT_CONTIGUOUS] Versions (0, 2) are not contiguous."), "infrastructure"),
+    (RuntimeError("[DELTA_VIOLATE_CONSTRAINT_WITH_VALUES] CHECK constraint c (x > 0) violated by row with "
+                  "values: x : -1"), "data"),
     (ValueError("Out of bounds nanosecond timestamp: 9999-12-31"), "data"),
     (RuntimeError("[USER_RAISED_EXCEPTION] test hook"), "data"),
     (ArithmeticError("overflow"), "data"),

@@ -106,19 +106,30 @@ def test_camera_incidents_fall_back_until_vision_table_has_its_columns(tmp_path:
     def camera_sql() -> str:
         return yaml.safe_load(render_bundle(str(tmp_path), EXT)["datasets/wall_camera_incidents.yaml"])["sql"]
 
-    assert "gold/city_operations" in camera_sql()
-    log = tmp_path / "gold" / "vision_incidents" / "_delta_log"
+    assert "gold_table = 'city_operations'" in camera_sql()
+    log = tmp_path / "gold" / "facts" / "_delta_log"
     log.mkdir(parents=True)
-    fields = ["window_start", "city_code", "city_name_zh", "city_name_en", "camera_id", "kind", "severity",
-              "opened", "updates", "closed"]
-    schema = {"type": "struct", "fields": [{"name": f, "type": "string", "nullable": True, "metadata": {}}
-                                           for f in fields]}
-    (log / "00000000000000000000.json").write_text(json.dumps({"metaData": {"schemaString": json.dumps(schema)}}))
-    assert delta_table_columns(log.parent) == set(fields)
-    assert "gold/city_operations" in camera_sql(), "last_snapshot_uri is missing: keep the fallback"
-    schema["fields"].append({"name": "last_snapshot_uri", "type": "string", "nullable": True, "metadata": {}})
-    (log / "00000000000000000001.json").write_text(json.dumps({"metaData": {"schemaString": json.dumps(schema)}}))
-    assert "gold/vision_incidents" in camera_sql()
+    envelope = ["gold_table", "window_start", "city_code", "city_name_zh", "city_name_en"]
+    fields = ["camera_id", "kind", "severity", "opened", "updates", "closed"]
+
+    def string(name: str) -> dict:
+        return {"name": name, "type": "string", "nullable": True, "metadata": {}}
+
+    def write(version: int, view_fields: list[str]) -> None:
+        view = {"name": "vision_incidents", "type": {"type": "struct", "fields": [string(f) for f in view_fields]},
+                "nullable": True, "metadata": {}}
+        schema = {"type": "struct", "fields": [*(string(f) for f in envelope), view]}
+        (log / f"{version:020d}.json").write_text(json.dumps({"metaData": {"schemaString": json.dumps(schema)}}))
+
+    write(0, fields)
+    assert delta_table_columns(log.parent) == {*envelope, "vision_incidents"}
+    assert delta_table_columns(log.parent, view="vision_incidents") == {*envelope, *fields}
+    assert delta_table_columns(log.parent, view="vision_camera") is None
+    assert "gold_table = 'city_operations'" in camera_sql(), "last_snapshot_uri is missing: keep the fallback"
+    write(1, [*fields, "last_snapshot_uri"])
+    sql = camera_sql()
+    assert "gold_table = 'vision_incidents'" in sql
+    assert "struct_extract(\"vision_incidents\", 'last_snapshot_uri') AS \"last_snapshot_uri\"" in sql
 
 
 def test_zip_is_deterministic(tmp_path: Path) -> None:

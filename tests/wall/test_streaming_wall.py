@@ -42,6 +42,7 @@ def streamed_gold(spark, settings: Settings, kafka_bootstrap: str,  # type: igno
     from ioc.kafka.clients import make_producer
     from ioc.kafka.topics import TopicSpec, ensure_topics
     from lakehouse.catalog import CITY_OPERATIONS
+    from lakehouse.read import read_table
     from streaming.pipeline import LakehousePipeline
     from vision.topics import TOPICS as VISION_TOPICS
 
@@ -72,7 +73,7 @@ def streamed_gold(spark, settings: Settings, kafka_bootstrap: str,  # type: igno
         pipeline.close()
 
     root = run.lakehouse.root
-    fused = spark.read.format("delta").load(CITY_OPERATIONS.path(root))
+    fused = read_table(spark, root, CITY_OPERATIONS)
     latest = (fused.withColumn("rn", F.row_number().over(Window.partitionBy("city_code")
                                                          .orderBy(F.desc("window_start"))))
               .where("rn = 1").collect())

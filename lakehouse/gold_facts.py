@@ -1,0 +1,113 @@
+"""Gold's one table and its per-table views: how gold rows go in, replace their windows, and come out.
+
+Every windowed gold table (the domain tables and city fusion) is a view of `GOLD_FACTS`: the window
+envelope as columns, the table's own figures in its struct column. A micro-batch writes every gold
+row it recomputed in one Delta commit instead of a MERGE per table. The write is a `replaceWhere`:
+a micro-batch recomputes whole windows (every key of a window it touched, from silver), so its rows
+replace exactly the windows they cover, per view and grain, which is what a MERGE on the keys did,
+without the join; it is idempotent, so a replayed batch writes the same table again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.catalog import GOLD_ENVELOPE, GOLD_FACTS, GOLD_VIEWS
+from lakehouse.tables import TableContract
+from lakehouse.writes import with_conflict_retry
+
+DEFAULT_GRAIN = "5min"  # city fusion has one grain and no grain column
+
+
+def _view(contract: TableContract) -> str:
+    if contract.qualified_name not in GOLD_VIEWS:
+        raise KeyError(f"{contract.qualified_name} is not a view of {GOLD_FACTS.qualified_name}")
+    return contract.name
+
+
+def figures(contract: TableContract) -> list[str]:
+    """The view's columns held in its struct column (the envelope's are top-level)."""
+    return [name for name in contract.schema().fieldNames() if name not in GOLD_ENVELOPE]
+
+
+def read_facts(spark: SparkSession, root: str) -> DataFrame:
+    return spark.read.format("delta").load(GOLD_FACTS.path(root))
+
+
+def view_of(facts: DataFrame, contract: TableContract) -> DataFrame:
+    """`facts` narrowed to one view, with the view's columns in its contract's order."""
+    name = _view(contract)
+    inside = set(figures(contract))
+    columns = [F.col(f"`{name}`.`{column}`").alias(column) if column in inside else F.col(f"`{column}`")
+               for column in contract.schema().fieldNames()]
+    return facts.where(F.col("gold_table") == name).select(*columns)
+
+
+def read_view(spark: SparkSession, root: str, contract: TableContract) -> DataFrame:
+    return view_of(read_facts(spark, root), contract)
+
+
+def as_facts(rows: DataFrame, contract: TableContract) -> DataFrame:
+    """Rows of one view (a gold builder's output) as rows of `GOLD_FACTS`."""
+    name = _view(contract)
+    columns: list[Column] = []
+    for field in GOLD_FACTS.schema().fields:
+        if field.name == "gold_table":
+            columns.append(F.lit(name).alias("gold_table"))
+        elif field.name == "grain" and "grain" not in rows.columns:
+            columns.append(F.lit(DEFAULT_GRAIN).alias("grain"))
+        elif field.name == name:
+            columns.append(F.struct(*[F.col(f"`{c}`") for c in figures(contract)]).cast(field.dataType).alias(name))
+        elif field.name in GOLD_ENVELOPE:
+            columns.append(F.col(f"`{field.name}`").cast(field.dataType).alias(field.name))
+        else:  # another view's struct
+            columns.append(F.lit(None).cast(field.dataType).alias(field.name))
+    return rows.select(*columns)
+
+
+def _timestamp(value: datetime) -> str:
+    return f"TIMESTAMP '{value.astimezone(UTC):%Y-%m-%d %H:%M:%S}'"
+
+
+def covered_windows(facts: DataFrame) -> dict[tuple[str, str], set[datetime]]:
+    """(view, grain) -> the window starts `facts` has rows for."""
+    covered: dict[tuple[str, str], set[datetime]] = defaultdict(set)
+    for row in facts.select("gold_table", "grain", "window_start").distinct().collect():
+        covered[(row.gold_table, row.grain)].add(row.window_start.replace(tzinfo=UTC))
+    return dict(covered)
+
+
+def windows_predicate(covered: dict[tuple[str, str], set[datetime]]) -> str:
+    """SQL that selects the rows of exactly those windows: the views and days first (partitions), then
+    per view and grain the window starts (file statistics). A 5-minute window and an hour starting at
+    the same moment are different windows, hence the grain."""
+    views = sorted({view for view, _ in covered})
+    days: set[date] = {start.date() for starts in covered.values() for start in starts}
+    listed_views = ", ".join(f"'{view}'" for view in views)
+    listed_days = ", ".join(f"DATE '{day:%Y-%m-%d}'" for day in sorted(days))
+    per_window = " OR ".join(
+        f"(gold_table = '{view}' AND grain = '{grain}' AND window_start IN "
+        f"({', '.join(_timestamp(start) for start in sorted(starts))}))"
+        for (view, grain), starts in sorted(covered.items()))
+    return f"gold_table IN ({listed_views}) AND window_date IN ({listed_days}) AND ({per_window})"
+
+
+def replace_windows(facts: DataFrame, root: str, what: str = "gold") -> int:
+    """Write `facts` (rows of `GOLD_FACTS`) in place of the windows they cover, in one commit; returns
+    the number of (view, grain) groups replaced (0: nothing to write). The caller pins or caches `facts`:
+    it is read twice (its windows, then the write)."""
+    covered = covered_windows(facts)
+    if not covered:
+        return 0
+    predicate = windows_predicate(covered)
+
+    def write() -> None:
+        (facts.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+         .save(GOLD_FACTS.path(root)))
+
+    with_conflict_retry(write, f"{what}: replace windows in {GOLD_FACTS.qualified_name}")
+    return len(covered)
