@@ -28,7 +28,7 @@ from lakehouse.catalog import (
     VISION_INCIDENTS,
     WATER_STATION,
 )
-from lakehouse.gold_facts import read_view
+from lakehouse.gold_facts import read_facts, view_of
 from lakehouse.silver_events import read_topic
 from lakehouse.tables import TableContract
 from streaming.gold.security import open_incidents_at
@@ -59,12 +59,25 @@ def _as_of(rows: DataFrame, windows: DataFrame, key: str, lookback: str, value_c
     return latest.select("w", key, "v.*")
 
 
+FUSED_VIEWS = (TRAFFIC_CITY, AIR_CITY, TOURISM_AREA, WATER_STATION, RIVER_GAUGE, SECURITY_INCIDENTS, VISION_CAMERA,
+               VISION_INCIDENTS)
+
+
+def stored_inputs(spark: SparkSession, root: str, first: date, last: date) -> DataFrame:
+    """The `gold.facts` rows fusion reads for windows from day `first` to day `last`: one scan for every
+    view (a caller that pins it saves a Delta scan per view)."""
+    names = [view.name for view in FUSED_VIEWS]
+    return _days(read_facts(spark, root), "window_date", first - timedelta(days=1), last).where(
+        F.col("gold_table").isin(names))
+
+
 def city_operations(spark: SparkSession, root: str, touched_5min: DataFrame, updated_at: datetime,
-                    fresh: Mapping[str, DataFrame] | None = None) -> DataFrame:
+                    fresh: Mapping[str, DataFrame] | None = None, stored: DataFrame | None = None) -> DataFrame:
     """gold.city_operations rows for the touched 5-minute windows.
 
     `fresh`: gold rows not written yet (a micro-batch's, by table name); they stand in for the stored
-    rows of the windows they cover, as they will once written.
+    rows of the windows they cover, as they will once written. `stored`: `stored_inputs` for the
+    windows' days, when the caller has them (read from Delta otherwise).
     """
     windows = touched_5min.select(F.col("w5").alias("w")).distinct()
     bounds = windows.agg(F.min("w").alias("first"), F.max("w").alias("last")).first()
@@ -74,12 +87,13 @@ def city_operations(spark: SparkSession, root: str, touched_5min: DataFrame, upd
     day_before = first - timedelta(days=1)  # lookbacks reach back at most a day (water), incidents a week
 
     def _gold(contract: TableContract) -> DataFrame:
-        stored = _days(read_view(spark, root, contract), "window_date", day_before, last)
+        facts = read_facts(spark, root) if stored is None else stored
+        rows = _days(view_of(facts, contract), "window_date", day_before, last)
         new = (fresh or {}).get(contract.qualified_name)
         if new is None:
-            return stored
+            return rows
         replaced = new.select("grain", "window_start").distinct()
-        return stored.join(F.broadcast(replaced), on=["grain", "window_start"], how="left_anti").unionByName(
+        return rows.join(F.broadcast(replaced), on=["grain", "window_start"], how="left_anti").unionByName(
             _days(new, "window_date", day_before, last))
 
     def _silver(topic: str, days_back: int) -> DataFrame:

@@ -58,12 +58,12 @@ from lakehouse.catalog import (
 from lakehouse.frames import union_all
 from lakehouse.gold_facts import as_facts, replace_windows
 from lakehouse.pinned import pin, release
-from lakehouse.silver_events import as_events, read_topic
+from lakehouse.silver_events import as_events, read_events, view_of
 from lakehouse.tables import ensure_tables
 from lakehouse.writes import append_once
 from streaming import alerts as alerting
 from streaming import safety
-from streaming.fusion import city_operations
+from streaming.fusion import city_operations, stored_inputs
 from streaming.gold import environment, security, tourism, traffic, vision
 from streaming.gold.windows import five_minute_floor, window_start
 from streaming.rule_state import RuleState, frontiers_metadata, silver_app_id
@@ -274,7 +274,7 @@ class LakehousePipeline:
                 with phase(report, "alerts"):
                     self._alerts(gold, now, report)
                 with phase(report, "fusion"):
-                    gold[CITY_OPERATIONS.qualified_name] = pin(self._fusion(touched, now, gold))
+                    gold[CITY_OPERATIONS.qualified_name] = self._fusion(touched, now, gold)
                 with phase(report, "gold_write"):
                     facts = union_all([as_facts(rows, GOLD_VIEWS[name]) for name, rows in sorted(gold.items())])
                     if replace_windows(facts, self.root, f"batch {batch_id}"):
@@ -428,41 +428,43 @@ class LakehousePipeline:
         unique = sorted({five_minute_floor(m) for m in moments})
         return self.spark.createDataFrame([(m,) for m in unique], "w5 timestamp")
 
-    def _silver_days(self, base_topic: str, moments: list[datetime]) -> DataFrame:
-        days = sorted({m.date() for m in moments})
-        return read_topic(self.spark, self.root, base_topic).where(F.col("observed_date").isin(days))
-
     def _gold(self, touched: dict[str, list[datetime]], now: datetime, report: BatchReport,
               built: dict[str, DataFrame]) -> None:
         """Recompute the gold rows of the touched windows into `built` (by table name), pinned.
 
-        Each topic's silver days and each gold frame are pinned (`lakehouse.pinned`): the grains read
-        silver several times, and alerts, fusion and the gold write read the gold rows again, so silver
-        is read once per batch.
+        The touched topics' silver days (one scan) and each gold frame are pinned (`lakehouse.pinned`):
+        the grains read silver several times, and alerts, fusion and the gold write read the gold rows
+        again, so silver is read once per batch.
         """
+        topics = [topic for topic in GOLD_BY_TOPIC if topic in touched]
+        if not topics:
+            return
+        # pinned, one scan for every topic: every grain of every builder reads it, and the day grain
+        # needs the whole day
+        days = sorted({moment.date() for topic in topics for moment in touched[topic]})
+        silver = pin(read_events(self.spark, self.root).where(
+            F.col("base_topic").isin(topics) & F.col("observed_date").isin(days)))
         jobs: list[Callable[[], None]] = []
-        for base_topic, builders in GOLD_BY_TOPIC.items():
-            if base_topic not in touched:
-                continue
+        for base_topic in topics:
 
-            def job(base_topic: str = base_topic, builders: list[tuple[Any, GoldBuilder]] = builders) -> None:
-                # pinned: every grain of every builder reads it, and the day grain needs the whole day
-                silver = pin(self._silver_days(base_topic, touched[base_topic]))
-                try:
-                    windows = self._windows(touched[base_topic])
-                    for contract, build in builders:
-                        rows = pin(build(silver, windows, now))
+            def job(base_topic: str = base_topic) -> None:
+                rows_of_topic = view_of(silver, base_topic).where(
+                    F.col("observed_date").isin(sorted({m.date() for m in touched[base_topic]})))
+                windows = self._windows(touched[base_topic])
+                for contract, build in GOLD_BY_TOPIC[base_topic]:
+                    rows = pin(build(rows_of_topic, windows, now))
+                    with self._lock:
+                        built[contract.qualified_name] = rows
+                    if contract is TRAFFIC_SEGMENT:
+                        cities = pin(traffic.cities(rows))
                         with self._lock:
-                            built[contract.qualified_name] = rows
-                        if contract is TRAFFIC_SEGMENT:
-                            cities = pin(traffic.cities(rows))
-                            with self._lock:
-                                built[TRAFFIC_CITY.qualified_name] = cities
-                finally:
-                    release(silver)
+                            built[TRAFFIC_CITY.qualified_name] = cities
 
             jobs.append(job)
-        self._in_parallel(jobs)
+        try:
+            self._in_parallel(jobs)
+        finally:
+            release(silver)
         report.gold_tables = sorted(built)
 
     def _alerts(self, gold: dict[str, DataFrame], now: datetime, report: BatchReport) -> None:
@@ -486,9 +488,14 @@ class LakehousePipeline:
         return lambda key, value: self._producer.send(topic, key=key.encode(), value=value)
 
     def _fusion(self, touched: dict[str, list[datetime]], now: datetime, gold: dict[str, DataFrame]) -> DataFrame:
-        """City fusion of the touched 5-minute windows, seeing this batch's gold rows before they are written."""
+        """City fusion of the touched 5-minute windows (pinned), seeing this batch's gold rows before they are
+        written; the stored gold it needs is read once for every view."""
         moments = [m for ms in touched.values() for m in ms]
-        return city_operations(self.spark, self.root, self._windows(moments), now, fresh=gold)
+        stored = pin(stored_inputs(self.spark, self.root, min(moments).date(), max(moments).date()))
+        try:
+            return pin(city_operations(self.spark, self.root, self._windows(moments), now, fresh=gold, stored=stored))
+        finally:
+            release(stored)
 
     @staticmethod
     def _in_parallel(jobs: Sequence[Callable[[], object]], workers: int = 4) -> None:
