@@ -4,10 +4,11 @@ Silver is one table for every event topic (`SILVER_EVENTS`): the envelope every 
 (`base_topic`, `event_id`, `observed_at`, `city_code`, conformed and lineage columns) as columns, and
 each topic's own fields in a typed struct column named after the topic, null on the other topics'
 rows. A micro-batch appends all its topics in one Delta commit instead of one per topic; each topic
-still reads as one typed view (`SILVER_VIEWS`, `lakehouse.silver.read_topic`) whose columns come from
+still reads as one typed view (`SILVER_VIEWS`, `lakehouse.silver_events.read_topic`) whose columns come from
 its event contract (`feeds.topics.CONTRACTS`, and the vision contracts). Gold tables are written out
-here, since the wall, the batch jobs and analysts all read them. `observed_date`/`window_date`
-partition the large tables by day.
+here, since the wall, the batch jobs and analysts all read them; every windowed one is a view of one
+table too (`GOLD_FACTS`, `lakehouse.gold_facts`), and `lakehouse.read.read_table` reads any contract.
+`observed_date`/`window_date` partition the large tables by day.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def silver_name(base_topic: str) -> str:
 
 def silver_view(base_topic: str) -> TableContract:
     """The typed view of one topic's silver rows: its contract's fields, then the silver columns. Not a
-    table of its own (its rows live in `SILVER_EVENTS`); `lakehouse.silver.read_topic` reads it."""
+    table of its own (its rows live in `SILVER_EVENTS`); `lakehouse.silver_events.read_topic` reads it."""
     model = EVENT_CONTRACTS[base_topic]
     return TableContract(
         layer="silver", name=silver_name(base_topic),
@@ -122,7 +123,7 @@ def _payload_struct(base_topic: str) -> str:
 SILVER_EVENTS = TableContract(
     layer="silver", name="events",
     comment="Validated, conformed, de-duplicated events of every topic: the envelope as columns, each "
-            "topic's own fields in its struct column. One typed view per topic: lakehouse.silver.read_topic.",
+            "topic's own fields in its struct column. One typed view per topic: lakehouse.silver_events.read_topic.",
     columns=(
         "base_topic STRING COMMENT 'Catalogue topic: which struct column holds the fields', "
         "event_id STRING COMMENT 'Canonical UUID of the event', "

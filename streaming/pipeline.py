@@ -1,7 +1,8 @@
 """The lakehouse streaming job: Kafka -> bronze -> silver + quarantine -> gold, fusion and alerts.
 
 One Structured Streaming query reads every event topic; each micro-batch runs `process_batch` and
-makes at most four Delta commits, whatever the number of topics and gold tables:
+makes at most five Delta commits (bronze, silver, quarantine, alerts, gold), whatever the number of
+topics and gold tables:
 
 1. bronze: the records as received, appended once per batch (tagged commit, `lakehouse.writes`);
 2. silver (every topic in one table) and quarantine (`streaming.silver`), appended once per batch,
