@@ -27,7 +27,7 @@ def missing_gold_tables(root: str) -> list[TableContract]:
     if not is_local(root):
         return []
     base = root.removeprefix("file://")
-    tables = {catalog.storage(c)[0].qualified_name: catalog.storage(c)[0] for c in catalog.GOLD}
+    tables = {table.qualified_name: table for table, _ in map(catalog.storage, catalog.GOLD)}
     return [c for c in tables.values() if not (Path(c.path(base)) / "_delta_log").is_dir()]
 
 

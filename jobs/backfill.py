@@ -146,7 +146,8 @@ def _write(spark: SparkSession, root: str, contract: TableContract, rows: DataFr
     facts = as_facts(rows, contract).persist()
     try:
         total = facts.count()
-        windows = sum(len(starts) for starts in covered_windows(facts).values())
+        covered = covered_windows(facts)
+        windows = sum(len(starts) for starts in covered.values())
         stored = read_view(spark, root, contract)
         window = ["grain", "window_start"] if "grain" in stored.columns else ["window_start"]
         existing = stored.join(rows.select(*window).distinct(), on=window, how="left_semi").count()
@@ -155,7 +156,7 @@ def _write(spark: SparkSession, root: str, contract: TableContract, rows: DataFr
                           detail=f"{windows} windows: {existing} rows replaced by {total}")
         path = GOLD_FACTS.path(root)
         before = table_version(spark, path)
-        replace_windows(facts, root, f"backfill {name}")
+        replace_windows(facts, root, f"backfill {name}", covered)
         metrics = last_metrics(spark, path, "WRITE", before)
     finally:
         facts.unpersist()

@@ -101,6 +101,8 @@ def silver_view(base_topic: str) -> TableContract:
 
 
 SILVER_VIEWS: Final[dict[str, TableContract]] = {topic: silver_view(topic) for topic in EVENT_CONTRACTS}
+# a silver view's name (`silver.traffic_flow`) -> its topic
+SILVER_TOPIC_OF: Final[dict[str, str]] = {view.qualified_name: topic for topic, view in SILVER_VIEWS.items()}
 
 # contract fields every event carries, kept as top-level columns of silver (and so filterable and
 # with file statistics); a topic's other fields go into its struct column
@@ -371,9 +373,8 @@ def storage(contract: TableContract) -> tuple[TableContract, str | None]:
     when the contract is a table of its own)."""
     if contract.qualified_name in GOLD_VIEWS:
         return GOLD_FACTS, f"gold_table = '{contract.name}'"
-    for topic, view in SILVER_VIEWS.items():
-        if view.qualified_name == contract.qualified_name:
-            return SILVER_EVENTS, f"base_topic = '{topic}'"
+    if contract.qualified_name in SILVER_TOPIC_OF:
+        return SILVER_EVENTS, f"base_topic = '{SILVER_TOPIC_OF[contract.qualified_name]}'"
     return contract, None
 
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, date, datetime
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.catalog import GOLD_ENVELOPE, GOLD_FACTS, GOLD_VIEWS
+from lakehouse.struct_views import narrow, widen
 from lakehouse.tables import TableContract
 from lakehouse.writes import with_conflict_retry
 
@@ -40,11 +41,8 @@ def read_facts(spark: SparkSession, root: str) -> DataFrame:
 
 def view_of(facts: DataFrame, contract: TableContract) -> DataFrame:
     """`facts` narrowed to one view, with the view's columns in its contract's order."""
-    name = _view(contract)
-    inside = set(figures(contract))
-    columns = [F.col(f"`{name}`.`{column}`").alias(column) if column in inside else F.col(f"`{column}`")
-               for column in contract.schema().fieldNames()]
-    return facts.where(F.col("gold_table") == name).select(*columns)
+    return narrow(facts, "gold_table", _view(contract), contract.name, contract.schema().fieldNames(),
+                  set(figures(contract)))
 
 
 def read_view(spark: SparkSession, root: str, contract: TableContract) -> DataFrame:
@@ -53,20 +51,8 @@ def read_view(spark: SparkSession, root: str, contract: TableContract) -> DataFr
 
 def as_facts(rows: DataFrame, contract: TableContract) -> DataFrame:
     """Rows of one view (a gold builder's output) as rows of `GOLD_FACTS`."""
-    name = _view(contract)
-    columns: list[Column] = []
-    for field in GOLD_FACTS.schema().fields:
-        if field.name == "gold_table":
-            columns.append(F.lit(name).alias("gold_table"))
-        elif field.name == "grain" and "grain" not in rows.columns:
-            columns.append(F.lit(DEFAULT_GRAIN).alias("grain"))
-        elif field.name == name:
-            columns.append(F.struct(*[F.col(f"`{c}`") for c in figures(contract)]).cast(field.dataType).alias(name))
-        elif field.name in GOLD_ENVELOPE:
-            columns.append(F.col(f"`{field.name}`").cast(field.dataType).alias(field.name))
-        else:  # another view's struct
-            columns.append(F.lit(None).cast(field.dataType).alias(field.name))
-    return rows.select(*columns)
+    return widen(rows, GOLD_FACTS.schema(), "gold_table", _view(contract), contract.name, figures(contract),
+                 defaults={"grain": F.lit(DEFAULT_GRAIN)})
 
 
 def _timestamp(value: datetime) -> str:
@@ -96,11 +82,12 @@ def windows_predicate(covered: dict[tuple[str, str], set[datetime]]) -> str:
     return f"gold_table IN ({listed_views}) AND window_date IN ({listed_days}) AND ({per_window})"
 
 
-def replace_windows(facts: DataFrame, root: str, what: str = "gold") -> int:
-    """Write `facts` (rows of `GOLD_FACTS`) in place of the windows they cover, in one commit; returns
-    the number of (view, grain) groups replaced (0: nothing to write). The caller pins or caches `facts`:
-    it is read twice (its windows, then the write)."""
-    covered = covered_windows(facts)
+def replace_windows(facts: DataFrame, root: str, what: str = "gold",
+                    covered: dict[tuple[str, str], set[datetime]] | None = None) -> int:
+    """Write `facts` (rows of `GOLD_FACTS`) in place of the windows they cover (`covered_windows`, when
+    the caller has it already), in one commit; returns the number of (view, grain) groups replaced (0:
+    nothing to write). The caller pins or caches `facts`: it is read twice (its windows, then the write)."""
+    covered = covered_windows(facts) if covered is None else covered
     if not covered:
         return 0
     predicate = windows_predicate(covered)

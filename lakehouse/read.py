@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 
-from lakehouse.catalog import GOLD_VIEWS, SILVER_VIEWS
+from lakehouse.catalog import GOLD_VIEWS, SILVER_TOPIC_OF
 from lakehouse.gold_facts import read_view
 from lakehouse.silver_events import read_topic
 from lakehouse.tables import TableContract
-
-_SILVER_TOPICS = {view.qualified_name: topic for topic, view in SILVER_VIEWS.items()}
 
 
 def read_table(spark: SparkSession, root: str, contract: TableContract) -> DataFrame:
     """The contract's rows with its columns: a Delta table, a topic's silver view or a gold view."""
     if contract.qualified_name in GOLD_VIEWS:
         return read_view(spark, root, contract)
-    if contract.qualified_name in _SILVER_TOPICS:
-        return read_topic(spark, root, _SILVER_TOPICS[contract.qualified_name])
+    if contract.qualified_name in SILVER_TOPIC_OF:
+        return read_topic(spark, root, SILVER_TOPIC_OF[contract.qualified_name])
     return spark.read.format("delta").load(contract.path(root))

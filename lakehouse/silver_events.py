@@ -9,10 +9,10 @@ turns rows of that view into rows of the table. Filters on the envelope columns 
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame, SparkSession
 
 from lakehouse.catalog import SILVER_EVENTS, SILVER_VIEWS, payload_fields, silver_name
+from lakehouse.struct_views import narrow, widen
 
 
 def read_events(spark: SparkSession, root: str) -> DataFrame:
@@ -22,11 +22,8 @@ def read_events(spark: SparkSession, root: str) -> DataFrame:
 
 def view_of(events: DataFrame, base_topic: str) -> DataFrame:
     """`events` (rows of `SILVER_EVENTS`) narrowed to one topic, as that topic's typed view."""
-    struct = silver_name(base_topic)
-    inside = set(payload_fields(base_topic))
-    columns = [F.col(f"`{struct}`.`{name}`").alias(name) if name in inside else F.col(f"`{name}`")
-               for name in SILVER_VIEWS[base_topic].schema().fieldNames()]
-    return events.where(F.col("base_topic") == base_topic).select(*columns)
+    return narrow(events, "base_topic", base_topic, silver_name(base_topic),
+                  SILVER_VIEWS[base_topic].schema().fieldNames(), set(payload_fields(base_topic)))
 
 
 def read_topic(spark: SparkSession, root: str, base_topic: str) -> DataFrame:
@@ -36,16 +33,5 @@ def read_topic(spark: SparkSession, root: str, base_topic: str) -> DataFrame:
 
 def as_events(rows: DataFrame, base_topic: str) -> DataFrame:
     """Rows of one topic's view (`streaming.silver.conform`'s output) as rows of `SILVER_EVENTS`."""
-    struct = silver_name(base_topic)
-    columns: list[Column] = []
-    for field in SILVER_EVENTS.schema().fields:
-        if field.name == "base_topic":
-            columns.append(F.lit(base_topic).alias("base_topic"))
-        elif field.name == struct:
-            columns.append(F.struct(*[F.col(f"`{name}`") for name in payload_fields(base_topic)])
-                           .cast(field.dataType).alias(struct))
-        elif field.name in rows.columns:
-            columns.append(F.col(f"`{field.name}`").cast(field.dataType).alias(field.name))
-        else:  # another topic's struct
-            columns.append(F.lit(None).cast(field.dataType).alias(field.name))
-    return rows.select(*columns)
+    return widen(rows, SILVER_EVENTS.schema(), "base_topic", base_topic, silver_name(base_topic),
+                 payload_fields(base_topic))

@@ -91,8 +91,7 @@ class RuleState:
                          for row in newest if row.newest is not None})
         if not horizons:
             return self.spark.createDataFrame([], IDS_SCHEMA)
-        by_topic = F.create_map(*chain.from_iterable(
-            (F.lit(topic), F.lit(moment).cast("timestamp")) for topic, moment in sorted(horizons.items())))
+        by_topic = _per_topic(horizons)
         return rows.where(
             F.col("base_topic").isin(sorted(horizons))
             & (F.col("observed_date") >= F.lit(min(horizons.values()).date()))
@@ -130,10 +129,11 @@ class RuleState:
         release(previous)
         self.through_batch = batch_id
 
-    def _horizon(self, base_topic: str) -> datetime | None:
-        frontier = self.frontiers.get(base_topic)
-        return frontier - self.allowance if frontier else None
-
     def _horizons(self) -> Column:
-        return F.create_map(*chain.from_iterable(
-            (F.lit(topic), F.lit(self._horizon(topic)).cast("timestamp")) for topic in sorted(self.frontiers)))
+        return _per_topic({topic: moment - self.allowance for topic, moment in self.frontiers.items()})
+
+
+def _per_topic(moments: dict[str, datetime]) -> Column:
+    """A map column base_topic -> timestamp, to look each row's topic up in."""
+    return F.create_map(*chain.from_iterable(
+        (F.lit(topic), F.lit(moment).cast("timestamp")) for topic, moment in sorted(moments.items())))
