@@ -2,7 +2,7 @@
 
 After a rule or threshold change, or once late silver rows were replayed, data engineers recompute
 gold for [start, end): every 5-minute window in the range, plus the hour and day windows that hold
-them (`streaming.gold.windows.for_each_grain`, as streaming does). The rows come from the same
+them (`streaming.gold.rollup`, as streaming does, from the whole days' silver). The rows come from the same
 functions the streaming job calls (`streaming.pipeline.GOLD_BY_TOPIC`, `streaming.gold.traffic.cities`,
 `streaming.fusion.city_operations`) over the same silver days, so a backfill over the input the
 streaming job saw gives the rows it wrote, by construction. Each table's rows replace the windows

@@ -351,6 +351,8 @@ GOLD_FACTS = TableContract(
         "window_date DATE COMMENT 'Partition: day of window_start', "
         "city_code STRING COMMENT 'GB/T 2260 city code', city_name_en STRING, city_name_zh STRING, "
         f"{UPDATED}, "
+        "state STRING COMMENT 'Partial aggregates of the row as JSON, which coarser windows are merged from "
+        "(streaming.gold.rollup); null on rows built otherwise', "
         + ", ".join(_figures_struct(view) for view in GOLD_VIEWS.values())
     ),
     partitioned_by=("gold_table", "window_date"),

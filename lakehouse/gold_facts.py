@@ -22,6 +22,7 @@ from lakehouse.tables import TableContract
 from lakehouse.writes import with_conflict_retry
 
 DEFAULT_GRAIN = "5min"  # city fusion has one grain and no grain column
+STATE = "state"  # a row's partial aggregates, JSON (`streaming.gold.rollup`); null on rows built otherwise
 
 
 def _view(contract: TableContract) -> str:
@@ -32,7 +33,7 @@ def _view(contract: TableContract) -> str:
 
 def figures(contract: TableContract) -> list[str]:
     """The view's columns held in its struct column (the envelope's are top-level)."""
-    return [name for name in contract.schema().fieldNames() if name not in GOLD_ENVELOPE]
+    return [name for name in contract.schema().fieldNames() if name not in GOLD_ENVELOPE and name != STATE]
 
 
 def read_facts(spark: SparkSession, root: str) -> DataFrame:
@@ -45,6 +46,12 @@ def view_of(facts: DataFrame, contract: TableContract) -> DataFrame:
                   set(figures(contract)))
 
 
+def view_with_state(facts: DataFrame, contract: TableContract) -> DataFrame:
+    """`view_of` plus the rows' `state` (the partial aggregates coarser windows are merged from)."""
+    return narrow(facts, "gold_table", _view(contract), contract.name, [*contract.schema().fieldNames(), STATE],
+                  set(figures(contract)))
+
+
 def read_view(spark: SparkSession, root: str, contract: TableContract) -> DataFrame:
     return view_of(read_facts(spark, root), contract)
 
@@ -52,7 +59,7 @@ def read_view(spark: SparkSession, root: str, contract: TableContract) -> DataFr
 def as_facts(rows: DataFrame, contract: TableContract) -> DataFrame:
     """Rows of one view (a gold builder's output) as rows of `GOLD_FACTS`."""
     return widen(rows, GOLD_FACTS.schema(), "gold_table", _view(contract), contract.name, figures(contract),
-                 defaults={"grain": F.lit(DEFAULT_GRAIN)})
+                 defaults={"grain": F.lit(DEFAULT_GRAIN), STATE: F.lit(None)})
 
 
 def _timestamp(value: datetime) -> str:

@@ -85,9 +85,16 @@ def split_columns(ddl: str) -> list[str]:
 
 
 def ensure_table(spark: SparkSession, root: str, contract: TableContract) -> str:
-    """Create the table if it does not exist (idempotent); returns its path."""
+    """Create the table if it does not exist, or add the top-level columns the contract has gained
+    since it was created (idempotent); returns its path."""
     spark.sql(contract.create_sql(root))
-    return contract.path(root)
+    path = contract.path(root)
+    existing = set(spark.read.format("delta").load(path).schema.fieldNames())
+    added = [definition for name, definition in contract.column_definitions().items() if name not in existing]
+    if added:
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({', '.join(added)})")
+        logger.info("%s: added column(s) %s", contract.qualified_name, ", ".join(d.split()[0] for d in added))
+    return path
 
 
 def ensure_tables(spark: SparkSession, root: str, contracts: list[TableContract]) -> list[str]:

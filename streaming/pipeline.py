@@ -7,7 +7,9 @@ topics and gold tables:
 1. bronze: the records as received, appended once per batch (tagged commit, `lakehouse.writes`);
 2. silver (every topic in one table) and quarantine (`streaming.silver`), appended once per batch,
    side by side; the time rules' frontiers travel in the silver commit's metadata;
-3. gold for the windows the batch touched, recomputed from silver, pinned, not yet written;
+3. gold for the windows the batch touched, pinned, not yet written: the touched 5-minute (or hourly)
+   windows from their silver, the hours and days holding them merged from partial aggregates, the
+   batch's own and those stored with earlier gold rows (`streaming.gold.rollup`);
 4. alerts evaluated on those rows, changes published to Kafka and MERGEd (a commit only when an
    alert opens, changes or closes);
 5. city fusion for the touched 5-minute windows, from the stored gold overlaid with the batch's own;
@@ -40,6 +42,7 @@ from ioc.settings import Settings
 from lakehouse.catalog import (
     AIR_CITY,
     AIR_STATION,
+    ALERTS,
     BRONZE_EVENTS,
     CITY_OPERATIONS,
     EVENT_CONTRACTS,
@@ -57,16 +60,18 @@ from lakehouse.catalog import (
     all_contracts,
 )
 from lakehouse.frames import union_all
-from lakehouse.gold_facts import as_facts, replace_windows
+from lakehouse.gold_facts import as_facts, read_facts, replace_windows, view_with_state
+from lakehouse.gold_facts import view_of as gold_view
 from lakehouse.pinned import pin, release
 from lakehouse.silver_events import as_events, read_events, view_of
-from lakehouse.tables import ensure_tables
+from lakehouse.tables import TableContract, ensure_tables
 from lakehouse.writes import append_once
 from streaming import alerts as alerting
 from streaming import safety
 from streaming.fusion import city_operations, stored_inputs
 from streaming.gold import environment, security, tourism, traffic, vision
-from streaming.gold.windows import five_minute_floor, window_start
+from streaming.gold.rollup import Rollup
+from streaming.gold.windows import GRAINS, five_minute_floor, window_floor, window_start
 from streaming.rule_state import RuleState, frontiers_metadata, silver_app_id
 from streaming.silver import (
     TimeRules,
@@ -107,18 +112,32 @@ def phase(report: BatchReport, name: str) -> Iterator[None]:
         report.phases[name] = round(time.monotonic() - started, 3)
 
 
-# base topic -> the gold builders it feeds, in order: (contract, builder(silver, touched, now) or None)
-GoldBuilder = Callable[[DataFrame, DataFrame, datetime], DataFrame]
-GOLD_BY_TOPIC: dict[str, list[tuple[Any, GoldBuilder]]] = {
-    "traffic.flow.v1": [(TRAFFIC_SEGMENT, traffic.segments)],
-    "tourism.gates.v1": [(TOURISM_AREA, tourism.areas)],
-    "environment.air.v1": [(AIR_STATION, environment.air_stations), (AIR_CITY, environment.air_cities)],
-    "environment.water.v1": [(WATER_STATION, environment.water_stations)],
-    "environment.river.v1": [(RIVER_GAUGE, environment.river_gauges)],
-    "security.incidents.v1": [(SECURITY_INCIDENTS, security.incidents)],
-    "vision.counts.v1": [(VISION_CAMERA, vision.cameras)],
-    "vision.incidents.v1": [(VISION_INCIDENTS, vision.incidents)],
+# base topic -> the gold views it feeds, each with its rollup (`streaming.gold.rollup`); traffic_city is
+# derived from traffic_segment's rows (`streaming.gold.traffic.cities`), at the same grains
+GOLD_BY_TOPIC: dict[str, list[tuple[TableContract, Rollup]]] = {
+    "traffic.flow.v1": [(TRAFFIC_SEGMENT, traffic.SEGMENTS)],
+    "tourism.gates.v1": [(TOURISM_AREA, tourism.AREAS)],
+    "environment.air.v1": [(AIR_STATION, environment.AIR_STATIONS), (AIR_CITY, environment.AIR_CITIES)],
+    "environment.water.v1": [(WATER_STATION, environment.WATER_STATIONS)],
+    "environment.river.v1": [(RIVER_GAUGE, environment.RIVER_GAUGES)],
+    "security.incidents.v1": [(SECURITY_INCIDENTS, security.INCIDENTS)],
+    "vision.counts.v1": [(VISION_CAMERA, vision.CAMERAS)],
+    "vision.incidents.v1": [(VISION_INCIDENTS, vision.INCIDENTS)],
 }
+
+
+def covered_by(touched: dict[str, list[datetime]]) -> dict[tuple[str, str], set[datetime]]:
+    """(view, grain) -> the windows a batch that touched these 5-minute windows recomputes: every grain's
+    window holding one of them, for each view its topics feed, and city fusion's 5-minute windows."""
+    covered: dict[tuple[str, str], set[datetime]] = defaultdict(set)
+    for topic, moments in touched.items():
+        for contract, rollup in GOLD_BY_TOPIC.get(topic, []):
+            views = [contract, TRAFFIC_CITY] if contract is TRAFFIC_SEGMENT else [contract]
+            for view in views:
+                for grain in (rollup.grains if view is contract else GRAINS):
+                    covered[(view.name, grain)].update(window_floor(m, grain) for m in moments)
+        covered[(CITY_OPERATIONS.name, "5min")].update(five_minute_floor(m) for m in moments)
+    return dict(covered)
 
 
 class LakehousePipeline:
@@ -142,6 +161,7 @@ class LakehousePipeline:
         self._lock = threading.Lock()
         # the first batch of a query run may replay one a crash interrupted: its appends check first
         self._may_replay = True
+        self._open_alerts: dict[tuple[str, str], dict[str, Any]] | None = None  # as in the alerts table
         self.rule_state = RuleState(spark, self.root, self.query_name,
                                     timedelta(minutes=settings.streaming.late_allowance_minutes))
 
@@ -171,7 +191,7 @@ class LakehousePipeline:
         """Start the query: continuous with the configured trigger, or until the backlog is read."""
         self.ensure_tables()
         self._may_replay = True
-        self.rule_state.reset()
+        self._forget_state()
         writer = self.source().writeStream.queryName(self.query_name).option("checkpointLocation", self.checkpoint)
         writer = writer.foreachBatch(self.process_batch)
         if available_now:
@@ -219,7 +239,7 @@ class LakehousePipeline:
                     self._process(bronze, batch_id, now, report, unprocessable)
                     return
                 except Exception as exc:
-                    self.rule_state.reset()  # it may hold part of the failed batch: reload first
+                    self._forget_state()  # it may hold part of the failed batch: reload first
                     self._may_replay = True  # part of the batch may have landed: appends check their tags
                     if safety.failure_kind(exc) == "infrastructure":
                         infrastructure_failures += 1
@@ -240,7 +260,7 @@ class LakehousePipeline:
                     if unprocessable is None:
                         raise
         except BaseException:
-            self.rule_state.reset()
+            self._forget_state()
             raise
         finally:
             if unprocessable is not None:
@@ -269,19 +289,26 @@ class LakehousePipeline:
             touched = self._silver(bronze, batch_id, now, report, unprocessable)
         if touched:
             gold: dict[str, DataFrame] = {}
+            pinned: list[DataFrame] = []
             try:
                 with phase(report, "gold"):
-                    self._gold(touched, now, report, gold)
+                    domains = self._gold(touched, now, report, gold)
+                    pinned += [*domains, *([gold[TRAFFIC_CITY.qualified_name]] if TRAFFIC_CITY.qualified_name in gold
+                                           else [])]
                 with phase(report, "alerts"):
                     self._alerts(gold, now, report)
                 with phase(report, "fusion"):
-                    gold[CITY_OPERATIONS.qualified_name] = self._fusion(touched, now, gold)
+                    fused = gold[CITY_OPERATIONS.qualified_name] = self._fusion(touched, now, gold)
+                    pinned.append(fused)
                 with phase(report, "gold_write"):
-                    facts = union_all([as_facts(rows, GOLD_VIEWS[name]) for name, rows in sorted(gold.items())])
-                    if replace_windows(facts, self.root, f"batch {batch_id}"):
+                    facts = union_all([
+                        *domains,
+                        *(as_facts(gold[view.qualified_name], view) for view in (TRAFFIC_CITY, CITY_OPERATIONS)
+                          if view.qualified_name in gold)])
+                    if replace_windows(facts, self.root, f"batch {batch_id}", covered_by(touched)):
                         report.commits += 1
             finally:
-                for rows in gold.values():
+                for rows in pinned:
                     release(rows)
         self._may_replay = False  # this batch is complete: the next one is new to every table
 
@@ -430,52 +457,72 @@ class LakehousePipeline:
         return self.spark.createDataFrame([(m,) for m in unique], "w5 timestamp")
 
     def _gold(self, touched: dict[str, list[datetime]], now: datetime, report: BatchReport,
-              built: dict[str, DataFrame]) -> None:
-        """Recompute the gold rows of the touched windows into `built` (by table name), pinned.
+              built: dict[str, DataFrame]) -> list[DataFrame]:
+        """The gold rows of the touched windows (`GOLD_FACTS` rows of every domain view, each view's
+        pinned), and each view's rows in `built` (by table name); none when no gold topic was touched.
 
-        The touched topics' silver days (one scan) and each gold frame are pinned (`lakehouse.pinned`):
-        the grains read silver several times, and alerts, fusion and the gold write read the gold rows
-        again, so silver is read once per batch.
+        Each view aggregates the silver of the touched finest windows (5 minutes; the hour for the
+        hourly feeds) and merges coarser windows from partials (`streaming.gold.rollup`): the batch's
+        own, and those stored with earlier gold rows. Silver and stored gold are each read in one
+        pinned scan for every topic.
         """
         topics = [topic for topic in GOLD_BY_TOPIC if topic in touched]
         if not topics:
-            return
-        # pinned, one scan for every topic: every grain of every builder reads it, and the day grain
-        # needs the whole day
-        days = sorted({moment.date() for topic in topics for moment in touched[topic]})
+            return []
+        moments = [m for topic in topics for m in touched[topic]]
+        hours = sorted({window_floor(m, "hour") for m in moments})
+        days = sorted({m.date() for m in moments})
+        first, last = hours[0], hours[-1] + timedelta(hours=1)
         silver = pin(read_events(self.spark, self.root).where(
-            F.col("base_topic").isin(topics) & F.col("observed_date").isin(days)))
-        jobs: list[Callable[[], None]] = []
-        for base_topic in topics:
+            F.col("base_topic").isin(topics) & F.col("observed_date").isin(days)
+            & (F.col("observed_at") >= F.lit(first)) & (F.col("observed_at") < F.lit(last))))
+        views = [contract.name for topic in topics for contract, _ in GOLD_BY_TOPIC[topic]]
+        stored = pin(read_facts(self.spark, self.root).where(
+            F.col("gold_table").isin(views) & F.col("window_date").isin(days)
+            & ((F.col("grain") == "hour") | ((F.col("grain") == "5min") & (F.col("window_start") >= F.lit(first))
+                                             & (F.col("window_start") < F.lit(last))))))
+        pinned: dict[str, DataFrame] = {}
 
-            def job(base_topic: str = base_topic) -> None:
-                rows_of_topic = view_of(silver, base_topic).where(
-                    F.col("observed_date").isin(sorted({m.date() for m in touched[base_topic]})))
-                windows = self._windows(touched[base_topic])
-                for contract, build in GOLD_BY_TOPIC[base_topic]:
-                    rows = pin(build(rows_of_topic, windows, now))
-                    with self._lock:
-                        built[contract.qualified_name] = rows
-                    if contract is TRAFFIC_SEGMENT:
-                        cities = pin(traffic.cities(rows))
-                        with self._lock:
-                            built[TRAFFIC_CITY.qualified_name] = cities
+        def job(topic: str, contract: TableContract, build: Rollup) -> None:
+            rows = build(view_of(silver, topic), touched[topic], now, view_with_state(stored, contract))
+            facts = pin(as_facts(rows, contract))
+            with self._lock:
+                pinned[contract.qualified_name] = facts
 
-            jobs.append(job)
-        try:
-            self._in_parallel(jobs)
+        try:  # side by side: the driver plans one view while the executors aggregate another
+            self._in_parallel([lambda t=topic, c=contract, b=build: job(t, c, b)
+                               for topic in topics for contract, build in GOLD_BY_TOPIC[topic]])
+        except BaseException:
+            for facts in pinned.values():
+                release(facts)
+            raise
         finally:
             release(silver)
+            release(stored)
+        for name, facts in pinned.items():
+            built[name] = gold_view(facts, GOLD_VIEWS[name])
+        if TRAFFIC_SEGMENT.qualified_name in built:
+            built[TRAFFIC_CITY.qualified_name] = pin(traffic.cities(built[TRAFFIC_SEGMENT.qualified_name]))
         report.gold_tables = sorted(built)
+        return [pinned[name] for name in sorted(pinned)]
 
     def _alerts(self, gold: dict[str, DataFrame], now: datetime, report: BatchReport) -> None:
         readings = alerting.latest_readings(self.alert_rules, gold)
         if not readings:
             return
-        changes = alerting.decide(readings, alerting.open_alerts(self.spark, self.root), now)
+        if self._open_alerts is None:  # read once per run: only this job changes alerts
+            self._open_alerts = alerting.open_alerts(self.spark, self.root)
+        changes = alerting.decide(readings, self._open_alerts, now)
         report.alert_changes = alerting.apply_changes(self.spark, self.root, changes, self._publisher())
         if report.alert_changes:
             report.commits += 1
+        columns = ALERTS.schema().fieldNames()
+        for row in changes:  # committed: what the table now holds
+            key = (row["rule_id"], row["subject_id"])
+            if row["state"] == "open":
+                self._open_alerts[key] = {name: row[name] for name in columns}
+            else:
+                self._open_alerts.pop(key, None)
 
     def _publisher(self) -> Callable[[str, bytes], Any] | None:
         """`send(key, value)` to the alerts topic, returning the send's future (checked by the caller)."""
@@ -492,7 +539,8 @@ class LakehousePipeline:
         """City fusion of the touched 5-minute windows (pinned), seeing this batch's gold rows before they are
         written; the stored gold it needs is read once for every view."""
         moments = [m for ms in touched.values() for m in ms]
-        stored = pin(stored_inputs(self.spark, self.root, min(moments).date(), max(moments).date()))
+        stored = pin(stored_inputs(self.spark, self.root, five_minute_floor(min(moments)),
+                                   five_minute_floor(max(moments))))
         try:
             return pin(city_operations(self.spark, self.root, self._windows(moments), now, fresh=gold, stored=stored))
         finally:
@@ -509,8 +557,13 @@ class LakehousePipeline:
             for future in [pool.submit(job) for job in jobs]:
                 future.result()
 
-    def close(self) -> None:
+    def _forget_state(self) -> None:
+        """Drop what the job carries between batches (time rules, open alerts): reloaded from Delta."""
         self.rule_state.reset()
+        self._open_alerts = None
+
+    def close(self) -> None:
+        self._forget_state()
         if self._producer is not None:
             self._producer.close()
             self._producer = None

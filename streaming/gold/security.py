@@ -8,21 +8,22 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.catalog import SECURITY_INCIDENTS
-from streaming.gold.windows import for_each_grain, with_window_columns
+from streaming.gold.measures import Count, Sum
+from streaming.gold.rollup import Rollup
 from streaming.silver import city_name_columns
 
+INCIDENTS = Rollup(
+    SECURITY_INCIDENTS,
+    keys=("city_code", "category", "severity", "status"),
+    measures=(Count("reports"), Sum("new_incidents", lambda: F.when(F.col("status") == "open", 1).otherwise(0))),
+    prepare=lambda silver: silver,
+    finish=lambda rows: rows.select("*", *city_name_columns(F.col("city_code"))),
+)
 
-def _aggregate(rows: DataFrame) -> DataFrame:
-    return rows.groupBy("grain", "window_start", "city_code", "category", "severity", "status").agg(
-        F.count(F.lit(1)).alias("reports"),
-        F.sum(F.when(F.col("status") == "open", 1).otherwise(0)).cast("long").alias("new_incidents"),
-    )
 
-
-def incidents(silver_incidents: DataFrame, touched_5min: DataFrame, updated_at: datetime) -> DataFrame:
-    rows = for_each_grain(silver_incidents, touched_5min, _aggregate)
-    rows = rows.select("*", *city_name_columns(F.col("city_code")))
-    return with_window_columns(rows, updated_at).select(*SECURITY_INCIDENTS.schema().fieldNames())
+def incidents(silver_incidents: DataFrame, touched_5min: DataFrame, updated_at: datetime,
+              stored: DataFrame | None = None) -> DataFrame:
+    return INCIDENTS.build(silver_incidents, touched_5min, updated_at, stored)
 
 
 def open_incidents_at(silver_incidents: DataFrame, moments: DataFrame, lookback_days: int = 7) -> DataFrame:

@@ -8,29 +8,34 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.catalog import TOURISM_AREA
-from streaming.gold.windows import for_each_grain, with_window_columns
+from streaming.gold.measures import First, Max, MaxBy, Sum
+from streaming.gold.rollup import Rollup
 from streaming.silver import city_name_columns
 from streaming.standards.tourism import load_ratio
 
+AREAS = Rollup(
+    TOURISM_AREA,
+    keys=("area_id",),
+    measures=(
+        First("city_code", "city_code"), First("area_name", "area_name"),
+        First("area_level", "area_level"), First("lat", "lat"), First("lon", "lon"),
+        MaxBy("max_capacity", "max_capacity", "observed_at"),
+        MaxBy("visitors_current", "current_visitors", "observed_at"),
+        Max("visitors_peak", "current_visitors"),
+        Sum("arrivals", "entries"), Sum("departures", "exits"),
+    ),
+    prepare=lambda silver: silver.withColumnRenamed("source_id", "area_id"),
+    finish=lambda rows: rows.select(
+        *[c for c in rows.columns if c not in {"max_capacity", "visitors_current", "visitors_peak"}],
+        F.col("max_capacity").cast("long").alias("max_capacity"),
+        F.col("visitors_current").cast("long").alias("visitors_current"),
+        F.col("visitors_peak").cast("long").alias("visitors_peak"),
+    ).withColumn("load_ratio", load_ratio(F.col("visitors_peak"), F.col("max_capacity")))
+    .select("*", *city_name_columns(F.col("city_code"))),
+)
 
-def _aggregate(rows: DataFrame) -> DataFrame:
-    return rows.groupBy("grain", "window_start", F.col("source_id").alias("area_id")).agg(
-        F.first("city_code").alias("city_code"),
-        F.first("area_name").alias("area_name"),
-        F.first("area_level").alias("area_level"),
-        F.first("lat").alias("lat"),
-        F.first("lon").alias("lon"),
-        F.max_by("max_capacity", "observed_at").cast("long").alias("max_capacity"),
-        F.max_by("current_visitors", "observed_at").cast("long").alias("visitors_current"),
-        F.max("current_visitors").cast("long").alias("visitors_peak"),
-        F.sum("entries").cast("long").alias("arrivals"),
-        F.sum("exits").cast("long").alias("departures"),
-    )
 
-
-def areas(silver_gates: DataFrame, touched_5min: DataFrame, updated_at: datetime) -> DataFrame:
-    """gold.tourism_area rows for every grain of the touched windows."""
-    rows = for_each_grain(silver_gates, touched_5min, _aggregate)
-    rows = rows.withColumn("load_ratio", load_ratio(F.col("visitors_peak"), F.col("max_capacity")))
-    rows = rows.select("*", *city_name_columns(F.col("city_code")))
-    return with_window_columns(rows, updated_at).select(*TOURISM_AREA.schema().fieldNames())
+def areas(silver_gates: DataFrame, touched_5min: DataFrame, updated_at: datetime,
+          stored: DataFrame | None = None) -> DataFrame:
+    """gold.tourism_area rows (with their state) for every grain of the touched windows."""
+    return AREAS.build(silver_gates, touched_5min, updated_at, stored)

@@ -9,34 +9,43 @@ from pyspark.sql import functions as F
 
 from lakehouse.catalog import TRAFFIC_CITY, TRAFFIC_SEGMENT
 from streaming.aggregates import exact_mean, exact_weighted_mean
-from streaming.gold.windows import for_each_grain, with_window_columns
+from streaming.gold.measures import Count, ExactMean, ExactWeightedMean, First, Sum
+from streaming.gold.rollup import Rollup
 from streaming.silver import city_name_columns
 from streaming.standards.tpi import segment_index, tpi_level, tpi_level_name, weighted_tpi
 
 
-def _segment_aggregate(rows: DataFrame) -> DataFrame:
-    weighted_speed = exact_weighted_mean(F.col("average_speed_kmh"), F.col("volume"))
-    return rows.groupBy("grain", "window_start", F.col("source_id").alias("segment_id"), "direction").agg(
-        F.first("city_code").alias("city_code"),
-        F.first("road").alias("road"),
-        F.first("road_class").alias("road_class"),
-        F.first("lat").alias("lat"),
-        F.first("lon").alias("lon"),
-        F.count(F.lit(1)).alias("observations"),
-        F.sum("volume").cast("long").alias("volume"),
-        F.round(F.coalesce(weighted_speed, exact_mean(F.col("average_speed_kmh"))), 2).alias("avg_speed_kmh"),
-        F.round(exact_mean(F.col("free_flow_speed_kmh")), 2).alias("free_flow_speed_kmh"),
-        F.round(exact_mean(F.col("occupancy_pct")), 2).alias("avg_occupancy_pct"),
-    )
-
-
-def segments(silver_flow: DataFrame, touched_5min: DataFrame, updated_at: datetime) -> DataFrame:
-    """gold.traffic_segment rows for every grain of the touched windows."""
-    rows = for_each_grain(silver_flow, touched_5min, _segment_aggregate)
+def _segment_figures(rows: DataFrame) -> DataFrame:
+    speed = F.coalesce(F.col("weighted_speed"), F.col("plain_speed"))
+    rows = (rows.withColumn("avg_speed_kmh", F.round(speed, 2))
+            .withColumn("free_flow_speed_kmh", F.round("free_flow_speed_kmh", 2))
+            .withColumn("avg_occupancy_pct", F.round("avg_occupancy_pct", 2)))
     index = segment_index(F.col("avg_speed_kmh"), F.col("free_flow_speed_kmh"), F.col("road_class"))
     rows = rows.withColumn("segment_index", index).withColumn("segment_level", tpi_level(F.col("segment_index")))
-    rows = rows.select("*", *city_name_columns(F.col("city_code")))
-    return with_window_columns(rows, updated_at).select(*TRAFFIC_SEGMENT.schema().fieldNames())
+    return rows.select("*", *city_name_columns(F.col("city_code")))
+
+
+SEGMENTS = Rollup(
+    TRAFFIC_SEGMENT,
+    keys=("segment_id", "direction"),
+    measures=(
+        First("city_code", "city_code"), First("road", "road"),
+        First("road_class", "road_class"), First("lat", "lat"), First("lon", "lon"),
+        Count("observations"), Sum("volume", "volume"),
+        ExactWeightedMean("weighted_speed", "average_speed_kmh", "volume"),
+        ExactMean("plain_speed", "average_speed_kmh"),
+        ExactMean("free_flow_speed_kmh", "free_flow_speed_kmh"),
+        ExactMean("avg_occupancy_pct", "occupancy_pct"),
+    ),
+    prepare=lambda silver: silver.withColumnRenamed("source_id", "segment_id"),
+    finish=_segment_figures,
+)
+
+
+def segments(silver_flow: DataFrame, touched_5min: DataFrame, updated_at: datetime,
+             stored: DataFrame | None = None) -> DataFrame:
+    """gold.traffic_segment rows (with their state) for every grain of the touched windows."""
+    return SEGMENTS.build(silver_flow, touched_5min, updated_at, stored)
 
 
 def cities(segment_rows: DataFrame) -> DataFrame:

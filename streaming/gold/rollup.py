@@ -1,0 +1,136 @@
+"""How a gold view is built: partial aggregates per window, merged into the coarser windows.
+
+A view's finest grain (5 minutes, or the hour for air) is aggregated from the silver rows of the
+windows a micro-batch touched; each coarser window is merged from the partials of the finer windows
+it holds (`streaming.gold.measures`): the batch's fresh ones, and for the others the partials stored
+with the gold rows of earlier batches (the `state` column of `gold.facts`, JSON). So a batch reads
+the silver of the windows it touched, never a whole day, and every window it writes is complete: all
+its keys, as a recomputation from silver would give.
+
+Without stored partials (a backfill, which reads whole days of silver) the finest partials are taken
+for every window of the touched days, and the same merges give the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakehouse.frames import union_all
+from lakehouse.gold_facts import STATE
+from lakehouse.tables import TableContract
+from streaming.gold.measures import Measure
+from streaming.gold.windows import GRAINS, window_floor, window_start, with_window_columns
+
+# microseconds survive the JSON round trip (Spark's default format keeps milliseconds)
+JSON_OPTIONS = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"}
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """One gold view: its keys and measures, how silver rows are prepared for them, and how the
+    measures' values become the view's columns."""
+
+    contract: TableContract
+    keys: tuple[str, ...]
+    measures: tuple[Measure, ...]
+    # silver rows -> `observed_at`, the keys and every column the measures read
+    prepare: Callable[[DataFrame], DataFrame]
+    # rows of (grain, window_start, keys, measure values) -> the view's figures (window columns are added after)
+    finish: Callable[[DataFrame], DataFrame]
+    grains: tuple[str, ...] = GRAINS
+
+    @property
+    def name(self) -> str:
+        return self.contract.qualified_name
+
+    # -- the aggregation -------------------------------------------------------------------------
+    def _partials(self, rows: DataFrame, grain: str) -> DataFrame:
+        fields = {name: column for m in self.measures for name, column in m.partial().items()}
+        return rows.groupBy(window_start(F.col("observed_at"), grain).alias("window_start"), *self.keys).agg(
+            *(column.alias(name) for name, column in fields.items()))
+
+    def _merged(self, partials: DataFrame) -> DataFrame:
+        fields = {name: column for m in self.measures for name, column in m.merge().items()}
+        return partials.groupBy("grain", "window_start", *self.keys).agg(
+            *(column.alias(name) for name, column in fields.items()))
+
+    def __call__(self, silver: DataFrame, touched_5min: DataFrame | Sequence[datetime], updated_at: datetime,
+                 stored: DataFrame | None = None) -> DataFrame:
+        return self.build(silver, touched_5min, updated_at, stored)
+
+    def build(self, silver: DataFrame, touched_5min: DataFrame | Sequence[datetime], updated_at: datetime,
+              stored: DataFrame | None = None) -> DataFrame:
+        """The view's rows (and their `state`) for every grain's windows that hold a touched 5-minute window.
+
+        `touched_5min`: the 5-minute windows (a frame of one column `w5`, or the moments themselves).
+        `silver`: the topic's silver rows, at least those of the touched finest windows (whole touched
+        days when `stored` is None). `stored`: this view's stored rows with their state
+        (`lakehouse.gold_facts.view_with_state`), for the finer windows the batch did not touch.
+
+        Two aggregations, whatever the grains: the finest windows' partials from silver, then every
+        coarser window merged at once from the finer partials it holds (merging is associative: a day
+        merged from hours and from 5-minute partials alike is the day merged from its raw rows).
+        """
+        moments = touched_5min if isinstance(touched_5min, Sequence) else [
+            row[0].replace(tzinfo=UTC) for row in touched_5min.collect()]
+        windows = {grain: sorted({window_floor(m, grain) for m in moments}) for grain in self.grains}
+        finest, coarser = self.grains[0], self.grains[1:]
+        prepared = self.prepare(silver)
+        scope = self.grains[-1] if stored is None else finest
+        rows = prepared.where(window_start(F.col("observed_at"), scope).isin(windows[scope]))
+        level = self._partials(rows, finest)
+        layout = level.schema
+        children = [level.select(F.lit(finest).alias("_level"), "*")]
+        if stored is not None:
+            children += [self._stored(stored, finer, windows[finer], windows[grain], layout)
+                         for finer, grain in zip(self.grains, coarser, strict=False)]
+        inputs = union_all(children)
+        # each partial counts toward every coarser window holding it
+        lifted = union_all([
+            inputs.where(F.col("_level").isin(list(self.grains[:rank]))).select(
+                F.lit(grain).alias("grain"), window_start(F.col("window_start"), grain).alias("window_start"),
+                *(c for c in layout.fieldNames() if c != "window_start"))
+            for rank, grain in enumerate(self.grains) if rank > 0])
+        merged = self._merged(lifted)
+        parts = [level.where(F.col("window_start").isin(windows[finest])).withColumn("grain", F.lit(finest))]
+        if coarser:
+            parts.append(merged.where(F.concat_ws("|", "grain", F.col("window_start").cast("string")).isin(
+                [f"{grain}|{start:%Y-%m-%d %H:%M:%S}" for grain in coarser for start in windows[grain]])))
+        return self._finished(union_all(parts), updated_at, layout)
+
+    def _stored(self, stored: DataFrame, finer: str, fresh: list[datetime], holders: list[datetime],
+                layout: T.StructType) -> DataFrame:
+        """Stored partials of the `finer` windows inside the touched coarser windows (`holders`), less
+        those the batch recomputed (`fresh`)."""
+        fields = [T.StructField(f.name, _nullable(f.dataType)) for f in layout.fields
+                  if f.name not in {"window_start", *self.keys}]
+        decoded = F.from_json(F.col(STATE), T.StructType(fields), JSON_OPTIONS)
+        coarser = self.grains[self.grains.index(finer) + 1]
+        rows = stored.where((F.col("grain") == finer) & ~F.col("window_start").isin(fresh)
+                            & window_start(F.col("window_start"), coarser).isin(holders))
+        return rows.select(F.lit(finer).alias("_level"), "window_start", *self.keys, decoded.alias("_p")).select(
+            "_level", "window_start", *self.keys, *(F.col(f"_p.`{f.name}`").alias(f.name) for f in fields))
+
+    def _finished(self, partials: DataFrame, updated_at: datetime, layout: T.StructType) -> DataFrame:
+        fields = [f.name for f in layout.fields if f.name not in {"window_start", *self.keys}]
+        state = F.to_json(F.struct(*(F.col(f"`{name}`") for name in fields)), JSON_OPTIONS)
+        values = partials.select("grain", "window_start", *self.keys,
+                                 *(m.value().alias(m.name) for m in self.measures), state.alias(STATE))
+        rows = with_window_columns(self.finish(values), updated_at)
+        return rows.select(*self.contract.schema().fieldNames(), STATE)
+
+
+
+def _nullable(kind: T.DataType) -> T.DataType:
+    """`kind` with null allowed everywhere: what JSON can hold (a union with fresh partials widens)."""
+    if isinstance(kind, T.ArrayType):
+        return T.ArrayType(_nullable(kind.elementType), containsNull=True)
+    if isinstance(kind, T.StructType):
+        return T.StructType([T.StructField(f.name, _nullable(f.dataType)) for f in kind.fields])
+    return kind
