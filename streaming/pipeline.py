@@ -502,7 +502,12 @@ class LakehousePipeline:
         for name, facts in pinned.items():
             built[name] = gold_view(facts, GOLD_VIEWS[name])
         if TRAFFIC_SEGMENT.qualified_name in built:
-            built[TRAFFIC_CITY.qualified_name] = pin(traffic.cities(built[TRAFFIC_SEGMENT.qualified_name]))
+            try:
+                built[TRAFFIC_CITY.qualified_name] = pin(traffic.cities(built[TRAFFIC_SEGMENT.qualified_name]))
+            except BaseException:
+                for facts in pinned.values():
+                    release(facts)
+                raise
         report.gold_tables = sorted(built)
         return [pinned[name] for name in sorted(pinned)]
 
