@@ -18,7 +18,6 @@ live evaluation).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,11 +39,11 @@ FIVE_MINUTES = timedelta(minutes=5)
 
 
 def gold_sources() -> dict[str, tuple[str, Any]]:
-    """gold table -> (silver topic, builder); traffic_city is derived from traffic_segment's rows."""
+    """gold table -> (silver topic, its rollup); traffic_city is derived from traffic_segment's rows."""
     from streaming.pipeline import GOLD_BY_TOPIC
 
-    sources = {contract.qualified_name: (topic, build)
-               for topic, builders in GOLD_BY_TOPIC.items() for contract, build in builders}
+    sources = {contract.qualified_name: (topic, rollup)
+               for topic, rollups in GOLD_BY_TOPIC.items() for contract, rollup in rollups}
     sources[TRAFFIC_CITY.qualified_name] = ("traffic.flow.v1", None)
     return sources
 
@@ -123,16 +122,16 @@ def _builds(topic: str, tables: list[str], sources: dict[str, tuple[str, Any]], 
     out: list[tuple[TableContract, DataFrame]] = []
     segments: DataFrame | None = None
     for table in [t for t in sources if sources[t][0] == topic]:  # catalogue order: segment before city
-        build: Callable[[DataFrame, DataFrame, datetime], DataFrame] | None = sources[table][1]
+        rollup = sources[table][1]
         if table == TRAFFIC_CITY.qualified_name:
             if table in tables:
-                base = segments if segments is not None else sources[TRAFFIC_SEGMENT.qualified_name][1](
+                base = segments if segments is not None else sources[TRAFFIC_SEGMENT.qualified_name][1].build(
                     silver, windows, now)
                 out.append((TRAFFIC_CITY, cities(base)))
             continue
-        if build is None:
+        if rollup is None:
             continue
-        rows = build(silver, windows, now)
+        rows = rollup.build(silver, windows, now)
         if table == TRAFFIC_SEGMENT.qualified_name:
             segments = rows.persist()
         if table in tables:

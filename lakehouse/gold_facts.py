@@ -33,7 +33,7 @@ def _view(contract: TableContract) -> str:
 
 def figures(contract: TableContract) -> list[str]:
     """The view's columns held in its struct column (the envelope's are top-level)."""
-    return [name for name in contract.schema().fieldNames() if name not in GOLD_ENVELOPE and name != STATE]
+    return [name for name in contract.schema().fieldNames() if name not in GOLD_ENVELOPE]
 
 
 def read_facts(spark: SparkSession, root: str) -> DataFrame:

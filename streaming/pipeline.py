@@ -483,15 +483,15 @@ class LakehousePipeline:
                                              & (F.col("window_start") < F.lit(last))))))
         pinned: dict[str, DataFrame] = {}
 
-        def job(topic: str, contract: TableContract, build: Rollup) -> None:
-            rows = build(view_of(silver, topic), touched[topic], now, view_with_state(stored, contract))
+        def job(topic: str, contract: TableContract, rollup: Rollup) -> None:
+            rows = rollup.build(view_of(silver, topic), touched[topic], now, view_with_state(stored, contract))
             facts = pin(as_facts(rows, contract))
             with self._lock:
                 pinned[contract.qualified_name] = facts
 
         try:  # side by side: the driver plans one view while the executors aggregate another
-            self._in_parallel([lambda t=topic, c=contract, b=build: job(t, c, b)
-                               for topic in topics for contract, build in GOLD_BY_TOPIC[topic]])
+            self._in_parallel([lambda t=topic, c=contract, r=rollup: job(t, c, r)
+                               for topic in topics for contract, rollup in GOLD_BY_TOPIC[topic]])
         except BaseException:
             for facts in pinned.values():
                 release(facts)

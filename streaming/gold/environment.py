@@ -8,15 +8,12 @@ an area, not from the stations' AQIs.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.catalog import AIR_CITY, AIR_STATION, RIVER_GAUGE, WATER_STATION
-from streaming.gold.measures import Count, CountDistinct, ExactMean, First, Max, MaxBy
+from streaming.gold.measures import Count, CountDistinct, ExactMean, Max, MaxBy, attributes
 from streaming.gold.rollup import Rollup
-from streaming.silver import city_name_columns
 from streaming.standards.aqi import add_aqi, daily_iaqi, hourly_iaqi
 from streaming.standards.water import class_name, water_class
 
@@ -58,16 +55,14 @@ def _rated(rows: DataFrame) -> DataFrame:
         co_24h=F.col("co"), o3_8h_max=F.col("o3_8h"), o3_1h_max=F.col("o3"),
     )).withColumn("iaqi_o3", F.lit(None).cast("int"))
     rated = hourly.unionByName(daily)
-    rated = rated.select(*(F.round(c, 3 if c == "co" else 1).alias(c) if c in CONCENTRATIONS else c
-                           for c in rated.columns))
-    return rated.select("*", *city_name_columns(F.col("city_code")))
+    return rated.select(*(F.round(c, 3 if c == "co" else 1).alias(c) if c in CONCENTRATIONS else c
+                          for c in rated.columns))
 
 
 AIR_STATIONS = Rollup(
     AIR_STATION,
     keys=("station_id",),
-    measures=(First("city_code", "city_code"), First("station_name", "station_name"),
-              First("lat", "lat"), First("lon", "lon"), Count("readings"), *AIR_MEASURES),
+    measures=(*attributes("city_code", "station_name", "lat", "lon"), Count("readings"), *AIR_MEASURES),
     prepare=lambda silver: silver.withColumn("station_id", F.col("source_id")),
     finish=_rated,
     grains=AIR_GRAINS,
@@ -83,20 +78,11 @@ AIR_CITIES = Rollup(
 )
 
 
-def air_stations(silver_air: DataFrame, touched_5min: DataFrame, updated_at: datetime,
-                 stored: DataFrame | None = None) -> DataFrame:
-    return AIR_STATIONS.build(silver_air, touched_5min, updated_at, stored)
-
-
-def air_cities(silver_air: DataFrame, touched_5min: DataFrame, updated_at: datetime,
-               stored: DataFrame | None = None) -> DataFrame:
-    return AIR_CITIES.build(silver_air, touched_5min, updated_at, stored)
 
 
 def _water_figures(rows: DataFrame) -> DataFrame:
     rows = rows.select(*[F.round(c, 3).alias(c) if c in WATER_PARAMETERS else c for c in rows.columns])
-    rows = rows.withColumn("water_class_name", class_name(F.col("water_class")))
-    return rows.select("*", *city_name_columns(F.col("city_code")))
+    return rows.withColumn("water_class_name", class_name(F.col("water_class")))
 
 
 def _water_samples(silver: DataFrame) -> DataFrame:
@@ -113,8 +99,7 @@ WATER_STATIONS = Rollup(
     WATER_STATION,
     keys=("station_id",),
     measures=(
-        First("city_code", "city_code"), First("station_name", "station_name"),
-        First("river", "river"), First("lat", "lat"), First("lon", "lon"),
+        *attributes("city_code", "station_name", "river", "lat", "lon"),
         Count("samples"), *(ExactMean(c, c) for c in WATER_PARAMETERS),
         Max("water_class", "sample_class"),
         # the worst sample's worst parameter; of equally bad samples, the latest's
@@ -126,26 +111,17 @@ WATER_STATIONS = Rollup(
 )
 
 
-def water_stations(silver_water: DataFrame, touched_5min: DataFrame, updated_at: datetime,
-                   stored: DataFrame | None = None) -> DataFrame:
-    """Class of every sample, then per window the worst sample's class and parameter."""
-    return WATER_STATIONS.build(silver_water, touched_5min, updated_at, stored)
-
 
 def _river_figures(rows: DataFrame) -> DataFrame:
-    rows = (
-        rows.withColumn("margin_m", F.round(F.col("warning_level_m") - F.col("max_level_m"), 3))
-        .withColumn("above_warning", F.col("max_level_m") > F.col("warning_level_m"))
-    )
-    return rows.select("*", *city_name_columns(F.col("city_code")))
+    return (rows.withColumn("margin_m", F.round(F.col("warning_level_m") - F.col("max_level_m"), 3))
+            .withColumn("above_warning", F.col("max_level_m") > F.col("warning_level_m")))
 
 
 RIVER_GAUGES = Rollup(
     RIVER_GAUGE,
     keys=("gauge_id",),
     measures=(
-        First("city_code", "city_code"), First("station_name", "station_name"),
-        First("river", "river"), First("lat", "lat"), First("lon", "lon"),
+        *attributes("city_code", "station_name", "river", "lat", "lon"),
         Count("readings"), Max("max_level_m", "water_level_m"),
         MaxBy("last_level_m", "water_level_m", "observed_at"),
         MaxBy("warning_level_m", "warning_level_m", "observed_at"),
@@ -155,8 +131,3 @@ RIVER_GAUGES = Rollup(
     finish=_river_figures,
     grains=("hour", "day"),
 )
-
-
-def river_gauges(silver_river: DataFrame, touched_5min: DataFrame, updated_at: datetime,
-                 stored: DataFrame | None = None) -> DataFrame:
-    return RIVER_GAUGES.build(silver_river, touched_5min, updated_at, stored)

@@ -199,6 +199,11 @@ class First(Measure):
         return self.f("v")
 
 
+def attributes(*names: str) -> tuple[First, ...]:
+    """`First` of each silver column the key fixes, under the column's own name."""
+    return tuple(First(name, name) for name in names)
+
+
 @dataclass(frozen=True)
 class CountDistinct(Measure):
     """Distinct non-null values of `expr` (few per window: the stations of a city)."""

@@ -26,6 +26,7 @@ from lakehouse.gold_facts import STATE
 from lakehouse.tables import TableContract
 from streaming.gold.measures import Measure
 from streaming.gold.windows import GRAINS, window_floor, window_start, with_window_columns
+from streaming.silver import city_name_columns
 
 # microseconds survive the JSON round trip (Spark's default format keeps milliseconds)
 JSON_OPTIONS = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"}
@@ -41,8 +42,9 @@ class Rollup:
     measures: tuple[Measure, ...]
     # silver rows -> `observed_at`, the keys and every column the measures read
     prepare: Callable[[DataFrame], DataFrame]
-    # rows of (grain, window_start, keys, measure values) -> the view's figures (window columns are added after)
-    finish: Callable[[DataFrame], DataFrame]
+    # rows of (grain, window_start, keys, measure values) -> the view's figures (city names and window
+    # columns are added after)
+    finish: Callable[[DataFrame], DataFrame] = lambda rows: rows
     grains: tuple[str, ...] = GRAINS
 
     @property
@@ -59,10 +61,6 @@ class Rollup:
         fields = {name: column for m in self.measures for name, column in m.merge().items()}
         return partials.groupBy("grain", "window_start", *self.keys).agg(
             *(column.alias(name) for name, column in fields.items()))
-
-    def __call__(self, silver: DataFrame, touched_5min: DataFrame | Sequence[datetime], updated_at: datetime,
-                 stored: DataFrame | None = None) -> DataFrame:
-        return self.build(silver, touched_5min, updated_at, stored)
 
     def build(self, silver: DataFrame, touched_5min: DataFrame | Sequence[datetime], updated_at: datetime,
               stored: DataFrame | None = None) -> DataFrame:
@@ -88,7 +86,7 @@ class Rollup:
         layout = level.schema
         children = [level.select(F.lit(finest).alias("_level"), "*")]
         if stored is not None:
-            children += [self._stored(stored, finer, windows[finer], windows[grain], layout)
+            children += [self._stored(stored, finer, grain, windows[finer], windows[grain], layout)
                          for finer, grain in zip(self.grains, coarser, strict=False)]
         inputs = union_all(children)
         # each partial counts toward every coarser window holding it
@@ -104,25 +102,27 @@ class Rollup:
                 [f"{grain}|{start:%Y-%m-%d %H:%M:%S}" for grain in coarser for start in windows[grain]])))
         return self._finished(union_all(parts), updated_at, layout)
 
-    def _stored(self, stored: DataFrame, finer: str, fresh: list[datetime], holders: list[datetime],
+    def _stored(self, stored: DataFrame, finer: str, coarser: str, fresh: list[datetime], holders: list[datetime],
                 layout: T.StructType) -> DataFrame:
-        """Stored partials of the `finer` windows inside the touched coarser windows (`holders`), less
+        """Stored partials of the `finer` windows inside the touched `coarser` windows (`holders`), less
         those the batch recomputed (`fresh`)."""
-        fields = [T.StructField(f.name, _nullable(f.dataType)) for f in layout.fields
-                  if f.name not in {"window_start", *self.keys}]
+        fields = [T.StructField(f.name, _nullable(f.dataType)) for f in self._partial_fields(layout)]
         decoded = F.from_json(F.col(STATE), T.StructType(fields), JSON_OPTIONS)
-        coarser = self.grains[self.grains.index(finer) + 1]
         rows = stored.where((F.col("grain") == finer) & ~F.col("window_start").isin(fresh)
                             & window_start(F.col("window_start"), coarser).isin(holders))
         return rows.select(F.lit(finer).alias("_level"), "window_start", *self.keys, decoded.alias("_p")).select(
             "_level", "window_start", *self.keys, *(F.col(f"_p.`{f.name}`").alias(f.name) for f in fields))
 
+    def _partial_fields(self, layout: T.StructType) -> list[T.StructField]:
+        """The partial aggregates of a partials frame: what `state` holds."""
+        return [f for f in layout.fields if f.name not in {"window_start", *self.keys}]
+
     def _finished(self, partials: DataFrame, updated_at: datetime, layout: T.StructType) -> DataFrame:
-        fields = [f.name for f in layout.fields if f.name not in {"window_start", *self.keys}]
-        state = F.to_json(F.struct(*(F.col(f"`{name}`") for name in fields)), JSON_OPTIONS)
+        state = F.to_json(F.struct(*(F.col(f"`{f.name}`") for f in self._partial_fields(layout))), JSON_OPTIONS)
         values = partials.select("grain", "window_start", *self.keys,
                                  *(m.value().alias(m.name) for m in self.measures), state.alias(STATE))
-        rows = with_window_columns(self.finish(values), updated_at)
+        rows = self.finish(values).select("*", *city_name_columns(F.col("city_code")))
+        rows = with_window_columns(rows, updated_at)
         return rows.select(*self.contract.schema().fieldNames(), STATE)
 
 

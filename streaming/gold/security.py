@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.catalog import SECURITY_INCIDENTS
 from streaming.gold.measures import Count, Sum
 from streaming.gold.rollup import Rollup
-from streaming.silver import city_name_columns
 
 INCIDENTS = Rollup(
     SECURITY_INCIDENTS,
     keys=("city_code", "category", "severity", "status"),
     measures=(Count("reports"), Sum("new_incidents", lambda: F.when(F.col("status") == "open", 1).otherwise(0))),
     prepare=lambda silver: silver,
-    finish=lambda rows: rows.select("*", *city_name_columns(F.col("city_code"))),
 )
 
-
-def incidents(silver_incidents: DataFrame, touched_5min: DataFrame, updated_at: datetime,
-              stored: DataFrame | None = None) -> DataFrame:
-    return INCIDENTS.build(silver_incidents, touched_5min, updated_at, stored)
 
 
 def open_incidents_at(silver_incidents: DataFrame, moments: DataFrame, lookback_days: int = 7) -> DataFrame:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.catalog import TRAFFIC_CITY, TRAFFIC_SEGMENT
 from streaming.aggregates import exact_mean, exact_weighted_mean
-from streaming.gold.measures import Count, ExactMean, ExactWeightedMean, First, Sum
+from streaming.gold.measures import Count, ExactMean, ExactWeightedMean, Sum, attributes
 from streaming.gold.rollup import Rollup
 from streaming.silver import city_name_columns
 from streaming.standards.tpi import segment_index, tpi_level, tpi_level_name, weighted_tpi
@@ -21,16 +19,14 @@ def _segment_figures(rows: DataFrame) -> DataFrame:
             .withColumn("free_flow_speed_kmh", F.round("free_flow_speed_kmh", 2))
             .withColumn("avg_occupancy_pct", F.round("avg_occupancy_pct", 2)))
     index = segment_index(F.col("avg_speed_kmh"), F.col("free_flow_speed_kmh"), F.col("road_class"))
-    rows = rows.withColumn("segment_index", index).withColumn("segment_level", tpi_level(F.col("segment_index")))
-    return rows.select("*", *city_name_columns(F.col("city_code")))
+    return rows.withColumn("segment_index", index).withColumn("segment_level", tpi_level(F.col("segment_index")))
 
 
 SEGMENTS = Rollup(
     TRAFFIC_SEGMENT,
     keys=("segment_id", "direction"),
     measures=(
-        First("city_code", "city_code"), First("road", "road"),
-        First("road_class", "road_class"), First("lat", "lat"), First("lon", "lon"),
+        *attributes("city_code", "road", "road_class", "lat", "lon"),
         Count("observations"), Sum("volume", "volume"),
         ExactWeightedMean("weighted_speed", "average_speed_kmh", "volume"),
         ExactMean("plain_speed", "average_speed_kmh"),
@@ -41,11 +37,6 @@ SEGMENTS = Rollup(
     finish=_segment_figures,
 )
 
-
-def segments(silver_flow: DataFrame, touched_5min: DataFrame, updated_at: datetime,
-             stored: DataFrame | None = None) -> DataFrame:
-    """gold.traffic_segment rows (with their state) for every grain of the touched windows."""
-    return SEGMENTS.build(silver_flow, touched_5min, updated_at, stored)
 
 
 def cities(segment_rows: DataFrame) -> DataFrame:
