@@ -9,6 +9,9 @@ exactly as streaming wrote it, so every floating-point sum behind a gold figure 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Final
 
 from pyspark.sql import Column
@@ -19,6 +22,12 @@ from pyspark.sql.types import DecimalType
 # 64-bit path and still holds 10^12. Some contract fields have no upper bound (vision's dwell times
 # and areas): a term beyond 10^12 is left out of the sum (try_cast) rather than failing the batch.
 TERM_TYPE: Final = DecimalType(18, 6)
+# try_sum of TERM_TYPE gives DECIMAL(18 + 10, 6): a sum needing more integer digits overflows to null
+SUM_DIGITS: Final = TERM_TYPE.precision + 10 - TERM_TYPE.scale
+
+_TERM_QUANTUM: Final = Decimal(1).scaleb(-TERM_TYPE.scale)
+_TERM_LIMIT: Final = Decimal(10) ** (TERM_TYPE.precision - TERM_TYPE.scale)
+_SUM_LIMIT: Final = Decimal(10) ** SUM_DIGITS
 
 
 def exact_sum(values: Column) -> Column:
@@ -35,3 +44,79 @@ def exact_weighted_mean(values: Column, weights: Column) -> Column:
     """Aggregate: sum(values * weights) / sum(weights over non-null values); null when no weight counts."""
     counted = F.when(values.isNotNull(), weights)
     return F.try_divide(exact_sum(values * weights), exact_sum(counted))
+
+
+# -- the same in plain Python, value for value ------------------------------------------------------
+
+
+def term_of(value: float | int | None) -> Decimal | None:
+    """Python twin of `value.try_cast(TERM_TYPE)`: HALF_UP to six decimals; None when it needs more than
+    18 digits, and for None, NaN and infinities.
+
+    Spark casts a double through its decimal string (`Double.toString`; `repr` gives the same for every
+    value this can keep, see `streaming.standards.rounding`), an integer exactly.
+    """
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if abs(exact) >= _TERM_LIMIT:
+        return None
+    term = exact.quantize(_TERM_QUANTUM, rounding=ROUND_HALF_UP)
+    if abs(term) >= _TERM_LIMIT:  # rounded up to 10^12
+        return None
+    return term if term else abs(term)  # Spark's decimals have no -0
+
+
+def _exact_sum(values: Iterable[float | int | None]) -> tuple[float | None, int]:
+    """(`exact_sum` of `values`, how many of them are not None)."""
+    terms, count = [], 0
+    for value in values:
+        if value is not None:
+            count += 1
+            terms.append(term_of(value))
+    present = [term for term in terms if term is not None]
+    if not present:
+        return None, count
+    with localcontext() as context:
+        context.prec = 2 * SUM_DIGITS  # exact for any sum short of the overflow
+        total = sum(present, Decimal(0))
+    return (None if abs(total) >= _SUM_LIMIT else float(total)), count
+
+
+def _try_divide(numerator: float | None, denominator: float | None) -> float | None:
+    """Python twin of `F.try_divide` of doubles: None for a null operand or a zero denominator."""
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return numerator / denominator
+
+
+def exact_sum_of(values: Iterable[float | int | None]) -> float | None:
+    """Python twin of `exact_sum` over `values`: the decimal sum of their terms (`term_of`), as a double.
+
+    None when no value has a term (all None, NaN, infinite or beyond 10^12), and when the sum overflows
+    DECIMAL(28, 6), as `try_sum` gives. (Spark checks the overflow on its partial sums too, in an order
+    of its own; telling the two apart needs over 10^10 terms.)
+    """
+    return _exact_sum(values)[0]
+
+
+def exact_mean_of(values: Iterable[float | int | None]) -> float | None:
+    """Python twin of `exact_mean`: `exact_sum_of` over the count of non-null values.
+
+    The count is `F.count(values)`: a NaN or a value beyond 10^12 counts, though it adds no term.
+    """
+    total, count = _exact_sum(values)
+    return _try_divide(total, float(count))
+
+
+def exact_weighted_mean_of(values: Iterable[float | int | None],
+                           weights: Iterable[float | int | None]) -> float | None:
+    """Python twin of `exact_weighted_mean` over rows (value_i, weight_i).
+
+    Each product `value * weight` is a double first (Spark multiplies a double by an int or a double in
+    double), then a term; the denominator sums the weights of the rows whose value is not None.
+    """
+    pairs = list(zip(values, weights, strict=True))
+    products = [None if v is None or w is None else float(v) * float(w) for v, w in pairs]
+    counted = [w if v is not None else None for v, w in pairs]
+    return _try_divide(exact_sum_of(products), exact_sum_of(counted))

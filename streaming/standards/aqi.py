@@ -17,10 +17,13 @@ PM2.5 and CO, and the day's largest O₃ 8-hour value.
 
 from __future__ import annotations
 
+import math
 from itertools import pairwise
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+from streaming.standards.rounding import round_half_up, sql_greatest, sql_order
 
 IAQI_LEVELS: tuple[int, ...] = (0, 50, 100, 150, 200, 300, 400, 500)
 
@@ -149,4 +152,91 @@ def daily_iaqi(
         "pm25": iaqi(pm25_24h, "pm25_24h"),
         "co": iaqi(co_24h, "co_24h"),
         "o3_8h": o3_8h_iaqi(o3_8h_max, o3_1h_max),
+    }
+
+
+# -- the same in plain Python, value for value ------------------------------------------------------
+
+
+def iaqi_of(concentration: float | None, table: str) -> int | None:
+    """Python twin of `iaqi`: the same slopes, the same rounding to 6 places, then the ceiling.
+
+    Python's `<` and `<=` give Spark's answers for NaN here (false), so NaN rates 500 as in Spark.
+    """
+    points = BREAKPOINTS[table]
+    levels = IAQI_LEVELS[: len(points)]
+    if concentration is None or concentration < 0:
+        return None
+    for (bp_lo, bp_hi), (level_lo, level_hi) in zip(pairwise(points), pairwise(levels), strict=True):
+        if concentration <= bp_hi:
+            linear = (level_hi - level_lo) / (bp_hi - bp_lo) * (concentration - bp_lo) + level_lo
+            return math.ceil(round_half_up(linear, 6))
+    return levels[-1]
+
+
+def _over_table(value: float | None, table: str) -> bool:
+    """`value > last breakpoint of table`, as Spark compares (null is not over; NaN is)."""
+    return value is not None and sql_order(value) > sql_order(BREAKPOINTS[table][-1])
+
+
+def so2_iaqi_hourly_of(so2_1h: float | None, so2_24h: float | None) -> int | None:
+    """Python twin of `so2_iaqi_hourly`."""
+    return iaqi_of(so2_24h, "so2_24h") if _over_table(so2_1h, "so2_1h") else iaqi_of(so2_1h, "so2_1h")
+
+
+def o3_8h_iaqi_of(o3_8h: float | None, o3_1h: float | None) -> int | None:
+    """Python twin of `o3_8h_iaqi`."""
+    return iaqi_of(o3_1h, "o3_1h") if _over_table(o3_8h, "o3_8h") else iaqi_of(o3_8h, "o3_8h")
+
+
+def hourly_iaqi_of(
+    *, so2_1h: float | None, so2_24h: float | None, no2_1h: float | None, pm10_24h: float | None,
+    pm25_24h: float | None, co_1h: float | None, o3_1h: float | None, o3_8h: float | None,
+) -> dict[str, int | None]:
+    """Python twin of `hourly_iaqi`: the same keys, in the same order."""
+    return {
+        "so2": so2_iaqi_hourly_of(so2_1h, so2_24h),
+        "no2": iaqi_of(no2_1h, "no2_1h"),
+        "pm10": iaqi_of(pm10_24h, "pm10_24h"),
+        "pm25": iaqi_of(pm25_24h, "pm25_24h"),
+        "co": iaqi_of(co_1h, "co_1h"),
+        "o3": iaqi_of(o3_1h, "o3_1h"),
+        "o3_8h": o3_8h_iaqi_of(o3_8h, o3_1h),
+    }
+
+
+def daily_iaqi_of(
+    *, so2_24h: float | None, no2_24h: float | None, pm10_24h: float | None, pm25_24h: float | None,
+    co_24h: float | None, o3_8h_max: float | None, o3_1h_max: float | None,
+) -> dict[str, int | None]:
+    """Python twin of `daily_iaqi`: the same keys, in the same order."""
+    return {
+        "so2": iaqi_of(so2_24h, "so2_24h"),
+        "no2": iaqi_of(no2_24h, "no2_24h"),
+        "pm10": iaqi_of(pm10_24h, "pm10_24h"),
+        "pm25": iaqi_of(pm25_24h, "pm25_24h"),
+        "co": iaqi_of(co_24h, "co_24h"),
+        "o3_8h": o3_8h_iaqi_of(o3_8h_max, o3_1h_max),
+    }
+
+
+def aqi_of(iaqi_by_pollutant: dict[str, int | None]) -> dict[str, object]:
+    """Python twin of `add_aqi`: exactly the columns it adds, `iaqi_<key>` for each key first.
+
+    AQI is the largest non-null IAQI; above 50 the primary pollutants are those whose IAQI equals it,
+    in key order, each named once (`array_compact`, `array_distinct`, `concat_ws`).
+    """
+    aqi = sql_greatest(*iaqi_by_pollutant.values())
+    band = next((band for band in AQI_BANDS if aqi is not None and aqi <= band[0]), None)
+    primary = None
+    if aqi is not None and aqi > 50:
+        names = [_display(key) for key, value in iaqi_by_pollutant.items() if value == aqi]
+        primary = ",".join(dict.fromkeys(names))
+    return {
+        **{f"iaqi_{key}": value for key, value in iaqi_by_pollutant.items()},
+        "aqi": aqi,
+        "aqi_level": band[1] if band else None,
+        "aqi_category_zh": band[2] if band else None,
+        "aqi_category_en": band[3] if band else None,
+        "primary_pollutant": primary,
     }

@@ -11,10 +11,13 @@ times length, volume alone when lengths are equal), and its level follows the sa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from streaming.aggregates import exact_mean, exact_weighted_mean
+from streaming.aggregates import exact_mean, exact_mean_of, exact_weighted_mean, exact_weighted_mean_of
+from streaming.standards.rounding import round_half_up, sql_greatest, sql_least, sql_order
 
 # Lower speed bounds (km/h) of free flow, basically free, light, moderate congestion; below the last
 # bound the segment is severely congested.
@@ -73,3 +76,57 @@ def weighted_tpi(index: Column, vehicle_km: Column) -> Column:
     """Aggregate: the vehicle-kilometre-weighted mean index (plain mean when no traffic was counted)."""
     weight = F.greatest(vehicle_km, F.lit(0.0))
     return F.round(F.coalesce(exact_weighted_mean(index, weight), exact_mean(index)), 2)
+
+
+# -- the same in plain Python, value for value ------------------------------------------------------
+
+
+def _class_index_of(speed: float, free_flow: float | None, thresholds: tuple[float, float, float, float]) -> float:
+    free, basic, light, moderate = thresholds
+    top = sql_greatest(free_flow, free + 1.0)
+    at = sql_order(speed)  # Spark's comparisons: a NaN speed is at or above every threshold
+    if at >= sql_order(free):
+        return 2.0 * (top - sql_least(speed, top)) / (top - free)
+    if at >= sql_order(basic):
+        return 2.0 + 2.0 * (free - speed) / (free - basic)
+    if at >= sql_order(light):
+        return 4.0 + 2.0 * (basic - speed) / (basic - light)
+    if at > sql_order(moderate):
+        return 6.0 + 2.0 * (light - speed) / (light - moderate)
+    return 8.0 + 2.0 * (moderate - sql_greatest(speed, 0.0)) / moderate
+
+
+def segment_index_of(speed_kmh: float | None, free_flow_kmh: float | None, road_class: str | None) -> float | None:
+    """Python twin of `segment_index`, rounded to 2 places as Spark rounds."""
+    thresholds = SPEED_THRESHOLDS.get(road_class) if road_class is not None else None
+    if speed_kmh is None or thresholds is None:
+        return None
+    return round_half_up(_class_index_of(speed_kmh, free_flow_kmh, thresholds), 2)
+
+
+def _band_of(tpi: float | None) -> tuple[float, int, str, str] | None:
+    if tpi is None:
+        return None
+    return next((band for band in TPI_BANDS[:-1] if tpi < band[0]), TPI_BANDS[-1])
+
+
+def tpi_level_of(tpi: float | None) -> int | None:
+    """Python twin of `tpi_level` (NaN is level 5, as in Spark)."""
+    band = _band_of(tpi)
+    return band[1] if band else None
+
+
+def tpi_level_name_of(tpi: float | None, language: str = "en") -> str | None:
+    """Python twin of `tpi_level_name`."""
+    band = _band_of(tpi)
+    return (band[3] if language == "en" else band[2]) if band else None
+
+
+def weighted_tpi_of(indices: Sequence[float | None], vehicle_km: Sequence[float | None]) -> float | None:
+    """Python twin of the aggregate `weighted_tpi` over rows (index_i, vehicle_km_i).
+
+    A null or negative vehicle-km weighs 0 (`F.greatest` skips nulls); with no weight counted, the plain mean.
+    """
+    weights = [sql_greatest(v, 0.0) for v in vehicle_km]
+    weighted = exact_weighted_mean_of(indices, weights)
+    return round_half_up(weighted if weighted is not None else exact_mean_of(indices), 2)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from streaming.standards.rounding import sql_greatest, sql_order
+
 WORSE_THAN_V = 6
 CLASS_NAMES: dict[int, str] = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "worse than V"}
 
@@ -69,3 +71,52 @@ def class_name(number: Column) -> Column:
     for key, name in CLASS_NAMES.items():
         expression = expression.when(number == key, F.lit(name))
     return expression
+
+
+# -- the same in plain Python, value for value ------------------------------------------------------
+
+
+def parameter_class_of(value: float | None, parameter: str) -> int | None:
+    """Python twin of `parameter_class` (NaN is above every limit, as Spark compares)."""
+    if parameter in UPPER_LIMITS:
+        limits, upper = UPPER_LIMITS[parameter], True
+    elif parameter in LOWER_LIMITS:
+        limits, upper = LOWER_LIMITS[parameter], False
+    else:
+        raise ValueError(f"GB 3838-2002 has no class limits here for {parameter!r}")
+    if value is None:
+        return None
+    at = sql_order(value)
+    for number, limit in enumerate(limits, start=1):
+        if (at <= sql_order(limit)) if upper else (at >= sql_order(limit)):
+            return number
+    return WORSE_THAN_V
+
+
+def ph_class_of(ph: float | None) -> int | None:
+    """Python twin of `ph_class`."""
+    if ph is None:
+        return None
+    low, high = PH_RANGE
+    return 1 if sql_order(low) <= sql_order(ph) <= sql_order(high) else WORSE_THAN_V
+
+
+def water_class_of(*, dissolved_oxygen: float | None, cod_mn: float | None, nh3_n: float | None,
+                   total_phosphorus: float | None, ph: float | None) -> tuple[int | None, str | None]:
+    """Python twin of `water_class`: (class number, worst parameter name, None for class I)."""
+    classes = {
+        "dissolved_oxygen": parameter_class_of(dissolved_oxygen, "dissolved_oxygen"),
+        "cod_mn": parameter_class_of(cod_mn, "cod_mn"),
+        "nh3_n": parameter_class_of(nh3_n, "nh3_n"),
+        "total_phosphorus": parameter_class_of(total_phosphorus, "total_phosphorus"),
+        "ph": ph_class_of(ph),
+    }
+    worst = sql_greatest(*classes.values())
+    if worst is None or worst <= 1:
+        return worst, None
+    return worst, next(name for name, number in classes.items() if number == worst)
+
+
+def class_name_of(number: int | None) -> str | None:
+    """Python twin of `class_name`: None for None or a number without a class."""
+    return None if number is None else CLASS_NAMES.get(number)
