@@ -1,8 +1,10 @@
 """Four-level alerts: rules from configuration, one open alert per rule and subject, every change published.
 
-After each micro-batch the rules are evaluated on the gold windows the batch touched. For each rule
-and subject the latest window decides: a level above none opens an alert (or changes the open
-alert's level), no level closes it. Alerts live in `gold.alerts` (MERGE on `alert_id`) and every
+After each micro-batch the rules are evaluated on the gold windows the batch touched, either on Spark
+frames (`latest_readings`) or on the batch's gold rows as Python dicts (`readings_from_rows`, the rules'
+expressions compiled once by `streaming.rule_expressions` when the rules are loaded), with the same
+readings. For each rule and subject the latest window decides: a level above none opens an alert (or
+changes the open alert's level), no level closes it. Alerts live in `gold.alerts` (MERGE on `alert_id`) and every
 opening, level change and closing goes to the alerts topic, keyed by `alert_id` and carrying a
 `version`, so dispatch systems can de-duplicate (the change is published before the MERGE: a crash
 between the two republishes the same alert version, never loses it).
@@ -14,12 +16,13 @@ import json
 import logging
 import tomllib
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -28,6 +31,13 @@ from ioc.exceptions import AlertPublishError, ConfigError
 from lakehouse.catalog import ALERTS, by_name
 from lakehouse.frames import union_all
 from lakehouse.writes import upsert
+from streaming.rule_expressions import (
+    CompiledExpression,
+    compile_expression,
+    compile_predicate,
+    to_double,
+    to_spark_string,
+)
 from streaming.standards.warning import LEVELS, RANK_BY_COLOUR
 
 logger = logging.getLogger(__name__)
@@ -36,8 +46,38 @@ DEFAULT_RULES_FILE = Path(__file__).with_name("alert_rules.toml")
 ALERT_NAMESPACE = uuid.UUID("5b1c3f0e-7d1a-4e55-9a43-6c1f0b7a2d11")
 
 
+class RuleExpressions(NamedTuple):
+    """A rule's expressions compiled for Python rows (`streaming.rule_expressions`), with the table and
+    text they were compiled from, so a copy of the rule with other expressions is recompiled."""
+
+    table: str
+    where: CompiledExpression | None
+    subject: CompiledExpression
+    name: CompiledExpression
+    value: CompiledExpression
+
+    def compiled_from(self, rule: AlertRule) -> bool:
+        return (self.table, self.where.sql if self.where else None, self.subject.sql, self.name.sql,
+                self.value.sql) == (rule.table, rule.where, rule.subject, rule.name, rule.value)
+
+
+def table_columns(table: str) -> dict[str, str]:
+    """Column name -> Spark SQL type (`DOUBLE`, `STRING`...) of a table's contract.
+
+    Read from the contract's DDL text rather than `schema()`, which parses the DDL in the JVM and so
+    needs a Spark session: rules are loaded (and validated) before the job starts Spark, and by tests
+    that never start it. The names are the same as `schema().fieldNames()`.
+    """
+    return {name: definition.split(None, 2)[1] for name, definition in by_name(table).column_definitions().items()}
+
+
 class AlertRule(BaseModel):
-    """One rule: which gold table, which value, which thresholds."""
+    """One rule: which gold table, which value, which thresholds.
+
+    `where`, `subject`, `name` and `value` are Spark SQL in the subset `streaming.rule_expressions`
+    evaluates in Python; they are checked against the table's columns and compiled when the rule is
+    validated, so a rule outside the subset fails at load, not in a micro-batch.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -72,6 +112,36 @@ class AlertRule(BaseModel):
             raise ValueError(exc.args[0]) from exc
         return table
 
+    # compiled by `_compile`; private, so not a field (pydantic compares it by the compiled text)
+    _expressions: RuleExpressions | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _compile(self) -> AlertRule:
+        self._expressions = self._compiled()
+        return self
+
+    def _compiled(self) -> RuleExpressions:
+        columns = table_columns(self.table)
+
+        def compiled(field: str, sql: str) -> CompiledExpression:
+            try:
+                return (compile_predicate if field == "where" else compile_expression)(sql, columns)
+            except ValueError as exc:
+                raise ValueError(f"rule {self.id}: {field} = {sql!r} on {self.table}: {exc}") from exc
+
+        return RuleExpressions(self.table, compiled("where", self.where) if self.where else None,
+                               compiled("subject", self.subject), compiled("name", self.name),
+                               compiled("value", self.value))
+
+    @property
+    def expressions(self) -> RuleExpressions:
+        """The compiled `where`, `subject`, `name`, `value`: compiled once at validation, and again only
+        for a copy made with other expressions (`model_copy(update=...)` skips validators)."""
+        current = self._expressions
+        if current is None or not current.compiled_from(self):
+            current = self._expressions = self._compiled()
+        return current
+
     def rank(self, value: float | None) -> int:
         """0 (no alert) to 4 (red) for a value."""
         if value is None:
@@ -100,7 +170,8 @@ def load_rules(path: Path | None = None) -> list[AlertRule]:
         raise ConfigError(f"alert rules file {source} does not exist") from exc
     except (tomllib.TOMLDecodeError, ValidationError) as exc:
         raise ConfigError(f"alert rules in {source} are invalid: {exc}",
-                          hint="compare with streaming/alert_rules.toml") from exc
+                          hint="compare with streaming/alert_rules.toml; where, subject, name and value use the "
+                               "SQL subset its header (and streaming/rule_expressions.py) describes") from exc
     ids = [r.id for r in rules]
     if len(ids) != len(set(ids)):
         raise ConfigError(f"alert rule ids repeat in {source}: {ids}")
@@ -151,6 +222,41 @@ def latest_readings(rules: list[AlertRule], gold: dict[str, DataFrame]) -> list[
                 row.r.window_start.replace(tzinfo=UTC), row.r.value)
         for row in every.collect()
     ]
+
+
+def readings_from_rows(rules: list[AlertRule], rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Reading]:
+    """`latest_readings` on Python rows: per rule and subject, the latest window the batch touched.
+
+    `rows` maps a table name ("gold.air_city") to the rows the batch recomputed for it, as dicts with
+    the contract's columns (`window_start` a timezone-aware UTC datetime, `grain` a string). No Spark:
+    the gold of a batch is computed on the driver, and a Spark job per batch only to rate a few hundred
+    rows would cost more than the rating. Same answers as `latest_readings`: rows of the rule's grain
+    for which `where` is TRUE, grouped by the subject cast to text (a NULL subject is a group of its
+    own, as in Spark's groupBy), each subject's row with the latest `window_start` (ties: any one).
+    """
+    readings: list[Reading] = []
+    for rule in rules:
+        table_rows = rows.get(rule.table)
+        if table_rows is None:
+            continue
+        compiled = rule.expressions
+        latest: dict[str | None, Mapping[str, Any]] = {}
+        for row in table_rows:
+            if row["grain"] != rule.grain or row["window_start"] is None:  # max_by skips NULL orderings
+                continue
+            if compiled.where is not None and not compiled.where(row):
+                continue
+            subject = to_spark_string(compiled.subject(row))
+            best = latest.get(subject)
+            if best is None or row["window_start"] > best["window_start"]:
+                latest[subject] = row
+        for subject, row in latest.items():
+            window = row["window_start"]
+            readings.append(Reading(  # subject None (a NULL subject) as latest_readings gives it
+                rule, subject, to_spark_string(compiled.name(row)) or subject, row["city_code"],  # type: ignore[arg-type]
+                window.replace(tzinfo=UTC) if window.tzinfo is None else window.astimezone(UTC),
+                to_double(compiled.value(row))))
+    return readings
 
 
 def _message(template: str, reading: Reading) -> str:
