@@ -1,16 +1,15 @@
-"""Where gold's time per micro-batch goes, and what one Spark job for every view would cost instead.
+"""Gold per micro-batch: Spark DataFrames per view (the design before) against the driver (now).
 
-Issue 13's next step: compute every gold view's partials in one Spark job and merge them on the driver,
-instead of building each view as its own DataFrame. This bench measures both on the same batch:
+Both on the same batch:
 
 1. a live run (the real job, 1 s trigger) at `--rate` events/s for `--seconds`, so the lakehouse holds
    the silver and the stored partials a running job sees;
 2. on its last micro-batch's silver rows:
-   - the gold phase as the job runs it now (`LakehousePipeline._gold`: silver and stored gold read
-     once each, every view built side by side and pinned, stored partials merged, figures finished);
-   - the lower bound of the next design's Spark part: every view's finest partials (the same
-     `streaming.gold.measures`) in long form (view, window, key, fields as JSON) as one job, collected
-     to the driver, and parsed there. It neither merges nor finishes: a bound, not a replacement.
+   - Spark, as the job ran it until issue 13's driver design: silver and stored gold read once each,
+     every view built as DataFrames (`Rollup.build` with the stored partials), side by side, pinned;
+   - the driver, as the job runs it now: the batch's rows collected (one Spark job) and folded into
+     the partials held in memory (`streaming.gold.live.LiveGold`, loaded before timing, as a running
+     job holds them), every touched window finished, traffic_city derived.
 
 Each is run `--rounds` times and the median printed with the load average; figures go to
 `bench/results/gold_paths.json`.
@@ -21,13 +20,16 @@ Usage: python bench/gold_paths.py [--rate 1000] [--seconds 20] [--rounds 3]
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from pathlib import Path
 
@@ -39,11 +41,15 @@ from pyspark.sql import functions as F
 
 from ioc.kafka.broker import LocalBroker
 from ioc.spark import build_spark_session
-from lakehouse.frames import union_all
+from lakehouse.catalog import TRAFFIC_SEGMENT
+from lakehouse.gold_facts import read_facts, view_with_state
 from lakehouse.pinned import pin, release
 from lakehouse.silver_events import read_events, view_of
+from streaming.gold import traffic
+from streaming.gold.live import LiveGold
 from streaming.gold.windows import window_start
-from streaming.pipeline import GOLD_BY_TOPIC, BatchReport, LakehousePipeline
+from streaming.live_state import collect_silver, gold_loader
+from streaming.pipeline import GOLD_BY_TOPIC, ROLLUPS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gold_paths.json"
 
@@ -57,32 +63,43 @@ def _median_s(work: Callable[[], object], rounds: int) -> float:
     return statistics.median(times)
 
 
-def current_gold(pipeline: LakehousePipeline, touched: dict, now) -> None:  # type: ignore[no-untyped-def,type-arg]
-    """The job's gold phase, computed and pinned, then let go."""
-    built: dict[str, DataFrame] = {}
-    for facts in pipeline._gold(touched, now, BatchReport(batch_id=0), built):
-        release(facts)
-    from lakehouse.catalog import TRAFFIC_CITY
+def spark_gold(spark, root: str, batch: DataFrame, touched: dict, now) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """Every view of the batch as Spark DataFrames over the silver of its windows and the stored partials,
+    built side by side and pinned (the job's gold phase before the driver design), then let go."""
+    moments = [m for ms in touched.values() for m in ms]
+    days = sorted({m.date() for m in moments})
+    stored = pin(read_facts(spark, root).where(F.col("window_date").isin(days)))
+    pinned: list[DataFrame] = []
+    lock = threading.Lock()
 
-    if TRAFFIC_CITY.qualified_name in built:
-        release(built[TRAFFIC_CITY.qualified_name])
+    def job(topic: str, contract, rollup) -> None:  # type: ignore[no-untyped-def]
+        rows = pin(rollup.build(view_of(batch, topic), touched[topic], now, view_with_state(stored, contract)))
+        with lock:
+            pinned.append(rows)
+
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for future in [pool.submit(job, topic, contract, rollup) for topic in touched if topic in GOLD_BY_TOPIC
+                           for contract, rollup in GOLD_BY_TOPIC[topic]]:
+                future.result()
+    finally:
+        for rows in pinned:
+            release(rows)
+        release(stored)
 
 
-def partials_in_one_job(batch: DataFrame, topics: list[str]) -> int:
-    """Every view's finest partials over the batch's silver rows, one job, collected and parsed."""
-    parts = []
-    for topic in topics:
-        rows = view_of(batch, topic)
-        for contract, rollup in GOLD_BY_TOPIC[topic]:
-            fields = {name: column for m in rollup.measures for name, column in m.partial().items()}
-            grouped = rollup.prepare(rows).groupBy(
-                window_start(F.col("observed_at"), rollup.grains[0]).alias("window_start"), *rollup.keys).agg(
-                *(column.alias(name) for name, column in fields.items()))
-            parts.append(grouped.select(F.lit(contract.name).alias("view"), "window_start",
-                                        F.to_json(F.struct(*rollup.keys)).alias("key"),
-                                        F.to_json(F.struct(*fields)).alias("fields")))
-    collected = union_all(parts).collect()
-    return len([json.loads(row.fields) for row in collected])
+def driver_gold(engine: LiveGold, batch: DataFrame, now) -> int:  # type: ignore[no-untyped-def]
+    """The batch's rows collected and merged into the held partials; the rows of every touched window."""
+    rows = collect_silver(batch, GOLD_BY_TOPIC)
+    built = 0
+    for topic, pairs in GOLD_BY_TOPIC.items():
+        for contract, rollup in pairs:
+            if rows.get(topic):
+                view_rows = engine.apply(rollup, rows[topic], now)
+                built += len(view_rows)
+                if contract is TRAFFIC_SEGMENT:
+                    built += len(traffic.city_rows(view_rows))
+    return built
 
 
 def main() -> None:
@@ -113,25 +130,33 @@ def main() -> None:
                     ).collect():
                 touched.setdefault(row.base_topic, []).append(row.w.replace(tzinfo=UTC))
             now = max(moment for moments in touched.values() for moment in moments)
-            topics = [topic for topic in GOLD_BY_TOPIC if topic in touched]
             records = batch.count()
-            current_s = _median_s(lambda: current_gold(pipeline, touched, now), args.rounds)
-            partial_rows = partials_in_one_job(batch, topics)
-            one_job_s = _median_s(lambda: partials_in_one_job(batch, topics), args.rounds)
+            spark_s = _median_s(lambda: spark_gold(spark, pipeline.root, batch, touched, now), args.rounds)
+            engine = LiveGold(ROLLUPS, gold_loader(spark, pipeline.root))
+            engine.ensure(ROLLUPS, {m.date() for ms in touched.values() for m in ms})  # held, as in a running job
+            held, loaded = copy.deepcopy(engine._parts), set(engine._loaded)
+            rows_built = driver_gold(engine, batch, now)
+            driver_times = []
+            for _ in range(args.rounds):  # each round merges the batch into the partials as the job held them
+                fresh = LiveGold(ROLLUPS, gold_loader(spark, pipeline.root))
+                fresh._parts, fresh._loaded = copy.deepcopy(held), set(loaded)
+                started = time.monotonic()
+                driver_gold(fresh, batch, now)
+                driver_times.append(time.monotonic() - started)
+            driver_s = statistics.median(driver_times)
             release(batch)
         finally:
             spark.stop()
             LocalBroker(base.kafka).stop()
     figures.update({
-        "batch_records": records, "gold_views": sum(len(GOLD_BY_TOPIC[t]) for t in topics),
-        "current_gold_phase_s": round(current_s, 2), "one_job_partials_s": round(one_job_s, 2),
-        "partial_rows": partial_rows, "ratio": round(current_s / one_job_s, 1),
-        "load_avg": round(os.getloadavg()[0], 2),
+        "batch_records": records, "gold_views": sum(len(GOLD_BY_TOPIC[t]) for t in touched if t in GOLD_BY_TOPIC),
+        "spark_gold_phase_s": round(spark_s, 2), "driver_gold_phase_s": round(driver_s, 2),
+        "gold_rows": rows_built, "ratio": round(spark_s / driver_s, 1), "load_avg": round(os.getloadavg()[0], 2),
     })
     print(f"last batch: {records} silver rows, {figures['gold_views']} gold views, median of {args.rounds}")
-    print(f"  gold phase as the job runs it now: {current_s:.2f} s")
-    print(f"  every view's finest partials in one job, collected and parsed ({partial_rows} rows): {one_job_s:.2f} s "
-          f"({figures['ratio']}x less; no merge, no figures: a lower bound)")
+    print(f"  Spark DataFrames per view (the design before): {spark_s:.2f} s")
+    print(f"  on the driver, partials held ({rows_built} gold rows, collect included): {driver_s:.2f} s "
+          f"({figures['ratio']}x less)")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")

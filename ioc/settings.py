@@ -137,6 +137,10 @@ class StreamingSettings(StrictModel):
     topic_suffix: str = Field("", description="Suffix of the feed topics to read.")
     alerts_topic: str = Field("alerts.v1", description="Kafka topic that receives every alert change.")
     alert_rules_file: Path | None = Field(None, description="TOML alert rules; the packaged defaults when unset.")
+    alert_refresh_seconds: float = Field(
+        60.0, ge=0, le=3600,
+        description="How often an open alert's latest value is written to gold.alerts when its level did not "
+                    "change (openings, level changes and closings are written, and published, in their batch).")
     query_name: str = Field("lakehouse", pattern=r"^[a-z][a-z0-9_-]*$", description="Names checkpoints and txns.")
     batch_partitions: int = Field(2, ge=1, le=1000, description="Partitions a micro-batch is processed in.")
     state_dir: Path = Field(STATE_DIR / "streaming", description="Pid, log and status file of the job.")

@@ -2,10 +2,12 @@
 
 After a rule or threshold change, or once late silver rows were replayed, data engineers recompute
 gold for [start, end): every 5-minute window in the range, plus the hour and day windows that hold
-them (`streaming.gold.rollup`, as streaming does, from the whole days' silver). The rows come from the same
-functions the streaming job calls (`streaming.pipeline.GOLD_BY_TOPIC`, `streaming.gold.traffic.cities`,
-`streaming.fusion.city_operations`) over the same silver days, so a backfill over the input the
-streaming job saw gives the rows it wrote, by construction. Each table's rows replace the windows
+them (`streaming.gold.rollup`, from the whole days' silver). The rows come from the same view
+definitions the streaming job uses (`streaming.pipeline.GOLD_BY_TOPIC`: keys, measures, national-standard
+figures), built by Spark here (`Rollup.build`, `streaming.gold.traffic.cities`,
+`streaming.fusion.city_operations`) where the streaming job runs their Python twins on the driver; tests
+hold each twin equal to its Spark form (`tests/streaming/test_live_gold.py`, `test_fusion_rows.py`), so a
+backfill over the input the streaming job saw gives the rows it wrote. Each table's rows replace the windows
 they cover in `gold.facts` (`lakehouse.gold_facts.replace_windows`, one commit per table), as the
 streaming job's writes do: idempotent, and retried when the running streaming job wins a commit race
 (Delta's conflicts caught by type).

@@ -11,10 +11,13 @@ without the join; it is idempotent, so a replayed batch writes the same table ag
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from lakehouse.catalog import GOLD_ENVELOPE, GOLD_FACTS, GOLD_VIEWS
 from lakehouse.struct_views import narrow, widen
@@ -62,6 +65,38 @@ def as_facts(rows: DataFrame, contract: TableContract) -> DataFrame:
                  defaults={"grain": F.lit(DEFAULT_GRAIN), STATE: F.lit(None)})
 
 
+def _typed(value: Any, kind: T.DataType) -> Any:
+    """A Python value as Spark expects it for `kind` (a double may arrive as a Python int)."""
+    if value is not None and isinstance(kind, T.DoubleType | T.FloatType):
+        return float(value)
+    return value
+
+
+def fact_tuples(rows: Sequence[Mapping[str, Any]], contract: TableContract) -> list[tuple[Any, ...]]:
+    """`as_facts` in Python: rows of one view (dicts with the contract's columns, `state` optional) as
+    tuples of `GOLD_FACTS`, in its column order, for `SparkSession.createDataFrame`."""
+    view = _view(contract)
+    kinds = {f.name: f.dataType for f in contract.schema().fields}
+    inside = [(name, kinds[name]) for name in figures(contract)]
+    fields = GOLD_FACTS.schema().fields
+    tuples = []
+    for row in rows:
+        values: list[Any] = []
+        for field in fields:
+            if field.name == "gold_table":
+                values.append(view)
+            elif field.name == contract.name:
+                values.append(tuple(_typed(row.get(name), kind) for name, kind in inside))
+            elif isinstance(field.dataType, T.StructType):
+                values.append(None)
+            elif field.name == "grain":
+                values.append(row.get("grain") or DEFAULT_GRAIN)
+            else:
+                values.append(_typed(row.get(field.name), field.dataType))
+        tuples.append(tuple(values))
+    return tuples
+
+
 def _timestamp(value: datetime) -> str:
     return f"TIMESTAMP '{value.astimezone(UTC):%Y-%m-%d %H:%M:%S}'"
 
@@ -90,18 +125,22 @@ def windows_predicate(covered: dict[tuple[str, str], set[datetime]]) -> str:
 
 
 def replace_windows(facts: DataFrame, root: str, what: str = "gold",
-                    covered: dict[tuple[str, str], set[datetime]] | None = None) -> int:
+                    covered: dict[tuple[str, str], set[datetime]] | None = None,
+                    user_metadata: str | None = None) -> int:
     """Write `facts` (rows of `GOLD_FACTS`) in place of the windows they cover (`covered_windows`, when
     the caller has it already), in one commit; returns the number of (view, grain) groups replaced (0:
-    nothing to write). The caller pins or caches `facts`: it is read twice (its windows, then the write)."""
+    nothing to write). The caller pins or caches `facts`: it is read twice (its windows, then the write).
+    `user_metadata`: the commit's tag (`lakehouse.writes.commit_tag`), for a replay to find."""
     covered = covered_windows(facts) if covered is None else covered
     if not covered:
         return 0
     predicate = windows_predicate(covered)
 
     def write() -> None:
-        (facts.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
-         .save(GOLD_FACTS.path(root)))
+        writer = facts.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+        if user_metadata is not None:
+            writer = writer.option("userMetadata", user_metadata)
+        writer.save(GOLD_FACTS.path(root))
 
     with_conflict_retry(write, f"{what}: replace windows in {GOLD_FACTS.qualified_name}")
     return len(covered)

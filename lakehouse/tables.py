@@ -24,6 +24,9 @@ COMMON_PROPERTIES: dict[str, str] = {
 }
 
 
+_SCHEMAS: dict[str, T.StructType] = {}  # DDL -> schema
+
+
 @dataclass(frozen=True)
 class TableContract:
     """What a Delta table must look like."""
@@ -44,7 +47,10 @@ class TableContract:
         return f"{root.rstrip('/')}/{self.layer}/{self.name}"
 
     def schema(self) -> T.StructType:
-        return T.StructType.fromDDL(self.columns)
+        """The columns as a Spark schema (parsed by the JVM once per contract: the driver asks often)."""
+        if self.columns not in _SCHEMAS:
+            _SCHEMAS[self.columns] = T.StructType.fromDDL(self.columns)
+        return _SCHEMAS[self.columns]
 
     def column_definitions(self) -> dict[str, str]:
         """Column name -> its DDL as written in the contract (`name TYPE [COMMENT '...']`)."""

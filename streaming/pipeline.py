@@ -2,22 +2,26 @@
 
 One Structured Streaming query reads every event topic; each micro-batch runs `process_batch` and
 makes at most five Delta commits (bronze, silver, quarantine, alerts, gold), whatever the number of
-topics and gold tables:
+topics and gold tables, and only the first two when nothing is quarantined and no alert changes:
 
 1. bronze: the records as received, appended once per batch (tagged commit, `lakehouse.writes`);
 2. silver (every topic in one table) and quarantine (`streaming.silver`), appended once per batch,
-   side by side; the time rules' frontiers travel in the silver commit's metadata;
-3. gold for the windows the batch touched, pinned, not yet written: the touched 5-minute (or hourly)
-   windows from their silver, the hours and days holding them merged from partial aggregates, the
-   batch's own and those stored with earlier gold rows (`streaming.gold.rollup`);
-4. alerts evaluated on those rows, changes published to Kafka and MERGEd (a commit only when an
-   alert opens, changes or closes);
-5. city fusion for the touched 5-minute windows, from the stored gold overlaid with the batch's own;
-6. every gold row of the batch (domains and fusion) in one commit that replaces the windows it covers.
+   side by side; the time rules' frontiers travel in the silver commit's metadata. The accepted rows
+   of the topics gold and fusion read are collected to the driver (one Spark job);
+3. gold on the driver (`streaming.gold.live`): the batch's rows folded into the partials held for
+   their windows, every window holding one of them re-merged and finished at every grain; no Spark
+   plan per view;
+4. alerts evaluated on those rows in Python, changes published to Kafka and MERGEd (a commit only
+   when an alert opens, changes or closes);
+5. city fusion for the touched 5-minute windows, in Python (`streaming.fusion_rows`), from the rows
+   held and the recent silver rows and alerts the job keeps (`streaming.live_state`);
+6. every gold row of the batch (domains and fusion) in one commit that replaces the windows it
+   covers, tagged with the batch.
 
 With the checkpoint, a batch that crashed half-way is replayed with the same records and the same
-batch id: tagged appends skip what already landed and the gold write replaces the same windows with
-the same rows, so silver and gold end up exactly once.
+batch id: tagged appends skip what already landed; a batch whose gold commit landed skips gold, and
+one whose gold did not land merges its rows into partials read back from gold as it stood before it
+(whatever was held is dropped after a failure), so silver and gold end up exactly once.
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -46,6 +50,7 @@ from lakehouse.catalog import (
     BRONZE_EVENTS,
     CITY_OPERATIONS,
     EVENT_CONTRACTS,
+    GOLD_FACTS,
     GOLD_VIEWS,
     QUARANTINE,
     RIVER_GAUGE,
@@ -60,18 +65,19 @@ from lakehouse.catalog import (
     all_contracts,
 )
 from lakehouse.frames import union_all
-from lakehouse.gold_facts import as_facts, read_facts, replace_windows, view_with_state
-from lakehouse.gold_facts import view_of as gold_view
+from lakehouse.gold_facts import fact_tuples, replace_windows
 from lakehouse.pinned import pin, release
-from lakehouse.silver_events import as_events, read_events, view_of
+from lakehouse.silver_events import as_events
 from lakehouse.tables import TableContract, ensure_tables
-from lakehouse.writes import append_once
+from lakehouse.writes import already_committed, append_once, commit_tag
 from streaming import alerts as alerting
 from streaming import safety
-from streaming.fusion import city_operations, stored_inputs
+from streaming.fusion_rows import city_operations_rows
 from streaming.gold import environment, security, tourism, traffic, vision
+from streaming.gold.live import LiveGold
 from streaming.gold.rollup import Rollup
-from streaming.gold.windows import GRAINS, five_minute_floor, window_floor, window_start
+from streaming.gold.windows import five_minute_floor, window_floor, window_start
+from streaming.live_state import RecentSilver, collect_silver, gold_loader, recent_alerts
 from streaming.rule_state import RuleState, frontiers_metadata, silver_app_id
 from streaming.silver import (
     TimeRules,
@@ -102,6 +108,18 @@ class BatchReport:
     finished_at: str = ""
 
 
+@dataclass
+class SilverOutput:
+    """What judging a batch gives the rest of it."""
+
+    touched: dict[str, list[datetime]]  # base topic -> the 5-minute windows it accepted rows in
+    frontiers: dict[str, datetime]  # base topic -> the batch's newest accepted observed_at
+    accepted: DataFrame  # the accepted verdicts (the time rules' state advances with them)
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # accepted rows gold and fusion read
+    appends: list[Future[bool]] = field(default_factory=list)  # silver and quarantine, started
+    pinned: list[DataFrame] = field(default_factory=list)  # what the appends read: released after them
+
+
 @contextmanager
 def phase(report: BatchReport, name: str) -> Iterator[None]:
     """Time one phase of a batch into the report."""
@@ -126,18 +144,23 @@ GOLD_BY_TOPIC: dict[str, list[tuple[TableContract, Rollup]]] = {
 }
 
 
-def covered_by(touched: dict[str, list[datetime]]) -> dict[tuple[str, str], set[datetime]]:
-    """(view, grain) -> the windows a batch that touched these 5-minute windows recomputes: every grain's
-    window holding one of them, for each view its topics feed, and city fusion's 5-minute windows."""
-    covered: dict[tuple[str, str], set[datetime]] = defaultdict(set)
-    for topic, moments in touched.items():
-        for contract, rollup in GOLD_BY_TOPIC.get(topic, []):
-            views = [contract, TRAFFIC_CITY] if contract is TRAFFIC_SEGMENT else [contract]
-            for view in views:
-                for grain in (rollup.grains if view is contract else GRAINS):
-                    covered[(view.name, grain)].update(window_floor(m, grain) for m in moments)
-        covered[(CITY_OPERATIONS.name, "5min")].update(five_minute_floor(m) for m in moments)
-    return dict(covered)
+RowsByName = dict[str, list[dict[str, Any]]]  # rows as dicts, by topic or by gold table name
+ROLLUPS: list[Rollup] = [rollup for pairs in GOLD_BY_TOPIC.values() for _, rollup in pairs]
+# what fusion reads of each view: (view, its rollup, grain, how far before a window it looks); traffic_city
+# comes from traffic_segment's rows of the window itself
+FUSION_INPUTS: tuple[tuple[TableContract, Rollup, str, timedelta], ...] = (
+    (AIR_CITY, environment.AIR_CITIES, "hour", timedelta(hours=3)),
+    (TOURISM_AREA, tourism.AREAS, "5min", timedelta(minutes=15)),
+    (WATER_STATION, environment.WATER_STATIONS, "hour", timedelta(hours=24)),
+    (RIVER_GAUGE, environment.RIVER_GAUGES, "hour", timedelta(hours=3)),
+    (SECURITY_INCIDENTS, security.INCIDENTS, "5min", timedelta(0)),
+    (VISION_CAMERA, vision.CAMERAS, "5min", timedelta(minutes=15)),
+    (VISION_INCIDENTS, vision.INCIDENTS, "5min", timedelta(0)),
+)
+# silver topics fusion reads directly, and how many days before a window (incident statuses: a week)
+FUSION_SILVER = {"security.incidents.v1": 8, "vision.health.v1": 1}
+GOLD_DAYS_HELD = 2  # days of gold partials kept before the newest window seen (fusion looks back 24 h)
+ALERTS_HELD = timedelta(days=2)  # closed alerts kept for fusion's windows
 
 
 class LakehousePipeline:
@@ -161,9 +184,16 @@ class LakehousePipeline:
         self._lock = threading.Lock()
         # the first batch of a query run may replay one a crash interrupted: its appends check first
         self._may_replay = True
-        self._open_alerts: dict[tuple[str, str], dict[str, Any]] | None = None  # as in the alerts table
+        # what the job carries between batches, read back from Delta when missing (`_forget_state`)
         self.rule_state = RuleState(spark, self.root, self.query_name,
                                     timedelta(minutes=settings.streaming.late_allowance_minutes))
+        self.live = LiveGold(ROLLUPS, gold_loader(spark, self.root))
+        self.recent_silver = RecentSilver(spark, self.root, sorted(FUSION_SILVER))
+        self._alerts_held: dict[str, dict[str, Any]] | None = None  # by alert_id: open, or closed lately
+        # refreshed values of open alerts not written yet, by alert_id, and since when the oldest waits
+        self._alert_updates: dict[str, dict[str, Any]] = {}
+        self._alert_updates_since: float | None = None
+        self._newest_day: date | None = None
 
     # -- the query -------------------------------------------------------------------------------
     def ensure_tables(self) -> None:
@@ -278,39 +308,46 @@ class LakehousePipeline:
 
     def _process(self, bronze: DataFrame, batch_id: int, now: datetime, report: BatchReport,
                  unprocessable: DataFrame | None) -> None:
+        """The batch's appends (bronze, silver, quarantine) run in the background while gold is computed
+        and written in the foreground: each commit is tagged and skipped by a replay that finds it, so
+        their order does not matter; the batch ends when all have landed."""
         with phase(report, "bronze"):
             report.records = bronze.count()
             if report.records == 0:
                 return
-            append_once(bronze, BRONZE_EVENTS.path(self.root), f"{self.query_name}:bronze", batch_id,
-                        may_be_replay=self._may_replay)
-            report.commits += 1
-        with phase(report, "silver"):
-            touched = self._silver(bronze, batch_id, now, report, unprocessable)
-        if touched:
-            gold: dict[str, DataFrame] = {}
-            pinned: list[DataFrame] = []
-            try:
-                with phase(report, "gold"):
-                    domains = self._gold(touched, now, report, gold)
-                    pinned += [*domains, *([gold[TRAFFIC_CITY.qualified_name]] if TRAFFIC_CITY.qualified_name in gold
-                                           else [])]
-                with phase(report, "alerts"):
-                    self._alerts(gold, now, report)
-                with phase(report, "fusion"):
-                    fused = gold[CITY_OPERATIONS.qualified_name] = self._fusion(touched, now, gold)
-                    pinned.append(fused)
-                with phase(report, "gold_write"):
-                    facts = union_all([
-                        *domains,
-                        *(as_facts(gold[view.qualified_name], view) for view in (TRAFFIC_CITY, CITY_OPERATIONS)
-                          if view.qualified_name in gold)])
-                    if replace_windows(facts, self.root, f"batch {batch_id}", covered_by(touched)):
-                        report.commits += 1
-            finally:
-                for rows in pinned:
-                    release(rows)
+        pinned: list[DataFrame] = []
+        try:
+            with ThreadPoolExecutor(max_workers=3, thread_name_prefix="delta-write") as pool:
+                appends = [pool.submit(append_once, bronze, BRONZE_EVENTS.path(self.root),
+                                       f"{self.query_name}:bronze", batch_id, may_be_replay=self._may_replay)]
+                with phase(report, "silver"):
+                    silver = self._silver(bronze, batch_id, now, report, unprocessable, pool)
+                pinned += silver.pinned
+                appends += silver.appends
+                report.commits += len(appends)
+                if silver.touched and not self._gold_landed(batch_id):
+                    self._gold_alerts_fusion(silver, batch_id, now, report)
+                with phase(report, "appends"):  # what the background appends still took
+                    for append in appends:
+                        append.result()
+            self.rule_state.advance(batch_id, silver.frontiers, silver.accepted)
+        finally:
+            for frame in pinned:
+                release(frame)
         self._may_replay = False  # this batch is complete: the next one is new to every table
+
+    def _gold_alerts_fusion(self, silver: SilverOutput, batch_id: int, now: datetime, report: BatchReport) -> None:
+        with phase(report, "gold"):
+            built = self._gold(silver.rows, now)
+        with phase(report, "alerts"):
+            self._alerts(built, now, report)
+        with phase(report, "fusion"):
+            built[CITY_OPERATIONS.qualified_name] = self._fusion(silver.touched, silver.rows, now)
+        with phase(report, "gold_write"):
+            if self._write_gold(built, batch_id):
+                report.commits += 1
+        report.gold_tables = sorted(name for name, view_rows in built.items() if view_rows)
+        self._evict()
 
     def _submitted_jobs(self) -> int:
         """How many Spark jobs the driver has submitted so far (every thread, every job group), or 0 when
@@ -395,8 +432,9 @@ class LakehousePipeline:
                                           f"{schema}, error string").persist()
 
     def _silver(self, bronze: DataFrame, batch_id: int, now: datetime, report: BatchReport,
-                unprocessable: DataFrame | None = None) -> dict[str, list[datetime]]:
-        """Judge, quarantine and append the batch; per base topic, the 5-minute windows it accepted rows in."""
+                unprocessable: DataFrame | None, pool: ThreadPoolExecutor) -> SilverOutput:
+        """Judge the batch; its silver and quarantine appends started on `pool`, the accepted rows of the
+        topics gold and fusion read collected. The caller releases `pinned` once the appends landed."""
         self.rule_state.ensure_loaded(batch_id)
         classified = pin(self._classified(bronze, unprocessable))  # the validator runs once per record
         try:
@@ -405,14 +443,19 @@ class LakehousePipeline:
                                  self.rules))
         finally:
             release(classified)
+        output = SilverOutput({}, {}, verdicts.where(F.col("final_reason").isNull()), pinned=[verdicts])
         try:
-            return self._write_silver(verdicts, batch_id, now, report)
-        finally:
-            release(verdicts)
+            self._write_silver(verdicts, batch_id, now, report, pool, output)
+        except BaseException:  # nothing may still read what is released
+            wait(output.appends)
+            for frame in output.pinned:
+                release(frame)
+            raise
+        return output
 
-    def _write_silver(self, verdicts: DataFrame, batch_id: int, now: datetime,
-                      report: BatchReport) -> dict[str, list[datetime]]:
-        frontiers: dict[str, datetime] = {}
+    def _write_silver(self, verdicts: DataFrame, batch_id: int, now: datetime, report: BatchReport,
+                      pool: ThreadPoolExecutor, output: SilverOutput) -> None:
+        frontiers = output.frontiers
         touched: dict[str, list[datetime]] = defaultdict(list)
         not_future = F.col("observed_at").isNotNull() & ~F.coalesce(F.col("time_reason") == "future", F.lit(False))
         summary = verdicts.groupBy(
@@ -434,100 +477,99 @@ class LakehousePipeline:
             "observed_at", F.lit(now).cast("timestamp").alias("quarantined_at"),
             F.lit(now.date()).alias("quarantine_date"), F.lit(batch_id).cast("long").alias("batch_id"),
         ).select(*QUARANTINE.schema().fieldNames())
-        accepted = verdicts.where(F.col("final_reason").isNull())
-        # every topic in one commit, which carries the frontiers too (even when nothing was accepted)
-        silver = union_all([
-            as_events(conform(accepted.where(F.col("base_topic") == topic), topic, batch_id, now), topic)
-            for topic in sorted(report.accepted)
-        ]) if report.accepted else self.spark.createDataFrame([], SILVER_EVENTS.schema())
+        accepted = output.accepted
+        output.touched = dict(touched)
+        # every topic in one commit, which carries the frontiers too (even when nothing was accepted);
+        # pinned: appended, and the rows gold and fusion read collected to the driver
+        if report.accepted:
+            silver = pin(union_all([
+                as_events(conform(accepted.where(F.col("base_topic") == topic), topic, batch_id, now), topic)
+                for topic in sorted(report.accepted)]))
+            output.pinned.append(silver)
+        else:
+            silver = self.spark.createDataFrame([], SILVER_EVENTS.schema())
         metadata = frontiers_metadata(self.rule_state.frontiers_with(frontiers))
-        writes: list[Callable[[], object]] = [
-            lambda: append_once(silver, SILVER_EVENTS.path(self.root), silver_app_id(self.query_name), batch_id,
-                                may_be_replay=self._may_replay, metadata=metadata)]
+        output.appends.append(pool.submit(
+            append_once, silver, SILVER_EVENTS.path(self.root), silver_app_id(self.query_name), batch_id,
+            may_be_replay=self._may_replay, metadata=metadata))
         if report.quarantined:  # a replay decides the same, so it skips the same empty append
-            writes.append(lambda: append_once(quarantine, QUARANTINE.path(self.root), f"{self.query_name}:quarantine",
-                                              batch_id, may_be_replay=self._may_replay))
-        self._in_parallel(writes)
-        report.commits += len(writes)
-        self.rule_state.advance(batch_id, frontiers, accepted)
-        return dict(touched)
+            output.appends.append(pool.submit(
+                append_once, quarantine, QUARANTINE.path(self.root), f"{self.query_name}:quarantine", batch_id,
+                may_be_replay=self._may_replay))
+        wanted = [topic for topic in report.accepted if topic in GOLD_BY_TOPIC or topic in FUSION_SILVER]
+        output.rows = collect_silver(silver, wanted)
 
-    def _windows(self, moments: list[datetime]) -> DataFrame:
-        unique = sorted({five_minute_floor(m) for m in moments})
-        return self.spark.createDataFrame([(m,) for m in unique], "w5 timestamp")
+    # -- gold, alerts and fusion, on the driver ------------------------------------------------------
+    def _gold_tag(self, batch_id: int) -> str:
+        return commit_tag(f"{self.query_name}:gold", batch_id)
 
-    def _gold(self, touched: dict[str, list[datetime]], now: datetime, report: BatchReport,
-              built: dict[str, DataFrame]) -> list[DataFrame]:
-        """The gold rows of the touched windows (`GOLD_FACTS` rows of every domain view, each view's
-        pinned), and each view's rows in `built` (by table name); none when no gold topic was touched.
+    def _gold_landed(self, batch_id: int) -> bool:
+        """Whether this batch's gold commit landed already (a replay of a batch that crashed after it):
+        its rows are in gold and in the partials read back from it, so gold is not merged again."""
+        if not self._may_replay:
+            return False
+        landed = already_committed(self.spark, GOLD_FACTS.path(self.root), self._gold_tag(batch_id))
+        if landed:
+            logger.info("batch %d: its gold commit landed before the restart; gold, alerts and fusion skipped",
+                        batch_id)
+        return landed
 
-        Each view aggregates the silver of the touched finest windows (5 minutes; the hour for the
-        hourly feeds) and merges coarser windows from partials (`streaming.gold.rollup`): the batch's
-        own, and those stored with earlier gold rows. Silver and stored gold are each read in one
-        pinned scan for every topic.
-        """
-        topics = [topic for topic in GOLD_BY_TOPIC if topic in touched]
-        if not topics:
-            return []
-        moments = [m for topic in topics for m in touched[topic]]
-        hours = sorted({window_floor(m, "hour") for m in moments})
-        days = sorted({m.date() for m in moments})
-        first, last = hours[0], hours[-1] + timedelta(hours=1)
-        silver = pin(read_events(self.spark, self.root).where(
-            F.col("base_topic").isin(topics) & F.col("observed_date").isin(days)
-            & (F.col("observed_at") >= F.lit(first)) & (F.col("observed_at") < F.lit(last))))
-        views = [contract.name for topic in topics for contract, _ in GOLD_BY_TOPIC[topic]]
-        stored = pin(read_facts(self.spark, self.root).where(
-            F.col("gold_table").isin(views) & F.col("window_date").isin(days)
-            & ((F.col("grain") == "hour") | ((F.col("grain") == "5min") & (F.col("window_start") >= F.lit(first))
-                                             & (F.col("window_start") < F.lit(last))))))
-        pinned: dict[str, DataFrame] = {}
-
-        def job(topic: str, contract: TableContract, rollup: Rollup) -> None:
-            rows = rollup.build(view_of(silver, topic), touched[topic], now, view_with_state(stored, contract))
-            facts = pin(as_facts(rows, contract))
-            with self._lock:
-                pinned[contract.qualified_name] = facts
-
-        try:  # side by side: the driver plans one view while the executors aggregate another
-            self._in_parallel([lambda t=topic, c=contract, r=rollup: job(t, c, r)
-                               for topic in topics for contract, rollup in GOLD_BY_TOPIC[topic]])
-        except BaseException:
-            for facts in pinned.values():
-                release(facts)
-            raise
-        finally:
-            release(silver)
-            release(stored)
-        for name, facts in pinned.items():
-            built[name] = gold_view(facts, GOLD_VIEWS[name])
+    def _gold(self, rows: RowsByName, now: datetime) -> RowsByName:
+        """Each fed view's rows (by table name) for every window holding one of the batch's rows, every key;
+        traffic_city derived from traffic_segment's."""
+        built: RowsByName = {}
+        for topic, pairs in GOLD_BY_TOPIC.items():
+            if rows.get(topic):
+                for contract, rollup in pairs:
+                    built[contract.qualified_name] = self.live.apply(rollup, rows[topic], now)
         if TRAFFIC_SEGMENT.qualified_name in built:
-            try:
-                built[TRAFFIC_CITY.qualified_name] = pin(traffic.cities(built[TRAFFIC_SEGMENT.qualified_name]))
-            except BaseException:
-                for facts in pinned.values():
-                    release(facts)
-                raise
-        report.gold_tables = sorted(built)
-        return [pinned[name] for name in sorted(pinned)]
+            built[TRAFFIC_CITY.qualified_name] = traffic.city_rows(built[TRAFFIC_SEGMENT.qualified_name])
+        return built
 
-    def _alerts(self, gold: dict[str, DataFrame], now: datetime, report: BatchReport) -> None:
-        readings = alerting.latest_readings(self.alert_rules, gold)
+    def _held_alerts(self, now: datetime) -> dict[str, dict[str, Any]]:
+        if self._alerts_held is None:  # read once per run: only this job changes alerts
+            recent = recent_alerts(self.spark, self.root, now - ALERTS_HELD)
+            self._alerts_held = {row["alert_id"]: row for row in recent}
+        return self._alerts_held
+
+    def _alerts(self, built: RowsByName, now: datetime, report: BatchReport) -> None:
+        """Rate the batch's rows against the rules; publish and MERGE what changed.
+
+        Openings, level changes and closings are published and written in their batch. A refresh of an
+        open alert's value (no new version, nothing published) waits up to `alert_refresh_seconds` and
+        goes with the next write: a MERGE per batch for refreshed values alone was the batch's
+        costliest commit. The job decides on what it holds, refreshes included.
+        """
+        readings = alerting.readings_from_rows(self.alert_rules, built)
         if not readings:
             return
-        if self._open_alerts is None:  # read once per run: only this job changes alerts
-            self._open_alerts = alerting.open_alerts(self.spark, self.root)
-        changes = alerting.decide(readings, self._open_alerts, now)
-        report.alert_changes = alerting.apply_changes(self.spark, self.root, changes, self._publisher())
-        if report.alert_changes:
-            report.commits += 1
+        held = self._held_alerts(now)
+        open_alerts = {(row["rule_id"], row["subject_id"]): row for row in held.values() if row["state"] == "open"}
+        changes = alerting.decide(readings, open_alerts, now)
         columns = ALERTS.schema().fieldNames()
-        for row in changes:  # committed: what the table now holds
-            key = (row["rule_id"], row["subject_id"])
-            if row["state"] == "open":
-                self._open_alerts[key] = {name: row[name] for name in columns}
+        for row in changes:
+            held[row["alert_id"]] = {name: row[name] for name in columns}
+        versioned = [row for row in changes if row["change"] != "update"]
+        for row in changes:
+            if row["change"] == "update":
+                self._alert_updates[row["alert_id"]] = row
             else:
-                self._open_alerts.pop(key, None)
+                self._alert_updates.pop(row["alert_id"], None)
+        if self._alert_updates and self._alert_updates_since is None:
+            self._alert_updates_since = time.monotonic()
+        due = self._alert_updates_since is not None and (
+            time.monotonic() - self._alert_updates_since >= self.settings.streaming.alert_refresh_seconds)
+        if versioned or due:
+            report.alert_changes = self._write_alerts(versioned)
+            report.commits += 1
+
+    def _write_alerts(self, versioned: list[dict[str, Any]]) -> int:
+        """Publish the versioned changes, then MERGE them with the refreshes waiting."""
+        rows = [*versioned, *self._alert_updates.values()]
+        written = alerting.apply_changes(self.spark, self.root, rows, self._publisher())
+        self._alert_updates.clear()
+        self._alert_updates_since = None
+        return written
 
     def _publisher(self) -> Callable[[str, bytes], Any] | None:
         """`send(key, value)` to the alerts topic, returning the send's future (checked by the caller)."""
@@ -540,35 +582,72 @@ class LakehousePipeline:
         topic = self.settings.streaming.alerts_topic
         return lambda key, value: self._producer.send(topic, key=key.encode(), value=value)
 
-    def _fusion(self, touched: dict[str, list[datetime]], now: datetime, gold: dict[str, DataFrame]) -> DataFrame:
-        """City fusion of the touched 5-minute windows (pinned), seeing this batch's gold rows before they are
-        written; the stored gold it needs is read once for every view."""
-        moments = [m for ms in touched.values() for m in ms]
-        stored = pin(stored_inputs(self.spark, self.root, five_minute_floor(min(moments)),
-                                   five_minute_floor(max(moments))))
-        try:
-            return pin(city_operations(self.spark, self.root, self._windows(moments), now, fresh=gold, stored=stored))
-        finally:
-            release(stored)
+    def _fusion(self, touched: dict[str, list[datetime]], rows: RowsByName,
+                now: datetime) -> list[dict[str, Any]]:
+        """City fusion of the touched 5-minute windows, from the gold partials, silver rows and alerts held
+        (each read from Delta the first time a day is needed), this batch's included."""
+        windows = sorted({five_minute_floor(m) for moments in touched.values() for m in moments})
+        first, last = windows[0], windows[-1]
+        self._newest_day = max(last.date(), self._newest_day or last.date())
+        self.live.ensure(ROLLUPS, _days(first - timedelta(days=1), last))
+        gold = {TRAFFIC_CITY.qualified_name: traffic.city_rows(self.live.rows(traffic.SEGMENTS, "5min", first, last,
+                                                                             now))}
+        for contract, rollup, grain, lookback in FUSION_INPUTS:
+            gold[contract.qualified_name] = self.live.rows(rollup, grain, window_floor(first - lookback, grain), last,
+                                                           now)
+        self.recent_silver.ensure(_days(first - timedelta(days=max(FUSION_SILVER.values())), last))
+        self.recent_silver.add(rows)
+        silver = self.recent_silver
+        return city_operations_rows(windows, gold, silver.rows("security.incidents.v1"),
+                                    silver.rows("vision.health.v1"), list(self._held_alerts(now).values()), now)
 
-    @staticmethod
-    def _in_parallel(jobs: Sequence[Callable[[], object]], workers: int = 4) -> None:
-        """Run independent Delta commits side by side; the first failure is raised."""
-        if len(jobs) <= 1:
-            for job in jobs:
-                job()
-            return
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="delta-write") as pool:
-            for future in [pool.submit(job) for job in jobs]:
-                future.result()
+    def _write_gold(self, built: RowsByName, batch_id: int) -> bool:
+        """Every gold row of the batch in one commit replacing the windows they cover, tagged with the batch."""
+        covered: dict[tuple[str, str], set[datetime]] = defaultdict(set)
+        tuples: list[tuple[Any, ...]] = []
+        for name, view_rows in built.items():
+            contract = GOLD_VIEWS[name]
+            for row in view_rows:
+                covered[(contract.name, row.get("grain") or "5min")].add(row["window_start"])
+            tuples += fact_tuples(view_rows, contract)
+        if not tuples:
+            return False
+        facts = self.spark.createDataFrame(tuples, GOLD_FACTS.schema(), verifySchema=False)
+        return replace_windows(facts, self.root, f"batch {batch_id}", dict(covered),
+                               user_metadata=self._gold_tag(batch_id)) > 0
+
+    def _evict(self) -> None:
+        """Let go of what is older than any window a batch still writes (read back if a late one comes)."""
+        if self._newest_day is not None:
+            self.live.evict_before(self._newest_day - timedelta(days=GOLD_DAYS_HELD))
+            self.recent_silver.evict_before(self._newest_day - timedelta(days=max(FUSION_SILVER.values()) + 1))
+            if self._alerts_held is not None:
+                horizon = datetime.combine(self._newest_day, datetime.min.time(), UTC) - ALERTS_HELD
+                self._alerts_held = {key: row for key, row in self._alerts_held.items()
+                                     if row["closed_at"] is None or row["closed_at"] > horizon}
 
     def _forget_state(self) -> None:
-        """Drop what the job carries between batches (time rules, open alerts): reloaded from Delta."""
+        """Drop what the job carries between batches (time rules, gold partials, recent silver rows and
+        alerts): read back from Delta when next needed."""
         self.rule_state.reset()
-        self._open_alerts = None
+        self.live.forget()
+        self.recent_silver.forget()
+        self._alerts_held = None
+        self._alert_updates.clear()
+        self._alert_updates_since = None
 
     def close(self) -> None:
+        if self._alert_updates:  # the refreshed values waiting, written before the job goes
+            try:
+                self._write_alerts([])
+            except Exception as exc:  # the next run decides from the table's values: nothing is lost
+                logger.warning("alert refreshes not written at stop (%s)", safety.error_summary(exc))
         self._forget_state()
         if self._producer is not None:
             self._producer.close()
             self._producer = None
+
+
+def _days(first: datetime, last: datetime) -> list[date]:
+    """Every day from `first`'s to `last`'s."""
+    return [first.date() + timedelta(days=n) for n in range((last.date() - first.date()).days + 1)]

@@ -8,14 +8,17 @@ an area, not from the stations' AQIs.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.catalog import AIR_CITY, AIR_STATION, RIVER_GAUGE, WATER_STATION
 from streaming.gold.measures import Count, CountDistinct, ExactMean, Max, MaxBy, attributes
 from streaming.gold.rollup import Rollup
-from streaming.standards.aqi import add_aqi, daily_iaqi, hourly_iaqi
-from streaming.standards.water import class_name, water_class
+from streaming.standards.aqi import add_aqi, aqi_of, daily_iaqi, daily_iaqi_of, hourly_iaqi, hourly_iaqi_of
+from streaming.standards.rounding import round_half_up
+from streaming.standards.water import class_name, class_name_of, water_class, water_class_of
 
 AIR_GRAINS = ("hour", "day")
 
@@ -59,6 +62,30 @@ def _rated(rows: DataFrame) -> DataFrame:
                           for c in rated.columns))
 
 
+def _rated_row(row: dict[str, Any]) -> dict[str, Any]:
+    """`_rated` for one row."""
+    means = {name: row.pop(name) for name in list(row) if name in _AIR_VALUES}
+    if row["grain"] == "hour":
+        row.update(so2=means["mean_so2_1h"], no2=means["mean_no2_1h"], pm10=means["mean_pm10_24h"],
+                   pm25=means["mean_pm25_24h"], co=means["mean_co_1h"], o3=means["mean_o3_1h"],
+                   o3_8h=means["mean_o3_8h"])
+        iaqi = hourly_iaqi_of(so2_1h=row["so2"], so2_24h=means["mean_so2_24h"], no2_1h=row["no2"],
+                              pm10_24h=row["pm10"], pm25_24h=row["pm25"], co_1h=row["co"], o3_1h=row["o3"],
+                              o3_8h=row["o3_8h"])
+        row.update(aqi_of(iaqi))
+    else:
+        row.update(so2=means["mean_so2_1h"], no2=means["mean_no2_1h"], pm10=means["mean_pm10_1h"],
+                   pm25=means["mean_pm25_1h"], co=means["mean_co_1h"], o3=means["max_o3_1h"],
+                   o3_8h=means["max_o3_8h"])
+        iaqi = daily_iaqi_of(so2_24h=row["so2"], no2_24h=row["no2"], pm10_24h=row["pm10"], pm25_24h=row["pm25"],
+                             co_24h=row["co"], o3_8h_max=row["o3_8h"], o3_1h_max=row["o3"])
+        row.update(aqi_of(iaqi))
+        row["iaqi_o3"] = None
+    for name in CONCENTRATIONS:
+        row[name] = round_half_up(row[name], 3 if name == "co" else 1)
+    return row
+
+
 AIR_STATIONS = Rollup(
     AIR_STATION,
     keys=("station_id",),
@@ -66,6 +93,8 @@ AIR_STATIONS = Rollup(
     prepare=lambda silver: silver.withColumn("station_id", F.col("source_id")),
     finish=_rated,
     grains=AIR_GRAINS,
+    prepare_row=lambda row: {**row, "station_id": row["source_id"]},
+    finish_row=_rated_row,
 )
 
 AIR_CITIES = Rollup(
@@ -75,6 +104,7 @@ AIR_CITIES = Rollup(
     prepare=lambda silver: silver,
     finish=_rated,
     grains=AIR_GRAINS,
+    finish_row=_rated_row,
 )
 
 
@@ -83,6 +113,19 @@ AIR_CITIES = Rollup(
 def _water_figures(rows: DataFrame) -> DataFrame:
     rows = rows.select(*[F.round(c, 3).alias(c) if c in WATER_PARAMETERS else c for c in rows.columns])
     return rows.withColumn("water_class_name", class_name(F.col("water_class")))
+
+
+def _water_figures_row(row: dict[str, Any]) -> dict[str, Any]:
+    row.update({name: round_half_up(row[name], 3) for name in WATER_PARAMETERS})
+    row["water_class_name"] = class_name_of(row["water_class"])
+    return row
+
+
+def _water_sample_row(row: dict[str, Any]) -> dict[str, Any]:
+    """`_water_samples` for one row."""
+    number, worst = water_class_of(dissolved_oxygen=row["dissolved_oxygen"], cod_mn=row["cod_mn"],
+                                   nh3_n=row["nh3_n"], total_phosphorus=row["total_phosphorus"], ph=row["ph"])
+    return {**row, "sample_class": number, "sample_worst": worst, "station_id": row["source_id"]}
 
 
 def _water_samples(silver: DataFrame) -> DataFrame:
@@ -103,11 +146,13 @@ WATER_STATIONS = Rollup(
         Count("samples"), *(ExactMean(c, c) for c in WATER_PARAMETERS),
         Max("water_class", "sample_class"),
         # the worst sample's worst parameter; of equally bad samples, the latest's
-        MaxBy("worst_parameter", "sample_worst", lambda: F.struct("sample_class", "observed_at")),
+        MaxBy("worst_parameter", "sample_worst", ("sample_class", "observed_at")),
     ),
     prepare=_water_samples,
     finish=_water_figures,
     grains=("hour", "day"),
+    prepare_row=_water_sample_row,
+    finish_row=_water_figures_row,
 )
 
 
@@ -115,6 +160,13 @@ WATER_STATIONS = Rollup(
 def _river_figures(rows: DataFrame) -> DataFrame:
     return (rows.withColumn("margin_m", F.round(F.col("warning_level_m") - F.col("max_level_m"), 3))
             .withColumn("above_warning", F.col("max_level_m") > F.col("warning_level_m")))
+
+
+def _river_figures_row(row: dict[str, Any]) -> dict[str, Any]:
+    level, warning = row["max_level_m"], row["warning_level_m"]
+    both = level is not None and warning is not None
+    return {**row, "margin_m": round_half_up(warning - level, 3) if both else None,
+            "above_warning": level > warning if both else None}
 
 
 RIVER_GAUGES = Rollup(
@@ -130,4 +182,6 @@ RIVER_GAUGES = Rollup(
     prepare=lambda silver: silver.withColumn("gauge_id", F.col("source_id")),
     finish=_river_figures,
     grains=("hour", "day"),
+    prepare_row=lambda row: {**row, "gauge_id": row["source_id"]},
+    finish_row=_river_figures_row,
 )

@@ -6,26 +6,51 @@ merge into a coarser window's, and its value from the (merged) partials. Every m
 what aggregating the raw rows at once gives (sums and counts add, maxima take the maximum, an exact
 mean keeps its decimal sum and its count), so a day's figures are the same whether they come from
 its hours or from its raw rows, and a micro-batch never has to re-read a day of silver.
+
+Each measure has the three twice: as Spark aggregates (backfill, over days of silver) and in plain
+Python (`fold`, `combine`, `result`: the streaming job, on the driver, over one micro-batch's rows and
+the partials it keeps). Python partials hold what the partial's JSON holds (`encode_state`): decimals
+as `Decimal`, timestamps as the UTC text Spark writes, structs as dicts, sets as sorted lists; so a
+partial loaded from a stored `state` and one folded from fresh rows merge alike.
 """
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Context, Decimal
+from typing import Any
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType
 
-from streaming.aggregates import TERM_TYPE
+from streaming.aggregates import TERM_TYPE, term_of
+from streaming.standards.rounding import sql_order
 
 # partial decimal sums at the widest precision: a partial and a merge of partials share one type
 SUM_TYPE = DecimalType(38, TERM_TYPE.scale)
+# decimal arithmetic wide enough to be exact for any sum of SUM_TYPE values
+_EXACT = Context(prec=80)
+_BIGINT = (-(2**63), 2**63 - 1)
+
+Part = dict[str, Any]  # a measure's partial fields, Python form
+Row = Mapping[str, Any]
 
 
-# a silver column's name, or a function building the column (no Column exists before a Spark session)
-Expr = str | Callable[[], Column]
+@dataclass(frozen=True)
+class Derived:
+    """A measure's input computed from a silver row: as a Spark column and as the same in Python."""
+
+    spark: Callable[[], Column]  # a function: no Column exists before a Spark session
+    python: Callable[[Row], Any]
+
+
+# a silver column's name, several names (a struct of them, ordered field by field), or a Derived input
+Expr = str | tuple[str, ...] | Derived
 
 
 def _field(measure: str, part: str) -> str:
@@ -33,7 +58,70 @@ def _field(measure: str, part: str) -> str:
 
 
 def column(expr: Expr) -> Column:
-    return F.col(expr) if isinstance(expr, str) else expr()
+    if isinstance(expr, str):
+        return F.col(expr)
+    if isinstance(expr, tuple):
+        return F.struct(*expr)
+    return expr.spark()
+
+
+def timestamp_text(moment: datetime) -> str:
+    """A timestamp as a partial's JSON holds it (`streaming.gold.rollup.JSON_OPTIONS`); UTC text of a
+    fixed width, so texts order as the moments do."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _plain(value: Any) -> Any:
+    return timestamp_text(value) if isinstance(value, datetime) else value
+
+
+def evaluate(expr: Expr, row: Row) -> Any:
+    """`expr` on one prepared row, in Python; timestamps as their partial text, a struct as a dict."""
+    if isinstance(expr, str):
+        return _plain(row.get(expr))
+    if isinstance(expr, tuple):
+        return {name: _plain(row.get(name)) for name in expr}
+    return _plain(expr.python(row))
+
+
+def _order_key(value: Any) -> tuple[Any, ...]:
+    """Spark's order of (possibly struct) values: null first, structs field by field, NaN above every
+    number."""
+    if value is None:
+        return (0,)
+    if isinstance(value, Mapping):
+        return (1, tuple(_order_key(v) for v in value.values()))
+    if isinstance(value, float):
+        return (1, sql_order(value))
+    return (1, value)
+
+
+def _present(values: Iterable[Any]) -> list[Any]:
+    return [v for v in values if v is not None]
+
+
+def _decimal_sum(values: Iterable[Decimal | None], digits: int) -> Decimal | None:
+    """`try_sum` of decimals: None without a value, or once the sum needs more than `digits` integer
+    digits (Spark's result type), as Spark's try_sum gives."""
+    present = _present(values)
+    if not present:
+        return None
+    total = Decimal(0)
+    for value in present:
+        total = _EXACT.add(total, Decimal(value))
+    return None if abs(total) >= Decimal(10) ** digits else total
+
+
+def _to_double(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _divide(numerator: float | None, denominator: float | None) -> float | None:
+    """`try_divide` of doubles: None for a null operand or a zero denominator."""
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return numerator / denominator
 
 
 @dataclass(frozen=True)
@@ -42,6 +130,7 @@ class Measure(ABC):
 
     name: str
 
+    # -- Spark ---------------------------------------------------------------------------------------
     @abstractmethod
     def partial(self) -> dict[str, Column]:
         """Aggregate columns over raw rows, by partial field name."""
@@ -53,6 +142,30 @@ class Measure(ABC):
     @abstractmethod
     def value(self) -> Column:
         """The figure, from one row of (merged) partial fields."""
+
+    # -- Python: the same three -------------------------------------------------------------------
+    @abstractmethod
+    def fold(self, rows: Sequence[Row]) -> Part:
+        """`partial` over prepared rows (at least one)."""
+
+    @abstractmethod
+    def combine(self, parts: Sequence[Part]) -> Part:
+        """`merge` of partials (at least one)."""
+
+    @abstractmethod
+    def result(self, part: Part) -> Any:
+        """`value` of a partial."""
+
+    def load(self, stored: Mapping[str, Any]) -> Part:
+        """This measure's partial fields out of a decoded `state` (JSON leaves nulls out)."""
+        return {name: stored.get(name) for name in self.partial_names()}
+
+    def partial_names(self) -> tuple[str, ...]:
+        return tuple(self._parts())
+
+    @abstractmethod
+    def _parts(self) -> tuple[str, ...]:
+        """Partial field names, in the order `partial` gives them."""
 
     def f(self, part: str) -> Column:
         return F.col(_field(self.name, part))
@@ -74,6 +187,18 @@ class Count(Measure):
     def value(self) -> Column:
         return self.f("n").cast("long")
 
+    def _parts(self) -> tuple[str, ...]:
+        return (self.n("n"),)
+
+    def fold(self, rows: Sequence[Row]) -> Part:
+        return {self.n("n"): len(rows)}
+
+    def combine(self, parts: Sequence[Part]) -> Part:
+        return {self.n("n"): sum(p[self.n("n")] for p in parts)}
+
+    def result(self, part: Part) -> Any:
+        return part[self.n("n")]
+
 
 @dataclass(frozen=True)
 class Sum(Measure):
@@ -89,6 +214,25 @@ class Sum(Measure):
 
     def value(self) -> Column:
         return self.f("s").cast("long")
+
+    def _parts(self) -> tuple[str, ...]:
+        return (self.n("s"),)
+
+    def fold(self, rows: Sequence[Row]) -> Part:
+        values = _present(evaluate(self.expr, row) for row in rows)
+        return {self.n("s"): sum(values) if values else None}
+
+    def combine(self, parts: Sequence[Part]) -> Part:
+        values = _present(p[self.n("s")] for p in parts)
+        return {self.n("s"): sum(values) if values else None}
+
+    def result(self, part: Part) -> Any:
+        return part[self.n("s")]
+
+
+def _try_long_sum(values: list[int]) -> int | None:
+    total = sum(values)
+    return total if _BIGINT[0] <= total <= _BIGINT[1] else None
 
 
 @dataclass(frozen=True)
@@ -109,6 +253,33 @@ class TrySum(Measure):
     def value(self) -> Column:
         return F.when(~self.f("overflow"), self.f("s")).cast("long")
 
+    def _parts(self) -> tuple[str, ...]:
+        return self.n("s"), self.n("overflow")
+
+    def fold(self, rows: Sequence[Row]) -> Part:
+        values = _present(evaluate(self.expr, row) for row in rows)
+        total = _try_long_sum(values) if values else None
+        return {self.n("s"): total, self.n("overflow"): total is None and bool(values)}
+
+    def combine(self, parts: Sequence[Part]) -> Part:
+        values = _present(p[self.n("s")] for p in parts)
+        total = _try_long_sum(values) if values else None
+        overflowed = total is None and bool(values)
+        return {self.n("s"): total,
+                self.n("overflow"): any(bool(p[self.n("overflow")]) for p in parts) or overflowed}
+
+    def result(self, part: Part) -> Any:
+        return None if part[self.n("overflow")] else part[self.n("s")]
+
+
+# try_sum of TERM_TYPE terms is DECIMAL(28, 6): 22 integer digits; of SUM_TYPE partials DECIMAL(38, 6)
+_TERM_SUM_DIGITS = TERM_TYPE.precision + 10 - TERM_TYPE.scale
+_SUM_DIGITS = SUM_TYPE.precision - SUM_TYPE.scale
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value)) if not isinstance(value, Decimal) else value
+
 
 @dataclass(frozen=True)
 class ExactMean(Measure):
@@ -125,6 +296,23 @@ class ExactMean(Measure):
 
     def value(self) -> Column:
         return F.try_divide(self.f("s").cast("double"), self.f("n").cast("double"))
+
+    def _parts(self) -> tuple[str, ...]:
+        return self.n("s"), self.n("n")
+
+    def fold(self, rows: Sequence[Row]) -> Part:
+        values = _present(evaluate(self.expr, row) for row in rows)
+        return {self.n("s"): _decimal_sum((term_of(v) for v in values), _TERM_SUM_DIGITS), self.n("n"): len(values)}
+
+    def combine(self, parts: Sequence[Part]) -> Part:
+        return {self.n("s"): _decimal_sum((p[self.n("s")] for p in parts), _SUM_DIGITS),
+                self.n("n"): sum(p[self.n("n")] for p in parts)}
+
+    def result(self, part: Part) -> Any:
+        return _divide(_to_double(part[self.n("s")]), float(part[self.n("n")]))
+
+    def load(self, stored: Mapping[str, Any]) -> Part:
+        return {self.n("s"): _decimal(stored.get(self.n("s"))), self.n("n"): stored.get(self.n("n"))}
 
 
 @dataclass(frozen=True)
@@ -147,6 +335,26 @@ class ExactWeightedMean(Measure):
     def value(self) -> Column:
         return F.try_divide(self.f("vw").cast("double"), self.f("w").cast("double"))
 
+    def _parts(self) -> tuple[str, ...]:
+        return self.n("vw"), self.n("w")
+
+    def fold(self, rows: Sequence[Row]) -> Part:
+        pairs = [(evaluate(self.values, row), evaluate(self.weights, row)) for row in rows]
+        products = (term_of(float(v) * w) for v, w in pairs if v is not None and w is not None)
+        counted = (term_of(w) for v, w in pairs if v is not None and w is not None)
+        return {self.n("vw"): _decimal_sum(products, _TERM_SUM_DIGITS),
+                self.n("w"): _decimal_sum(counted, _TERM_SUM_DIGITS)}
+
+    def combine(self, parts: Sequence[Part]) -> Part:
+        return {self.n("vw"): _decimal_sum((p[self.n("vw")] for p in parts), _SUM_DIGITS),
+                self.n("w"): _decimal_sum((p[self.n("w")] for p in parts), _SUM_DIGITS)}
+
+    def result(self, part: Part) -> Any:
+        return _divide(_to_double(part[self.n("vw")]), _to_double(part[self.n("w")]))
+
+    def load(self, stored: Mapping[str, Any]) -> Part:
+        return {name: _decimal(stored.get(name)) for name in self.partial_names()}
+
 
 @dataclass(frozen=True)
 class Max(Measure):
@@ -160,6 +368,18 @@ class Max(Measure):
 
     def value(self) -> Column:
         return self.f("m")
+
+    def _parts(self) -> tuple[str, ...]:
+        return (self.n("m"),)
+
+    def fold(self, rows: Sequence[Row]) -> Part:
+        return {self.n("m"): max(_present(evaluate(self.expr, row) for row in rows), default=None, key=_order_key)}
+
+    def combine(self, parts: Sequence[Part]) -> Part:
+        return {self.n("m"): max(_present(p[self.n("m")] for p in parts), default=None, key=_order_key)}
+
+    def result(self, part: Part) -> Any:
+        return part[self.n("m")]
 
 
 @dataclass(frozen=True)
@@ -182,6 +402,37 @@ class MaxBy(Measure):
     def value(self) -> Column:
         return self.f("best").getField("v")
 
+    def _parts(self) -> tuple[str, ...]:
+        return (self.n("best"),)
+
+    @staticmethod
+    def _best(candidates: Iterable[Mapping[str, Any] | None]) -> dict[str, Any] | None:
+        present = [c for c in candidates if c is not None and c.get("o") is not None]
+        if not present:
+            return None
+        best = max(present, key=lambda c: (_order_key(c.get("o")), _order_key(c.get("v"))))
+        return {"o": best.get("o"), "v": best.get("v")}
+
+    def fold(self, rows: Sequence[Row]) -> Part:
+        return {self.n("best"): self._best({"o": evaluate(self.order, row), "v": evaluate(self.expr, row)}
+                                           for row in rows)}
+
+    def combine(self, parts: Sequence[Part]) -> Part:
+        return {self.n("best"): self._best(p[self.n("best")] for p in parts)}
+
+    def result(self, part: Part) -> Any:
+        best = part[self.n("best")]
+        return None if best is None else best.get("v")
+
+    def load(self, stored: Mapping[str, Any]) -> Part:
+        best = stored.get(self.n("best"))
+        if best is None:
+            return {self.n("best"): None}
+        order = best.get("o")
+        if isinstance(self.order, tuple) and isinstance(order, Mapping):  # JSON leaves null fields out
+            order = {name: order.get(name) for name in self.order}
+        return {self.n("best"): {"o": order, "v": best.get("v")}}
+
 
 @dataclass(frozen=True)
 class First(Measure):
@@ -197,6 +448,18 @@ class First(Measure):
 
     def value(self) -> Column:
         return self.f("v")
+
+    def _parts(self) -> tuple[str, ...]:
+        return (self.n("v"),)
+
+    def fold(self, rows: Sequence[Row]) -> Part:
+        return {self.n("v"): evaluate(self.expr, rows[0])}
+
+    def combine(self, parts: Sequence[Part]) -> Part:
+        return {self.n("v"): parts[0][self.n("v")]}
+
+    def result(self, part: Part) -> Any:
+        return part[self.n("v")]
 
 
 def attributes(*names: str) -> tuple[First, ...]:
@@ -218,3 +481,66 @@ class CountDistinct(Measure):
 
     def value(self) -> Column:
         return F.size(self.f("set")).cast("long")
+
+    def _parts(self) -> tuple[str, ...]:
+        return (self.n("set"),)
+
+    def fold(self, rows: Sequence[Row]) -> Part:
+        return {self.n("set"): sorted(set(_present(evaluate(self.expr, row) for row in rows)))}
+
+    def combine(self, parts: Sequence[Part]) -> Part:
+        return {self.n("set"): sorted({v for p in parts for v in (p[self.n("set")] or [])})}
+
+    def result(self, part: Part) -> Any:
+        return len(part[self.n("set")] or [])
+
+    def load(self, stored: Mapping[str, Any]) -> Part:
+        return {self.n("set"): list(stored.get(self.n("set")) or [])}
+
+
+# -- a partial's JSON (the `state` column) -------------------------------------------------------
+def _json(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, int | float | str):
+        return json.dumps(value)
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{json.dumps(k)}:{_json(v)}" for k, v in value.items() if v is not None) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_json(v) for v in value) + "]"
+    raise TypeError(f"a partial holds {type(value).__name__}: {value!r}")
+
+
+def encode_state(parts: Mapping[str, Any]) -> str:
+    """Partials as the `state` JSON Spark's `to_json` writes: null fields left out, decimals exact."""
+    return _json(parts)
+
+
+def decode_state(text: str, measures: Sequence[Measure]) -> Part:
+    """A stored `state` (written by Spark or by `encode_state`) as the measures' Python partials."""
+    stored = json.loads(text, parse_float=Decimal)
+    parts: Part = {}
+    for measure in measures:
+        parts.update(measure.load(_floats(stored, measure)))
+    return parts
+
+
+def _floats(stored: Mapping[str, Any], measure: Measure) -> Mapping[str, Any]:
+    """JSON numbers with a fraction come back as Decimal; only the exact sums keep it, others are doubles."""
+    if isinstance(measure, ExactMean | ExactWeightedMean):
+        return stored
+    return {name: _as_double(stored.get(name)) for name in measure.partial_names()}
+
+
+def _as_double(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, Mapping):
+        return {k: _as_double(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_double(v) for v in value]
+    return value

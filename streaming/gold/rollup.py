@@ -9,23 +9,30 @@ its keys, as a recomputation from silver would give.
 
 Without stored partials (a backfill, which reads whole days of silver) the finest partials are taken
 for every window of the touched days, and the same merges give the same rows.
+
+The same view in plain Python (`fold`, `combine`, `figures`, with the measures' Python twins and the
+views' `prepare_row`/`finish_row`) is what the streaming job runs on the driver
+(`streaming.gold.live`); tests hold the two equal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ioc.contracts import CITY_NAMES
 from lakehouse.frames import union_all
 from lakehouse.gold_facts import STATE
 from lakehouse.tables import TableContract
-from streaming.gold.measures import Measure
-from streaming.gold.windows import GRAINS, window_floor, window_start, with_window_columns
+from streaming.gold.measures import Measure, Part, encode_state
+from streaming.gold.windows import GRAIN_SECONDS, GRAINS, window_floor, window_start, with_window_columns
 from streaming.silver import city_name_columns
 
 # microseconds survive the JSON round trip (Spark's default format keeps milliseconds)
@@ -46,10 +53,54 @@ class Rollup:
     # columns are added after)
     finish: Callable[[DataFrame], DataFrame] = lambda rows: rows
     grains: tuple[str, ...] = GRAINS
+    # `prepare` and `finish` for one row, in Python (the streaming job's twins of the two above)
+    prepare_row: Callable[[Mapping[str, Any]], Mapping[str, Any]] = lambda row: row
+    finish_row: Callable[[dict[str, Any]], dict[str, Any]] = lambda row: row
 
     @property
     def name(self) -> str:
         return self.contract.qualified_name
+
+    # -- in Python ---------------------------------------------------------------------------------
+    def fold(self, silver_rows: Sequence[Mapping[str, Any]]) -> dict[tuple[datetime, tuple[Any, ...]], Part]:
+        """The finest windows' partials over silver rows (dicts of the topic's view), by (window, key)."""
+        groups: dict[tuple[datetime, tuple[Any, ...]], list[Mapping[str, Any]]] = defaultdict(list)
+        finest = self.grains[0]
+        for row in silver_rows:
+            prepared = self.prepare_row(row)
+            groups[(window_floor(prepared["observed_at"], finest), tuple(prepared[k] for k in self.keys))].append(
+                prepared)
+        return {group: self._fold(rows) for group, rows in groups.items()}
+
+    def _fold(self, rows: Sequence[Mapping[str, Any]]) -> Part:
+        parts: Part = {}
+        for measure in self.measures:
+            parts.update(measure.fold(rows))
+        return parts
+
+    def combine(self, parts: Sequence[Part]) -> Part:
+        """Partials of finer windows (or of the same window's rows) merged into one."""
+        if len(parts) == 1:
+            return parts[0]
+        merged: Part = {}
+        for measure in self.measures:
+            merged.update(measure.combine(parts))
+        return merged
+
+    def figures(self, grain: str, start: datetime, key: tuple[Any, ...], part: Part,
+                updated_at: datetime) -> dict[str, Any]:
+        """The view's row (contract columns and `state`) of one key and window, from its partial."""
+        row: dict[str, Any] = {"grain": grain, "window_start": start, **dict(zip(self.keys, key, strict=True))}
+        for measure in self.measures:
+            row[measure.name] = measure.result(part)
+        row = self.finish_row(row)
+        english, chinese = CITY_NAMES.get(row.get("city_code"), (None, None))
+        row.update(city_name_en=english, city_name_zh=chinese,
+                   window_end=start + timedelta(seconds=GRAIN_SECONDS[grain]), window_date=start.date(),
+                   updated_at=updated_at)
+        finished = {name: row.get(name) for name in self.contract.schema().fieldNames()}
+        finished[STATE] = encode_state(part)
+        return finished
 
     # -- the aggregation -------------------------------------------------------------------------
     def _partials(self, rows: DataFrame, grain: str) -> DataFrame:

@@ -6,13 +6,14 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.catalog import SECURITY_INCIDENTS
-from streaming.gold.measures import Count, Sum
+from streaming.gold.measures import Count, Derived, Sum
 from streaming.gold.rollup import Rollup
 
 INCIDENTS = Rollup(
     SECURITY_INCIDENTS,
     keys=("city_code", "category", "severity", "status"),
-    measures=(Count("reports"), Sum("new_incidents", lambda: F.when(F.col("status") == "open", 1).otherwise(0))),
+    measures=(Count("reports"), Sum("new_incidents", Derived(lambda: F.when(F.col("status") == "open", 1).otherwise(0),
+                                                             lambda row: 1 if row["status"] == "open" else 0))),
     prepare=lambda silver: silver,
 )
 

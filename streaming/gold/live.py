@@ -1,0 +1,145 @@
+"""Gold on the driver: every view's partials kept in memory, merged with each micro-batch's rows.
+
+Building a gold view as Spark DataFrames costs the driver seconds of planning per view and batch, and
+the measured floor of a batch was that planning, not the data. The streaming job therefore keeps each
+view's partial aggregates (`streaming.gold.measures`, the Python twins) per grain, window and key for
+the days it works on, and a micro-batch:
+
+1. folds its accepted silver rows (a few thousand dicts) into partials of the finest windows they
+   fall in, and merges them into what it holds (the rows of earlier batches);
+2. re-merges every coarser window holding a touched one from its finer windows (an hour from its
+   5-minute windows, a day from its hours);
+3. finishes every key of every touched window into the view's row (`Rollup.figures`), `state` included.
+
+What it holds comes from `gold.facts` itself: the first time a (view, day) is needed, its stored rows'
+`state` is read back (one Spark job for every pair missing). So a restart, or a late record for a day
+no longer held, costs one read, and the partials live in the same commit as the rows they explain.
+The job never merges a batch twice: a replayed batch whose gold commit landed is skipped by the
+caller (`streaming.pipeline`), and after any failure everything is dropped and read again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from streaming.gold.measures import Part, decode_state
+from streaming.gold.rollup import Rollup
+from streaming.gold.windows import GRAIN_SECONDS, window_floor
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[Any, ...]
+# (view name, grain, window start, key, state JSON) of a stored gold row
+StoredRow = tuple[str, str, datetime, Key, str | None]
+Loader = Callable[[Sequence[tuple[Rollup, date]]], Iterable[StoredRow]]
+
+
+@dataclass
+class LiveGold:
+    """Partials of every view the job feeds, by view name, grain, window start and key."""
+
+    rollups: Sequence[Rollup]
+    load: Loader
+    _parts: dict[str, dict[str, dict[datetime, dict[Key, Part]]]] = field(default_factory=dict)
+    _loaded: set[tuple[str, date]] = field(default_factory=set)
+    _finished: dict[tuple[str, str, datetime], list[dict[str, Any]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._by_name = {rollup.contract.name: rollup for rollup in self.rollups}
+        self._parts = {name: defaultdict(dict) for name in self._by_name}
+
+    # -- what is held ------------------------------------------------------------------------------
+    def ensure(self, rollups: Iterable[Rollup], days: Iterable[date]) -> int:
+        """Read the stored partials of the (view, day) pairs not held yet; returns the pairs read."""
+        missing = sorted({(r.contract.name, day) for r in rollups for day in days} - self._loaded)
+        if not missing:
+            return 0
+        without_state = 0
+        for name, grain, start, key, state in self.load([(self._by_name[n], day) for n, day in missing]):
+            if state is None:
+                without_state += 1
+                continue
+            self._parts[name][grain].setdefault(start, {})[key] = decode_state(state, self._by_name[name].measures)
+        if without_state:
+            logger.warning("%d stored gold rows carry no partials (written before gold kept them): their windows "
+                           "are rebuilt from this job's rows only; run `ioc jobs backfill` over those days",
+                           without_state)
+        self._loaded.update(missing)
+        return len(missing)
+
+    def forget(self) -> None:
+        """Drop everything held (after a failed batch: what is held may include part of it)."""
+        self._parts = {name: defaultdict(dict) for name in self._by_name}
+        self._loaded.clear()
+        self._finished.clear()
+
+    def evict_before(self, day: date) -> None:
+        """Drop the windows of days before `day` (read again if a late record needs them)."""
+        for grains in self._parts.values():
+            for windows in grains.values():
+                for start in [s for s in windows if s.date() < day]:
+                    del windows[start]
+        self._loaded = {(name, d) for name, d in self._loaded if d >= day}
+        self._finished = {k: v for k, v in self._finished.items() if k[2].date() >= day}
+
+    # -- a micro-batch -----------------------------------------------------------------------------
+    def apply(self, rollup: Rollup, silver_rows: Sequence[Mapping[str, Any]],
+              updated_at: datetime) -> list[dict[str, Any]]:
+        """Merge a batch's silver rows of the view's topic; the view's rows (contract columns and
+        `state`) for every window, at every grain, that holds one of them: all keys of each."""
+        fresh = rollup.fold(silver_rows)
+        if not fresh:
+            return []
+        name = rollup.contract.name
+        self.ensure([rollup], {start.date() for start, _ in fresh})
+        held = self._parts[name]
+        finest = rollup.grains[0]
+        for (start, key), part in fresh.items():
+            window = held[finest].setdefault(start, {})
+            window[key] = rollup.combine([window[key], part]) if key in window else part
+        touched = {finest: sorted({start for start, _ in fresh})}
+        for finer, grain in zip(rollup.grains, rollup.grains[1:], strict=False):
+            touched[grain] = sorted({window_floor(start, grain) for start in touched[finer]})
+            for start in touched[grain]:
+                held[grain][start] = self._merged(rollup, held[finer], start, finer, grain)
+        rows = []
+        for grain, starts in touched.items():
+            for start in starts:
+                finished = self._finish(rollup, grain, start, updated_at)
+                rows.extend(finished)
+        return rows
+
+    @staticmethod
+    def _merged(rollup: Rollup, finer: Mapping[datetime, Mapping[Key, Part]], start: datetime, finer_grain: str,
+                grain: str) -> dict[Key, Part]:
+        """Each key's partial of the `grain` window at `start`, merged from the finer windows it holds."""
+        step = GRAIN_SECONDS[finer_grain]
+        by_key: dict[Key, list[Part]] = defaultdict(list)
+        for offset in range(0, GRAIN_SECONDS[grain], step):
+            for key, part in finer.get(start + timedelta(seconds=offset), {}).items():
+                by_key[key].append(part)
+        return {key: rollup.combine(parts) for key, parts in by_key.items()}
+
+    def _finish(self, rollup: Rollup, grain: str, start: datetime, updated_at: datetime) -> list[dict[str, Any]]:
+        window = self._parts[rollup.contract.name][grain].get(start, {})
+        rows = [rollup.figures(grain, start, key, part, updated_at) for key, part in window.items()]
+        self._finished[(rollup.contract.name, grain, start)] = rows
+        return rows
+
+    # -- what fusion reads -------------------------------------------------------------------------
+    def rows(self, rollup: Rollup, grain: str, since: datetime, until: datetime,
+             updated_at: datetime) -> list[dict[str, Any]]:
+        """The view's rows of the `grain` windows starting in [since, until] (their days must be held:
+        `ensure`). Rows a batch finished are reused; others are finished now (their `updated_at` is
+        then `updated_at`, which fusion does not read)."""
+        held = self._parts[rollup.contract.name][grain]
+        rows: list[dict[str, Any]] = []
+        for start in sorted(s for s in held if since <= s <= until):
+            cached = self._finished.get((rollup.contract.name, grain, start))
+            rows.extend(cached if cached is not None else self._finish(rollup, grain, start, updated_at))
+        return rows

@@ -1,0 +1,112 @@
+"""What the streaming job keeps on the driver between micro-batches besides gold's partials, and how
+it reads it back from Delta: recent silver rows of the topics fusion reads directly (incident statuses,
+camera health), recent alerts, and the stored gold partials (`streaming.gold.live`'s loader).
+
+Each is read from Delta once per (topic or view, day) the job needs, then kept up to date with the
+job's own batches; a failed batch drops it all (`forget`) and the next reads it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.catalog import ALERTS, SILVER_VIEWS, payload_fields, silver_name
+from lakehouse.frames import union_all
+from lakehouse.gold_facts import STATE, read_facts, view_with_state
+from lakehouse.silver_events import read_events
+from streaming.gold.live import StoredRow
+from streaming.gold.rollup import Rollup
+
+
+def _aware(value: Any) -> Any:
+    """Spark hands timestamps back as naive datetimes in the session time zone, UTC here."""
+    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+
+
+def collect_silver(events: DataFrame, topics: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """`events` (rows of `SILVER_EVENTS`) of `topics`, collected as flat dicts of each topic's view
+    (envelope and the topic's fields), by topic: one Spark job, through Arrow (several times faster
+    than pickled rows, and its timestamps come back aware, in UTC)."""
+    wanted = sorted(set(topics))
+    if not wanted:
+        return {}
+    structs = {silver_name(t) for t in SILVER_VIEWS}
+    envelope = [name for name in events.columns if name not in structs]
+    table = events.where(F.col("base_topic").isin(wanted)).select(
+        *envelope, *(silver_name(t) for t in wanted)).toArrow()
+    result: dict[str, list[dict[str, Any]]] = {topic: [] for topic in wanted}
+    payload = {topic: payload_fields(topic) for topic in wanted}
+    for row in table.to_pylist():
+        topic = row["base_topic"]
+        flat = {name: _aware(row[name]) for name in envelope}
+        fields = row.get(silver_name(topic)) or {}
+        flat.update({name: _aware(fields.get(name)) for name in payload[topic]})
+        result[topic].append(flat)
+    return result
+
+
+def gold_loader(spark: SparkSession, root: str):  # type: ignore[no-untyped-def]
+    """`streaming.gold.live.Loader` over `gold.facts`: every missing (view, day) in one Spark job."""
+    def load(pairs: Sequence[tuple[Rollup, date]]) -> list[StoredRow]:
+        facts = read_facts(spark, root)
+        by_view: dict[str, tuple[Rollup, set[date]]] = {}
+        for rollup, day in pairs:
+            by_view.setdefault(rollup.contract.name, (rollup, set()))[1].add(day)
+        parts = [
+            view_with_state(facts.where(F.col("window_date").isin(sorted(days))), rollup.contract).select(
+                F.lit(name).alias("view"), "grain", "window_start",
+                F.array(*(F.col(k).cast("string") for k in rollup.keys)).alias("key"), STATE)
+            for name, (rollup, days) in sorted(by_view.items())
+        ]
+        return [(row.view, row.grain, _aware(row.window_start), tuple(row.key), row[STATE])
+                for row in union_all(parts).collect()]
+    return load
+
+
+class RecentSilver:
+    """Rows of a few silver topics for the days the job works on, by Kafka coordinates (so adding a
+    batch's rows a load already read changes nothing)."""
+
+    def __init__(self, spark: SparkSession, root: str, topics: Sequence[str]) -> None:
+        self.spark, self.root, self.topics = spark, root, tuple(topics)
+        self._rows: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {t: {} for t in self.topics}
+        self._days: set[date] = set()
+
+    def ensure(self, days: Iterable[date]) -> None:
+        missing = sorted(set(days) - self._days)
+        if not missing:
+            return
+        events = read_events(self.spark, self.root).where(F.col("observed_date").isin(missing))
+        self.add(collect_silver(events, self.topics))
+        self._days.update(missing)
+
+    def add(self, rows_by_topic: Mapping[str, Sequence[dict[str, Any]]]) -> None:
+        for topic in self.topics:
+            held = self._rows[topic]
+            for row in rows_by_topic.get(topic, ()):
+                held[(row["_topic"], row["_partition"], row["_offset"])] = row
+
+    def rows(self, topic: str) -> list[dict[str, Any]]:
+        return list(self._rows[topic].values())
+
+    def evict_before(self, day: date) -> None:
+        for held in self._rows.values():
+            for coordinates in [c for c, row in held.items() if row["observed_at"].date() < day]:
+                del held[coordinates]
+        self._days = {d for d in self._days if d >= day}
+
+    def forget(self) -> None:
+        self._rows = {t: {} for t in self.topics}
+        self._days.clear()
+
+
+def recent_alerts(spark: SparkSession, root: str, since: datetime) -> list[dict[str, Any]]:
+    """`gold.alerts` rows open now or closed after `since`, as dicts with aware timestamps."""
+    rows = spark.read.format("delta").load(ALERTS.path(root)).where(
+        (F.col("state") == "open") | F.col("closed_at").isNull() | (F.col("closed_at") > F.lit(since))).collect()
+    return [{name: _aware(value) for name, value in row.asDict().items()} for row in rows]
