@@ -41,6 +41,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -163,9 +164,10 @@ def commit_floor(spark, tmp: Path, rounds: int = 5) -> tuple[float, float]:  # t
         now = datetime.now(UTC).replace(microsecond=0)
         rows = {c.qualified_name: _one_row(spark, c, serial, now) for c in (*appended, *GOLD)}
         started = time.perf_counter()
-        LakehousePipeline._in_parallel([
-            lambda c=c, frame=rows[c.qualified_name], version=serial:
-            append_once(frame, c.path(root), f"floor:{c.name}", version, may_be_replay=False) for c in appended])
+        with ThreadPoolExecutor(max_workers=len(appended)) as pool:  # as the job runs its appends
+            for future in [pool.submit(append_once, rows[c.qualified_name], c.path(root), f"floor:{c.name}", serial,
+                                       may_be_replay=False) for c in appended]:
+                future.result()
         appends_s = time.perf_counter() - started
         started = time.perf_counter()
         facts = union_all([as_facts(rows[name].withColumn("grain", F.lit("5min")) if "grain" in rows[name].columns
