@@ -320,18 +320,6 @@ def _new_alert(reading: Reading, rank: int, now: datetime) -> dict[str, Any]:
     }
 
 
-def open_alerts(spark: SparkSession, root: str) -> dict[tuple[str, str], dict[str, Any]]:
-    rows = spark.read.format("delta").load(ALERTS.path(root)).where(F.col("state") == "open").collect()
-    result = {}
-    for row in rows:
-        data = row.asDict()
-        for field in ("opened_at", "updated_at", "closed_at", "observed_at"):
-            if data[field] is not None:
-                data[field] = data[field].replace(tzinfo=UTC)
-        result[(data["rule_id"], data["subject_id"])] = data
-    return result
-
-
 def change_event(row: dict[str, Any]) -> dict[str, Any]:
     """The alerts-topic message for one change, in the feeds' envelope style (FIWARE Alert names)."""
     return {

@@ -68,19 +68,6 @@ FUSED_VIEWS = (TRAFFIC_CITY, AIR_CITY, TOURISM_AREA, WATER_STATION, RIVER_GAUGE,
 LOOKBACK = {"5min": timedelta(minutes=15), "hour": timedelta(hours=24)}
 
 
-def stored_inputs(spark: SparkSession, root: str, first: datetime, last: datetime) -> DataFrame:
-    """The `gold.facts` rows fusion reads for the 5-minute windows `first` to `last`: one scan for every
-    view (a caller that pins it saves a Delta scan per view), of the grains and lookbacks fusion uses,
-    not whole days (day partitions, then file statistics on window_start)."""
-    names = [view.name for view in FUSED_VIEWS]
-    start = F.col("window_start")
-    recent = [(F.col("grain") == grain) & (start > F.lit(first - back)) & (start <= F.lit(last))
-              for grain, back in LOOKBACK.items()]
-    since = (first - max(LOOKBACK.values())).date()
-    return _days(read_facts(spark, root), "window_date", since, last.date()).where(
-        F.col("gold_table").isin(names) & (recent[0] | recent[1]))
-
-
 def city_operations(spark: SparkSession, root: str, touched_5min: DataFrame, updated_at: datetime,
                     fresh: Mapping[str, DataFrame] | None = None, stored: DataFrame | None = None) -> DataFrame:
     """gold.city_operations rows for the touched 5-minute windows.
