@@ -23,7 +23,6 @@ costs a bisection per entity rather than a scan of every row.
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -45,6 +44,7 @@ from lakehouse.catalog import (
 )
 from streaming.fusion import LOOKBACK, STATUS
 from streaming.gold.vision import WHOLE_VIEW
+from streaming.standards.rounding import sql_greatest
 
 Row = Mapping[str, Any]
 Figures = dict[str, Any]
@@ -258,10 +258,7 @@ def _sum(values: Iterable[Any]) -> Any:
 
 def _greatest(values: Iterable[Any]) -> Any:
     """SQL `max`: nulls skipped, null when nothing is left; NaN is above every number, as in Spark."""
-    present = [v for v in values if v is not None]
-    if not present:
-        return None
-    return max(present, key=lambda v: (isinstance(v, float) and math.isnan(v), v))
+    return sql_greatest(*values)
 
 
 def _row(w: datetime, city: str, figures: Figures, updated_at: datetime) -> dict[str, Any]:

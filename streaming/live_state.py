@@ -19,7 +19,7 @@ from lakehouse.catalog import ALERTS, SILVER_VIEWS, payload_fields, silver_name
 from lakehouse.frames import union_all
 from lakehouse.gold_facts import STATE, read_facts, view_with_state
 from lakehouse.silver_events import read_events
-from streaming.gold.live import StoredRow
+from streaming.gold.live import Loader, StoredRow
 from streaming.gold.rollup import Rollup
 
 
@@ -50,7 +50,7 @@ def collect_silver(events: DataFrame, topics: Iterable[str]) -> dict[str, list[d
     return result
 
 
-def gold_loader(spark: SparkSession, root: str):  # type: ignore[no-untyped-def]
+def gold_loader(spark: SparkSession, root: str) -> Loader:
     """`streaming.gold.live.Loader` over `gold.facts`: every missing (view, day) in one Spark job."""
     def load(pairs: Sequence[tuple[Rollup, date]]) -> list[StoredRow]:
         facts = read_facts(spark, root)

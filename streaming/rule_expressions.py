@@ -59,6 +59,8 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, Final
 
+from streaming.standards.rounding import MAX_SCALE, round_half_up
+
 __all__ = [
     "CompiledExpression",
     "compile_expression",
@@ -297,6 +299,8 @@ def _round_half_up(value: Any, digits: int) -> Any:
         return None
     if isinstance(value, int):
         return value if digits >= 0 else int(_quantize(Decimal(value), digits))
+    if isinstance(value, float) and 0 <= digits <= MAX_SCALE:  # the gold figures' own rounding
+        return round_half_up(value, digits)
     if not math.isfinite(value):
         return value
     return float(_quantize(Decimal(repr(value)), digits)) + 0.0  # + 0.0: BigDecimal has no -0

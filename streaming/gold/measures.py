@@ -278,7 +278,9 @@ _SUM_DIGITS = SUM_TYPE.precision - SUM_TYPE.scale
 
 
 def _decimal(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value)) if not isinstance(value, Decimal) else value
+    if value is None or isinstance(value, Decimal):
+        return value
+    return Decimal(str(value))
 
 
 @dataclass(frozen=True)
