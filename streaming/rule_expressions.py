@@ -278,6 +278,13 @@ def _as_moment(value: date) -> datetime:
     return datetime(value.year, value.month, value.day, tzinfo=UTC)
 
 
+def _numeric_kind(kind: str) -> str:
+    """What a numeric operator (unary -/+, abs, round) yields: a NULL operand is typed DOUBLE, as Spark
+    casts an untyped NULL to a numeric operator's default type (`typeof(-NULL)` is double), which
+    then widens what it meets (`coalesce(int_column, -NULL)` is a DOUBLE)."""
+    return DOUBLE if kind == NULL else kind
+
+
 def _need_number(value: Any, what: str) -> Any:
     if value is None or (_is_number(value) and not isinstance(value, Decimal)):
         return value
@@ -683,7 +690,7 @@ class _Parser:
             self.need_kinds(side, (INT, DOUBLE), f"{operator!r}")
         kinds = {left.kind, right.kind}
         kind = (DOUBLE if operator == "/" or DOUBLE in kinds else ANY if ANY in kinds
-                else INT if INT in kinds else NULL)
+                else INT if INT in kinds else DOUBLE)  # NULL op NULL: Spark types both as DOUBLE
         lhs, rhs = left.fn, right.fn
         if operator == "/":
             def evaluate(row: Row) -> Any:
@@ -704,8 +711,9 @@ class _Parser:
         self.advance()
         operand = self.unary()
         self.need_kinds(operand, (INT, DOUBLE, DECIMAL), f"unary {token.text!r}")
+        kind = _numeric_kind(operand.kind)
         if token.text == "+":
-            return _Expr(operand.fn, operand.kind, token.start, operand.end, operand.literal, operand.value)
+            return _Expr(operand.fn, kind, token.start, operand.end, operand.literal, operand.value)
         if operand.literal and operand.value is not None:  # -2, -1.5: still a literal (round's digits)
             return _literal(-operand.value, operand.kind, token.start, operand.end)
         inner = operand.fn
@@ -718,7 +726,7 @@ class _Parser:
                 _need_number(value, "unary '-'")
             return -value
 
-        return _Expr(evaluate, operand.kind, token.start, operand.end)
+        return _Expr(evaluate, kind, token.start, operand.end)
 
     def primary(self) -> _Expr:
         token = self.peek()
@@ -811,7 +819,7 @@ class _Parser:
                 value = _need_number(inner(row), "abs")
                 return None if value is None else abs(value)
 
-            return _Expr(absolute, args[0].kind, start, end)
+            return _Expr(absolute, _numeric_kind(args[0].kind), start, end)
         if name == "round":
             digits = 0
             if len(args) == 2:
@@ -820,7 +828,7 @@ class _Parser:
                                      args[1].start)
                 digits = args[1].value
             inner = args[0].fn
-            return _Expr(lambda row: _round_half_up(inner(row), digits), args[0].kind, start, end)
+            return _Expr(lambda row: _round_half_up(inner(row), digits), _numeric_kind(args[0].kind), start, end)
         kind = self.common_kind(args, name)
         widen = kind == DOUBLE
         fns = [arg.fn for arg in args]

@@ -6,6 +6,7 @@ each test that needs a topic gets a fresh name. Nothing here is a mock.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import uuid
@@ -13,10 +14,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from ioc.kafka.broker import LocalBroker
 from ioc.kafka.topics import TopicSpec, ensure_topics
 from ioc.settings import Settings, load_settings
+
+# Property tests draw the same examples on every run ("ci", the default), so a red suite is a change's
+# doing, never the luck of a draw. IOC_HYPOTHESIS_PROFILE=explore draws fresh examples each run: run it
+# now and then (and with more examples, by editing a test's max_examples) to look for new failures.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False, database=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("IOC_HYPOTHESIS_PROFILE", "ci"))
 
 
 def free_port() -> int:

@@ -60,6 +60,11 @@ def test_precedence_follows_spark(sql, expected):
     ("round(nothing, 1)", None), ("coalesce(nothing, NULL, aqi)", 250.0), ("coalesce(nothing)", None),
     ("greatest(nothing, 1)", 1.0), ("least(NULL, NULL)", None), ("concat(road_class, nothing)", None),
     ("road_class || NULL", None), ("aqi / nothing", None),
+    # an untyped NULL under a numeric operator is a DOUBLE in Spark (typeof(-NULL) is double), and
+    # widens what it meets; NULL + 1 stays an INT
+    ("coalesce(aqi, -NULL)", 250.0), ("coalesce(aqi, +NULL)", 250.0), ("coalesce(aqi, abs(NULL))", 250.0),
+    ("coalesce(aqi, round(NULL, 1))", 250.0), ("coalesce(aqi, NULL - NULL)", 250.0),
+    ("greatest(aqi, NULL * NULL)", 250.0), ("coalesce(aqi, NULL + 1)", 250), ("coalesce(aqi, -(NULL + 1))", 250),
 ])
 def test_sql_null_semantics(sql, expected):
     result = ev(sql)
