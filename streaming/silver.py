@@ -29,6 +29,10 @@ Every decision depends only on the records and on earlier batches' output, never
 this batch's own partial writes (rows carry `_batch_id`, and reads take `_batch_id < batch_id`), so a
 batch replayed after a crash decides exactly as before. The streaming job carries the earlier
 batches' frontiers and ids in memory (`streaming.rule_state`) and reads them from Delta once per run.
+
+Here are the rules as Spark plans, which replays and backfills run over many batches at once; the
+streaming job judges each micro-batch with their Python twin on the driver (`streaming.silver_rows`),
+held equal to these by `tests/streaming/test_silver_rows.py`.
 """
 
 from __future__ import annotations

@@ -26,8 +26,10 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from functools import cache
 from typing import Any, Final
+from uuid import UUID
 
 import orjson
 import pandas as pd
@@ -77,14 +79,25 @@ def describe(base_topic: str, raw: bytes | None) -> Verdict:
 
 def _verdict(base_topic: str, raw: bytes | None) -> _RawVerdict:
     """`describe` with observed_at in epoch microseconds: what the UDF returns for one record."""
+    return judge_payload(base_topic, raw, with_values=False)[0]
+
+
+def judge_payload(base_topic: str | None, raw: bytes | None,
+                  with_values: bool = True) -> tuple[_RawVerdict, dict[str, Any] | None]:
+    """The verdict (reason, detail, event_id, observed_at in epoch microseconds) of one payload and,
+    for a valid one, the values silver stores for its contract fields (`silver_values`); never raises.
+
+    What the streaming job judges a micro-batch with on the driver (`streaming.silver_rows`), one
+    pydantic pass per record: the same verdict the Spark path's UDF gives, the same values its
+    `from_json` conform gives."""
     try:
-        return _judge(base_topic, raw)
+        return _judge(base_topic, raw, with_values)
     except Exception as exc:  # one record the checks did not foresee must not fail the batch
-        return UNPROCESSABLE, _text(f"validator failed: {_error_text(exc)}"), None, None
+        return (UNPROCESSABLE, _text(f"validator failed: {_error_text(exc)}"), None, None), None
 
 
-def _judge(base_topic: str, raw: bytes | None) -> _RawVerdict:
-    contract = EVENT_CONTRACTS[base_topic]
+def _judge(base_topic: str | None, raw: bytes | None, with_values: bool) -> tuple[_RawVerdict, dict[str, Any] | None]:
+    contract = EVENT_CONTRACTS[base_topic]  # type: ignore[index]  # a KeyError for no topic: unprocessable
     if raw is not None and len(raw) <= MAX_PAYLOAD_BYTES:
         try:
             event = contract.model_validate_json(raw, strict=True)
@@ -92,14 +105,58 @@ def _judge(base_topic: str, raw: bytes | None) -> _RawVerdict:
             pass
         else:
             # the common case, valid in one pass; the id in canonical UUID form, as silver stores it
+            document = _document(raw)
             try:
-                instants = _storable_instants(contract, event, raw)
+                instants = _storable_instants(contract, event, document)
             except _Unstorable as unstorable:
-                return unstorable.reason, unstorable.detail, None, None
-            return None, None, str(event.event_id), instants["observed_at"]
+                return (unstorable.reason, unstorable.detail, None, None), None
+            values = silver_values(contract, event, document, instants) if with_values else None
+            return (None, None, str(event.event_id), instants["observed_at"]), values
     # strict validation failed above, so a reason exists; WRONG_TYPE only to keep the type exact
     reason = classify_payload(contract, raw) or BadInputReason.WRONG_TYPE
-    return (*_explain(contract, raw, reason), None, None)
+    return (*_explain(contract, raw, reason), None, None), None
+
+
+def silver_values(contract: type[BaseModel], event: BaseModel, document: dict[str, Any],
+                  instants: dict[str, int]) -> dict[str, Any]:
+    """Every contract field of a valid event as silver stores it, what `streaming.silver.conform`
+    (Spark's `from_json` with the contract's schema, then the contract's defaults) makes of the same
+    payload: text and booleans as the payload wrote them (a UUID field keeps its own spelling; only
+    `event_id` is canonical), numbers as pydantic parsed them (doubles as floats), date-times as aware
+    UTC datetimes, a field left out as its default (enum members by value)."""
+    values: dict[str, Any] = {}
+    for name, kind in _column_kinds(contract):
+        if kind == "TIMESTAMP":
+            micros = instants.get(name)
+            values[name] = None if micros is None else _EPOCH + micros * _MICROSECOND
+        elif name not in document:
+            values[name] = _plain(getattr(event, name))
+        elif kind == "DOUBLE":
+            value = getattr(event, name)
+            values[name] = None if value is None else float(value)
+        elif kind in ("BIGINT", "ARRAY<BIGINT>", "ARRAY<DOUBLE>"):
+            values[name] = _plain(getattr(event, name))
+        else:  # STRING, BOOLEAN and arrays of them: as written
+            values[name] = document[name]
+    values["event_id"] = str(event.event_id)
+    return values
+
+
+@cache
+def _column_kinds(contract: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    return tuple((name, kind) for name, kind, _ in contract_columns(contract))
+
+
+def _plain(value: Any) -> Any:
+    """A pydantic value as Spark holds it: enum members by value, lists element by element, floats as
+    they are; a default's datetime is not expected (every date-time has an instant)."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, UUID):
+        return str(value)
+    return value
 
 
 @cache
@@ -118,11 +175,11 @@ class _Unstorable(Exception):
         self.reason, self.detail = reason.value, _text(detail)
 
 
-def _storable_instants(contract: type[BaseModel], event: BaseModel, raw: bytes) -> dict[str, int]:
+def _storable_instants(contract: type[BaseModel], event: BaseModel, document: dict[str, Any]) -> dict[str, int]:
     """Every date-time of a contract-valid event in epoch microseconds, once each is known to be
-    storable as validated (and every integer too); raises `_Unstorable` otherwise."""
+    storable as validated (and every integer too); raises `_Unstorable` otherwise. `document`: the
+    payload as `_document` reads it."""
     timestamps, integers = _storage_fields(contract)
-    document = _document(raw)
     instants: dict[str, int] = {}
     for name in timestamps:
         if (moment := getattr(event, name)) is None:
@@ -132,7 +189,7 @@ def _storable_instants(contract: type[BaseModel], event: BaseModel, raw: bytes) 
             raise _Unstorable(BadInputReason.WRONG_TYPE,
                               f"{name}: {text!r} is not a date-time Spark reads as the contract does: "
                               "YYYY-MM-DDTHH:MM:SS[.fraction] with Z or an offset ±HH:MM of at most 18 h")
-        instants[name] = _epoch_us(moment)
+        instants[name] = epoch_micros(moment)
     for name, instant in instants.items():
         if not _STORABLE_US[0] <= instant <= _STORABLE_US[1]:
             raise _Unstorable(BadInputReason.OUT_OF_RANGE,
@@ -157,7 +214,7 @@ def _document(raw: bytes) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
-def _epoch_us(moment: datetime) -> int:
+def epoch_micros(moment: datetime) -> int:
     """Microseconds since 1970-01-01 UTC, in integers: no conversion to UTC that could leave years 1-9999."""
     offset = moment.utcoffset() or _NO_OFFSET
     seconds = ((moment.toordinal() - _EPOCH_ORDINAL) * 86_400 + moment.hour * 3600 + moment.minute * 60
@@ -165,7 +222,7 @@ def _epoch_us(moment: datetime) -> int:
     return seconds * 1_000_000 + moment.microsecond - offset.microseconds
 
 
-_STORABLE_US: Final = (_epoch_us(STORABLE_FROM), _epoch_us(STORABLE_UNTIL))
+_STORABLE_US: Final = (epoch_micros(STORABLE_FROM), epoch_micros(STORABLE_UNTIL))
 
 
 def _explain(contract: type[BaseModel], raw: bytes | None, reason: BadInputReason) -> tuple[str, str]:

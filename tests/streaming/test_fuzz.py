@@ -294,7 +294,7 @@ def silver_json(accepted: DataFrame) -> DataFrame:
 
 def expected_value(value: Any) -> Any:
     if isinstance(value, datetime):
-        return validation._epoch_us(value)
+        return validation.epoch_micros(value)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, list):
@@ -376,7 +376,7 @@ def test_hostile_records_through_classify_judge_and_conform(spark: SparkSession)
         if verdict.final_reason is not None and verdict.final_reason not in TIME_REASONS:
             problems.append(f"{record}: time rules gave {verdict.final_reason}")
         assert python[3] is not None
-        if verdict.observed_us != validation._epoch_us(python[3]) or verdict.event_id != python[2]:
+        if verdict.observed_us != validation.epoch_micros(python[3]) or verdict.event_id != python[2]:
             problems.append(f"{record}: envelope {verdict.event_id} {verdict.observed_us} differs from {python}")
         row = silver.get(offset)
         if row is None:

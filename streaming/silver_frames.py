@@ -1,0 +1,62 @@
+"""Between Spark and the driver's silver (`streaming.silver_rows`): the batch's records in, silver's and
+quarantine's rows out.
+
+Three Spark touches per micro-batch, whatever the topics: one job reads the records (through Arrow),
+and the two appends take what the driver decided. Silver's rows are built on the driver from the
+values it judged (no `from_json` again); quarantine's are bronze's own rows joined with the verdicts,
+so the raw payload, key and Kafka timestamp are stored exactly as received, whatever they hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.catalog import QUARANTINE, SILVER_EVENTS, SILVER_VIEWS, payload_fields, silver_name
+from streaming.silver import TopicMap
+from streaming.silver_rows import Record, Verdict
+
+_VERDICTS_SCHEMA = ("topic string, `partition` int, `offset` long, reason string, detail string, event_id string, "
+                    "observed_us long")
+
+
+def collect_records(bronze: DataFrame) -> list[Record]:
+    """The batch's records (rows of bronze) on the driver: one Spark job, through Arrow."""
+    table = bronze.select("topic", "partition", "offset", F.unix_micros("kafka_timestamp").alias("kafka_us"),
+                          "value").toArrow()
+    columns = [table.column(name).to_pylist() for name in ("topic", "partition", "offset", "kafka_us", "value")]
+    return [Record(*values) for values in zip(*columns, strict=True)]
+
+
+def silver_frame(spark: SparkSession, rows: dict[str, list[dict[str, Any]]]) -> DataFrame:
+    """Accepted view rows (base topic -> rows) as rows of `SILVER_EVENTS`: the envelope as columns, each
+    topic's fields in its struct column, the other topics' structs null."""
+    schema = SILVER_EVENTS.schema()
+    structs = {silver_name(topic) for topic in SILVER_VIEWS}
+    tuples: list[tuple[Any, ...]] = []
+    for topic, topic_rows in rows.items():
+        own, fields = silver_name(topic), payload_fields(topic)
+        for row in topic_rows:
+            tuples.append(tuple(
+                (tuple(row[f] for f in fields) if name == own else None) if name in structs else row[name]
+                for name in schema.fieldNames()))
+    return spark.createDataFrame(tuples, schema, verifySchema=False)
+
+
+def quarantine_frame(spark: SparkSession, bronze: DataFrame, verdicts: Sequence[Verdict], topics: TopicMap,
+                     quarantined_at: datetime, batch_id: int) -> DataFrame:
+    """Quarantine's rows for `verdicts`: each record as bronze holds it, with its reason and detail."""
+    rows = [(v.record.topic, v.record.partition, v.record.offset, v.reason, v.detail, v.event_id, v.observed_us)
+            for v in verdicts]
+    decided = F.broadcast(spark.createDataFrame(rows, _VERDICTS_SCHEMA))
+    return bronze.join(decided, on=["topic", "partition", "offset"], how="inner").select(
+        "topic", topics.base_topic_column(F.col("topic")).alias("base_topic"), "partition", "offset",
+        "kafka_timestamp", "key", "value", "reason", "detail", "event_id",
+        F.timestamp_micros("observed_us").alias("observed_at"),
+        F.lit(quarantined_at).cast("timestamp").alias("quarantined_at"),
+        F.lit(quarantined_at.date()).alias("quarantine_date"), F.lit(batch_id).cast("long").alias("batch_id"),
+    ).select(*QUARANTINE.schema().fieldNames())

@@ -1,0 +1,233 @@
+"""The driver's silver (`streaming.silver_rows`, `streaming.silver_frames`) equals the Spark path's
+(`streaming.silver`: classify, judge, conform), verdict for verdict and value for value.
+
+Both are fed the same bronze rows: hostile payloads of every contract (`tests.streaming.hostile`),
+extreme observation times, copies of one event within a batch and across batches, late and future
+records (observed after their Kafka timestamp, or sent after they arrived), records sent in the same
+millisecond, and the frontiers and ids earlier batches leave. Silver's and quarantine's rows are
+compared as Spark stores them (to_json of the whole row, timestamps in epoch microseconds).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from feeds.quality import UNPROCESSABLE
+from lakehouse.catalog import QUARANTINE, SILVER_EVENTS
+from lakehouse.frames import union_all
+from lakehouse.pinned import pin, release
+from lakehouse.silver_events import as_events
+from streaming.live_state import collect_silver
+from streaming.silver import TimeRules, TopicMap, classify, conform, judge
+from streaming.silver_frames import collect_records, quarantine_frame, silver_frame
+from streaming.silver_rows import judge_batch
+from tests.streaming.hostile import TOPICS, Hostile, baseline, encode, fields
+from tests.streaming.test_fuzz import BRONZE, SENT, spark_sample, variant
+
+RULES = TimeRules(late_allowance_minutes=120, future_tolerance_minutes=10)
+ARRIVED = SENT + timedelta(seconds=30)
+TRAFFIC = "traffic.flow.v1"
+
+
+def moment(minutes: float) -> str:
+    return (SENT + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+
+
+def copy_of(number: int, topic: str, minutes: float) -> Hostile:
+    """A valid record of event `number` observed `minutes` after SENT."""
+    return variant(number, topic, moment(minutes))
+
+
+def bronze_of(spark: SparkSession, batch: list[tuple[Hostile, float, int]], batch_id: int) -> DataFrame:
+    """Bronze rows: (record, Kafka timestamp in minutes after SENT, partition); offsets in list order."""
+    rows = [(r.topic, partition, offset, SENT + timedelta(minutes=sent), f"key-{offset}", r.value, ARRIVED,
+             ARRIVED.date(), batch_id) for offset, (r, sent, partition) in enumerate(batch)]
+    return spark.createDataFrame(rows, BRONZE).coalesce(1)
+
+
+def stored(frame: DataFrame, key: tuple[str, ...]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Rows as Spark stores them, by `key`: to_json with timestamps and dates as numbers."""
+    numbers = {"timestamp": F.unix_micros, "date": F.unix_date}
+
+    def column(field: Any) -> Any:
+        if field.dataType.typeName() in numbers:
+            return numbers[field.dataType.typeName()](F.col(f"`{field.name}`")).alias(field.name)
+        if field.dataType.typeName() == "binary":
+            return F.base64(F.col(f"`{field.name}`")).alias(field.name)
+        if field.dataType.typeName() == "struct":  # a topic's fields: timestamps inside as numbers too
+            inner = [numbers[f.dataType.typeName()](F.col(f"`{field.name}`.`{f.name}`")).alias(f.name)
+                     if f.dataType.typeName() in numbers else F.col(f"`{field.name}`.`{f.name}`").alias(f.name)
+                     for f in field.dataType.fields]
+            return F.when(F.col(f"`{field.name}`").isNotNull(), F.struct(*inner)).alias(field.name)
+        return F.col(f"`{field.name}`")
+
+    rows = frame.select(*key, F.to_json(F.struct(*[column(f) for f in frame.schema.fields])).alias("row")).collect()
+    result = {tuple(row[k] for k in key): json.loads(row.row) for row in rows}
+    assert len(result) == len(rows), "keys repeat"
+    return result
+
+
+class SparkPath:
+    """The Spark path, one micro-batch at a time, carrying frontiers and ids as `RuleState` does."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+        self.frontiers: dict[str, datetime] = {}
+        self.seen: dict[str, set[str]] = {}
+
+    def batch(self, bronze: DataFrame, batch_id: int) -> tuple[DataFrame, DataFrame, dict[str, datetime]]:
+        frontiers = self.spark.createDataFrame(sorted(self.frontiers.items()), "base_topic string, frontier timestamp")
+        seen = self.spark.createDataFrame(sorted((t, i) for t, ids in self.seen.items() for i in ids),
+                                          "base_topic string, event_id string")
+        verdicts = pin(judge(classify(bronze, TopicMap()), frontiers, seen, RULES))
+        accepted = verdicts.where(F.col("final_reason").isNull())
+        silver = union_all([as_events(conform(accepted.where(F.col("base_topic") == topic), topic, batch_id, ARRIVED),
+                                      topic) for topic in TOPICS])
+        quarantine = verdicts.where(F.col("final_reason").isNotNull()).select(
+            "topic", "base_topic", "partition", "offset", "kafka_timestamp", "key", "value",
+            F.col("final_reason").alias("reason"), F.col("final_detail").alias("detail"), "event_id", "observed_at",
+            F.lit(ARRIVED).cast("timestamp").alias("quarantined_at"), F.lit(ARRIVED.date()).alias("quarantine_date"),
+            F.lit(batch_id).cast("long").alias("batch_id")).select(*QUARANTINE.schema().fieldNames())
+        newest: dict[str, datetime] = {}
+        for row in verdicts.where(F.col("observed_at").isNotNull() & ~F.coalesce(
+                F.col("time_reason") == "future", F.lit(False))).groupBy("base_topic").agg(
+                F.max("observed_at").alias("newest")).collect():
+            newest[row.base_topic] = row.newest.replace(tzinfo=UTC)
+        for row in accepted.select("base_topic", "event_id").collect():
+            self.seen.setdefault(row.base_topic, set()).add(row.event_id)
+        for topic, moment_ in newest.items():
+            self.frontiers[topic] = max(moment_, self.frontiers.get(topic, moment_))
+        return silver, quarantine, newest, verdicts  # type: ignore[return-value]
+
+
+class DriverPath:
+    """`judge_batch` one micro-batch at a time, carrying what `RuleState` carries."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+        self.frontiers: dict[str, datetime] = {}
+        self.seen: dict[str, dict[str, Any]] = {}
+
+    def batch(self, bronze: DataFrame, batch_id: int) -> tuple[DataFrame, DataFrame, Any]:
+        judged = judge_batch(collect_records(bronze), TopicMap().actual_to_base, self.frontiers, self.seen,
+                             RULES.late_allowance_minutes, RULES.future_tolerance_minutes, batch_id, ARRIVED)
+        for topic, rows in judged.rows.items():
+            for row in rows:
+                self.seen.setdefault(topic, {})[row["event_id"]] = row["observed_at"]
+        for topic, moment_ in judged.frontiers.items():
+            self.frontiers[topic] = max(moment_, self.frontiers.get(topic, moment_))
+        return (silver_frame(self.spark, judged.rows),
+                quarantine_frame(self.spark, bronze, judged.quarantined, TopicMap(), ARRIVED, batch_id), judged)
+
+
+SILVER_KEY = ("_topic", "_partition", "_offset")
+QUARANTINE_KEY = ("topic", "partition", "offset")
+
+
+def assert_same_batch(spark: SparkSession, spark_path: SparkPath, driver: DriverPath,
+                      batch: list[tuple[Hostile, float, int]], batch_id: int) -> Any:
+    bronze = pin(bronze_of(spark, batch, batch_id))
+    silver, quarantine, newest, verdicts = spark_path.batch(bronze, batch_id)  # type: ignore[misc]
+    try:
+        their_silver, their_quarantine = stored(silver, SILVER_KEY), stored(quarantine, QUARANTINE_KEY)
+        ours, our_quarantine, judged = driver.batch(bronze, batch_id)
+        our_silver, our_quarantined = stored(ours, SILVER_KEY), stored(our_quarantine, QUARANTINE_KEY)
+        spark_rows = collect_silver(silver, TOPICS)
+    finally:
+        release(verdicts)
+        release(bronze)
+    assert our_quarantined.keys() == their_quarantine.keys(), (
+        sorted(set(our_quarantined) ^ set(their_quarantine))[:10])
+    problems = [f"{key}: driver {our_quarantined[key]}\n  spark {their_quarantine[key]}"
+                for key in their_quarantine if our_quarantined[key] != their_quarantine[key]]
+    assert our_silver.keys() == their_silver.keys()
+    problems += [f"{key}: driver {our_silver[key]}\n  spark {their_silver[key]}"
+                 for key in their_silver if our_silver[key] != their_silver[key]]
+    assert not problems, "\n".join(problems[:10])
+    assert judged.frontiers == newest
+    # what gold and fusion read: the driver's rows are the Spark path's collected rows, in every value
+    by_key = {topic: {(r["_topic"], r["_partition"], r["_offset"]): r for r in rows}
+              for topic, rows in spark_rows.items()}
+    for topic, rows in judged.rows.items():
+        for row in rows:
+            theirs = by_key[topic][(row["_topic"], row["_partition"], row["_offset"])]
+            assert row.keys() == theirs.keys()
+            assert all(_same(row[k], theirs[k]) for k in row), (row, theirs)
+    return judged
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    return type(a) is type(b) and a == b
+
+
+def test_hostile_records_judged_alike(spark: SparkSession) -> None:
+    """The fuzz corpus's fixed sample (every contract, every kind of hostile value) in one batch."""
+    records = [(record, 0.0, 0) for record in spark_sample()]
+    judged = assert_same_batch(spark, SparkPath(spark), DriverPath(spark), records, 1)
+    assert sum(judged.accepted_counts().values()) >= len(TOPICS)
+    assert judged.quarantined_counts().get(UNPROCESSABLE) == 1  # the unknown topic's record
+
+
+def test_time_rules_judged_alike_across_batches(spark: SparkSession) -> None:
+    """Copies, late and future records, ties in the Kafka timestamp, over three batches."""
+    air = "environment.air.v1"
+    batches: list[list[tuple[Hostile, float, int]]] = [
+        [
+            (copy_of(1, TRAFFIC, -300), 0.0, 0),
+            (copy_of(1, TRAFFIC, -300), 0.5, 1),  # a copy within the batch (and late by then)
+            (copy_of(2, TRAFFIC, -10), 1.0, 0),  # runs ahead: the frontier moves to -10
+            (copy_of(3, TRAFFIC, -140), 1.0, 1),  # same millisecond as the run-ahead: 130 behind, late
+            (copy_of(4, TRAFFIC, -100), 0.2, 2),  # sent before the run-ahead: not late
+            (copy_of(5, TRAFFIC, 60 * 24), 0.3, 0),  # observed a day after it was sent: future
+            (copy_of(5, TRAFFIC, -50), 0.4, 1),  # the future copy left its id free
+            (copy_of(6, air, 0), 60 * 24.0, 0),  # sent a day after it arrived: future
+            (copy_of(7, air, 0.123456), 0.0, 1),
+            (copy_of(8, air, -119.5), 0.0, 2),  # within the allowance of its peer in the same millisecond
+        ],
+        [
+            (copy_of(1, TRAFFIC, -5), 2.0, 0),  # already in silver
+            (copy_of(3, TRAFFIC, -5), 2.0, 1),  # its late first copy did not take the id
+            (copy_of(9, TRAFFIC, -130.5), 2.0, 2),  # 125.5 minutes behind: late, "126" (half up)
+            (copy_of(10, TRAFFIC, -125), 2.0, 0),  # exactly the allowance behind: kept
+            (copy_of(7, air, 1), 2.0, 1),  # a copy of batch 0's
+            (copy_of(11, air, 3), 12.0, 2),  # sent 11.5 minutes after it arrived: future
+        ],
+        [
+            (copy_of(12, TRAFFIC, 0), 3.0, 0),
+            (copy_of(13, TRAFFIC, -150), 3.0, 0),
+            (copy_of(12, TRAFFIC, 0), 3.0, 1),  # a copy in the same millisecond, other partition
+            (Hostile(TRAFFIC, b'{"not": "a traffic record"}', "invalid"), 3.0, 2),
+        ],
+    ]
+    spark_path, driver = SparkPath(spark), DriverPath(spark)
+    reasons: list[dict[str, int]] = []
+    for batch_id, batch in enumerate(batches):
+        reasons.append(assert_same_batch(spark, spark_path, driver, batch, batch_id).quarantined_counts())
+    assert reasons[0] == {"duplicate_event_id": 1, "late": 1, "future": 2}
+    assert reasons[1] == {"duplicate_event_id": 2, "late": 1, "future": 1}
+    assert reasons[2]["duplicate_event_id"] == 1 and reasons[2]["late"] == 1
+
+
+def test_every_topic_with_defaults_left_out_judged_alike(spark: SparkSession) -> None:
+    """Only the required fields: the contract's defaults fill the rest, as conform fills them."""
+    batch = []
+    for number, topic in enumerate(TOPICS):
+        pairs = [(name, json.dumps(str(UUID(int=100 + number, version=4))) if name == "event_id" else text)
+                 for (name, text), spec in zip(baseline(topic), fields(topic), strict=True) if spec.required]
+        batch.append((Hostile(topic, encode(pairs).encode(), "required fields only"), 0.0, number % 3))
+    judged = assert_same_batch(spark, SparkPath(spark), DriverPath(spark), batch, 1)
+    assert sum(judged.accepted_counts().values()) == len(TOPICS)
+
+
+def test_silver_frame_has_the_table_schema(spark: SparkSession) -> None:
+    assert silver_frame(spark, {}).schema == SILVER_EVENTS.schema()
