@@ -5,9 +5,10 @@ makes at most five Delta commits (bronze, silver, quarantine, alerts, gold), wha
 topics and gold tables, and only the first two when nothing is quarantined and no alert changes:
 
 1. bronze: the records as received, appended once per batch (tagged commit, `lakehouse.writes`);
-2. silver (every topic in one table) and quarantine (`streaming.silver`), appended once per batch,
-   side by side; the time rules' frontiers travel in the silver commit's metadata. The accepted rows
-   of the topics gold and fusion read are collected to the driver (one Spark job);
+2. silver (every topic in one table) and quarantine, appended once per batch, side by side; the time
+   rules' frontiers travel in the silver commit's metadata. The batch is judged on the driver
+   (`streaming.silver_rows`: the batch's records read in one Spark job, one pydantic pass each, the
+   time rules in arrival order), which hands gold and fusion their rows without another Spark job;
 3. gold on the driver (`streaming.gold.live`): the batch's rows folded into the partials held for
    their windows, every window holding one of them re-merged and finished at every grain; no Spark
    plan per view;
@@ -31,7 +32,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -64,10 +65,8 @@ from lakehouse.catalog import (
     WATER_STATION,
     all_contracts,
 )
-from lakehouse.frames import union_all
 from lakehouse.gold_facts import fact_tuples, replace_windows
 from lakehouse.pinned import pin, release
-from lakehouse.silver_events import as_events
 from lakehouse.tables import TableContract, ensure_tables
 from lakehouse.writes import already_committed, append_once, commit_tag
 from streaming import alerts as alerting
@@ -76,16 +75,12 @@ from streaming.fusion_rows import city_operations_rows
 from streaming.gold import environment, security, tourism, traffic, vision
 from streaming.gold.live import LiveGold
 from streaming.gold.rollup import Rollup
-from streaming.gold.windows import five_minute_floor, window_floor, window_start
-from streaming.live_state import RecentSilver, collect_silver, gold_loader, recent_alerts
+from streaming.gold.windows import five_minute_floor, window_floor
+from streaming.live_state import RecentSilver, gold_loader, recent_alerts
 from streaming.rule_state import RuleState, frontiers_metadata, silver_app_id
-from streaming.silver import (
-    TimeRules,
-    TopicMap,
-    classify,
-    conform,
-    judge,
-)
+from streaming.silver import TimeRules, TopicMap
+from streaming.silver_frames import collect_records, quarantine_frame, silver_frame
+from streaming.silver_rows import JudgedBatch, Record, Verdict, judge_batch
 
 logger = logging.getLogger(__name__)
 
@@ -112,12 +107,16 @@ class BatchReport:
 class SilverOutput:
     """What judging a batch gives the rest of it."""
 
-    touched: dict[str, list[datetime]]  # base topic -> the 5-minute windows it accepted rows in
-    frontiers: dict[str, datetime]  # base topic -> the batch's newest accepted observed_at
-    accepted: DataFrame  # the accepted verdicts (the time rules' state advances with them)
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # accepted rows gold and fusion read
+    judged: JudgedBatch  # accepted rows by topic, verdicts, frontiers, touched windows
     appends: list[Future[bool]] = field(default_factory=list)  # silver and quarantine, started
-    pinned: list[DataFrame] = field(default_factory=list)  # what the appends read: released after them
+
+    @property
+    def touched(self) -> dict[str, list[datetime]]:
+        return self.judged.touched
+
+    @property
+    def rows(self) -> dict[str, list[dict[str, Any]]]:
+        return self.judged.rows
 
 
 @contextmanager
@@ -315,25 +314,21 @@ class LakehousePipeline:
             report.records = bronze.count()
             if report.records == 0:
                 return
-        pinned: list[DataFrame] = []
-        try:
-            with ThreadPoolExecutor(max_workers=3, thread_name_prefix="delta-write") as pool:
-                appends = [pool.submit(append_once, bronze, BRONZE_EVENTS.path(self.root),
-                                       f"{self.query_name}:bronze", batch_id, may_be_replay=self._may_replay)]
-                with phase(report, "silver"):
-                    silver = self._silver(bronze, batch_id, now, report, unprocessable, pool)
-                pinned += silver.pinned
-                appends += silver.appends
-                report.commits += len(appends)
-                if silver.touched and not self._gold_landed(batch_id):
-                    self._gold_alerts_fusion(silver, batch_id, now, report)
-                with phase(report, "appends"):  # what the background appends still took
-                    for append in appends:
-                        append.result()
-            self.rule_state.advance(batch_id, silver.frontiers, silver.accepted)
-        finally:
-            for frame in pinned:
-                release(frame)
+        # leaving the pool waits for every append it started, failed batch or not: nothing may still
+        # read bronze once the batch unpersists it
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="delta-write") as pool:
+            appends = [pool.submit(append_once, bronze, BRONZE_EVENTS.path(self.root),
+                                   f"{self.query_name}:bronze", batch_id, may_be_replay=self._may_replay)]
+            with phase(report, "silver"):
+                silver = self._silver(bronze, batch_id, now, report, unprocessable, pool)
+            appends += silver.appends
+            report.commits += len(appends)
+            if silver.touched and not self._gold_landed(batch_id):
+                self._gold_alerts_fusion(silver, batch_id, now, report)
+            with phase(report, "appends"):  # what the background appends still took
+                for append in appends:
+                    append.result()
+        self.rule_state.advance(batch_id, silver.judged.frontiers, silver.rows)
         self._may_replay = False  # this batch is complete: the next one is new to every table
 
     def _gold_alerts_fusion(self, silver: SilverOutput, batch_id: int, now: datetime, report: BatchReport) -> None:
@@ -358,33 +353,26 @@ class LakehousePipeline:
             return 0
 
     # -- the safety net ------------------------------------------------------------------------
-    def _classified(self, bronze: DataFrame, unprocessable: DataFrame | None) -> DataFrame:
-        """`classify`'s rows for the batch; records found unprocessable skip validation and carry
-        reason `unprocessable` with their error."""
-        if unprocessable is None:
-            return classify(self._fault(bronze), self.topics)
-        coordinates = ["topic", "partition", "offset"]
-        processable = bronze.join(unprocessable.select(*coordinates), on=coordinates, how="left_anti")
-        set_aside = bronze.join(unprocessable, on=coordinates, how="inner").select(
-            *bronze.columns, self.topics.base_topic_column(F.col("topic")).alias("base_topic"),
-            F.lit(UNPROCESSABLE).alias("reason"), F.col("error").alias("detail"),
-            F.lit(None).cast("string").alias("event_id"), F.lit(None).cast("timestamp").alias("observed_at"))
-        return classify(self._fault(processable), self.topics).unionByName(set_aside)
-
-    def _probe(self, bronze: DataFrame, topics: set[str], batch_id: int, now: datetime) -> None:
-        """The batch's data path (validation, time rules, conform) on `bronze`, whose records are of
-        the base `topics`, computed, not written."""
+    def _judge(self, bronze: DataFrame, batch_id: int, now: datetime, unprocessable: DataFrame | None) -> JudgedBatch:
+        """The batch judged on the driver (`streaming.silver_rows`); records found unprocessable skip
+        validation and are quarantined as `unprocessable` with their error."""
         self.rule_state.ensure_loaded(batch_id)
-        verdicts = judge(classify(self._fault(bronze), self.topics), self.rule_state.frontier_frame(),
-                         self.rule_state.seen_ids(), self.rules).persist()
-        try:
-            verdicts.write.format("noop").mode("overwrite").save()
-            accepted = verdicts.where(F.col("final_reason").isNull())
-            for base_topic in sorted(topics):
-                conform(accepted.where(F.col("base_topic") == base_topic), base_topic, batch_id, now
-                        ).write.format("noop").mode("overwrite").save()
-        finally:
-            verdicts.unpersist()
+        coordinates = ["topic", "partition", "offset"]
+        processable = bronze if unprocessable is None else bronze.join(
+            F.broadcast(unprocessable.select(*coordinates)), on=coordinates, how="left_anti")
+        judged = judge_batch(collect_records(self._fault(processable)), self.topics.actual_to_base,
+                             self.rule_state.frontiers, self.rule_state.seen(),
+                             self.rules.late_allowance_minutes, self.rules.future_tolerance_minutes, batch_id, now)
+        if unprocessable is not None:
+            judged.quarantined += [Verdict(Record(row.topic, row.partition, row.offset, 0, None), UNPROCESSABLE,
+                                           row.error) for row in unprocessable.collect()]
+        return judged
+
+    def _probe(self, bronze: DataFrame, batch_id: int, now: datetime) -> None:
+        """The batch's data path (reading, validation, time rules, silver's rows) on `bronze`, computed,
+        not written."""
+        judged = self._judge(bronze, batch_id, now, None)
+        silver_frame(self.spark, judged.rows).write.format("noop").mode("overwrite").save()
 
     def _isolate_unprocessable(self, bronze: DataFrame, batch_id: int, now: datetime,
                                failure: BaseException) -> DataFrame | None:
@@ -394,17 +382,14 @@ class LakehousePipeline:
         records = [tuple(row) for row in bronze.select(*coordinates).collect()]
         schema = "topic string, `partition` int, `offset` long"
 
-        base_of = self.topics.actual_to_base
-
         def probe(subset: Sequence[tuple[Any, ...]]) -> str | None:
             chosen = F.broadcast(self.spark.createDataFrame(list(subset), schema))
-            topics = {base_of[record[0]] for record in subset if record[0] in base_of}
             started = time.monotonic()
             # stored first: the records the probe sees are exactly the subset, whatever the optimizer
             # moves (a semi-join would otherwise let the data path run over the whole batch)
             sample = pin(bronze.join(chosen, on=coordinates, how="left_semi"))
             try:
-                self._probe(sample, topics, batch_id, now)
+                self._probe(sample, batch_id, now)
             except Exception as exc:
                 if safety.failure_kind(exc) == "infrastructure":
                     raise
@@ -433,71 +418,24 @@ class LakehousePipeline:
 
     def _silver(self, bronze: DataFrame, batch_id: int, now: datetime, report: BatchReport,
                 unprocessable: DataFrame | None, pool: ThreadPoolExecutor) -> SilverOutput:
-        """Judge the batch; its silver and quarantine appends started on `pool`, the accepted rows of the
-        topics gold and fusion read collected. The caller releases `pinned` once the appends landed."""
-        self.rule_state.ensure_loaded(batch_id)
-        classified = pin(self._classified(bronze, unprocessable))  # the validator runs once per record
-        try:
-            # pinned: a dozen writes derive from it, each would otherwise plan the whole judgement again
-            verdicts = pin(judge(classified, self.rule_state.frontier_frame(), self.rule_state.seen_ids(),
-                                 self.rules))
-        finally:
-            release(classified)
-        output = SilverOutput({}, {}, verdicts.where(F.col("final_reason").isNull()), pinned=[verdicts])
-        try:
-            self._write_silver(verdicts, batch_id, now, report, pool, output)
-        except BaseException:  # nothing may still read what is released
-            wait(output.appends)
-            for frame in output.pinned:
-                release(frame)
-            raise
-        return output
-
-    def _write_silver(self, verdicts: DataFrame, batch_id: int, now: datetime, report: BatchReport,
-                      pool: ThreadPoolExecutor, output: SilverOutput) -> None:
-        frontiers = output.frontiers
-        touched: dict[str, list[datetime]] = defaultdict(list)
-        not_future = F.col("observed_at").isNotNull() & ~F.coalesce(F.col("time_reason") == "future", F.lit(False))
-        summary = verdicts.groupBy(
-            "base_topic", "final_reason", window_start(F.col("observed_at"), "5min").alias("w5"),
-        ).agg(F.count(F.lit(1)).alias("records"), F.max(F.when(not_future, F.col("observed_at"))).alias("newest"))
-        for row in summary.collect():
-            if row.final_reason is None:
-                report.accepted[row.base_topic] = report.accepted.get(row.base_topic, 0) + row.records
-                touched[row.base_topic].append(row.w5.replace(tzinfo=UTC))
-            else:
-                report.quarantined[row.final_reason] = report.quarantined.get(row.final_reason, 0) + row.records
-            if row.newest is not None:
-                newest = row.newest.replace(tzinfo=UTC)
-                frontiers[row.base_topic] = max(newest, frontiers.get(row.base_topic, newest))
-
-        quarantine = verdicts.where(F.col("final_reason").isNotNull()).select(
-            "topic", "base_topic", "partition", "offset", "kafka_timestamp", "key", "value",
-            F.col("final_reason").alias("reason"), F.col("final_detail").alias("detail"), "event_id",
-            "observed_at", F.lit(now).cast("timestamp").alias("quarantined_at"),
-            F.lit(now.date()).alias("quarantine_date"), F.lit(batch_id).cast("long").alias("batch_id"),
-        ).select(*QUARANTINE.schema().fieldNames())
-        accepted = output.accepted
-        output.touched = dict(touched)
-        # every topic in one commit, which carries the frontiers too (even when nothing was accepted);
-        # pinned: appended, and the rows gold and fusion read collected to the driver
-        if report.accepted:
-            silver = pin(union_all([
-                as_events(conform(accepted.where(F.col("base_topic") == topic), topic, batch_id, now), topic)
-                for topic in sorted(report.accepted)]))
-            output.pinned.append(silver)
-        else:
-            silver = self.spark.createDataFrame([], SILVER_EVENTS.schema())
-        metadata = frontiers_metadata(self.rule_state.frontiers_with(frontiers))
+        """Judge the batch on the driver; its silver and quarantine appends started on `pool`. Every topic
+        goes in one silver commit, which carries the time rules' frontiers too (even when nothing was
+        accepted)."""
+        judged = self._judge(bronze, batch_id, now, unprocessable)
+        report.accepted = judged.accepted_counts()
+        report.quarantined = judged.quarantined_counts()
+        output = SilverOutput(judged)
+        silver = silver_frame(self.spark, judged.rows)
+        metadata = frontiers_metadata(self.rule_state.frontiers_with(judged.frontiers))
         output.appends.append(pool.submit(
             append_once, silver, SILVER_EVENTS.path(self.root), silver_app_id(self.query_name), batch_id,
             may_be_replay=self._may_replay, metadata=metadata))
-        if report.quarantined:  # a replay decides the same, so it skips the same empty append
+        if judged.quarantined:  # a replay decides the same, so it skips the same empty append
+            quarantine = quarantine_frame(self.spark, bronze, judged.quarantined, self.topics, now, batch_id)
             output.appends.append(pool.submit(
                 append_once, quarantine, QUARANTINE.path(self.root), f"{self.query_name}:quarantine", batch_id,
                 may_be_replay=self._may_replay))
-        wanted = [topic for topic in report.accepted if topic in GOLD_BY_TOPIC or topic in FUSION_SILVER]
-        output.rows = collect_silver(silver, wanted)
+        return output
 
     # -- gold, alerts and fusion, on the driver ------------------------------------------------------
     def _gold_tag(self, batch_id: int) -> str:

@@ -162,7 +162,7 @@ def lakehouse_run(spark, settings, kafka_bootstrap, tmp_path_factory) -> Simulat
         state = pipeline.rule_state
         assert state.ids is not None and state.through_batch is not None
         carried = (state.through_batch, dict(state.frontiers),
-                   {(row.base_topic, row.event_id) for row in state.ids.collect()})
+                   state.ids.pairs())
     finally:
         pipeline.close()
     assert len(reports) >= 2, "the run should span several micro-batches"

@@ -61,7 +61,7 @@ def test_rule_state_carried_between_batches_is_what_a_restart_loads(spark, lakeh
     loaded.ensure_loaded(last_batch + 1)
     try:
         assert loaded.frontiers == frontiers
-        assert {(row.base_topic, row.event_id) for row in loaded.seen_ids().collect()} == ids
+        assert loaded.ids is not None and loaded.ids.pairs() == ids
         # and every id silver accepted within the horizon is there: none was dropped by the carrying
         accepted_recent = sum(
             silver(spark, lakehouse_run, topic)
@@ -92,7 +92,8 @@ def test_rule_state_of_a_new_query_over_existing_silver_stays_bounded(spark, lak
             if newest is not None:
                 expected |= {(topic, row.event_id) for row in rows.where(
                     F.col("observed_at") >= F.lit(newest - allowance)).select("event_id").collect()}
-        loaded = {(row.base_topic, row.event_id) for row in fresh.seen_ids().collect()}
+        assert fresh.ids is not None
+        loaded = fresh.ids.pairs()
         assert loaded == expected
         assert 0 < len(loaded) < sum(silver(spark, lakehouse_run, t).count() for t in SILVER_VIEWS)
     finally:
