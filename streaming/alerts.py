@@ -348,6 +348,12 @@ def apply_changes(spark: SparkSession, root: str, changes: list[dict[str, Any]],
     """
     if not changes:
         return 0
+    publish_changes(changes, publish, confirm_timeout_s)
+    return store_changes(spark, root, changes)
+
+
+def publish_changes(changes: list[dict[str, Any]], publish: Any | None, confirm_timeout_s: float = 60.0) -> None:
+    """Publish the changes that bump a version and confirm every send (`apply_changes`' first half)."""
     if publish is not None:
         sent = [row for row in changes if row["change"] != "update"]
         failed = []
@@ -366,6 +372,13 @@ def apply_changes(spark: SparkSession, root: str, changes: list[dict[str, Any]],
             raise AlertPublishError(
                 f"{len(failed)} of {len(sent)} alert changes were not acknowledged by Kafka, e.g. {failed[0]}",
                 hint="the micro-batch fails and is replayed; check the broker with `ioc kafka status`")
+
+
+def store_changes(spark: SparkSession, root: str, changes: list[dict[str, Any]]) -> int:
+    """MERGE every changed row into `gold.alerts` (`apply_changes`' second half, once the changes are
+    published); returns rows merged."""
+    if not changes:
+        return 0
     columns = ALERTS.schema().fieldNames()
     frame = spark.createDataFrame([tuple(row[c] for c in columns) for row in changes], ALERTS.schema())
     upsert(spark, frame, root, ALERTS)

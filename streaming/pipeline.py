@@ -12,12 +12,15 @@ topics and gold tables, and only the first two when nothing is quarantined and n
 3. gold on the driver (`streaming.gold.live`): the batch's rows folded into the partials held for
    their windows, every window holding one of them re-merged and finished at every grain; no Spark
    plan per view;
-4. alerts evaluated on those rows in Python, changes published to Kafka and MERGEd (a commit only
-   when an alert opens, changes or closes);
+4. alerts evaluated on those rows in Python, changes published to Kafka at once and MERGEd in the
+   background beside fusion and the gold write (a commit only when an alert opens, changes or closes);
 5. city fusion for the touched 5-minute windows, in Python (`streaming.fusion_rows`), from the rows
    held and the recent silver rows and alerts the job keeps (`streaming.live_state`);
 6. every gold row of the batch (domains and fusion) in one commit that replaces the windows it
    covers, tagged with the batch.
+
+The first batch of a run also reads back, in the background while it is judged, what gold, alerts
+and fusion hold (`_start_warming`): a restart pays for those reads beside the time rules' own.
 
 With the checkpoint, a batch that crashed half-way is replayed with the same records and the same
 batch id: tagged appends skip what already landed; a batch whose gold commit landed skips gold, and
@@ -68,7 +71,7 @@ from lakehouse.catalog import (
 from lakehouse.gold_facts import fact_tuples, replace_windows
 from lakehouse.pinned import pin, release
 from lakehouse.tables import TableContract, ensure_tables
-from lakehouse.writes import already_committed, append_once, commit_tag
+from lakehouse.writes import already_committed, append_once, commit_tag, committed_metadata
 from streaming import alerts as alerting
 from streaming import safety
 from streaming.fusion_rows import city_operations_rows
@@ -77,7 +80,7 @@ from streaming.gold.live import LiveGold
 from streaming.gold.rollup import Rollup
 from streaming.gold.windows import five_minute_floor, window_floor
 from streaming.live_state import RecentSilver, gold_loader, recent_alerts
-from streaming.rule_state import RuleState, frontiers_metadata, silver_app_id
+from streaming.rule_state import RuleState, frontiers_from_metadata, frontiers_metadata, silver_app_id
 from streaming.silver import TimeRules, TopicMap
 from streaming.silver_frames import collect_records, quarantine_frame, silver_frame
 from streaming.silver_rows import JudgedBatch, Record, Verdict, judge_batch
@@ -193,6 +196,7 @@ class LakehousePipeline:
         self._alert_updates: dict[str, dict[str, Any]] = {}
         self._alert_updates_since: float | None = None
         self._newest_day: date | None = None
+        self._warming: Future[None] | None = None  # the first batch's background read of what is held
 
     # -- the query -------------------------------------------------------------------------------
     def ensure_tables(self) -> None:
@@ -316,26 +320,54 @@ class LakehousePipeline:
                 return
         # leaving the pool waits for every append it started, failed batch or not: nothing may still
         # read bronze once the batch unpersists it
-        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="delta-write") as pool:
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="delta-write") as pool:
             appends = [pool.submit(append_once, bronze, BRONZE_EVENTS.path(self.root),
                                    f"{self.query_name}:bronze", batch_id, may_be_replay=self._may_replay)]
+            self._start_warming(pool, batch_id, now)
             with phase(report, "silver"):
                 silver = self._silver(bronze, batch_id, now, report, unprocessable, pool)
             appends += silver.appends
             report.commits += len(appends)
             if silver.touched and not self._gold_landed(batch_id):
-                self._gold_alerts_fusion(silver, batch_id, now, report)
+                appends += self._gold_alerts_fusion(silver, batch_id, now, report, pool)
             with phase(report, "appends"):  # what the background appends still took
                 for append in appends:
                     append.result()
         self.rule_state.advance(batch_id, silver.judged.frontiers, silver.rows)
         self._may_replay = False  # this batch is complete: the next one is new to every table
 
-    def _gold_alerts_fusion(self, silver: SilverOutput, batch_id: int, now: datetime, report: BatchReport) -> None:
+    def _start_warming(self, pool: ThreadPoolExecutor, batch_id: int, now: datetime) -> None:
+        """After a (re)start, read what gold, alerts and fusion hold back from Delta in the background,
+        while the batch is judged: the gold partials of the two days up to the newest frontier, the
+        recent silver rows fusion reads, and the recent alerts. Only the first batch of a run (or after a
+        failure) holds nothing; the later ones find it all held."""
+        self._warming = None
+        if self.rule_state.through_batch is not None:
+            return
+        frontiers = frontiers_from_metadata(committed_metadata(
+            self.spark, SILVER_EVENTS.path(self.root), silver_app_id(self.query_name), batch_id))
+        if not frontiers:
+            return
+        newest = max(frontiers.values())
+
+        def warm() -> None:
+            self.live.ensure(ROLLUPS, _days(newest - timedelta(days=GOLD_DAYS_HELD - 1), newest))
+            self.recent_silver.ensure(_days(newest - timedelta(days=max(FUSION_SILVER.values())), newest))
+            self._held_alerts(now)
+
+        self._warming = pool.submit(warm)
+
+    def _gold_alerts_fusion(self, silver: SilverOutput, batch_id: int, now: datetime, report: BatchReport,
+                            pool: ThreadPoolExecutor) -> list[Future[Any]]:
+        """Gold, alerts and fusion of the batch, and its gold commit; returns the alerts' MERGE when one was
+        started on `pool` (the alert changes are published before it returns)."""
+        if self._warming is not None:  # what it reads, gold needs: wait for it (and raise what it raised)
+            with phase(report, "warming"):
+                self._warming.result()
         with phase(report, "gold"):
             built = self._gold(silver.rows, now)
         with phase(report, "alerts"):
-            self._alerts(built, now, report)
+            stored = self._alerts(built, now, report, pool)
         with phase(report, "fusion"):
             built[CITY_OPERATIONS.qualified_name] = self._fusion(silver.touched, silver.rows, now)
         with phase(report, "gold_write"):
@@ -343,6 +375,7 @@ class LakehousePipeline:
                 report.commits += 1
         report.gold_tables = sorted(name for name, view_rows in built.items() if view_rows)
         self._evict()
+        return [stored] if stored is not None else []
 
     def _submitted_jobs(self) -> int:
         """How many Spark jobs the driver has submitted so far (every thread, every job group), or 0 when
@@ -470,17 +503,19 @@ class LakehousePipeline:
             self._alerts_held = {row["alert_id"]: row for row in recent}
         return self._alerts_held
 
-    def _alerts(self, built: RowsByName, now: datetime, report: BatchReport) -> None:
+    def _alerts(self, built: RowsByName, now: datetime, report: BatchReport,
+                pool: ThreadPoolExecutor) -> Future[int] | None:
         """Rate the batch's rows against the rules; publish and MERGE what changed.
 
         Openings, level changes and closings are published and written in their batch. A refresh of an
         open alert's value (no new version, nothing published) waits up to `alert_refresh_seconds` and
         goes with the next write: a MERGE per batch for refreshed values alone was the batch's
-        costliest commit. The job decides on what it holds, refreshes included.
+        costliest commit. The job decides on what it holds, refreshes included. The changes are published
+        here; their MERGE runs on `pool` beside fusion and the gold write (its future is returned).
         """
         readings = alerting.readings_from_rows(self.alert_rules, built)
         if not readings:
-            return
+            return None
         held = self._held_alerts(now)
         open_alerts = {(row["rule_id"], row["subject_id"]): row for row in held.values() if row["state"] == "open"}
         changes = alerting.decide(readings, open_alerts, now)
@@ -497,17 +532,20 @@ class LakehousePipeline:
             self._alert_updates_since = time.monotonic()
         due = self._alert_updates_since is not None and (
             time.monotonic() - self._alert_updates_since >= self.settings.streaming.alert_refresh_seconds)
-        if versioned or due:
-            report.alert_changes = self._write_alerts(versioned)
-            report.commits += 1
+        if not (versioned or due):
+            return None
+        rows = self._alert_rows(versioned)
+        alerting.publish_changes(rows, self._publisher())
+        report.alert_changes = len(rows)
+        report.commits += 1
+        return pool.submit(alerting.store_changes, self.spark, self.root, rows)
 
-    def _write_alerts(self, versioned: list[dict[str, Any]]) -> int:
-        """Publish the versioned changes, then MERGE them with the refreshes waiting."""
+    def _alert_rows(self, versioned: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The versioned changes and the refreshes waiting, which go with them (taken off the wait)."""
         rows = [*versioned, *self._alert_updates.values()]
-        written = alerting.apply_changes(self.spark, self.root, rows, self._publisher())
         self._alert_updates.clear()
         self._alert_updates_since = None
-        return written
+        return rows
 
     def _publisher(self) -> Callable[[str, bytes], Any] | None:
         """`send(key, value)` to the alerts topic, returning the send's future (checked by the caller)."""
@@ -577,7 +615,7 @@ class LakehousePipeline:
     def close(self) -> None:
         if self._alert_updates:  # the refreshed values waiting, written before the job goes
             try:
-                self._write_alerts([])
+                alerting.store_changes(self.spark, self.root, self._alert_rows([]))
             except Exception as exc:  # the next run decides from the table's values: nothing is lost
                 logger.warning("alert refreshes not written at stop (%s)", safety.error_summary(exc))
         self._forget_state()
