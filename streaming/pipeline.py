@@ -161,6 +161,7 @@ FUSION_INPUTS: tuple[tuple[TableContract, Rollup, str, timedelta], ...] = (
 )
 # silver topics fusion reads directly, and how many days before a window (incident statuses: a week)
 FUSION_SILVER = {"security.incidents.v1": 8, "vision.health.v1": 1}
+REPORTS_KEPT = 1000  # batch reports held for `ioc streaming status` and the bench (a few hundred bytes each)
 GOLD_DAYS_HELD = 2  # days of gold partials kept before the newest window seen (fusion looks back 24 h)
 ALERTS_HELD = timedelta(days=2)  # closed alerts kept for fusion's windows
 
@@ -181,7 +182,9 @@ class LakehousePipeline:
         self.alert_rules = alerting.load_rules(settings.streaming.alert_rules_file)
         self.publish_alerts = publish_alerts
         self._fault: Callable[[DataFrame], DataFrame] = fault or (lambda frame: frame)
-        self.reports: list[BatchReport] = []
+        self.reports: list[BatchReport] = []  # the last REPORTS_KEPT batches'
+        self.batches_done = 0  # micro-batches completed by this pipeline, and their records
+        self.records_done = 0
         self._producer: Any = None
         self._lock = threading.Lock()
         # the first batch of a query run may replay one a crash interrupted: its appends check first
@@ -270,6 +273,9 @@ class LakehousePipeline:
                 report = BatchReport(batch_id=batch_id, retries=infrastructure_failures + data_failures)
                 try:
                     self._process(bronze, batch_id, now, report, unprocessable)
+                    with self._lock:
+                        self.batches_done += 1
+                        self.records_done += report.records
                     return
                 except Exception as exc:
                     self._forget_state()  # it may hold part of the failed batch: reload first
@@ -304,7 +310,7 @@ class LakehousePipeline:
             report.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
             with self._lock:
                 self.reports.append(report)
-                del self.reports[:-100]
+                del self.reports[:-REPORTS_KEPT]
             logger.info("batch %d: %d records, %d accepted, %d quarantined, %.1fs, %d commits, %d Spark jobs %s",
                         batch_id, report.records, sum(report.accepted.values()), sum(report.quarantined.values()),
                         report.seconds, report.commits, report.spark_jobs, report.phases)

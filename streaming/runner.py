@@ -97,7 +97,7 @@ def run(settings: Settings, once: bool = False) -> int:
         if query.exception() is not None:
             raise StreamingError(f"the streaming query failed: {query.exception()}",
                                  hint="read the job log; fix the cause and start again, the checkpoint resumes")
-        return len(pipeline.reports)
+        return pipeline.batches_done
     finally:
         pipeline.close()
 
