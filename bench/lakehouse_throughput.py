@@ -229,9 +229,10 @@ def throughput(spark, tmp: Path, records: int) -> dict[str, object]:  # type: ig
     }
 
 
-def _records(suffix: str, count: int, seed: int) -> list:  # type: ignore[type-arg]
-    """`count` simulated records (every domain, 1 % bad) on the measurement's topics."""
-    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
+def _records(suffix: str, count: int, seed: int, end: datetime | None = None) -> list:  # type: ignore[type-arg]
+    """`count` simulated records (every domain, 1 % bad) on the measurement's topics, the newest observed
+    at `end` (by default two minutes before now)."""
+    end = end or datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
     span = max(5, count // 230 + 1)  # ~240-250 events per simulated minute: at least `count`
     records = list(Simulator(seed=seed, start=end - timedelta(minutes=span), end=end, topic_suffix=suffix,
                              bad_fraction=0.01))
@@ -250,6 +251,13 @@ def _send_paced(settings: Settings, records: list, rate: int) -> None:  # type: 
         time.sleep(max(0.0, due - time.perf_counter()))
     producer.flush()
     producer.close()
+
+
+def _send_generated(settings: Settings, suffix: str, count: int, seed: int, end: datetime, skip: int,
+                    rate: int) -> None:
+    """In a sender process: the same records `_records` gives the parent, less the first `skip`, sent at
+    `rate`/s (generated here, not handed over: a forked child would copy the driver's heap page by page)."""
+    _send_paced(settings, _records(suffix, count, seed, end)[skip:], rate)
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -275,7 +283,8 @@ class LiveRun:
 
     def run(self, rate: int, seconds: int, warmup_s: int = WARMUP_S) -> list:  # type: ignore[type-arg]
         """Warm up (not measured), then send `rate`/s for `seconds`, sampling the lag; the measured batches."""
-        records = _records(self.suffix, rate * (seconds + warmup_s), self.seed)
+        end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
+        records = _records(self.suffix, rate * (seconds + warmup_s), self.seed, end)
         warmup, measured = records[: rate * warmup_s], records[rate * warmup_s:]
         _send_paced(self.settings, warmup, rate)
         deadline = time.monotonic() + 300
@@ -286,7 +295,8 @@ class LiveRun:
         base, began = self.processed(), time.monotonic()
         # a process of its own: a sender thread would share the GIL with the driver's Python (silver, gold,
         # fusion on the driver) and fall behind the rate it is asked for
-        sender = multiprocessing.get_context("fork").Process(target=_send_paced, args=(self.settings, measured, rate))
+        sender = multiprocessing.get_context("spawn").Process(
+            target=_send_generated, args=(self.settings, self.suffix, len(records), self.seed, end, len(warmup), rate))
         sender.start()
         while sender.is_alive():
             elapsed = time.monotonic() - began
