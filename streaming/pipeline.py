@@ -71,7 +71,7 @@ from lakehouse.catalog import (
 from lakehouse.gold_facts import fact_tuples, replace_windows
 from lakehouse.pinned import pin, release
 from lakehouse.tables import TableContract, ensure_tables
-from lakehouse.writes import already_committed, append_once, commit_tag, committed_metadata
+from lakehouse.writes import already_committed, append_once, commit_tag
 from streaming import alerts as alerting
 from streaming import safety
 from streaming.fusion_rows import city_operations_rows
@@ -80,7 +80,7 @@ from streaming.gold.live import LiveGold
 from streaming.gold.rollup import Rollup
 from streaming.gold.windows import five_minute_floor, window_floor
 from streaming.live_state import RecentSilver, gold_loader, recent_alerts
-from streaming.rule_state import RuleState, frontiers_from_metadata, frontiers_metadata, silver_app_id
+from streaming.rule_state import RuleState, frontiers_metadata, silver_app_id
 from streaming.silver import TimeRules, TopicMap
 from streaming.silver_frames import collect_records, quarantine_frame, silver_frame
 from streaming.silver_rows import JudgedBatch, Record, Verdict, judge_batch
@@ -350,11 +350,10 @@ class LakehousePipeline:
         self._warming = None
         if self.rule_state.through_batch is not None:
             return
-        frontiers = frontiers_from_metadata(committed_metadata(
-            self.spark, SILVER_EVENTS.path(self.root), silver_app_id(self.query_name), batch_id))
-        if not frontiers:
+        self.rule_state.load_frontiers(batch_id)  # `_judge` then reads only the ids
+        if not self.rule_state.frontiers:
             return
-        newest = max(frontiers.values())
+        newest = max(self.rule_state.frontiers.values())
 
         def warm() -> None:
             self.live.ensure(ROLLUPS, _days(newest - timedelta(days=GOLD_DAYS_HELD - 1), newest))

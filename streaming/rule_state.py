@@ -113,18 +113,27 @@ class RuleState:
     frontiers: dict[str, datetime] = field(default_factory=dict)
     ids: SeenIds | None = None
     through_batch: int | None = None
+    frontiers_for: int | None = None  # the batch `load_frontiers` read the frontiers for, ids not loaded yet
 
     def reset(self) -> None:
         """Forget everything: the next batch loads from Delta (a new query run, or a failed batch)."""
-        self.ids, self.frontiers, self.through_batch = None, {}, None
+        self.ids, self.frontiers, self.through_batch, self.frontiers_for = None, {}, None, None
+
+    def load_frontiers(self, batch_id: int) -> None:
+        """Read the frontiers batch `batch_id` is judged against from silver's commit metadata (once: a
+        later `ensure_loaded` for the same batch reads only the ids)."""
+        if self.through_batch is None and self.frontiers_for == batch_id:
+            return
+        self.reset()
+        self.frontiers = frontiers_from_metadata(committed_metadata(
+            self.spark, SILVER_EVENTS.path(self.root), silver_app_id(self.query), batch_id))
+        self.frontiers_for = batch_id
 
     def ensure_loaded(self, batch_id: int) -> None:
         """Load the state batch `batch_id` is judged against, unless carried over from the batch before."""
         if self.through_batch is not None and self.through_batch < batch_id:
             return
-        self.reset()
-        self.frontiers = frontiers_from_metadata(committed_metadata(
-            self.spark, SILVER_EVENTS.path(self.root), silver_app_id(self.query), batch_id))
+        self.load_frontiers(batch_id)
         ids = SeenIds()
         table = self._stored_ids(batch_id).select(
             "base_topic", "event_id", F.unix_micros("observed_at").alias("observed_us")).toArrow()

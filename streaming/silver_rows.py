@@ -17,12 +17,10 @@ documented in `streaming.silver`.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from itertools import groupby
 from typing import Any
 
@@ -170,7 +168,8 @@ def _decide(in_topic: list[_Valid], seen: Mapping[str, Any], judged: JudgedBatch
             detail = "event_id already in silver" if seen_before else "event_id of an earlier record"
         elif item.late:
             reason = "late"
-            detail = f"{_java_whole(item.behind_s / 60)} minutes behind the topic frontier"  # type: ignore[operator]
+            # format_string('%.0f'): Java rounds the double's decimal digits HALF_UP, as round() does
+            detail = f"{int(round_half_up(item.behind_s / 60, 0))} minutes behind the topic frontier"  # type: ignore[arg-type, operator]
         else:
             judged.rows.setdefault(topic, []).append(_silver_row(item, ingested_at, batch_id))
             judged.touched.setdefault(topic, [])
@@ -214,10 +213,3 @@ def _moment(micros: int) -> datetime:
 def _timestamp_text(micros: int) -> str:
     """CAST(timestamp AS STRING) in UTC (a Kafka timestamp before a valid observed_at: years 1969-9999)."""
     return str(to_spark_string(_moment(micros)))
-
-
-def _java_whole(value: float) -> str:
-    """`format_string('%.0f', value)` as Java writes it: HALF_UP on the double's decimal digits."""
-    if not math.isfinite(value):
-        return "Infinity" if value > 0 else "-Infinity" if value < 0 else "NaN"
-    return format(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP), "f")
