@@ -91,6 +91,13 @@ def already_committed(spark: SparkSession, path: str, tag: str) -> bool:
 def committed_metadata(spark: SparkSession, path: str, app_id: str, before: int) -> dict[str, Any] | None:
     """The `metadata` of the newest recent commit of `app_id` with a version below `before`, or None
     when none of the table's recent commits is one (a new app id, or one that last wrote long ago)."""
+    found = newest_commit(spark, path, app_id, before)
+    return None if found is None else found[1]
+
+
+def newest_commit(spark: SparkSession, path: str, app_id: str, before: int) -> tuple[int, dict[str, Any]] | None:
+    """(version, `metadata`) of the newest recent commit of `app_id` with a version below `before`, or
+    None (`committed_metadata`)."""
     prefix = f"{app_id}@"
     rows = (DeltaTable.forPath(spark, path).history(REPLAY_LOOKBACK_COMMITS)
             .where(F.col("userMetadata").startswith(prefix)).select("userMetadata").collect())
@@ -106,7 +113,7 @@ def committed_metadata(spark: SparkSession, path: str, app_id: str, before: int)
             continue
         if version < before and (found is None or version > found[0]) and isinstance(metadata, dict):
             found = (version, metadata)
-    return None if found is None else found[1]
+    return found
 
 
 def append_once(frame: DataFrame, path: str, app_id: str, version: int, may_be_replay: bool = True,

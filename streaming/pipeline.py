@@ -17,7 +17,9 @@ topics and gold tables, and only the first two when nothing is quarantined and n
 5. city fusion for the touched 5-minute windows, in Python (`streaming.fusion_rows`), from the rows
    held and the recent silver rows and alerts the job keeps (`streaming.live_state`);
 6. every gold row of the batch (domains and fusion) in one commit that replaces the windows it
-   covers, tagged with the batch.
+   covers, tagged with the batch. That commit lands in the background, in batch order
+   (`_submit_gold`): the batch returns without it, and the next batch, which reads and judges its
+   records meanwhile, waits for it before it returns. So a batch's gold costs the next trigger nothing.
 
 The first batch of a run also reads back, in the background while it is judged, what gold, alerts
 and fusion hold (`_start_warming`): a restart pays for those reads beside the time rules' own.
@@ -25,7 +27,10 @@ and fusion hold (`_start_warming`): a restart pays for those reads beside the ti
 With the checkpoint, a batch that crashed half-way is replayed with the same records and the same
 batch id: tagged appends skip what already landed; a batch whose gold commit landed skips gold, and
 one whose gold did not land merges its rows into partials read back from gold as it stood before it
-(whatever was held is dropped after a failure), so silver and gold end up exactly once.
+(whatever was held is dropped after a failure), so silver and gold end up exactly once. The one batch
+the checkpoint may count as done while its gold had not landed (the batch before the first of a run:
+a crash between its end and its gold commit) is caught up from its silver rows first: its silver
+commit names the days its rows fall in, and a missing gold tag tells it is owed (`_start_warming`).
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ from lakehouse.catalog import (
 )
 from lakehouse.gold_facts import fact_tuples, replace_windows
 from lakehouse.pinned import pin, release
+from lakehouse.silver_events import read_events
 from lakehouse.tables import TableContract, ensure_tables
 from lakehouse.writes import already_committed, append_once, commit_tag
 from streaming import alerts as alerting
@@ -79,7 +85,7 @@ from streaming.gold import environment, security, tourism, traffic, vision
 from streaming.gold.live import LiveGold
 from streaming.gold.rollup import Rollup
 from streaming.gold.windows import five_minute_floor, window_floor
-from streaming.live_state import RecentSilver, gold_loader, recent_alerts
+from streaming.live_state import RecentSilver, collect_silver, gold_loader, recent_alerts
 from streaming.rule_state import RuleState, frontiers_metadata, silver_app_id
 from streaming.silver import TimeRules, TopicMap
 from streaming.silver_frames import collect_records, quarantine_frame, silver_frame
@@ -102,8 +108,12 @@ class BatchReport:
     spark_jobs: int = 0  # Spark jobs it ran (those the driver still lists)
     retries: int = 0  # attempts before the one reported (the safety net's retries)
     phases: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
+    seconds: float = 0.0  # until the batch returned; its gold commit may land after (`visible_s`)
+    started_at: str = ""
     finished_at: str = ""
+    gold_write_s: float = 0.0  # the batch's gold commit, in the background
+    visible_s: float = 0.0  # from the batch's start until its gold and fusion rows landed (or it ended)
+    visible_at: str = ""
 
 
 @dataclass
@@ -162,6 +172,7 @@ FUSION_INPUTS: tuple[tuple[TableContract, Rollup, str, timedelta], ...] = (
 # silver topics fusion reads directly, and how many days before a window (incident statuses: a week)
 FUSION_SILVER = {"security.incidents.v1": 8, "vision.health.v1": 1}
 REPORTS_KEPT = 1000  # batch reports held for `ioc streaming status` and the bench (a few hundred bytes each)
+StagedFacts = tuple[list[tuple[Any, ...]], dict[tuple[str, str], set[datetime]]]  # gold rows, windows they replace
 GOLD_DAYS_HELD = 2  # days of gold partials kept before the newest window seen (fusion looks back 24 h)
 ALERTS_HELD = timedelta(days=2)  # closed alerts kept for fusion's windows
 
@@ -170,9 +181,12 @@ class LakehousePipeline:
     """Builds the streaming query and processes its micro-batches."""
 
     def __init__(self, spark: SparkSession, settings: Settings, publish_alerts: bool = True,
-                 fault: Callable[[DataFrame], DataFrame] | None = None) -> None:
-        """`fault`: a test hook applied to the batch's records before validation (to make a record
-        unprocessable in a way validation cannot foresee); never set in production."""
+                 fault: Callable[[DataFrame], DataFrame] | None = None,
+                 gold_fault: Callable[[int], None] | None = None) -> None:
+        """Test hooks, never set in production: `fault` is applied to the batch's records before
+        validation (to make a record unprocessable in a way validation cannot foresee); `gold_fault` is
+        called with the batch id just before its gold commit, in the background writer (to make the
+        commit fail, or hang as in a crash)."""
         self.spark = spark
         self.settings = settings
         self.root = settings.lakehouse.root
@@ -182,6 +196,7 @@ class LakehousePipeline:
         self.alert_rules = alerting.load_rules(settings.streaming.alert_rules_file)
         self.publish_alerts = publish_alerts
         self._fault: Callable[[DataFrame], DataFrame] = fault or (lambda frame: frame)
+        self._gold_fault = gold_fault
         self.reports: list[BatchReport] = []  # the last REPORTS_KEPT batches'
         self.batches_done = 0  # micro-batches completed by this pipeline, and their records
         self.records_done = 0
@@ -200,6 +215,11 @@ class LakehousePipeline:
         self._alert_updates_since: float | None = None
         self._newest_day: date | None = None
         self._warming: Future[None] | None = None  # the first batch's background read of what is held
+        # gold commits in the background, in batch order (one thread), by batch id; and a batch owed its
+        # gold from before a restart, with its silver rows (`_start_warming`)
+        self._gold_writer: ThreadPoolExecutor | None = None
+        self._gold_writes: list[tuple[int, Future[None]]] = []
+        self._catch_up: tuple[int, RowsByName] | None = None
 
     # -- the query -------------------------------------------------------------------------------
     def ensure_tables(self) -> None:
@@ -248,6 +268,7 @@ class LakehousePipeline:
             raise TimeoutError(f"the streaming query did not catch up within {timeout_s}s")
         if query.exception() is not None:
             raise RuntimeError(f"the streaming query failed: {query.exception()}")
+        self._await_gold(before=None)  # the last batch's gold commit
         return self.reports
 
     # -- one micro-batch -------------------------------------------------------------------------
@@ -256,6 +277,7 @@ class LakehousePipeline:
         retried with backoff, a data failure is retried once and then the records it comes from are
         quarantined as `unprocessable`; what still fails fails the query, for the supervisor."""
         started = time.monotonic()
+        started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         jobs_before = self._submitted_jobs()
         now = datetime.now(UTC).replace(microsecond=0)
         # one task per Kafka partition is right for reading, too many for tiny files and UDF workers
@@ -265,19 +287,24 @@ class LakehousePipeline:
             F.lit(now).cast("timestamp").alias("ingested_at"), F.lit(now.date()).alias("ingest_date"),
             F.lit(batch_id).cast("long").alias("batch_id"),
         ).persist()
-        report = BatchReport(batch_id=batch_id)
+        report = BatchReport(batch_id=batch_id, started_at=started_at)
         unprocessable: DataFrame | None = None
         infrastructure_failures = data_failures = 0
         try:
             while True:
-                report = BatchReport(batch_id=batch_id, retries=infrastructure_failures + data_failures)
+                report = BatchReport(batch_id=batch_id, retries=infrastructure_failures + data_failures,
+                                     started_at=started_at)
                 try:
                     self._process(bronze, batch_id, now, report, unprocessable)
+                    # the batch before's gold commit (this one's runs on): once this batch returns, the
+                    # checkpoint counts it done, so only this batch's gold may still be on its way
+                    self._await_gold(before=batch_id)
                     with self._lock:
                         self.batches_done += 1
                         self.records_done += report.records
                     return
                 except Exception as exc:
+                    self._drain_gold()  # what is on its way lands (or fails) before anything is read back
                     self._forget_state()  # it may hold part of the failed batch: reload first
                     self._may_replay = True  # part of the batch may have landed: appends check their tags
                     if safety.failure_kind(exc) == "infrastructure":
@@ -299,6 +326,7 @@ class LakehousePipeline:
                     if unprocessable is None:
                         raise
         except BaseException:
+            self._drain_gold()
             self._forget_state()
             raise
         finally:
@@ -307,7 +335,9 @@ class LakehousePipeline:
             bronze.unpersist()
             report.seconds = round(time.monotonic() - started, 3)
             report.spark_jobs = self._submitted_jobs() - jobs_before
-            report.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+            report.finished_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+            if not any(batch == batch_id for batch, _ in self._gold_writes):  # no gold of its own on its way
+                report.visible_at, report.visible_s = report.finished_at, report.seconds
             with self._lock:
                 self.reports.append(report)
                 del self.reports[:-REPORTS_KEPT]
@@ -334,8 +364,18 @@ class LakehousePipeline:
                 silver = self._silver(bronze, batch_id, now, report, unprocessable, pool)
             appends += silver.appends
             report.commits += len(appends)
+            if self._warming is not None:  # what it reads, gold needs: wait for it (and raise what it raised)
+                with phase(report, "warming"):
+                    self._warming.result()
+                self._warming = None
+            if self._catch_up is not None:
+                owed, rows = self._catch_up
+                with phase(report, "catch_up"):
+                    for stored in self._gold_alerts_fusion(rows, _touched(rows), owed, now, report, pool):
+                        stored.result()  # its alert changes land before this batch's
+                self._catch_up = None
             if silver.touched and not self._gold_landed(batch_id):
-                appends += self._gold_alerts_fusion(silver, batch_id, now, report, pool)
+                appends += self._gold_alerts_fusion(silver.rows, silver.touched, batch_id, now, report, pool)
             with phase(report, "appends"):  # what the background appends still took
                 for append in appends:
                     append.result()
@@ -348,36 +388,47 @@ class LakehousePipeline:
         recent silver rows fusion reads, and the recent alerts. Only the first batch of a run (or after a
         failure) holds nothing; the later ones find it all held."""
         self._warming = None
+        self._catch_up = None
         if self.rule_state.through_batch is not None:
             return
         self.rule_state.load_frontiers(batch_id)  # `_judge` then reads only the ids
-        if not self.rule_state.frontiers:
+        previous, days = self.rule_state.previous_batch, self.rule_state.previous_days
+        # only the batch just before may have ended with its gold on its way (`_await_gold`)
+        owed = previous if previous == batch_id - 1 and days else None
+        frontiers = dict(self.rule_state.frontiers)
+        if not frontiers and owed is None:
             return
-        newest = max(self.rule_state.frontiers.values())
 
         def warm() -> None:
-            self.live.ensure(ROLLUPS, _days(newest - timedelta(days=GOLD_DAYS_HELD - 1), newest))
-            self.recent_silver.ensure(_days(newest - timedelta(days=max(FUSION_SILVER.values())), newest))
-            self._held_alerts(now)
+            if owed is not None and not already_committed(self.spark, GOLD_FACTS.path(self.root),
+                                                          self._gold_tag(owed)):
+                logger.warning("batch %d: its gold commit did not land before the restart; caught up from its "
+                               "silver rows", owed)
+                events = read_events(self.spark, self.root).where(
+                    F.col("observed_date").isin(days) & (F.col("_batch_id") == owed))
+                rows = {topic: rows for topic, rows in collect_silver(events, EVENT_CONTRACTS).items() if rows}
+                self._catch_up = (owed, rows) if rows else None
+            if frontiers:
+                newest = max(frontiers.values())
+                self.live.ensure(ROLLUPS, _days(newest - timedelta(days=GOLD_DAYS_HELD - 1), newest))
+                self.recent_silver.ensure(_days(newest - timedelta(days=max(FUSION_SILVER.values())), newest))
+                self._held_alerts(now)
 
         self._warming = pool.submit(warm)
 
-    def _gold_alerts_fusion(self, silver: SilverOutput, batch_id: int, now: datetime, report: BatchReport,
-                            pool: ThreadPoolExecutor) -> list[Future[Any]]:
-        """Gold, alerts and fusion of the batch, and its gold commit; returns the alerts' MERGE when one was
-        started on `pool` (the alert changes are published before it returns)."""
-        if self._warming is not None:  # what it reads, gold needs: wait for it (and raise what it raised)
-            with phase(report, "warming"):
-                self._warming.result()
+    def _gold_alerts_fusion(self, rows: RowsByName, touched: dict[str, list[datetime]], batch_id: int,
+                            now: datetime, report: BatchReport, pool: ThreadPoolExecutor) -> list[Future[Any]]:
+        """Gold, alerts and fusion of a batch's accepted rows, and its gold commit started in the
+        background; returns the alerts' MERGE when one was started on `pool` (the alert changes are
+        published before it returns)."""
         with phase(report, "gold"):
-            built = self._gold(silver.rows, now)
+            built = self._gold(rows, now)
         with phase(report, "alerts"):
             stored = self._alerts(built, now, report, pool)
         with phase(report, "fusion"):
-            built[CITY_OPERATIONS.qualified_name] = self._fusion(silver.touched, silver.rows, now)
-        with phase(report, "gold_write"):
-            if self._write_gold(built, batch_id):
-                report.commits += 1
+            built[CITY_OPERATIONS.qualified_name] = self._fusion(touched, rows, now)
+        with phase(report, "gold_rows"):
+            self._submit_gold(built, batch_id, report)
         report.gold_tables = sorted(name for name, view_rows in built.items() if view_rows)
         self._evict()
         return [stored] if stored is not None else []
@@ -464,7 +515,8 @@ class LakehousePipeline:
         report.quarantined = judged.quarantined_counts()
         output = SilverOutput(judged)
         silver = silver_frame(self.spark, judged.rows)
-        metadata = frontiers_metadata(self.rule_state.frontiers_with(judged.frontiers))
+        metadata = frontiers_metadata(self.rule_state.frontiers_with(judged.frontiers),
+                                      {row["observed_date"] for rows in judged.rows.values() for row in rows})
         output.appends.append(pool.submit(
             append_once, silver, SILVER_EVENTS.path(self.root), silver_app_id(self.query_name), batch_id,
             may_be_replay=self._may_replay, metadata=metadata))
@@ -582,20 +634,58 @@ class LakehousePipeline:
         return city_operations_rows(windows, gold, silver.rows("security.incidents.v1"),
                                     silver.rows("vision.health.v1"), list(self._held_alerts(now).values()), now)
 
-    def _write_gold(self, built: RowsByName, batch_id: int) -> bool:
-        """Every gold row of the batch in one commit replacing the windows they cover, tagged with the batch."""
-        covered: dict[tuple[str, str], set[datetime]] = defaultdict(set)
-        tuples: list[tuple[Any, ...]] = []
-        for name, view_rows in built.items():
-            contract = GOLD_VIEWS[name]
-            for row in view_rows:
-                covered[(contract.name, row.get("grain") or "5min")].add(row["window_start"])
-            tuples += fact_tuples(view_rows, contract)
-        if not tuples:
-            return False
+    def _submit_gold(self, built: RowsByName, batch_id: int, report: BatchReport) -> None:
+        """Start the batch's gold commit on the gold writer (`_land_gold`), after every one started before.
+
+        The batch does not wait for it: the next batch, whose records are read and judged meanwhile,
+        waits for it before it returns (`process_batch`), so the checkpoint never counts more than the
+        newest batch done without its gold, which a restart catches up (`_start_warming`)."""
+        staged = _staged_facts(built)
+        if staged is None:
+            return
+        report.commits += 1
+        if self._gold_writer is None:
+            self._gold_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gold-write")
+        previous = self._gold_writes[-1][1] if self._gold_writes else None
+        self._gold_writes.append((batch_id, self._gold_writer.submit(self._land_gold, previous, staged, batch_id,
+                                                                     report)))
+
+    def _land_gold(self, previous: Future[None] | None, staged: StagedFacts, batch_id: int,
+                   report: BatchReport) -> None:
+        """Every gold row of the batch in one commit replacing the windows they cover, tagged with the
+        batch; `report` gets when it landed. Not written when the commit before failed: this batch's
+        windows were computed from partials that held the earlier batch's rows."""
+        if previous is not None:
+            previous.result()
+        if self._gold_fault is not None:
+            self._gold_fault(batch_id)
+        began = time.monotonic()
+        tuples, covered = staged
         facts = self.spark.createDataFrame(tuples, GOLD_FACTS.schema(), verifySchema=False)
-        return replace_windows(facts, self.root, f"batch {batch_id}", dict(covered),
-                               user_metadata=self._gold_tag(batch_id)) > 0
+        replace_windows(facts, self.root, f"batch {batch_id}", covered, user_metadata=self._gold_tag(batch_id))
+        landed = datetime.now(UTC)
+        report.gold_write_s = round(time.monotonic() - began, 3)
+        report.visible_at = landed.isoformat(timespec="milliseconds")
+        if report.started_at:
+            report.visible_s = round((landed - datetime.fromisoformat(report.started_at)).total_seconds(), 3)
+
+    def _await_gold(self, before: int | None) -> None:
+        """Wait for the gold commits of the batches before `before` (every one: None); raises what one
+        raised (`_drain_gold` then settles the rest)."""
+        done = [(batch, future) for batch, future in self._gold_writes if before is None or batch < before]
+        for _, future in done:
+            future.result()
+        self._gold_writes = [entry for entry in self._gold_writes if entry not in done]
+
+    def _drain_gold(self) -> None:
+        """Let every gold commit on its way land or fail (after a failure, before anything is read back
+        from gold); one that failed is caught up from silver by the next run or retry."""
+        for batch, future in self._gold_writes:
+            try:
+                future.result()
+            except Exception as exc:
+                logger.warning("batch %d: its gold commit did not land (%s)", batch, safety.error_summary(exc))
+        self._gold_writes = []
 
     def _evict(self) -> None:
         """Let go of what is older than any window a batch still writes (read back if a late one comes)."""
@@ -618,6 +708,10 @@ class LakehousePipeline:
         self._alert_updates_since = None
 
     def close(self) -> None:
+        self._drain_gold()
+        if self._gold_writer is not None:
+            self._gold_writer.shutdown()
+            self._gold_writer = None
         if self._alert_updates:  # the refreshed values waiting, written before the job goes
             try:
                 alerting.store_changes(self.spark, self.root, self._alert_rows([]))
@@ -627,6 +721,25 @@ class LakehousePipeline:
         if self._producer is not None:
             self._producer.close()
             self._producer = None
+
+
+def _staged_facts(built: RowsByName) -> StagedFacts | None:
+    """Gold rows (by view) as rows of `GOLD_FACTS`, and the (view, grain) windows they replace; None when
+    there are none."""
+    covered: dict[tuple[str, str], set[datetime]] = defaultdict(set)
+    tuples: list[tuple[Any, ...]] = []
+    for name, view_rows in built.items():
+        contract = GOLD_VIEWS[name]
+        for row in view_rows:
+            covered[(contract.name, row.get("grain") or "5min")].add(row["window_start"])
+        tuples += fact_tuples(view_rows, contract)
+    return (tuples, dict(covered)) if tuples else None
+
+
+def _touched(rows: RowsByName) -> dict[str, list[datetime]]:
+    """Base topic -> the 5-minute windows its rows fall in."""
+    return {topic: sorted({five_minute_floor(row["observed_at"]) for row in topic_rows})
+            for topic, topic_rows in rows.items() if topic_rows}
 
 
 def _days(first: datetime, last: datetime) -> list[date]:

@@ -19,9 +19,9 @@ silver's newest row, not the whole table.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import chain
 from typing import Any
 
@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.catalog import SILVER_EVENTS
 from lakehouse.silver_events import read_events
-from lakehouse.writes import committed_metadata
+from lakehouse.writes import newest_commit
 from streaming.validation import epoch_micros
 
 FRONTIER_SCHEMA = "base_topic string, frontier timestamp"
@@ -42,9 +42,16 @@ def silver_app_id(query: str) -> str:
     return f"{query}:silver"
 
 
-def frontiers_metadata(frontiers: dict[str, datetime]) -> dict[str, dict[str, str]]:
-    """The frontiers as the silver commit's metadata."""
-    return {"frontiers": {topic: moment.astimezone(UTC).isoformat() for topic, moment in sorted(frontiers.items())}}
+def frontiers_metadata(frontiers: dict[str, datetime], days: Iterable[date] = ()) -> dict[str, Any]:
+    """The silver commit's metadata: the frontiers, and the observed days of the batch's accepted rows
+    (`days`: what its gold write covers, for a restart to find a batch whose gold did not land)."""
+    return {"frontiers": {topic: moment.astimezone(UTC).isoformat() for topic, moment in sorted(frontiers.items())},
+            "days": sorted(day.isoformat() for day in set(days))}
+
+
+def days_from_metadata(metadata: dict[str, object] | None) -> list[date]:
+    stored = (metadata or {}).get("days")
+    return [date.fromisoformat(str(day)) for day in stored] if isinstance(stored, list) else []
 
 
 def frontiers_from_metadata(metadata: dict[str, object] | None) -> dict[str, datetime]:
@@ -114,10 +121,15 @@ class RuleState:
     ids: SeenIds | None = None
     through_batch: int | None = None
     frontiers_for: int | None = None  # the batch `load_frontiers` read the frontiers for, ids not loaded yet
+    # what `load_frontiers` found: the newest batch before `frontiers_for` with a silver commit, and the
+    # observed days of its accepted rows (those its gold write covers)
+    previous_batch: int | None = None
+    previous_days: list[date] = field(default_factory=list)
 
     def reset(self) -> None:
         """Forget everything: the next batch loads from Delta (a new query run, or a failed batch)."""
         self.ids, self.frontiers, self.through_batch, self.frontiers_for = None, {}, None, None
+        self.previous_batch, self.previous_days = None, []
 
     def load_frontiers(self, batch_id: int) -> None:
         """Read the frontiers batch `batch_id` is judged against from silver's commit metadata (once: a
@@ -125,8 +137,11 @@ class RuleState:
         if self.through_batch is None and self.frontiers_for == batch_id:
             return
         self.reset()
-        self.frontiers = frontiers_from_metadata(committed_metadata(
-            self.spark, SILVER_EVENTS.path(self.root), silver_app_id(self.query), batch_id))
+        found = newest_commit(self.spark, SILVER_EVENTS.path(self.root), silver_app_id(self.query), batch_id)
+        if found is not None:
+            self.previous_batch, metadata = found
+            self.frontiers = frontiers_from_metadata(metadata)
+            self.previous_days = days_from_metadata(metadata)
         self.frontiers_for = batch_id
 
     def ensure_loaded(self, batch_id: int) -> None:
