@@ -17,7 +17,8 @@ topics and gold tables, and only the first two when nothing is quarantined and n
 5. city fusion for the touched 5-minute windows, in Python (`streaming.fusion_rows`), from the rows
    held and the recent silver rows and alerts the job keeps (`streaming.live_state`);
 6. every gold row of the batch (domains and fusion) in one commit that replaces the windows it
-   covers, tagged with the batch. That commit lands in the background, in batch order
+   covers, tagged with the batch (`lakehouse.gold_commit`: the files to remove are known, not
+   searched for). That commit lands in the background, in batch order
    (`_submit_gold`): the batch returns without it, and the next batch, which reads and judges its
    records meanwhile, waits for it before it returns. So a batch's gold costs the next trigger nothing.
 
@@ -73,7 +74,8 @@ from lakehouse.catalog import (
     WATER_STATION,
     all_contracts,
 )
-from lakehouse.gold_facts import fact_tuples, replace_windows
+from lakehouse.gold_commit import GoldCommitter
+from lakehouse.gold_facts import fact_tuples
 from lakehouse.pinned import pin, release
 from lakehouse.silver_events import read_events
 from lakehouse.tables import TableContract, ensure_tables
@@ -218,6 +220,7 @@ class LakehousePipeline:
         # gold commits in the background, in batch order (one thread), by batch id; and a batch owed its
         # gold from before a restart, with its silver rows (`_start_warming`)
         self._gold_writer: ThreadPoolExecutor | None = None
+        self._gold_committer = GoldCommitter(spark, self.root)  # used by the gold writer's thread only
         self._gold_writes: list[tuple[int, Future[None]]] = []
         self._catch_up: tuple[int, RowsByName] | None = None
 
@@ -662,7 +665,7 @@ class LakehousePipeline:
         began = time.monotonic()
         tuples, covered = staged
         facts = self.spark.createDataFrame(tuples, GOLD_FACTS.schema(), verifySchema=False)
-        replace_windows(facts, self.root, f"batch {batch_id}", covered, user_metadata=self._gold_tag(batch_id))
+        self._gold_committer.replace(facts, covered, self._gold_tag(batch_id), f"batch {batch_id}")
         landed = datetime.now(UTC)
         report.gold_write_s = round(time.monotonic() - began, 3)
         report.visible_at = landed.isoformat(timespec="milliseconds")

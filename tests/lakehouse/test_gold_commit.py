@@ -1,0 +1,78 @@
+"""The streaming gold commit (`lakehouse.gold_commit`) leaves the table exactly as `replace_windows`
+(Delta's replaceWhere) does, batch after batch: windows rolling over, late windows, another writer in
+between, a restart that knows the files by their statistics only."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+
+from lakehouse.catalog import CITY_OPERATIONS, GOLD_FACTS, TRAFFIC_CITY
+from lakehouse.gold_commit import GoldCommitter
+from lakehouse.gold_facts import fact_tuples, replace_windows
+from lakehouse.tables import ensure_tables
+
+START = datetime(2026, 12, 1, 23, 40, tzinfo=UTC)  # the day rolls over during the run
+CITIES = ("230100", "230200", "230600")
+
+
+def _rows(batch: int, moment: datetime) -> tuple[list[tuple[Any, ...]], dict[tuple[str, str], set[datetime]]]:
+    """A batch's gold rows for the windows holding `moment`: traffic_city at every grain, fusion at 5 min;
+    every figure says which batch wrote it."""
+    five = moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)
+    hour = moment.replace(minute=0, second=0, microsecond=0)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    windows = [("5min", five, timedelta(minutes=5)), ("hour", hour, timedelta(hours=1)),
+               ("day", day, timedelta(days=1))]
+    traffic = [{"grain": grain, "window_start": start, "window_end": start + length, "window_date": start.date(),
+                "city_code": city, "road_class": "all", "volume": batch, "tpi": batch / 10,
+                "updated_at": moment} for grain, start, length in windows for city in CITIES]
+    fusion = [{"window_start": five, "window_end": five + timedelta(minutes=5), "window_date": five.date(),
+               "city_code": city, "updated_at": moment} for city in CITIES]
+    covered: dict[tuple[str, str], set[datetime]] = defaultdict(set)
+    for row in traffic:
+        covered[("traffic_city", row["grain"])].add(row["window_start"])
+    covered[("city_operations", "5min")].add(five)
+    return fact_tuples(traffic, TRAFFIC_CITY) + fact_tuples(fusion, CITY_OPERATIONS), dict(covered)
+
+
+def _table(spark: SparkSession, root: str) -> list[tuple[Any, ...]]:
+    rows = spark.read.format("delta").load(GOLD_FACTS.path(root)).select(
+        "gold_table", "grain", "window_start", "city_code", "traffic_city.volume").collect()
+    return sorted(tuple(row) for row in rows)
+
+
+def test_the_committer_replaces_windows_as_replace_where_does(spark: SparkSession, tmp_path: Path) -> None:
+    fast, reference = str(tmp_path / "fast"), str(tmp_path / "reference")
+    for root in (fast, reference):
+        ensure_tables(spark, root, [GOLD_FACTS])
+    committer = GoldCommitter(spark, fast)
+    moments = [START + timedelta(minutes=2 * n) for n in range(14)]  # 5-minute, hour and day roll-overs
+    moments.insert(9, START + timedelta(minutes=3))  # a late batch: windows rolled over long ago
+    for batch, moment in enumerate(moments):
+        if batch == 6:  # another writer (a backfill) replaces a window in between
+            tuples, covered = _rows(100, START)
+            replace_windows(spark.createDataFrame(tuples, GOLD_FACTS.schema()), fast, "backfill", covered)
+            replace_windows(spark.createDataFrame(tuples, GOLD_FACTS.schema()), reference, "backfill", covered)
+        if batch == 11:  # a restart: a new committer knows the files by their statistics only
+            committer = GoldCommitter(spark, fast)
+        tuples, covered = _rows(batch, moment)
+        committer.replace(spark.createDataFrame(tuples, GOLD_FACTS.schema()), covered, f"gold@{batch}",
+                          f"batch {batch}")
+        replace_windows(spark.createDataFrame(tuples, GOLD_FACTS.schema()), reference, f"batch {batch}", covered)
+        assert _table(spark, fast) == _table(spark, reference), f"after batch {batch}"
+    assert committer._usable, "the transaction API was used, not the fallback"
+
+    history = DeltaTable.forPath(spark, GOLD_FACTS.path(fast)).history().collect()
+    tags = [row.userMetadata for row in history if row.userMetadata]
+    assert tags.count(f"gold@{len(moments) - 1}") == 1
+    latest = history[0]
+    assert latest.operation == "WRITE" and "traffic_city" in latest.operationParameters["predicate"]
+    volumes = {(row[0], row[1], row[2], row[3]): row[4] for row in _table(spark, fast)}
+    assert volumes[("traffic_city", "5min", START.replace(tzinfo=None), "230100")] == 9  # the late batch's
+    assert len(volumes) == len(_table(spark, fast)), "no window holds a row twice"
