@@ -93,6 +93,7 @@ class GoldCommitter:
         self.root = root
         self.path = GOLD_FACTS.path(root)
         self._files: dict[str, _File] | None = None  # the hot partitions' files, by path; None: unknown
+        self._days: set[date] = set()  # the window days whose partitions `_files` holds every file of
         self._version: int | None = None  # the table version `_files` describes
         self._usable = True  # False once Delta's API turned out not to be what this expects
 
@@ -117,15 +118,16 @@ class GoldCommitter:
         replace_windows(facts, self.root, what, covered, user_metadata=user_metadata)
 
     def _forget(self) -> None:
-        self._files, self._version = None, None
+        self._files, self._days, self._version = None, set(), None
 
     def _commit(self, facts: DataFrame, covered: Covered, user_metadata: str) -> None:
         jvm = self.spark._jvm
         log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, self.path)
         txn = log.startTransaction()
         try:
-            if self._files is None or self._version != txn.readVersion():
-                self._files = self._listed(txn, covered)
+            days = {start.date() for starts in covered.values() for start in starts}
+            if self._files is None or self._version != txn.readVersion() or not days <= self._days:
+                self._files = self._listed(txn, days)
             replaced = _windows(covered)
             met = [(path, file) for path, file in self._files.items() if file.meets(replaced)]
             dropped = [(path, file) for path, file in met if not file.within(replaced)]
@@ -188,12 +190,13 @@ class GoldCommitter:
             frame = frame.unionByName(part)
         return frame.where(~F.expr(windows_predicate(covered))).select(*GOLD_FACTS.schema().fieldNames())
 
-    def _listed(self, txn: Any, covered: Covered) -> dict[str, _File]:
-        """The files of the hot partitions (the newest `HOT_DAYS` days, and any day the batch writes), as
-        the transaction's snapshot has them: what they hold is known by their statistics only."""
-        days = {start.date() for starts in covered.values() for start in starts}
+    def _listed(self, txn: Any, days: set[date]) -> dict[str, _File]:
+        """The files of the hot partitions (the `HOT_DAYS` days up to the newest one the batch writes,
+        and every day it writes), as the transaction's snapshot has them: what they hold is known by
+        their statistics only. Listed again when a batch writes a day not listed (a new day)."""
         newest = max(days)
         wanted = sorted(days | {newest - timedelta(days=n) for n in range(HOT_DAYS)})
+        self._days = set(wanted)
         listed = ", ".join(f"'{day.isoformat()}'" for day in wanted)
         files = txn.snapshot().allFiles().where(f"partitionValues['window_date'] IN ({listed})").collectAsList()
         result = {}

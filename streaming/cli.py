@@ -76,8 +76,8 @@ def status(ctx: click.Context) -> None:
     for batch in document.get("last_batches", []):
         click.echo(f"  batch {batch['batch_id']}: {batch['records']} records, "
                    f"{sum(batch['accepted'].values())} to silver, {sum(batch['quarantined'].values())} "
-                   f"quarantined, {batch['seconds']} s, {batch.get('commits', '?')} Delta commits, "
-                   f"{batch.get('spark_jobs', '?')} Spark jobs")
+                   f"quarantined, {batch['seconds']} s (gold visible after {batch.get('visible_s', '?')} s), "
+                   f"{batch.get('commits', '?')} Delta commits, {batch.get('spark_jobs', '?')} Spark jobs")
     click.echo(f"  log: {document['log']}")
     if state != "running":
         sys.exit(1)
