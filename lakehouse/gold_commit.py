@@ -51,6 +51,11 @@ Partition = tuple[str, date]  # (view, window date): GOLD_FACTS's partition colu
 HOT_DAYS = 3  # partitions listed when the committer (re)learns the table: the newest days of windows
 
 
+class _Unsupported(Exception):
+    """The table is one whose files cannot be rewritten from their parquet rows alone (deletion vectors,
+    column mapping): this write goes through `replace_windows`."""
+
+
 @dataclass
 class _File:
     """A data file of the table: Delta's `AddFile` (to remove it), its partition, and what it may hold:
@@ -110,6 +115,9 @@ class GoldCommitter:
             except Py4JJavaError:
                 self._forget()
                 raise
+            except _Unsupported as exc:
+                logger.info("gold commit through replaceWhere: %s", exc)
+                self._forget()
             except (Py4JError, AttributeError, TypeError) as exc:  # Delta's API moved: the slower path works
                 logger.warning("gold commits fall back to replaceWhere: Delta's transaction API is not the one "
                                "expected (%s)", exc)
@@ -131,6 +139,10 @@ class GoldCommitter:
             replaced = _windows(covered)
             met = [(path, file) for path, file in self._files.items() if file.meets(replaced)]
             dropped = [(path, file) for path, file in met if not file.within(replaced)]
+            if dropped and any(file.add.deletionVector() is not None for _, file in dropped):
+                raise _Unsupported("a file to rewrite has a deletion vector")
+            if dropped and not txn.metadata().configuration().get("delta.columnMapping.mode").isEmpty():
+                raise _Unsupported("the table maps its column names")
             actions = jvm.java.util.ArrayList()
             added = self._written(txn, facts, actions)
             new_files = {path: _File(add, partition, frozenset(w for w in replaced if _partition(w) == partition),
