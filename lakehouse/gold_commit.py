@@ -40,6 +40,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from lakehouse.catalog import GOLD_FACTS
+from lakehouse.frames import union_all
 from lakehouse.gold_facts import replace_windows, windows_predicate
 from lakehouse.writes import with_conflict_retry
 
@@ -197,10 +198,7 @@ class GoldCommitter:
         for (view, day), paths in sorted(by_partition.items()):
             rows = self.spark.read.schema(StructType(data)).parquet(*paths)
             parts.append(rows.withColumn("gold_table", F.lit(view)).withColumn("window_date", F.lit(day)))
-        frame = parts[0]
-        for part in parts[1:]:
-            frame = frame.unionByName(part)
-        return frame.where(~F.expr(windows_predicate(covered))).select(*GOLD_FACTS.schema().fieldNames())
+        return union_all(parts).where(~F.expr(windows_predicate(covered))).select(*GOLD_FACTS.schema().fieldNames())
 
     def _listed(self, txn: Any, days: set[date]) -> dict[str, _File]:
         """The files of the hot partitions (the `HOT_DAYS` days up to the newest one the batch writes,

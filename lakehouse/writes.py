@@ -88,16 +88,9 @@ def already_committed(spark: SparkSession, path: str, tag: str) -> bool:
     return history.where(_tagged(tag)).limit(1).count() > 0
 
 
-def committed_metadata(spark: SparkSession, path: str, app_id: str, before: int) -> dict[str, Any] | None:
-    """The `metadata` of the newest recent commit of `app_id` with a version below `before`, or None
-    when none of the table's recent commits is one (a new app id, or one that last wrote long ago)."""
-    found = newest_commit(spark, path, app_id, before)
-    return None if found is None else found[1]
-
-
 def newest_commit(spark: SparkSession, path: str, app_id: str, before: int) -> tuple[int, dict[str, Any]] | None:
     """(version, `metadata`) of the newest recent commit of `app_id` with a version below `before`, or
-    None (`committed_metadata`)."""
+    None when none of the table's recent commits is one (a new app id, or one that last wrote long ago)."""
     prefix = f"{app_id}@"
     rows = (DeltaTable.forPath(spark, path).history(REPLAY_LOOKBACK_COMMITS)
             .where(F.col("userMetadata").startswith(prefix)).select("userMetadata").collect())
@@ -122,7 +115,7 @@ def append_once(frame: DataFrame, path: str, app_id: str, version: int, may_be_r
 
     Pass `may_be_replay=False` only for a version this process has never tried before (any
     micro-batch after the first one of a streaming query's run). `metadata` (JSON-serialisable)
-    travels in the commit itself, read back with `committed_metadata`: state that must change
+    travels in the commit itself, read back with `newest_commit`: state that must change
     exactly when the rows land (the time rules' frontiers) costs no commit of its own.
     """
     tag = commit_tag(app_id, version)

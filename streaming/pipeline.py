@@ -91,7 +91,7 @@ from streaming.live_state import RecentSilver, collect_silver, gold_loader, rece
 from streaming.rule_state import RuleState, frontiers_metadata, silver_app_id
 from streaming.silver import TimeRules, TopicMap
 from streaming.silver_frames import collect_records, quarantine_frame, silver_frame
-from streaming.silver_rows import JudgedBatch, Record, Verdict, judge_batch
+from streaming.silver_rows import JudgedBatch, Record, Verdict, judge_batch, touched_windows
 
 logger = logging.getLogger(__name__)
 
@@ -374,11 +374,12 @@ class LakehousePipeline:
             if self._catch_up is not None:
                 owed, rows = self._catch_up
                 with phase(report, "catch_up"):
-                    for stored in self._gold_alerts_fusion(rows, _touched(rows), owed, now, report, pool):
+                    for stored in self._gold_alerts_fusion(rows, touched_windows(rows), owed, now, report, pool):
                         stored.result()  # its alert changes land before this batch's
                 self._catch_up = None
-            if silver.touched and not self._gold_landed(batch_id):
-                appends += self._gold_alerts_fusion(silver.rows, silver.touched, batch_id, now, report, pool)
+            touched = silver.touched
+            if touched and not self._gold_landed(batch_id):
+                appends += self._gold_alerts_fusion(silver.rows, touched, batch_id, now, report, pool)
             with phase(report, "appends"):  # what the background appends still took
                 for append in appends:
                     append.result()
@@ -737,12 +738,6 @@ def _staged_facts(built: RowsByName) -> StagedFacts | None:
             covered[(contract.name, row.get("grain") or "5min")].add(row["window_start"])
         tuples += fact_tuples(view_rows, contract)
     return (tuples, dict(covered)) if tuples else None
-
-
-def _touched(rows: RowsByName) -> dict[str, list[datetime]]:
-    """Base topic -> the 5-minute windows its rows fall in."""
-    return {topic: sorted({five_minute_floor(row["observed_at"]) for row in topic_rows})
-            for topic, topic_rows in rows.items() if topic_rows}
 
 
 def _days(first: datetime, last: datetime) -> list[date]:

@@ -65,7 +65,11 @@ class JudgedBatch:
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # base topic -> accepted view rows
     quarantined: list[Verdict] = field(default_factory=list)
     frontiers: dict[str, datetime] = field(default_factory=dict)  # base topic -> newest non-future observed_at
-    touched: dict[str, list[datetime]] = field(default_factory=dict)  # base topic -> its 5-minute windows
+
+    @property
+    def touched(self) -> dict[str, list[datetime]]:
+        """Base topic -> the 5-minute windows its accepted rows fall in."""
+        return touched_windows(self.rows)
 
     def accepted_counts(self) -> dict[str, int]:
         return {topic: len(rows) for topic, rows in self.rows.items() if rows}
@@ -172,14 +176,17 @@ def _decide(in_topic: list[_Valid], seen: Mapping[str, Any], judged: JudgedBatch
             detail = f"{int(round_half_up(item.behind_s / 60, 0))} minutes behind the topic frontier"  # type: ignore[arg-type, operator]
         else:
             judged.rows.setdefault(topic, []).append(_silver_row(item, ingested_at, batch_id))
-            judged.touched.setdefault(topic, [])
-            window = five_minute_floor(_moment(item.observed_us))
-            if window not in judged.touched[topic]:
-                judged.touched[topic].append(window)
             continue
         judged.quarantined.append(Verdict(record, reason, detail, item.event_id, item.observed_us))
     if newest is not None:
         judged.frontiers[topic] = _moment(newest)
+
+
+def touched_windows(rows: Mapping[str, Iterable[Mapping[str, Any]]]) -> dict[str, list[datetime]]:
+    """Base topic -> the 5-minute windows its silver rows fall in, oldest first."""
+    windows = {topic: sorted({five_minute_floor(row["observed_at"]) for row in topic_rows})
+               for topic, topic_rows in rows.items()}
+    return {topic: found for topic, found in windows.items() if found}
 
 
 def _silver_row(item: _Valid, ingested_at: datetime, batch_id: int) -> dict[str, Any]:
