@@ -144,6 +144,10 @@ class StreamingSettings(StrictModel):
     query_name: str = Field("lakehouse", pattern=r"^[a-z][a-z0-9_-]*$", description="Names checkpoints and txns.")
     batch_partitions: int = Field(2, ge=1, le=1000, description="Partitions a micro-batch is processed in.")
     state_dir: Path = Field(STATE_DIR / "streaming", description="Pid, log and status file of the job.")
+    hold_state_on_stop: bool = Field(
+        True, description="At a clean stop, keep what the job holds (time rules' ids, gold partials, recent "
+        "rows and alerts) in state_dir for the next run, which adopts it when no table moved meanwhile "
+        "instead of reading it back from Delta (streaming.held_state).")
     batch_retries: int = Field(
         5, ge=0, le=100,
         description="Retries of a micro-batch after an infrastructure failure (backoff 2 s, 4 s, ... 60 s) "

@@ -100,6 +100,15 @@ class RecentSilver:
                 del held[coordinates]
         self._days = {d for d in self._days if d >= day}
 
+    def held(self) -> tuple[dict[str, dict[tuple[Any, ...], dict[str, Any]]], set[date]]:
+        """The rows held and the days they were read for (`streaming.held_state`)."""
+        return self._rows, self._days
+
+    def restore(self, held: tuple[dict[str, dict[tuple[Any, ...], dict[str, Any]]], set[date]]) -> None:
+        rows, days = held
+        self._rows = {t: dict(rows.get(t, {})) for t in self.topics}
+        self._days = set(days)
+
     def forget(self) -> None:
         self._rows = {t: {} for t in self.topics}
         self._days.clear()

@@ -45,6 +45,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -79,14 +80,16 @@ from lakehouse.gold_facts import fact_tuples
 from lakehouse.pinned import pin, release
 from lakehouse.silver_events import read_events
 from lakehouse.tables import TableContract, ensure_tables
+from lakehouse.versions import table_version
 from lakehouse.writes import already_committed, append_once, commit_tag
 from streaming import alerts as alerting
-from streaming import safety
+from streaming import held_state, safety
 from streaming.fusion_rows import city_operations_rows
 from streaming.gold import environment, security, tourism, traffic, vision
 from streaming.gold.live import LiveGold
 from streaming.gold.rollup import Rollup
 from streaming.gold.windows import five_minute_floor, window_floor
+from streaming.held_state import HeldState
 from streaming.live_state import RecentSilver, collect_silver, gold_loader, recent_alerts
 from streaming.rule_state import RuleState, frontiers_metadata, silver_app_id
 from streaming.silver import TimeRules, TopicMap
@@ -177,6 +180,8 @@ REPORTS_KEPT = 1000  # batch reports held for `ioc streaming status` and the ben
 StagedFacts = tuple[list[tuple[Any, ...]], dict[tuple[str, str], set[datetime]]]  # gold rows, windows they replace
 GOLD_DAYS_HELD = 2  # days of gold partials kept before the newest window seen (fusion looks back 24 h)
 ALERTS_HELD = timedelta(days=2)  # closed alerts kept for fusion's windows
+# the tables the job writes: held state is adopted only while each is at the version a clean stop saw
+HELD_FROM: tuple[TableContract, ...] = (BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE, GOLD_FACTS, ALERTS)
 
 
 class LakehousePipeline:
@@ -223,6 +228,10 @@ class LakehousePipeline:
         self._gold_committer = GoldCommitter(spark, self.root)  # used by the gold writer's thread only
         self._gold_writes: list[tuple[int, Future[None]]] = []
         self._catch_up: tuple[int, RowsByName] | None = None
+        # what the last run kept at its clean stop, read while the query starts (`streaming.held_state`),
+        # and the batch through which this run adopted it (None: read from Delta)
+        self._held: Future[HeldState | None] | None = None
+        self.held_adopted: int | None = None
 
     # -- the query -------------------------------------------------------------------------------
     def ensure_tables(self) -> None:
@@ -251,6 +260,7 @@ class LakehousePipeline:
         self.ensure_tables()
         self._may_replay = True
         self._forget_state()
+        self._held = self._read_held() if self.settings.streaming.hold_state_on_stop else None
         writer = self.source().writeStream.queryName(self.query_name).option("checkpointLocation", self.checkpoint)
         writer = writer.foreachBatch(self.process_batch)
         if available_now:
@@ -357,6 +367,7 @@ class LakehousePipeline:
             report.records = bronze.count()
             if report.records == 0:
                 return
+        self._adopt_held(batch_id, report)
         # leaving the pool waits for every append it started, failed batch or not: nothing may still
         # read bronze once the batch unpersists it
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="delta-write") as pool:
@@ -678,18 +689,102 @@ class LakehousePipeline:
         raised (`_drain_gold` then settles the rest)."""
         done = [(batch, future) for batch, future in self._gold_writes if before is None or batch < before]
         for _, future in done:
-            future.result()
+            try:
+                future.result()
+            except BaseException:
+                self._forget_state()  # it holds the rows of a batch whose gold did not land
+                raise
         self._gold_writes = [entry for entry in self._gold_writes if entry not in done]
 
     def _drain_gold(self) -> None:
         """Let every gold commit on its way land or fail (after a failure, before anything is read back
-        from gold); one that failed is caught up from silver by the next run or retry."""
+        from gold); one that failed is caught up from silver by the next run or retry, and what is held,
+        which includes its rows, is dropped."""
+        failed = False
         for batch, future in self._gold_writes:
             try:
                 future.result()
             except Exception as exc:
+                failed = True
                 logger.warning("batch %d: its gold commit did not land (%s)", batch, safety.error_summary(exc))
         self._gold_writes = []
+        if failed:
+            self._forget_state()
+
+    # -- state kept across a clean stop (`streaming.held_state`) ----------------------------------------
+    def _held_file(self) -> Path:
+        return held_state.held_state_file(self.settings.streaming.state_dir, self.query_name)
+
+    def _versions(self) -> dict[str, int]:
+        return {contract.path(self.root): table_version(self.spark, contract.path(self.root))
+                for contract in HELD_FROM}
+
+    def _read_held(self) -> Future[HeldState | None] | None:
+        """Start reading what the last run kept at its clean stop, and checking that no table moved since,
+        in the background while the query starts; None when it kept nothing."""
+        path = self._held_file()
+        if not path.exists():
+            return None
+
+        def read() -> HeldState | None:
+            state = held_state.take(path)
+            if state is None:
+                return None
+            reason = held_state.stale_reason(state, self.query_name, self.root, self.checkpoint, self._versions())
+            if reason is not None:
+                logger.info("state held through batch %d not used (%s): it is read from Delta", state.through_batch,
+                            reason)
+                return None
+            return state
+
+        reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="held-state")
+        try:
+            return reader.submit(read)
+        finally:
+            reader.shutdown(wait=False)
+
+    def _adopt_held(self, batch_id: int, report: BatchReport) -> None:
+        """Hold what the last run kept at its clean stop when it is what this batch is judged against (the
+        first batch of the run, the one after the last it holds). Every table being as the stop left it,
+        nothing of this batch landed anywhere: its appends need not look for their tags."""
+        if self._held is None:
+            return
+        with phase(report, "held_state"):
+            try:
+                state = self._held.result()
+            except Exception as exc:  # the state is read from Delta instead
+                logger.warning("held state not read (%s): it is read from Delta", safety.error_summary(exc))
+                state = None
+        self._held = None
+        if state is None or self.rule_state.through_batch is not None:
+            return
+        if state.through_batch != batch_id - 1:
+            logger.info("state held through batch %d not used: the run starts at batch %d", state.through_batch,
+                        batch_id)
+            return
+        self.rule_state.restore(state.frontiers, state.ids, state.through_batch)
+        self.live.restore(state.gold)
+        self.recent_silver.restore(state.silver)
+        self._alerts_held, self._newest_day = state.alerts, state.newest_day
+        self._may_replay = False
+        self.held_adopted = state.through_batch
+        logger.info("batch %d: the state held at the last stop adopted (%d event ids), not read from Delta",
+                    batch_id, len(state.ids))
+
+    def _save_held(self) -> None:
+        """Keep what is held for the next run, when it is the state after a complete batch whose gold landed
+        (a failed batch or gold commit dropped it: `_forget_state`)."""
+        rules = self.rule_state
+        if rules.through_batch is None or rules.ids is None:
+            return
+        try:
+            held_state.save(self._held_file(), HeldState(
+                query=self.query_name, lakehouse_root=self.root, checkpoint=self.checkpoint,
+                through_batch=rules.through_batch, versions=self._versions(), frontiers=rules.frontiers,
+                ids=rules.ids, gold=self.live.held(), silver=self.recent_silver.held(), alerts=self._alerts_held,
+                newest_day=self._newest_day))
+        except Exception as exc:  # the next run reads its state from Delta: slower, not wrong
+            logger.warning("held state not saved (%s): the next run reads it from Delta", safety.error_summary(exc))
 
     def _evict(self) -> None:
         """Let go of what is older than any window a batch still writes (read back if a late one comes)."""
@@ -721,6 +816,9 @@ class LakehousePipeline:
                 alerting.store_changes(self.spark, self.root, self._alert_rows([]))
             except Exception as exc:  # the next run decides from the table's values: nothing is lost
                 logger.warning("alert refreshes not written at stop (%s)", safety.error_summary(exc))
+                self._forget_state()
+        if self.settings.streaming.hold_state_on_stop:
+            self._save_held()
         self._forget_state()
         if self._producer is not None:
             self._producer.close()

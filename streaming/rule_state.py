@@ -131,6 +131,12 @@ class RuleState:
         self.ids, self.frontiers, self.through_batch, self.frontiers_for = None, {}, None, None
         self.previous_batch, self.previous_days = None, []
 
+    def restore(self, frontiers: dict[str, datetime], ids: SeenIds, through_batch: int) -> None:
+        """Carry state kept from an earlier run (`streaming.held_state`), as if batch `through_batch` had
+        just advanced it."""
+        self.reset()
+        self.frontiers, self.ids, self.through_batch = dict(frontiers), ids, through_batch
+
     def load_frontiers(self, batch_id: int) -> None:
         """Read the frontiers batch `batch_id` is judged against from silver's commit metadata (once: a
         later `ensure_loaded` for the same batch reads only the ids)."""

@@ -72,6 +72,21 @@ class LiveGold:
         self._loaded.update(missing)
         return len(missing)
 
+    def held(self) -> tuple[dict[str, dict[str, dict[datetime, dict[Key, Part]]]], set[tuple[str, date]]]:
+        """What is held, for `restore` in another process (`streaming.held_state`): the partials and the
+        (view, day) pairs they were read for; finished rows are recomputed when asked for."""
+        return self._parts, self._loaded
+
+    def restore(self, held: tuple[dict[str, dict[str, dict[datetime, dict[Key, Part]]]], set[tuple[str, date]]],
+                ) -> None:
+        """Hold what `held` gave, in place of anything held now."""
+        parts, loaded = held
+        self.forget()
+        for name, grains in parts.items():
+            if name in self._parts:
+                self._parts[name].update(grains)
+        self._loaded = {(name, day) for name, day in loaded if name in self._parts}
+
     def forget(self) -> None:
         """Drop everything held (after a failed batch: what is held may include part of it)."""
         self._parts = {name: defaultdict(dict) for name in self._by_name}
