@@ -28,6 +28,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from streaming.gold.live import Held as HeldGold
+from streaming.live_state import HeldSilver
 from streaming.rule_state import SeenIds
 
 logger = logging.getLogger(__name__)
@@ -46,8 +48,8 @@ class HeldState:
     versions: dict[str, int]  # table path -> its version at the stop
     frontiers: dict[str, datetime]
     ids: SeenIds
-    gold: Any  # `streaming.gold.live.LiveGold.held()`
-    silver: Any  # `streaming.live_state.RecentSilver.held()`
+    gold: HeldGold
+    silver: HeldSilver
     alerts: dict[str, dict[str, Any]] | None
     newest_day: date | None
     format: int = FORMAT

@@ -68,6 +68,10 @@ def gold_loader(spark: SparkSession, root: str) -> Loader:
     return load
 
 
+# `RecentSilver.held`: rows by topic and Kafka coordinates, and the days they were read for
+HeldSilver = tuple[dict[str, dict[tuple[Any, ...], dict[str, Any]]], set[date]]
+
+
 class RecentSilver:
     """Rows of a few silver topics for the days the job works on, by Kafka coordinates (so adding a
     batch's rows a load already read changes nothing)."""
@@ -100,11 +104,11 @@ class RecentSilver:
                 del held[coordinates]
         self._days = {d for d in self._days if d >= day}
 
-    def held(self) -> tuple[dict[str, dict[tuple[Any, ...], dict[str, Any]]], set[date]]:
+    def held(self) -> HeldSilver:
         """The rows held and the days they were read for (`streaming.held_state`)."""
         return self._rows, self._days
 
-    def restore(self, held: tuple[dict[str, dict[tuple[Any, ...], dict[str, Any]]], set[date]]) -> None:
+    def restore(self, held: HeldSilver) -> None:
         rows, days = held
         self._rows = {t: dict(rows.get(t, {})) for t in self.topics}
         self._days = set(days)

@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 Key = tuple[Any, ...]
 # (view name, grain, window start, key, state JSON) of a stored gold row
 StoredRow = tuple[str, str, datetime, Key, str | None]
+# what `LiveGold.held` gives and `restore` takes: the partials by view, grain, window and key, and the
+# (view, day) pairs they were read for
+Held = tuple[dict[str, dict[str, dict[datetime, dict[Key, Part]]]], set[tuple[str, date]]]
 Loader = Callable[[Sequence[tuple[Rollup, date]]], Iterable[StoredRow]]
 
 
@@ -72,13 +75,12 @@ class LiveGold:
         self._loaded.update(missing)
         return len(missing)
 
-    def held(self) -> tuple[dict[str, dict[str, dict[datetime, dict[Key, Part]]]], set[tuple[str, date]]]:
+    def held(self) -> Held:
         """What is held, for `restore` in another process (`streaming.held_state`): the partials and the
         (view, day) pairs they were read for; finished rows are recomputed when asked for."""
         return self._parts, self._loaded
 
-    def restore(self, held: tuple[dict[str, dict[str, dict[datetime, dict[Key, Part]]]], set[tuple[str, date]]],
-                ) -> None:
+    def restore(self, held: Held) -> None:
         """Hold what `held` gave, in place of anything held now."""
         parts, loaded = held
         self.forget()
