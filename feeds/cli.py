@@ -81,11 +81,19 @@ def feeds() -> None:
               "second core is free.")
 @click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write the ledger (JSON lines) here.")
+@click.option("--until-stopped", is_flag=True,
+              help="Live mode with no end: from --start (default now) the simulated clock runs --speedup "
+              "times the wall clock until it reaches it, then keeps real time (never ahead: the lakehouse "
+              "quarantines records from the future). Runs until SIGTERM/SIGINT; no ledger is kept.")
+@click.option("--state-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="--until-stopped: where to record records sent and the simulated clock (for "
+              "`ioc status` and the next `ioc up`).")
 @click.pass_context
 def simulate(ctx: click.Context, mode: str, domains: str, start: str | None, end: str | None, hours: float,
              duration: float, speedup: float, rate: float | None, seed: int, bad_fraction: float,
              late_fraction: float, traffic_interval: int, topic_prefix: str, topic_suffix: str,
-             client: str, generator_process: bool, ledger_path: Path | None) -> None:
+             client: str, generator_process: bool, ledger_path: Path | None, until_stopped: bool,
+             state_file: Path | None) -> None:
     """Generate the province's feeds and send them to Kafka with the idempotent producer."""
     from feeds.sim import Simulator, pace, publish
     from feeds.sim.background import generate_in_background
@@ -99,7 +107,16 @@ def simulate(ctx: click.Context, mode: str, domains: str, start: str | None, end
     now = datetime.now(UTC)
     if speedup <= 0 or duration <= 0:
         raise SimulatorConfigError("--speedup and --duration must be positive")
-    if mode == "live":
+    if until_stopped:
+        if mode != "live" or end or client != "kafka-python" or generator_process or ledger_path:
+            raise SimulatorConfigError("--until-stopped is a live run with no end or ledger",
+                                       hint="use it with --mode live, without --end/--ledger/--client/"
+                                       "--generator-process")
+        sim_start = _parse_time(start, "start") or now
+        if sim_start > now:
+            raise SimulatorConfigError(f"--start {start} is in the future", hint="start now or earlier")
+        sim_end = now + timedelta(days=3650)
+    elif mode == "live":
         if start or end:
             raise SimulatorConfigError("live mode takes --duration and --speedup, not --start/--end")
         sim_end = now + timedelta(seconds=duration)
@@ -120,6 +137,10 @@ def simulate(ctx: click.Context, mode: str, domains: str, start: str | None, end
                f" | domains {','.join(config.domains)} | seed {seed} | bad {bad_fraction:g} | "
                f"topics created: {len(created)}")
     records: Iterator[Record] = iter(simulator)
+    if until_stopped:
+        _run_until_stopped(settings, records, sim_start, now, speedup, rate, state_file,
+                           {**json.loads(config.model_dump_json()), "mode": "live-until-stopped"})
+        return
     if mode == "backfill" and generator_process:
         records = generate_in_background(config)  # started before the producer's threads exist
     if mode == "live":
@@ -196,3 +217,32 @@ def ledger_summary(path: Path) -> None:
     for topic, labels in ledger.counts().items():
         click.echo(f"{topic:36} " + " ".join(f"{k}={v}" for k, v in sorted(labels.items())))
     click.echo(f"failed sends: {ledger.failed}")
+
+
+def _run_until_stopped(settings: Settings, records: Iterator[Record], sim_start: datetime, now: datetime,
+                       speedup: float, rate: float | None, state_file: Path | None,
+                       meta: dict[str, object]) -> None:
+    """Send paced records until SIGTERM/SIGINT; the records in flight are flushed before it returns."""
+    import signal
+    import threading
+
+    from feeds.sim import pace, publish
+    from feeds.sim.live import track
+    from ioc.kafka.clients import make_producer
+    from ioc.paths import STATE_DIR
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    paced = pace(records, speedup, sim_start.timestamp(), now.timestamp(), rate, sleep=stop.wait,
+                 never_ahead=True)
+    path = state_file or STATE_DIR / "feeds" / "live.json"
+    producer = make_producer(settings.kafka.bootstrap_servers)
+    started = time.monotonic()
+    try:
+        ledger = publish(track(paced, path, stop, speedup=speedup), producer, meta=meta, keep_entries=False,
+                         progress_every_s=30.0)
+    finally:
+        producer.close()
+    click.echo(f"stopped: {ledger.acked:,} records acknowledged in {time.monotonic() - started:.0f}s, "
+               f"failed {ledger.failed}; state {path}")

@@ -16,19 +16,40 @@ from feeds.cli import feeds as feeds_group
 from ioc.cli_base import IocGroup, settings_from
 from ioc.kafka.broker import LocalBroker
 from ioc.kafka.topics import admin_client, catalogue, ensure_topics
+from ioc.paths import STATE_DIR
 from jobs.cli import jobs as jobs_group
 from streaming.cli import streaming as streaming_group
 from vision.cli import vision as vision_group
 
 logger = logging.getLogger("ioc")
+LOG_FILE = STATE_DIR / "logs" / "ioc.log"
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def configure_logging(verbose: bool) -> None:
+    """At a terminal, the terminal keeps the steps and progress the commands print, and warnings; the
+    log lines (INFO and up) go to `.ioc/state/logs/ioc.log`. Anywhere else (a background job whose
+    output is its log file, CI, a pipe), every INFO line goes to stderr as before."""
+    interactive = sys.stderr.isatty() and not verbose
+    handlers: list[logging.Handler] = []
+    if interactive:
+        LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(LOG_FILE, encoding="utf-8")
+        to_file.setLevel(logging.INFO)
+        to_file.setFormatter(logging.Formatter(f"%(process)d {LOG_FORMAT}"))
+        terminal = logging.StreamHandler()
+        terminal.setLevel(logging.WARNING)
+        handlers = [to_file, terminal]
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
         datefmt="%H:%M:%S",
+        **({"handlers": handlers} if handlers else {}),
     )
+    for handler in handlers[1:]:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%H:%M:%S"))
     # kafka-python logs every refused connection; the CLI reports the outcome itself.
     logging.getLogger("kafka").setLevel(logging.INFO if verbose else logging.CRITICAL)
     logging.getLogger("py4j").setLevel(logging.INFO if verbose else logging.WARNING)
@@ -129,10 +150,28 @@ def topics_list(ctx: click.Context) -> None:
 @cli.command("up")
 @click.pass_context
 def up(ctx: click.Context) -> None:
-    """Bring up the local stack and run the main job on the embedded defaults."""
+    """Bring up the live province: broker, history, streaming job, live feed, vision worker and the wall.
+
+    Idempotent: what already runs is found and reported. `ioc down` stops it all."""
     from ioc.stack import run_main_job
 
     run_main_job(settings_from(ctx))
+
+
+@cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print every component's figures as JSON.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """One view of the local stack: each component up or down, with its figures. Exit 1 when one is down."""
+    from ioc import status as stack
+
+    components = stack.stack_status(settings_from(ctx))
+    if as_json:
+        click.echo(stack.as_json(components))
+    else:
+        stack.print_status(components)
+    if not all(component.up for component in components):
+        sys.exit(1)
 
 
 @cli.command("down")

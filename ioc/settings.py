@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ioc.exceptions import ConfigError
-from ioc.paths import LOCAL_DIR, STATE_DIR
+from ioc.paths import LOCAL_DIR, PROJECT_ROOT, STATE_DIR
 
 ENV_PREFIX = "IOC_"
 ENV_DELIMITER = "__"
@@ -164,6 +164,24 @@ class StreamingSettings(StrictModel):
         300.0, gt=0, description="No finished micro-batch for this long while Kafka lag waits: reported stalled.")
 
 
+class StackSettings(StrictModel):
+    """What `ioc up` brings up locally besides the broker, the streaming job and the wall."""
+
+    state_dir: Path = Field(STATE_DIR / "stack", description="Pid and log files of the simulator and vision worker.")
+    history_hours: float = Field(
+        2.0, ge=0, le=72, description="History simulated at full speed before the live feed starts, so the "
+        "charts have a past; a later `ioc up` only fills the gap since the last run.")
+    speedup: float = Field(
+        1.0, ge=1, le=100_000, description="Demo speed: >1 replays the last hour at this many times real time "
+        "before real time takes over (records are never sent ahead of the wall clock).")
+    bad_fraction: float = Field(0.005, ge=0, le=0.5, description="Share of deliberately bad records fed.")
+    vision: bool = Field(True, description="Start a vision worker on the packaged demo footage.")
+    vision_config: Path = Field(PROJECT_ROOT / "vision" / "cameras.local.yaml",
+                                description="The vision worker's camera configuration.")
+    catch_up_timeout_s: float = Field(
+        900.0, gt=0, le=7200, description="How long `ioc up` waits for the streaming job to process the history.")
+
+
 class Settings(StrictModel):
     """All settings of the command centre. Build with `load_settings()`."""
 
@@ -172,6 +190,7 @@ class Settings(StrictModel):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     lakehouse: LakehouseSettings = Field(default_factory=LakehouseSettings)
     streaming: StreamingSettings = Field(default_factory=StreamingSettings)
+    stack: StackSettings = Field(default_factory=StackSettings)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

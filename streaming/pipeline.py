@@ -119,6 +119,16 @@ class BatchReport:
     gold_write_s: float = 0.0  # the batch's gold commit, in the background
     visible_s: float = 0.0  # from the batch's start until its gold and fusion rows landed (or it ended)
     visible_at: str = ""
+    produced_first: str = ""  # Kafka timestamp of the batch's oldest accepted record
+    produce_to_visible_s: float | None = None  # from produced_first until the batch was visible: its worst wait
+
+    def mark_visible(self, at: datetime) -> None:
+        """The batch's rows are visible (gold and fusion landed, or it had none): when, and the waits."""
+        self.visible_at = at.isoformat(timespec="milliseconds")
+        if self.started_at:
+            self.visible_s = round((at - datetime.fromisoformat(self.started_at)).total_seconds(), 3)
+        if self.produced_first:
+            self.produce_to_visible_s = round((at - datetime.fromisoformat(self.produced_first)).total_seconds(), 3)
 
 
 @dataclass
@@ -348,9 +358,10 @@ class LakehousePipeline:
             bronze.unpersist()
             report.seconds = round(time.monotonic() - started, 3)
             report.spark_jobs = self._submitted_jobs() - jobs_before
-            report.finished_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+            finished = datetime.now(UTC)
+            report.finished_at = finished.isoformat(timespec="milliseconds")
             if not any(batch == batch_id for batch, _ in self._gold_writes):  # no gold of its own on its way
-                report.visible_at, report.visible_s = report.finished_at, report.seconds
+                report.mark_visible(finished)
             with self._lock:
                 self.reports.append(report)
                 del self.reports[:-REPORTS_KEPT]
@@ -376,6 +387,7 @@ class LakehousePipeline:
             self._start_warming(pool, batch_id, now)
             with phase(report, "silver"):
                 silver = self._silver(bronze, batch_id, now, report, unprocessable, pool)
+            report.produced_first = earliest_produced(silver.rows)
             appends += silver.appends
             report.commits += len(appends)
             if self._warming is not None:  # what it reads, gold needs: wait for it (and raise what it raised)
@@ -678,11 +690,8 @@ class LakehousePipeline:
         tuples, covered = staged
         facts = self.spark.createDataFrame(tuples, GOLD_FACTS.schema(), verifySchema=False)
         self._gold_committer.replace(facts, covered, self._gold_tag(batch_id), f"batch {batch_id}")
-        landed = datetime.now(UTC)
         report.gold_write_s = round(time.monotonic() - began, 3)
-        report.visible_at = landed.isoformat(timespec="milliseconds")
-        if report.started_at:
-            report.visible_s = round((landed - datetime.fromisoformat(report.started_at)).total_seconds(), 3)
+        report.mark_visible(datetime.now(UTC))
 
     def _await_gold(self, before: int | None) -> None:
         """Wait for the gold commits of the batches before `before` (every one: None); raises what one
@@ -841,3 +850,13 @@ def _staged_facts(built: RowsByName) -> StagedFacts | None:
 def _days(first: datetime, last: datetime) -> list[date]:
     """Every day from `first`'s to `last`'s."""
     return [first.date() + timedelta(days=n) for n in range((last.date() - first.date()).days + 1)]
+
+
+def earliest_produced(rows: dict[str, list[dict[str, Any]]]) -> str:
+    """The Kafka timestamp of the oldest accepted record (ISO, UTC), or "" when none has one."""
+    moments = [row["_kafka_timestamp"] for topic_rows in rows.values() for row in topic_rows
+               if row.get("_kafka_timestamp") is not None]
+    if not moments:
+        return ""
+    first = min(moments)
+    return (first if first.tzinfo else first.replace(tzinfo=UTC)).isoformat(timespec="milliseconds")

@@ -39,9 +39,15 @@ def _files(settings: Settings) -> tuple[Path, Path, Path]:
 
 def kafka_lag(progress: dict[str, Any] | None) -> int | None:
     """Records in Kafka not yet consumed, from a query's last progress (latest minus end offsets)."""
+    by_topic = kafka_lag_by_topic(progress)
+    return None if by_topic is None else sum(by_topic.values())
+
+
+def kafka_lag_by_topic(progress: dict[str, Any] | None) -> dict[str, int] | None:
+    """Records not yet consumed per topic, from a query's last progress (latest minus end offsets)."""
     if not progress:
         return None
-    lag = 0
+    lag: dict[str, int] = {}
     for source in progress.get("sources", []):
         latest, end = source.get("latestOffset"), source.get("endOffset")
         if isinstance(latest, str):
@@ -51,8 +57,9 @@ def kafka_lag(progress: dict[str, Any] | None) -> int | None:
         if not isinstance(latest, dict) or not isinstance(end, dict):
             return None
         for topic, partitions in latest.items():
-            for partition, offset in partitions.items():
-                lag += max(0, int(offset) - int(end.get(topic, {}).get(partition, 0)))
+            behind = sum(max(0, int(offset) - int(end.get(topic, {}).get(partition, 0)))
+                         for partition, offset in partitions.items())
+            lag[topic] = lag.get(topic, 0) + behind
     return lag
 
 
@@ -65,6 +72,7 @@ def summarise(progress: dict[str, Any] | None) -> dict[str, Any]:
         "processed_rows_per_s": round(progress.get("processedRowsPerSecond") or 0.0, 1),
         "batch_duration_ms": progress.get("batchDuration"),
         "kafka_lag": kafka_lag(progress),
+        "kafka_lag_by_topic": kafka_lag_by_topic(progress),
         "timestamp": progress.get("timestamp"),
     }
 
@@ -113,6 +121,11 @@ def _write_status(path: Path, progress: dict[str, Any] | None, pipeline: Any) ->
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(document, indent=2, default=str))
     temporary.replace(path)
+
+
+def log_file(settings: Settings) -> Path:
+    """The job's log (the supervisor's is beside it)."""
+    return _files(settings)[1]
 
 
 def running_pid(settings: Settings) -> int | None:

@@ -77,6 +77,7 @@ class VisionWorker:
         self._stop = threading.Event()
         self._rr = 0
         self._last_heartbeat = time.monotonic()
+        self._started_at = time.monotonic()
         self.watchdog: Watchdog | None = None
         self.server: HealthServer | None = None
         self.started = False
@@ -85,6 +86,7 @@ class VisionWorker:
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
         cfg = self.config
+        self._started_at = time.monotonic()
         if cfg.runtime.opencv_threads:
             cv2.setNumThreads(cfg.runtime.opencv_threads)  # process-wide: the worker owns its process
         if self.detector is None:
@@ -360,9 +362,13 @@ class VisionWorker:
                             "frames_in": p.reader.frames_in, "frames_out": p.frames_out,
                             "frames_dropped": p.reader.frames_dropped, "reconnects": p.reader.reconnects}
         p50, p95 = self.metrics.inference_percentiles()
-        online = any(c["state"] != "offline" for c in cameras.values())
-        healthy = self.started and (online or self._all_finished())
+        online = sum(c["state"] != "offline" for c in cameras.values())
+        healthy = self.started and (online > 0 or self._all_finished())
+        uptime = time.monotonic() - self._started_at
+        analysed = sum(c["frames_out"] for c in cameras.values())
         return healthy, {"status": "ok" if healthy else "unhealthy", "worker_id": self.config.worker_id,
                          "provider": self.detector.provider if self.detector else None,
                          "inference_ms_p50": round(p50, 2), "inference_ms_p95": round(p95, 2),
+                         "cameras_online": online, "uptime_s": round(uptime, 1),
+                         "frames_per_s": round(analysed / uptime, 2) if uptime > 0 else 0.0,
                          "cameras": cameras}

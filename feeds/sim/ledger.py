@@ -39,6 +39,7 @@ class Ledger:
     meta: dict[str, Any] = field(default_factory=dict)
     entries: list[LedgerEntry] = field(default_factory=list)
     failed: int = 0
+    acked: int = field(default=0, compare=False)  # acknowledged sends, also without entries (live, no end)
 
     # -- questions tests ask ----------------------------------------------------------------------
     def counts(self) -> dict[str, dict[str, int]]:
@@ -92,4 +93,4 @@ class Ledger:
             entries = [LedgerEntry(**json.loads(line)) for line in lines[1:] if line]
         except (IndexError, json.JSONDecodeError, TypeError) as exc:
             raise LedgerError(f"ledger {path} is not a ledger file: {exc}") from exc
-        return cls(meta=head.get("meta", {}), entries=entries, failed=int(head.get("failed", 0)))
+        return cls(meta=head.get("meta", {}), entries=entries, failed=int(head.get("failed", 0)), acked=len(entries))

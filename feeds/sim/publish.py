@@ -69,7 +69,8 @@ class KeyPartitioner:
 
 def publish(records: Iterable[Record], producer: Any, *, meta: dict[str, Any] | None = None,
             progress: Callable[[Progress], None] | None = None, progress_every_s: float = 2.0,
-            flush_timeout_s: float = 120.0, gil_switch_interval_s: float | None = 0.05) -> Ledger:
+            flush_timeout_s: float = 120.0, gil_switch_interval_s: float | None = 0.05,
+            keep_entries: bool = True) -> Ledger:
     """Send every record; return the ledger of what the broker acknowledged.
 
     A send that fails after the producer's own retries is logged with its topic and counted in
@@ -80,10 +81,16 @@ def publish(records: Iterable[Record], producer: Any, *, meta: dict[str, Any] | 
     kafka-python's sender is a Python thread: with the interpreter's default 5 ms GIL switch interval
     it wakes so often that batches leave nearly empty. `gil_switch_interval_s` lengthens the slices
     while publishing (restored after), which more than halves the broker's work per record.
+
+    `keep_entries=False` (a live run with no end) counts acknowledged records without keeping an
+    entry for each, so memory stays flat however long it runs; `ledger.acked` has the count.
     """
     ledger = Ledger(meta=dict(meta or {}))
     if not isinstance(producer, KafkaProducer):  # a confluent-kafka Producer: the librdkafka path
         from feeds.sim.rdkafka import publish_rdkafka
+
+        if not keep_entries:
+            raise FeedsError("the librdkafka publisher always keeps the ledger", hint="use kafka-python")
 
         started = time.monotonic()
 
@@ -101,7 +108,7 @@ def publish(records: Iterable[Record], producer: Any, *, meta: dict[str, Any] | 
     started = last_report = time.monotonic()
 
     def harvest(block: bool) -> None:
-        append = ledger.entries.append
+        append = ledger.entries.append if keep_entries else None
         while pending and (block or pending[0][0].is_done):
             future, record = pending.popleft()
             if not future.is_done:
@@ -113,9 +120,11 @@ def publish(records: Iterable[Record], producer: Any, *, meta: dict[str, Any] | 
                 ledger.failed += 1
                 logger.error("send to %s failed after retries: %s", record.topic, future.exception)
                 continue
-            m = future.value
-            append(LedgerEntry(record.topic, m.partition, m.offset, record.label, record.event_id,
-                               record.key.decode()))
+            ledger.acked += 1
+            if append is not None:
+                m = future.value
+                append(LedgerEntry(record.topic, m.partition, m.offset, record.label, record.event_id,
+                                   record.key.decode()))
 
     previous_interval = sys.getswitchinterval()
     if gil_switch_interval_s:
@@ -132,29 +141,33 @@ def publish(records: Iterable[Record], producer: Any, *, meta: dict[str, Any] | 
                 harvest(block=False)
                 if progress is not None and time.monotonic() - last_report >= progress_every_s:
                     last_report = time.monotonic()
-                    progress(Progress(sent, len(ledger.entries), last_report - started, dict(per_topic)))
+                    progress(Progress(sent, ledger.acked, last_report - started, dict(per_topic)))
         producer.flush(timeout=flush_timeout_s)
         harvest(block=True)
     finally:
         sys.setswitchinterval(previous_interval)
     if progress is not None:
-        progress(Progress(sent, len(ledger.entries), time.monotonic() - started, dict(per_topic)))
+        progress(Progress(sent, ledger.acked, time.monotonic() - started, dict(per_topic)))
     return ledger
 
 
 def pace(records: Iterable[Record], speedup: float, sim_start: float, wall_start: float | None = None,
          rate: float | None = None, sleep: Callable[[float], None] = time.sleep,
-         clock: Callable[[], float] = time.time) -> Iterator[Record]:
+         clock: Callable[[], float] = time.time, never_ahead: bool = False) -> Iterator[Record]:
     """Release each record when the accelerated clock reaches its simulated time; cap at `rate`/s.
 
     Simulated time `s` is due at wall time `wall_start + (s - sim_start) / speedup`. When the run's
     span ends at the wall clock's end (live mode), a record is never sent before its observed time.
+    `never_ahead` makes that explicit for a run with no end: the accelerated clock catches up with the
+    wall clock and then keeps real time, since the lakehouse quarantines records from the future.
     """
     wall_start = clock() if wall_start is None else wall_start
     interval = 1.0 / rate if rate else 0.0
     next_slot = wall_start
     for record in records:
         due = wall_start + (record.observed - sim_start) / speedup
+        if never_ahead:
+            due = max(due, record.observed)
         if interval:
             due = max(due, next_slot)
             next_slot = due + interval

@@ -133,6 +133,7 @@ def publish_rdkafka(records: Iterable[Record], producer: Any, ledger: Ledger,
         if offset < 0:
             ledger.failed += 1
             continue
+        ledger.acked += 1
         ledger.entries.append(LedgerEntry(record.topic, partition, offset, record.label, record.event_id,
                                           record.key.decode()))
     return ledger
