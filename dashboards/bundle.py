@@ -26,17 +26,21 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
 from dashboards.exceptions import BundleError
+from dashboards.geo import prefecture_shapes
+from ioc.contracts import CITY_NAMES
 from lakehouse.catalog import GOLD_ENVELOPE, GOLD_FACTS, GOLD_VIEWS, by_name
 from lakehouse.tables import split_columns
 
 logger = logging.getLogger(__name__)
 
 SPEC_DIR = Path(__file__).resolve().parent / "spec"
-DASHBOARD_FILES = ("wall.yaml", "traffic.yaml", "tourism.yaml", "environment.yaml", "security.yaml",
+CITY_DRILL_DOWN = "city"  # the slug of the one-city drill-down the map's prefectures open
+DASHBOARD_FILES = ("wall.yaml", "city.yaml", "traffic.yaml", "tourism.yaml", "environment.yaml", "security.yaml",
                    "cameras.yaml")
 NAMESPACE = uuid.UUID("6f1c1c0e-5b0a-4c59-9d0e-1a2b3c4d5e6f")
 VERSION = "1.0.0"
@@ -101,16 +105,27 @@ def delta_table_columns(path: Path, view: str | None = None) -> set[str] | None:
     return {f["name"] for f in fields if f["name"] in GOLD_ENVELOPE} | {f["name"] for f in struct.get("fields", [])}
 
 
+DEFAULT_STALE_AFTER_S = 600
+
+
 @dataclass(frozen=True)
 class RenderContext:
     lakehouse_root: str
     extension: str
+    stale_after_s: int = DEFAULT_STALE_AFTER_S  # `${setting.stale_after_s}`: the wall's freshness warning
 
     def table_path(self, layer: str, name: str) -> str:
         return f"{self.lakehouse_root.rstrip('/')}/{layer}/{name}"
 
     def scan(self, layer: str, name: str) -> str:
-        """DuckDB's read of a table; for a gold view, a subquery over gold.facts with the view's columns."""
+        """DuckDB's read of a table; for a gold view, a subquery over gold.facts with the view's columns;
+        for `reference.*`, the wall's own reference rows as a VALUES table (`reference_table`)."""
+        if layer == "reference":
+            return reference_table(name)
+        if layer == "setting":
+            if name != "stale_after_s":
+                raise BundleError(f"unknown setting placeholder {name!r}", hint="known: stale_after_s")
+            return str(int(self.stale_after_s))
         qualified = f"{layer}.{name}"
         if qualified not in GOLD_VIEWS:
             path = self.table_path(layer, name).replace("'", "''")
@@ -136,6 +151,52 @@ class RenderContext:
         return PLACEHOLDER.sub(replace, sql).strip()
 
 
+def drill_down_url(city_name_en: str) -> str:
+    """The city drill-down dashboard, its city filter set to one city (Superset's `native_filters`
+    URL parameter, rison-encoded: strings in single quotes, a quote escaped as !')."""
+    value = "'" + city_name_en.replace("!", "!!").replace("'", "!'") + "'"
+    filter_id = f"NATIVE_FILTER-{CITY_DRILL_DOWN}-city"
+    state = (f"({filter_id}:(extraFormData:(filters:!((col:city_name_en,op:IN,val:!({value})))),"
+             f"filterState:(label:{value},value:!({value})),id:{filter_id},ownState:()))")
+    return f"/superset/dashboard/{CITY_DRILL_DOWN}/?native_filters={quote(state, safe='')}"
+
+
+def reference_table(name: str) -> str:
+    """`${reference.prefectures}`: one row per prefecture with its names, the drill-down URL a click on
+    the map opens, and the static part of its GeoJSON (`feature_head`: a collection of its label point
+    and its outline; the dataset appends the outline's status colour and closes both).
+    `${reference.status_colours}`: the status -> colour table the wall's other charts use too
+    (STATUS_COLOURS)."""
+    def literal(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    if name == "prefectures":
+        rows = []
+        for code, prefecture in prefecture_shapes().items():
+            english, chinese = CITY_NAMES[code]
+            url = drill_down_url(english)
+            label = {"type": "Feature", "geometry": {"type": "Point", "coordinates": list(prefecture.label_at)},
+                     "properties": {"name": f"{chinese} {english}", "city_code": code, "drill_url": url}}
+            # a collection: the label point first, then the outline, whose fill colour the dataset appends
+            head = (f'{{"type":"FeatureCollection","features":[{_compact(label)},'
+                    f'{{"type":"Feature","geometry":{_compact(prefecture.geometry)},'
+                    f'"properties":{{"name":{json.dumps(f"{chinese} {english}", ensure_ascii=False)},'
+                    f'"city_code":"{code}","drill_url":{json.dumps(url)},"fillColor":"')
+            rows.append(f"({literal(code)}, {literal(chinese)}, {literal(english)}, {literal(url)}, {literal(head)})")
+        # every value is the package's map or the project's own names, quoted by `literal`
+        return ("(SELECT * FROM (VALUES " + ", ".join(rows)  # noqa: S608
+                + ") AS prefectures(city_code, name_zh, name_en, drill_url, feature_head))")
+    if name == "status_colours":
+        rows = [f"({literal(status)}, {literal(colour)})" for status, colour in STATUS_COLOURS.items()
+                if status.isascii()]
+        return "(SELECT * FROM (VALUES " + ", ".join(rows) + ") AS status_colours(status, colour))"  # noqa: S608
+    raise BundleError(f"unknown reference table {name!r}", hint="known: prefectures, status_colours")
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def load_spec(name: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load((SPEC_DIR / name).read_text(encoding="utf-8"))
@@ -146,12 +207,14 @@ def load_spec(name: str) -> dict[str, Any]:
     return data
 
 
-def render_bundle(lakehouse_root: str, extension: str, wall_refresh_s: int | None = None) -> dict[str, str]:
+def render_bundle(lakehouse_root: str, extension: str, wall_refresh_s: int | None = None,
+                  stale_after_s: int = DEFAULT_STALE_AFTER_S) -> dict[str, str]:
     """Every file of the import bundle (path inside the bundle -> YAML text), paths rendered.
 
     `wall_refresh_s` overrides the wall's auto-refresh period (WALL__REFRESH_S); the source says 10 s.
+    `stale_after_s` (WALL__STALE_AFTER_S): the wall warns when its newest window is older than this.
     """
-    context = RenderContext(lakehouse_root=str(lakehouse_root), extension=extension)
+    context = RenderContext(lakehouse_root=str(lakehouse_root), extension=extension, stale_after_s=stale_after_s)
     files: dict[str, str] = {}
     database = load_spec("database.yaml")
     database_uuid = stable_uuid("database", database["key"])
@@ -331,6 +394,7 @@ BASE_PARAMS: dict[str, dict[str, Any]] = {
                                "x_axis_time_format": "%H:%M", "order_desc": True, "color_scheme": "supersetColors"},
     "deck_scatter": {"color_scheme": "supersetColors", "color_picker": {"r": 0, "g": 122, "b": 135, "a": 1},
                      "mapbox_style": "tile://https://tile.openstreetmap.org/{z}/{x}/{y}.png"},
+    "deck_geojson": {"mapbox_style": "tile://https://tile.openstreetmap.org/{z}/{x}/{y}.png"},
 }
 
 

@@ -69,6 +69,13 @@ class WallSettings(BaseModel):
         "workers, in state_dir/cache): screens showing the wall within that time share one query. Under "
         "refresh_s, so the wall never shows data older than one refresh period; 0 turns the cache off.")
     row_limit: int = Field(10_000, ge=100, le=1_000_000, description="Superset's ROW_LIMIT.")
+    stale_after_s: int = Field(
+        600, ge=60, le=86_400, description="The wall's freshness panel warns (STALE) when the newest gold "
+        "window started longer ago than this: the lakehouse has fallen behind, or its feeds stopped.")
+    map_click_opens_drill_down: bool = Field(
+        True, description="A click on a prefecture of the wall's map opens its city drill-down. It needs "
+        "Superset's ENABLE_JAVASCRIPT_CONTROLS (charts may carry JavaScript, run in Superset's sandbox): "
+        "turn it off where users other than the wall's admins author charts; the map then only shows tooltips.")
 
     @field_validator("city_users")
     @classmethod

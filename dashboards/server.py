@@ -118,6 +118,7 @@ class SupersetServer:
             "row_limit": settings.row_limit,
             "timeout_s": settings.timeout_s,
             "data_cache_s": settings.data_cache_s,
+            "map_click_opens_drill_down": settings.map_click_opens_drill_down,
             "state_dir": str(self.state_dir.resolve()),
             "bundle_zip": bundle,
             "duckdb": {"database": DUCKDB_DATABASE, "config": DUCKDB_CONFIG,
@@ -193,7 +194,8 @@ class SupersetServer:
         return (self.state_dir / "superset.db").resolve()
 
     def render(self) -> tuple[str, str]:
-        files = render_bundle(self.lakehouse_root, str(self.delta_extension()), self.settings.refresh_s)
+        files = render_bundle(self.lakehouse_root, str(self.delta_extension()), self.settings.refresh_s,
+                              self.settings.stale_after_s)
         digest = bundle_digest(files)
         write_bundle_zip(files, self.bundle_zip)
         return str(self.bundle_zip.resolve()), digest

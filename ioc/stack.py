@@ -28,7 +28,7 @@ from ioc.daemons import Daemon
 from ioc.exceptions import IocError, StreamingError
 from ioc.kafka.broker import LocalBroker
 from ioc.kafka.clients import make_producer
-from ioc.kafka.topics import ensure_topics
+from ioc.kafka.topics import TopicSpec, ensure_topics
 from ioc.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,23 @@ def start_platform(settings: Settings) -> None:
     else:
         _step(1, f"using the Kafka cluster at {settings.kafka.bootstrap}")
     created = ensure_topics(settings)
+    streaming = settings.streaming
+    if streaming.topic_prefix or streaming.topic_suffix:  # an isolated stack: the names its job reads
+        created += ensure_topics(settings, renamed_topics(settings))
     click.echo(f"      topics ready ({len(created)} created)")
+
+
+def renamed_topics(settings: Settings) -> list[TopicSpec]:
+    """The feeds' and vision's topics under the streaming job's prefix and suffix, and its alerts topic."""
+    from dataclasses import replace
+
+    from feeds.topics import topic_specs
+    from vision.topics import TOPICS as VISION_TOPICS
+
+    prefix, suffix = settings.streaming.topic_prefix, settings.streaming.topic_suffix
+    vision = [replace(spec, name=f"{prefix}{spec.name}{suffix}") for spec in VISION_TOPICS]
+    alerts = TopicSpec(settings.streaming.alerts_topic, "alert changes", "alert_id")
+    return [*topic_specs(prefix, suffix), *vision, alerts]
 
 
 def segment_seed(start: datetime) -> int:
@@ -91,7 +107,8 @@ def backfill_feeds(settings: Settings, start: datetime, end: datetime) -> int:
     from feeds.sim.live import LiveState, write_live_state
 
     simulator = Simulator(seed=segment_seed(start), start=start, end=end,
-                          bad_fraction=settings.stack.bad_fraction, late_fraction=0.005)
+                          bad_fraction=settings.stack.bad_fraction, late_fraction=0.005,
+                          topic_prefix=settings.streaming.topic_prefix, topic_suffix=settings.streaming.topic_suffix)
     span = max((end - start).total_seconds(), 1.0)
     producer = make_producer(settings.kafka.bootstrap_servers)
     with click.progressbar(length=1000, label="      simulating", show_pos=False, show_eta=True,
@@ -190,7 +207,8 @@ def start_live_feed(settings: Settings, start: datetime) -> None:
     command = [sys.executable, "-m", "ioc", "feeds", "simulate", "--mode", "live", "--until-stopped",
                "--start", start.isoformat(), "--speedup", f"{speedup:g}", "--seed", str(segment_seed(start)),
                "--bad-fraction", f"{settings.stack.bad_fraction:g}", "--late-fraction", "0.005",
-               "--state-file", str(live_state_file(settings))]
+               "--state-file", str(live_state_file(settings)),
+               "--topic-prefix", settings.streaming.topic_prefix, "--topic-suffix", settings.streaming.topic_suffix]
     pid, started = daemon.start(command)
     pace = "real time" if settings.stack.speedup <= 1 else f"{speedup:g}x until it reaches real time"
     _step(4, f"live feed {'started' if started else 'already up'} (pid {pid}, {pace}; log {daemon.log_file})")

@@ -42,6 +42,9 @@ DECKGL_BASE_MAP = [
     ["tile://https://tile.openstreetmap.org/{z}/{x}/{y}.png", "OpenStreetMap"],
 ]
 FEATURE_FLAGS = {
+    # the map's click opens a prefecture's drill-down through its chart's js_onclick_href, which runs
+    # in Superset's sandbox; WALL__MAP_CLICK_OPENS_DRILL_DOWN=false turns JavaScript in charts off
+    "ENABLE_JAVASCRIPT_CONTROLS": bool(_RUNTIME.get("map_click_opens_drill_down", True)),
     "DASHBOARD_RBAC": False,
     "ALERT_REPORTS": False,
     "EMBEDDED_SUPERSET": False,

@@ -29,11 +29,11 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     return {name: yaml.safe_load(text) for name, text in files.items()}
 
 
-def test_bundle_has_every_kind_and_the_six_dashboards(bundle: dict[str, dict]) -> None:
+def test_bundle_has_every_kind_and_the_seven_dashboards(bundle: dict[str, dict]) -> None:
     kinds = {name.split("/")[0] for name in bundle}
     assert kinds == {"databases", "datasets", "charts", "dashboards", "metadata.yaml"}
     slugs = {d["slug"] for n, d in bundle.items() if n.startswith("dashboards/")}
-    assert slugs == {"wall", "traffic", "tourism", "environment", "security", "cameras"}
+    assert slugs == {"wall", "city", "traffic", "tourism", "environment", "security", "cameras"}
     assert bundle["metadata.yaml"]["type"] == "assets"
 
 
@@ -68,7 +68,7 @@ def test_the_wall_refreshes_every_10_s_with_city_and_time_filters(bundle: dict[s
         for target in native["targets"]:
             assert not target or target["datasetUuid"] in dataset_uuids
     vizzes = {bundle[f"charts/{key}.yaml"]["viz_type"] for key in ("wall_map", "wall_alert_feed")}
-    assert vizzes == {"deck_scatter", "table"}
+    assert vizzes == {"deck_geojson", "table"}
 
 
 def test_refresh_period_comes_from_settings(tmp_path: Path) -> None:
@@ -141,7 +141,7 @@ def test_zip_is_deterministic(tmp_path: Path) -> None:
 
 def test_chart_counts_match_the_bundle(bundle: dict[str, dict]) -> None:
     counts = chart_counts()
-    assert counts["wall"] == 14
+    assert counts["wall"] == 15 and counts["city"] == 12
     assert sum(counts.values()) == sum(1 for n in bundle if n.startswith("charts/"))
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.bundle import chart_counts
+from dashboards.bundle import STATUS_COLOURS, chart_counts
 from dashboards.config import WallSecrets
 from dashboards.render import DashboardView, render
 from dashboards.server import SupersetServer
@@ -105,8 +105,11 @@ def test_the_wall_shows_what_the_streaming_jobs_wrote(wall_on_streamed_gold: Sup
     assert len(charts) == chart_counts()["wall"], charts
     assert all(c["status"] == 200 for c in charts), charts
     assert report["errors"] == [] and report["errorTexts"] == []
-    map_rows = next(c["data"] for c in charts if c["data"] and "overall_status" in c["data"][0]
-                    and "lat" in c["data"][0])
-    assert {row["city_name_zh"]: row["overall_status"] for row in map_rows} == streamed_gold.status_by_city
+    map_rows = next(c["data"] for c in charts if c["data"] and c["data"][0].get("type") == "FeatureCollection")
+    status = {row["extraProps"]["city_label"].split(" ")[0]: row["extraProps"]["overall_status"] for row in map_rows}
+    assert status == streamed_gold.status_by_city
+    for row in map_rows:  # each outline is filled with its city's status colour
+        outline = next(f for f in row["features"] if f["geometry"]["type"] in ("Polygon", "MultiPolygon"))
+        assert outline["properties"]["fillColor"] == STATUS_COLOURS[row["extraProps"]["overall_status"]]
     series = [c for c in charts if c["data"] and "window_start" in c["data"][0]]
     assert series and all(0 < c["rowcount"] <= streamed_gold.windows for c in series), series

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.bundle import chart_counts
+from dashboards.bundle import chart_counts, drill_down_url
 from dashboards.client import SupersetClient
 from dashboards.config import WallSecrets, WallSettings
 from dashboards.exceptions import SupersetApiError
@@ -21,7 +21,8 @@ pytestmark = pytest.mark.slow
 
 WALL_DATASETS = ["wall_city_operations", "wall_city_latest", "wall_alerts", "wall_traffic_city",
                  "wall_traffic_segment", "wall_tourism_area", "wall_air_city", "wall_air_station",
-                 "wall_water_station", "wall_river_gauge", "wall_security_incidents", "wall_camera_incidents"]
+                 "wall_water_station", "wall_river_gauge", "wall_security_incidents", "wall_camera_incidents",
+                 "wall_city_map", "wall_freshness"]
 
 
 @pytest.mark.parametrize(
@@ -58,7 +59,7 @@ def test_bundle_imported_once_and_reimport_changes_nothing(wall_server: Superset
                 for kind in ("dashboard", "chart", "dataset", "database")}
 
     before = snapshot()
-    assert len(before["dashboard"]) == 6 and len(before["chart"]) == sum(chart_counts().values())
+    assert len(before["dashboard"]) == 7 and len(before["chart"]) == sum(chart_counts().values())
     assert len(before["dataset"]) == len(WALL_DATASETS) and len(before["database"]) == 1
     assert wall_server.provision() is False, "an unchanged bundle is not imported again"
     assert wall_server.provision(force_import=True) is True
@@ -127,11 +128,26 @@ def test_a_city_analyst_sees_only_their_city_on_the_wall(wall_server: SupersetSe
 def test_every_drill_down_renders(wall_server: SupersetServer, wall_secrets: WallSecrets, artifacts: Path) -> None:
     counts = chart_counts()
     views = [DashboardView(f"/superset/dashboard/{slug}/?standalone=1", counts[slug], artifacts / f"wall-{slug}.png")
-             for slug in ("traffic", "tourism", "environment", "security", "cameras")]
+             for slug in ("city", "traffic", "tourism", "environment", "security", "cameras")]
     report = render(wall_server.settings.base_url, "analyst", wall_secrets.password("analyst"), views)
     for dashboard in report["dashboards"]:
         charts = [c for c in dashboard["charts"] if c["sliceId"] is not None]
         assert charts and all(c["status"] == 200 and c["rowcount"] > 0 for c in charts), (dashboard["path"], charts)
+
+
+def test_the_map_link_opens_the_city_drill_down_filtered_to_that_city(wall_server: SupersetServer,
+                                                                       wall_secrets: WallSecrets,
+                                                                       artifacts: Path) -> None:
+    """What a click on Qiqihar opens (`js_onclick_href` returns the feature's drill_url): the city
+    drill-down with its city filter set, so every chart shows Qiqihar alone."""
+    view = DashboardView(drill_down_url("Qiqihar"), chart_counts()["city"], artifacts / "wall-city-qiqihar.png")
+    report = render(wall_server.settings.base_url, "analyst", wall_secrets.password("analyst"), [view])
+    charts = [c for c in report["dashboards"][0]["charts"] if c["sliceId"] is not None]
+    assert len(charts) == chart_counts()["city"] and all(c["status"] == 200 for c in charts), charts
+    rows = [row for c in charts for row in c["data"] if isinstance(row, dict)]
+    cities = {row.get("city_name_zh") for row in rows} - {None}
+    assert cities == {"齐齐哈尔"}, cities
+    assert all("Qiqihar" in (c["request"]["postData"] or c["request"]["url"]) for c in charts), "every query filters"
 
 
 def test_charts_read_the_current_snapshot_without_a_restart(spark, settings, admin_api: SupersetClient,  # type: ignore[no-untyped-def]

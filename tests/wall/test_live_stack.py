@@ -1,0 +1,180 @@
+"""`ioc up` end to end, as `make run` runs it: the live stack on free ports and its own topics, then the
+wall in Chromium twice. The map draws the 13 prefectures, the freshness time advances between the two
+renders, the camera panels show what the vision worker saw, and `ioc status` reports every component
+up; `ioc down` then stops everything it started. Nothing is mocked: the session's broker, a supervised
+Spark streaming job, the live simulator, a vision worker on the demo footage and a Superset of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dashboards.bundle import chart_counts
+from dashboards.config import load_wall_settings, resolve_secrets
+from dashboards.render import DashboardView, render
+from ioc.contracts import CITY_NAMES
+from ioc.paths import LOCAL_DIR, PROJECT_ROOT
+from ioc.settings import Settings
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+FRESHNESS = "数据截至 Data as of (UTC)"
+CAMERA = "hrb-live-e2e"
+
+
+@dataclass(frozen=True)
+class LiveStack:
+    env: dict[str, str]
+    base: Path
+    up_output: str
+
+    def ioc(self, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ioc", *args], env=self.env, cwd=PROJECT_ROOT, text=True,
+                              capture_output=True, timeout=timeout_s, check=False)
+
+
+def _vision_config(path: Path, suffix: str, port: int, snapshots: Path) -> Path:
+    path.write_text(yaml.safe_dump({
+        "worker_id": "vision-live-e2e",
+        "cameras": [{
+            "id": CAMERA, "city": "230100", "source": str(LOCAL_DIR / "media" / "vtest.avi"), "analytics_fps": 2,
+            "realtime": True, "loop": True,
+            "zones": [{"id": "kerb", "kind": "restricted", "points": [[540, 170], [650, 170], [650, 225], [540, 225]]},
+                      {"id": "walkway", "kind": "crowd", "points": [[250, 215], [430, 215], [430, 330], [250, 330]],
+                       "capacity": 10, "area_m2": 40, "loiter_after_s": 5}],
+        }],
+        "output": {"counts_topic": f"vision.counts.v1{suffix}", "incidents_topic": f"vision.incidents.v1{suffix}",
+                   "health_topic": f"vision.health.v1{suffix}", "snapshot_dir": str(snapshots)},
+        "server": {"port": port},
+    }))
+    return path
+
+
+@pytest.fixture(scope="module")
+def live_stack(kafka_bootstrap: str, session_dir: Path) -> Iterator[LiveStack]:
+    suffix = f"-live{uuid.uuid4().hex[:6]}"
+    base = session_dir / "live-stack"
+    base.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("IOC_", "WALL__"))}
+    env.update({
+        "IOC_KAFKA__BOOTSTRAP": kafka_bootstrap,
+        "IOC_LAKEHOUSE__ROOT": str(base / "lakehouse"), "IOC_LAKEHOUSE__CHECKPOINT_ROOT": str(base / "checkpoints"),
+        "IOC_STREAMING__STATE_DIR": str(base / "streaming"), "IOC_STREAMING__TOPIC_SUFFIX": suffix,
+        "IOC_STREAMING__ALERTS_TOPIC": f"alerts{suffix}", "IOC_STREAMING__QUERY_NAME": "live-e2e",
+        "IOC_STACK__STATE_DIR": str(base / "stack"), "IOC_STACK__HISTORY_HOURS": "0.25",
+        "IOC_STACK__CATCH_UP_TIMEOUT_S": "600",
+        "IOC_STACK__VISION_CONFIG": str(_vision_config(base / "cameras.yaml", suffix, free_port(), base / "snaps")),
+        "WALL__PORT": str(free_port()), "WALL__STATE_DIR": str(base / "superset"),
+    })
+    up = subprocess.run([sys.executable, "-m", "ioc", "up"], env=env, cwd=PROJECT_ROOT, text=True,
+                        capture_output=True, timeout=900, check=False)
+    stack = LiveStack(env, base, up.stdout + up.stderr)
+    try:
+        assert up.returncode == 0, stack.up_output[-4000:]
+        yield stack
+    finally:
+        down = stack.ioc("down", timeout_s=300)
+        assert down.returncode == 0, down.stdout + down.stderr
+
+
+def _wait_for_the_camera_in_gold(spark: Any, root: str, timeout_s: float = 420) -> None:
+    """Until gold holds an incident of the worker's camera and Harbin's newest window counts it online.
+    A window counts the cameras online at its start, so the window the worker started in has none:
+    this waits for the next one (at most five minutes and a batch)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from lakehouse.catalog import GOLD_FACTS
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        facts = spark.read.format("delta").load(GOLD_FACTS.path(root))
+        incidents = facts.where((F.col("gold_table") == "vision_incidents")
+                                & (F.col("vision_incidents.camera_id") == CAMERA)).limit(1).count()
+        newest = (facts.where((F.col("gold_table") == "city_operations") & (F.col("city_code") == "230100"))
+                  .withColumn("n", F.row_number().over(Window.orderBy(F.desc("window_start")))).where("n = 1")
+                  .select("city_operations.cameras_online").first())
+        if incidents and newest is not None and (newest[0] or 0) >= 1:
+            return
+        time.sleep(10)
+    raise AssertionError(f"gold did not show {CAMERA} online with an incident within {timeout_s:.0f}s")
+
+
+def _charts(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in report["charts"] if c["sliceId"] is not None]
+
+
+def _rows_with(report: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    return [row for chart in _charts(report) for row in chart["data"] if isinstance(row, dict) and key in row]
+
+
+def test_make_run_brings_up_a_live_province_on_a_real_map(live_stack: LiveStack, spark,  # type: ignore[no-untyped-def]
+                                                           settings: Settings, artifacts: Path) -> None:
+    out = live_stack.up_output
+    for step in ("[1/6]", "[2/6] history: simulating", "[3/6] streaming job started", "[4/6] live feed started",
+                 "[5/6] vision worker started", "[6/6] the wall", "The live province is up."):
+        assert step in out, out[-4000:]
+
+    status = live_stack.ioc("status", "--json")
+    components = {c["name"]: c for c in json.loads(status.stdout)}
+    assert status.returncode == 0 and all(c["up"] for c in components.values()), status.stdout
+    assert components["vision"]["facts"]["cameras_online"] == 1
+    assert components["streaming"]["facts"]["commits"] >= 1
+
+    again = live_stack.ioc("up", timeout_s=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "streaming job already up" in again.stdout and "live feed already up" in again.stdout
+    assert "vision worker already up" in again.stdout and "history: the live feed is already running" in again.stdout
+
+    _wait_for_the_camera_in_gold(spark, str(live_stack.base / "lakehouse"))
+    wall = load_wall_settings(environ={k: v for k, v in live_stack.env.items() if k.startswith("WALL__")})
+    password = resolve_secrets(wall).admin_password.get_secret_value()
+    reports = []
+    for attempt in (1, 2):
+        if attempt == 2:
+            time.sleep(75)  # the live feed sends each minute: gold changes in between
+        view = DashboardView("/superset/dashboard/wall/?standalone=1", chart_counts()["wall"],
+                             artifacts / f"live-wall-{attempt}.png")
+        reports.append(render(wall.base_url, wall.admin_username, password, [view])["dashboards"][0])
+
+    first, second = reports
+    for report in reports:
+        assert all(c["status"] == 200 for c in _charts(report)), _charts(report)
+        assert report["errors"] == [] and report["errorTexts"] == []
+    maps = [row for row in _rows_with(second, "features") if row.get("type") == "FeatureCollection"]
+    assert len(maps) == 13, "one feature collection per prefecture"
+    outlines = [f for row in maps for f in row["features"] if f["geometry"]["type"] in ("Polygon", "MultiPolygon")]
+    assert len(outlines) == 13 and all(f["properties"]["fillColor"] for f in outlines)
+    assert {f["properties"]["city_code"] for f in outlines} == set(CITY_NAMES)
+    assert all(row["extraProps"]["city_label"] for row in maps), "the tooltip names the city"
+    as_of = [rows[0][FRESHNESS] for rows in (_rows_with(first, FRESHNESS), _rows_with(second, FRESHNESS))]
+    assert as_of[0] != as_of[1], f"the freshness time did not advance: {as_of}"
+    incidents = _rows_with(second, "camera_id")
+    assert any(row["camera_id"] == CAMERA for row in incidents), incidents
+    online = _rows_with(second, "online")
+    assert online and online[0]["online"] >= 1, "the cameras-online panel counts the worker's camera"
+    assert (artifacts / "live-wall-2.png").stat().st_size > 50_000
+
+
+def test_make_stop_stops_what_make_run_started(live_stack: LiveStack) -> None:
+    down = live_stack.ioc("down", timeout_s=300)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "live feed stopped" in down.stdout and "vision worker stopped" in down.stdout
+    assert "streaming job stopped" in down.stdout and "Superset stopped" in down.stdout
+    status = live_stack.ioc("status", "--json")
+    components = {c["name"]: c["up"] for c in json.loads(status.stdout)}
+    assert status.returncode == 1
+    assert components == {"broker": True, "feed": False, "streaming": False, "vision": False, "wall": False}, (
+        "an external broker is not the stack's to stop")
