@@ -149,6 +149,8 @@ def wait_for_lakehouse(settings: Settings, since: float) -> None:
             shown.end()
             raise StreamingError(f"the streaming job failed: {status.get('last_error') or 'see its log'}",
                                  hint=f"read {status['log']}; `ioc streaming start` tries again")
+        if (status.get("updated") or 0) < since:  # the status file an earlier run of the job left
+            status = {**status, "progress": None, "last_batches": []}
         progress = status.get("progress") or {}
         batches = [b for b in status.get("last_batches") or []
                    if b.get("finished_at") and datetime.fromisoformat(b["started_at"]).timestamp() >= since]
@@ -241,14 +243,15 @@ def run_main_job(settings: Settings) -> None:
     if feeding:
         _step(2, "history: the live feed is already running, nothing to fill")
     else:
-        end = now - (DEMO_REPLAY if settings.stack.speedup > 1 else timedelta(0))
-        if live_from < end - timedelta(minutes=1):
+        # with a demo speedup the live feed replays the last stretch itself, faster than real time
+        end = max(live_from, now - (DEMO_REPLAY if settings.stack.speedup > 1 else timedelta(0)))
+        if end - live_from > timedelta(minutes=1):
             _step(2, f"history: simulating {live_from:%H:%M} -> {end:%H:%M} UTC of every feed")
             sent = backfill_feeds(settings, live_from, end)
             click.echo(f"      {sent:,} records sent")
             live_from = end
         else:
-            _step(2, "history: already in the lakehouse up to the last run")
+            _step(2, f"history: nothing to simulate at full speed; the live feed goes on from {live_from:%H:%M} UTC")
     start_streaming(settings)
     start_live_feed(settings, live_from)
     start_vision(settings)
