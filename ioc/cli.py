@@ -148,14 +148,25 @@ def topics_list(ctx: click.Context) -> None:
 
 # -- the stack ------------------------------------------------------------------------------------
 @cli.command("up")
+@click.option("--speedup", type=click.FloatRange(1, 100_000), default=None,
+              help="Demo speed: replay the last hour at this many times real time, then real time "
+              "(stack.speedup; default 1).")
+@click.option("--history-hours", type=click.FloatRange(0, 72), default=None,
+              help="History simulated at full speed first (stack.history_hours; default 2).")
+@click.option("--no-vision", is_flag=True, help="Do not start the vision worker (stack.vision).")
 @click.pass_context
-def up(ctx: click.Context) -> None:
+def up(ctx: click.Context, speedup: float | None, history_hours: float | None, no_vision: bool) -> None:
     """Bring up the live province: broker, history, streaming job, live feed, vision worker and the wall.
 
     Idempotent: what already runs is found and reported. `ioc down` stops it all."""
     from ioc.stack import run_main_job
 
-    run_main_job(settings_from(ctx))
+    settings = settings_from(ctx)
+    overrides = {key: value for key, value in (("speedup", speedup), ("history_hours", history_hours),
+                                               ("vision", False if no_vision else None)) if value is not None}
+    if overrides:
+        settings = settings.model_copy(update={"stack": settings.stack.model_copy(update=overrides)})
+    run_main_job(settings)
 
 
 @cli.command("status")

@@ -218,7 +218,7 @@ def start_live_feed(settings: Settings, start: datetime) -> None:
 
 def start_vision(settings: Settings) -> None:
     if not settings.stack.vision:
-        _step(5, "vision worker: off (stack.vision = false)")
+        _step(5, "vision worker: not started (stack.vision = false or --no-vision)")
         return
     daemon = vision_daemon(settings)
     command = [sys.executable, "-m", "ioc", "vision", "run", "--config", str(settings.stack.vision_config)]

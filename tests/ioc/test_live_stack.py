@@ -147,3 +147,8 @@ def test_ioc_status_exits_1_when_a_component_is_down(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["status", "--json"], env=env)
     assert result.exit_code == 1, result.output
     assert '"name": "broker"' in result.output and '"up": false' in result.output
+
+
+def test_ioc_up_refuses_a_speedup_below_real_time() -> None:
+    result = CliRunner().invoke(cli, ["up", "--speedup", "0.5"])
+    assert result.exit_code == 2 and "0.5 is not in the range" in result.output
