@@ -152,3 +152,13 @@ def test_ioc_status_exits_1_when_a_component_is_down(tmp_path: Path) -> None:
 def test_ioc_up_refuses_a_speedup_below_real_time() -> None:
     result = CliRunner().invoke(cli, ["up", "--speedup", "0.5"])
     assert result.exit_code == 2 and "0.5 is not in the range" in result.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--until-stopped"], "--until-stopped is a live run"),
+    (["--mode", "live", "--until-stopped", "--ledger", "x.jsonl"], "--until-stopped is a live run"),
+    (["--mode", "live", "--until-stopped", "--start", "2099-01-01T00:00:00Z"], "is in the future"),
+])
+def test_an_endless_feed_refuses_what_it_cannot_do(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, ["feeds", "simulate", *args])
+    assert result.exit_code == 1 and message in result.output, result.output
