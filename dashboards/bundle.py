@@ -180,7 +180,7 @@ def reference_table(name: str) -> str:
             # a collection: the label point first, then the outline, whose fill colour the dataset appends
             head = (f'{{"type":"FeatureCollection","features":[{_compact(label)},'
                     f'{{"type":"Feature","geometry":{_compact(prefecture.geometry)},'
-                    f'"properties":{{"name":{json.dumps(f"{chinese} {english}", ensure_ascii=False)},'
+                    f'"properties":{{"name":{_compact(f"{chinese} {english}")},'
                     f'"city_code":"{code}","drill_url":{json.dumps(url)},"fillColor":"')
             rows.append(f"({literal(code)}, {literal(chinese)}, {literal(english)}, {literal(url)}, {literal(head)})")
         # every value is the package's map or the project's own names, quoted by `literal`

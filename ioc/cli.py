@@ -23,8 +23,6 @@ from vision.cli import vision as vision_group
 
 logger = logging.getLogger("ioc")
 LOG_FILE = STATE_DIR / "logs" / "ioc.log"
-
-
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -39,7 +37,7 @@ def configure_logging(verbose: bool) -> None:
         to_file = logging.FileHandler(LOG_FILE, encoding="utf-8")
         to_file.setLevel(logging.INFO)
         to_file.setFormatter(logging.Formatter(f"%(process)d {LOG_FORMAT}"))
-        terminal = logging.StreamHandler()
+        terminal = logging.StreamHandler()  # basicConfig gives it LOG_FORMAT
         terminal.setLevel(logging.WARNING)
         handlers = [to_file, terminal]
     logging.basicConfig(
@@ -48,8 +46,6 @@ def configure_logging(verbose: bool) -> None:
         datefmt="%H:%M:%S",
         **({"handlers": handlers} if handlers else {}),
     )
-    for handler in handlers[1:]:
-        handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%H:%M:%S"))
     # kafka-python logs every refused connection; the CLI reports the outcome itself.
     logging.getLogger("kafka").setLevel(logging.INFO if verbose else logging.CRITICAL)
     logging.getLogger("py4j").setLevel(logging.INFO if verbose else logging.WARNING)

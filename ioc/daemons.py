@@ -1,6 +1,7 @@
 """A command the local stack runs in the background: started once, found again, stopped gracefully.
 
-The province simulator and the vision worker of `ioc up` are such commands. Each has a pid file and a
+The streaming job's supervisor, the province simulator and the vision worker of `ioc up` are such
+commands. Each has a pid file and a
 log file under the state folder, so a second `ioc up` finds it running (and says so) instead of
 starting a second copy, `ioc status` can tell whether it is up, and `ioc down` stops it: SIGTERM (the
 command flushes what it holds), then SIGKILL after a grace period.
@@ -8,9 +9,6 @@ command flushes what it holds), then SIGKILL after a grace period.
 
 from __future__ import annotations
 
-import logging
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -19,9 +17,7 @@ from pathlib import Path
 
 from ioc.exceptions import IocError
 from ioc.paths import PROJECT_ROOT
-from ioc.processes import process_alive, read_pid
-
-logger = logging.getLogger(__name__)
+from ioc.processes import read_pid, terminate
 
 
 @dataclass(frozen=True)
@@ -30,6 +26,7 @@ class Daemon:
 
     name: str
     state_dir: Path
+    log_name: str = ""  # the log's name when it is not the command's (`<log_name>.log`)
 
     @property
     def pid_file(self) -> Path:
@@ -37,14 +34,13 @@ class Daemon:
 
     @property
     def log_file(self) -> Path:
-        return self.state_dir / f"{self.name}.log"
+        return self.state_dir / f"{self.log_name or self.name}.log"
 
     def pid(self) -> int | None:
         """The pid when it runs, else None."""
         return read_pid(self.pid_file)
 
-    def start(self, command: Sequence[str], env: dict[str, str] | None = None,
-              settle_s: float = 1.0) -> tuple[int, bool]:
+    def start(self, command: Sequence[str], settle_s: float = 1.0) -> tuple[int, bool]:
         """Start `command` detached unless it already runs; returns (pid, started now).
 
         Raises IocError, pointing at the log, when the command exits within `settle_s`.
@@ -55,7 +51,7 @@ class Daemon:
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen(  # outlives the CLI that started it, like the broker
                 list(command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})},
+                start_new_session=True, cwd=PROJECT_ROOT,
             )
         self.pid_file.write_text(str(process.pid))
         deadline = time.monotonic() + settle_s
@@ -70,15 +66,7 @@ class Daemon:
     def stop(self, timeout_s: float = 30.0) -> bool:
         """SIGTERM, wait up to `timeout_s`, then SIGKILL. False when it was not running."""
         pid = self.pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and process_alive(pid):
-            time.sleep(0.2)
-        if process_alive(pid):
-            logger.warning("%s (pid %d) did not stop within %.0fs; killing it", self.name, pid, timeout_s)
-            os.kill(pid, signal.SIGKILL)
+        if pid is not None:
+            terminate(pid, timeout_s, self.name)
         self.pid_file.unlink(missing_ok=True)
-        return True
+        return pid is not None

@@ -1,9 +1,16 @@
-"""Whether a process the project started is still alive: one answer for broker, jobs and servers."""
+"""Whether a process the project started is still alive, and how it is stopped: one answer for the broker,
+jobs, background commands and servers."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import signal
+import time
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 
 def process_alive(pid: int) -> bool:
@@ -28,3 +35,21 @@ def read_pid(pid_file: Path) -> int | None:
     except (FileNotFoundError, ValueError):
         return None
     return pid if process_alive(pid) else None
+
+
+def terminate(pid: int, timeout_s: float, name: str, poll_s: float = 0.2) -> None:
+    """SIGTERM (the process finishes what it holds), wait up to `timeout_s`, then SIGKILL and wait until
+    it is gone (at most 10 s more)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process_alive(pid):
+        time.sleep(poll_s)
+    if not process_alive(pid):
+        return
+    logger.warning("%s (pid %d) did not stop within %.0fs of SIGTERM; killing it", name, pid, timeout_s)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline and process_alive(pid):
+        time.sleep(0.1)

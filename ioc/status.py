@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -48,9 +49,11 @@ def broker_status(settings: Settings, streaming: dict[str, Any]) -> ComponentSta
         host, _, port = settings.kafka.bootstrap.split(",")[0].rpartition(":")
         up = port_open(host, int(port))
         summary = f"cluster at {settings.kafka.bootstrap} {'answers' if up else 'does not answer'}"
-    behind = {topic: n for topic, n in sorted(lag.items()) if n}
-    summary += "; lag " + (", ".join(f"{t}={n:,}" for t, n in behind.items()) if behind else "0 on every topic"
-                           if lag else "unknown (no streaming progress yet)")
+    behind = [f"{topic}={n:,}" for topic, n in sorted(lag.items()) if n]
+    if not lag:
+        summary += "; lag unknown (no streaming progress yet)"
+    else:
+        summary += "; lag " + (", ".join(behind) or "0 on every topic")
     return ComponentStatus("broker", up, summary, facts)
 
 

@@ -854,9 +854,8 @@ def _days(first: datetime, last: datetime) -> list[date]:
 
 def earliest_produced(rows: dict[str, list[dict[str, Any]]]) -> str:
     """The Kafka timestamp of the oldest accepted record (ISO, UTC), or "" when none has one."""
-    moments = [row["_kafka_timestamp"] for topic_rows in rows.values() for row in topic_rows
-               if row.get("_kafka_timestamp") is not None]
-    if not moments:
+    first = min((row["_kafka_timestamp"] for topic_rows in rows.values() for row in topic_rows
+                 if row.get("_kafka_timestamp") is not None), default=None)
+    if first is None:
         return ""
-    first = min(moments)
     return (first if first.tzinfo else first.replace(tzinfo=UTC)).isoformat(timespec="milliseconds")

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -23,8 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ioc.exceptions import StreamingError
-from ioc.processes import process_alive, read_pid
+from ioc.daemons import Daemon
+from ioc.exceptions import IocError, StreamingError
 from ioc.settings import Settings
 from streaming import supervisor
 
@@ -35,12 +34,6 @@ def _files(settings: Settings) -> tuple[Path, Path, Path]:
     state = Path(settings.streaming.state_dir)
     state.mkdir(parents=True, exist_ok=True)
     return state / "streaming.pid", state / "streaming.log", state / "status.json"
-
-
-def kafka_lag(progress: dict[str, Any] | None) -> int | None:
-    """Records in Kafka not yet consumed, from a query's last progress (latest minus end offsets)."""
-    by_topic = kafka_lag_by_topic(progress)
-    return None if by_topic is None else sum(by_topic.values())
 
 
 def kafka_lag_by_topic(progress: dict[str, Any] | None) -> dict[str, int] | None:
@@ -66,13 +59,14 @@ def kafka_lag_by_topic(progress: dict[str, Any] | None) -> dict[str, int] | None
 def summarise(progress: dict[str, Any] | None) -> dict[str, Any]:
     if not progress:
         return {"state": "waiting for the first batch"}
+    lag = kafka_lag_by_topic(progress)
     return {
         "batch_id": progress.get("batchId"),
         "input_rows_per_s": round(progress.get("inputRowsPerSecond") or 0.0, 1),
         "processed_rows_per_s": round(progress.get("processedRowsPerSecond") or 0.0, 1),
         "batch_duration_ms": progress.get("batchDuration"),
-        "kafka_lag": kafka_lag(progress),
-        "kafka_lag_by_topic": kafka_lag_by_topic(progress),
+        "kafka_lag": None if lag is None else sum(lag.values()),
+        "kafka_lag_by_topic": lag,
         "timestamp": progress.get("timestamp"),
     }
 
@@ -128,44 +122,33 @@ def log_file(settings: Settings) -> Path:
     return _files(settings)[1]
 
 
+def _supervisor(settings: Settings) -> Daemon:
+    """The supervisor in the background: its pid in streaming.pid, its output in supervisor.log (the
+    job's own log, streaming.log, is beside it)."""
+    return Daemon("streaming", _files(settings)[0].parent, log_name="supervisor")
+
+
 def running_pid(settings: Settings) -> int | None:
-    return read_pid(_files(settings)[0])
+    return _supervisor(settings).pid()
 
 
 def start(settings: Settings) -> int:
     """Launch the supervised job detached; returns the supervisor's pid. Already running is reported,
     not an error."""
-    if (pid := running_pid(settings)) is not None:
+    daemon = _supervisor(settings)
+    if (pid := daemon.pid()) is not None:
         return pid
-    pid_file, log_file, _ = _files(settings)
     supervisor.state_file(settings.streaming).unlink(missing_ok=True)
-    with open(log_file.with_name("supervisor.log"), "ab") as log:
-        process = subprocess.Popen(  # the supervisor and its job outlive the CLI that started them
-            [sys.executable, "-m", "ioc", "streaming", "supervise"], stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-    pid_file.write_text(str(process.pid))
-    time.sleep(1.0)
-    if not process_alive(process.pid):
-        raise StreamingError("the streaming supervisor exited at once",
-                             hint=f"read {log_file.with_name('supervisor.log')}")
-    return process.pid
+    try:  # the supervisor and its job outlive the CLI that started them
+        pid, _ = daemon.start([sys.executable, "-m", "ioc", "streaming", "supervise"])
+    except IocError as exc:
+        raise StreamingError("the streaming supervisor exited at once", hint=f"read {daemon.log_file}") from exc
+    return pid
 
 
 def stop(settings: Settings, timeout_s: float = 120.0) -> bool:
     """Ask the job to stop (SIGTERM), wait, then SIGKILL. False when it was not running."""
-    pid = running_pid(settings)
-    if pid is None:
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and process_alive(pid):
-        time.sleep(0.5)
-    if process_alive(pid):
-        logger.warning("streaming job %s did not stop within %.0fs; killing it", pid, timeout_s)
-        os.kill(pid, signal.SIGKILL)
-    _files(settings)[0].unlink(missing_ok=True)
-    return True
+    return _supervisor(settings).stop(timeout_s)
 
 
 def status(settings: Settings, now: float | None = None) -> dict[str, Any]:

@@ -12,7 +12,6 @@ import base64
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from ioc.exceptions import BrokerError, SetupError
 from ioc.paths import KAFKA_JARS_DIR
-from ioc.processes import read_pid
+from ioc.processes import read_pid, terminate
 from ioc.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
@@ -127,20 +126,10 @@ class LocalBroker:
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop our broker (SIGTERM, then SIGKILL after timeout). Returns False if none was running."""
         pid = self.pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self.pid() is not None:
-            time.sleep(0.2)
-        if self.pid() is not None:
-            logger.warning("broker pid %s ignored SIGTERM for %.0fs; killing it", pid, timeout_s)
-            os.kill(pid, signal.SIGKILL)
-            while self.pid() is not None:
-                time.sleep(0.1)
+        if pid is not None:
+            terminate(pid, timeout_s, "Kafka broker")
         self.pid_file.unlink(missing_ok=True)
-        return True
+        return pid is not None
 
     # -- internals --------------------------------------------------------------------------------
     def _java(self) -> str:

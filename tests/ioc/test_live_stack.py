@@ -1,6 +1,7 @@
-"""The pieces `ioc up` is built from, each on its own: the never-ahead pacing of the endless live feed,
-its state file, background commands found again and stopped, where the simulated province resumes,
-and `ioc status` on a stack that is down. The whole live stack runs in tests/wall/test_live_stack.py."""
+"""The pieces `ioc up` is built from, each on its own: the endless live feed's state file (its
+never-ahead pacing is tested with the other pacing, in tests/feeds/sim/test_publish.py), background
+commands found again and stopped, where the simulated province resumes, and `ioc status` on a stack
+that is down. The whole live stack runs in tests/wall/test_live_stack.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from feeds.sim import Record, pace
+from feeds.sim import Record
 from feeds.sim.live import LiveState, read_live_state, track, write_live_state
 from ioc.cli import cli
 from ioc.daemons import Daemon
@@ -24,38 +25,6 @@ from ioc.status import stack_status
 
 def _record(observed: float) -> Record:
     return Record("t", b"k", b"{}", "good", None, observed)
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-        self.sent_at: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def test_an_endless_feed_catches_up_fast_then_never_runs_ahead_of_the_wall_clock() -> None:
-    clock = FakeClock(1000.0)
-    # from 600 s in the past at 60x: the past is sent within 10 s, the future at its own time
-    records = [_record(t) for t in (400.0, 700.0, 990.0, 1005.0, 1100.0)]
-    sent = [(r.observed, clock.now) for r in pace(records, 60.0, 400.0, wall_start=1000.0, sleep=clock.sleep,
-                                                   clock=clock, never_ahead=True)]
-    assert [at for _, at in sent][:3] == pytest.approx([1000.0, 1005.0, 1009.83], abs=0.01)
-    for observed, at in sent:
-        assert at >= observed, f"a record of {observed} left at {at}: ahead of the wall clock"
-    assert sent[3][1] == pytest.approx(1010.08, abs=0.01)  # the fast clock reaches 1005 at 1010.08
-    assert sent[4][1] == pytest.approx(1100.0)
-
-
-def test_without_never_ahead_the_accelerated_clock_sends_the_future_early() -> None:
-    clock = FakeClock(1000.0)
-    sent = [clock.now for _ in pace([_record(1600.0)], 60.0, 1000.0, wall_start=1000.0, sleep=clock.sleep,
-                                    clock=clock)]
-    assert sent == [pytest.approx(1010.0)]  # what the bounded live mode does; the endless one must not
 
 
 def test_the_live_state_records_progress_and_stops_when_asked(tmp_path: Path) -> None:

@@ -137,3 +137,23 @@ def test_rate_cap() -> None:
     records = _records([0.0] * 100)
     out = list(pace(records, float("inf"), 0.0, 0.0, rate=10.0, sleep=clock.sleep, clock=clock.time))
     assert len(out) == 100 and 9.8 <= clock.now <= 10.0
+
+
+def test_an_endless_feed_catches_up_fast_then_never_runs_ahead_of_the_wall_clock() -> None:
+    clock = FakeClock(1000.0)
+    # from 600 s in the past at 60x: the past is sent within 10 s, the future at its own time
+    records = _records([400.0, 700.0, 990.0, 1005.0, 1100.0])
+    sent = [(r.observed, clock.now) for r in pace(records, 60.0, 400.0, wall_start=1000.0, sleep=clock.sleep,
+                                                   clock=clock.time, never_ahead=True)]
+    assert [at for _, at in sent][:3] == pytest.approx([1000.0, 1005.0, 1009.83], abs=0.01)
+    for observed, at in sent:
+        assert at >= observed, f"a record of {observed} left at {at}: ahead of the wall clock"
+    assert sent[3][1] == pytest.approx(1010.08, abs=0.01)  # the fast clock reaches 1005 at 1010.08
+    assert sent[4][1] == pytest.approx(1100.0)
+
+
+def test_without_never_ahead_the_accelerated_clock_sends_the_future_early() -> None:
+    clock = FakeClock(1000.0)
+    sent = [clock.now for _ in pace(_records([1600.0]), 60.0, 1000.0, wall_start=1000.0, sleep=clock.sleep,
+                                    clock=clock.time)]
+    assert sent == [pytest.approx(1010.0)]  # what the bounded live mode does; the endless one must not
