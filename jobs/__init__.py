@@ -1,4 +1,5 @@
-"""Batch Spark jobs for data engineers: backfill gold, replay silver, maintenance, retention, daily report.
+"""Batch Spark jobs for data engineers: backfill gold, replay silver, maintenance, retention, daily report,
+forecast training and scoring.
 
 `JOBS` is the registry (name -> `jobs.base.Job`): the CLI (`ioc jobs <name>`), the spark-submit
 entry (`jobs/submit.py <name>`) and the Kubernetes schedules are all generated from it.
@@ -6,7 +7,7 @@ entry (`jobs/submit.py <name>`) and the Kubernetes schedules are all generated f
 
 from __future__ import annotations
 
-from jobs import backfill, maintenance, replay, report, retention
+from jobs import backfill, forecast, maintenance, replay, report, retention
 from jobs.base import Job
 
 JOBS: dict[str, Job] = {
@@ -22,6 +23,10 @@ JOBS: dict[str, Job] = {
             retention.RetentionArgs, retention.run, schedule="0 18 * * *"),
         Job("report", "Daily operations report per city and domain: Delta table, Markdown and CSV.",
             report.ReportArgs, report.run, schedule="15 16 * * *"),
+        Job("forecast-train", "Train the forecasts (AQI, expressway TPI, scenic visitors) on gold; store the model.",
+            forecast.TrainArgs, forecast.train, schedule="45 17 * * *"),
+        Job("forecast-score", "Forecast every city and horizon from the newest model; forecast warnings.",
+            forecast.ScoreArgs, forecast.score, schedule="*/15 * * * *"),
     )
 }
 

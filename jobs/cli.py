@@ -37,7 +37,7 @@ POLICY = click.option("--policy", "policy_file", type=click.Path(path_type=Path)
 
 @click.group(cls=IocGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def jobs() -> None:
-    """Batch Spark jobs on the lakehouse: backfill, replay, maintenance, retention, daily report."""
+    """Batch Spark jobs on the lakehouse: backfill, replay, maintenance, retention, daily report, forecasts."""
 
 
 @jobs.command("list")
@@ -112,6 +112,35 @@ def retention(ctx: click.Context, as_of: str | None, max_age_days: float | None,
 def report(ctx: click.Context, day: str | None, out: Path | None, dry_run: bool, policy_file: Path | None) -> None:
     """Daily operations report per city and domain: gold.daily_report plus Markdown and CSV files."""
     _run(ctx, "report", policy_file, {"day": day, "out": out, "dry_run": dry_run})
+
+
+@jobs.command("forecast-train")
+@click.option("--target", "targets", multiple=True, help="aqi, expressway_tpi or scenic_visitors (repeatable; all "
+              "when none).")
+@click.option("--history-days", type=float, default=None, help="Days of gold to train on (28 by default).")
+@click.option("--until", default=None, help="End of the history (ISO 8601 with offset; now by default).")
+@DRY_RUN
+@POLICY
+@click.pass_context
+def forecast_train(ctx: click.Context, targets: tuple[str, ...], history_days: float | None, until: str | None,
+                   dry_run: bool, policy_file: Path | None) -> None:
+    """Train the forecast models on gold's history; store them, versioned, under the lakehouse root."""
+    _run(ctx, "forecast-train", policy_file, {"targets": targets or None, "history_days": history_days,
+                                              "until": until, "dry_run": dry_run})
+
+
+@jobs.command("forecast-score")
+@click.option("--target", "targets", multiple=True, help="Target to score (repeatable; all when none).")
+@click.option("--at", default=None, help="Issue time (ISO 8601 with offset; now by default).")
+@click.option("--no-publish", is_flag=True, help="Write forecast warnings to gold.alerts only, not to Kafka.")
+@DRY_RUN
+@POLICY
+@click.pass_context
+def forecast_score(ctx: click.Context, targets: tuple[str, ...], at: str | None, no_publish: bool, dry_run: bool,
+                   policy_file: Path | None) -> None:
+    """Forecast every city and horizon into gold.forecasts; open, update or close forecast warnings."""
+    _run(ctx, "forecast-score", policy_file, {"targets": targets or None, "at": at, "publish": not no_publish,
+                                              "dry_run": dry_run})
 
 
 @jobs.command("submit-command", context_settings={"ignore_unknown_options": True})

@@ -29,7 +29,7 @@ from ioc.contracts import CITY_NAMES
 from ioc.settings import Settings
 from jobs.base import Change, JobArgs, JobResult, last_metrics, table_version
 from jobs.config import JobsPolicy
-from lakehouse.catalog import AIR_CITY, ALERTS, SECURITY_INCIDENTS, TOURISM_AREA, TRAFFIC_CITY
+from lakehouse.catalog import AIR_CITY, ALERTS, OBSERVED_ALERTS, SECURITY_INCIDENTS, TOURISM_AREA, TRAFFIC_CITY
 from lakehouse.frames import union_all
 from lakehouse.read import read_table
 from lakehouse.tables import TableContract, ensure_table, ensure_tables
@@ -107,7 +107,7 @@ def figures(spark: SparkSession, root: str, day: date) -> DataFrame:
                          F.concat(F.lit("incidents_"), F.col("severity")).alias("metric"), "value",
                          F.lit(None).cast("timestamp").alias("at"), F.lit("incidents opened").alias("detail")))
 
-    alerts = _gold(spark, root, ALERTS)
+    alerts = _gold(spark, root, ALERTS).where(F.expr(OBSERVED_ALERTS))
     raised = (alerts.where(F.to_date("opened_at") == F.lit(day)).groupBy("city_code", "domain").count()
               .select("city_code", "domain", F.lit("alerts_raised").alias("metric"),
                       F.col("count").cast("double").alias("value")))

@@ -312,10 +312,53 @@ ALERTS = TableContract(
         "peak_level_rank INT, value DOUBLE COMMENT 'Latest measured value', threshold DOUBLE, "
         "state STRING COMMENT 'open or closed', opened_at TIMESTAMP, updated_at TIMESTAMP, closed_at TIMESTAMP, "
         "observed_at TIMESTAMP COMMENT 'Window of the latest evaluation', version BIGINT, "
-        "message_en STRING, message_zh STRING"
+        "message_en STRING, message_zh STRING, "
+        "kind STRING COMMENT 'observed (a reading crossed the threshold) or forecast (a forecast does: "
+        "forecast.warnings); null on rows written before forecasts', "
+        "expected_at TIMESTAMP COMMENT 'Forecast warnings: the first target time forecast to cross', "
+        "lead_minutes INT COMMENT 'Forecast warnings: minutes from the forecast to expected_at'"
     ),
     keys=("alert_id",),
 )
+
+FORECASTS = TableContract(
+    layer="gold", name="forecasts",
+    comment="Forecasts per city (and scenic area): AQI 1-6 h, expressway TPI 15-60 min, scenic visitors 30-120 min "
+            "ahead, with an 80 % interval; one issue every scoring (jobs.forecast).",
+    columns=(
+        "target STRING COMMENT 'aqi, expressway_tpi or scenic_visitors', subject_type STRING, "
+        "subject_id STRING COMMENT 'city_code or area_id', subject_name STRING, "
+        "city_code STRING COMMENT 'GB/T 2260 city code', city_name_en STRING, city_name_zh STRING, "
+        "issued_at TIMESTAMP COMMENT 'When the forecast was made (UTC)', "
+        "origin TIMESTAMP COMMENT 'The latest gold window it was made from', "
+        "target_time TIMESTAMP COMMENT 'The window forecast (UTC)', horizon_minutes INT, "
+        "value DOUBLE COMMENT 'Point forecast, in the unit', lower_80 DOUBLE COMMENT '80 % interval, low', "
+        "upper_80 DOUBLE COMMENT '80 % interval, high', unit STRING, "
+        "level INT COMMENT 'The standard level of the point forecast: AQI 1-6, TPI 1-5; null for visitors', "
+        "level_zh STRING, level_en STRING, "
+        "primary_pollutant STRING COMMENT 'Null: the AQI model forecasts the index, not each pollutant', "
+        "load_ratio DOUBLE COMMENT 'Scenic visitors: the point forecast over the published maximum', "
+        "model STRING, model_version STRING, issue_date DATE COMMENT 'Partition: day of issued_at'"
+    ),
+    partitioned_by=("issue_date",),
+    keys=("target", "subject_id", "issued_at", "horizon_minutes"),
+)
+
+FORECAST_MODELS = TableContract(
+    layer="_models", name="forecast",
+    comment="Trained forecast models, one row per target, version and horizon (LightGBM text): jobs.forecast.",
+    columns=(
+        "target STRING, version STRING COMMENT 'UTC training time, yyyyMMddTHHmmssZ: the newest is scored', "
+        "horizon INT COMMENT 'Steps of the target grid ahead', booster STRING COMMENT 'LightGBM model text', "
+        "manifest STRING COMMENT 'JSON: history range, rows, interval quantiles, features', trained_at TIMESTAMP"
+    ),
+    partitioned_by=("target",),
+    keys=("target", "version", "horizon"),
+)
+
+# the alerts a reading raised, without forecast warnings: what fusion, the daily report and the streaming
+# job's own alert state count (rows from before the column are observed)
+OBSERVED_ALERTS: Final = "(kind IS NULL OR kind <> 'forecast')"
 
 GOLD: Final[tuple[TableContract, ...]] = (
     TRAFFIC_SEGMENT, TRAFFIC_CITY, TOURISM_AREA, AIR_STATION, AIR_CITY, WATER_STATION, RIVER_GAUGE,

@@ -25,6 +25,7 @@ COMMON_PROPERTIES: dict[str, str] = {
 
 
 _SCHEMAS: dict[str, T.StructType] = {}  # DDL -> schema
+_NAMES: dict[str, tuple[str, ...]] = {}  # DDL -> column names
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,13 @@ class TableContract:
         if self.columns not in _SCHEMAS:
             _SCHEMAS[self.columns] = T.StructType.fromDDL(self.columns)
         return _SCHEMAS[self.columns]
+
+    def column_names(self) -> tuple[str, ...]:
+        """The top-level column names, in order: `schema().fieldNames()` without a JVM (the driver's
+        Python gold rows and the forecasts' simulated history are built where no Spark runs)."""
+        if self.columns not in _NAMES:
+            _NAMES[self.columns] = tuple(self.column_definitions())
+        return _NAMES[self.columns]
 
     def column_definitions(self) -> dict[str, str]:
         """Column name -> its DDL as written in the contract (`name TYPE [COMMENT '...']`)."""

@@ -316,7 +316,8 @@ def _new_alert(reading: Reading, rank: int, now: datetime) -> dict[str, Any]:
         "value": reading.value, "threshold": reading.rule.threshold_for(rank), "state": "open",
         "opened_at": reading.window, "updated_at": now, "closed_at": None, "observed_at": reading.window,
         "version": 1, "message_en": _message(reading.rule.message_en, reading),
-        "message_zh": _message(reading.rule.message_zh, reading), "change": "open",
+        "message_zh": _message(reading.rule.message_zh, reading), "kind": "observed", "expected_at": None,
+        "lead_minutes": None, "change": "open",
     }
 
 
@@ -333,6 +334,9 @@ def change_event(row: dict[str, Any]) -> dict[str, Any]:
         "validFrom": utc_iso(row["opened_at"]),
         "validTo": utc_iso(row["closed_at"]) if row["closed_at"] else None,
         "description": row["message_en"], "description_zh": row["message_zh"], "alertSource": "ioc-lakehouse",
+        "kind": row.get("kind") or "observed",
+        "expectedAt": utc_iso(row["expected_at"]) if row.get("expected_at") else None,
+        "leadMinutes": row.get("lead_minutes"),
     }
 
 
@@ -380,6 +384,6 @@ def store_changes(spark: SparkSession, root: str, changes: list[dict[str, Any]])
     if not changes:
         return 0
     columns = ALERTS.schema().fieldNames()
-    frame = spark.createDataFrame([tuple(row[c] for c in columns) for row in changes], ALERTS.schema())
+    frame = spark.createDataFrame([tuple(row.get(c) for c in columns) for row in changes], ALERTS.schema())
     upsert(spark, frame, root, ALERTS)
     return len(changes)

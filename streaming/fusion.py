@@ -20,6 +20,7 @@ from lakehouse.catalog import (
     AIR_CITY,
     ALERTS,
     CITY_OPERATIONS,
+    OBSERVED_ALERTS,
     RIVER_GAUGE,
     SECURITY_INCIDENTS,
     TOURISM_AREA,
@@ -146,7 +147,7 @@ def city_operations(spark: SparkSession, root: str, touched_5min: DataFrame, upd
     opened = opened.join(F.broadcast(windows), opened.window_start == windows.w, "inner").groupBy(
         "w", "city_code").agg(F.sum("opened").cast("long").alias("vision_incidents"))
 
-    alerts = spark.read.format("delta").load(ALERTS.path(root)).where(
+    alerts = spark.read.format("delta").load(ALERTS.path(root)).where(F.expr(OBSERVED_ALERTS)).where(
         F.col("closed_at").isNull() | (F.col("closed_at") > F.lit(bounds["first"])))
     alert_state = alerts.join(F.broadcast(windows), on=(
         (F.col("opened_at") <= F.col("w")) & (F.col("closed_at").isNull() | (F.col("closed_at") > F.col("w")))

@@ -15,7 +15,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse.catalog import ALERTS, SILVER_VIEWS, payload_fields, silver_name
+from lakehouse.catalog import ALERTS, OBSERVED_ALERTS, SILVER_VIEWS, payload_fields, silver_name
 from lakehouse.frames import union_all
 from lakehouse.gold_facts import STATE, read_facts, view_with_state
 from lakehouse.silver_events import read_events
@@ -119,7 +119,8 @@ class RecentSilver:
 
 
 def recent_alerts(spark: SparkSession, root: str, since: datetime) -> list[dict[str, Any]]:
-    """`gold.alerts` rows open now or closed after `since`, as dicts with aware timestamps."""
-    rows = spark.read.format("delta").load(ALERTS.path(root)).where(
+    """`gold.alerts` rows open now or closed after `since`, as dicts with aware timestamps (observed alerts:
+    forecast warnings are `jobs.forecast`'s)."""
+    rows = spark.read.format("delta").load(ALERTS.path(root)).where(F.expr(OBSERVED_ALERTS)).where(
         (F.col("state") == "open") | F.col("closed_at").isNull() | (F.col("closed_at") > F.lit(since))).collect()
     return [{name: _aware(value) for name, value in row.asDict().items()} for row in rows]

@@ -605,7 +605,7 @@ class LakehousePipeline:
         changes = alerting.decide(readings, open_alerts, now)
         columns = ALERTS.schema().fieldNames()
         for row in changes:
-            held[row["alert_id"]] = {name: row[name] for name in columns}
+            held[row["alert_id"]] = {name: row.get(name) for name in columns}  # rows held before new columns
         versioned = [row for row in changes if row["change"] != "update"]
         for row in changes:
             if row["change"] == "update":

@@ -98,7 +98,7 @@ class Rollup:
         row.update(city_name_en=english, city_name_zh=chinese,
                    window_end=start + timedelta(seconds=GRAIN_SECONDS[grain]), window_date=start.date(),
                    updated_at=updated_at)
-        finished = {name: row.get(name) for name in self.contract.schema().fieldNames()}
+        finished = {name: row.get(name) for name in self.contract.column_names()}
         finished[STATE] = encode_state(part)
         return finished
 

@@ -101,7 +101,7 @@ def city_rows(segment_rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
         groups[(*window, "all")].append(row)
         if row["road_class"] is not None:
             groups[(*window, row["road_class"])].append(row)
-    columns = TRAFFIC_CITY.schema().fieldNames()
+    columns = TRAFFIC_CITY.column_names()
     result = []
     for (grain, start, end, day, city, road_class), rows in groups.items():
         speeds = [r["avg_speed_kmh"] for r in rows]

@@ -1,0 +1,257 @@
+"""`forecast-train` and `forecast-score`: forecasts per city from the lakehouse's gold history.
+
+- **forecast-train** (daily): each target's history (`forecast.targets`: its gold view, grain and
+  filter) over the last `--history-days`, read from gold with Spark and trained on the driver
+  (`forecast.model`: LightGBM per horizon, conformal intervals). The model is stored, versioned by its
+  training time, in `_models.forecast` under the lakehouse root (object storage on Kubernetes): one
+  row per horizon, the booster as text and a JSON manifest. Nothing goes to git or to local disk.
+- **forecast-score** (every 15 minutes): the newest model of each target, the last 8 days of its
+  gold series, and one forecast per subject and horizon from the latest window, written to
+  `gold.forecasts` (the issue replaces any earlier run of the same issue: idempotent). Then forecast
+  warnings (`forecast.warnings`): what changed is published on the alerts topic and MERGEd into
+  `gold.alerts`, `kind = 'forecast'`.
+
+A target without enough history is skipped with a warning that says how much it has; the job fails
+only when no target could be trained (or scored).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from pydantic import AwareDatetime, Field, field_validator
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from forecast.model import TargetModel
+from forecast.targets import TARGETS, Target
+from forecast.warnings import KIND_FORECAST, decide, warning_rule_id
+from ioc.contracts import CITY_NAMES
+from ioc.settings import Settings
+from jobs.base import Change, JobArgs, JobResult
+from jobs.config import JobsPolicy
+from jobs.exceptions import JobError
+from lakehouse.catalog import ALERTS, FORECAST_MODELS, FORECASTS
+from lakehouse.read import read_table
+from lakehouse.tables import ensure_table
+from lakehouse.writes import with_conflict_retry
+from streaming import alerts as alerting
+from streaming.standards.aqi import AQI_BANDS
+from streaming.standards.tpi import tpi_level_name_of, tpi_level_of
+
+logger = logging.getLogger(__name__)
+
+SCORING_HISTORY = timedelta(days=8)  # a week back for the features, and a day more
+
+
+class _TargetArgs(JobArgs):
+    targets: tuple[str, ...] = Field((), description="Targets (all when none).")
+
+    @field_validator("targets")
+    @classmethod
+    def _known(cls, targets: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in targets if name not in TARGETS]
+        if unknown:
+            raise ValueError(f"unknown forecast target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
+        return targets
+
+    @property
+    def chosen(self) -> list[Target]:
+        return [TARGETS[name] for name in (self.targets or tuple(TARGETS))]
+
+
+class TrainArgs(_TargetArgs):
+    """`--history-days` of gold before `--until` (now by default)."""
+
+    history_days: float = Field(28.0, ge=2.0, le=366.0)
+    until: AwareDatetime | None = None
+
+
+class ScoreArgs(_TargetArgs):
+    """`--at`: the issue time (now by default; a past time re-issues from the history up to then).
+    `--no-publish`: warnings go to gold.alerts only, not to the alerts topic (no broker at hand)."""
+
+    at: AwareDatetime | None = None
+    publish: bool = True
+
+
+def history(spark: SparkSession, root: str, target: Target, since: datetime, until: datetime) -> pd.DataFrame:
+    """The target's gold series in [since, until]: forecast.history's columns, one Spark job."""
+    rows: DataFrame = read_table(spark, root, target.view).where(
+        (F.col("grain") == target.grain) & F.col("window_start").between(F.lit(since), F.lit(until))
+        & F.col(target.value).isNotNull())
+    for column, value in target.where:
+        rows = rows.where(F.col(column) == value)
+    capacity = F.col(target.capacity).cast("double") if target.capacity else F.lit(None).cast("double")
+    name = F.col(target.name_column) if target.name_column else F.lit(None).cast("string")
+    frame = rows.select(F.col(target.subject).alias("subject_id"), "city_code", "window_start",
+                        F.col(target.value).cast("double").alias("value"), capacity.alias("capacity"),
+                        name.alias("subject_name")).toPandas()
+    frame["window_start"] = pd.to_datetime(frame["window_start"]).dt.tz_localize(
+        spark.conf.get("spark.sql.session.timeZone")).dt.tz_convert(UTC)
+    return frame.sort_values(["subject_id", "window_start"]).reset_index(drop=True)
+
+
+# -- training --------------------------------------------------------------------------------------
+def train(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: TrainArgs) -> JobResult:
+    root = settings.lakehouse.root
+    result = JobResult("forecast-train", args.dry_run)
+    until = (args.until or datetime.now(UTC)).astimezone(UTC)
+    since = until - timedelta(days=args.history_days)
+    path = ensure_table(spark, root, FORECAST_MODELS)
+    trained = []
+    for target in args.chosen:
+        series = history(spark, root, target, since, until)
+        try:
+            model = TargetModel.train(target, series)
+        except ValueError as exc:
+            logger.warning("forecast-train: %s skipped: %s", target.name, exc)
+            result.changes.append(Change(FORECAST_MODELS.qualified_name, "skip", rows=0,
+                                         detail=f"{target.name}: {exc}"))
+            continue
+        manifest, boosters = model.artefact()
+        trained.append(target.name)
+        detail = (f"{target.name} {manifest['version']}: {len(series)} windows of {series['subject_id'].nunique()} "
+                  f"subjects, {manifest['trained_from']} .. {manifest['trained_until']}")
+        if args.dry_run:
+            result.changes.append(Change(FORECAST_MODELS.qualified_name, "append", rows=len(boosters), detail=detail))
+            continue
+        now = datetime.now(UTC)
+        frame = spark.createDataFrame(
+            [(target.name, manifest["version"], horizon, text, json.dumps(manifest), now)
+             for horizon, text in sorted(boosters.items())], FORECAST_MODELS.schema())
+        with_conflict_retry(lambda frame=frame: frame.write.format("delta").mode("append").save(path),
+                            f"store the {target.name} model")
+        result.changes.append(Change(FORECAST_MODELS.qualified_name, "appended", rows=len(boosters), detail=detail))
+    if not trained:
+        raise JobError("no forecast target had enough gold history to train",
+                       hint=f"the history range is {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M} UTC; let the "
+                            "lakehouse gather days of gold (or backfill it), or pass --history-days")
+    return result
+
+
+def latest_model(spark: SparkSession, root: str, target: Target) -> TargetModel | None:
+    """The newest stored model of the target, or None when none was trained."""
+    rows = spark.read.format("delta").load(FORECAST_MODELS.path(root)).where(F.col("target") == target.name)
+    newest = rows.agg(F.max("version").alias("v")).first()
+    if newest is None or newest.v is None:
+        return None
+    chosen = rows.where(F.col("version") == newest.v).collect()
+    return TargetModel.from_artefact(json.loads(chosen[0].manifest), {row.horizon: row.booster for row in chosen})
+
+
+# -- scoring ---------------------------------------------------------------------------------------
+def forecast_rows(target: Target, model: TargetModel, forecasts: pd.DataFrame, issued_at: datetime,
+                  names: dict[str, str]) -> list[tuple[Any, ...]]:
+    """`gold.forecasts` rows (tuples in the contract's order) of one target's issue."""
+    rows = []
+    for row in forecasts.itertuples(index=False):
+        english, chinese = CITY_NAMES.get(row.city_code, (None, None))
+        level, level_zh, level_en = _level(target, row.value)
+        load = round(row.value / row.capacity, 4) if target.capacity and row.capacity else None
+        subject_name = english if target.subject_type == "city" else names.get(row.subject_id, row.subject_id)
+        record = {
+            "target": target.name, "subject_type": target.subject_type, "subject_id": row.subject_id,
+            "subject_name": subject_name, "city_code": row.city_code, "city_name_en": english, "city_name_zh": chinese,
+            "issued_at": issued_at, "origin": row.origin.to_pydatetime(),
+            "target_time": row.target_time.to_pydatetime(),
+            "horizon_minutes": int(row.horizon_minutes), "value": float(row.value), "lower_80": float(row.lower_80),
+            "upper_80": float(row.upper_80), "unit": target.unit, "level": level, "level_zh": level_zh,
+            "level_en": level_en, "primary_pollutant": None, "load_ratio": load, "model": model.model_name,
+            "model_version": model.version, "issue_date": issued_at.date(),
+        }
+        rows.append(tuple(record[name] for name in FORECASTS.column_names()))
+    return rows
+
+
+def _level(target: Target, value: float) -> tuple[int | None, str | None, str | None]:
+    if target.name == "aqi":
+        band = next(b for b in AQI_BANDS if value <= b[0])
+        return band[1], band[2], band[3]
+    if target.name == "expressway_tpi":
+        return tpi_level_of(value), tpi_level_name_of(value, "zh"), tpi_level_name_of(value)
+    return None, None, None
+
+
+def score(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: ScoreArgs) -> JobResult:
+    root = settings.lakehouse.root
+    result = JobResult("forecast-score", args.dry_run)
+    issued_at = (args.at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    forecasts_path = ensure_table(spark, root, FORECASTS)
+    ensure_table(spark, root, FORECAST_MODELS)
+    alerts_path = ensure_table(spark, root, ALERTS)
+    rules = {rule.id: rule for rule in alerting.load_rules(settings.streaming.alert_rules_file)}
+    scored, changes = [], []
+    for target in args.chosen:
+        model = latest_model(spark, root, target)
+        if model is None:
+            logger.warning("forecast-score: %s has no trained model yet (run `ioc jobs forecast-train`)", target.name)
+            result.changes.append(Change(FORECASTS.qualified_name, "skip", rows=0, detail=f"{target.name}: no model"))
+            continue
+        series = history(spark, root, target, issued_at - SCORING_HISTORY, issued_at)
+        if series.empty:
+            result.changes.append(Change(FORECASTS.qualified_name, "skip", rows=0,
+                                         detail=f"{target.name}: no gold in the last {SCORING_HISTORY.days} days"))
+            continue
+        issued = model.forecast(series, issued_at)
+        names = series.dropna(subset=["subject_name"]).groupby("subject_id")["subject_name"].last().to_dict()
+        rows = forecast_rows(target, model, issued, issued_at, names)
+        scored.append(target.name)
+        detail = f"{target.name} issued {issued_at:%Y-%m-%d %H:%M}Z by {model.model_name} {model.version}"
+        if not args.dry_run:
+            frame = spark.createDataFrame(rows, FORECASTS.schema())
+            condition = f"target = '{target.name}' AND issued_at = TIMESTAMP '{issued_at:%Y-%m-%d %H:%M:%S}+00:00'"
+            with_conflict_retry(lambda frame=frame, condition=condition: frame.write.format("delta").mode("overwrite")
+                                .option("replaceWhere", condition).save(forecasts_path), f"{target.name} forecasts")
+        result.changes.append(Change(FORECASTS.qualified_name, "replace" if args.dry_run else "replaced",
+                                     rows=len(rows), detail=detail))
+        rule = rules.get(target.rule_id)
+        if rule is None:
+            logger.warning("forecast-score: alert rule %s is not in the rules file: no warnings", target.rule_id)
+            continue
+        open_warnings, observed_open = _open_alerts(spark, alerts_path, rule.id, warning_rule_id(rule))
+        changes += decide(rule, target, issued, open_warnings, observed_open, issued_at, names)
+    if not scored:
+        raise JobError("no forecast target could be scored",
+                       hint="train first (`ioc jobs forecast-train`), and check that gold holds recent windows")
+    if changes:
+        counts = pd.Series([c["change"] for c in changes]).value_counts().to_dict()
+        detail = ", ".join(f"{n} {change}" for change, n in sorted(counts.items())) + f" ({KIND_FORECAST} warnings)"
+        if not args.dry_run:
+            producer = None
+            if args.publish:
+                from ioc.kafka.clients import make_producer
+
+                producer = make_producer(settings.kafka.bootstrap_servers, client_id="ioc-forecast-warnings")
+            topic = settings.streaming.alerts_topic
+            publish = None if producer is None else (
+                lambda key, value: producer.send(topic, key=key.encode(), value=value))
+            try:
+                alerting.apply_changes(spark, root, changes, publish)
+            finally:
+                if producer is not None:
+                    producer.close(timeout=10)
+        result.changes.append(Change(ALERTS.qualified_name, "merge" if args.dry_run else "merged", rows=len(changes),
+                                     detail=detail))
+    return result
+
+
+def _open_alerts(spark: SparkSession, path: str, rule_id: str,
+                 warning_id: str) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """(subject -> its open forecast warning, subjects with an open observed alert) of one rule."""
+    rows = spark.read.format("delta").load(path).where(
+        (F.col("state") == "open") & F.col("rule_id").isin(rule_id, warning_id)).collect()
+    warnings = {}
+    observed = set()
+    for row in rows:
+        values = {name: (value.replace(tzinfo=UTC) if isinstance(value, datetime) else value)
+                  for name, value in row.asDict().items()}
+        if row.rule_id == warning_id and row.kind == KIND_FORECAST:
+            warnings[row.subject_id] = values
+        elif row.rule_id == rule_id:
+            observed.add(row.subject_id)
+    return warnings, observed
