@@ -56,12 +56,41 @@ def contract_row(contract: TableContract, **values: Any) -> dict[str, Any]:
     return {name: values.get(name) for name in names}
 
 
+FORECAST_WARNING_CITY = "230200"
+# per target: horizons in minutes, the issue's step, and the value forecast for a subject (its index)
+SAMPLE_FORECASTS = {
+    "aqi": ((60, 120, 180, 240, 300, 360), lambda i, h: 40.0 + i * 7 + h / 30, "AQI"),
+    "expressway_tpi": ((15, 30, 45, 60), lambda i, h: round(1.0 + i * 0.3 + h / 60, 2), "TPI"),
+    "scenic_visitors": ((30, 60, 90, 120), lambda i, h: 1000.0 * (i + 1) + 2 * h, "visitors"),
+}
+
+
+def forecast_rows(names: dict[str, tuple[str, str]], latest: datetime) -> list[dict[str, Any]]:
+    """gold.forecasts rows issued at the latest window: every city (AQI, TPI) and scenic area, every horizon."""
+    rows = []
+    for target, (horizons, value_of, unit) in SAMPLE_FORECASTS.items():
+        for index, (code, (name_en, name_zh)) in enumerate(sorted(names.items())):
+            area = target == "scenic_visitors"
+            for horizon in horizons:
+                value = value_of(index, horizon)
+                rows.append(contract_row(
+                    catalog.FORECASTS, target=target, subject_type="scenic_area" if area else "city",
+                    subject_id=f"AREA-{code}" if area else code, subject_name=f"{name_zh}景区" if area else name_en,
+                    city_code=code, city_name_en=name_en, city_name_zh=name_zh, issued_at=latest, origin=latest,
+                    target_time=latest + timedelta(minutes=horizon), horizon_minutes=horizon, value=value,
+                    lower_80=round(value * 0.9, 3), upper_80=round(value * 1.1, 3), unit=unit,
+                    load_ratio=round(value / 20_000, 4) if area else None, model="lgbm-direct",
+                    model_version="sample", issue_date=latest.date()))
+    return rows
+
+
 def sample_rows(windows: int = 12, cities: dict[str, tuple[str, str]] | None = None
                 ) -> tuple[dict[str, list[dict[str, Any]]], SampleExpectations]:
     from ioc.contracts import CITY_COORDINATES, CITY_NAMES
 
     names = cities or CITY_NAMES
     rows: dict[str, list[dict[str, Any]]] = {contract.qualified_name: [] for contract in catalog.GOLD}
+    rows[catalog.FORECASTS.qualified_name] = []
     updated = BASE_TIME + timedelta(minutes=5 * windows)
     for w in range(windows):
         start = BASE_TIME + timedelta(minutes=5 * w)
@@ -136,6 +165,7 @@ def sample_rows(windows: int = 12, cities: dict[str, tuple[str, str]] | None = N
             window_date=latest.date(), city_code=code, city_name_en=name_en, city_name_zh=name_zh,
             camera_id=f"CAM-{code}-01", kind="crowding", severity="warning", opened=1, updates=0, closed=0,
             last_snapshot_uri=f"/snapshots/{code}/latest.jpg", updated_at=updated))
+    rows[catalog.FORECASTS.qualified_name] = forecast_rows(names, latest)
     open_alerts = 0
     for index, (code, (name_en, name_zh)) in enumerate(sorted(names.items())):
         status = STATUS.get(code)
@@ -150,13 +180,24 @@ def sample_rows(windows: int = 12, cities: dict[str, tuple[str, str]] | None = N
             level_rank=rank, level=level, colour=colour, peak_level_rank=rank, value=float(city_aqi(index, code)),
             threshold=150.0, state="open", opened_at=BASE_TIME, updated_at=latest, closed_at=None,
             observed_at=latest, version=1, message_en=f"{name_en}: {colour} warning",
-            message_zh=f"{name_zh}{STATUS_ZH[status]}预警"))
+            message_zh=f"{name_zh}{STATUS_ZH[status]}预警", kind="observed"))
     rows[catalog.ALERTS.qualified_name].append(contract_row(
         catalog.ALERTS, alert_id="closed-230500", rule_id="river.level", domain="environment", subject_type="gauge",
         subject_id="RG-230500", subject_name="双鸭山水文站", city_code="230500", city_name_en="Shuangyashan",
         city_name_zh="双鸭山", level_rank=1, level="IV", colour="blue", peak_level_rank=1, value=1.0, threshold=0.5,
         state="closed", opened_at=BASE_TIME, updated_at=latest, closed_at=latest, observed_at=latest, version=2,
         message_en="Shuangyashan: cleared", message_zh="双鸭山预警解除"))
+    if FORECAST_WARNING_CITY in names:  # Qiqihar's AQI is forecast to reach heavy pollution in 3 h
+        name_en, name_zh = names[FORECAST_WARNING_CITY]
+        rows[catalog.ALERTS.qualified_name].append(contract_row(
+            catalog.ALERTS, alert_id=f"air.city_aqi.forecast:{FORECAST_WARNING_CITY}:x",
+            rule_id="air.city_aqi.forecast", domain="environment", subject_type="city",
+            subject_id=FORECAST_WARNING_CITY, subject_name=name_en, city_code=FORECAST_WARNING_CITY,
+            city_name_en=name_en, city_name_zh=name_zh, level_rank=3, level="II", colour="orange", peak_level_rank=3,
+            value=236.0, threshold=201.0, state="open", opened_at=latest, updated_at=latest, closed_at=None,
+            observed_at=latest, version=1, message_en=f"Forecast in 3 h: Air quality: AQI 236 in {name_en}",
+            message_zh=f"预计3小时后{name_zh}AQI达到236（重度污染）", kind="forecast",
+            expected_at=latest + timedelta(hours=3), lead_minutes=180))
     aqi_by_city = {names[code][1]: city_aqi(i, code) for i, code in enumerate(sorted(names))}
     worst = max(aqi_by_city, key=lambda city: aqi_by_city[city])
     return rows, SampleExpectations(cities=len(names), windows=windows, latest_window=latest, worst_aqi_city=worst,

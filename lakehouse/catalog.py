@@ -403,9 +403,15 @@ GOLD_FACTS = TableContract(
 )
 
 
-def all_contracts() -> list[TableContract]:
-    """The Delta tables of the lakehouse: what jobs create at start-up and maintain."""
+def streaming_tables() -> list[TableContract]:
+    """The Delta tables the streaming job writes, and creates at its start."""
     return [BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, GOLD_FACTS, ALERTS]
+
+
+def all_contracts() -> list[TableContract]:
+    """The Delta tables of the lakehouse: what jobs create at start-up and maintain (the streaming
+    job's, and the forecasts' that `jobs.forecast` writes)."""
+    return [*streaming_tables(), FORECASTS, FORECAST_MODELS]
 
 
 def all_views() -> list[TableContract]:

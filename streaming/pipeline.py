@@ -73,7 +73,7 @@ from lakehouse.catalog import (
     VISION_CAMERA,
     VISION_INCIDENTS,
     WATER_STATION,
-    all_contracts,
+    streaming_tables,
 )
 from lakehouse.gold_commit import GoldCommitter
 from lakehouse.gold_facts import fact_tuples
@@ -245,7 +245,7 @@ class LakehousePipeline:
 
     # -- the query -------------------------------------------------------------------------------
     def ensure_tables(self) -> None:
-        ensure_tables(self.spark, self.root, all_contracts())
+        ensure_tables(self.spark, self.root, streaming_tables())
 
     @property
     def checkpoint(self) -> str:

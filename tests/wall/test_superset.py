@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 WALL_DATASETS = ["wall_city_operations", "wall_city_latest", "wall_alerts", "wall_traffic_city",
                  "wall_traffic_segment", "wall_tourism_area", "wall_air_city", "wall_air_station",
                  "wall_water_station", "wall_river_gauge", "wall_security_incidents", "wall_camera_incidents",
-                 "wall_city_map", "wall_freshness"]
+                 "wall_city_map", "wall_freshness", "wall_forecast_series"]
 
 
 @pytest.mark.parametrize(
@@ -71,10 +71,13 @@ def test_chart_data_comes_from_the_gold_tables(admin_api: SupersetClient, wall_g
     result = admin_api.chart_data(latest, columns=["city_name_zh", "aqi", "window_start"], row_limit=100)
     assert result["rowcount"] == wall_gold.cities
     assert {row["city_name_zh"]: row["aqi"] for row in result["data"]} == wall_gold.aqi_by_city
-    alerts = admin_api.chart_data(admin_api.dataset_id("wall_alerts"), columns=["level_label"], metrics=["count"],
-                                  filters=[{"col": "state", "op": "==", "val": "open"}])
-    assert sum(row["count"] for row in alerts["data"]) == wall_gold.open_alerts
-    assert {row["level_label"][:1] for row in alerts["data"]} == {"🔴", "🟠", "🟡", "🔵"}
+    alerts = admin_api.chart_data(admin_api.dataset_id("wall_alerts"), columns=["level_label", "kind"],
+                                  metrics=["count"], filters=[{"col": "state", "op": "==", "val": "open"}])
+    observed = [row for row in alerts["data"] if row["kind"] == "observed"]
+    assert sum(row["count"] for row in observed) == wall_gold.open_alerts
+    assert {row["level_label"][:1] for row in observed} == {"🔴", "🟠", "🟡", "🔵"}
+    forecast = [row for row in alerts["data"] if row["kind"] == "forecast"]
+    assert [(row["level_label"], row["count"]) for row in forecast] == [("📈 预测 Forecast 🟠 II 橙色 Orange", 1)]
 
 
 @pytest.mark.parametrize("dataset", WALL_DATASETS)
@@ -114,6 +117,27 @@ def test_the_wall_renders_gold_data_in_chromium(wall_server: SupersetServer, wal
     assert "全省运行指挥中心 Provincial Operations Command Centre" in text
     assert report["canvases"] > 0, "the deck.gl map and the echarts draw on canvases"
     assert screenshot.stat().st_size > 50_000
+
+
+def test_the_forecasts_render_as_lines_with_their_band_in_chromium(wall_server: SupersetServer,
+                                                                   wall_secrets: WallSecrets, artifacts: Path) -> None:
+    """Each domain's forecast chart gets the observed series and the forecast's line and 80 % band, named
+    as Superset's time-series charts draw a forecast; the forecast warning is in the wall's alert feed."""
+    counts = chart_counts()
+    views = [DashboardView(f"/superset/dashboard/{slug}/?standalone=1", counts[slug],
+                           artifacts / f"wall-{slug}-forecast.png") for slug in ("environment", "traffic", "tourism")]
+    report = render(wall_server.settings.base_url, "analyst", wall_secrets.password("analyst"), views)
+    for dashboard, title in zip(report["dashboards"], ("AQI forecast", "Expressway TPI forecast",
+                                                       "Scenic visitors forecast"), strict=True):
+        assert title in dashboard["text"], dashboard["path"]
+        names = {name for chart in dashboard["charts"] for name in chart["colnames"]}
+        for suffix in ("__yhat", "__yhat_lower", "__yhat_upper"):
+            assert any(name.endswith(suffix) for name in names), (dashboard["path"], suffix, sorted(names)[:20])
+        bases = {name.removesuffix("__yhat") for name in names if name.endswith("__yhat")}
+        assert bases and bases <= names, "every forecast continues an observed series of the same name"
+        assert dashboard["errors"] == [] and dashboard["errorTexts"] == []
+    wall = _wall_report(wall_server, "analyst", wall_secrets.password("analyst"), artifacts / "wall-forecast.png")
+    assert "预计3小时后齐齐哈尔AQI达到236（重度污染）" in wall["text"] and "📈 预测 Forecast" in wall["text"]
 
 
 def test_a_city_analyst_sees_only_their_city_on_the_wall(wall_server: SupersetServer, wall_secrets: WallSecrets,
