@@ -178,6 +178,11 @@ class StackSettings(StrictModel):
     vision: bool = Field(True, description="Start a vision worker on the packaged demo footage.")
     vision_config: Path = Field(PROJECT_ROOT / "vision" / "cameras.local.yaml",
                                 description="The vision worker's camera configuration.")
+    forecasts: bool = Field(True, description="Run the forecasts' scheduler (starter model, scoring, daily training).")
+    forecast_every_minutes: float = Field(15.0, ge=1, le=1440, description="How often the local stack forecasts.")
+    forecast_starter_days: float = Field(
+        3.0, ge=2, le=60, description="Days of simulated gold a starter model trains on when none is stored (the "
+        "local lakehouse starts with hours of history; the daily training on its own gold takes over).")
     catch_up_timeout_s: float = Field(
         900.0, gt=0, le=7200, description="How long `ioc up` waits for the streaming job to process the history.")
 

@@ -8,7 +8,9 @@
 3. the supervised streaming job (`ioc streaming start`), waiting until it has processed that history;
 4. the live feed: the simulator in the background, paced on the wall clock until `ioc down`;
 5. a vision worker on the packaged demo footage (counts, incidents, camera health to Kafka);
-6. the Superset wall;
+6. the forecasts' scheduler (`ioc jobs forecast-schedule`): a starter model trained on simulated gold
+   when none is stored, then a forecast of every city every 15 minutes and a retraining every day;
+7. the Superset wall;
 and ends with one summary: the wall's URL, how to log in, and what runs where. Every background
 component logs to a file under `.ioc/state`; the terminal shows the steps and their progress.
 """
@@ -34,7 +36,7 @@ from ioc.settings import Settings
 logger = logging.getLogger(__name__)
 
 SEED = 2019  # the year the plan starts; each stretch of simulated time gets its own seed from it
-STEPS = 6
+STEPS = 7
 DEMO_REPLAY = timedelta(hours=1)  # with a speedup, the stretch the live feed replays before real time
 CATCH_UP_SPEEDUP = 60.0  # at real time, how fast the live feed sends what passed while the stack started
 
@@ -45,6 +47,14 @@ def simulator_daemon(settings: Settings) -> Daemon:
 
 def vision_daemon(settings: Settings) -> Daemon:
     return Daemon("vision", settings.stack.state_dir)
+
+
+def forecast_daemon(settings: Settings) -> Daemon:
+    return Daemon("forecasts", settings.stack.state_dir)
+
+
+def forecast_status_file(settings: Settings) -> Path:
+    return settings.stack.state_dir / "forecasts.json"
 
 
 def live_state_file(settings: Settings) -> Path:
@@ -231,6 +241,24 @@ def start_vision(settings: Settings) -> None:
              f"{settings.stack.vision_config.name}; log {daemon.log_file})")
 
 
+def start_forecasts(settings: Settings) -> None:
+    if not settings.stack.forecasts:
+        _step(6, "forecasts: not started (stack.forecasts = false)")
+        return
+    daemon = forecast_daemon(settings)
+    command = [sys.executable, "-m", "ioc", "jobs", "forecast-schedule",
+               "--every-minutes", f"{settings.stack.forecast_every_minutes:g}",
+               "--starter-days", f"{settings.stack.forecast_starter_days:g}",
+               "--status-file", str(forecast_status_file(settings))]
+    try:
+        pid, started = daemon.start(command)
+    except IocError as exc:  # the wall is worth having without its forecasts
+        _step(6, f"forecasts did not start: {exc}")
+        return
+    _step(6, f"forecasts {'started' if started else 'already up'} (pid {pid}, every "
+             f"{settings.stack.forecast_every_minutes:g} min; log {daemon.log_file})")
+
+
 def run_main_job(settings: Settings) -> None:
     """`ioc up`: the live province, from the broker to the wall (see the module's docstring)."""
     from dashboards.stack import start_wall
@@ -255,7 +283,8 @@ def run_main_job(settings: Settings) -> None:
     start_streaming(settings)
     start_live_feed(settings, live_from)
     start_vision(settings)
-    _step(6, "the wall (Superset)")
+    start_forecasts(settings)
+    _step(7, "the wall (Superset)")
     start_wall(settings)
     print_summary(settings)
 
@@ -265,7 +294,8 @@ def stop_stack(settings: Settings) -> None:
     from dashboards.stack import stop_wall
     from streaming import runner
 
-    for name, daemon in (("live feed", simulator_daemon(settings)), ("vision worker", vision_daemon(settings))):
+    for name, daemon in (("live feed", simulator_daemon(settings)), ("vision worker", vision_daemon(settings)),
+                         ("forecasts", forecast_daemon(settings))):
         click.echo(f"{name} stopped" if daemon.stop() else f"{name} was not running")
     if runner.stop(settings):
         click.echo("streaming job stopped")

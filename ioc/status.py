@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -137,6 +138,29 @@ def vision_status(settings: Settings) -> ComponentStatus:
     return ComponentStatus("vision", code == 200, summary, facts)
 
 
+def forecast_status(settings: Settings, now: float) -> ComponentStatus:
+    from ioc.stack import forecast_daemon, forecast_status_file
+
+    daemon = forecast_daemon(settings)
+    pid = daemon.pid()
+    facts: dict[str, Any] = {"pid": pid, "log": str(daemon.log_file)}
+    if not settings.stack.forecasts and pid is None:
+        return ComponentStatus("forecasts", False, "off (stack.forecasts = false)", facts)
+    if pid is None:
+        return ComponentStatus("forecasts", False, f"scheduler not running (log {daemon.log_file})", facts)
+    try:
+        last = json.loads(forecast_status_file(settings).read_text())
+    except (OSError, ValueError):
+        return ComponentStatus("forecasts", True, f"scheduler (pid {pid}) training its starter model, no "
+                               f"forecast yet (log {daemon.log_file})", facts)
+    facts.update(last)
+    scored = datetime.fromisoformat(last["last_scored_at"])
+    age = now - scored.timestamp()
+    outcome = "ok" if last.get("ok") else "failed: " + "; ".join(last.get("result", []))[:200]
+    return ComponentStatus("forecasts", True, f"scheduler (pid {pid}): last forecast {age / 60:.0f} min ago, "
+                           f"{outcome}", facts)
+
+
 def wall_status(settings: Settings, wall: WallSettings | None = None) -> ComponentStatus:
     from dashboards.config import load_wall_settings
     from dashboards.server import SupersetServer
@@ -159,7 +183,7 @@ def stack_status(settings: Settings, now: float | None = None,
     now = time.time() if now is None else now
     streaming = runner.status(settings, now)
     return [broker_status(settings, streaming), feed_status(settings, now), streaming_status(settings, streaming),
-            vision_status(settings), wall_status(settings, wall)]
+            vision_status(settings), forecast_status(settings, now), wall_status(settings, wall)]
 
 
 def print_status(components: list[ComponentStatus]) -> None:

@@ -143,6 +143,32 @@ def forecast_score(ctx: click.Context, targets: tuple[str, ...], at: str | None,
                                               "dry_run": dry_run})
 
 
+@jobs.command("forecast-schedule")
+@click.option("--every-minutes", type=float, default=15.0, show_default=True, help="Score this often.")
+@click.option("--train-every-hours", type=float, default=24.0, show_default=True, help="Retrain this often.")
+@click.option("--starter-days", type=float, default=7.0, show_default=True,
+              help="Days of simulated gold for a starter model when none is stored.")
+@click.option("--seed", type=int, default=7_001, show_default=True, help="Simulator seed of the starter history.")
+@click.option("--status-file", type=click.Path(path_type=Path), default=None,
+              help="Where to write the last scoring's time and result (`ioc status` reads the stack's).")
+@click.pass_context
+def forecast_schedule(ctx: click.Context, every_minutes: float, train_every_hours: float, starter_days: float,
+                      seed: int, status_file: Path | None) -> None:
+    """The local stack's forecast scheduler (`ioc up`): score every 15 minutes, retrain daily, until stopped.
+
+    It runs at a low CPU priority (nice 10): on a small machine the live lakehouse comes first. On
+    Kubernetes the CronJobs of forecast-score and forecast-train do this."""
+    import os
+
+    from jobs.forecast import run_schedule
+    from jobs.runner import job_session
+
+    os.nice(10)
+    settings = settings_from(ctx)
+    spark = job_session(settings, "forecast-schedule")
+    run_schedule(spark, settings, every_minutes * 60, train_every_hours * 3600, starter_days, seed, status_file)
+
+
 @jobs.command("submit-command", context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("job_args", nargs=-1, type=click.UNPROCESSED)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -35,7 +36,7 @@ from ioc.settings import Settings
 from jobs.base import Change, JobArgs, JobResult
 from jobs.config import JobsPolicy
 from jobs.exceptions import JobError
-from lakehouse.catalog import ALERTS, FORECAST_MODELS, FORECASTS
+from lakehouse.catalog import ALERTS, FORECAST_MODELS, FORECASTS, GOLD_FACTS
 from lakehouse.read import read_table
 from lakehouse.tables import ensure_table
 from lakehouse.writes import with_conflict_retry
@@ -102,6 +103,7 @@ def train(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Tra
     result = JobResult("forecast-train", args.dry_run)
     until = (args.until or datetime.now(UTC)).astimezone(UTC)
     since = until - timedelta(days=args.history_days)
+    ensure_table(spark, root, GOLD_FACTS)  # an empty lakehouse has no history, not a missing table
     path = ensure_table(spark, root, FORECAST_MODELS)
     trained = []
     for target in args.chosen:
@@ -113,25 +115,32 @@ def train(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Tra
             result.changes.append(Change(FORECAST_MODELS.qualified_name, "skip", rows=0,
                                          detail=f"{target.name}: {exc}"))
             continue
-        manifest, boosters = model.artefact()
         trained.append(target.name)
-        detail = (f"{target.name} {manifest['version']}: {len(series)} windows of {series['subject_id'].nunique()} "
-                  f"subjects, {manifest['trained_from']} .. {manifest['trained_until']}")
+        detail = (f"{target.name} {model.manifest()['version']}: {len(series)} windows of "
+                  f"{series['subject_id'].nunique()} subjects, {model.trained_from} .. {model.trained_until}")
         if args.dry_run:
-            result.changes.append(Change(FORECAST_MODELS.qualified_name, "append", rows=len(boosters), detail=detail))
+            result.changes.append(Change(FORECAST_MODELS.qualified_name, "append", rows=len(model.boosters),
+                                         detail=detail))
             continue
-        now = datetime.now(UTC)
-        frame = spark.createDataFrame(
-            [(target.name, manifest["version"], horizon, text, json.dumps(manifest), now)
-             for horizon, text in sorted(boosters.items())], FORECAST_MODELS.schema())
-        with_conflict_retry(lambda frame=frame: frame.write.format("delta").mode("append").save(path),
-                            f"store the {target.name} model")
-        result.changes.append(Change(FORECAST_MODELS.qualified_name, "appended", rows=len(boosters), detail=detail))
+        rows = store_model(spark, path, model, "lakehouse")
+        result.changes.append(Change(FORECAST_MODELS.qualified_name, "appended", rows=rows, detail=detail))
     if not trained:
         raise JobError("no forecast target had enough gold history to train",
                        hint=f"the history range is {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M} UTC; let the "
                             "lakehouse gather days of gold (or backfill it), or pass --history-days")
     return result
+
+
+def store_model(spark: SparkSession, path: str, model: TargetModel, trained_on: str) -> int:
+    """Append a model's rows (one per horizon) to `_models.forecast`; returns the rows written."""
+    manifest, boosters = model.artefact()
+    manifest["trained_on"] = trained_on
+    now = datetime.now(UTC)
+    frame = spark.createDataFrame([(model.target.name, manifest["version"], horizon, text, json.dumps(manifest), now)
+                                   for horizon, text in sorted(boosters.items())], FORECAST_MODELS.schema())
+    with_conflict_retry(lambda: frame.write.format("delta").mode("append").save(path),
+                        f"store the {model.target.name} model")
+    return len(boosters)
 
 
 def latest_model(spark: SparkSession, root: str, target: Target) -> TargetModel | None:
@@ -181,6 +190,7 @@ def score(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Sco
     root = settings.lakehouse.root
     result = JobResult("forecast-score", args.dry_run)
     issued_at = (args.at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    ensure_table(spark, root, GOLD_FACTS)
     forecasts_path = ensure_table(spark, root, FORECASTS)
     ensure_table(spark, root, FORECAST_MODELS)
     alerts_path = ensure_table(spark, root, ALERTS)
@@ -255,3 +265,69 @@ def _open_alerts(spark: SparkSession, path: str, rule_id: str,
         elif row.rule_id == rule_id:
             observed.add(row.subject_id)
     return warnings, observed
+
+
+# -- the local stack's schedule ----------------------------------------------------------------------
+def starter_models(spark: SparkSession, settings: Settings, days: float, seed: int) -> list[str]:
+    """Train and store a model for every target that has none, on `days` of simulated gold before now
+    (`forecast.history`, the simulator with another seed than the live feed's): the local stack's
+    lakehouse starts with hours of history, and a model needs days. Marked `trained_on: simulator` in
+    its manifest; the daily training on the lakehouse's own gold replaces it once there are enough days."""
+    from forecast.history import simulated_series
+
+    root = settings.lakehouse.root
+    path = ensure_table(spark, root, FORECAST_MODELS)
+    missing = [target for target in TARGETS.values() if latest_model(spark, root, target) is None]
+    if not missing:
+        return []
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    logger.info("forecast: training starter models for %s on %g simulated days",
+                ", ".join(t.name for t in missing), days)
+    series = simulated_series(seed, now - timedelta(days=days), now, missing)
+    for target in missing:
+        store_model(spark, path, TargetModel.train(target, series[target.name]), "simulator")
+    return [target.name for target in missing]
+
+
+def run_schedule(spark: SparkSession, settings: Settings, every_s: float, train_every_s: float,
+                 starter_days: float, seed: int, status_file: Path | None = None, rounds: int | None = None) -> None:
+    """Score every `every_s` seconds (on the clock: :00, :15, ...), retrain on the lakehouse every
+    `train_every_s`, forever: what the Kubernetes CronJobs do, for the local stack (`ioc up`). A run that
+    fails is logged and tried again at the next tick; the models in use stay. `status_file` gets the
+    last scoring's time and result (`ioc status`)."""
+    import time
+
+    starter_models(spark, settings, starter_days, seed)
+    next_train = time.time() + train_every_s
+    while rounds is None or rounds > 0:
+        try:
+            lines = score(spark, settings, JobsPolicy(), ScoreArgs()).lines()
+            for line in lines:
+                logger.info("%s", line)
+            _write_status(status_file, {"last_scored_at": datetime.now(UTC).isoformat(), "ok": True,
+                                        "result": lines})
+        except Exception as exc:
+            logger.exception("forecast-score failed; trying again at the next tick")
+            _write_status(status_file, {"last_scored_at": datetime.now(UTC).isoformat(), "ok": False,
+                                        "result": [f"{type(exc).__name__}: {exc}"]})
+        if time.time() >= next_train:
+            next_train = time.time() + train_every_s
+            try:
+                for line in train(spark, settings, JobsPolicy(), TrainArgs()).lines():
+                    logger.info("%s", line)
+            except JobError as exc:
+                logger.warning("forecast-train: %s (the models in use stay)", exc)
+        if rounds is not None:
+            rounds -= 1
+            if rounds == 0:
+                return
+        time.sleep(every_s - time.time() % every_s)
+
+
+def _write_status(path: Path | None, status: dict[str, Any]) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(status, indent=2))
+    temporary.replace(path)

@@ -61,6 +61,7 @@ from lakehouse.catalog import (
     BRONZE_EVENTS,
     CITY_OPERATIONS,
     EVENT_CONTRACTS,
+    FORECASTS,
     GOLD_FACTS,
     GOLD_VIEWS,
     QUARANTINE,
@@ -245,7 +246,8 @@ class LakehousePipeline:
 
     # -- the query -------------------------------------------------------------------------------
     def ensure_tables(self) -> None:
-        ensure_tables(self.spark, self.root, streaming_tables())
+        # gold.forecasts too: the wall reads it before the first forecast is scored (jobs.forecast)
+        ensure_tables(self.spark, self.root, [*streaming_tables(), FORECASTS])
 
     @property
     def checkpoint(self) -> str:

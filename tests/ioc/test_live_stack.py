@@ -100,9 +100,10 @@ def test_status_of_a_stack_that_is_down(settings: Settings, tmp_path: Path) -> N
         "port": free_port(), "controller_port": free_port(), "state_dir": tmp_path / "kafka"})})
     wall = load_wall_settings(environ={}, port=free_port(), state_dir=str(tmp_path / "superset"))
     components = {c.name: c for c in stack_status(local, wall=wall)}
-    assert list(components) == ["broker", "feed", "streaming", "vision", "wall"]
+    assert list(components) == ["broker", "feed", "streaming", "vision", "forecasts", "wall"]
     assert not any(c.up for c in components.values())
     assert "not running" in components["feed"].summary and "not running" in components["vision"].summary
+    assert "not running" in components["forecasts"].summary
     assert components["streaming"].summary.startswith("stopped")
 
 

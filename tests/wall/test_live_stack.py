@@ -123,8 +123,9 @@ def _rows_with(report: dict[str, Any], key: str) -> list[dict[str, Any]]:
 def test_make_run_brings_up_a_live_province_on_a_real_map(live_stack: LiveStack, spark,  # type: ignore[no-untyped-def]
                                                            settings: Settings, artifacts: Path) -> None:
     out = live_stack.up_output
-    for step in ("[1/6]", "[2/6] history: simulating", "[3/6] streaming job started", "[4/6] live feed started",
-                 "[5/6] vision worker started", "[6/6] the wall", "The live province is up."):
+    for step in ("[1/7]", "[2/7] history: simulating", "[3/7] streaming job started", "[4/7] live feed started",
+                 "[5/7] vision worker started", "[6/7] forecasts started", "[7/7] the wall",
+                 "The live province is up."):
         assert step in out, out[-4000:]
 
     status = live_stack.ioc("status", "--json")
@@ -167,14 +168,39 @@ def test_make_run_brings_up_a_live_province_on_a_real_map(live_stack: LiveStack,
     assert online and online[0]["online"] >= 1, "the cameras-online panel counts the worker's camera"
     assert (artifacts / "live-wall-2.png").stat().st_size > 50_000
 
+    # the forecasts' scheduler trained its starter model meanwhile and forecast every city
+    _wait_for_forecasts(spark, str(live_stack.base / "lakehouse"))
+    status = {c["name"]: c for c in json.loads(live_stack.ioc("status", "--json").stdout)}
+    assert status["forecasts"]["up"] and status["forecasts"]["facts"]["ok"], status["forecasts"]
+    view = DashboardView("/superset/dashboard/environment/?standalone=1", chart_counts()["environment"],
+                         artifacts / "live-environment-forecast.png")
+    environment = render(wall.base_url, wall.admin_username, password, [view])["dashboards"][0]
+    names = {name for chart in _charts(environment) for name in chart["colnames"]}
+    assert any(name.endswith("__yhat_upper") for name in names), sorted(names)[:30]
+
+
+def _wait_for_forecasts(spark: Any, root: str, timeout_s: float = 480) -> None:
+    from lakehouse.catalog import FORECASTS
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        targets = {row.target for row in spark.read.format("delta").load(FORECASTS.path(root))
+                   .select("target").distinct().collect()}
+        if targets == {"aqi", "expressway_tpi", "scenic_visitors"}:
+            return
+        time.sleep(10)
+    raise AssertionError(f"no forecasts of every target in gold within {timeout_s:.0f}s")
+
 
 def test_make_stop_stops_what_make_run_started(live_stack: LiveStack) -> None:
     down = live_stack.ioc("down", timeout_s=300)
     assert down.returncode == 0, down.stdout + down.stderr
     assert "live feed stopped" in down.stdout and "vision worker stopped" in down.stdout
+    assert "forecasts stopped" in down.stdout
     assert "streaming job stopped" in down.stdout and "Superset stopped" in down.stdout
     status = live_stack.ioc("status", "--json")
     components = {c["name"]: c["up"] for c in json.loads(status.stdout)}
     assert status.returncode == 1
-    assert components == {"broker": True, "feed": False, "streaming": False, "vision": False, "wall": False}, (
+    assert components == {"broker": True, "feed": False, "streaming": False, "vision": False, "forecasts": False,
+                          "wall": False}, (
         "an external broker is not the stack's to stop")
