@@ -38,6 +38,7 @@ MODEL_NAME: Final = "lgbm-direct"
 MODEL_FORMAT: Final = 1
 COVERAGE: Final = 0.80
 CALIBRATION_SHARE: Final = 0.25
+MIN_HISTORY: Final = pd.Timedelta(days=2)  # less cannot show the daily cycle twice: no model is trained
 LOCAL_OFFSET: Final = pd.Timedelta(hours=8)  # Beijing time: the province's hours of day
 PARAMS: Final[dict[str, Any]] = {
     "objective": "l1", "learning_rate": 0.05, "num_leaves": 31, "min_data_in_leaf": 40,
@@ -146,6 +147,10 @@ class TargetModel:
     def train(cls, target: Target, series: pd.DataFrame, rounds: int = ROUNDS) -> TargetModel:
         """Fit every horizon on `series` (calibrating the intervals on its last quarter first)."""
         grid = Grid.of(target, series)
+        span = grid.starts[-1] - grid.starts[0]
+        if span < MIN_HISTORY:
+            raise ValueError(f"{target.name}: too little history to train ({span} of gold; at least "
+                             f"{MIN_HISTORY.days} days are needed)")
         subjects = list(grid.subjects)
         cut = grid.starts[int(len(grid.starts) * (1 - CALIBRATION_SHARE))]
         boosters: dict[int, lgb.Booster] = {}

@@ -23,6 +23,9 @@ from jobs.cli import jobs
     (["maintenance", "--retain-hours", "24"], "below the safety minimum of 168 h"),
     (["retention", "--max-age-days", "0.5"], "shorter than the safety minimum"),
     (["report", "--date", "2026-13-01"], "date"),
+    (["forecast-train", "--target", "rain"], "unknown forecast target(s) rain"),
+    (["forecast-train", "--history-days", "1"], "history_days"),
+    (["forecast-score", "--at", "2026-01-17T08:00"], "timezone"),
 ])
 def test_bad_arguments_exit_1_with_one_clear_line(argv, message):
     result = CliRunner().invoke(jobs, argv)
@@ -51,7 +54,8 @@ def test_python_dash_m_jobs_reports_bad_arguments_as_one_line():
 def test_registry_lists_every_job_with_typed_arguments():
     result = CliRunner().invoke(jobs, ["list"])
     listed = [json.loads(line) for line in result.output.splitlines()]
-    assert [j["name"] for j in listed] == list(JOBS) == ["backfill", "replay", "maintenance", "retention", "report"]
+    assert [j["name"] for j in listed] == list(JOBS) == ["backfill", "replay", "maintenance", "retention", "report",
+                                                         "forecast-train", "forecast-score"]
     assert all("dry_run" in job.args.model_fields for job in JOBS.values())
 
 
