@@ -4,14 +4,13 @@ A backtest needs weeks of gold: 14 scored days and the weeks a model trains on. 
 Kafka and the streaming job would take hours on this machine (traffic alone is 350,000 records a
 simulated day). This module computes the same gold rows from the simulator's drafts
 (`feeds.sim.core.Simulator.drafts`: every event good and on time) with the streaming job's own gold
-code (`streaming.gold`'s rollups, `Rollup.fold` and `figures`; traffic with the standard's functions, see
-`_tpi_rows`), one simulated
-day at a time, so the forecasts are scored on the series the lakehouse would hold.
+code (`streaming.gold`'s rollups, `Rollup.fold` and `figures`; traffic with the standard's functions,
+see `_tpi_rows`), one simulated day at a time, so the forecasts are scored on the series the
+lakehouse would hold.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -30,8 +29,6 @@ from streaming.gold.tourism import AREAS
 from streaming.gold.windows import five_minute_floor
 from streaming.standards.rounding import round_half_up
 from streaming.standards.tpi import segment_index_of, weighted_tpi_of
-
-logger = logging.getLogger(__name__)
 
 SERIES_COLUMNS = ("subject_id", "city_code", "window_start", "value", "capacity", "subject_name")
 _EPOCH_NOW = datetime(1970, 1, 1, tzinfo=UTC)  # updated_at of the rows: not read
