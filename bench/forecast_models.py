@@ -53,7 +53,7 @@ def main() -> int:
     lgbm_train_s = time.perf_counter() - began
 
     grid = Grid.of(AQI, test)
-    values = np.expm1(grid.z)
+    values = AQI.to_units(grid.z)
     origins = [t for t, start in enumerate(grid.starts)
                if start >= pd.Timestamp(scored_from) and start.hour % args.every_hours == 0
                and t + max(AQI.horizons) < len(grid.starts)]

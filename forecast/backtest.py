@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from forecast.model import Grid, TargetModel
-from forecast.targets import Target
 from forecast.warnings import rank_of
 from streaming.alerts import AlertRule
 
@@ -65,10 +64,6 @@ class WarningSkill:
         return float(np.median(self.lead_hours)) if self.lead_hours else None
 
 
-def _units(target: Target, grid: Grid) -> np.ndarray:
-    return np.expm1(grid.z) if target.log_scale else grid.z
-
-
 def _scored(grid: Grid, scored_from: pd.Timestamp) -> np.ndarray:
     return np.asarray(grid.starts >= scored_from)[None, :]
 
@@ -78,12 +73,12 @@ def skill(model: TargetModel, series: pd.DataFrame, scored_from: pd.Timestamp) -
     over the origins from `scored_from` whose target time gold holds."""
     target = model.target
     grid = Grid.of(target, series)
-    actual_now = _units(target, grid)
+    actual_now = target.to_units(grid.z)
     results = []
     for horizon in target.horizons:
         point, low, high = model.predict_grid(grid, horizon)
-        later = _units(target, Grid(grid.subjects, grid.starts, grid.shifted(-horizon)))
-        seasonal = _units(target, Grid(grid.subjects, grid.starts, grid.shifted(target.seasonal_lag - horizon)))
+        later = target.to_units(grid.shifted(-horizon))
+        seasonal = target.to_units(grid.shifted(target.seasonal_lag - horizon))
         mask = (_scored(grid, scored_from) & ~np.isnan(later) & ~np.isnan(actual_now) & ~np.isnan(point)
                 & ~np.isnan(seasonal))
         truth = later[mask]
@@ -111,7 +106,7 @@ def warning_skill(model: TargetModel, rule: AlertRule, series: pd.DataFrame, sco
     grid = Grid.of(target, series)
     horizons = target.horizons
     max_lead = max_lead_steps or max(horizons)
-    observed = _units(target, grid)
+    observed = target.to_units(grid.z)
     capacity = np.array([grid.capacity.get(s, np.nan) for s in grid.subjects])[:, None]
     observed_rank = rank_of(rule, target, observed, capacity)
     warned = np.zeros(grid.z.shape, dtype=bool)

@@ -69,8 +69,7 @@ class Grid:
         starts = pd.date_range(series["window_start"].min(), last, freq=target.step)
         wide = series.pivot_table(index="subject_id", columns="window_start", values="value", aggfunc="last")
         wide = wide.reindex(columns=starts)
-        values = wide.to_numpy(dtype=float)
-        z = np.log1p(np.clip(values, 0.0, None)) if target.log_scale else values
+        z = target.to_model_space(wide.to_numpy(dtype=float))
         latest = series.sort_values("window_start").groupby("subject_id").last()
         capacity = latest["capacity"].dropna().to_dict() if "capacity" in latest else {}
         return cls(list(wide.index), starts, z, latest["city_code"].to_dict(), capacity)
@@ -190,8 +189,7 @@ class TargetModel:
         """Model space to the target's units. The point is rounded as gold reports the value (whole AQI
         and visitors, the TPI to 0.01); the interval's bounds are not, to 0.001 only: the values are
         that coarse, and a bound rounded outward would cover a rounded value it should not."""
-        values = np.expm1(z) if self.target.log_scale else z
-        values = np.clip(values, 0.0, None)
+        values = np.clip(self.target.to_units(z), 0.0, None)
         if bound:
             return np.round(values, 3)
         return np.round(values) if self.target.integer else np.round(values, 2)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
+import numpy as np
+
 from lakehouse.catalog import AIR_CITY, TOURISM_AREA, TRAFFIC_CITY
 from lakehouse.tables import TableContract
 
@@ -36,6 +38,14 @@ class Target:
     log_scale: bool = False  # modelled as log1p: multiplicative noise, never negative
     integer: bool = False  # counts: forecasts rounded, never below 0
     unit: str = ""
+
+    def to_model_space(self, values: np.ndarray) -> np.ndarray:
+        """Gold's values as the model sees them (log1p for `log_scale` targets, never below 0 there)."""
+        return np.log1p(np.clip(values, 0.0, None)) if self.log_scale else values
+
+    def to_units(self, z: np.ndarray) -> np.ndarray:
+        """`to_model_space` undone."""
+        return np.expm1(z) if self.log_scale else z
 
     @property
     def steps_per_day(self) -> int:

@@ -29,7 +29,7 @@ import pandas as pd
 from forecast.targets import Target
 from ioc.contracts import CITY_NAMES
 from streaming.alerts import AlertRule
-from streaming.standards.aqi import AQI_BANDS
+from streaming.standards.aqi import aqi_band_of
 from streaming.standards.warning import LEVELS
 
 KIND_FORECAST = "forecast"
@@ -72,11 +72,6 @@ def lead_text(minutes: int) -> tuple[str, str]:
     return f"in {minutes} min", f"{minutes}分钟后"
 
 
-def _aqi_category(value: float) -> tuple[str, str]:
-    band = next(b for b in AQI_BANDS if value <= b[0])
-    return band[2], band[3]
-
-
 def messages(rule: AlertRule, target: Target, subject_name: str, city_code: str, value: float,
              lead_minutes: int) -> tuple[str, str]:
     """(English, Chinese) wording: the rule's own message, forecast at a lead time.
@@ -91,7 +86,7 @@ def messages(rule: AlertRule, target: Target, subject_name: str, city_code: str,
     english = f"Forecast {lead_en}: {rule.message_en.format(**filled)}"
     chinese = f"预计{lead_zh}{rule.message_zh.format(**filled)}"
     if target.name == "aqi":
-        category_zh, category_en = _aqi_category(value)
+        _, category_zh, category_en = aqi_band_of(value)  # type: ignore[misc]
         english += f" ({category_en})"
         chinese = f"预计{lead_zh}{name_zh}AQI达到{value:.0f}（{category_zh}）"
     return english, chinese

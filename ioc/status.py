@@ -26,6 +26,7 @@ from ioc.settings import Settings
 
 if TYPE_CHECKING:
     from dashboards.config import WallSettings
+    from ioc.daemons import Daemon
 
 
 @dataclass
@@ -112,17 +113,28 @@ def _get_json(url: str, timeout_s: float = 3.0) -> tuple[int, dict[str, Any] | N
         return 0, None
 
 
+def _daemon_down(name: str, daemon: Daemon, enabled: bool, what: str,
+                 facts: dict[str, Any]) -> ComponentStatus | None:
+    """The status of a stack daemon that is off or not running; None when it runs (`facts` gets its pid
+    and log either way)."""
+    pid = daemon.pid()
+    facts.update(pid=pid, log=str(daemon.log_file))
+    if not enabled and pid is None:
+        return ComponentStatus(name, False, f"off (stack.{name} = false)", facts)
+    if pid is None:
+        return ComponentStatus(name, False, f"{what} not running (log {daemon.log_file})", facts)
+    return None
+
+
 def vision_status(settings: Settings) -> ComponentStatus:
     from ioc.stack import vision_daemon
     from vision.config import load_config
 
     daemon = vision_daemon(settings)
-    pid = daemon.pid()
-    facts: dict[str, Any] = {"pid": pid, "log": str(daemon.log_file)}
-    if not settings.stack.vision and pid is None:
-        return ComponentStatus("vision", False, "off (stack.vision = false)", facts)
-    if pid is None:
-        return ComponentStatus("vision", False, f"worker not running (log {daemon.log_file})", facts)
+    facts: dict[str, Any] = {}
+    if (down := _daemon_down("vision", daemon, settings.stack.vision, "worker", facts)) is not None:
+        return down
+    pid = facts["pid"]
     server = load_config(settings.stack.vision_config).server
     url = f"http://{server.host}:{server.port}/healthz"
     code, health = _get_json(url)
@@ -142,12 +154,10 @@ def forecast_status(settings: Settings, now: float) -> ComponentStatus:
     from ioc.stack import forecast_daemon, forecast_status_file
 
     daemon = forecast_daemon(settings)
-    pid = daemon.pid()
-    facts: dict[str, Any] = {"pid": pid, "log": str(daemon.log_file)}
-    if not settings.stack.forecasts and pid is None:
-        return ComponentStatus("forecasts", False, "off (stack.forecasts = false)", facts)
-    if pid is None:
-        return ComponentStatus("forecasts", False, f"scheduler not running (log {daemon.log_file})", facts)
+    facts: dict[str, Any] = {}
+    if (down := _daemon_down("forecasts", daemon, settings.stack.forecasts, "scheduler", facts)) is not None:
+        return down
+    pid = facts["pid"]
     try:
         last = json.loads(forecast_status_file(settings).read_text())
     except (OSError, ValueError):

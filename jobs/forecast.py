@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,16 +33,17 @@ from forecast.model import TargetModel
 from forecast.targets import TARGETS, Target
 from forecast.warnings import KIND_FORECAST, decide, warning_rule_id
 from ioc.contracts import CITY_NAMES
+from ioc.paths import write_json_atomic
 from ioc.settings import Settings
 from jobs.base import Change, JobArgs, JobResult
 from jobs.config import JobsPolicy
 from jobs.exceptions import JobError
 from lakehouse.catalog import ALERTS, FORECAST_MODELS, FORECASTS, GOLD_FACTS
 from lakehouse.read import read_table
-from lakehouse.tables import ensure_table
+from lakehouse.tables import ensure_table, ensure_tables
 from lakehouse.writes import with_conflict_retry
 from streaming import alerts as alerting
-from streaming.standards.aqi import AQI_BANDS
+from streaming.standards.aqi import aqi_band_of
 from streaming.standards.tpi import tpi_level_name_of, tpi_level_of
 
 logger = logging.getLogger(__name__)
@@ -179,8 +181,7 @@ def forecast_rows(target: Target, model: TargetModel, forecasts: pd.DataFrame, i
 
 def _level(target: Target, value: float) -> tuple[int | None, str | None, str | None]:
     if target.name == "aqi":
-        band = next(b for b in AQI_BANDS if value <= b[0])
-        return band[1], band[2], band[3]
+        return aqi_band_of(value) or (None, None, None)
     if target.name == "expressway_tpi":
         return tpi_level_of(value), tpi_level_name_of(value, "zh"), tpi_level_name_of(value)
     return None, None, None
@@ -190,10 +191,7 @@ def score(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Sco
     root = settings.lakehouse.root
     result = JobResult("forecast-score", args.dry_run)
     issued_at = (args.at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    ensure_table(spark, root, GOLD_FACTS)
-    forecasts_path = ensure_table(spark, root, FORECASTS)
-    ensure_table(spark, root, FORECAST_MODELS)
-    alerts_path = ensure_table(spark, root, ALERTS)
+    _, forecasts_path, _, alerts_path = ensure_tables(spark, root, [GOLD_FACTS, FORECASTS, FORECAST_MODELS, ALERTS])
     rules = {rule.id: rule for rule in alerting.load_rules(settings.streaming.alert_rules_file)}
     scored, changes = [], []
     for target in args.chosen:
@@ -229,7 +227,7 @@ def score(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Sco
         raise JobError("no forecast target could be scored",
                        hint="train first (`ioc jobs forecast-train`), and check that gold holds recent windows")
     if changes:
-        counts = pd.Series([c["change"] for c in changes]).value_counts().to_dict()
+        counts = Counter(c["change"] for c in changes)
         detail = ", ".join(f"{n} {change}" for change, n in sorted(counts.items())) + f" ({KIND_FORECAST} warnings)"
         if not args.dry_run:
             producer = None
@@ -327,7 +325,4 @@ def run_schedule(spark: SparkSession, settings: Settings, every_s: float, train_
 def _write_status(path: Path | None, status: dict[str, Any]) -> None:
     if path is None:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(status, indent=2))
-    temporary.replace(path)
+    write_json_atomic(path, status)

@@ -24,6 +24,7 @@ from typing import Any
 
 from ioc.daemons import Daemon
 from ioc.exceptions import IocError, StreamingError
+from ioc.paths import write_json_atomic
 from ioc.settings import Settings
 from streaming import supervisor
 
@@ -112,9 +113,7 @@ def _write_status(path: Path, progress: dict[str, Any] | None, pipeline: Any) ->
         "progress": summarise(progress),
         "last_batches": [asdict(report) for report in pipeline.reports[-5:]],
     }
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(document, indent=2, default=str))
-    temporary.replace(path)
+    write_json_atomic(path, document)
 
 
 def log_file(settings: Settings) -> Path:

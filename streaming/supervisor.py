@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ioc.paths import write_json_atomic
 from ioc.settings import StreamingSettings
 
 logger = logging.getLogger(__name__)
@@ -64,9 +65,7 @@ def read_state(settings: StreamingSettings) -> SupervisorState | None:
 
 def _write(path: Path, state: SupervisorState) -> None:
     state.updated = time.time()
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(asdict(state), indent=2))
-    temporary.replace(path)
+    write_json_atomic(path, asdict(state))
 
 
 def last_error_line(log_file: Path, since_byte: int = 0, limit: int = 500) -> str | None:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from feeds.sim.core import Record
+from ioc.paths import write_json_atomic
 
 
 @dataclass
@@ -48,10 +49,7 @@ def read_live_state(path: Path) -> LiveState | None:
 
 def write_live_state(path: Path, state: LiveState) -> None:
     """Replace the state file atomically (a reader never sees half of it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(asdict(state)))
-    temporary.replace(path)
+    write_json_atomic(path, asdict(state), indent=None)
 
 
 def track(records: Iterable[Record], path: Path, stop: threading.Event, speedup: float = 1.0,

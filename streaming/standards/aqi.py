@@ -220,6 +220,12 @@ def daily_iaqi_of(
     }
 
 
+def aqi_band_of(aqi: float | None) -> tuple[int, str, str] | None:
+    """(level 1-6, Chinese category, English category) of an AQI value (HJ 633 table 2), None for None."""
+    band = next((band for band in AQI_BANDS if aqi is not None and aqi <= band[0]), None)
+    return None if band is None else (band[1], band[2], band[3])
+
+
 def aqi_of(iaqi_by_pollutant: dict[str, int | None]) -> dict[str, object]:
     """Python twin of `add_aqi`: exactly the columns it adds, `iaqi_<key>` for each key first.
 
@@ -227,7 +233,7 @@ def aqi_of(iaqi_by_pollutant: dict[str, int | None]) -> dict[str, object]:
     in key order, each named once (`array_compact`, `array_distinct`, `concat_ws`).
     """
     aqi = sql_greatest(*iaqi_by_pollutant.values())
-    band = next((band for band in AQI_BANDS if aqi is not None and aqi <= band[0]), None)
+    band = aqi_band_of(aqi)
     primary = None
     if aqi is not None and aqi > 50:
         names = [_display(key) for key, value in iaqi_by_pollutant.items() if value == aqi]
@@ -235,8 +241,8 @@ def aqi_of(iaqi_by_pollutant: dict[str, int | None]) -> dict[str, object]:
     return {
         **{f"iaqi_{key}": value for key, value in iaqi_by_pollutant.items()},
         "aqi": aqi,
-        "aqi_level": band[1] if band else None,
-        "aqi_category_zh": band[2] if band else None,
-        "aqi_category_en": band[3] if band else None,
+        "aqi_level": band[0] if band else None,
+        "aqi_category_zh": band[1] if band else None,
+        "aqi_category_en": band[2] if band else None,
         "primary_pollutant": primary,
     }
