@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from functools import lru_cache
 from typing import Final
 
 from pyspark.sql import Column
@@ -58,6 +59,14 @@ def term_of(value: float | int | None) -> Decimal | None:
     """
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return None
+    return _finite_term(value)
+
+
+@lru_cache(maxsize=1 << 16)
+def _finite_term(value: float | int) -> Decimal | None:
+    """`term_of` of a finite value, remembered: feeds repeat readings (a speed, a level, a count), and a
+    backlog's gold computes several terms per record. Values that compare equal (1 and 1.0, 0.0 and
+    -0.0) have the same term, so sharing a cache entry changes nothing."""
     exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     if abs(exact) >= _TERM_LIMIT:
         return None

@@ -76,6 +76,7 @@ from lakehouse.catalog import (
     WATER_STATION,
     streaming_tables,
 )
+from lakehouse.frames import arrow_frame
 from lakehouse.gold_commit import GoldCommitter
 from lakehouse.gold_facts import fact_tuples
 from lakehouse.pinned import pin, release
@@ -449,12 +450,22 @@ class LakehousePipeline:
                             now: datetime, report: BatchReport, pool: ThreadPoolExecutor) -> list[Future[Any]]:
         """Gold, alerts and fusion of a batch's accepted rows, and its gold commit started in the
         background; returns the alerts' MERGE when one was started on `pool` (the alert changes are
-        published before it returns)."""
+        published before it returns).
+
+        What gold and fusion read back from Delta for days the job does not hold yet (a restart, a
+        backlog, a new day) is read first: every view's stored partials in one Spark job rather than one
+        per view, and fusion's recent silver rows in the background while gold is computed."""
+        windows = sorted({five_minute_floor(m) for moments in touched.values() for m in moments})
+        first, last = windows[0], windows[-1]
+        recent = pool.submit(self.recent_silver.ensure,
+                             _days(first - timedelta(days=max(FUSION_SILVER.values())), last))
         with phase(report, "gold"):
+            self.live.ensure(ROLLUPS, _days(first - timedelta(days=1), last))
             built = self._gold(rows, now)
         with phase(report, "alerts"):
             stored = self._alerts(built, now, report, pool)
         with phase(report, "fusion"):
+            recent.result()
             built[CITY_OPERATIONS.qualified_name] = self._fusion(touched, rows, now)
         with phase(report, "gold_rows"):
             self._submit_gold(built, batch_id, report)
@@ -690,7 +701,7 @@ class LakehousePipeline:
             self._gold_fault(batch_id)
         began = time.monotonic()
         tuples, covered = staged
-        facts = self.spark.createDataFrame(tuples, GOLD_FACTS.schema(), verifySchema=False)
+        facts = arrow_frame(self.spark, tuples, GOLD_FACTS.schema())
         self._gold_committer.replace(facts, covered, self._gold_tag(batch_id), f"batch {batch_id}")
         report.gold_write_s = round(time.monotonic() - began, 3)
         report.mark_visible(datetime.now(UTC))

@@ -21,7 +21,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Context, Decimal
+from decimal import Context, Decimal, localcontext
+from functools import lru_cache
 from typing import Any
 
 from pyspark.sql import Column
@@ -35,6 +36,7 @@ from streaming.standards.rounding import sql_order
 SUM_TYPE = DecimalType(38, TERM_TYPE.scale)
 # decimal arithmetic wide enough to be exact for any sum of SUM_TYPE values
 _EXACT = Context(prec=80)
+_POWERS_OF_TEN = {digits: Decimal(10) ** digits for digits in range(100)}
 _BIGINT = (-(2**63), 2**63 - 1)
 
 Part = dict[str, Any]  # a measure's partial fields, Python form
@@ -107,10 +109,9 @@ def _decimal_sum(values: Iterable[Decimal | None], digits: int) -> Decimal | Non
     present = _present(values)
     if not present:
         return None
-    total = Decimal(0)
-    for value in present:
-        total = _EXACT.add(total, Decimal(value))
-    return None if abs(total) >= Decimal(10) ** digits else total
+    with localcontext(_EXACT):  # exact: 80 digits hold any sum of these
+        total = sum(map(Decimal, present), Decimal(0))
+    return None if abs(total) >= _POWERS_OF_TEN[digits] else total
 
 
 def _to_double(value: Decimal | None) -> float | None:
@@ -504,6 +505,15 @@ class CountDistinct(Measure):
 def _json(value: Any) -> str:
     if value is None:
         return "null"
+    kind = type(value)
+    if kind is str:
+        return _json_string(value)
+    if kind is float or kind is int:
+        return json.dumps(value)
+    if kind is dict:  # the common containers first, by exact type; subclasses take the general path
+        return "{" + ",".join(f"{_json_string(k)}:{_json(v)}" for k, v in value.items() if v is not None) + "}"
+    if kind is list:
+        return "[" + ",".join(_json(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
@@ -515,6 +525,12 @@ def _json(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ",".join(_json(v) for v in value) + "]"
     raise TypeError(f"a partial holds {type(value).__name__}: {value!r}")
+
+
+@lru_cache(maxsize=1 << 14)
+def _json_string(text: str) -> str:
+    """A string as JSON; partials repeat the same few (field names, keys, categories)."""
+    return json.dumps(text)
 
 
 def encode_state(parts: Mapping[str, Any]) -> str:
