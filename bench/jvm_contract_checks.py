@@ -45,6 +45,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse.contract_schema import resolve_ref
+
 MAX_CHECKED_BYTES: Final = 4096  # larger payloads go to pydantic (and Java's regex stays shallow)
 _WS = r"[ \t\n\r]*+"
 _STRING = r'"[^"\\\x00-\x1f]*+(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*+)*+"'
@@ -90,13 +92,6 @@ class Unsupported(ValueError):
     """A JSON Schema construct the generator does not turn into a Spark check."""
 
 
-def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-    if "$ref" in node:
-        target = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
-        return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-    return node
-
-
 def _java_pattern(pattern: str) -> str:
     """A contract's pattern as a Java regex with the same anchors (only `^...$` patterns are taken)."""
     if not (pattern.startswith("^") and pattern.endswith("$")) or pattern.endswith("\\$"):
@@ -108,9 +103,9 @@ def _java_pattern(pattern: str) -> str:
 
 
 def _rule(schema: dict[str, Any], name: str, node: dict[str, Any], nullable: bool = False) -> FieldRule:
-    node = _resolve(schema, node)
+    node = resolve_ref(schema, node)
     if "anyOf" in node:
-        options = [_resolve(schema, option) for option in node["anyOf"]]
+        options = [resolve_ref(schema, option) for option in node["anyOf"]]
         others = [option for option in options if option.get("type") != "null"]
         if len(others) != 1 or len(options) != 2:
             raise Unsupported(f"{name}: a union other than `T | None`")

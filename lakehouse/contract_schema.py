@@ -14,7 +14,8 @@ from pydantic import BaseModel
 _SCALARS = {"number": "DOUBLE", "integer": "BIGINT", "boolean": "BOOLEAN", "string": "STRING"}
 
 
-def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+def resolve_ref(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """`node` with its `$ref` (to the schema's `$defs`) replaced by the definition, its own keys kept."""
     if "$ref" in node:
         name = node["$ref"].rsplit("/", 1)[-1]
         return {**schema["$defs"][name], **{k: v for k, v in node.items() if k != "$ref"}}
@@ -22,9 +23,9 @@ def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
 
 
 def _spark_type(schema: dict[str, Any], node: dict[str, Any]) -> str:
-    node = _resolve(schema, node)
+    node = resolve_ref(schema, node)
     if "anyOf" in node:
-        options = [_resolve(schema, o) for o in node["anyOf"] if o.get("type") != "null"]
+        options = [resolve_ref(schema, o) for o in node["anyOf"] if o.get("type") != "null"]
         if len(options) != 1:
             raise ValueError(f"cannot map a union of {len(options)} types to one Spark column: {node}")
         return _spark_type(schema, options[0])

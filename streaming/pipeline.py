@@ -466,7 +466,7 @@ class LakehousePipeline:
             stored = self._alerts(built, now, report, pool)
         with phase(report, "fusion"):
             recent.result()
-            built[CITY_OPERATIONS.qualified_name] = self._fusion(touched, rows, now)
+            built[CITY_OPERATIONS.qualified_name] = self._fusion(windows, rows, now)
         with phase(report, "gold_rows"):
             self._submit_gold(built, batch_id, report)
         report.gold_tables = sorted(name for name, view_rows in built.items() if view_rows)
@@ -655,20 +655,16 @@ class LakehousePipeline:
         topic = self.settings.streaming.alerts_topic
         return lambda key, value: self._producer.send(topic, key=key.encode(), value=value)
 
-    def _fusion(self, touched: dict[str, list[datetime]], rows: RowsByName,
-                now: datetime) -> list[dict[str, Any]]:
-        """City fusion of the touched 5-minute windows, from the gold partials, silver rows and alerts held
-        (each read from Delta the first time a day is needed), this batch's included."""
-        windows = sorted({five_minute_floor(m) for moments in touched.values() for m in moments})
+    def _fusion(self, windows: list[datetime], rows: RowsByName, now: datetime) -> list[dict[str, Any]]:
+        """City fusion of the touched 5-minute windows (sorted), from the gold partials, silver rows and
+        alerts held (`_gold_alerts_fusion` read the days they need first), this batch's included."""
         first, last = windows[0], windows[-1]
         self._newest_day = max(last.date(), self._newest_day or last.date())
-        self.live.ensure(ROLLUPS, _days(first - timedelta(days=1), last))
         gold = {TRAFFIC_CITY.qualified_name: traffic.city_rows(self.live.rows(traffic.SEGMENTS, "5min", first, last,
                                                                              now))}
         for contract, rollup, grain, lookback in FUSION_INPUTS:
             gold[contract.qualified_name] = self.live.rows(rollup, grain, window_floor(first - lookback, grain), last,
                                                            now)
-        self.recent_silver.ensure(_days(first - timedelta(days=max(FUSION_SILVER.values())), last))
         self.recent_silver.add(rows)
         silver = self.recent_silver
         return city_operations_rows(windows, gold, silver.rows("security.incidents.v1"),

@@ -505,15 +505,8 @@ class CountDistinct(Measure):
 def _json(value: Any) -> str:
     if value is None:
         return "null"
-    kind = type(value)
-    if kind is str:
+    if type(value) is str:  # the commonest leaf (keys, categories): its text remembered
         return _json_string(value)
-    if kind is float or kind is int:
-        return json.dumps(value)
-    if kind is dict:  # the common containers first, by exact type; subclasses take the general path
-        return "{" + ",".join(f"{_json_string(k)}:{_json(v)}" for k, v in value.items() if v is not None) + "}"
-    if kind is list:
-        return "[" + ",".join(_json(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
@@ -521,7 +514,7 @@ def _json(value: Any) -> str:
     if isinstance(value, int | float | str):
         return json.dumps(value)
     if isinstance(value, Mapping):
-        return "{" + ",".join(f"{json.dumps(k)}:{_json(v)}" for k, v in value.items() if v is not None) + "}"
+        return "{" + ",".join(f"{_json(k)}:{_json(v)}" for k, v in value.items() if v is not None) + "}"
     if isinstance(value, list | tuple):
         return "[" + ",".join(_json(v) for v in value) + "]"
     raise TypeError(f"a partial holds {type(value).__name__}: {value!r}")
