@@ -95,7 +95,7 @@ from streaming.held_state import HeldState
 from streaming.live_state import RecentSilver, collect_silver, gold_loader, recent_alerts
 from streaming.rule_state import RuleState, frontiers_metadata, silver_app_id
 from streaming.silver import TimeRules, TopicMap
-from streaming.silver_frames import collect_records, quarantine_frame, silver_frame
+from streaming.silver_frames import collect_records, quarantine_frame, silver_frame, silver_frame_of, silver_table
 from streaming.silver_rows import JudgedBatch, Record, Verdict, judge_batch, touched_windows
 
 logger = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class BatchReport:
     seconds: float = 0.0  # until the batch returned; its gold commit may land after (`visible_s`)
     started_at: str = ""
     finished_at: str = ""
-    gold_write_s: float = 0.0  # the batch's gold commit, in the background
+    gold_write_s: float = 0.0  # the batch's alerts MERGE and gold commit, in the background
     visible_s: float = 0.0  # from the batch's start until its gold and fusion rows landed (or it ended)
     visible_at: str = ""
     produced_first: str = ""  # Kafka timestamp of the batch's oldest accepted record
@@ -399,13 +399,12 @@ class LakehousePipeline:
                 self._warming = None
             if self._catch_up is not None:
                 owed, rows = self._catch_up
-                with phase(report, "catch_up"):
-                    for stored in self._gold_alerts_fusion(rows, touched_windows(rows), owed, now, report, pool):
-                        stored.result()  # its alert changes land before this batch's
+                with phase(report, "catch_up"):  # its gold and alert changes land before this batch's
+                    self._gold_alerts_fusion(rows, touched_windows(rows), owed, now, report, pool)
                 self._catch_up = None
             touched = silver.touched
             if touched and not self._gold_landed(batch_id):
-                appends += self._gold_alerts_fusion(silver.rows, touched, batch_id, now, report, pool)
+                self._gold_alerts_fusion(silver.rows, touched, batch_id, now, report, pool)
             with phase(report, "appends"):  # what the background appends still took
                 for append in appends:
                     append.result()
@@ -447,10 +446,9 @@ class LakehousePipeline:
         self._warming = pool.submit(warm)
 
     def _gold_alerts_fusion(self, rows: RowsByName, touched: dict[str, list[datetime]], batch_id: int,
-                            now: datetime, report: BatchReport, pool: ThreadPoolExecutor) -> list[Future[Any]]:
-        """Gold, alerts and fusion of a batch's accepted rows, and its gold commit started in the
-        background; returns the alerts' MERGE when one was started on `pool` (the alert changes are
-        published before it returns).
+                            now: datetime, report: BatchReport, pool: ThreadPoolExecutor) -> None:
+        """Gold, alerts and fusion of a batch's accepted rows; the alert changes are published before it
+        returns, and their MERGE and the gold commit are started in the background (`_submit_gold`).
 
         What gold and fusion read back from Delta for days the job does not hold yet (a restart, a
         backlog, a new day) is read first: every view's stored partials in one Spark job rather than one
@@ -463,15 +461,14 @@ class LakehousePipeline:
             self.live.ensure(ROLLUPS, _days(first - timedelta(days=1), last))
             built = self._gold(rows, now)
         with phase(report, "alerts"):
-            stored = self._alerts(built, now, report, pool)
+            alert_rows = self._alerts(built, now, report)
         with phase(report, "fusion"):
             recent.result()
             built[CITY_OPERATIONS.qualified_name] = self._fusion(windows, rows, now)
         with phase(report, "gold_rows"):
-            self._submit_gold(built, batch_id, report)
+            self._submit_gold(built, alert_rows, batch_id, report)
         report.gold_tables = sorted(name for name, view_rows in built.items() if view_rows)
         self._evict()
-        return [stored] if stored is not None else []
 
     def _submitted_jobs(self) -> int:
         """How many Spark jobs the driver has submitted so far (every thread, every job group), or 0 when
@@ -554,17 +551,27 @@ class LakehousePipeline:
         report.accepted = judged.accepted_counts()
         report.quarantined = judged.quarantined_counts()
         output = SilverOutput(judged)
-        silver = silver_frame(self.spark, judged.rows)
         metadata = frontiers_metadata(self.rule_state.frontiers_with(judged.frontiers),
                                       {row["observed_date"] for rows in judged.rows.values() for row in rows})
-        output.appends.append(pool.submit(
-            append_once, silver, SILVER_EVENTS.path(self.root), silver_app_id(self.query_name), batch_id,
-            may_be_replay=self._may_replay, metadata=metadata))
+        may_be_replay = self._may_replay
+
+        # silver's Arrow table is built here (a value it cannot hold fails the batch before gold or an
+        # alert goes out); handing it to Spark, and quarantine's frame, on the pool, beside gold and alerts
+        table = silver_table(judged.rows)
+
+        def append_silver() -> bool:
+            return append_once(silver_frame_of(self.spark, table), SILVER_EVENTS.path(self.root),
+                               silver_app_id(self.query_name), batch_id, may_be_replay=may_be_replay,
+                               metadata=metadata)
+
+        def append_quarantine() -> bool:
+            return append_once(quarantine_frame(self.spark, bronze, judged.quarantined, self.topics, now, batch_id),
+                               QUARANTINE.path(self.root), f"{self.query_name}:quarantine", batch_id,
+                               may_be_replay=may_be_replay)
+
+        output.appends.append(pool.submit(append_silver))
         if judged.quarantined:  # a replay decides the same, so it skips the same empty append
-            quarantine = quarantine_frame(self.spark, bronze, judged.quarantined, self.topics, now, batch_id)
-            output.appends.append(pool.submit(
-                append_once, quarantine, QUARANTINE.path(self.root), f"{self.query_name}:quarantine", batch_id,
-                may_be_replay=self._may_replay))
+            output.appends.append(pool.submit(append_quarantine))
         return output
 
     # -- gold, alerts and fusion, on the driver ------------------------------------------------------
@@ -600,19 +607,19 @@ class LakehousePipeline:
             self._alerts_held = {row["alert_id"]: row for row in recent}
         return self._alerts_held
 
-    def _alerts(self, built: RowsByName, now: datetime, report: BatchReport,
-                pool: ThreadPoolExecutor) -> Future[int] | None:
-        """Rate the batch's rows against the rules; publish and MERGE what changed.
+    def _alerts(self, built: RowsByName, now: datetime, report: BatchReport) -> list[dict[str, Any]]:
+        """Rate the batch's rows against the rules; publish what changed and return the rows to MERGE.
 
         Openings, level changes and closings are published and written in their batch. A refresh of an
         open alert's value (no new version, nothing published) waits up to `alert_refresh_seconds` and
         goes with the next write: a MERGE per batch for refreshed values alone was the batch's
         costliest commit. The job decides on what it holds, refreshes included. The changes are published
-        here; their MERGE runs on `pool` beside fusion and the gold write (its future is returned).
+        here, as soon as gold's rows exist; their MERGE goes with the batch's gold commit, in the
+        background (`_land_gold`), so no batch waits for it.
         """
         readings = alerting.readings_from_rows(self.alert_rules, built)
         if not readings:
-            return None
+            return []
         held = self._held_alerts(now)
         open_alerts = {(row["rule_id"], row["subject_id"]): row for row in held.values() if row["state"] == "open"}
         changes = alerting.decide(readings, open_alerts, now)
@@ -630,12 +637,12 @@ class LakehousePipeline:
         due = self._alert_updates_since is not None and (
             time.monotonic() - self._alert_updates_since >= self.settings.streaming.alert_refresh_seconds)
         if not (versioned or due):
-            return None
+            return []
         rows = self._alert_rows(versioned)
         alerting.publish_changes(rows, self._publisher())
         report.alert_changes = len(rows)
         report.commits += 1
-        return pool.submit(alerting.store_changes, self.spark, self.root, rows)
+        return rows
 
     def _alert_rows(self, versioned: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The versioned changes and the refreshes waiting, which go with them (taken off the wait)."""
@@ -670,35 +677,45 @@ class LakehousePipeline:
         return city_operations_rows(windows, gold, silver.rows("security.incidents.v1"),
                                     silver.rows("vision.health.v1"), list(self._held_alerts(now).values()), now)
 
-    def _submit_gold(self, built: RowsByName, batch_id: int, report: BatchReport) -> None:
-        """Start the batch's gold commit on the gold writer (`_land_gold`), after every one started before.
+    def _submit_gold(self, built: RowsByName, alert_rows: list[dict[str, Any]], batch_id: int,
+                     report: BatchReport) -> None:
+        """Start the batch's alerts MERGE and gold commit on the gold writer (`_land_gold`), after every
+        one started before.
 
-        The batch does not wait for it: the next batch, whose records are read and judged meanwhile,
-        waits for it before it returns (`process_batch`), so the checkpoint never counts more than the
+        The batch does not wait for them: the next batch, whose records are read and judged meanwhile,
+        waits for them before it returns (`process_batch`), so the checkpoint never counts more than the
         newest batch done without its gold, which a restart catches up (`_start_warming`)."""
         staged = _staged_facts(built)
-        if staged is None:
+        if staged is None and not alert_rows:
             return
-        report.commits += 1
+        if staged is not None:
+            report.commits += 1
         if self._gold_writer is None:
             self._gold_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gold-write")
         previous = self._gold_writes[-1][1] if self._gold_writes else None
-        self._gold_writes.append((batch_id, self._gold_writer.submit(self._land_gold, previous, staged, batch_id,
-                                                                     report)))
+        self._gold_writes.append((batch_id, self._gold_writer.submit(self._land_gold, previous, staged, alert_rows,
+                                                                     batch_id, report)))
 
-    def _land_gold(self, previous: Future[None] | None, staged: StagedFacts, batch_id: int,
-                   report: BatchReport) -> None:
-        """Every gold row of the batch in one commit replacing the windows they cover, tagged with the
-        batch; `report` gets when it landed. Not written when the commit before failed: this batch's
-        windows were computed from partials that held the earlier batch's rows."""
+    def _land_gold(self, previous: Future[None] | None, staged: StagedFacts | None, alert_rows: list[dict[str, Any]],
+                   batch_id: int, report: BatchReport) -> None:
+        """The batch's alert changes MERGEd, then every gold row of the batch in one commit replacing the
+        windows they cover, tagged with the batch; `report` gets when it landed. Not written when the
+        commit before failed: this batch's windows were computed from partials that held the earlier
+        batch's rows.
+
+        The alerts go first: a landed gold commit means its alerts landed, so a replay that finds it skips
+        both (`_gold_landed`), and one that does not decides the alerts again and MERGEs them again (the
+        MERGE on `alert_id` is idempotent; consumers de-duplicate `(alert_id, version)` on the topic)."""
         if previous is not None:
             previous.result()
         if self._gold_fault is not None:
             self._gold_fault(batch_id)
         began = time.monotonic()
-        tuples, covered = staged
-        facts = arrow_frame(self.spark, tuples, GOLD_FACTS.schema())
-        self._gold_committer.replace(facts, covered, self._gold_tag(batch_id), f"batch {batch_id}")
+        alerting.store_changes(self.spark, self.root, alert_rows)
+        if staged is not None:
+            tuples, covered = staged
+            facts = arrow_frame(self.spark, tuples, GOLD_FACTS.schema())
+            self._gold_committer.replace(facts, covered, self._gold_tag(batch_id), f"batch {batch_id}")
         report.gold_write_s = round(time.monotonic() - began, 3)
         report.mark_visible(datetime.now(UTC))
 

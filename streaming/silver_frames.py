@@ -36,14 +36,25 @@ def collect_records(bronze: DataFrame) -> list[Record]:
 
 
 def silver_frame(spark: SparkSession, rows: dict[str, list[dict[str, Any]]]) -> DataFrame:
-    """Accepted view rows (base topic -> rows) as rows of `SILVER_EVENTS`: the envelope as columns, each
-    topic's fields in its struct column, the other topics' structs null.
+    """Accepted view rows (base topic -> rows) as rows of `SILVER_EVENTS` (`silver_table`, handed to
+    Spark whole)."""
+    return silver_frame_of(spark, silver_table(rows))
 
-    Built as an Arrow table, column by column, and handed to Spark whole: pickling a backlog's rows one
-    tuple at a time (`createDataFrame` of tuples) cost the driver's thread twice as long, and the JVM
-    as long again to unpickle them."""
-    schema = SILVER_EVENTS.schema()
-    layout = arrow_schema(schema)
+
+def silver_frame_of(spark: SparkSession, table: pa.Table) -> DataFrame:
+    """A `silver_table` as a DataFrame of `SILVER_EVENTS`' schema: the JVM's half of `silver_frame`."""
+    return spark.createDataFrame(table, SILVER_EVENTS.schema())
+
+
+def silver_table(rows: dict[str, list[dict[str, Any]]]) -> pa.Table:
+    """Accepted view rows (base topic -> rows) as an Arrow table of `SILVER_EVENTS`: the envelope as
+    columns, each topic's fields in its struct column, the other topics' structs null.
+
+    Built column by column: pickling a backlog's rows one tuple at a time (`createDataFrame` of tuples)
+    cost the driver's thread twice as long, and the JVM as long again to unpickle them. A value Arrow
+    cannot hold in its column's type fails here, on the driver, before anything of the batch is written
+    or published."""
+    layout = arrow_schema(SILVER_EVENTS.schema())
     structs = {silver_name(topic) for topic in SILVER_VIEWS}
     tables = []
     for topic, topic_rows in rows.items():
@@ -61,8 +72,7 @@ def silver_frame(spark: SparkSession, rows: dict[str, list[dict[str, Any]]]) -> 
             else:
                 columns.append(pa.array([row[column.name] for row in topic_rows], type=column.type))
         tables.append(pa.Table.from_arrays(columns, schema=layout))
-    table = pa.concat_tables(tables) if tables else layout.empty_table()
-    return spark.createDataFrame(table, schema)
+    return pa.concat_tables(tables) if tables else layout.empty_table()
 
 
 def quarantine_frame(spark: SparkSession, bronze: DataFrame, verdicts: Sequence[Verdict], topics: TopicMap,
