@@ -149,9 +149,9 @@ class StreamingSettings(StrictModel):
         "rows and alerts) in state_dir for the next run, which adopts it when no table moved meanwhile "
         "instead of reading it back from Delta (streaming.held_state).")
     warm_up_on_start: bool = Field(
-        True, description="When the job starts on a new JVM, warm Delta's write path with one tiny write to a "
-        "scratch table beside the checkpoint while the query starts, so the first micro-batch's appends do "
-        "not pay for class loading and JIT (lakehouse.warm_up).")
+        True, description="When the job starts on a new JVM, run one row through what a micro-batch does (cache, "
+        "Arrow collect, a Delta append to a scratch table beside the checkpoint) while the query starts, so "
+        "the first micro-batch does not pay for class loading and JIT (lakehouse.warm_up).")
     batch_retries: int = Field(
         5, ge=0, le=100,
         description="Retries of a micro-batch after an infrastructure failure (backoff 2 s, 4 s, ... 60 s) "

@@ -83,7 +83,7 @@ from lakehouse.pinned import pin, release
 from lakehouse.silver_events import read_events
 from lakehouse.tables import TableContract, ensure_tables
 from lakehouse.versions import table_version
-from lakehouse.warm_up import warm_up_writes
+from lakehouse.warm_up import warm_up
 from lakehouse.writes import already_committed, append_once, commit_tag
 from streaming import alerts as alerting
 from streaming import held_state, safety
@@ -195,7 +195,7 @@ GOLD_DAYS_HELD = 2  # days of gold partials kept before the newest window seen (
 ALERTS_HELD = timedelta(days=2)  # closed alerts kept for fusion's windows
 # the tables the job writes: held state is adopted only while each is at the version a clean stop saw
 HELD_FROM: tuple[TableContract, ...] = (BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE, GOLD_FACTS, ALERTS)
-_WARMED: set[str] = set()  # Spark applications (JVMs) whose Delta write path `_warm_up` warmed
+_WARMED: set[str] = set()  # Spark applications (JVMs) `_warm_up` warmed
 
 
 class LakehousePipeline:
@@ -272,12 +272,12 @@ class LakehousePipeline:
 
     def start(self, available_now: bool = False) -> StreamingQuery:
         """Start the query: continuous with the configured trigger, or until the backlog is read."""
+        if self.settings.streaming.warm_up_on_start:
+            self._warm_up()
         self.ensure_tables()
         self._may_replay = True
         self._forget_state()
         self._held = self._read_held() if self.settings.streaming.hold_state_on_stop else None
-        if self.settings.streaming.warm_up_on_start:
-            self._warm_up()
         writer = self.source().writeStream.queryName(self.query_name).option("checkpointLocation", self.checkpoint)
         writer = writer.foreachBatch(self.process_batch)
         if available_now:
@@ -287,19 +287,19 @@ class LakehousePipeline:
         return writer.start()
 
     def _warm_up(self) -> None:
-        """On a JVM that has not written to Delta yet, warm its write path in the background while the query
-        starts (`lakehouse.warm_up`); the first batch does not wait for it, and a failure only costs time."""
+        """On a new JVM, warm what every batch runs in the background while the tables are checked and the
+        query starts (`lakehouse.warm_up`); the first batch does not wait for it, and a failure only costs
+        time."""
         application = self.spark.sparkContext.applicationId
         if application in _WARMED:
             return
         _WARMED.add(application)
-        tables = [contract.path(self.root) for contract in (BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE, GOLD_FACTS)]
 
         def warm() -> None:
             try:
-                warm_up_writes(self.spark, f"{self.checkpoint}-warm-up", tables)
+                warm_up(self.spark, f"{self.checkpoint}-warm-up")
             except Exception as exc:
-                logger.warning("Delta write path not warmed (%s): the first batch pays for it",
+                logger.warning("Spark and Delta not warmed (%s): the first batch pays for it",
                                safety.error_summary(exc))
 
         threading.Thread(target=warm, name="delta-warm-up", daemon=True).start()
