@@ -512,8 +512,8 @@ class LakehousePipeline:
                              self.rule_state.frontiers, self.rule_state.seen(),
                              self.rules.late_allowance_minutes, self.rules.future_tolerance_minutes, batch_id, now)
         if unprocessable is not None:
-            judged.quarantined += [Verdict(Record(row.topic, row.partition, row.offset, 0, None), UNPROCESSABLE,
-                                           row.error) for row in unprocessable.collect()]
+            judged.unprocessable = [Verdict(Record(row.topic, row.partition, row.offset, 0, None), UNPROCESSABLE,
+                                            row.error) for row in unprocessable.collect()]
         return judged
 
     def _probe(self, bronze: DataFrame, batch_id: int, now: datetime) -> None:
@@ -587,12 +587,12 @@ class LakehousePipeline:
                                metadata=metadata)
 
         def append_quarantine() -> bool:
-            return append_once(quarantine_frame(self.spark, bronze, judged.quarantined, self.topics, now, batch_id),
+            return append_once(quarantine_frame(self.spark, bronze, judged, self.topics, now, batch_id),
                                QUARANTINE.path(self.root), f"{self.query_name}:quarantine", batch_id,
                                may_be_replay=may_be_replay)
 
         output.appends.append(pool.submit(append_silver))
-        if judged.quarantined:  # a replay decides the same, so it skips the same empty append
+        if judged.quarantined or judged.unprocessable:  # a replay decides the same: it skips the same empty append
             output.appends.append(pool.submit(append_quarantine))
         return output
 

@@ -3,35 +3,42 @@ quarantine's rows out.
 
 Three Spark touches per micro-batch, whatever the topics: one job reads the records (through Arrow),
 and the two appends take what the driver decided. Silver's rows are built on the driver from the
-values it judged (no `from_json` again), as one Arrow table; quarantine's are bronze's own rows joined
-with the verdicts, so the raw payload, key and Kafka timestamp are stored exactly as received, whatever
-they hold.
+values it judged (no `from_json` again), as one Arrow table; quarantine's from the records' own bytes
+(payload, key and Kafka timestamp exactly as received, whatever they hold), or, for records the safety
+net found unprocessable and never collected, from bronze joined with their verdicts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from lakehouse.catalog import QUARANTINE, SILVER_EVENTS, SILVER_VIEWS, silver_name
-from lakehouse.frames import arrow_schema
+from lakehouse.frames import arrow_frame, arrow_schema, union_all
 from streaming.silver import TopicMap
-from streaming.silver_rows import Record, Verdict
+from streaming.silver_rows import JudgedBatch, Record
 
 _VERDICTS_SCHEMA = ("topic string, `partition` int, `offset` long, reason string, detail string, event_id string, "
                     "observed_us long")
+_JUDGED_SCHEMA = T.StructType([
+    T.StructField("topic", T.StringType()), T.StructField("partition", T.IntegerType()),
+    T.StructField("offset", T.LongType()), T.StructField("kafka_us", T.LongType()),
+    T.StructField("key", T.BinaryType()), T.StructField("value", T.BinaryType()),
+    T.StructField("reason", T.StringType()), T.StructField("detail", T.StringType()),
+    T.StructField("event_id", T.StringType()), T.StructField("observed_us", T.LongType()),
+])
 
 
 def collect_records(bronze: DataFrame) -> list[Record]:
     """The batch's records (rows of bronze) on the driver: one Spark job, through Arrow."""
     table = bronze.select("topic", "partition", "offset", F.unix_micros("kafka_timestamp").alias("kafka_us"),
-                          "value").toArrow()
-    columns = [table.column(name).to_pylist() for name in ("topic", "partition", "offset", "kafka_us", "value")]
+                          "value", F.col("key").cast("binary").alias("key")).toArrow()
+    columns = [table.column(name).to_pylist() for name in ("topic", "partition", "offset", "kafka_us", "value", "key")]
     return [Record(*values) for values in zip(*columns, strict=True)]
 
 
@@ -75,13 +82,36 @@ def silver_table(rows: dict[str, list[dict[str, Any]]]) -> pa.Table:
     return pa.concat_tables(tables) if tables else layout.empty_table()
 
 
-def quarantine_frame(spark: SparkSession, bronze: DataFrame, verdicts: Sequence[Verdict], topics: TopicMap,
+def quarantine_frame(spark: SparkSession, bronze: DataFrame, judged: JudgedBatch, topics: TopicMap,
                      quarantined_at: datetime, batch_id: int) -> DataFrame:
-    """Quarantine's rows for `verdicts`: each record as bronze holds it, with its reason and detail."""
-    rows = [(v.record.topic, v.record.partition, v.record.offset, v.reason, v.detail, v.event_id, v.observed_us)
-            for v in verdicts]
-    decided = F.broadcast(spark.createDataFrame(rows, _VERDICTS_SCHEMA))
-    return bronze.join(decided, on=["topic", "partition", "offset"], how="inner").select(
+    """Quarantine's rows for the batch's verdicts: each record as bronze holds it (the raw payload, key and
+    Kafka timestamp exactly as received), with its reason and detail.
+
+    The records judged on the driver carry their bytes, so their rows are built from them through Arrow,
+    without reading bronze again (a broadcast join of the batch per batch, and the slowest of a restarted
+    job's first appends); those the safety net found unprocessable were never collected, and are joined
+    from bronze by their coordinates."""
+    parts = []
+    if judged.quarantined:
+        rows = [(v.record.topic, v.record.partition, v.record.offset, v.record.kafka_us, v.record.key,
+                 v.record.value, v.reason, v.detail, v.event_id, v.observed_us) for v in judged.quarantined]
+        records = arrow_frame(spark, rows, _JUDGED_SCHEMA).select(
+            "topic", "partition", "offset", F.timestamp_micros("kafka_us").alias("kafka_timestamp"),
+            F.col("key").cast("string").alias("key"), "value", "reason", "detail", "event_id", "observed_us")
+        parts.append(records)
+    if judged.unprocessable:
+        rows = [(v.record.topic, v.record.partition, v.record.offset, v.reason, v.detail, v.event_id, v.observed_us)
+                for v in judged.unprocessable]
+        decided = F.broadcast(spark.createDataFrame(rows, _VERDICTS_SCHEMA))
+        parts.append(bronze.join(decided, on=["topic", "partition", "offset"], how="inner").select(
+            "topic", "partition", "offset", "kafka_timestamp", "key", "value", "reason", "detail", "event_id",
+            "observed_us"))
+    if not parts:
+        parts.append(spark.createDataFrame([], _VERDICTS_SCHEMA).select(
+            "topic", "partition", "offset", F.lit(None).cast("timestamp").alias("kafka_timestamp"),
+            F.lit(None).cast("string").alias("key"), F.lit(None).cast("binary").alias("value"), "reason", "detail",
+            "event_id", "observed_us"))
+    return union_all(parts).select(
         "topic", topics.base_topic_column(F.col("topic")).alias("base_topic"), "partition", "offset",
         "kafka_timestamp", "key", "value", "reason", "detail", "event_id",
         F.timestamp_micros("observed_us").alias("observed_at"),

@@ -44,6 +44,7 @@ class Record:
     offset: int
     kafka_us: int
     value: bytes | None
+    key: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class JudgedBatch:
 
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # base topic -> accepted view rows
     quarantined: list[Verdict] = field(default_factory=list)
+    # found unprocessable by the safety net, never collected: known by their coordinates only
+    unprocessable: list[Verdict] = field(default_factory=list)
     frontiers: dict[str, datetime] = field(default_factory=dict)  # base topic -> newest non-future observed_at
 
     @property
@@ -76,7 +79,7 @@ class JudgedBatch:
 
     def quarantined_counts(self) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
-        for verdict in self.quarantined:
+        for verdict in [*self.quarantined, *self.unprocessable]:
             counts[verdict.reason] += 1
         return dict(counts)
 

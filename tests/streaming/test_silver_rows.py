@@ -123,7 +123,7 @@ class DriverPath:
         for topic, moment_ in judged.frontiers.items():
             self.frontiers[topic] = max(moment_, self.frontiers.get(topic, moment_))
         return (silver_frame(self.spark, judged.rows),
-                quarantine_frame(self.spark, bronze, judged.quarantined, TopicMap(), ARRIVED, batch_id), judged)
+                quarantine_frame(self.spark, bronze, judged, TopicMap(), ARRIVED, batch_id), judged)
 
 
 SILVER_KEY = ("_topic", "_partition", "_offset")
@@ -231,3 +231,27 @@ def test_every_topic_with_defaults_left_out_judged_alike(spark: SparkSession) ->
 
 def test_silver_frame_has_the_table_schema(spark: SparkSession) -> None:
     assert silver_frame(spark, {}).schema == SILVER_EVENTS.schema()
+
+
+def test_quarantine_keeps_each_record_as_bronze_holds_it(spark: SparkSession) -> None:
+    """Quarantine's rows are built from the collected records, not joined from bronze: keys that are no
+    text (bytes that are not UTF-8), empty, or absent, and payloads that are no JSON, come out byte for
+    byte as bronze holds them, with their Kafka timestamps."""
+    payloads = [b"not json", b"", b"\xff\xfe{", b'{"not": "a traffic record"}']
+    batch = [(Hostile(TRAFFIC, value, "bad"), float(n), 0) for n, value in enumerate(payloads)]
+    keys = F.when(F.col("offset") == 0, F.lit(None).cast("string")).when(
+        F.col("offset") == 1, F.unhex(F.lit("FF00C3")).cast("string")).when(F.col("offset") == 2, F.lit(""))
+    bronze = pin(bronze_of(spark, batch, 1).withColumn("key", keys.otherwise(F.col("key"))))
+    try:
+        _, quarantine, judged = DriverPath(spark).batch(bronze, 1)
+        assert len(judged.quarantined) == len(payloads)
+
+        def as_stored(frame: DataFrame) -> dict[int, tuple[Any, ...]]:
+            return {row.offset: tuple(row)[1:] for row in frame.select(
+                "offset", F.hex(F.col("key").cast("binary")), F.hex("value"), F.unix_micros("kafka_timestamp"),
+                "topic", "partition").collect()}
+
+        assert as_stored(quarantine) == as_stored(bronze)
+        assert as_stored(quarantine)[1][0] == "FF00C3"
+    finally:
+        release(bronze)
