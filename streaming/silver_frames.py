@@ -91,26 +91,18 @@ def quarantine_frame(spark: SparkSession, bronze: DataFrame, judged: JudgedBatch
     without reading bronze again (a broadcast join of the batch per batch, and the slowest of a restarted
     job's first appends); those the safety net found unprocessable were never collected, and are joined
     from bronze by their coordinates."""
-    parts = []
-    if judged.quarantined:
-        rows = [(v.record.topic, v.record.partition, v.record.offset, v.record.kafka_us, v.record.key,
-                 v.record.value, v.reason, v.detail, v.event_id, v.observed_us) for v in judged.quarantined]
-        records = arrow_frame(spark, rows, _JUDGED_SCHEMA).select(
-            "topic", "partition", "offset", F.timestamp_micros("kafka_us").alias("kafka_timestamp"),
-            F.col("key").cast("string").alias("key"), "value", "reason", "detail", "event_id", "observed_us")
-        parts.append(records)
+    rows = [(v.record.topic, v.record.partition, v.record.offset, v.record.kafka_us, v.record.key, v.record.value,
+             v.reason, v.detail, v.event_id, v.observed_us) for v in judged.quarantined]
+    parts = [arrow_frame(spark, rows, _JUDGED_SCHEMA).select(
+        "topic", "partition", "offset", F.timestamp_micros("kafka_us").alias("kafka_timestamp"),
+        F.col("key").cast("string").alias("key"), "value", "reason", "detail", "event_id", "observed_us")]
     if judged.unprocessable:
-        rows = [(v.record.topic, v.record.partition, v.record.offset, v.reason, v.detail, v.event_id, v.observed_us)
-                for v in judged.unprocessable]
-        decided = F.broadcast(spark.createDataFrame(rows, _VERDICTS_SCHEMA))
+        decided = F.broadcast(spark.createDataFrame(
+            [(v.record.topic, v.record.partition, v.record.offset, v.reason, v.detail, v.event_id, v.observed_us)
+             for v in judged.unprocessable], _VERDICTS_SCHEMA))
         parts.append(bronze.join(decided, on=["topic", "partition", "offset"], how="inner").select(
             "topic", "partition", "offset", "kafka_timestamp", "key", "value", "reason", "detail", "event_id",
             "observed_us"))
-    if not parts:
-        parts.append(spark.createDataFrame([], _VERDICTS_SCHEMA).select(
-            "topic", "partition", "offset", F.lit(None).cast("timestamp").alias("kafka_timestamp"),
-            F.lit(None).cast("string").alias("key"), F.lit(None).cast("binary").alias("value"), "reason", "detail",
-            "event_id", "observed_us"))
     return union_all(parts).select(
         "topic", topics.base_topic_column(F.col("topic")).alias("base_topic"), "partition", "offset",
         "kafka_timestamp", "key", "value", "reason", "detail", "event_id",
