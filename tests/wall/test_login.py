@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,39 @@ def test_a_second_server_on_the_sessions_port_is_refused(wall_server: SupersetSe
     assert not (tmp_path / "other" / "runtime.json").exists(), "nothing was provisioned"
     assert wall_server.status().running
     wait_for_login(wall_server.settings.base_url, "analyst", wall_secrets.password("analyst"), timeout_s=30)
+
+
+def test_the_login_pages_event_beacon_cannot_undo_a_login(wall_server: SupersetServer,
+                                                          wall_secrets: WallSecrets) -> None:
+    """The login page posts its events to /superset/log/ with the anonymous cookie as its form is sent; when
+    that answer comes after the login's, the browser keeps whatever cookie it sets. Played here in that order
+    over HTTP: the login must survive it (it did not while Superset's refusal flashed into the session)."""
+    base_url = wall_server.settings.base_url
+    client = SupersetClient(base_url)
+    _, page = client.request("GET", "/login/")
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert token, "the login page carries a CSRF token"
+    anonymous_cookie = "; ".join(f"{cookie.name}={cookie.value}" for cookie in client.cookies)
+    assert anonymous_cookie, "the login page set a session cookie"
+    form = {"username": "analyst", "password": wall_secrets.password("analyst"), "csrf_token": token.group(1)}
+    client.request("POST", "/login/", form=form, expect=(302,), follow_redirects=False)
+
+    beacon = urllib.request.Request(f"{base_url}/superset/log/?explode=events", method="POST",
+                                    data=b'{"events":"[]"}', headers={"Content-Type": "application/json",
+                                                                      "Cookie": anonymous_cookie})
+    try:
+        answer = urllib.request.build_opener(_NoRedirects).open(beacon, timeout=30)
+    except urllib.error.HTTPError as exc:
+        answer = exc
+    with answer:
+        client.cookies.extract_cookies(answer, beacon)  # whatever it sets, the browser keeps
+        me_status, me = client.request("GET", "/api/v1/me/", expect=(200, 401))
+        assert me_status == 200 and me["result"]["username"] == "analyst", (
+            f"the beacon's answer ({answer.status}, Set-Cookie: {answer.headers.get_all('Set-Cookie')}) logged "
+            "the analyst out")
+        assert answer.status == 204 and answer.headers.get_all("Set-Cookie") is None
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return None
