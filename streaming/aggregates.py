@@ -76,6 +76,20 @@ def _finite_term(value: float | int) -> Decimal | None:
     return term if term else abs(term)  # Spark's decimals have no -0
 
 
+def term_micros(value: float | int | None) -> int | None:
+    """`term_of` in millionths, as an int (None where `term_of` is None): integer sums of these are exact
+    and several times faster than summing the Decimals."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return _finite_micros(value)
+
+
+@lru_cache(maxsize=1 << 16)
+def _finite_micros(value: float | int) -> int | None:
+    term = _finite_term(value)
+    return None if term is None else int(term.scaleb(TERM_TYPE.scale))
+
+
 def _exact_sum(values: Iterable[float | int | None]) -> tuple[float | None, int]:
     """(`exact_sum` of `values`, how many of them are not None)."""
     terms, count = [], 0

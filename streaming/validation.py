@@ -111,7 +111,8 @@ def _judge(base_topic: str | None, raw: bytes | None, with_values: bool) -> tupl
             except _Unstorable as unstorable:
                 return (unstorable.reason, unstorable.detail, None, None), None
             values = silver_values(contract, event, document, instants) if with_values else None
-            return (None, None, str(event.event_id), instants["observed_at"]), values
+            event_id = values["event_id"] if values is not None else str(event.event_id)
+            return (None, None, event_id, instants["observed_at"]), values
     # strict validation failed above, so a reason exists; WRONG_TYPE only to keep the type exact
     reason = classify_payload(contract, raw) or BadInputReason.WRONG_TYPE
     return (*_explain(contract, raw, reason), None, None), None

@@ -17,6 +17,7 @@ partial loaded from a stored `state` and one folded from fresh rows merge alike.
 from __future__ import annotations
 
 import json
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType
 
-from streaming.aggregates import TERM_TYPE, term_of
+from streaming.aggregates import TERM_TYPE, term_micros
 from streaming.standards.rounding import sql_order
 
 # partial decimal sums at the widest precision: a partial and a merge of partials share one type
@@ -37,6 +38,7 @@ SUM_TYPE = DecimalType(38, TERM_TYPE.scale)
 # decimal arithmetic wide enough to be exact for any sum of SUM_TYPE values
 _EXACT = Context(prec=80)
 _POWERS_OF_TEN = {digits: Decimal(10) ** digits for digits in range(100)}
+_POWERS_OF_TEN_MICROS = {digits: 10 ** (digits + TERM_TYPE.scale) for digits in range(100)}
 _BIGINT = (-(2**63), 2**63 - 1)
 
 Part = dict[str, Any]  # a measure's partial fields, Python form
@@ -87,6 +89,18 @@ def evaluate(expr: Expr, row: Row) -> Any:
     return _plain(expr.python(row))
 
 
+_UNCHANGED = frozenset({int, float, str, bool})  # what `_plain` gives back as it is
+
+
+def _present_values(expr: Expr, rows: Sequence[Row]) -> list[Any]:
+    """`evaluate(expr, row)` of every row, Nones left out; a column's values read in one pass (the folds'
+    commonest input, several per silver row)."""
+    if type(expr) is str:
+        values = [row.get(expr) for row in rows]
+        return [v if type(v) in _UNCHANGED else _plain(v) for v in values if v is not None]
+    return _present(evaluate(expr, row) for row in rows)
+
+
 def _order_key(value: Any) -> tuple[Any, ...]:
     """Spark's order of (possibly struct) values: null first, structs field by field, NaN above every
     number."""
@@ -112,6 +126,18 @@ def _decimal_sum(values: Iterable[Decimal | None], digits: int) -> Decimal | Non
     with localcontext(_EXACT):  # exact: 80 digits hold any sum of these
         total = sum(map(Decimal, present), Decimal(0))
     return None if abs(total) >= _POWERS_OF_TEN[digits] else total
+
+
+def _micros_sum(values: Iterable[int | None], digits: int) -> Decimal | None:
+    """`_decimal_sum` of terms given in millionths (`term_micros`): the same Decimal, six decimals, summed
+    as integers."""
+    present = _present(values)
+    if not present:
+        return None
+    total = sum(present)
+    if abs(total) >= _POWERS_OF_TEN_MICROS[digits]:
+        return None
+    return Decimal(total).scaleb(-TERM_TYPE.scale, context=_EXACT)
 
 
 def _to_double(value: Decimal | None) -> float | None:
@@ -220,7 +246,7 @@ class Sum(Measure):
         return (self.n("s"),)
 
     def fold(self, rows: Sequence[Row]) -> Part:
-        values = _present(evaluate(self.expr, row) for row in rows)
+        values = _present_values(self.expr, rows)
         return {self.n("s"): sum(values) if values else None}
 
     def combine(self, parts: Sequence[Part]) -> Part:
@@ -258,7 +284,7 @@ class TrySum(Measure):
         return self.n("s"), self.n("overflow")
 
     def fold(self, rows: Sequence[Row]) -> Part:
-        values = _present(evaluate(self.expr, row) for row in rows)
+        values = _present_values(self.expr, rows)
         total = _try_long_sum(values) if values else None
         return {self.n("s"): total, self.n("overflow"): total is None and bool(values)}
 
@@ -304,8 +330,8 @@ class ExactMean(Measure):
         return self.n("s"), self.n("n")
 
     def fold(self, rows: Sequence[Row]) -> Part:
-        values = _present(evaluate(self.expr, row) for row in rows)
-        return {self.n("s"): _decimal_sum((term_of(v) for v in values), _TERM_SUM_DIGITS), self.n("n"): len(values)}
+        values = _present_values(self.expr, rows)
+        return {self.n("s"): _micros_sum((term_micros(v) for v in values), _TERM_SUM_DIGITS), self.n("n"): len(values)}
 
     def combine(self, parts: Sequence[Part]) -> Part:
         return {self.n("s"): _decimal_sum((p[self.n("s")] for p in parts), _SUM_DIGITS),
@@ -343,10 +369,10 @@ class ExactWeightedMean(Measure):
 
     def fold(self, rows: Sequence[Row]) -> Part:
         pairs = [(evaluate(self.values, row), evaluate(self.weights, row)) for row in rows]
-        products = (term_of(float(v) * w) for v, w in pairs if v is not None and w is not None)
-        counted = (term_of(w) for v, w in pairs if v is not None and w is not None)
-        return {self.n("vw"): _decimal_sum(products, _TERM_SUM_DIGITS),
-                self.n("w"): _decimal_sum(counted, _TERM_SUM_DIGITS)}
+        products = (term_micros(float(v) * w) for v, w in pairs if v is not None and w is not None)
+        counted = (term_micros(w) for v, w in pairs if v is not None and w is not None)
+        return {self.n("vw"): _micros_sum(products, _TERM_SUM_DIGITS),
+                self.n("w"): _micros_sum(counted, _TERM_SUM_DIGITS)}
 
     def combine(self, parts: Sequence[Part]) -> Part:
         return {self.n("vw"): _decimal_sum((p[self.n("vw")] for p in parts), _SUM_DIGITS),
@@ -376,7 +402,7 @@ class Max(Measure):
         return (self.n("m"),)
 
     def fold(self, rows: Sequence[Row]) -> Part:
-        return {self.n("m"): max(_present(evaluate(self.expr, row) for row in rows), default=None, key=_order_key)}
+        return {self.n("m"): max(_present_values(self.expr, rows), default=None, key=_order_key)}
 
     def combine(self, parts: Sequence[Part]) -> Part:
         return {self.n("m"): max(_present(p[self.n("m")] for p in parts), default=None, key=_order_key)}
@@ -489,7 +515,7 @@ class CountDistinct(Measure):
         return (self.n("set"),)
 
     def fold(self, rows: Sequence[Row]) -> Part:
-        return {self.n("set"): sorted(set(_present(evaluate(self.expr, row) for row in rows)))}
+        return {self.n("set"): sorted(set(_present_values(self.expr, rows)))}
 
     def combine(self, parts: Sequence[Part]) -> Part:
         return {self.n("set"): sorted({v for p in parts for v in (p[self.n("set")] or [])})}
@@ -503,10 +529,19 @@ class CountDistinct(Measure):
 
 # -- a partial's JSON (the `state` column) -------------------------------------------------------
 def _json(value: Any) -> str:
+    kind = type(value)
+    if kind is str:  # the commonest leaf (keys, categories): its text remembered
+        return _json_string(value)
+    if kind is int:  # what json.dumps writes for these, without its call
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    if kind is Decimal:
+        return format(value, "f")
+    if kind is dict:
+        return "{" + ",".join(f"{_json(k)}:{_json(v)}" for k, v in value.items() if v is not None) + "}"
     if value is None:
         return "null"
-    if type(value) is str:  # the commonest leaf (keys, categories): its text remembered
-        return _json_string(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import math
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 # the scales for which `round_half_up` is known to agree with Spark (see the module docstring)
 MAX_SCALE = 6
 # every double of at least this magnitude is an integer: rounding it to scale >= 0 leaves it as it is
 _INTEGRAL = 2.0**52
+_QUANTA = [Decimal(1).scaleb(-scale) for scale in range(MAX_SCALE + 1)]
 
 
 def round_half_up(value: float | None, scale: int) -> float | None:
@@ -41,7 +43,15 @@ def round_half_up(value: float | None, scale: int) -> float | None:
     number = float(value)
     if not math.isfinite(number) or abs(number) >= _INTEGRAL:
         return number
-    rounded = float(Decimal(repr(number)).quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP))
+    return _rounded(number, scale)
+
+
+@lru_cache(maxsize=1 << 16)
+def _rounded(number: float, scale: int) -> float:
+    """`round_half_up` of a finite double below 2^52, remembered: gold rounds the same readings (a segment's
+    free-flow speed, a station's level) window after window. Doubles that compare equal (0.0 and -0.0)
+    round alike, so sharing an entry changes nothing."""
+    rounded = float(Decimal(repr(number)).quantize(_QUANTA[scale], rounding=ROUND_HALF_UP))
     return rounded or 0.0  # -0.0 (a negative value rounded to zero) is 0.0 in Spark
 
 

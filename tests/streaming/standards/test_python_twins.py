@@ -33,6 +33,7 @@ from streaming.aggregates import (
     exact_sum_of,
     exact_weighted_mean,
     exact_weighted_mean_of,
+    term_micros,
     term_of,
 )
 from streaming.standards.aqi import (
@@ -190,6 +191,9 @@ def test_term_of(spark, cases):
     got = frame.select(F.col("x").try_cast(TERM_TYPE).alias("x"), F.col("n").try_cast(TERM_TYPE).alias("n")).collect()
     assert_twins(cases, [g["x"] for g in got], [term_of(c["x"]) for c in cases])
     assert_twins(cases, [g["n"] for g in got], [term_of(c["n"]) for c in cases])
+    for value in [c["x"] for c in cases] + [c["n"] for c in cases]:  # gold's folds sum terms as millionths
+        term = term_of(value)
+        assert term_micros(value) == (None if term is None else int(term.scaleb(6))), value
 
 
 def in_groups(cases: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
