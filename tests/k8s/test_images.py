@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import tomllib
+import types
 from pathlib import Path
 
 import pyspark
@@ -99,3 +100,22 @@ def test_superset_values_reference_secrets_only():
     requirements = (PROJECT_ROOT / "dashboards/requirements-superset.txt").read_text()
     superset_pin = re.search(r"apache-superset==([\d.]+)", requirements).group(1)
     assert f"FROM apache/superset:{superset_pin}" in (IMAGES / "superset/Dockerfile").read_text()
+
+
+def test_superset_on_kubernetes_installs_the_login_beacon_guard(monkeypatch):
+    """The guard the local wall's Superset runs (tests/wall/test_login.py) is in the image and in the config."""
+    values = yaml.safe_load((PROJECT_ROOT / "k8s/superset/values.yaml").read_text())
+    override = values["configOverrides"]["login_beacon"]
+    dockerfile = (IMAGES / "superset/Dockerfile").read_text()
+    assert "COPY dashboards/runtime/login_beacon.py" in dockerfile
+    assert "/app/pythonpath/login_beacon" not in dockerfile, "the chart mounts its config Secret over /app/pythonpath"
+    assert (PROJECT_ROOT / "dashboards/runtime/login_beacon.py").is_file()
+
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "dashboards/runtime"))
+    config: dict = {}
+    exec(compile(override, "configOverrides.login_beacon", "exec"), config)  # what the chart's config runs
+
+    app = types.SimpleNamespace(before_request_funcs={None: ["csrf_protect", "fab_before_request"]})  # Flask's
+    config["FLASK_APP_MUTATOR"](app)
+    assert [getattr(f, "__name__", f) for f in app.before_request_funcs[None]] == [
+        "drop_anonymous_event_log", "csrf_protect", "fab_before_request"]
