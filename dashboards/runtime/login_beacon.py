@@ -9,7 +9,7 @@ visitor anyway, so the guard answers those with 204 and writes nothing (reading 
 write it); a signed-in user's events are logged as before.
 
 The local wall's `superset_config.py` loads this file by path; the Superset image for Kubernetes copies
-it onto Superset's PYTHONPATH and the Helm values' `configOverrides` import it.
+it into Superset's site-packages and the Helm values' `configOverrides` import it.
 """
 
 
