@@ -69,6 +69,8 @@ def spark_conf(settings: SparkSettings, app_name: str, jars_dir: Path = SPARK_JA
         "spark.ui.showConsoleProgress": "false",
         # Delta reads its log with this many tasks; the default 50 costs seconds on 2 cores.
         "spark.databricks.delta.snapshotPartitions": str(max(1, settings.shuffle_partitions // 2)),
+        # VACUUM lists a table's files into this many tasks (Spark's default 10,000: minutes on 2 cores)
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(settings.file_listing_parallelism),
     }
     if settings.master.startswith("local"):
         conf["spark.driver.host"] = "127.0.0.1"
