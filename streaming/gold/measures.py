@@ -536,10 +536,6 @@ def _json(value: Any) -> str:
         return int.__repr__(value)
     if kind is float and math.isfinite(value):
         return float.__repr__(value)
-    if kind is Decimal:
-        return format(value, "f")
-    if kind is dict:
-        return "{" + ",".join(f"{_json(k)}:{_json(v)}" for k, v in value.items() if v is not None) + "}"
     if value is None:
         return "null"
     if isinstance(value, bool):
