@@ -49,16 +49,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from contracts.topics import VISION_TOPICS, topic_specs  # noqa: E402
 from feeds.sim import Ledger, Simulator, publish  # noqa: E402
 from feeds.sim.publish import pace  # noqa: E402
-from feeds.topics import topic_specs  # noqa: E402
 from ioc.kafka.broker import LocalBroker  # noqa: E402
 from ioc.kafka.clients import make_producer  # noqa: E402
 from ioc.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
 from ioc.settings import Settings, load_settings  # noqa: E402
 from lakehouse.catalog import QUARANTINE  # noqa: E402
 from lakehouse.silver_events import read_topic  # noqa: E402
-from vision.topics import TOPICS as VISION_TOPICS  # noqa: E402
 
 DRILLS = ("job-kill", "broker-kill", "disk-full", "superset-restart")
 RESULTS = ROOT / "bench" / "results" / "drills.json"
@@ -128,7 +127,7 @@ class Drill:
 
     def start_job(self) -> None:
         log = (self.folder / "supervisor.log").open("ab")
-        self.supervisor = subprocess.Popen([sys.executable, "-m", "ioc", "streaming", "supervise"], cwd=ROOT,
+        self.supervisor = subprocess.Popen([sys.executable, "-m", "app", "streaming", "supervise"], cwd=ROOT,
                                            env=self.environment(), stdout=log, stderr=subprocess.STDOUT,
                                            start_new_session=True)
 

@@ -55,8 +55,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from contracts.topics import topic_specs
 from feeds.sim import Simulator, publish
-from feeds.topics import topic_specs
 from ioc.kafka.broker import LocalBroker
 from ioc.kafka.clients import make_consumer, make_producer
 from ioc.kafka.topics import catalogue, ensure_topics
@@ -444,7 +444,7 @@ def restart(spark, tmp: Path, records: int = 500) -> dict[str, float]:  # type: 
             held_state_file(state_dir, "bench-restart").unlink(missing_ok=True)
         _send_paced(settings, _records(suffix, records, seed=31 + seed), rate=10_000)
         began = time.monotonic()
-        subprocess.run([sys.executable, "-m", "ioc", "streaming", "run", "--once"], cwd=ROOT, env=environment,
+        subprocess.run([sys.executable, "-m", "app", "streaming", "run", "--once"], cwd=ROOT, env=environment,
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=900)
         process_s = time.monotonic() - began
         first = json.loads((state_dir / "status.json").read_text())["last_batches"][0]

@@ -30,10 +30,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from contracts.topics import topic_specs
 from feeds.sim import Record, Simulator, publish
 from feeds.sim.background import generate_in_background
 from feeds.sim.rdkafka import make_rdkafka_producer
-from feeds.topics import topic_specs
 from ioc.kafka.broker import LocalBroker
 from ioc.kafka.clients import make_producer
 from ioc.kafka.topics import ensure_topics

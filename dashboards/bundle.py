@@ -30,9 +30,9 @@ from urllib.parse import quote
 
 import yaml
 
+from contracts.cities import CITY_NAMES
 from dashboards.exceptions import BundleError
 from dashboards.geo import prefecture_shapes
-from ioc.contracts import CITY_NAMES
 from lakehouse.catalog import GOLD_ENVELOPE, GOLD_FACTS, GOLD_VIEWS, by_name
 from lakehouse.tables import split_columns
 

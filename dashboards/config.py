@@ -28,8 +28,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from contracts.cities import CITY_NAMES
 from dashboards.exceptions import WallConfigError
-from ioc.contracts import CITY_NAMES
 from ioc.paths import LOCAL_DIR, PROJECT_ROOT, STATE_DIR
 
 logger = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contracts.cities import CITY_NAMES
 from dashboards.exceptions import BundleError
-from ioc.contracts import CITY_NAMES
 from ioc.paths import LOCAL_DIR
 
 MAP_FILE = LOCAL_DIR / "maps" / "echarts-4.9.0" / "heilongjiang.json"
@@ -93,7 +93,7 @@ def _closed(ring: Ring) -> Ring:
 
 
 def _city_code(name: str) -> str:
-    """'哈尔滨市' / '大兴安岭地区' -> the GB/T 2260 code of `ioc.contracts.CITY_NAMES`."""
+    """'哈尔滨市' / '大兴安岭地区' -> the GB/T 2260 code of `contracts.cities.CITY_NAMES`."""
     for code, (_, chinese) in CITY_NAMES.items():
         if name.startswith(chinese):
             return code

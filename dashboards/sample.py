@@ -86,7 +86,7 @@ def forecast_rows(names: dict[str, tuple[str, str]], latest: datetime) -> list[d
 
 def sample_rows(windows: int = 12, cities: dict[str, tuple[str, str]] | None = None
                 ) -> tuple[dict[str, list[dict[str, Any]]], SampleExpectations]:
-    from ioc.contracts import CITY_COORDINATES, CITY_NAMES
+    from contracts.cities import CITY_COORDINATES, CITY_NAMES
 
     names = cities or CITY_NAMES
     rows: dict[str, list[dict[str, Any]]] = {contract.qualified_name: [] for contract in catalog.GOLD}

@@ -386,6 +386,6 @@ def wait_for_login(base_url: str, username: str, password: str, timeout_s: float
 
 
 def _all_city_codes() -> set[str]:
-    from ioc.contracts import CITY_NAMES
+    from contracts.cities import CITY_NAMES
 
     return set(CITY_NAMES)

@@ -1,6 +1,6 @@
-"""The wall's part of the local stack, for `ioc up` / `ioc down` (ioc/stack.py) to call.
+"""The wall's part of the local stack, for `ioc up` / `ioc down` (app/stack.py) to call.
 
-Example (in ioc.stack.run_main_job, after the streaming jobs have written gold):
+Example (in app.stack.run_main_job, after the streaming jobs have written gold):
     >>> from dashboards.stack import start_wall
     >>> start_wall(settings)   # prints the wall's URL
 """

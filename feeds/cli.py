@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# This module does not import `ioc.cli` (which imports it to register the group): `python -m ioc.cli`
+# This module does not import `app.cli` (which imports it to register the group): `python -m app.cli`
 # runs that file as __main__, and importing it back from here would be circular. Errors still print
 # plainly: the root `ioc` group (an IocGroup) catches IocError from every nested command.
 
@@ -95,11 +95,11 @@ def simulate(ctx: click.Context, mode: str, domains: str, start: str | None, end
              client: str, generator_process: bool, ledger_path: Path | None, until_stopped: bool,
              state_file: Path | None) -> None:
     """Generate the province's feeds and send them to Kafka with the idempotent producer."""
+    from contracts.topics import topic_specs
     from feeds.sim import Simulator, pace, publish
     from feeds.sim.background import generate_in_background
     from feeds.sim.publish import Progress
     from feeds.sim.rdkafka import make_rdkafka_producer
-    from feeds.topics import topic_specs
     from ioc.kafka.clients import make_producer
     from ioc.kafka.topics import ensure_topics
 

@@ -13,8 +13,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from feeds.quality import FUTURE_TOLERANCE, LATE_ALLOWANCE, MAX_PAYLOAD_BYTES, BadInputReason
-from feeds.topics import CONTRACTS, TOPICS
+from contracts.quality import FUTURE_TOLERANCE, LATE_ALLOWANCE, MAX_PAYLOAD_BYTES, BadInputReason
+from contracts.topics import FEED_CONTRACTS, FEED_TOPICS
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ FIWARE = (
 
 def schema_of(topic: str) -> dict[str, Any]:
     """The JSON Schema of a topic's values, with the topic and version recorded in it."""
-    model = CONTRACTS[topic]
+    model = FEED_CONTRACTS[topic]
     schema = model.model_json_schema(mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"urn:longjiang-ioc:feeds:{topic}"
@@ -124,10 +124,10 @@ def render_contracts_md() -> str:
     lines = [
         "# Feed contracts",
         "",
-        "Generated from `feeds/contracts/` by `ioc feeds contracts export`; do not edit by hand (a test",
+        "Generated from `contracts/feeds/` by `ioc feeds contracts export`; do not edit by hand (a test",
         "fails when this file or `feeds/schemas/*.json` drift from the models). Every value is one JSON",
         "object, UTF-8, at most 65,536 bytes. Every event carries the envelope of",
-        "`ioc.contracts.EventEnvelope`: `event_id` (UUID), `source_id`, `city_code` (GB/T 2260),",
+        "`contracts.envelope.EventEnvelope`: `event_id` (UUID), `source_id`, `city_code` (GB/T 2260),",
         "`observed_at` (ISO-8601 with offset, sent in UTC as `+00:00`) and `schema_version` (`1.x`).",
         "All fields are required (nullable ones say `or null`); unknown fields are rejected.",
         "",
@@ -136,7 +136,7 @@ def render_contracts_md() -> str:
         "| topic | key | partitions | retention | contract | schema | what |",
         "|---|---|---|---|---|---|---|",
     ]
-    for spec in TOPICS:
+    for spec in FEED_TOPICS:
         retention = "compacted" if spec.compacted else f"{spec.retention_hours / 24:g} days"
         lines.append(f"| `{spec.name}` | {spec.key} | {spec.partitions} | {retention} | `{spec.schema}` | "
                      f"[json](schemas/{spec.name}.json) | {spec.description} |")
@@ -144,17 +144,17 @@ def render_contracts_md() -> str:
               "| reason | meaning |", "|---|---|"]
     lines += [f"| `{reason.value}` | {text} |" for reason, text in REASON_TEXT.items()]
     lines += ["", "When a payload breaks several rules the first of oversized, invalid_json, unknown_city,",
-              "missing_field, wrong_type, out_of_range wins (`feeds.quality.classify`). `duplicate_event_id`,",
+              "missing_field, wrong_type, out_of_range wins (`contracts.quality.classify`). `duplicate_event_id`,",
               "`late` and `future` depend on the stream and are decided downstream with",
-              "`feeds.quality.LATE_ALLOWANCE` and `FUTURE_TOLERANCE`.", ""]
+              "`contracts.quality.LATE_ALLOWANCE` and `FUTURE_TOLERANCE`.", ""]
     lines += ["## FIWARE Smart Data Models", "",
               "Names are snake case with the unit or averaging period in the name where that removes doubt;",
               "where a FIWARE model fits, its attributes map one to one:", "",
               "| contract | FIWARE model | FIWARE attribute -> field |", "|---|---|---|"]
     lines += [f"| `{name}` | {model} | {mapping} |" for name, model, mapping in FIWARE]
     lines.append("")
-    for spec in TOPICS:
-        model = CONTRACTS[spec.name]
+    for spec in FEED_TOPICS:
+        model = FEED_CONTRACTS[spec.name]
         schema = model.model_json_schema()
         defs = schema.get("$defs", {})
         required = set(schema.get("required", []))
@@ -174,7 +174,7 @@ def export(schema_dir: Path = SCHEMA_DIR, contracts_md: Path = CONTRACTS_MD) -> 
     """Write every schema and the contracts document; returns the paths written."""
     schema_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for topic in CONTRACTS:
+    for topic in FEED_CONTRACTS:
         path = schema_dir / f"{topic}.json"
         path.write_text(schema_text(topic), encoding="utf-8")
         written.append(path)
@@ -186,7 +186,7 @@ def export(schema_dir: Path = SCHEMA_DIR, contracts_md: Path = CONTRACTS_MD) -> 
 def drift(schema_dir: Path = SCHEMA_DIR, contracts_md: Path = CONTRACTS_MD) -> list[str]:
     """Files that differ from what the models generate (empty when all are current)."""
     stale = []
-    for topic in CONTRACTS:
+    for topic in FEED_CONTRACTS:
         path = schema_dir / f"{topic}.json"
         if not path.exists() or path.read_text(encoding="utf-8") != schema_text(topic):
             stale.append(str(path))

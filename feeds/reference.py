@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from feeds.contracts._common import LAT_MAX, LAT_MIN, LON_MAX, LON_MIN
-from feeds.contracts.security import Watches
+from contracts.cities import CITY_COORDINATES, City
+from contracts.feeds._common import LAT_MAX, LAT_MIN, LON_MAX, LON_MIN
+from contracts.feeds.security import Watches
 from feeds.exceptions import ReferenceDataError
-from ioc.contracts import CITY_COORDINATES, City
 
 logger = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import pandas as pd
 
+from contracts.topics import ENVIRONMENT_AIR, TOURISM_GATES, TRAFFIC_FLOW
 from feeds.sim.base import Draft
 from feeds.sim.core import Domain, Simulator
-from feeds.topics import ENVIRONMENT_AIR, TOURISM_GATES, TRAFFIC_FLOW
 from forecast.targets import AQI, EXPRESSWAY_TPI, SCENIC_VISITORS, TARGETS, Target
 from streaming.gold.environment import AIR_CITIES
 from streaming.gold.rollup import Rollup

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from contracts.cities import CITY_NAMES
 from forecast.targets import Target
-from ioc.contracts import CITY_NAMES
 from streaming.alerts import AlertRule
 from streaming.standards.aqi import aqi_band_of
 from streaming.standards.warning import LEVELS

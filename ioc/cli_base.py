@@ -1,6 +1,6 @@
 """What every component's command group shares: plain error reporting and the settings, loaded once.
 
-Kept apart from `ioc.cli` (which registers the components' groups) so a component's CLI imports it
+Kept apart from `app.cli` (which registers the components' groups) so a component's CLI imports it
 without an import cycle, and `python -m jobs` starts without the other components.
 """
 

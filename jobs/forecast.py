@@ -29,10 +29,10 @@ from pydantic import AwareDatetime, Field, field_validator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from contracts.cities import CITY_NAMES
 from forecast.model import TargetModel
 from forecast.targets import TARGETS, Target
 from forecast.warnings import KIND_FORECAST, decide, warning_rule_id
-from ioc.contracts import CITY_NAMES
 from ioc.paths import write_json_atomic
 from ioc.settings import Settings
 from jobs.base import Change, JobArgs, JobResult

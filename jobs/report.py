@@ -25,7 +25,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from ioc.contracts import CITY_NAMES
+from contracts.cities import CITY_NAMES
 from ioc.settings import Settings
 from jobs.base import Change, JobArgs, JobResult, last_metrics, table_version
 from jobs.config import JobsPolicy

@@ -5,7 +5,7 @@ Silver is one table for every event topic (`SILVER_EVENTS`): the envelope every 
 each topic's own fields in a typed struct column named after the topic, null on the other topics'
 rows. A micro-batch appends all its topics in one Delta commit instead of one per topic; each topic
 still reads as one typed view (`SILVER_VIEWS`, `lakehouse.silver_events.read_topic`) whose columns come from
-its event contract (`feeds.topics.CONTRACTS`, and the vision contracts). Gold tables are written out
+its event contract (`contracts.topics.EVENT_CONTRACTS`). Gold tables are written out
 here, since the wall, the batch jobs and analysts all read them; every windowed one is a view of one
 table too (`GOLD_FACTS`, `lakehouse.gold_facts`), and `lakehouse.read.read_table` reads any contract.
 `observed_date`/`window_date` partition the large tables by day.
@@ -15,20 +15,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from pydantic import BaseModel
-
-from feeds.topics import CONTRACTS as FEED_CONTRACTS
+# Every event topic the lakehouse ingests, with its contract (catalogue names, without test prefixes).
+from contracts.topics import EVENT_CONTRACTS
 from lakehouse.contract_schema import contract_columns, contract_ddl
 from lakehouse.tables import TableContract
-from vision.contracts import CountsEvent, HealthEvent, IncidentEvent
-
-VISION_CONTRACTS: Final[dict[str, type[BaseModel]]] = {
-    "vision.counts.v1": CountsEvent,
-    "vision.incidents.v1": IncidentEvent,
-    "vision.health.v1": HealthEvent,
-}
-# Every event topic the lakehouse ingests, with its contract (catalogue names, without test prefixes).
-EVENT_CONTRACTS: Final[dict[str, type[BaseModel]]] = {**FEED_CONTRACTS, **VISION_CONTRACTS}
 
 APPEND_ONLY = {"delta.appendOnly": "true"}
 

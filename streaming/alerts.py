@@ -26,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ioc.contracts import CITY_NAMES, utc_iso
+from contracts.cities import CITY_NAMES
+from contracts.envelope import utc_iso
 from ioc.exceptions import AlertPublishError, ConfigError
 from lakehouse.catalog import ALERTS, by_name
 from lakehouse.frames import union_all

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ioc.contracts import CITY_COORDINATES, CITY_NAMES
+from contracts.cities import CITY_COORDINATES, CITY_NAMES
 from lakehouse.catalog import (
     AIR_CITY,
     ALERTS,

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import product
 from typing import Any
 
-from ioc.contracts import CITY_COORDINATES, CITY_NAMES
+from contracts.cities import CITY_COORDINATES, CITY_NAMES
 from lakehouse.catalog import (
     AIR_CITY,
     CITY_OPERATIONS,

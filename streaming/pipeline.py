@@ -52,7 +52,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from feeds.quality import UNPROCESSABLE
+from contracts.quality import UNPROCESSABLE
 from ioc.settings import Settings
 from lakehouse.catalog import (
     AIR_CITY,

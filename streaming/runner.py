@@ -139,7 +139,7 @@ def start(settings: Settings) -> int:
         return pid
     supervisor.state_file(settings.streaming).unlink(missing_ok=True)
     try:  # the supervisor and its job outlive the CLI that started them
-        pid, _ = daemon.start([sys.executable, "-m", "ioc", "streaming", "supervise"])
+        pid, _ = daemon.start([sys.executable, "-m", "app", "streaming", "supervise"])
     except IocError as exc:
         raise StreamingError("the streaming supervisor exited at once", hint=f"read {daemon.log_file}") from exc
     return pid

@@ -46,7 +46,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ioc.contracts import CITY_NAMES
+from contracts.cities import CITY_NAMES
 from lakehouse.catalog import EVENT_CONTRACTS, SILVER_VIEWS
 from streaming.validation import validate
 

@@ -24,8 +24,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from feeds.quality import UNPROCESSABLE
-from ioc.contracts import CITY_NAMES
+from contracts.cities import CITY_NAMES
+from contracts.quality import UNPROCESSABLE
 from streaming.gold.windows import five_minute_floor
 from streaming.rule_expressions import to_spark_string
 from streaming.standards.rounding import round_half_up

@@ -88,7 +88,7 @@ def backoff_s(settings: StreamingSettings, crashes_in_a_row: int) -> float:
 
 
 def job_command() -> list[str]:
-    return [sys.executable, "-m", "ioc", "streaming", "run"]
+    return [sys.executable, "-m", "app", "streaming", "run"]
 
 
 def supervise(settings: StreamingSettings, log_file: Path, command: Sequence[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """Contract validation of raw Kafka payloads inside Spark, with the contracts' own rules.
 
 The stateless checks (size, JSON, fields, types, ranges, city) run the very pydantic models the
-producers use (`feeds.quality.classify_payload`) in an Arrow-batched Python UDF, so silver and the
+producers use (`contracts.quality.classify_payload`) in an Arrow-batched Python UDF, so silver and the
 contracts can never disagree. A valid payload costs one strict `model_validate_json` (pydantic's Rust
 parser, no `json.loads` first) and a re-read of its date-time strings; only records that fail take
 the slow path that names the reason and words the detail.
@@ -38,7 +38,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from feeds.quality import MAX_PAYLOAD_BYTES, UNPROCESSABLE, BadInputReason, classify_payload
+from contracts.quality import MAX_PAYLOAD_BYTES, UNPROCESSABLE, BadInputReason, classify_payload
 from lakehouse.catalog import EVENT_CONTRACTS
 from lakehouse.contract_schema import contract_columns
 

@@ -31,8 +31,8 @@ from datetime import UTC, datetime, timedelta
 import cv2
 import numpy as np
 
+from contracts.vision import CameraState, HealthReason
 from vision.config import CameraConfig, CaptureConfig
-from vision.contracts import CameraState, HealthReason
 from vision.detectors.base import Prepared
 
 logger = logging.getLogger(__name__)

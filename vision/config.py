@@ -21,7 +21,6 @@ import logging
 import os
 import tomllib
 from collections.abc import Mapping
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -30,7 +29,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from ioc.contracts import City
+from contracts.cities import City
+from contracts.vision import ID_PATTERN, ZoneKind
 from ioc.paths import LOCAL_DIR, PROJECT_ROOT, STATE_DIR
 from vision.exceptions import VisionConfigError
 
@@ -40,22 +40,12 @@ ENV_PREFIX = "VISION__"
 CONFIG_VARIABLE = "VISION_CONFIG"
 DEFAULT_MODEL = LOCAL_DIR / "models" / "nanodet.onnx"
 DEFAULT_MEDIA = LOCAL_DIR / "media" / "vtest.avi"
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 Point = tuple[float, float]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ZoneKind(StrEnum):
-    """What a zone is for; decides which counts and incidents it produces."""
-
-    CROWD = "crowd"  # people count, density, occupancy, overcrowding, surge, loitering
-    RESTRICTED = "restricted"  # intrusion (and loitering)
-    NO_STOPPING = "no_stopping"  # stopped vehicle
-    COUNTING_LINE = "counting_line"  # flow in/out, wrong-way
 
 
 class ZoneConfig(Strict):

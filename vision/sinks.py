@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 from kafka.errors import KafkaError
 
+from contracts.vision import VisionEvent
 from ioc.kafka.clients import make_producer
-from vision.contracts import VisionEvent
 
 logger = logging.getLogger(__name__)
 

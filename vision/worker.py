@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 import cv2
 from prometheus_client import Counter
 
+from contracts.vision import CameraState, HealthEvent, HealthReason, VisionEvent
 from vision.analytics.camera import CameraAnalytics
 from vision.analytics.quality import QualityMonitor
 from vision.capture import CameraReader, Frame, Watchdog
 from vision.config import CameraConfig, VisionConfig
-from vision.contracts import CameraState, HealthEvent, HealthReason, VisionEvent
 from vision.detection.core import Detections
 from vision.detectors import Detector, load_detector
 from vision.exceptions import ModelError

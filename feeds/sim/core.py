@@ -25,6 +25,8 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from contracts.envelope import utc_iso
+from contracts.topics import DOMAINS, FEED_CONTRACTS
 from feeds.exceptions import SimulatorConfigError
 from feeds.reference import Province, default_province
 from feeds.sim.base import DomainModel, Draft
@@ -34,8 +36,6 @@ from feeds.sim.inject import GOOD, LATE_WITHIN_ALLOWANCE, Injector, dumps, wall_
 from feeds.sim.security import SecurityModel
 from feeds.sim.tourism import TourismModel
 from feeds.sim.traffic import TrafficModel
-from feeds.topics import CONTRACTS, DOMAINS
-from ioc.contracts import utc_iso
 
 logger = logging.getLogger(__name__)
 
@@ -185,8 +185,8 @@ class Simulator:
 
         injector = Injector(c.seed, c.bad_fraction, c.late_fraction, start, c.late_after_s,
                             (lambda: fixed_now) if fixed_now is not None else wall_clock, iso)
-        names = {t: c.topic_name(t) for t in CONTRACTS}
-        versions = {t: model.SCHEMA_VERSION for t, model in CONTRACTS.items()}
+        names = {t: c.topic_name(t) for t in FEED_CONTRACTS}
+        versions = {t: model.SCHEMA_VERSION for t, model in FEED_CONTRACTS.items()}
         for ts, drafts in self._ticks():
             for draft in drafts:
                 topic = draft.topic

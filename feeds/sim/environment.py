@@ -18,6 +18,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
+from contracts.topics import ENVIRONMENT_AIR, ENVIRONMENT_RIVER, ENVIRONMENT_WATER
 from feeds.reference import AirStationInfo, Province, RiverGaugeInfo
 from feeds.sim.base import Draft
 from feeds.sim.clock import (
@@ -29,7 +30,6 @@ from feeds.sim.clock import (
     local_month,
     seasonal_wave,
 )
-from feeds.topics import ENVIRONMENT_AIR, ENVIRONMENT_RIVER, ENVIRONMENT_WATER
 
 HOUR = 3600
 POLLUTANTS = ("pm25", "pm10", "so2", "no2", "co", "o3")

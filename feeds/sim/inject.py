@@ -18,8 +18,8 @@ from typing import Any, Final
 
 import orjson
 
-from feeds.quality import LATE_ALLOWANCE, MAX_PAYLOAD_BYTES, BadInputReason
-from feeds.topics import (
+from contracts.quality import LATE_ALLOWANCE, MAX_PAYLOAD_BYTES, BadInputReason
+from contracts.topics import (
     ENVIRONMENT_AIR,
     ENVIRONMENT_RIVER,
     ENVIRONMENT_WATER,

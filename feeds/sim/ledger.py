@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contracts.quality import BadInputReason
 from feeds.exceptions import LedgerError
-from feeds.quality import BadInputReason
 from feeds.sim.inject import COUNTED_LABELS
 
 logger = logging.getLogger(__name__)

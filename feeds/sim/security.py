@@ -15,10 +15,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from contracts.topics import SECURITY_CAMERAS, SECURITY_INCIDENTS
 from feeds.reference import CameraInfo, Province
 from feeds.sim.base import Draft, poisson
 from feeds.sim.clock import heating_season, interpolate, local_hour
-from feeds.topics import SECURITY_CAMERAS, SECURITY_INCIDENTS
 
 INCIDENTS_PER_MILLION_DAY = 60.0
 HOURLY = (0.75, 0.55, 0.4, 0.3, 0.3, 0.4, 0.6, 0.9, 1.1, 1.1, 1.1, 1.15,

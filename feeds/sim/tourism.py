@@ -13,10 +13,10 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from contracts.topics import TOURISM_BOOKINGS, TOURISM_GATES
 from feeds.reference import Province, ScenicAreaInfo
 from feeds.sim.base import Draft
 from feeds.sim.clock import DAY_S, LOCAL_OFFSET_S, is_holiday, is_weekend, local_day, local_hour, local_month
-from feeds.topics import TOURISM_BOOKINGS, TOURISM_GATES
 
 SEASON_FACTOR: dict[str, dict[int, float]] = {
     "winter": {12: 0.75, 1: 1.0, 2: 0.9, 3: 0.35, 11: 0.3},

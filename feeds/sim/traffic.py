@@ -13,10 +13,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from contracts.topics import TRAFFIC_EVENTS, TRAFFIC_FLOW
 from feeds.reference import Province, Segment
 from feeds.sim.base import Draft
 from feeds.sim.clock import Weather, interpolate, is_holiday, is_weekend, local_hour
-from feeds.topics import TRAFFIC_EVENTS, TRAFFIC_FLOW
 
 # Demand as a share of capacity on a big city's arterial, per local hour (0..23).
 WEEKDAY = (0.12, 0.08, 0.06, 0.06, 0.08, 0.20, 0.50, 0.95, 1.05, 0.80, 0.65, 0.65,

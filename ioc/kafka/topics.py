@@ -1,66 +1,32 @@
-"""The topic catalogue and its idempotent creation.
+"""The topic catalogue's idempotent creation on a broker.
 
-Each component declares its topics as `TOPICS: list[TopicSpec]` in its own `topics` module and is
-listed in `CATALOGUE_MODULES`; the project creates them (the broker's auto-create is off), with
-partitions and retention from the catalogue unless settings override them.
+Every topic is declared once, in `contracts.topics.CATALOGUE`; the project creates them (the broker's
+auto-create is off), with partitions and retention from the catalogue unless settings override them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from contracts.topics import CATALOGUE, TopicSpec
 from ioc.exceptions import BrokerError, ConfigError
 from ioc.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# Modules that declare `TOPICS`; a component adds its own line when it lands.
-CATALOGUE_MODULES: tuple[str, ...] = (
-    "feeds.topics", "vision.topics", "streaming.topics",
-)
-
-
-@dataclass(frozen=True)
-class TopicSpec:
-    """One topic of the catalogue: what it carries, how it is keyed, its size and retention."""
-
-    name: str
-    description: str
-    key: str
-    partitions: int = 3
-    retention_hours: float = 168.0
-    compacted: bool = False
-    schema: str | None = None  # the contract (model name) that values follow
-
-    @property
-    def retention_ms(self) -> int:
-        return int(self.retention_hours * 3_600_000)
-
-    def topic_config(self, min_insync_replicas: int) -> dict[str, str]:
-        config = {
-            "retention.ms": str(self.retention_ms),
-            "min.insync.replicas": str(min_insync_replicas),
-        }
-        if self.compacted:
-            config["cleanup.policy"] = "compact"
-        return config
-
-
 def catalogue(settings: Settings) -> list[TopicSpec]:
     """Every topic of the project, with the settings' overrides applied."""
     specs: dict[str, TopicSpec] = {}
-    for module_name in CATALOGUE_MODULES:
-        for spec in importlib.import_module(module_name).TOPICS:
-            if spec.name in specs:
-                raise ConfigError(f"topic {spec.name} is declared twice (second time in {module_name})")
-            specs[spec.name] = spec
+    for spec in CATALOGUE:
+        if spec.name in specs:
+            raise ConfigError(f"topic {spec.name} is declared twice in contracts.topics.CATALOGUE")
+        specs[spec.name] = spec
     for name, override in settings.topics.overrides.items():
         if name not in specs:
             raise ConfigError(f"topics.overrides names unknown topic {name!r}",

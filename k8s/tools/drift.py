@@ -105,7 +105,7 @@ def check_kafka_cluster(docs: list[Doc], settings: Settings) -> list[str]:
 
 def check_spark_applications(docs: list[Doc], settings: Settings, repo: Path) -> list[str]:
     """One SparkApplication runs `ioc streaming run`; one schedule per scheduled job of jobs.JOBS."""
-    from ioc.cli import cli
+    from app.cli import cli
     from jobs import JOBS
 
     problems = []

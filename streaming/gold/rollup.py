@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ioc.contracts import CITY_NAMES
+from contracts.cities import CITY_NAMES
 from lakehouse.frames import union_all
 from lakehouse.gold_facts import STATE
 from lakehouse.tables import TableContract

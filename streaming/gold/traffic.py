@@ -9,7 +9,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from ioc.contracts import CITY_NAMES
+from contracts.cities import CITY_NAMES
 from lakehouse.catalog import TRAFFIC_CITY, TRAFFIC_SEGMENT
 from streaming.aggregates import exact_mean, exact_mean_of, exact_weighted_mean, exact_weighted_mean_of
 from streaming.gold.measures import Count, ExactMean, ExactWeightedMean, Sum, attributes

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from feeds.quality import FUTURE_TOLERANCE
+from app.cli import cli
+from contracts.quality import FUTURE_TOLERANCE
 from feeds.sim import COUNTED_LABELS, Ledger
-from ioc.cli import cli
 from ioc.settings import Settings
 from tests.feeds.sim.test_publish import read_all
 

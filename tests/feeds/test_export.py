@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from contracts.topics import FEED_CONTRACTS, FEED_TOPICS
 from feeds.export import SCHEMA_DIR, drift, render_contracts_md, schema_of
-from feeds.topics import CONTRACTS, TOPICS
 
 
 def test_checked_in_schemas_and_table_match_the_models() -> None:
@@ -17,7 +17,7 @@ def test_checked_in_schemas_and_table_match_the_models() -> None:
 def test_drift_is_detected(tmp_path) -> None:  # type: ignore[no-untyped-def]
     schemas = tmp_path / "schemas"
     schemas.mkdir()
-    for topic in CONTRACTS:
+    for topic in FEED_CONTRACTS:
         (schemas / f"{topic}.json").write_text((SCHEMA_DIR / f"{topic}.json").read_text())
     doc = tmp_path / "CONTRACTS.md"
     doc.write_text(render_contracts_md())
@@ -28,7 +28,7 @@ def test_drift_is_detected(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert drift(schemas, doc) == [str(schemas / "environment.air.v1.json")]
 
 
-@pytest.mark.parametrize("topic", list(CONTRACTS))
+@pytest.mark.parametrize("topic", list(FEED_CONTRACTS))
 def test_schema_is_closed_and_requires_the_envelope(topic: str) -> None:
     schema = schema_of(topic)
     assert schema["additionalProperties"] is False
@@ -40,7 +40,7 @@ def test_schema_is_closed_and_requires_the_envelope(topic: str) -> None:
 
 def test_the_table_documents_every_topic_with_units() -> None:
     text = render_contracts_md()
-    for spec in TOPICS:
+    for spec in FEED_TOPICS:
         assert f"`{spec.name}`" in text
     assert "| `pm25_1h` | number | µg/m³ |" in text
     assert "| `average_speed_kmh` | number | km/h |" in text

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from contracts.cities import City
 from feeds.exceptions import ReferenceDataError
 from feeds.reference import REFERENCE_DIR, load_province
-from ioc.contracts import City
 
 
 def test_the_repository_reference_data_is_valid_and_complete() -> None:

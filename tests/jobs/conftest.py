@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from contracts.topics import topic_specs
 from feeds.sim import Simulator, publish
-from feeds.topics import topic_specs
 from ioc.kafka.clients import make_producer
 from ioc.kafka.topics import TopicSpec, ensure_topics
 from ioc.settings import Settings

@@ -8,7 +8,7 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from ioc.contracts import CITY_NAMES
+from contracts.cities import CITY_NAMES
 from jobs.config import load_policy
 from jobs.runner import execute
 from lakehouse.catalog import (

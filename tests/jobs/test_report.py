@@ -8,7 +8,7 @@ from collections import defaultdict
 import pytest
 from pyspark.sql import functions as F
 
-from ioc.contracts import CITY_NAMES
+from contracts.cities import CITY_NAMES
 from jobs.config import load_policy
 from jobs.report import DAILY_REPORT
 from jobs.runner import execute

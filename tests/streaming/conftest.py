@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
+from contracts.topics import VISION_TOPICS, topic_specs
 from feeds.sim import Ledger, Simulator, publish
-from feeds.topics import topic_specs
 from ioc.kafka.clients import make_producer
 from ioc.kafka.topics import TopicSpec, ensure_topics
 from ioc.settings import Settings
@@ -21,7 +21,6 @@ from lakehouse.catalog import QUARANTINE
 from lakehouse.read import read_table
 from lakehouse.silver_events import read_topic
 from lakehouse.tables import TableContract
-from vision.topics import TOPICS as VISION_TOPICS
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def publish_vision_events(run: SimulatedRun, minutes: int) -> dict[str, int]:
     plus one event with an unknown city code. Returns records sent per kind."""
     import json
 
-    from vision.contracts import CountsEvent, HealthEvent, IncidentEvent
+    from contracts.vision import CountsEvent, HealthEvent, IncidentEvent
 
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
     common = {"schema_version": "1.0", "worker_id": "worker-a"}

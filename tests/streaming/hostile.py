@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 from hypothesis import strategies as st
 
-from feeds.quality import MAX_PAYLOAD_BYTES
+from contracts.quality import MAX_PAYLOAD_BYTES
 from lakehouse.catalog import EVENT_CONTRACTS
 
 T = TypeVar("T")

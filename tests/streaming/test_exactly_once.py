@@ -52,7 +52,7 @@ def test_sigkill_mid_batch_then_restart_loses_nothing_and_duplicates_nothing(spa
     env = _environment(run.settings)
     checkpoint = Path(run.settings.lakehouse.checkpoint_root) / "kill-test"
     log = (tmp_path / "first-run.log").open("wb")
-    job = subprocess.Popen([sys.executable, "-m", "ioc", "streaming", "run"], env=env, stdout=log,
+    job = subprocess.Popen([sys.executable, "-m", "app", "streaming", "run"], env=env, stdout=log,
                            stderr=subprocess.STDOUT, start_new_session=True)
     try:
         # wait until one batch is committed and the next one has appended to bronze but is not
@@ -78,7 +78,7 @@ def test_sigkill_mid_batch_then_restart_loses_nothing_and_duplicates_nothing(spa
     assert killed_in not in _batch_ids(checkpoint / "commits"), "the kill must land inside a batch"
     assert _tagged_commits(bronze_table, f"kill-test:bronze@{killed_in}") == 1  # landed before the kill
 
-    restart = subprocess.run([sys.executable, "-m", "ioc", "streaming", "run", "--once"], env=env,
+    restart = subprocess.run([sys.executable, "-m", "app", "streaming", "run", "--once"], env=env,
                              capture_output=True, text=True, timeout=2400, check=False)
     assert restart.returncode == 0, restart.stdout[-3000:] + restart.stderr[-3000:]
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from ioc.contracts import CITY_NAMES
+from contracts.cities import CITY_NAMES
 from lakehouse.catalog import (
     AIR_CITY,
     ALERTS,

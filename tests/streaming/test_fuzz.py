@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from feeds.quality import MAX_PAYLOAD_BYTES, STATELESS_REASONS, UNPROCESSABLE, BadInputReason, classify_payload
+from contracts.quality import MAX_PAYLOAD_BYTES, STATELESS_REASONS, UNPROCESSABLE, BadInputReason, classify_payload
 from lakehouse.catalog import EVENT_CONTRACTS
 from lakehouse.pinned import pin, release
 from streaming import validation

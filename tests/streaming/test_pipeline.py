@@ -7,9 +7,9 @@ import json
 import pytest
 from pyspark.sql import functions as F
 
-from feeds.quality import BadInputReason
+from contracts.cities import CITY_NAMES
+from contracts.quality import BadInputReason
 from feeds.sim import LATE_WITHIN_ALLOWANCE
-from ioc.contracts import CITY_NAMES
 from ioc.kafka.clients import make_consumer
 from lakehouse.catalog import (
     AIR_CITY,

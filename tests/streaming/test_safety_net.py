@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from feeds.topics import TRAFFIC_FLOW
+from contracts.topics import TRAFFIC_FLOW
 from lakehouse.catalog import QUARANTINE
 from streaming.safety import error_summary, failure_kind, isolate
 from tests.streaming.conftest import silver_ids, simulate

@@ -18,7 +18,7 @@ from uuid import UUID
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from feeds.quality import UNPROCESSABLE
+from contracts.quality import UNPROCESSABLE
 from lakehouse.catalog import QUARANTINE, SILVER_EVENTS
 from lakehouse.frames import union_all
 from lakehouse.pinned import pin, release

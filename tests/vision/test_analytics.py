@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from contracts.vision import CountsEvent, CrowdLevel, IncidentEvent, IncidentKind, IncidentState
 from vision.analytics.camera import CameraAnalytics, crowd_level
 from vision.analytics.incidents import Condition, IncidentBook
 from vision.config import AnalyticsConfig, CameraConfig, TrackerConfig
-from vision.contracts import CountsEvent, CrowdLevel, IncidentEvent, IncidentKind, IncidentState
 from vision.detection.core import Detections
 from vision.detectors.nanodet import NanoDetDetector
 from vision.snapshots import SnapshotWriter

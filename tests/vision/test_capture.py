@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from contracts.vision import CameraState, HealthReason
 from tests.conftest import free_port
 from vision.capture import CameraReader, Frame, _redact
 from vision.config import CameraConfig, CaptureConfig
-from vision.contracts import CameraState, HealthReason
 
 FAST = CaptureConfig(queue_size=4, reconnect_initial_s=0.2, reconnect_max_s=1.0, open_timeout_s=3,
                      read_timeout_s=3)

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from ioc.cli import cli
+from app.cli import cli
 from ioc.paths import PROJECT_ROOT
 
 EXAMPLE = PROJECT_ROOT / "vision" / "cameras.example.yaml"
@@ -87,7 +87,7 @@ def test_sigterm_stops_the_worker_gracefully(tmp_path: Path, short_clip: Path) -
               "output": {"snapshot_dir": str(tmp_path)}, "analytics": {"intrusion_min_s": 0.0}}
     path = tmp_path / "cams.yaml"
     path.write_text(yaml.safe_dump(config))
-    process = subprocess.Popen([sys.executable, "-c", "from ioc.cli import main; main()", "vision", "run",
+    process = subprocess.Popen([sys.executable, "-c", "from app.cli import main; main()", "vision", "run",
                                 "--dry-run", "--config", str(path)],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=PROJECT_ROOT)
     assert process.stdout is not None

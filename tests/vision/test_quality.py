@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from contracts.vision import HealthReason
 from vision.analytics.quality import QualityMonitor
 from vision.config import QualityConfig
-from vision.contracts import HealthReason
 
 RNG = np.random.default_rng(7)
 

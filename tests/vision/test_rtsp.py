@@ -10,8 +10,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from contracts.topics import validate_record
 from tests.vision.conftest import RtspServer, make_config
-from vision.contracts import validate_record
 from vision.sinks import MemorySink
 from vision.worker import VisionWorker
 

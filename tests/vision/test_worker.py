@@ -8,8 +8,8 @@ from pathlib import Path
 import cv2
 import pytest
 
+from contracts.topics import validate_record
 from tests.vision.conftest import make_config
-from vision.contracts import validate_record
 from vision.sinks import MemorySink
 from vision.worker import VisionWorker
 

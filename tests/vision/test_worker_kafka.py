@@ -7,10 +7,11 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from contracts.topics import validate_record
+from contracts.vision import CountsEvent, IncidentEvent
 from ioc.kafka.clients import make_consumer
 from tests.vision.conftest import make_config
 from tests.vision.test_analytics import FOOTAGE_ZONES
-from vision.contracts import CountsEvent, IncidentEvent, validate_record
 from vision.sinks import KafkaSink
 from vision.worker import VisionWorker
 

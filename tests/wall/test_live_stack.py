@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import yaml
 
+from contracts.cities import CITY_NAMES
 from dashboards.bundle import chart_counts
 from dashboards.config import load_wall_settings, resolve_secrets
 from dashboards.render import DashboardView, render
-from ioc.contracts import CITY_NAMES
 from ioc.paths import LOCAL_DIR, PROJECT_ROOT
 from ioc.settings import Settings
 from tests.conftest import free_port
@@ -41,7 +41,7 @@ class LiveStack:
     up_output: str
 
     def ioc(self, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "ioc", *args], env=self.env, cwd=PROJECT_ROOT, text=True,
+        return subprocess.run([sys.executable, "-m", "app", *args], env=self.env, cwd=PROJECT_ROOT, text=True,
                               capture_output=True, timeout=timeout_s, check=False)
 
 
@@ -78,7 +78,7 @@ def live_stack(kafka_bootstrap: str, session_dir: Path) -> Iterator[LiveStack]:
         "IOC_STACK__VISION_CONFIG": str(_vision_config(base / "cameras.yaml", suffix, free_port(), base / "snaps")),
         "WALL__PORT": str(free_port()), "WALL__STATE_DIR": str(base / "superset"),
     })
-    up = subprocess.run([sys.executable, "-m", "ioc", "up"], env=env, cwd=PROJECT_ROOT, text=True,
+    up = subprocess.run([sys.executable, "-m", "app", "up"], env=env, cwd=PROJECT_ROOT, text=True,
                         capture_output=True, timeout=900, check=False)
     stack = LiveStack(env, base, up.stdout + up.stderr)
     try:

@@ -11,10 +11,10 @@ from urllib.parse import unquote
 import pytest
 import yaml
 
+from contracts.cities import CITY_COORDINATES, CITY_NAMES
 from dashboards.bundle import drill_down_url, reference_table, render_bundle
 from dashboards.exceptions import BundleError
 from dashboards.geo import MAP_FILE, decode_ring, prefecture_shapes, simplify
-from ioc.contracts import CITY_COORDINATES, CITY_NAMES
 
 
 def encode_ring(points: list[tuple[int, int]], offset: tuple[int, int]) -> str:

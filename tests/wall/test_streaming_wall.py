@@ -37,14 +37,13 @@ def streamed_gold(spark, settings: Settings, kafka_bootstrap: str,  # type: igno
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    from contracts.topics import VISION_TOPICS, topic_specs
     from feeds.sim import Simulator, publish
-    from feeds.topics import topic_specs
     from ioc.kafka.clients import make_producer
     from ioc.kafka.topics import TopicSpec, ensure_topics
     from lakehouse.catalog import CITY_OPERATIONS
     from lakehouse.read import read_table
     from streaming.pipeline import LakehousePipeline
-    from vision.topics import TOPICS as VISION_TOPICS
 
     suffix = f"-wall{uuid.uuid4().hex[:8]}"
     base = session_dir / "wall-stream"

@@ -17,10 +17,7 @@ from datetime import datetime
 
 import numpy as np
 
-from vision.analytics.incidents import Condition, IncidentBook, Transition
-from vision.analytics.zones import ZoneState
-from vision.config import AnalyticsConfig, CameraConfig, ZoneKind
-from vision.contracts import (
+from contracts.vision import (
     CountsEvent,
     CrowdLevel,
     IncidentEvent,
@@ -29,6 +26,9 @@ from vision.contracts import (
     Severity,
     VisionEvent,
 )
+from vision.analytics.incidents import Condition, IncidentBook, Transition
+from vision.analytics.zones import ZoneState
+from vision.config import AnalyticsConfig, CameraConfig, ZoneKind
 from vision.detection.core import PERSON, VEHICLE_CLASSES, Detections
 from vision.tracker.bytetrack import ByteTracker
 

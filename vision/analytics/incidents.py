@@ -13,8 +13,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from contracts.vision import IncidentKind, IncidentState, Severity
 from vision.config import AnalyticsConfig
-from vision.contracts import IncidentKind, IncidentState, Severity
 
 logger = logging.getLogger(__name__)
 

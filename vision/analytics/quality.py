@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from contracts.vision import HealthReason
 from vision.config import QualityConfig
-from vision.contracts import HealthReason
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ outside the `ioc` package on purpose: run as a script from `ioc/`, that folder w
 sys.path[0] and `ioc/kafka/` would shadow the kafka-python package.
 """
 
-from ioc.cli import main
+from app.cli import main
 
 if __name__ == "__main__":
     main()

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from contracts.cities import City
+from contracts.quality import FUTURE_TOLERANCE, LATE_ALLOWANCE, STATELESS_REASONS, BadInputReason, classify
+from contracts.topics import FEED_CONTRACTS
 from feeds.exceptions import SimulatorConfigError
-from feeds.quality import FUTURE_TOLERANCE, LATE_ALLOWANCE, STATELESS_REASONS, BadInputReason, classify
 from feeds.sim import GOOD, LATE_WITHIN_ALLOWANCE, Record, Simulator
 from feeds.sim.core import uuid4_from
-from feeds.topics import CONTRACTS
-from ioc.contracts import City
 from tests.feeds.conftest import FIXED_NOW, RUN_END, RUN_START, small_simulator
 
 
@@ -39,7 +39,7 @@ def test_same_seed_same_records_other_seed_other_records(small_run: list[Record]
 
 def test_a_small_run_covers_every_city_topic_and_label(small_run: list[Record]) -> None:
     assert 5_000 < len(small_run) < 20_000
-    assert {r.topic for r in small_run} == set(CONTRACTS)
+    assert {r.topic for r in small_run} == set(FEED_CONTRACTS)
     labels = Counter(r.label for r in small_run)
     assert set(labels) == {GOOD, LATE_WITHIN_ALLOWANCE} | {r.value for r in BadInputReason}
     assert 0.07 < sum(labels[r.value] for r in BadInputReason) / len(small_run) < 0.13
@@ -50,7 +50,7 @@ def test_a_small_run_covers_every_city_topic_and_label(small_run: list[Record]) 
 def test_every_good_event_validates_against_its_contract(small_run: list[Record]) -> None:
     for record in small_run:
         if record.label in (GOOD, LATE_WITHIN_ALLOWANCE):
-            event = CONTRACTS[record.topic].model_validate_json(record.value, strict=True)
+            event = FEED_CONTRACTS[record.topic].model_validate_json(record.value, strict=True)
             assert str(event.event_id) == record.event_id
             assert record.key == event.source_id.encode()
             assert classify(record.topic, record.value) is None

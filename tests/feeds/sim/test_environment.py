@@ -8,8 +8,8 @@ from collections import defaultdict, deque
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from contracts.cities import City
 from feeds.sim import Simulator
-from ioc.contracts import City
 
 
 def _run(start: datetime, days: int = 3) -> dict[str, list[dict[str, Any]]]:

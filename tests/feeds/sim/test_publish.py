@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from kafka import TopicPartition
 
+from contracts.topics import base_topic, topic_specs
 from feeds.sim import COUNTED_LABELS, Ledger, Record, pace, publish
 from feeds.sim.rdkafka import make_rdkafka_producer
-from feeds.topics import base_topic, topic_specs
 from ioc.kafka.clients import make_consumer, make_producer
 from ioc.kafka.topics import ensure_topics
 from ioc.settings import Settings

@@ -8,10 +8,10 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from contracts.cities import City
 from feeds.reference import default_province
 from feeds.sim import Simulator
 from feeds.sim.clock import Weather, local_hour
-from ioc.contracts import City
 
 
 def _flow(**settings: Any) -> list[dict[str, Any]]:

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from app.cli import cli
+from app.stack import history_start, live_state_file, segment_seed
+from app.status import stack_status
 from feeds.sim import Record
 from feeds.sim.live import LiveState, read_live_state, track, write_live_state
-from ioc.cli import cli
 from ioc.daemons import Daemon
 from ioc.exceptions import IocError
 from ioc.settings import Settings
-from ioc.stack import history_start, live_state_file, segment_seed
-from ioc.status import stack_status
 
 
 def _record(observed: float) -> Record:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from feeds.contracts._common import FeedEvent, Latitude, Longitude, Name
+from contracts.feeds._common import FeedEvent, Latitude, Longitude, Name
 
 IncidentCategory = Literal[
     "traffic_accident", "theft", "fraud", "fight", "fire", "medical", "missing_person",

@@ -81,8 +81,8 @@ def streaming_status(settings: Settings, document: dict[str, Any]) -> ComponentS
 
 
 def feed_status(settings: Settings, now: float) -> ComponentStatus:
+    from app.stack import live_state_file, simulator_daemon
     from feeds.sim.live import read_live_state
-    from ioc.stack import live_state_file, simulator_daemon
 
     daemon = simulator_daemon(settings)
     pid = daemon.pid()
@@ -127,7 +127,7 @@ def _daemon_down(name: str, daemon: Daemon, enabled: bool, what: str,
 
 
 def vision_status(settings: Settings) -> ComponentStatus:
-    from ioc.stack import vision_daemon
+    from app.stack import vision_daemon
     from vision.config import load_config
 
     daemon = vision_daemon(settings)
@@ -151,7 +151,7 @@ def vision_status(settings: Settings) -> ComponentStatus:
 
 
 def forecast_status(settings: Settings, now: float) -> ComponentStatus:
-    from ioc.stack import forecast_daemon, forecast_status_file
+    from app.stack import forecast_daemon, forecast_status_file
 
     daemon = forecast_daemon(settings)
     facts: dict[str, Any] = {}

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from feeds.contracts._common import FeedEvent, IntervalSeconds, Latitude, Longitude, Name, unit
+from contracts.feeds._common import FeedEvent, IntervalSeconds, Latitude, Longitude, Name, unit
 
 Visitors = Field(ge=0, le=2_000_000, json_schema_extra=unit("visitors"))
 

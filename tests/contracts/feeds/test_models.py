@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from feeds.contracts import AirQualityObserved, CrowdFlowObserved, TrafficFlowObserved
+from contracts.feeds import AirQualityObserved, CrowdFlowObserved, TrafficFlowObserved
 
 FLOW: dict[str, Any] = {
     "event_id": "0b7d9a3e-2f4c-4b8e-9a51-6c2d0e1f3a47", "source_id": "HRB-G10-01-EB", "city_code": "230100",

@@ -11,7 +11,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
-from ioc.contracts import EventEnvelope
+from contracts.envelope import EventEnvelope
 
 # Heilongjiang spans about 43.4-53.6 N and 121.2-135.1 E; a reading outside that box is out of range.
 LAT_MIN, LAT_MAX = 43.4, 53.6

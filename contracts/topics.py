@@ -1,16 +1,22 @@
-"""The feeds' topics: one per event kind, `<domain>.<kind>.v1`, each keyed by source id.
+"""The topic catalogue: every Kafka topic of the project, its contract, key, size and retention.
 
-`TOPICS` joins the project catalogue (`ioc.kafka.topics.CATALOGUE_MODULES`); `CONTRACTS` maps each
-topic to the pydantic model its values follow. `topic_specs(prefix, suffix)` renames them so tests
-and benchmarks can write to fresh topics on a shared broker.
+One registry, at the ground floor: the feeds' topics (one per event kind, `<domain>.<kind>.v1`, keyed
+by source id), the vision service's (keyed by camera id, so one camera's events stay in order) and
+the alerts topic the streaming job writes. `CATALOGUE` is all of them, in that order;
+`ioc.kafka.topics` creates them with the settings' overrides. `FEED_CONTRACTS` and
+`VISION_CONTRACTS` map each event topic to the pydantic model its values follow.
+`topic_specs(prefix, suffix)` renames the feeds' topics so tests and benchmarks can write to fresh
+topics on a shared broker.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Final
+from dataclasses import dataclass, replace
+from typing import Any, Final
 
-from feeds.contracts import (
+from contracts.alerts import AlertChange
+from contracts.envelope import EventEnvelope
+from contracts.feeds import (
     AirQualityObserved,
     CameraRegistration,
     CrowdFlowObserved,
@@ -22,7 +28,34 @@ from feeds.contracts import (
     TrafficFlowObserved,
     WaterQualityObserved,
 )
-from ioc.kafka.topics import TopicSpec
+from contracts.vision import CountsEvent, HealthEvent, IncidentEvent, VisionEvent
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic of the catalogue: what it carries, how it is keyed, its size and retention."""
+
+    name: str
+    description: str
+    key: str
+    partitions: int = 3
+    retention_hours: float = 168.0
+    compacted: bool = False
+    schema: str | None = None  # the contract (model name) that values follow
+
+    @property
+    def retention_ms(self) -> int:
+        return int(self.retention_hours * 3_600_000)
+
+    def topic_config(self, min_insync_replicas: int) -> dict[str, str]:
+        config = {
+            "retention.ms": str(self.retention_ms),
+            "min.insync.replicas": str(min_insync_replicas),
+        }
+        if self.compacted:
+            config["cleanup.policy"] = "compact"
+        return config
+
 
 TRAFFIC_FLOW: Final = "traffic.flow.v1"
 TRAFFIC_EVENTS: Final = "traffic.events.v1"
@@ -33,8 +66,12 @@ ENVIRONMENT_WATER: Final = "environment.water.v1"
 ENVIRONMENT_RIVER: Final = "environment.river.v1"
 SECURITY_INCIDENTS: Final = "security.incidents.v1"
 SECURITY_CAMERAS: Final = "security.cameras.v1"
+VISION_COUNTS: Final = "vision.counts.v1"
+VISION_INCIDENTS: Final = "vision.incidents.v1"
+VISION_HEALTH: Final = "vision.health.v1"
+ALERTS: Final = "alerts.v1"
 
-CONTRACTS: Final[dict[str, type[FeedEvent]]] = {
+FEED_CONTRACTS: Final[dict[str, type[FeedEvent]]] = {
     TRAFFIC_FLOW: TrafficFlowObserved,
     TRAFFIC_EVENTS: TrafficEvent,
     TOURISM_GATES: CrowdFlowObserved,
@@ -54,7 +91,7 @@ DOMAINS: Final[dict[str, tuple[str, ...]]] = {
     "security": (SECURITY_INCIDENTS, SECURITY_CAMERAS),
 }
 
-TOPICS: list[TopicSpec] = [
+FEED_TOPICS: Final[tuple[TopicSpec, ...]] = (
     TopicSpec(TRAFFIC_FLOW, "Road-segment flow each minute: speed, volume, occupancy per direction.",
               key="source_id (segment and direction)", partitions=6, retention_hours=168,
               schema=TrafficFlowObserved.__name__),
@@ -82,13 +119,40 @@ TOPICS: list[TopicSpec] = [
     TopicSpec(SECURITY_CAMERAS, "Sharp Eyes camera registry; compacted, latest entry per camera.",
               key="source_id (camera id)", partitions=3, retention_hours=8760, compacted=True,
               schema=CameraRegistration.__name__),
-]
+)
+
+
+VISION_CONTRACTS: Final[dict[str, type[VisionEvent]]] = {
+    VISION_COUNTS: CountsEvent,
+    VISION_INCIDENTS: IncidentEvent,
+    VISION_HEALTH: HealthEvent,
+}
+
+VISION_TOPICS: Final[tuple[TopicSpec, ...]] = (
+    TopicSpec(VISION_COUNTS,
+              "Periodic people/vehicle counts, density, occupancy and line flow per camera and zone.",
+              key="camera id", partitions=6, retention_hours=168, schema=CountsEvent.__name__),
+    TopicSpec(VISION_INCIDENTS,
+              "Camera incidents (overcrowding, surge, intrusion, loitering, ...) on open/update/close.",
+              key="camera id", partitions=3, retention_hours=720, schema=IncidentEvent.__name__),
+    TopicSpec(VISION_HEALTH,
+              "Camera health: online/degraded/offline with the reason (signal loss, frozen, blur, ...).",
+              key="camera id", partitions=3, retention_hours=168, schema=HealthEvent.__name__),
+)
+
+ALERT_TOPICS: Final[tuple[TopicSpec, ...]] = (
+    TopicSpec(ALERTS, "Every alert change (open, escalate, deescalate, close) for dispatch systems.",
+              key="alert_id", partitions=3, retention_hours=720, schema=AlertChange.__name__),
+)
+
+CATALOGUE: Final[tuple[TopicSpec, ...]] = (*FEED_TOPICS, *VISION_TOPICS, *ALERT_TOPICS)
+EVENT_CONTRACTS: Final[dict[str, type[EventEnvelope]]] = {**FEED_CONTRACTS, **VISION_CONTRACTS}
 
 
 def topic_specs(prefix: str = "", suffix: str = "", topics: list[str] | None = None) -> list[TopicSpec]:
     """The feeds' topic specs, renamed `prefix + name + suffix` (tests use fresh names)."""
     wanted = set(topics) if topics is not None else None
-    return [replace(spec, name=f"{prefix}{spec.name}{suffix}") for spec in TOPICS
+    return [replace(spec, name=f"{prefix}{spec.name}{suffix}") for spec in FEED_TOPICS
             if wanted is None or spec.name in wanted]
 
 
@@ -98,6 +162,11 @@ def base_topic(name: str, prefix: str = "", suffix: str = "") -> str:
         name = name[len(prefix):]
     if suffix and name.endswith(suffix):
         name = name[: -len(suffix)]
-    if name not in CONTRACTS:
-        raise KeyError(f"{name!r} is not a feeds topic; known: {', '.join(CONTRACTS)}")
+    if name not in FEED_CONTRACTS:
+        raise KeyError(f"{name!r} is not a feeds topic; known: {', '.join(FEED_CONTRACTS)}")
     return name
+
+
+def validate_record(topic: str, record: dict[str, Any]) -> EventEnvelope:
+    """Parse a record read back from an event topic with its contract (raises pydantic's ValidationError)."""
+    return EVENT_CONTRACTS[topic].model_validate(record)

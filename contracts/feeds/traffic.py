@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from feeds.contracts._common import FeedEvent, IntervalSeconds, Latitude, Longitude, Name, unit
+from contracts.feeds._common import FeedEvent, IntervalSeconds, Latitude, Longitude, Name, unit
 
 RoadClass = Literal["expressway", "arterial"]
 Direction = Literal["northbound", "southbound", "eastbound", "westbound", "inner_loop", "outer_loop"]

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from feeds.contracts._common import FeedEvent, Latitude, Longitude, Name, unit
+from contracts.feeds._common import FeedEvent, Latitude, Longitude, Name, unit
 
 
 def _ug(upper: float, what: str) -> Any:

@@ -32,7 +32,7 @@ from typing import Final
 
 from pydantic import BaseModel, ValidationError
 
-from feeds.topics import CONTRACTS
+from contracts.topics import FEED_CONTRACTS
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def classify(topic: str, raw: bytes | None) -> BadInputReason | None:
 
     Pure: no I/O, no clock. Raises KeyError for a topic that is not a feeds topic.
     """
-    return classify_payload(CONTRACTS[topic], raw)
+    return classify_payload(FEED_CONTRACTS[topic], raw)
 
 
 def classify_payload(contract: type[BaseModel], raw: bytes | None) -> BadInputReason | None:

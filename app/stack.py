@@ -11,8 +11,9 @@
 6. the forecasts' scheduler (`ioc jobs forecast-schedule`): a starter model trained on simulated gold
    when none is stored, then a forecast of every city every 15 minutes and a retraining every day;
 7. the Superset wall;
-and ends with one summary: the wall's URL, how to log in, and what runs where. Every background
-component logs to a file under `.ioc/state`; the terminal shows the steps and their progress.
+and `ioc up` ends with one summary (`app.status.print_summary`): the wall's URL, how to log in, and
+what runs where. Every background component logs to a file under `.ioc/state`; the terminal shows the
+steps and their progress.
 """
 
 from __future__ import annotations
@@ -85,8 +86,7 @@ def renamed_topics(settings: Settings) -> list[TopicSpec]:
     """The feeds' and vision's topics under the streaming job's prefix and suffix, and its alerts topic."""
     from dataclasses import replace
 
-    from feeds.topics import topic_specs
-    from vision.topics import TOPICS as VISION_TOPICS
+    from contracts.topics import VISION_TOPICS, topic_specs
 
     prefix, suffix = settings.streaming.topic_prefix, settings.streaming.topic_suffix
     vision = [replace(spec, name=f"{prefix}{spec.name}{suffix}") for spec in VISION_TOPICS]
@@ -216,7 +216,7 @@ def start_live_feed(settings: Settings, start: datetime) -> None:
     """The simulator in the background from `start`, until `ioc down`."""
     speedup = settings.stack.speedup if settings.stack.speedup > 1 else CATCH_UP_SPEEDUP
     daemon = simulator_daemon(settings)
-    command = [sys.executable, "-m", "ioc", "feeds", "simulate", "--mode", "live", "--until-stopped",
+    command = [sys.executable, "-m", "app", "feeds", "simulate", "--mode", "live", "--until-stopped",
                "--start", start.isoformat(), "--speedup", f"{speedup:g}", "--seed", str(segment_seed(start)),
                "--bad-fraction", f"{settings.stack.bad_fraction:g}", "--late-fraction", "0.005",
                "--state-file", str(live_state_file(settings)),
@@ -231,7 +231,7 @@ def start_vision(settings: Settings) -> None:
         _step(5, "vision worker: not started (stack.vision = false or --no-vision)")
         return
     daemon = vision_daemon(settings)
-    command = [sys.executable, "-m", "ioc", "vision", "run", "--config", str(settings.stack.vision_config)]
+    command = [sys.executable, "-m", "app", "vision", "run", "--config", str(settings.stack.vision_config)]
     try:
         pid, started = daemon.start(command, settle_s=3.0)
     except IocError as exc:  # the wall and the lakehouse are worth having without the cameras
@@ -246,7 +246,7 @@ def start_forecasts(settings: Settings) -> None:
         _step(6, "forecasts: not started (stack.forecasts = false)")
         return
     daemon = forecast_daemon(settings)
-    command = [sys.executable, "-m", "ioc", "jobs", "forecast-schedule",
+    command = [sys.executable, "-m", "app", "jobs", "forecast-schedule",
                "--every-minutes", f"{settings.stack.forecast_every_minutes:g}",
                "--starter-days", f"{settings.stack.forecast_starter_days:g}",
                "--status-file", str(forecast_status_file(settings))]
@@ -262,7 +262,6 @@ def start_forecasts(settings: Settings) -> None:
 def run_main_job(settings: Settings) -> None:
     """`ioc up`: the live province, from the broker to the wall (see the module's docstring)."""
     from dashboards.stack import start_wall
-    from ioc.status import print_summary
 
     start_platform(settings)
     now = datetime.now(UTC).replace(microsecond=0)
@@ -286,7 +285,6 @@ def run_main_job(settings: Settings) -> None:
     start_forecasts(settings)
     _step(7, "the wall (Superset)")
     start_wall(settings)
-    print_summary(settings)
 
 
 def stop_stack(settings: Settings) -> None:

@@ -1,19 +1,16 @@
-"""The envelope every event on every topic carries, and the province's city codes.
+"""The province's 13 prefectures: their GB/T 2260 codes, names and map positions, as one dimension.
 
-Feeds, vision and alerts all extend `EventEnvelope`, so the lakehouse can treat any record alike
-(de-duplicate by `event_id`, order by `observed_at`, conform `city_code`). Constraints are written as
-field bounds, enums and patterns so they export to JSON Schema and the streaming jobs can enforce the
-same rules in Spark.
+Why here: silver conforms `city_code`, gold and fusion name their cities, the report and the wall
+draw the 13-city grid, and the lakehouse's `dim_city` table is written from `CITY_DIMENSION`. One
+list, at the ground floor, so none of them builds its own.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Final
-from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class City(StrEnum):
@@ -67,20 +64,20 @@ CITY_COORDINATES: Final[dict[str, tuple[float, float]]] = {
 }
 
 
-class EventEnvelope(BaseModel):
-    """Fields every event carries. Subclasses add the payload and set `schema_version`'s default."""
+class CityRow(BaseModel):
+    """One prefecture as the city dimension holds it (`dim_city`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    event_id: UUID = Field(description="Unique id of this event (UUID); duplicates are removed downstream.")
-    source_id: str = Field(min_length=1, max_length=64, description="Sensor, station, area or camera id.")
-    city_code: City = Field(description="GB/T 2260 code of the prefecture the source is in.")
-    observed_at: AwareDatetime = Field(description="When the observation was made (ISO-8601 with offset).")
-    schema_version: str = Field(pattern=r"^\d+\.\d+$", description="Contract version, major.minor.")
+    city_code: City = Field(description="GB/T 2260 code of the prefecture.")
+    city_name_en: str = Field(min_length=1, description="English name.")
+    city_name_zh: str = Field(min_length=1, description="Chinese name.")
+    latitude: float = Field(ge=-90, le=90, description="Map position of the city seat, degrees north.")
+    longitude: float = Field(ge=-180, le=180, description="Map position of the city seat, degrees east.")
 
 
-def utc_iso(moment: datetime) -> str:
-    """ISO-8601 in UTC with an explicit offset (`+00:00`), the wire format of `observed_at`."""
-    if moment.tzinfo is None:
-        raise ValueError(f"{moment!r} has no time zone; observed_at must be an aware datetime")
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+CITY_DIMENSION: Final[tuple[CityRow, ...]] = tuple(
+    CityRow(city_code=City(code), city_name_en=names[0], city_name_zh=names[1],
+            latitude=CITY_COORDINATES[code][0], longitude=CITY_COORDINATES[code][1])
+    for code, names in CITY_NAMES.items()
+)

@@ -12,7 +12,7 @@ import pytest
 from ioc.kafka.broker import LocalBroker
 from tests.conftest import free_port
 
-IOC = [sys.executable, "-m", "ioc"]
+IOC = [sys.executable, "-m", "app"]
 
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:

@@ -2,27 +2,35 @@
 
 All three extend the platform's `EventEnvelope` (event_id, source_id = camera id, city_code,
 observed_at, schema_version), so the lakehouse treats them like the feeds' events. Constraints are
-bounds, enums and patterns only, so `schemas/<topic>.json` (exported by `export_schemas`, kept in
-sync by a test) says exactly what the models check. Field names are a contract with the lakehouse:
-add optional fields and bump the minor version; never rename. See CONTRACTS.md.
+bounds, enums and patterns only, so `vision/schemas/<topic>.json` (exported by
+`vision.export.export_schemas`, kept in sync by a test) says exactly what the models check. Field
+names are a contract with the lakehouse: add optional fields and bump the minor version; never
+rename. See vision/CONTRACTS.md.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Final
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, Field
 
-from ioc.contracts import EventEnvelope, utc_iso
-from vision.config import ID_PATTERN, ZoneKind
+from contracts.envelope import EventEnvelope, utc_iso
 
 SCHEMA_VERSION: Final = "1.0"
-SCHEMA_DIR = Path(__file__).parent / "schemas"
+# camera, zone and worker ids: the Kafka key and `source_id` of every vision event
+ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class ZoneKind(StrEnum):
+    """What a zone is for; decides which counts and incidents it produces."""
+
+    CROWD = "crowd"  # people count, density, occupancy, overcrowding, surge, loitering
+    RESTRICTED = "restricted"  # intrusion (and loitering)
+    NO_STOPPING = "no_stopping"  # stopped vehicle
+    COUNTING_LINE = "counting_line"  # flow in/out, wrong-way
 
 
 class CrowdLevel(StrEnum):
@@ -145,34 +153,3 @@ class HealthEvent(VisionEvent):
     reconnects: int = Field(ge=0)
     provider: str | None = Field(None, max_length=64, description="Execution provider of the detector.")
     detail: str = Field("", max_length=500)
-
-
-TOPIC_MODELS: Final[dict[str, type[VisionEvent]]] = {
-    "vision.counts.v1": CountsEvent,
-    "vision.incidents.v1": IncidentEvent,
-    "vision.health.v1": HealthEvent,
-}
-
-
-def json_schema(model: type[BaseModel], topic: str) -> dict[str, Any]:
-    schema = model.model_json_schema(mode="serialization")
-    schema["$id"] = f"https://schemas.longjiang-ioc.local/{topic}.json"
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    return schema
-
-
-def export_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
-    """Write one JSON Schema per topic; returns the files written."""
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for topic, model in TOPIC_MODELS.items():
-        path = directory / f"{topic}.json"
-        path.write_text(json.dumps(json_schema(model, topic), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        written.append(path)
-    return written
-
-
-def validate_record(topic: str, record: dict[str, Any]) -> VisionEvent:
-    """Parse a record read back from `topic` with its contract (raises pydantic's ValidationError)."""
-    return TOPIC_MODELS[topic].model_validate(record)
-

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from feeds.quality import (
+from contracts.quality import (
     FUTURE_TOLERANCE,
     LATE_ALLOWANCE,
     MAX_PAYLOAD_BYTES,

@@ -155,7 +155,8 @@ def up(ctx: click.Context, speedup: float | None, history_hours: float | None, n
     """Bring up the live province: broker, history, streaming job, live feed, vision worker and the wall.
 
     Idempotent: what already runs is found and reported. `ioc down` stops it all."""
-    from ioc.stack import run_main_job
+    from app.stack import run_main_job
+    from app.status import print_summary
 
     settings = settings_from(ctx)
     overrides = {key: value for key, value in (("speedup", speedup), ("history_hours", history_hours),
@@ -163,6 +164,7 @@ def up(ctx: click.Context, speedup: float | None, history_hours: float | None, n
     if overrides:
         settings = settings.model_copy(update={"stack": settings.stack.model_copy(update=overrides)})
     run_main_job(settings)
+    print_summary(settings)
 
 
 @cli.command("status")
@@ -170,7 +172,7 @@ def up(ctx: click.Context, speedup: float | None, history_hours: float | None, n
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """One view of the local stack: each component up or down, with its figures. Exit 1 when one is down."""
-    from ioc import status as stack
+    from app import status as stack
 
     components = stack.stack_status(settings_from(ctx))
     if as_json:
@@ -185,7 +187,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def down(ctx: click.Context) -> None:
     """Stop everything the local stack started."""
-    from ioc.stack import stop_stack
+    from app.stack import stop_stack
 
     stop_stack(settings_from(ctx))
 
