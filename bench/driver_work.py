@@ -42,7 +42,7 @@ def measure(root: Path, records: int, repeat: int) -> dict[str, float]:
     from lakehouse.catalog import EVENT_CONTRACTS
     from streaming.gold import traffic
     from streaming.gold.live import LiveGold
-    from streaming.pipeline import GOLD_BY_TOPIC, ROLLUPS
+    from streaming.gold.registry import GOLD_BY_TOPIC, ROLLUPS
     from streaming.silver_rows import Record, judge_batch
 
     end = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

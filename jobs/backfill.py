@@ -3,8 +3,8 @@
 After a rule or threshold change, or once late silver rows were replayed, data engineers recompute
 gold for [start, end): every 5-minute window in the range, plus the hour and day windows that hold
 them (`streaming.gold.rollup`, from the whole days' silver). The rows come from the same view
-definitions the streaming job uses (`streaming.pipeline.GOLD_BY_TOPIC`: keys, measures, national-standard
-figures), built by Spark here (`Rollup.build`, `streaming.gold.traffic.cities`,
+definitions the streaming job uses (`streaming.gold.registry`: each view's input, keys, measures,
+national-standard figures), built by Spark here (`Rollup.build`, a derived view's Spark roll-up,
 `streaming.fusion.city_operations`) where the streaming job runs their Python twins on the driver; tests
 hold each twin equal to its Spark form (`tests/streaming/test_live_gold.py`, `test_fusion_rows.py`), so a
 backfill over the input the streaming job saw gives the rows it wrote. Each table's rows replace the windows
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pydantic import field_validator
 from pyspark.sql import DataFrame, SparkSession
@@ -30,28 +29,20 @@ from pyspark.sql import functions as F
 from ioc.settings import Settings
 from jobs.base import Change, JobResult, RangeArgs, days_between, last_metrics, table_version
 from jobs.config import JobsPolicy
-from lakehouse.catalog import CITY_OPERATIONS, GOLD_FACTS, GOLD_VIEWS, TRAFFIC_CITY, TRAFFIC_SEGMENT, all_contracts
+from lakehouse.catalog import CITY_OPERATIONS, GOLD_FACTS, all_contracts
 from lakehouse.gold_facts import as_facts, covered_windows, read_view, replace_windows
 from lakehouse.silver_events import read_topic
 from lakehouse.tables import TableContract, ensure_tables
+from streaming.gold.registry import GOLD_REGISTRY, VIEWS_BY_NAME
 
 logger = logging.getLogger(__name__)
 
 FIVE_MINUTES = timedelta(minutes=5)
 
 
-def gold_sources() -> dict[str, tuple[str, Any]]:
-    """gold table -> (silver topic, its rollup); traffic_city is derived from traffic_segment's rows."""
-    from streaming.pipeline import GOLD_BY_TOPIC
-
-    sources = {contract.qualified_name: (topic, rollup)
-               for topic, rollups in GOLD_BY_TOPIC.items() for contract, rollup in rollups}
-    sources[TRAFFIC_CITY.qualified_name] = ("traffic.flow.v1", None)
-    return sources
-
-
 def rebuildable() -> list[str]:
-    return [*gold_sources(), CITY_OPERATIONS.qualified_name]
+    """Every gold view backfill rebuilds, in the registry's (dependency) order, and city fusion."""
+    return [*VIEWS_BY_NAME, CITY_OPERATIONS.qualified_name]
 
 
 class BackfillArgs(RangeArgs):
@@ -92,21 +83,20 @@ def run(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Backf
     windows = spark.createDataFrame([(m,) for m in moments], "w5 timestamp")
     days = [d.date() for d in days_between(args.start_utc, args.end_utc)]
     now = datetime.now(UTC).replace(microsecond=0)
-    sources = gold_sources()
     wanted = args.selected
     logger.info("backfill %s .. %s: %d windows, tables %s", args.start_utc, args.end_utc, len(moments), wanted)
 
     by_topic: dict[str, list[str]] = {}
     for table in wanted:
-        if table in sources:
-            by_topic.setdefault(sources[table][0], []).append(table)
+        if table in VIEWS_BY_NAME:
+            by_topic.setdefault(VIEWS_BY_NAME[table].topic, []).append(table)
     for topic, tables in by_topic.items():
         silver = read_topic(spark, root, topic).where(F.col("observed_date").isin(days))
-        builds = _builds(topic, tables, sources, silver, windows, now)
+        builds, cached = _builds(topic, tables, silver, windows, now)
         for contract, rows in builds:
             result.changes.append(_write(spark, root, contract, rows, args.dry_run))
-        for _, rows in builds:
-            rows.unpersist()  # traffic segments are cached for the city rows
+        for rows in cached:
+            rows.unpersist()
     if CITY_OPERATIONS.qualified_name in wanted:
         from streaming.fusion import city_operations
 
@@ -115,30 +105,34 @@ def run(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Backf
     return result
 
 
-def _builds(topic: str, tables: list[str], sources: dict[str, tuple[str, Any]], silver: DataFrame,
-            windows: DataFrame, now: datetime) -> list[tuple[TableContract, DataFrame]]:
-    """The (contract, rows) this topic's silver yields for the wanted tables, in dependency order."""
-    from streaming.gold.traffic import cities
-
-    by_name = GOLD_VIEWS
+def _builds(topic: str, tables: list[str], silver: DataFrame, windows: DataFrame,
+            now: datetime) -> tuple[list[tuple[TableContract, DataFrame]], list[DataFrame]]:
+    """The (contract, rows) this topic's silver yields for the wanted tables, in the registry's dependency
+    order, and the frames cached because a derived view reads them too (the caller frees them)."""
+    views = [view for view in GOLD_REGISTRY if view.topic == topic]
+    needed = set(tables)
+    for view in reversed(views):  # a derived view needs the view it rolls up
+        if view.name in needed and view.derived_from is not None:
+            needed.add(view.derived_from.qualified_name)
+    bases = {view.derived_from.qualified_name for view in views if view.name in needed and view.derived_from}
+    built: dict[str, DataFrame] = {}
+    cached: list[DataFrame] = []
     out: list[tuple[TableContract, DataFrame]] = []
-    segments: DataFrame | None = None
-    for table in [t for t in sources if sources[t][0] == topic]:  # catalogue order: segment before city
-        rollup = sources[table][1]
-        if table == TRAFFIC_CITY.qualified_name:
-            if table in tables:
-                base = segments if segments is not None else sources[TRAFFIC_SEGMENT.qualified_name][1].build(
-                    silver, windows, now)
-                out.append((TRAFFIC_CITY, cities(base)))
+    for view in views:
+        if view.name not in needed:
             continue
-        if rollup is None:
-            continue
-        rows = rollup.build(silver, windows, now)
-        if table == TRAFFIC_SEGMENT.qualified_name:
-            segments = rows.persist()
-        if table in tables:
-            out.append((by_name[table], rows))
-    return out
+        if view.rollup is not None:
+            rows = view.rollup.build(silver, windows, now)
+        else:
+            assert view.derived_from is not None and view.derive is not None  # checked at construction
+            rows = view.derive(built[view.derived_from.qualified_name])
+        if view.name in bases:
+            rows = rows.persist()  # read again by the views derived from it
+            cached.append(rows)
+        built[view.name] = rows
+        if view.name in tables:
+            out.append((view.contract, rows))
+    return out, cached
 
 
 def _write(spark: SparkSession, root: str, contract: TableContract, rows: DataFrame, dry_run: bool) -> Change:

@@ -56,7 +56,6 @@ from contracts.quality import UNPROCESSABLE
 from ioc.settings import Settings
 from lakehouse.catalog import (
     AIR_CITY,
-    AIR_STATION,
     ALERTS,
     BRONZE_EVENTS,
     CITY_OPERATIONS,
@@ -69,7 +68,6 @@ from lakehouse.catalog import (
     SECURITY_INCIDENTS,
     SILVER_EVENTS,
     TOURISM_AREA,
-    TRAFFIC_CITY,
     TRAFFIC_SEGMENT,
     VISION_CAMERA,
     VISION_INCIDENTS,
@@ -90,6 +88,7 @@ from streaming import held_state, safety
 from streaming.fusion_rows import city_operations_rows
 from streaming.gold import environment, security, tourism, traffic, vision
 from streaming.gold.live import LiveGold
+from streaming.gold.registry import GOLD_BY_TOPIC, ROLLUPS, derive_rows
 from streaming.gold.rollup import Rollup
 from streaming.gold.windows import five_minute_floor, window_floor
 from streaming.held_state import HeldState
@@ -160,22 +159,7 @@ def phase(report: BatchReport, name: str) -> Iterator[None]:
         report.phases[name] = round(time.monotonic() - started, 3)
 
 
-# base topic -> the gold views it feeds, each with its rollup (`streaming.gold.rollup`); traffic_city is
-# derived from traffic_segment's rows (`streaming.gold.traffic.cities`), at the same grains
-GOLD_BY_TOPIC: dict[str, list[tuple[TableContract, Rollup]]] = {
-    "traffic.flow.v1": [(TRAFFIC_SEGMENT, traffic.SEGMENTS)],
-    "tourism.gates.v1": [(TOURISM_AREA, tourism.AREAS)],
-    "environment.air.v1": [(AIR_STATION, environment.AIR_STATIONS), (AIR_CITY, environment.AIR_CITIES)],
-    "environment.water.v1": [(WATER_STATION, environment.WATER_STATIONS)],
-    "environment.river.v1": [(RIVER_GAUGE, environment.RIVER_GAUGES)],
-    "security.incidents.v1": [(SECURITY_INCIDENTS, security.INCIDENTS)],
-    "vision.counts.v1": [(VISION_CAMERA, vision.CAMERAS)],
-    "vision.incidents.v1": [(VISION_INCIDENTS, vision.INCIDENTS)],
-}
-
-
 RowsByName = dict[str, list[dict[str, Any]]]  # rows as dicts, by topic or by gold table name
-ROLLUPS: list[Rollup] = [rollup for pairs in GOLD_BY_TOPIC.values() for _, rollup in pairs]
 # what fusion reads of each view: (view, its rollup, grain, how far before a window it looks); traffic_city
 # comes from traffic_segment's rows of the window itself
 FUSION_INPUTS: tuple[tuple[TableContract, Rollup, str, timedelta], ...] = (
@@ -613,14 +597,13 @@ class LakehousePipeline:
 
     def _gold(self, rows: RowsByName, now: datetime) -> RowsByName:
         """Each fed view's rows (by table name) for every window holding one of the batch's rows, every key;
-        traffic_city derived from traffic_segment's."""
+        the derived views (traffic_city) from the views they roll up (`streaming.gold.registry`)."""
         built: RowsByName = {}
         for topic, pairs in GOLD_BY_TOPIC.items():
             if rows.get(topic):
                 for contract, rollup in pairs:
                     built[contract.qualified_name] = self.live.apply(rollup, rows[topic], now)
-        if TRAFFIC_SEGMENT.qualified_name in built:
-            built[TRAFFIC_CITY.qualified_name] = traffic.city_rows(built[TRAFFIC_SEGMENT.qualified_name])
+        built.update(derive_rows(built))
         return built
 
     def _held_alerts(self, now: datetime) -> dict[str, dict[str, Any]]:
@@ -689,8 +672,8 @@ class LakehousePipeline:
         alerts held (`_gold_alerts_fusion` read the days they need first), this batch's included."""
         first, last = windows[0], windows[-1]
         self._newest_day = max(last.date(), self._newest_day or last.date())
-        gold = {TRAFFIC_CITY.qualified_name: traffic.city_rows(self.live.rows(traffic.SEGMENTS, "5min", first, last,
-                                                                             now))}
+        gold = derive_rows({TRAFFIC_SEGMENT.qualified_name: self.live.rows(traffic.SEGMENTS, "5min", first, last,
+                                                                           now)})
         for contract, rollup, grain, lookback in FUSION_INPUTS:
             gold[contract.qualified_name] = self.live.rows(rollup, grain, window_floor(first - lookback, grain), last,
                                                            now)

@@ -27,6 +27,7 @@ def test_the_projects_imports_keep_the_floors_and_have_no_loops() -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     assert "The floors: imports only go down KEPT" in run.stdout
     assert "No import loops, at any depth KEPT" in run.stdout
+    assert "Jobs never import the streaming orchestrator KEPT" in run.stdout
 
 
 def test_an_upward_import_and_a_loop_are_caught(tmp_path: Path) -> None:
