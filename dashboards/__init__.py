@@ -1,6 +1,6 @@
 """The command-centre wall: Apache Superset dashboards as code over the gold Delta tables.
 
-    config.py       typed settings (WALL__* variables) and the generated, git-ignored secrets
+    config.py       typed settings (IOC_WALL__* variables) and the generated, git-ignored secrets
     bundle.py       renders the YAML source in spec/ into Superset's import bundle (paths from config)
     server.py       runs Superset from its own venv: migrations, provisioning, gunicorn, health
     client.py       a small client for Superset's REST API (login, chart data)

@@ -22,7 +22,7 @@ def _server(ctx: click.Context) -> SupersetServer:
 
 @click.group(cls=IocGroup)
 def wall() -> None:
-    """The command-centre wall in Apache Superset (settings: WALL__<FIELD> variables)."""
+    """The command-centre wall in Apache Superset (settings: IOC_WALL__<FIELD> variables)."""
 
 
 @wall.command("start")

@@ -1,17 +1,16 @@
 """Typed settings of the Superset wall, and its secrets.
 
 Defaults run Superset locally on 127.0.0.1:8088 with SQLite metadata under `.ioc/state/superset`.
-Overrides come from `WALL__<FIELD>` variables (JSON for mappings), read here and only here. The prefix
-is not `IOC_`: the platform's `load_settings` rejects unknown `IOC_*` names, and the wall's section is
-not part of the platform's settings.
+Overrides come from `IOC_WALL__<FIELD>` variables (JSON for mappings), the project's one scheme
+(`ioc.config_sources`); the platform's settings leave the `wall` section to this loader.
 
 Secrets (Superset's SECRET_KEY, the first admin's password, the seeded analysts' passwords) are never
-constants in the repo: they come from `WALL__SECRET_KEY` / `WALL__ADMIN_PASSWORD` or are generated once
+constants in the repo: they come from `IOC_WALL__SECRET_KEY` / `IOC_WALL__ADMIN_PASSWORD` or are generated once
 into `<state_dir>/secrets.json` (mode 0600, under the git-ignored `.ioc/`), and stay `SecretStr` so they
 are masked whenever settings are printed.
 
 Example:
-    >>> cfg = load_wall_settings({"WALL__PORT": "18088"})
+    >>> cfg = load_wall_settings({"IOC_WALL__PORT": "18088"})
     >>> cfg.base_url
     'http://127.0.0.1:18088'
 """
@@ -26,15 +25,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from contracts.cities import CITY_NAMES
 from dashboards.exceptions import WallConfigError
+from ioc.config_sources import env_values, validated
 from ioc.paths import LOCAL_DIR, PROJECT_ROOT, STATE_DIR
 
 logger = logging.getLogger(__name__)
 
-ENV_PREFIX = "WALL__"
 SECRETS_FILE = "secrets.json"
 DASHBOARDS_DIR = Path(__file__).resolve().parent
 
@@ -133,30 +132,11 @@ class WallSecrets(BaseModel):
 
 
 def load_wall_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> WallSettings:
-    """Defaults, then `WALL__<FIELD>` variables, then keyword overrides; raises WallConfigError naming the key."""
+    """Defaults, then `IOC_WALL__<FIELD>` variables, then keyword overrides; WallConfigError names the key."""
     env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for name, raw in env.items():
-        if not name.upper().startswith(ENV_PREFIX):
-            continue
-        field = name[len(ENV_PREFIX):].lower()
-        if field not in WallSettings.model_fields:
-            raise WallConfigError(
-                f"unknown setting {name}",
-                hint=f"known WALL__ fields: {', '.join(f.upper() for f in WallSettings.model_fields)}",
-            )
-        stripped = raw.strip()
-        values[field] = json.loads(stripped) if stripped[:1] in "{[" else raw
-    values.update(overrides)
-    try:
-        return WallSettings.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        location = ".".join(str(part) for part in first["loc"]) or "wall"
-        raise WallConfigError(
-            f"invalid wall setting {location}: {first['msg']}",
-            hint="fix the WALL__<FIELD> variable; `ioc wall status` prints the settings in use",
-        ) from exc
+    values = {**env_values(env, WallSettings, "wall", WallConfigError), **overrides}
+    return validated(WallSettings, values, "wall setting", error=WallConfigError,
+                     hint="fix the IOC_WALL__<FIELD> variable; `ioc wall status` prints the settings in use")
 
 
 def resolve_secrets(settings: WallSettings) -> WallSecrets:

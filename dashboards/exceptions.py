@@ -10,7 +10,7 @@ class WallError(IocError):
 
 
 class WallConfigError(WallError):
-    """A WALL__* variable or a secrets file is wrong."""
+    """A IOC_WALL__* variable or a secrets file is wrong."""
 
 
 class SupersetNotInstalled(WallError):

@@ -14,20 +14,16 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ioc.exceptions import ConfigError
+from ioc.config_sources import deep_merge, env_values, read_toml, validated
 from ioc.paths import LOCAL_DIR, PROJECT_ROOT, STATE_DIR
 
-ENV_PREFIX = "IOC_"
-ENV_DELIMITER = "__"
 CONFIG_FILE_VARIABLE = "IOC_CONFIG"
 
 
@@ -215,86 +211,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     if config_path := env.get(CONFIG_FILE_VARIABLE):
-        values = _read_config_file(Path(config_path))
-    values = _deep_merge(values, _values_from_env(env))
-    values = _deep_merge(values, overrides)
-    try:
-        return Settings.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        location = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(
-            f"invalid setting {location}: {first['msg']}",
-            hint="fix it in the environment (IOC_SECTION__FIELD) or the IOC_CONFIG file; "
-            "`ioc config show` prints every setting",
-        ) from exc
-
-
-def _values_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    """Turn IOC_SECTION__FIELD variables into nested values; unknown names fail with their name."""
-    values: dict[str, Any] = {}
-    for name, raw in environ.items():
-        upper = name.upper()
-        if not upper.startswith(ENV_PREFIX) or upper == CONFIG_FILE_VARIABLE:
-            continue
-        path = [part.lower() for part in upper[len(ENV_PREFIX) :].split(ENV_DELIMITER)]
-        _check_path(name, path)
-        node = values
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = _parse_env_value(raw)
-    return values
-
-
-def _check_path(name: str, path: list[str]) -> None:
-    model: type[BaseModel] = Settings
-    for depth, part in enumerate(path):
-        field = model.model_fields.get(part)
-        if field is None:
-            raise ConfigError(
-                f"unknown setting {name}: {part!r} is not a field of {model.__name__}",
-                hint=f"known fields there: {', '.join(model.model_fields)}",
-            )
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
-            continue
-        if depth != len(path) - 1 and not _is_mapping_field(annotation):
-            raise ConfigError(f"unknown setting {name}: {part!r} takes no sub-keys")
-        return
-
-
-def _is_mapping_field(annotation: Any) -> bool:
-    return getattr(annotation, "__origin__", None) is dict
-
-
-def _parse_env_value(raw: str) -> Any:
-    """JSON for structured values (`{...}`, `[...]`), the plain string otherwise."""
-    stripped = raw.strip()
-    if stripped[:1] in "{[":
-        try:
-            return json.loads(stripped)
-        except json.JSONDecodeError:
-            return raw
-    return raw
-
-
-def _read_config_file(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            f"config file {path} does not exist", hint=f"create it or unset {CONFIG_FILE_VARIABLE}"
-        ) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-
-
-def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+        values = read_toml(Path(config_path), "config file", missing_hint=f"create it or unset {CONFIG_FILE_VARIABLE}")
+    values = deep_merge(values, env_values(env, Settings))
+    values = deep_merge(values, overrides)
+    return validated(Settings, values, "setting",
+                     hint="fix it in the environment (IOC_SECTION__FIELD) or the IOC_CONFIG file; "
+                     "`ioc config show` prints every setting")

@@ -1,8 +1,8 @@
 """The jobs policy: what retention deletes and when, the VACUUM safety minimum, where reports go.
 
 One strict pydantic model, read once at start-up from defaults, an optional TOML file (`--policy`
-or `$JOBS_CONFIG`) and `JOBS__FIELD` environment variables (JSON for lists). Not `IOC_*`: the
-platform settings reject names they do not know, and the policy belongs to the jobs.
+or `$JOBS_CONFIG`) and `IOC_JOBS__FIELD` environment variables (JSON for lists), the project's one
+scheme (`ioc.config_sources`).
 
 The safety minimums are the point: `vacuum_min_retention_hours` (default Delta's own 168 h) is the
 shortest history VACUUM may keep, so time travel inside that window always works; and
@@ -24,23 +24,21 @@ Example `jobs.toml`:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ioc.config_sources import env_values, read_toml, validated
 from ioc.paths import LOCAL_DIR, STATE_DIR
 from jobs.exceptions import PolicyError
 
 logger = logging.getLogger(__name__)
 
 CONFIG_VARIABLE = "JOBS_CONFIG"
-ENV_PREFIX = "JOBS__"
 
 
 class _Strict(BaseModel):
@@ -86,7 +84,8 @@ class JobsPolicy(_Strict):
         if self.vacuum_retention_hours < self.vacuum_min_retention_hours:
             raise ValueError(f"vacuum_retention_hours {self.vacuum_retention_hours:g} is below the safety minimum "
                              f"vacuum_min_retention_hours {self.vacuum_min_retention_hours:g}")
-        for entry in (*self.retention_tables, *self.snapshots):
+        entries: tuple[TableRetention | SnapshotRetention, ...] = (*self.retention_tables, *self.snapshots)
+        for entry in entries:
             if entry.max_age_days < self.min_retention_days:
                 name = getattr(entry, "table", None) or entry.path
                 raise ValueError(f"max_age_days {entry.max_age_days:g} of {name} is below the safety minimum "
@@ -96,30 +95,11 @@ class JobsPolicy(_Strict):
 
 def load_policy(path: Path | None = None, environ: Mapping[str, str] | None = None,
                 **overrides: Any) -> JobsPolicy:
-    """Defaults < TOML file (`path` or $JOBS_CONFIG) < JOBS__FIELD variables < keyword overrides."""
+    """Defaults < TOML file (`path` or $JOBS_CONFIG) < IOC_JOBS__FIELD variables < keyword overrides."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     source = path or (Path(env[CONFIG_VARIABLE]) if env.get(CONFIG_VARIABLE) else None)
     if source is not None:
-        try:
-            values = tomllib.loads(source.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise PolicyError(f"jobs policy file {source} does not exist") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise PolicyError(f"jobs policy file {source} is not valid TOML: {exc}") from exc
-    for name, raw in env.items():
-        if not name.upper().startswith(ENV_PREFIX):
-            continue
-        field = name[len(ENV_PREFIX):].lower()
-        if field not in JobsPolicy.model_fields:
-            raise PolicyError(f"unknown jobs setting {name}", hint=f"known: {', '.join(JobsPolicy.model_fields)}")
-        stripped = raw.strip()
-        values[field] = json.loads(stripped) if stripped[:1] in "[{" else raw
-    values.update(overrides)
-    try:
-        return JobsPolicy.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "policy"
-        raise PolicyError(f"invalid jobs policy {where}: {first['msg']}",
-                          hint="see jobs/policy.example.toml") from exc
+        values = read_toml(source, "jobs policy file", PolicyError)
+    values = {**values, **env_values(env, JobsPolicy, "jobs", PolicyError), **overrides}
+    return validated(JobsPolicy, values, "jobs policy", error=PolicyError, hint="see jobs/policy.example.toml")

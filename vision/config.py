@@ -1,22 +1,18 @@
 """The one canonical configuration of a vision worker: cameras, zones, detector, runtime, outputs.
 
 Read from a YAML or TOML file (`vision/cameras.example.yaml` is a complete example), then overridden
-by `VISION__<SECTION>__<FIELD>` environment variables (JSON for lists and objects), and validated at
-start-up: every model forbids unknown keys, so a typo fails with its location. The Kubernetes work
-reads camera settings through this same model.
-
-The environment prefix is `VISION__`, not `IOC_`: the platform's `load_settings` rejects unknown
-`IOC_*` variables, and the vision worker's settings are not a section of the platform settings.
+by `IOC_VISION__<SECTION>__<FIELD>` environment variables (JSON for lists and objects; the project's
+one scheme, `ioc.config_sources`), and validated at start-up: every model forbids unknown keys, so a
+typo fails with its location. The Kubernetes work reads camera settings through this same model.
 
 Example:
-    >>> cfg = load_config("vision/cameras.example.yaml", environ={"VISION__RUNTIME__MAX_BATCH": "2"})
+    >>> cfg = load_config("vision/cameras.example.yaml", environ={"IOC_VISION__RUNTIME__MAX_BATCH": "2"})
     >>> cfg.runtime.max_batch
     2
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tomllib
@@ -27,16 +23,16 @@ from urllib.parse import quote
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from contracts.cities import City
 from contracts.vision import ID_PATTERN, ZoneKind
+from ioc.config_sources import deep_merge, env_values, validated
 from ioc.paths import LOCAL_DIR, PROJECT_ROOT, STATE_DIR
 from vision.exceptions import VisionConfigError
 
 logger = logging.getLogger(__name__)
 
-ENV_PREFIX = "VISION__"
 CONFIG_VARIABLE = "VISION_CONFIG"
 DEFAULT_MODEL = LOCAL_DIR / "models" / "nanodet.onnx"
 DEFAULT_MEDIA = LOCAL_DIR / "media" / "vtest.avi"
@@ -206,11 +202,15 @@ class SsdConfig(Strict):
 DetectorConfig = Annotated[NanoDetConfig | YoloConfig | SsdConfig, Field(discriminator="type")]
 
 
+Provider = Literal["tensorrt", "cuda", "cpu"]
+PROVIDERS: tuple[Provider, ...] = ("tensorrt", "cuda", "cpu")
+
+
 class RuntimeConfig(Strict):
     """ONNX Runtime: providers in order of preference, threads, batching."""
 
-    providers: list[Literal["tensorrt", "cuda", "cpu"]] = Field(
-        default_factory=lambda: ["tensorrt", "cuda", "cpu"], min_length=1,
+    providers: list[Provider] = Field(
+        default_factory=lambda: list(PROVIDERS), min_length=1,
         description="Tried in order; those the node cannot load are skipped (and logged).")
     intra_op_threads: int = Field(0, ge=0, le=256, description="0 = ONNX Runtime's default.")
     allow_spinning: bool = Field(False, description="Let ONNX Runtime's idle threads spin. Off: the camera "
@@ -347,50 +347,22 @@ class VisionConfig(Strict):
 
 def parse_config(values: Mapping[str, Any]) -> VisionConfig:
     """Validate a mapping; a ValidationError becomes a VisionConfigError naming where it is."""
-    try:
-        return VisionConfig.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise VisionConfigError(
-            f"invalid vision config at {where}: {first['msg']}{more}",
-            hint="fix the camera file, or the VISION__SECTION__FIELD variable; see vision/cameras.example.yaml",
-        ) from exc
+    return validated(VisionConfig, values, "vision config at", error=VisionConfigError,
+                     hint="fix the camera file, or the IOC_VISION__SECTION__FIELD variable; "
+                     "see vision/cameras.example.yaml")
 
 
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> VisionConfig:
-    """Read the YAML/TOML file (`path`, else $VISION_CONFIG), apply VISION__* overrides, validate."""
+    """Read the YAML/TOML file (`path`, else $VISION_CONFIG), apply IOC_VISION__* overrides, validate."""
     env = os.environ if environ is None else environ
     chosen = path or env.get(CONFIG_VARIABLE)
     if not chosen:
         raise VisionConfigError("no camera configuration given",
                                 hint=f"pass --config FILE or set {CONFIG_VARIABLE}")
-    values = _read_file(Path(chosen))
-    for name, raw in env.items():
-        if not name.upper().startswith(ENV_PREFIX):
-            continue
-        parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
-        node = values
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise VisionConfigError(f"{name}: {part!r} takes no sub-keys")
-            node = child
-        node[parts[-1]] = _parse_env_value(raw)
+    values = deep_merge(_read_file(Path(chosen)), env_values(env, VisionConfig, "vision", VisionConfigError))
     config = parse_config(values)
     logger.debug("vision config %s: %d camera(s)", chosen, len(config.cameras))
     return config
-
-
-def _parse_env_value(raw: str) -> Any:
-    stripped = raw.strip()
-    if stripped[:1] in "{[":
-        try:
-            return json.loads(stripped)
-        except json.JSONDecodeError:
-            return raw
-    return raw
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -112,8 +112,8 @@ def test_ioc_status_exits_1_when_a_component_is_down(tmp_path: Path) -> None:
 
     env = {"IOC_KAFKA__PORT": str(free_port()), "IOC_KAFKA__CONTROLLER_PORT": str(free_port()),
            "IOC_KAFKA__STATE_DIR": str(tmp_path / "kafka"), "IOC_STACK__STATE_DIR": str(tmp_path / "stack"),
-           "IOC_STREAMING__STATE_DIR": str(tmp_path / "streaming"), "WALL__PORT": str(free_port()),
-           "WALL__STATE_DIR": str(tmp_path / "superset")}
+           "IOC_STREAMING__STATE_DIR": str(tmp_path / "streaming"), "IOC_WALL__PORT": str(free_port()),
+           "IOC_WALL__STATE_DIR": str(tmp_path / "superset")}
     result = CliRunner().invoke(cli, ["status", "--json"], env=env)
     assert result.exit_code == 1, result.output
     assert '"name": "broker"' in result.output and '"up": false' in result.output

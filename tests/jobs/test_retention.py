@@ -86,7 +86,7 @@ def test_retention_never_goes_below_the_safety_minimum(settings, tmp_path):
     with pytest.raises(PolicyError, match="below the safety minimum"):
         load_policy(environ={}, min_retention_days=7,
                     snapshots=[SnapshotRetention(path=str(tmp_path), max_age_days=3)])
-    policy = load_policy(environ={"JOBS__MIN_RETENTION_DAYS": "2"})
+    policy = load_policy(environ={"IOC_JOBS__MIN_RETENTION_DAYS": "2"})
     with pytest.raises(BadJobArguments, match="shorter than the safety minimum of 2 days"):
         execute("retention", {"max_age_days": 1}, settings, policy)
 

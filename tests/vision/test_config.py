@@ -29,8 +29,8 @@ def test_example_file_loads_with_every_zone_kind() -> None:
 
 
 def test_environment_overrides_the_file() -> None:
-    config = load_config(EXAMPLE, environ={"VISION__RUNTIME__MAX_BATCH": "3",
-                                           "VISION__RUNTIME__PROVIDERS": '["cpu"]'})
+    config = load_config(EXAMPLE, environ={"IOC_VISION__RUNTIME__MAX_BATCH": "3",
+                                           "IOC_VISION__RUNTIME__PROVIDERS": '["cpu"]'})
     assert config.runtime.max_batch == 3
     assert config.runtime.providers == ["cpu"]
 

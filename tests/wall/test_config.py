@@ -1,4 +1,4 @@
-"""The wall's settings: strict WALL__ variables, and secrets that are generated once, kept, and masked."""
+"""The wall's settings: strict IOC_WALL__ variables, and secrets that are generated once, kept, and masked."""
 
 from __future__ import annotations
 
@@ -22,13 +22,13 @@ def test_defaults_run_locally_on_8088() -> None:
 @pytest.mark.parametrize(
     ("environ", "expected"),
     [
-        ({"WALL__PORT": "18088"}, ("port", 18088)),
-        ({"WALL__DATA_CACHE_S": "0"}, ("data_cache_s", 0)),
-        ({"WALL__REFRESH_S": "30", "WALL__DATA_CACHE_S": "20"}, ("data_cache_s", 20)),
-        ({"WALL__LOCALE": "zh"}, ("locale", "zh")),
-        ({"WALL__CITY_USERS": '{"mdj": "231000"}'}, ("city_users", {"mdj": "231000"})),
-        ({"WALL__PROVINCIAL_USERS": '["duty1", "duty2"]'}, ("provincial_users", ["duty1", "duty2"])),
-        ({"WALL__METADATA_URI": "postgresql+psycopg2://u:p@db/superset"}, ("sqlalchemy_uri",
+        ({"IOC_WALL__PORT": "18088"}, ("port", 18088)),
+        ({"IOC_WALL__DATA_CACHE_S": "0"}, ("data_cache_s", 0)),
+        ({"IOC_WALL__REFRESH_S": "30", "IOC_WALL__DATA_CACHE_S": "20"}, ("data_cache_s", 20)),
+        ({"IOC_WALL__LOCALE": "zh"}, ("locale", "zh")),
+        ({"IOC_WALL__CITY_USERS": '{"mdj": "231000"}'}, ("city_users", {"mdj": "231000"})),
+        ({"IOC_WALL__PROVINCIAL_USERS": '["duty1", "duty2"]'}, ("provincial_users", ["duty1", "duty2"])),
+        ({"IOC_WALL__METADATA_URI": "postgresql+psycopg2://u:p@db/superset"}, ("sqlalchemy_uri",
                                                                          "postgresql+psycopg2://u:p@db/superset")),
     ],
 )
@@ -40,13 +40,13 @@ def test_environment_overrides(environ: dict[str, str], expected: tuple[str, obj
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({"WALL__PROT": "1"}, "unknown setting WALL__PROT"),
-        ({"WALL__PORT": "80"}, "port"),
-        ({"WALL__LOCALE": "fr"}, "locale"),
-        ({"WALL__CITY_USERS": '{"x": "999999"}'}, "not one of the 13"),
-        ({"WALL__PROVINCIAL_USERS": '["admin"]'}, "used twice"),
-        ({"WALL__DATA_CACHE_S": "10"}, "must be under refresh_s"),
-        ({"WALL__REFRESH_S": "30", "WALL__DATA_CACHE_S": "30"}, "must be under refresh_s"),
+        ({"IOC_WALL__PROT": "1"}, "unknown setting IOC_WALL__PROT"),
+        ({"IOC_WALL__PORT": "80"}, "port"),
+        ({"IOC_WALL__LOCALE": "fr"}, "locale"),
+        ({"IOC_WALL__CITY_USERS": '{"x": "999999"}'}, "not one of the 13"),
+        ({"IOC_WALL__PROVINCIAL_USERS": '["admin"]'}, "used twice"),
+        ({"IOC_WALL__DATA_CACHE_S": "10"}, "must be under refresh_s"),
+        ({"IOC_WALL__REFRESH_S": "30", "IOC_WALL__DATA_CACHE_S": "30"}, "must be under refresh_s"),
     ],
 )
 def test_bad_settings_fail_with_their_name(environ: dict[str, str], message: str) -> None:
@@ -67,7 +67,7 @@ def test_secrets_are_generated_once_private_and_masked(tmp_path: Path) -> None:
 
 
 def test_environment_secrets_win_and_are_masked(tmp_path: Path) -> None:
-    settings = load_wall_settings(environ={"WALL__SECRET_KEY": "k" * 48, "WALL__ADMIN_PASSWORD": "from-env"},
+    settings = load_wall_settings(environ={"IOC_WALL__SECRET_KEY": "k" * 48, "IOC_WALL__ADMIN_PASSWORD": "from-env"},
                                   state_dir=str(tmp_path))
     secrets = resolve_secrets(settings)
     assert secrets.secret_key.get_secret_value() == "k" * 48

@@ -67,7 +67,7 @@ def live_stack(kafka_bootstrap: str, session_dir: Path) -> Iterator[LiveStack]:
     suffix = f"-live{uuid.uuid4().hex[:6]}"
     base = session_dir / "live-stack"
     base.mkdir()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("IOC_", "WALL__"))}
+    env = {key: value for key, value in os.environ.items() if not key.startswith("IOC_")}
     env.update({
         "IOC_KAFKA__BOOTSTRAP": kafka_bootstrap,
         "IOC_LAKEHOUSE__ROOT": str(base / "lakehouse"), "IOC_LAKEHOUSE__CHECKPOINT_ROOT": str(base / "checkpoints"),
@@ -76,7 +76,7 @@ def live_stack(kafka_bootstrap: str, session_dir: Path) -> Iterator[LiveStack]:
         "IOC_STACK__STATE_DIR": str(base / "stack"), "IOC_STACK__HISTORY_HOURS": "0.25",
         "IOC_STACK__CATCH_UP_TIMEOUT_S": "600",
         "IOC_STACK__VISION_CONFIG": str(_vision_config(base / "cameras.yaml", suffix, free_port(), base / "snaps")),
-        "WALL__PORT": str(free_port()), "WALL__STATE_DIR": str(base / "superset"),
+        "IOC_WALL__PORT": str(free_port()), "IOC_WALL__STATE_DIR": str(base / "superset"),
     })
     up = subprocess.run([sys.executable, "-m", "app", "up"], env=env, cwd=PROJECT_ROOT, text=True,
                         capture_output=True, timeout=900, check=False)
@@ -140,7 +140,7 @@ def test_make_run_brings_up_a_live_province_on_a_real_map(live_stack: LiveStack,
     assert "vision worker already up" in again.stdout and "history: the live feed is already running" in again.stdout
 
     _wait_for_the_camera_in_gold(spark, str(live_stack.base / "lakehouse"))
-    wall = load_wall_settings(environ={k: v for k, v in live_stack.env.items() if k.startswith("WALL__")})
+    wall = load_wall_settings(environ={k: v for k, v in live_stack.env.items() if k.startswith("IOC_WALL__")})
     password = resolve_secrets(wall).admin_password.get_secret_value()
     reports = []
     for attempt in (1, 2):
