@@ -34,7 +34,6 @@ from contracts.cities import CITY_NAMES
 from dashboards.exceptions import BundleError
 from dashboards.geo import prefecture_shapes
 from lakehouse.catalog import GOLD_ENVELOPE, GOLD_FACTS, GOLD_VIEWS, by_name
-from lakehouse.tables import split_columns
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +57,6 @@ TEMPORAL_TYPES = {"TIMESTAMP", "DATE"}
 # with superset_config.py (through the runtime file), which keeps one connection to it open.
 DUCKDB_DATABASE = ":memory:wall"
 DUCKDB_CONFIG: dict[str, Any] = {"threads": 2}
-COLUMN_DDL = re.compile(r"^`?(\w+)`?\s+(\w+)")
 
 
 def stable_uuid(kind: str, key: str) -> str:
@@ -67,14 +65,8 @@ def stable_uuid(kind: str, key: str) -> str:
 
 
 def contract_columns(qualified: str) -> dict[str, str]:
-    """Column name -> DDL type of a lakehouse contract (its DDL is flat: `name TYPE [COMMENT '...']`)."""
-    columns: dict[str, str] = {}
-    for part in split_columns(by_name(qualified).columns):
-        match = COLUMN_DDL.match(part.strip())
-        if match is None:
-            raise BundleError(f"cannot read column definition {part!r} of {qualified}")
-        columns[match.group(1)] = match.group(2).upper()
-    return columns
+    """Column name -> the leading word of its type (`DOUBLE`, `TIMESTAMP`, `STRUCT`), from the typed contract."""
+    return {column.name: column.base_type for column in by_name(qualified).columns}
 
 
 def delta_table_columns(path: Path, view: str | None = None) -> set[str] | None:
@@ -211,8 +203,8 @@ def render_bundle(lakehouse_root: str, extension: str, wall_refresh_s: int | Non
                   stale_after_s: int = DEFAULT_STALE_AFTER_S) -> dict[str, str]:
     """Every file of the import bundle (path inside the bundle -> YAML text), paths rendered.
 
-    `wall_refresh_s` overrides the wall's auto-refresh period (WALL__REFRESH_S); the source says 10 s.
-    `stale_after_s` (WALL__STALE_AFTER_S): the wall warns when its newest window is older than this.
+    `wall_refresh_s` overrides the wall's auto-refresh period (IOC_WALL__REFRESH_S); the source says 10 s.
+    `stale_after_s` (IOC_WALL__STALE_AFTER_S): the wall warns when its newest window is older than this.
     """
     context = RenderContext(lakehouse_root=str(lakehouse_root), extension=extension, stale_after_s=stale_after_s)
     files: dict[str, str] = {}

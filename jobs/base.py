@@ -21,7 +21,7 @@ from pyspark.sql import SparkSession
 from ioc.settings import Settings
 from jobs.config import JobsPolicy
 from jobs.exceptions import BadJobArguments
-from lakehouse.tables import TableContract, ensure_table
+from lakehouse.tables import TableContract, ensure_table, parse_columns
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def days_between(start: datetime, end: datetime) -> list[datetime]:
 AUDIT = TableContract(
     layer="_audit", name="jobs",
     comment="Every change a batch job made: what, where, how many rows and files (retention's evidence of deletion).",
-    columns=(
+    columns=parse_columns(
         "run_id STRING, job STRING, target STRING, action STRING, `rows` BIGINT, files BIGINT, "
         "detail STRING, run_at TIMESTAMP"
     ),

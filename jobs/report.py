@@ -21,8 +21,9 @@ import csv
 import logging
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
 
 from contracts.cities import CITY_NAMES
@@ -32,7 +33,7 @@ from jobs.config import JobsPolicy
 from lakehouse.catalog import AIR_CITY, ALERTS, OBSERVED_ALERTS, SECURITY_INCIDENTS, TOURISM_AREA, TRAFFIC_CITY
 from lakehouse.frames import union_all
 from lakehouse.read import read_table
-from lakehouse.tables import TableContract, ensure_table, ensure_tables
+from lakehouse.tables import TableContract, ensure_table, ensure_tables, parse_columns
 from lakehouse.writes import with_conflict_retry
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ CONGESTED_TPI = 6.0
 DAILY_REPORT = TableContract(
     layer="gold", name="daily_report",
     comment="Daily operations report: per city and domain, the day's worst, peak and total figures.",
-    columns=(
+    columns=parse_columns(
         "report_date DATE COMMENT 'UTC day reported', city_code STRING, city_name_en STRING, city_name_zh STRING, "
         "domain STRING COMMENT 'environment, traffic, tourism, security, or an alert domain', "
         "metric STRING COMMENT 'worst_aqi, congestion_hours, peak_tpi, peak_scenic_load, incidents_<severity>, "
@@ -172,9 +173,9 @@ def _number(value: float | None) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.3f}"
 
 
-def render_markdown(day: date, rows: list) -> str:  # type: ignore[type-arg]
+def render_markdown(day: date, rows: list[Row]) -> str:
     """One line per city, one column per figure; `-` where gold had nothing for the city that day."""
-    by_city: dict[str, dict[str, str]] = {}
+    by_city: dict[str, dict[str, Any]] = {}
     for row in rows:
         cell = by_city.setdefault(row.city_code, {})
         value = _number(row.value)
@@ -187,8 +188,8 @@ def render_markdown(day: date, rows: list) -> str:  # type: ignore[type-arg]
         elif row.metric == "peak_scenic_load":
             cell["scenic"] = f"{row.value:.0%} at {row.at:%H:%M} ({row.detail})"
         elif row.metric.startswith("incidents_"):
-            cell.setdefault("incidents", [])  # type: ignore[arg-type]
-            cell["incidents"].append(f"{row.metric.removeprefix('incidents_')} {value}")  # type: ignore[attr-defined]
+            cell.setdefault("incidents", [])
+            cell["incidents"].append(f"{row.metric.removeprefix('incidents_')} {value}")
         elif row.metric in ("alerts_raised", "alerts_closed"):
             key = "raised" if row.metric == "alerts_raised" else "closed"
             cell[key] = str(int(cell.get(key, "0")) + int(row.value))
@@ -197,7 +198,7 @@ def render_markdown(day: date, rows: list) -> str:  # type: ignore[type-arg]
     lines = [f"# Daily operations report {day} (UTC)", "", header, "|---|---|---|---|---|---|---|"]
     for code, (english, chinese) in CITY_NAMES.items():
         cell = by_city.get(code, {})
-        incidents = ", ".join(sorted(cell.get("incidents", []))) or "-"  # type: ignore[arg-type]
+        incidents = ", ".join(sorted(cell.get("incidents", []))) or "-"
         lines.append(f"| {english} {chinese} | {cell.get('aqi', '-')} | {cell.get('congestion', '-')} | "
                      f"{cell.get('tpi', '-')} | {cell.get('scenic', '-')} | {incidents} | "
                      f"{cell.get('raised', '0')} / {cell.get('closed', '0')} |")

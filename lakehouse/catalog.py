@@ -18,14 +18,14 @@ from typing import Final
 # Every event topic the lakehouse ingests, with its contract (catalogue names, without test prefixes).
 from contracts.topics import EVENT_CONTRACTS
 from lakehouse.contract_schema import contract_columns, contract_ddl
-from lakehouse.tables import TableContract
+from lakehouse.tables import TableContract, parse_columns
 
 APPEND_ONLY = {"delta.appendOnly": "true"}
 
 BRONZE_EVENTS = TableContract(
     layer="bronze", name="events",
     comment="Every Kafka record as received, append-only: replay silver from here.",
-    columns=(
+    columns=parse_columns(
         "topic STRING COMMENT 'Kafka topic (as consumed)', "
         "`partition` INT COMMENT 'Kafka partition', "
         "`offset` BIGINT COMMENT 'Kafka offset', "
@@ -44,7 +44,7 @@ BRONZE_EVENTS = TableContract(
 QUARANTINE = TableContract(
     layer="quarantine", name="events",
     comment="Records that failed validation, with the rule that failed and their Kafka coordinates.",
-    columns=(
+    columns=parse_columns(
         "topic STRING COMMENT 'Kafka topic (as consumed)', "
         "base_topic STRING COMMENT 'Catalogue topic the record was validated against', "
         "`partition` INT, `offset` BIGINT, kafka_timestamp TIMESTAMP, key STRING, "
@@ -84,7 +84,7 @@ def silver_view(base_topic: str) -> TableContract:
     return TableContract(
         layer="silver", name=silver_name(base_topic),
         comment=f"Validated, conformed, de-duplicated {base_topic} events ({model.__name__}).",
-        columns=f"{contract_ddl(model)}, {LINEAGE_COLUMNS}",
+        columns=parse_columns(f"{contract_ddl(model)}, {LINEAGE_COLUMNS}"),
         partitioned_by=("observed_date",),
         keys=("event_id",),
     )
@@ -116,7 +116,7 @@ SILVER_EVENTS = TableContract(
     layer="silver", name="events",
     comment="Validated, conformed, de-duplicated events of every topic: the envelope as columns, each "
             "topic's own fields in its struct column. One typed view per topic: lakehouse.silver_events.read_topic.",
-    columns=(
+    columns=parse_columns(
         "base_topic STRING COMMENT 'Catalogue topic: which struct column holds the fields', "
         "event_id STRING COMMENT 'Canonical UUID of the event', "
         "observed_at TIMESTAMP COMMENT 'When the source observed it (UTC)', "
@@ -141,7 +141,7 @@ UPDATED = "updated_at TIMESTAMP COMMENT 'When this row was last recomputed'"
 TRAFFIC_SEGMENT = TableContract(
     layer="gold", name="traffic_segment",
     comment="Per road segment and direction: speed, volume and GB/T 33171 segment index.",
-    columns=(
+    columns=parse_columns(
         f"{WINDOW}, segment_id STRING COMMENT 'source_id of the detector', road STRING, road_class STRING, "
         "direction STRING, lat DOUBLE, lon DOUBLE, observations BIGINT, "
         "volume BIGINT COMMENT 'Vehicles counted in the window', "
@@ -156,7 +156,7 @@ TRAFFIC_SEGMENT = TableContract(
 TRAFFIC_CITY = TableContract(
     layer="gold", name="traffic_city",
     comment="Traffic performance index per city and road class (all, expressway, arterial).",
-    columns=(
+    columns=parse_columns(
         f"{WINDOW}, road_class STRING COMMENT 'all, expressway or arterial', "
         "tpi DOUBLE COMMENT 'GB/T 33171 traffic performance index 0-10, vehicle-km weighted', "
         "tpi_level INT COMMENT '1 free flow .. 5 severe congestion', tpi_level_en STRING, tpi_level_zh STRING, "
@@ -170,7 +170,7 @@ TRAFFIC_CITY = TableContract(
 TOURISM_AREA = TableContract(
     layer="gold", name="tourism_area",
     comment="Per scenic area: visitors against the published maximum (LB/T 034 load), arrivals, departures.",
-    columns=(
+    columns=parse_columns(
         f"{WINDOW}, area_id STRING, area_name STRING, area_level STRING, lat DOUBLE, lon DOUBLE, "
         "max_capacity BIGINT COMMENT 'Published maximum instantaneous capacity', "
         "visitors_current BIGINT COMMENT 'Visitors inside at the last reading of the window', "
@@ -193,8 +193,8 @@ _AQI_COLUMNS = (
 AIR_STATION = TableContract(
     layer="gold", name="air_station",
     comment="HJ 633-2012 AQI per monitoring station, hourly (real-time rules) and daily.",
-    columns=f"{WINDOW}, station_id STRING, station_name STRING, lat DOUBLE, lon DOUBLE, readings BIGINT, "
-            f"{_AQI_COLUMNS}, {UPDATED}",
+    columns=parse_columns(f"{WINDOW}, station_id STRING, station_name STRING, lat DOUBLE, lon DOUBLE, "
+                          f"readings BIGINT, {_AQI_COLUMNS}, {UPDATED}"),
     partitioned_by=("window_date",),
     keys=("grain", "window_start", "station_id"),
 )
@@ -202,7 +202,7 @@ AIR_STATION = TableContract(
 AIR_CITY = TableContract(
     layer="gold", name="air_city",
     comment="HJ 633-2012 city AQI from the mean concentrations of the city's stations, hourly and daily.",
-    columns=f"{WINDOW}, stations BIGINT, {_AQI_COLUMNS}, {UPDATED}",
+    columns=parse_columns(f"{WINDOW}, stations BIGINT, {_AQI_COLUMNS}, {UPDATED}"),
     partitioned_by=("window_date",),
     keys=("grain", "window_start", "city_code"),
 )
@@ -210,7 +210,7 @@ AIR_CITY = TableContract(
 WATER_STATION = TableContract(
     layer="gold", name="water_station",
     comment="GB 3838-2002 class per water station (worst parameter), per hour and per day (worst of the day).",
-    columns=(
+    columns=parse_columns(
         f"{WINDOW}, station_id STRING, station_name STRING, river STRING, lat DOUBLE, lon DOUBLE, samples BIGINT, "
         "dissolved_oxygen DOUBLE, cod_mn DOUBLE, nh3_n DOUBLE, total_phosphorus DOUBLE, ph DOUBLE, "
         "water_class INT COMMENT '1-5 for I-V, 6 for worse than V', water_class_name STRING, "
@@ -223,7 +223,7 @@ WATER_STATION = TableContract(
 RIVER_GAUGE = TableContract(
     layer="gold", name="river_gauge",
     comment="River levels against warning levels per gauge, hourly and daily.",
-    columns=(
+    columns=parse_columns(
         f"{WINDOW}, gauge_id STRING, station_name STRING, river STRING, lat DOUBLE, lon DOUBLE, readings BIGINT, "
         "max_level_m DOUBLE, last_level_m DOUBLE, warning_level_m DOUBLE, guaranteed_level_m DOUBLE, "
         "margin_m DOUBLE COMMENT 'warning level minus highest level (negative: above warning)', "
@@ -236,7 +236,7 @@ RIVER_GAUGE = TableContract(
 SECURITY_INCIDENTS = TableContract(
     layer="gold", name="security_incidents",
     comment="Incident reports per city by category, severity and status, and incidents still open.",
-    columns=(
+    columns=parse_columns(
         f"{WINDOW}, category STRING, severity STRING, status STRING COMMENT 'status reported in the window', "
         "reports BIGINT COMMENT 'Reports (status changes) in the window', "
         f"new_incidents BIGINT COMMENT 'Reports with status open (an incident opens once)', {UPDATED}"
@@ -248,7 +248,7 @@ SECURITY_INCIDENTS = TableContract(
 VISION_CAMERA = TableContract(
     layer="gold", name="vision_camera",
     comment="People per camera and zone (zone_id '*' is the whole view): counts, density, occupancy, flow.",
-    columns=(
+    columns=parse_columns(
         f"{WINDOW}, camera_id STRING, zone_id STRING COMMENT 'Zone id, * for the whole view', zone_kind STRING, "
         "readings BIGINT, people_last BIGINT COMMENT 'People at the last reading of the window', "
         "people_max BIGINT, people_mean DOUBLE, density_max DOUBLE COMMENT 'Persons per m2, highest', "
@@ -263,7 +263,7 @@ VISION_CAMERA = TableContract(
 VISION_INCIDENTS = TableContract(
     layer="gold", name="vision_incidents",
     comment="Camera incidents per camera, kind and severity: opened, updated and closed in the window.",
-    columns=(
+    columns=parse_columns(
         f"{WINDOW}, camera_id STRING, kind STRING, severity STRING, opened BIGINT, updates BIGINT, closed BIGINT, "
         f"last_snapshot_uri STRING COMMENT 'Evidence snapshot of the latest event (faces blurred)', {UPDATED}"
     ),
@@ -274,7 +274,7 @@ VISION_INCIDENTS = TableContract(
 CITY_OPERATIONS = TableContract(
     layer="gold", name="city_operations",
     comment="One row per city per 5-minute window with every domain side by side: what the wall's map reads.",
-    columns=(
+    columns=parse_columns(
         "window_start TIMESTAMP, window_end TIMESTAMP, window_date DATE, city_code STRING, "
         "city_name_en STRING, city_name_zh STRING, lat DOUBLE, lon DOUBLE, "
         "tpi DOUBLE, tpi_level INT, expressway_tpi DOUBLE, avg_speed_kmh DOUBLE, "
@@ -294,7 +294,7 @@ CITY_OPERATIONS = TableContract(
 ALERTS = TableContract(
     layer="gold", name="alerts",
     comment="One row per alert: opened, updated while it lasts, closed when the condition clears.",
-    columns=(
+    columns=parse_columns(
         "alert_id STRING COMMENT 'Stable id: rule and subject (and opening time)', rule_id STRING, "
         "domain STRING, subject_type STRING, subject_id STRING, subject_name STRING, city_code STRING, "
         "city_name_en STRING, city_name_zh STRING, "
@@ -315,7 +315,7 @@ FORECASTS = TableContract(
     layer="gold", name="forecasts",
     comment="Forecasts per city (and scenic area): AQI 1-6 h, expressway TPI 15-60 min, scenic visitors 30-120 min "
             "ahead, with an 80 % interval; one issue every scoring (jobs.forecast).",
-    columns=(
+    columns=parse_columns(
         "target STRING COMMENT 'aqi, expressway_tpi or scenic_visitors', subject_type STRING, "
         "subject_id STRING COMMENT 'city_code or area_id', subject_name STRING, "
         "city_code STRING COMMENT 'GB/T 2260 city code', city_name_en STRING, city_name_zh STRING, "
@@ -337,7 +337,7 @@ FORECASTS = TableContract(
 FORECAST_MODELS = TableContract(
     layer="_models", name="forecast",
     comment="Trained forecast models, one row per target, version and horizon (LightGBM text): jobs.forecast.",
-    columns=(
+    columns=parse_columns(
         "target STRING, version STRING COMMENT 'UTC training time, yyyyMMddTHHmmssZ: the newest is scored', "
         "horizon INT COMMENT 'Steps of the target grid ahead', booster STRING COMMENT 'LightGBM model text', "
         "manifest STRING COMMENT 'JSON: history range, rows, interval quantiles, features', trained_at TIMESTAMP"
@@ -367,8 +367,8 @@ GOLD_ENVELOPE: Final[tuple[str, ...]] = (
 
 
 def _figures_struct(contract: TableContract) -> str:
-    fields = ", ".join(f"{name}: {definition.split(None, 1)[1]}"
-                       for name, definition in contract.column_definitions().items() if name not in GOLD_ENVELOPE)
+    fields = ", ".join(f"{column.name}: {column.definition()}"
+                       for column in contract.columns if column.name not in GOLD_ENVELOPE)
     return f"{contract.name} STRUCT<{fields}> COMMENT '{contract.qualified_name} figures; null on other views'"
 
 
@@ -376,7 +376,7 @@ GOLD_FACTS = TableContract(
     layer="gold", name="facts",
     comment="Every windowed gold table in one: the window and city as columns, each view's figures in its "
             "struct column. One view per table: lakehouse.gold_facts.read_view (the wall's datasets too).",
-    columns=(
+    columns=parse_columns(
         "gold_table STRING COMMENT 'The view the row belongs to (gold.<gold_table>)', "
         "grain STRING COMMENT '5min, hour or day', "
         "window_start TIMESTAMP COMMENT 'Window start (UTC)', "

@@ -1,8 +1,11 @@
-"""Table contracts: a Delta table's name, layer, columns (with comments), partitioning and properties.
+"""Table contracts: a Delta table's name, layer, typed columns, partitioning and properties.
 
-Contracts are DDL so they read like the tables they describe; `ensure_table` creates a table from its
-contract if it is missing and leaves an existing one alone, so every job can call it at start-up.
-Paths are `<lakehouse root>/<layer>/<name>`: a local folder by default, `s3a://...` in production.
+A contract's columns are typed (`Column`: name, Spark SQL type, comment, nullability), so the wall,
+fusion and the alert rules read names and types without parsing text. They are written as DDL in
+the catalogue, so they read like the tables they describe, parsed once into `Column`s
+(`parse_columns`) and rendered back to DDL for Spark. `ensure_table` creates a table from its contract
+if it is missing and leaves an existing one alone, so every job can call it at start-up. Paths are
+`<lakehouse root>/<layer>/<name>`: a local folder by default, `s3a://...` in production.
 """
 
 from __future__ import annotations
@@ -25,7 +28,33 @@ COMMON_PROPERTIES: dict[str, str] = {
 
 
 _SCHEMAS: dict[str, T.StructType] = {}  # DDL -> schema
-_NAMES: dict[str, tuple[str, ...]] = {}  # DDL -> column names
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table contract."""
+
+    name: str
+    type: str  # Spark SQL type as written: `DOUBLE`, `ARRAY<STRING>`, `STRUCT<aqi: INT COMMENT '...'>`
+    comment: str | None = None  # None: no COMMENT clause ('' is an empty one, which Spark keeps)
+    nullable: bool = True
+
+    @property
+    def base_type(self) -> str:
+        """The type's leading word, upper case: `STRUCT` for a struct, `DECIMAL` for `DECIMAL(10, 2)`."""
+        word = self.type.split("<", 1)[0].split("(", 1)[0]
+        return word.strip().upper()
+
+    def definition(self) -> str:
+        """What follows the name in DDL (`TYPE [NOT NULL] [COMMENT '...']`), as a struct field takes it too."""
+        not_null = "" if self.nullable else " NOT NULL"
+        if self.comment is None:
+            return f"{self.type}{not_null}"
+        escaped = self.comment.replace("\\", "\\\\").replace("'", "\\'")
+        return f"{self.type}{not_null} COMMENT '{escaped}'"
+
+    def ddl(self) -> str:
+        return f"`{self.name}` {self.definition()}"
 
 
 @dataclass(frozen=True)
@@ -34,7 +63,7 @@ class TableContract:
 
     layer: str
     name: str
-    columns: str  # DDL column list, with COMMENTs
+    columns: tuple[Column, ...]
     comment: str
     partitioned_by: tuple[str, ...] = ()
     keys: tuple[str, ...] = ()  # the columns that identify a row (MERGE condition), when there are any
@@ -47,26 +76,32 @@ class TableContract:
     def path(self, root: str) -> str:
         return f"{root.rstrip('/')}/{self.layer}/{self.name}"
 
+    @property
+    def ddl(self) -> str:
+        """The column list as Spark DDL."""
+        return ", ".join(column.ddl() for column in self.columns)
+
     def schema(self) -> T.StructType:
         """The columns as a Spark schema (parsed by the JVM once per contract: the driver asks often)."""
-        if self.columns not in _SCHEMAS:
-            _SCHEMAS[self.columns] = T.StructType.fromDDL(self.columns)
-        return _SCHEMAS[self.columns]
+        ddl = self.ddl
+        if ddl not in _SCHEMAS:
+            schema = T.StructType.fromDDL(ddl)
+            assert isinstance(schema, T.StructType)  # a column list parses to a struct
+            _SCHEMAS[ddl] = schema
+        return _SCHEMAS[ddl]
 
     def column_names(self) -> tuple[str, ...]:
         """The top-level column names, in order: `schema().fieldNames()` without a JVM (the driver's
         Python gold rows and the forecasts' simulated history are built where no Spark runs)."""
-        if self.columns not in _NAMES:
-            _NAMES[self.columns] = tuple(self.column_definitions())
-        return _NAMES[self.columns]
+        return tuple(column.name for column in self.columns)
+
+    def column_types(self) -> dict[str, str]:
+        """Column name -> Spark SQL type, in order."""
+        return {column.name: column.type for column in self.columns}
 
     def column_definitions(self) -> dict[str, str]:
-        """Column name -> its DDL as written in the contract (`name TYPE [COMMENT '...']`)."""
-        definitions = {}
-        for part in split_columns(self.columns):
-            definition = part.strip()
-            definitions[definition.split(None, 1)[0].strip("`")] = definition
-        return definitions
+        """Column name -> its DDL (`name TYPE [NOT NULL] [COMMENT '...']`)."""
+        return {column.name: column.ddl() for column in self.columns}
 
     def create_sql(self, root: str) -> str:
         properties = {**COMMON_PROPERTIES, **self.properties}
@@ -74,22 +109,115 @@ class TableContract:
         partitioning = f"PARTITIONED BY ({', '.join(self.partitioned_by)})" if self.partitioned_by else ""
         comment = self.comment.replace("'", "\\'")
         return (
-            f"CREATE TABLE IF NOT EXISTS delta.`{self.path(root)}` ({self.columns}) USING DELTA "
+            f"CREATE TABLE IF NOT EXISTS delta.`{self.path(root)}` ({self.ddl}) USING DELTA "
             f"{partitioning} COMMENT '{comment}' TBLPROPERTIES ({props})"
         )
 
 
-def split_columns(ddl: str) -> list[str]:
-    """Split a DDL column list on commas outside quotes, parentheses and angle brackets."""
-    parts, depth, quoted, current = [], 0, False, []
-    for char in ddl:
-        if char == "'":
+def parse_columns(ddl: str) -> tuple[Column, ...]:
+    """Typed columns from a DDL column list (`name TYPE [NOT NULL] [COMMENT '...'], ...`).
+
+    Raises ValueError naming a definition it cannot read: a contract that does not parse fails at
+    import, not in a job.
+    """
+    return tuple(_parse_column(part.strip()) for part in split_columns(ddl))
+
+
+def _parse_column(definition: str) -> Column:
+    if definition.startswith("`"):
+        end = definition.find("`", 1)
+        if end < 0:
+            raise ValueError(f"unclosed quoted column name in {definition!r}")
+        name, rest = definition[1:end], definition[end + 1:]
+    else:
+        name, _, rest = definition.partition(" ")
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"cannot read the column name of {definition!r}")
+    kind, nullable, comment = _type_and_options(name, rest.strip(), definition)
+    return Column(name, kind, comment, nullable)
+
+
+def _type_and_options(name: str, rest: str, definition: str) -> tuple[str, bool, str | None]:
+    """The type (up to the first top-level NOT NULL or COMMENT), nullability and the comment's text."""
+    depth, quoted, escaped, cut = 0, False, False, len(rest)
+    for index, char in enumerate(rest):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = quoted
+        elif char == "'":
             quoted = not quoted
         elif not quoted and char in "(<":
             depth += 1
         elif not quoted and char in ")>":
             depth -= 1
-        if char == "," and depth == 0 and not quoted:
+        elif not quoted and depth == 0 and char == " " and rest[index + 1:].upper().startswith(("NOT NULL",
+                                                                                               "COMMENT ")):
+            cut = index
+            break
+    kind, tail = rest[:cut].strip(), rest[cut:].strip()
+    if _top_level_space(kind) and not kind.upper().startswith("INTERVAL"):
+        raise ValueError(f"column {name!r}: cannot read the type {kind!r} in {definition!r}")
+    nullable = not tail.upper().startswith("NOT NULL")
+    if not nullable:
+        tail = tail[len("NOT NULL"):].strip()
+    comment = None
+    if tail.upper().startswith("COMMENT"):
+        text = tail[len("COMMENT"):].strip()
+        if len(text) < 2 or text[0] != "'" or text[-1] != "'":
+            raise ValueError(f"column {name!r}: a COMMENT is one quoted string, in {definition!r}")
+        comment, tail = _unescape(text[1:-1]), ""
+    if not kind or tail:
+        raise ValueError(f"cannot read the column definition {definition!r}")
+    return kind, nullable, comment
+
+
+def _top_level_space(kind: str) -> bool:
+    """Whether the type has a space outside brackets and quotes: words after a type, not a type."""
+    depth, quoted, escaped = 0, False, False
+    for char in kind:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = quoted
+        elif char == "'":
+            quoted = not quoted
+        elif not quoted:
+            depth += (char in "(<") - (char in ")>")
+            if char == " " and depth == 0:
+                return True
+    return False
+
+
+def _unescape(text: str) -> str:
+    out, escaped = [], False
+    for char in text:
+        if escaped or char != "\\":
+            out.append(char)
+            escaped = False
+        else:
+            escaped = True
+    return "".join(out)
+
+
+def split_columns(ddl: str) -> list[str]:
+    """Split a DDL column list on commas outside quotes (with their backslash escapes), parentheses and
+    angle brackets."""
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quoted, escaped = 0, False, False
+    for char in ddl:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == "'":
+            quoted = not quoted
+        elif not quoted and char in "(<":
+            depth += 1
+        elif not quoted and char in ")>":
+            depth -= 1
+        elif char == "," and depth == 0 and not quoted:
             parts.append("".join(current))
             current = []
             continue
@@ -104,10 +232,10 @@ def ensure_table(spark: SparkSession, root: str, contract: TableContract) -> str
     spark.sql(contract.create_sql(root))
     path = contract.path(root)
     existing = set(spark.read.format("delta").load(path).schema.fieldNames())
-    added = [definition for name, definition in contract.column_definitions().items() if name not in existing]
+    added = [column for column in contract.columns if column.name not in existing]
     if added:
-        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({', '.join(added)})")
-        logger.info("%s: added column(s) %s", contract.qualified_name, ", ".join(d.split()[0] for d in added))
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({', '.join(column.ddl() for column in added)})")
+        logger.info("%s: added column(s) %s", contract.qualified_name, ", ".join(column.name for column in added))
     return path
 
 

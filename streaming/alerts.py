@@ -65,11 +65,11 @@ class RuleExpressions(NamedTuple):
 def table_columns(table: str) -> dict[str, str]:
     """Column name -> Spark SQL type (`DOUBLE`, `STRING`...) of a table's contract.
 
-    Read from the contract's DDL text rather than `schema()`, which parses the DDL in the JVM and so
-    needs a Spark session: rules are loaded (and validated) before the job starts Spark, and by tests
-    that never start it. The names are the same as `schema().fieldNames()`.
+    Read from the typed contract rather than `schema()`, which parses the DDL in the JVM and so needs a
+    Spark session: rules are loaded (and validated) before the job starts Spark, and by tests that
+    never start it. The names are the same as `schema().fieldNames()`.
     """
-    return {name: definition.split(None, 2)[1] for name, definition in by_name(table).column_definitions().items()}
+    return by_name(table).column_types()
 
 
 class AlertRule(BaseModel):

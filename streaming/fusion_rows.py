@@ -60,9 +60,8 @@ WATER_LOOKBACK = LOOKBACK["hour"]
 
 # columns the Spark version coalesces to 0 when a city has no rows for them
 COALESCED = ("rivers_above_warning", "open_incidents", "incidents_reported", "vision_incidents", "open_alerts")
-# column -> Spark type, in contract order (read from the DDL: no Spark session needed)
-COLUMN_TYPES: dict[str, str] = {name: definition.split()[1].upper()
-                                for name, definition in CITY_OPERATIONS.column_definitions().items()}
+# column -> Spark type, in contract order (from the typed contract: no Spark session needed)
+COLUMN_TYPES: dict[str, str] = {column.name: column.type.upper() for column in CITY_OPERATIONS.columns}
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
@@ -209,8 +208,8 @@ class _Fusion:
     def traffic(self, w: datetime, city: str) -> Iterator[Figures]:
         """The traffic columns of a city's row. Spark joins the road-class rows, not aggregates: with the
         contract keys that is one row or none, and were a key duplicated, one fused row per pair."""
-        alls = [row for row in self._traffic_all.get(w, ()) if row.get("city_code") == city]
-        expressways = [row for row in self._expressway.get(w, ()) if row.get("city_code") == city]
+        alls: list[Row | None] = [row for row in self._traffic_all.get(w, ()) if row.get("city_code") == city]
+        expressways: list[Row | None] = [row for row in self._expressway.get(w, ()) if row.get("city_code") == city]
         for everything, expressway in product(alls or [None], expressways or [None]):
             figures: Figures = {}
             if everything is not None:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql.types import StructType
 
-from lakehouse.tables import TableContract, ensure_table
+from lakehouse.tables import Column, TableContract, ensure_table, parse_columns
 
 BEFORE = TableContract(layer="gold", name="grown", comment="a table whose contract grows",
-                       columns="window_start TIMESTAMP COMMENT 'start', figure DOUBLE", partitioned_by=())
+                       columns=parse_columns("window_start TIMESTAMP COMMENT 'start', figure DOUBLE"))
 AFTER = TableContract(layer="gold", name="grown", comment="a table whose contract grows",
-                      columns="window_start TIMESTAMP COMMENT 'start', figure DOUBLE, "
-                              "state STRING COMMENT 'partials, JSON'", partitioned_by=())
+                      columns=parse_columns("window_start TIMESTAMP COMMENT 'start', figure DOUBLE, "
+                                            "state STRING COMMENT 'partials, JSON'"))
 
 
 def test_a_column_the_contract_gained_is_added_and_the_rows_stay(spark: SparkSession, tmp_path: Path) -> None:
@@ -28,3 +30,41 @@ def test_a_column_the_contract_gained_is_added_and_the_rows_stay(spark: SparkSes
 
     ensure_table(spark, root, AFTER)  # idempotent: nothing more to add
     assert spark.read.format("delta").load(path).schema.fieldNames() == ["window_start", "figure", "state"]
+
+
+def test_ddl_reads_into_typed_columns_and_back() -> None:
+    columns = parse_columns(
+        "`rows` BIGINT NOT NULL COMMENT 'a reserved name, never null', "
+        "air STRUCT<aqi: INT COMMENT 'HJ 633, the index', level: STRING> COMMENT 'figures, per view', "
+        "amount DECIMAL(18, 6), tags ARRAY<STRING> COMMENT '', note STRING COMMENT 'it\\'s a \\\\ path, with commas'")
+    assert columns == (
+        Column("rows", "BIGINT", "a reserved name, never null", nullable=False),
+        Column("air", "STRUCT<aqi: INT COMMENT 'HJ 633, the index', level: STRING>", "figures, per view"),
+        Column("amount", "DECIMAL(18, 6)"),
+        Column("tags", "ARRAY<STRING>", ""),
+        Column("note", "STRING", "it's a \\ path, with commas"),
+    )
+    assert [c.base_type for c in columns] == ["BIGINT", "STRUCT", "DECIMAL", "ARRAY", "STRING"]
+    rendered = ", ".join(column.ddl() for column in columns)
+    assert parse_columns(rendered) == columns
+
+
+@pytest.mark.parametrize("ddl", ["name", "`open TIMESTAMP", "x STRING COMMENT unquoted", "x STRING NULLABLE",
+                                 "bad-name STRING"])
+def test_a_definition_that_does_not_read_fails_with_it(ddl: str) -> None:
+    with pytest.raises(ValueError, match="column"):
+        parse_columns(ddl)
+
+
+def test_every_contract_renders_ddl_spark_reads_to_its_columns(spark: SparkSession) -> None:
+    from jobs.base import AUDIT
+    from jobs.report import DAILY_REPORT
+    from lakehouse.catalog import all_contracts, all_views
+
+    for contract in [*all_contracts(), *all_views(), AUDIT, DAILY_REPORT]:
+        schema = StructType.fromDDL(contract.ddl)
+        assert tuple(schema.fieldNames()) == contract.column_names(), contract.qualified_name
+        for field, column in zip(schema.fields, contract.columns, strict=True):
+            assert field.nullable == column.nullable
+            assert field.metadata.get("comment") == column.comment, (contract.qualified_name, column.name)
+        assert parse_columns(contract.ddl) == contract.columns
