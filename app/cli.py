@@ -44,7 +44,7 @@ def configure_logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format=LOG_FORMAT,
         datefmt="%H:%M:%S",
-        **({"handlers": handlers} if handlers else {}),
+        handlers=handlers or None,
     )
     # kafka-python logs every refused connection; the CLI reports the outcome itself.
     logging.getLogger("kafka").setLevel(logging.INFO if verbose else logging.CRITICAL)

@@ -27,11 +27,12 @@ from pathlib import Path
 
 import click
 
+from contracts.topics import TopicSpec
 from ioc.daemons import Daemon
 from ioc.exceptions import IocError, StreamingError
 from ioc.kafka.broker import LocalBroker
 from ioc.kafka.clients import make_producer
-from ioc.kafka.topics import TopicSpec, ensure_topics
+from ioc.kafka.topics import ensure_topics
 from ioc.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -47,9 +47,9 @@ from lakehouse.pinned import pin, release
 from lakehouse.silver_events import read_events, view_of
 from streaming.gold import traffic
 from streaming.gold.live import LiveGold
+from streaming.gold.registry import GOLD_BY_TOPIC, ROLLUPS
 from streaming.gold.windows import window_start
 from streaming.live_state import collect_silver, gold_loader
-from streaming.gold.registry import GOLD_BY_TOPIC, ROLLUPS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gold_paths.json"
 

@@ -64,6 +64,15 @@ CITY_COORDINATES: Final[dict[str, tuple[float, float]]] = {
 }
 
 
+_NO_NAMES: Final = (None, None)
+
+
+def city_names(city_code: object) -> tuple[str, str] | tuple[None, None]:
+    """(English, Chinese) names of a city code; (None, None) for anything else (a null, a foreign code)."""
+    names = CITY_NAMES.get(city_code) if isinstance(city_code, str) else None
+    return _NO_NAMES if names is None else names
+
+
 class CityRow(BaseModel):
     """One prefecture as the city dimension holds it (`dim_city`)."""
 

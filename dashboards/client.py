@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import http.cookiejar
 import json
@@ -147,9 +148,10 @@ class SupersetClient:
                 return int(dataset["id"])
         raise SupersetApiError(f"no dataset named {table_name}", status=404)
 
-    def chart_data(self, dataset_id: int, columns: list[str] | None = None, metrics: list[Any] | None = None,
-                   filters: list[dict[str, Any]] | None = None, row_limit: int = 10_000,
-                   orderby: list[Any] | None = None, force: bool = True) -> dict[str, Any]:
+    def chart_data(self, dataset_id: int, columns: builtins.list[str] | None = None,
+                   metrics: builtins.list[Any] | None = None, filters: builtins.list[dict[str, Any]] | None = None,
+                   row_limit: int = 10_000, orderby: builtins.list[Any] | None = None,
+                   force: bool = True) -> dict[str, Any]:
         """POST /api/v1/chart/data for one query on a dataset; returns the first result. `force` runs the
         query (and refreshes Superset's data cache); without it a result cached within the TTL may answer."""
         body = {

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,7 +59,7 @@ def contract_row(contract: TableContract, **values: Any) -> dict[str, Any]:
 
 FORECAST_WARNING_CITY = "230200"
 # per target: horizons in minutes, the step, and the value forecast for a subject (its index)
-SAMPLE_FORECASTS = {
+SAMPLE_FORECASTS: dict[str, tuple[tuple[int, ...], Callable[[int, int], float], str]] = {
     "aqi": ((60, 120, 180, 240, 300, 360), lambda i, h: 40.0 + i * 7 + h / 30, "AQI"),
     "expressway_tpi": ((15, 30, 45, 60), lambda i, h: round(1.0 + i * 0.3 + h / 60, 2), "TPI"),
     "scenic_visitors": ((30, 60, 90, 120), lambda i, h: 1000.0 * (i + 1) + 2 * h, "visitors"),
@@ -168,9 +169,9 @@ def sample_rows(windows: int = 12, cities: dict[str, tuple[str, str]] | None = N
     rows[catalog.FORECASTS.qualified_name] = forecast_rows(names, latest)
     open_alerts = 0
     for index, (code, (name_en, name_zh)) in enumerate(sorted(names.items())):
-        status = STATUS.get(code)
-        if status is None:
+        if code not in STATUS:
             continue
+        status = STATUS[code]
         rank = {"red": 4, "orange": 3, "yellow": 2, "blue": 1}[status]
         level, colour = LEVELS[rank]
         open_alerts += 1

@@ -94,7 +94,7 @@ class SupersetServer:
         return extension
 
     def env(self) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("WALL__", "IOC_"))}
+        env = {key: value for key, value in os.environ.items() if not key.startswith("IOC_")}
         env.update({
             "SUPERSET_CONFIG_PATH": str(RUNTIME_DIR / "superset_config.py"),
             "WALL_RUNTIME_JSON": str(self.runtime_file),
@@ -188,7 +188,7 @@ class SupersetServer:
         return True
 
     def _default_sqlite(self) -> Path | None:
-        """The SQLite file of the default metadata URI; None when WALL__METADATA_URI names another DB."""
+        """The SQLite file of the default metadata URI; None when IOC_WALL__METADATA_URI names another DB."""
         if self.settings.metadata_uri is not None:
             return None
         return (self.state_dir / "superset.db").resolve()
@@ -273,7 +273,7 @@ class SupersetServer:
                     f"port {port} on {host} is already in use by another process{other}, so this Superset "
                     f"(state in {self.state_dir}) cannot serve there",
                     hint="stop the other server (`ioc wall stop` / `make stop` for the local stack's on 8088) "
-                    "or set WALL__PORT to a free port") from exc
+                    "or set IOC_WALL__PORT to a free port") from exc
 
     def wait_until_ready(self, timeout_s: float = 60.0) -> float:
         """Wait until this server logs its admin in over HTTP (see `wait_for_login`)."""
@@ -337,7 +337,8 @@ def health_ok(base_url: str, timeout_s: float = 3.0) -> bool:
     """Whether `base_url`/health answers 200 (the web server runs; says nothing of logins)."""
     try:
         with urllib.request.urlopen(f"{base_url}/health", timeout=timeout_s) as response:  # noqa: S310
-            return response.status == 200
+            status: int = response.status
+            return status == 200
     except (urllib.error.URLError, OSError):
         return False
 

@@ -87,7 +87,8 @@ class Grid:
 
 
 def _rolling_mean(z: np.ndarray, window: int) -> np.ndarray:
-    return pd.DataFrame(z.T).rolling(window, min_periods=max(1, window // 2)).mean().to_numpy().T
+    means: np.ndarray = pd.DataFrame(z.T).rolling(window, min_periods=max(1, window // 2)).mean().to_numpy().T
+    return means
 
 
 FEATURES: Final = ("subject", "z0", "z1", "z2", "z3", "z6", "day_mean", "yesterday_at_origin",
@@ -189,7 +190,7 @@ class TargetModel:
         """Model space to the target's units. The point is rounded as gold reports the value (whole AQI
         and visitors, the TPI to 0.01); the interval's bounds are not, to 0.001 only: the values are
         that coarse, and a bound rounded outward would cover a rounded value it should not."""
-        values = np.clip(self.target.to_units(z), 0.0, None)
+        values: np.ndarray = np.clip(self.target.to_units(z), 0.0, None)
         if bound:
             return np.round(values, 3)
         return np.round(values) if self.target.integer else np.round(values, 2)

@@ -107,14 +107,14 @@ def decide(rule: AlertRule, target: Target, forecasts: pd.DataFrame, open_warnin
     for row in forecasts.sort_values("target_time").itertuples(index=False):
         rated = rule_value(target, row.value, row.capacity)
         rank = rule.rank(rated)
-        if rank == 0:
+        if rated is None or rank == 0:
             continue
-        current = worst.get(row.subject_id)
-        if current is None:  # the first crossing gives the time and lead; the worst value, the level
+        earlier = worst.get(row.subject_id)
+        if earlier is None:  # the first crossing gives the time and lead; the worst value, the level
             worst[row.subject_id] = (rank, rated, row.target_time.to_pydatetime(), int(row.horizon_minutes),
                                      row.city_code)
-        elif (rated > current[1]) if rule.direction == "higher" else (rated < current[1]):
-            worst[row.subject_id] = (rank, rated, current[2], current[3], current[4])
+        elif (rated > earlier[1]) if rule.direction == "higher" else (rated < earlier[1]):
+            worst[row.subject_id] = (rank, rated, earlier[2], earlier[3], earlier[4])
     subjects = set(worst) | set(open_warnings)
     for subject in sorted(subjects):
         current = open_warnings.get(subject)

@@ -30,4 +30,5 @@ def settings_from(ctx: click.Context) -> Settings:
     obj = ctx.ensure_object(dict)
     if "settings" not in obj:
         obj["settings"] = load_settings()
-    return obj["settings"]
+    settings: Settings = obj["settings"]
+    return settings

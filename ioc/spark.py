@@ -116,5 +116,6 @@ def _quiet_local_checkpoint_warnings(session: SparkSession) -> None:
     lines per micro-batch in the job's output, none of them actionable.
     """
     jvm = session.sparkContext._jvm
+    assert jvm is not None  # set while the session is active
     level = jvm.org.apache.logging.log4j.Level.ERROR
     jvm.org.apache.logging.log4j.core.config.Configurator.setLevel("org.apache.spark.rdd.MapPartitionsRDD", level)

@@ -21,6 +21,7 @@ import json
 import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,7 @@ def history(spark: SparkSession, root: str, target: Target, since: datetime, unt
         rows = rows.where(F.col(column) == value)
     capacity = F.col(target.capacity).cast("double") if target.capacity else F.lit(None).cast("double")
     name = F.col(target.name_column) if target.name_column else F.lit(None).cast("string")
-    frame = rows.select(F.col(target.subject).alias("subject_id"), "city_code", "window_start",
+    frame: pd.DataFrame = rows.select(F.col(target.subject).alias("subject_id"), "city_code", "window_start",
                         F.col(target.value).cast("double").alias("value"), capacity.alias("capacity"),
                         name.alias("subject_name")).toPandas()
     frame["window_start"] = pd.to_datetime(frame["window_start"]).dt.tz_localize(
@@ -187,6 +188,10 @@ def _level(target: Target, value: float) -> tuple[int | None, str | None, str | 
     return None, None, None
 
 
+def _replace_where(frame: DataFrame, condition: str, path: str) -> None:
+    frame.write.format("delta").mode("overwrite").option("replaceWhere", condition).save(path)
+
+
 def score(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: ScoreArgs) -> JobResult:
     root = settings.lakehouse.root
     result = JobResult("forecast-score", args.dry_run)
@@ -213,8 +218,7 @@ def score(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Sco
         if not args.dry_run:
             frame = spark.createDataFrame(rows, FORECASTS.schema())
             condition = f"target = '{target.name}' AND issued_at = TIMESTAMP '{issued_at:%Y-%m-%d %H:%M:%S}+00:00'"
-            with_conflict_retry(lambda frame=frame, condition=condition: frame.write.format("delta").mode("overwrite")
-                                .option("replaceWhere", condition).save(forecasts_path), f"{target.name} forecasts")
+            with_conflict_retry(partial(_replace_where, frame, condition, forecasts_path), f"{target.name} forecasts")
         result.changes.append(Change(FORECASTS.qualified_name, "replace" if args.dry_run else "replaced",
                                      rows=len(rows), detail=detail))
         rule = rules.get(target.rule_id)

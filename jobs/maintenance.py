@@ -93,7 +93,9 @@ def run(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Maint
 
 
 def _file_count(spark: SparkSession, path: str) -> int:
-    return int(spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first().numFiles)
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()
+    assert detail is not None  # DESCRIBE DETAIL answers one row
+    return int(detail.numFiles)
 
 
 def _optimize(spark: SparkSession, root: str, contract: TableContract, dry_run: bool) -> Change:
@@ -127,6 +129,7 @@ def _vacuum(spark: SparkSession, root: str, contract: TableContract, hours: floa
 def _listed_files(spark: SparkSession, path: str) -> int:
     """Data files under the table's folder (any file system), excluding the log."""
     jvm = spark.sparkContext._jvm
+    assert jvm is not None  # set while the session is active
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
     fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if not fs.exists(hadoop_path):

@@ -31,10 +31,11 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from contracts.topics import EVENT_CONTRACTS
 from ioc.settings import Settings
 from jobs.base import Change, JobResult, RangeArgs, last_metrics, table_version
 from jobs.config import JobsPolicy
-from lakehouse.catalog import BRONZE_EVENTS, EVENT_CONTRACTS, QUARANTINE, SILVER_EVENTS, all_contracts
+from lakehouse.catalog import BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, all_contracts
 from lakehouse.frames import union_all
 from lakehouse.pinned import pin, release
 from lakehouse.silver_events import as_events, read_events

@@ -103,6 +103,7 @@ def _expire_rows(spark: SparkSession, table: Target, dry_run: bool) -> Change:
 
 def _expire_files(spark: SparkSession, folder: Target, suffixes: tuple[str, ...], dry_run: bool) -> Change:
     jvm = spark.sparkContext._jvm
+    assert jvm is not None  # set while the session is active
     root = jvm.org.apache.hadoop.fs.Path(folder.path)
     fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     detail = f"files modified before {folder.cutoff.isoformat(timespec='seconds')}"

@@ -42,7 +42,7 @@ def _spark_type(schema: dict[str, Any], node: dict[str, Any]) -> str:
 
 
 def _comment(node: dict[str, Any]) -> str:
-    text = node.get("description", "")
+    text: str = node.get("description", "")
     if unit := node.get("unit"):
         text = f"{text} [{unit}]" if text else f"[{unit}]"
     return text.replace("'", "")

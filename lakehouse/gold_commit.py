@@ -131,6 +131,7 @@ class GoldCommitter:
 
     def _commit(self, facts: DataFrame, covered: Covered, user_metadata: str) -> None:
         jvm = self.spark._jvm
+        assert jvm is not None  # set while the session is active
         log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, self.path)
         txn = log.startTransaction()
         try:
@@ -153,7 +154,8 @@ class GoldCommitter:
                 kept = self._written(txn, self._rest(dropped, covered), actions)
                 for path, (add, partition, first, last) in kept.items():
                     sources = [file.windows for _, file in dropped if file.partition == partition]
-                    known = None if any(w is None for w in sources) else frozenset().union(*sources) - replaced
+                    complete = [w for w in sources if w is not None]
+                    known = frozenset().union(*complete) - replaced if len(complete) == len(sources) else None
                     new_files[path] = _File(add, partition, known, first, last)
             for _, file in met:
                 actions.add(file.add.remove())
@@ -170,6 +172,7 @@ class GoldCommitter:
 
     def _operation(self, covered: Covered, user_metadata: str) -> Any:
         jvm = self.spark._jvm
+        assert jvm is not None  # set while the session is active
         option = jvm.scala.Option
         none = option.empty()
         write = getattr(jvm.org.apache.spark.sql.delta, "DeltaOperations$Write")
@@ -179,8 +182,10 @@ class GoldCommitter:
     def _written(self, txn: Any, frame: DataFrame, actions: Any) -> dict[str, tuple[Any, Partition, Any, Any]]:
         """Write `frame`'s files in the transaction (not committed yet); their add actions go to `actions`
         and come back by path, with each file's partition and window range."""
+        jvm = self.spark._jvm
+        assert jvm is not None  # set while the session is active
         added = {}
-        for add in self.spark._jvm.scala.jdk.javaapi.CollectionConverters.asJava(txn.writeFiles(frame._jdf)):
+        for add in jvm.scala.jdk.javaapi.CollectionConverters.asJava(txn.writeFiles(frame._jdf)):
             actions.add(add)
             partition, first, last = _described(add)
             added[add.path()] = (add, partition, first, last)

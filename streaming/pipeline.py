@@ -50,16 +50,16 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.streaming.query import StreamingQuery
 
 from contracts.quality import UNPROCESSABLE
+from contracts.topics import EVENT_CONTRACTS
 from ioc.settings import Settings
 from lakehouse.catalog import (
     AIR_CITY,
     ALERTS,
     BRONZE_EVENTS,
     CITY_OPERATIONS,
-    EVENT_CONTRACTS,
     FORECASTS,
     GOLD_FACTS,
     GOLD_VIEWS,
@@ -294,7 +294,7 @@ class LakehousePipeline:
         if timeout_s is None:
             query.awaitTermination()
         else:
-            query.awaitTermination(timeout_s)
+            query.awaitTermination(timeout_s)  # type: ignore[arg-type]  # pyspark takes float seconds too
         if query.isActive:
             query.stop()
             raise TimeoutError(f"the streaming query did not catch up within {timeout_s}s")
@@ -889,4 +889,5 @@ def earliest_produced(rows: dict[str, list[dict[str, Any]]]) -> str:
                  if row.get("_kafka_timestamp") is not None), default=None)
     if first is None:
         return ""
-    return (first if first.tzinfo else first.replace(tzinfo=UTC)).isoformat(timespec="milliseconds")
+    moment: datetime = first if first.tzinfo else first.replace(tzinfo=UTC)
+    return moment.isoformat(timespec="milliseconds")

@@ -262,13 +262,13 @@ def _order(left: Any, right: Any) -> int:
             left, right = float(left), float(right)
             if math.isnan(left) or math.isnan(right):
                 return int(math.isnan(left)) - int(math.isnan(right))
-        return (left > right) - (left < right)
+        return int(left > right) - int(left < right)
     if isinstance(left, date) and isinstance(right, date):
         left, right = _as_moment(left), _as_moment(right)
     elif type(left) is not type(right) or not isinstance(left, str | bool):
         raise TypeError(f"cannot compare {_KIND_WORDS.get(_kind_of(left), _kind_of(left))} {left!r} with "
                         f"{_KIND_WORDS.get(_kind_of(right), _kind_of(right))} {right!r}")
-    return (left > right) - (left < right)
+    return int(left > right) - int(left < right)
 
 
 def _as_moment(value: date) -> datetime:
@@ -863,10 +863,10 @@ class _Parser:
         def evaluate(row: Row) -> str | None:
             parts = []
             for fn in fns:
-                value = fn(row)
-                if value is None:
+                text = to_spark_string(fn(row))
+                if text is None:
                     return None
-                parts.append(to_spark_string(value))
+                parts.append(text)
             return "".join(parts)
 
         return _Expr(evaluate, TEXT, args[0].start if start is None else start,

@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ioc.daemons import Daemon
 from ioc.exceptions import IocError, StreamingError
@@ -165,6 +165,7 @@ def status(settings: Settings, now: float | None = None) -> dict[str, Any]:
         document.update(json.loads(status_file.read_text()))
         document["pid"] = pid
     supervised = supervisor.read_state(settings.streaming)
+    state: supervisor.State | Literal["stalled"]
     if supervised is not None and (pid is not None or supervised.state == "failed"):
         state = supervised.state if pid is not None else "failed"
         document.update(restarts=supervised.restarts, last_error=supervised.last_error,

@@ -47,7 +47,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from contracts.cities import CITY_NAMES
-from lakehouse.catalog import EVENT_CONTRACTS, SILVER_VIEWS
+from contracts.topics import EVENT_CONTRACTS
+from lakehouse.catalog import SILVER_VIEWS
 from streaming.validation import validate
 
 KAFKA_ORDER = ("kafka_timestamp", "partition", "offset")

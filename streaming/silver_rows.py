@@ -112,7 +112,7 @@ def judge_batch(records: Iterable[Record], base_of: Mapping[str, str], frontiers
     for record in records:
         base_topic = base_of.get(record.topic)  # None: the validator quarantines it as unprocessable
         (reason, detail, event_id, observed_us), values = judge_payload(base_topic, record.value)
-        if reason is not None or event_id is None or observed_us is None or values is None:
+        if reason is not None or base_topic is None or event_id is None or observed_us is None or values is None:
             judged.quarantined.append(Verdict(record, reason or UNPROCESSABLE, detail))
         else:
             valid.append(_Valid(record, base_topic, event_id, observed_us, values))
@@ -175,8 +175,9 @@ def _decide(in_topic: list[_Valid], seen: Mapping[str, Any], judged: JudgedBatch
             detail = "event_id already in silver" if seen_before else "event_id of an earlier record"
         elif item.late:
             reason = "late"
+            assert item.behind_s is not None  # late is only set with behind_s
             # format_string('%.0f'): Java rounds the double's decimal digits HALF_UP, as round() does
-            detail = f"{int(round_half_up(item.behind_s / 60, 0))} minutes behind the topic frontier"  # type: ignore[arg-type, operator]
+            detail = f"{int(round_half_up(item.behind_s / 60, 0))} minutes behind the topic frontier"
         else:
             judged.rows.setdefault(topic, []).append(_silver_row(item, ingested_at, batch_id))
             continue

@@ -37,9 +37,11 @@ from pydantic import BaseModel, ValidationError
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.functions import pandas_udf
 
+from contracts.envelope import EventEnvelope
 from contracts.quality import MAX_PAYLOAD_BYTES, UNPROCESSABLE, BadInputReason, classify_payload
-from lakehouse.catalog import EVENT_CONTRACTS
+from contracts.topics import EVENT_CONTRACTS
 from lakehouse.contract_schema import contract_columns
 
 # what the UDF returns; `validate` turns observed_at_us into the TIMESTAMP `observed_at`
@@ -118,7 +120,7 @@ def _judge(base_topic: str | None, raw: bytes | None, with_values: bool) -> tupl
     return (*_explain(contract, raw, reason), None, None), None
 
 
-def silver_values(contract: type[BaseModel], event: BaseModel, document: dict[str, Any],
+def silver_values(contract: type[EventEnvelope], event: EventEnvelope, document: dict[str, Any],
                   instants: dict[str, int]) -> dict[str, Any]:
     """Every contract field of a valid event as silver stores it, what `streaming.silver.conform`
     (Spark's `from_json` with the contract's schema, then the contract's defaults) makes of the same
@@ -268,7 +270,8 @@ def _text(text: str) -> str:
     return text[:_DETAIL_CHARS].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-@F.pandas_udf(UDF_RESULT_TYPE)  # type: ignore[call-overload]
+# pyspark's stub has no overload for the type-hinted form (returnType only, functionType from the hints)
+@pandas_udf(UDF_RESULT_TYPE)  # type: ignore[call-overload, untyped-decorator]
 def _validate_udf(base_topic: pd.Series, value: pd.Series) -> pd.DataFrame:
     verdicts = [_verdict(topic, raw) for topic, raw in zip(base_topic, value, strict=True)]
     reasons, details, event_ids, observed_us = zip(*verdicts, strict=True) if verdicts else ((), (), (), ())

@@ -43,8 +43,9 @@ def blur_regions(image: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> N
         image[y1:y2, x1:x2] = cv2.GaussianBlur(image[y1:y2, x1:x2], (k, k), 0)
 
 
-def face_regions(image: np.ndarray, detections: Detections, cascade: cv2.CascadeClassifier | None) -> list:
-    regions = []
+def face_regions(image: np.ndarray, detections: Detections,
+                 cascade: cv2.CascadeClassifier | None) -> list[tuple[int, int, int, int]]:
+    regions: list[tuple[int, int, int, int]] = []
     for x1, y1, x2, y2 in detections[detections.class_id == PERSON].xyxy.astype(int).tolist():
         regions.append((x1, y1, x2, y1 + max(4, int((y2 - y1) * HEAD_FRACTION))))
     if cascade is not None:

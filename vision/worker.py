@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import cv2
 from prometheus_client import Counter
@@ -354,8 +355,8 @@ class VisionWorker:
     def _all_finished(self) -> bool:
         return all(p.reader.finished.is_set() and p.reader.queue.empty() for p in self.pipelines.values())
 
-    def health_summary(self) -> tuple[bool, dict]:  # type: ignore[type-arg]
-        cameras = {}
+    def health_summary(self) -> tuple[bool, dict[str, Any]]:
+        cameras: dict[str, dict[str, Any]] = {}
         for cid, p in self.pipelines.items():
             state, reasons = p.reported if p.reported else (CameraState.OFFLINE, ())
             cameras[cid] = {"state": str(state), "reasons": [str(r) for r in reasons],

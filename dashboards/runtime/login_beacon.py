@@ -12,8 +12,13 @@ The local wall's `superset_config.py` loads this file by path; the Superset imag
 it into Superset's site-packages and the Helm values' `configOverrides` import it.
 """
 
+from typing import TYPE_CHECKING
 
-def drop_anonymous_event_log():
+if TYPE_CHECKING:
+    from flask import Flask, Response
+
+
+def drop_anonymous_event_log() -> "Response | None":
     """Before every other request hook: 204 for an event-log POST from a session without a user."""
     from flask import Response, request, session
 
@@ -22,6 +27,6 @@ def drop_anonymous_event_log():
     return None
 
 
-def FLASK_APP_MUTATOR(app):
+def FLASK_APP_MUTATOR(app: "Flask") -> None:
     """Superset's hook on its Flask app: put the guard first, before CSRF and Flask-AppBuilder's hooks."""
     app.before_request_funcs.setdefault(None, []).insert(0, drop_anonymous_event_log)

@@ -8,6 +8,12 @@ Everything variable (secret key, metadata URI, locale, limits) comes from the ru
 import json
 import logging
 import os
+import typing
+from types import ModuleType
+from typing import Any
+
+if typing.TYPE_CHECKING:  # not imported by name: Superset copies every upper-case name of this module
+    import duckdb
 
 with open(os.environ["WALL_RUNTIME_JSON"], encoding="utf-8") as _handle:
     _RUNTIME = json.load(_handle)
@@ -43,7 +49,7 @@ DECKGL_BASE_MAP = [
 ]
 FEATURE_FLAGS = {
     # the map's click opens a prefecture's drill-down through its chart's js_onclick_href, which runs
-    # in Superset's sandbox; WALL__MAP_CLICK_OPENS_DRILL_DOWN=false turns JavaScript in charts off
+    # in Superset's sandbox; IOC_WALL__MAP_CLICK_OPENS_DRILL_DOWN=false turns JavaScript in charts off
     "ENABLE_JAVASCRIPT_CONTROLS": bool(_RUNTIME.get("map_click_opens_drill_down", True)),
     "DASHBOARD_RBAC": False,
     "ALERT_REPORTS": False,
@@ -72,12 +78,13 @@ EVENT_LOGGER = StdOutEventLogger()
 WALL_USER_AGENT = "longjiang-wall"
 
 
-def _login_beacon():
+def _login_beacon() -> ModuleType:
     """`login_beacon.py` beside this file (Superset loads this file by path, so its folder is not importable)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
         "wall_login_beacon", os.path.join(os.path.dirname(os.path.abspath(__file__)), "login_beacon.py"))
+    assert spec is not None and spec.loader is not None  # a .py path always gets a spec with a source loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -87,7 +94,8 @@ def _login_beacon():
 FLASK_APP_MUTATOR = _login_beacon().FLASK_APP_MUTATOR
 
 
-def DB_CONNECTION_MUTATOR(url, params, username, security_manager, source):
+def DB_CONNECTION_MUTATOR(url: Any, params: dict[str, Any], username: str | None, security_manager: Any,
+                          source: Any) -> tuple[Any, dict[str, Any]]:
     """Give the wall's DuckDB connections one fixed user agent (Superset's varies with the request's
     source), so their config equals the warm connection's and they share its instance."""
     duckdb_settings = _RUNTIME.get("duckdb") or {}
@@ -96,7 +104,7 @@ def DB_CONNECTION_MUTATOR(url, params, username, security_manager, source):
     return url, params
 
 
-def _keep_duckdb_warm() -> object | None:
+def _keep_duckdb_warm() -> "duckdb.DuckDBPyConnection | None":
     """One open connection per process to the wall's named in-memory DuckDB, with Delta loaded.
 
     Superset opens a new connection per query; while this one lives they share its instance, so the

@@ -152,7 +152,7 @@ def publish(records: Iterable[Record], producer: Any, *, meta: dict[str, Any] | 
 
 
 def pace(records: Iterable[Record], speedup: float, sim_start: float, wall_start: float | None = None,
-         rate: float | None = None, sleep: Callable[[float], None] = time.sleep,
+         rate: float | None = None, sleep: Callable[[float], object] = time.sleep,
          clock: Callable[[], float] = time.time, never_ahead: bool = False) -> Iterator[Record]:
     """Release each record when the accelerated clock reaches its simulated time; cap at `rate`/s.
 

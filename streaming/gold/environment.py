@@ -8,6 +8,7 @@ an area, not from the stations' AQIs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pyspark.sql import DataFrame
@@ -121,7 +122,7 @@ def _water_figures_row(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _water_sample_row(row: dict[str, Any]) -> dict[str, Any]:
+def _water_sample_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """`_water_samples` for one row."""
     number, worst = water_class_of(dissolved_oxygen=row["dissolved_oxygen"], cod_mn=row["cod_mn"],
                                    nh3_n=row["nh3_n"], total_phosphorus=row["total_phosphorus"], ph=row["ph"])

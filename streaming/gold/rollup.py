@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from contracts.cities import CITY_NAMES
+from contracts.cities import city_names
 from lakehouse.frames import union_all
 from lakehouse.gold_facts import STATE
 from lakehouse.tables import TableContract
@@ -94,7 +94,7 @@ class Rollup:
         for measure in self.measures:
             row[measure.name] = measure.result(part)
         row = self.finish_row(row)
-        english, chinese = CITY_NAMES.get(row.get("city_code"), (None, None))
+        english, chinese = city_names(row.get("city_code"))
         row.update(city_name_en=english, city_name_zh=chinese,
                    window_end=start + timedelta(seconds=GRAIN_SECONDS[grain]), window_date=start.date(),
                    updated_at=updated_at)

@@ -22,12 +22,23 @@ from __future__ import annotations
 import math
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
+from typing import TypeVar, overload
 
 # the scales for which `round_half_up` is known to agree with Spark (see the module docstring)
 MAX_SCALE = 6
 # every double of at least this magnitude is an integer: rounding it to scale >= 0 leaves it as it is
 _INTEGRAL = 2.0**52
 _QUANTA = [Decimal(1).scaleb(-scale) for scale in range(MAX_SCALE + 1)]
+
+_Number = TypeVar("_Number", bound=float)
+
+
+@overload
+def round_half_up(value: float, scale: int) -> float: ...
+
+
+@overload
+def round_half_up(value: float | None, scale: int) -> float | None: ...
 
 
 def round_half_up(value: float | None, scale: int) -> float | None:
@@ -60,7 +71,15 @@ def sql_order(value: float) -> tuple[bool, float]:
     return (True, 0.0) if math.isnan(value) else (False, value)
 
 
-def sql_greatest(*values: float | None) -> float | None:
+@overload
+def sql_greatest(value: _Number, /, *values: _Number) -> _Number: ...
+
+
+@overload
+def sql_greatest(*values: _Number | None) -> _Number | None: ...
+
+
+def sql_greatest(*values: _Number | None) -> _Number | None:
     """Python twin of `F.greatest`: the largest non-null value (the first of equals), None if all are null.
 
     Ints stay ints, as `F.greatest` of int columns gives an int.
@@ -69,7 +88,15 @@ def sql_greatest(*values: float | None) -> float | None:
     return max(present, key=sql_order) if present else None
 
 
-def sql_least(*values: float | None) -> float | None:
+@overload
+def sql_least(value: _Number, /, *values: _Number) -> _Number: ...
+
+
+@overload
+def sql_least(*values: _Number | None) -> _Number | None: ...
+
+
+def sql_least(*values: _Number | None) -> _Number | None:
     """Python twin of `F.least`: the smallest non-null value (the first of equals), None if all are null."""
     present = [value for value in values if value is not None]
     return min(present, key=sql_order) if present else None

@@ -84,6 +84,7 @@ def weighted_tpi(index: Column, vehicle_km: Column) -> Column:
 def _class_index_of(speed: float, free_flow: float | None, thresholds: tuple[float, float, float, float]) -> float:
     free, basic, light, moderate = thresholds
     top = sql_greatest(free_flow, free + 1.0)
+    assert top is not None  # free + 1.0 is never null
     at = sql_order(speed)  # Spark's comparisons: a NaN speed is at or above every threshold
     if at >= sql_order(free):
         return 2.0 * (top - sql_least(speed, top)) / (top - free)

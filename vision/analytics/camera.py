@@ -25,10 +25,11 @@ from contracts.vision import (
     IncidentState,
     Severity,
     VisionEvent,
+    ZoneKind,
 )
 from vision.analytics.incidents import Condition, IncidentBook, Transition
-from vision.analytics.zones import ZoneState
-from vision.config import AnalyticsConfig, CameraConfig, ZoneKind
+from vision.analytics.zones import Crossing, ZoneState
+from vision.config import AnalyticsConfig, CameraConfig
 from vision.detection.core import PERSON, VEHICLE_CLASSES, Detections
 from vision.tracker.bytetrack import ByteTracker
 
@@ -233,7 +234,7 @@ class CameraAnalytics:
 
     def _stopped_vehicles(self, state: ZoneState, vehicles: Detections, t: float) -> list[Condition]:
         cfg = self.config
-        out = []
+        out: list[Condition] = []
         if vehicles.tracker_id is None:
             return out
         for tid in vehicles.tracker_id.tolist():
@@ -255,7 +256,7 @@ class CameraAnalytics:
                                      description=f"vehicle {tid} stopped {t - since:.0f} s in {state.zone.id}"))
         return out
 
-    def _wrong_way(self, state: ZoneState, crossings: list) -> list[Condition]:
+    def _wrong_way(self, state: ZoneState, crossings: list[Crossing]) -> list[Condition]:
         allowed = state.zone.allowed_direction
         if allowed == "both":
             return []
@@ -298,7 +299,8 @@ class CameraAnalytics:
                 level = crowd_level(density, self.config.density_levels)
             elif occupancy is not None:
                 level = crowd_level(occupancy, self.config.occupancy_levels)
-            is_line = state is not None and state.is_line
+            line = state if state is not None and state.is_line else None
+            dwell = state.mean_dwell(t) if state and line is None else None
             events.append(CountsEvent(
                 event_id=uuid.uuid4(), source_id=self.camera.id, city_code=self.camera.city, observed_at=wall,
                 worker_id=self.worker_id, zone_id=key, zone_kind=zone.kind if zone else None,
@@ -309,11 +311,10 @@ class CameraAnalytics:
                 area_m2=round(area, 3) if area else None,
                 density_per_m2=round(min(density, 100.0), 4) if density is not None else None,
                 crowd_level=level,
-                line_in=state.line_in if is_line else None, line_out=state.line_out if is_line else None,
-                line_in_total=state.line_in_total if is_line else None,
-                line_out_total=state.line_out_total if is_line else None,
-                mean_dwell_s=round(state.mean_dwell(t), 2) if state and not is_line and state.mean_dwell(t)
-                is not None else None))
+                line_in=line.line_in if line else None, line_out=line.line_out if line else None,
+                line_in_total=line.line_in_total if line else None,
+                line_out_total=line.line_out_total if line else None,
+                mean_dwell_s=round(dwell, 2) if dwell is not None else None))
             self.tallies[key] = _Tally()
             if state:
                 state.reset_interval()

@@ -16,7 +16,8 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
     crossings = straddles & (x < x_cross)
-    return (crossings.sum(axis=1) % 2) == 1
+    inside: np.ndarray = (crossings.sum(axis=1) % 2) == 1
+    return inside
 
 
 def _orient(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:

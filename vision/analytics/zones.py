@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from contracts.vision import ZoneKind
 from vision.analytics.geometry import points_in_polygon, segments_cross, side_of_line
-from vision.config import ZoneConfig, ZoneKind
+from vision.config import ZoneConfig
 
 
 @dataclass

@@ -104,7 +104,7 @@ class Detections:
             xyxy=np.concatenate([p.xyxy for p in parts]),
             confidence=np.concatenate([p.confidence for p in parts]),
             class_id=np.concatenate([p.class_id for p in parts]),
-            tracker_id=np.concatenate([p.tracker_id for p in parts]) if tracked else None,  # type: ignore[misc]
+            tracker_id=np.concatenate([p.tracker_id for p in parts]) if tracked else None,
         )
 
 
@@ -119,7 +119,8 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return (inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)).astype(np.float32)
+    iou: np.ndarray = (inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)).astype(np.float32)
+    return iou
 
 
 def nms(xyxy: np.ndarray, scores: np.ndarray, class_id: np.ndarray, iou_threshold: float) -> np.ndarray:
@@ -128,7 +129,7 @@ def nms(xyxy: np.ndarray, scores: np.ndarray, class_id: np.ndarray, iou_threshol
         return np.zeros((0,), dtype=np.int64)
     boxes = np.asarray(xyxy, dtype=np.float32)
     xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-    keep = cv2.dnn.NMSBoxesBatched(xywh.tolist(), np.asarray(scores, np.float32).tolist(),
+    kept = cv2.dnn.NMSBoxesBatched(xywh.tolist(), np.asarray(scores, np.float32).tolist(),
                                    np.asarray(class_id, np.int64).tolist(), 0.0, float(iou_threshold))
-    keep = np.asarray(keep, dtype=np.int64).reshape(-1)
+    keep = np.asarray(kept, dtype=np.int64).reshape(-1)
     return keep[np.argsort(-np.asarray(scores)[keep], kind="stable")]

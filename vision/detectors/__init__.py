@@ -21,7 +21,7 @@ PLUGINS: dict[str, type[Detector]] = {
 
 def load_detector(config: NanoDetConfig | YoloConfig | SsdConfig, runtime: RuntimeConfig) -> Detector:
     """Build the plugin that `config.type` names, load its model and warm it up."""
-    return PLUGINS[config.type](config, runtime)  # type: ignore[arg-type]
+    return PLUGINS[config.type](config, runtime)
 
 
 __all__ = ["PLUGINS", "Detector", "load_detector"]

@@ -52,7 +52,8 @@ class Detector(ABC):
     @property
     def provider(self) -> str:
         """The execution provider that actually runs the model (CUDA, TensorRT or CPU)."""
-        return self.session.get_providers()[0]
+        provider: str = self.session.get_providers()[0]
+        return provider
 
     def check_model(self) -> None:
         """Fail at load, with a ModelError, when the model's inputs/outputs do not fit the decoder."""
