@@ -26,11 +26,11 @@ from typing import Any
 from pyspark.sql import DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
 
-from contracts.cities import CITY_NAMES
 from ioc.settings import Settings
 from jobs.base import Change, JobArgs, JobResult, last_metrics, table_version
 from jobs.config import JobsPolicy
 from lakehouse.catalog import AIR_CITY, ALERTS, OBSERVED_ALERTS, SECURITY_INCIDENTS, TOURISM_AREA, TRAFFIC_CITY
+from lakehouse.dimensions import city_dimension, city_rows
 from lakehouse.frames import union_all
 from lakehouse.read import read_table
 from lakehouse.tables import TableContract, ensure_table, ensure_tables, parse_columns
@@ -129,8 +129,7 @@ def run(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Repor
     ensure_tables(spark, root, [AIR_CITY, TRAFFIC_CITY, TOURISM_AREA, SECURITY_INCIDENTS, ALERTS])
     path = ensure_table(spark, root, DAILY_REPORT)
     now = datetime.now(UTC).replace(microsecond=0)
-    names = spark.createDataFrame([(code, en, zh) for code, (en, zh) in CITY_NAMES.items()],
-                                  "city_code string, city_name_en string, city_name_zh string")
+    names = city_dimension(spark, root).select("city_code", "city_name_en", "city_name_zh")
     rows = (figures(spark, root, day).join(F.broadcast(names), on="city_code", how="left")
             .select(F.lit(day).alias("report_date"), "city_code", "city_name_en", "city_name_zh", "domain",
                     "metric", "value", "at", "detail", F.lit(now).cast("timestamp").alias("updated_at"))
@@ -196,7 +195,7 @@ def render_markdown(day: date, rows: list[Row]) -> str:
     header = ("| city | worst AQI (UTC hour) | congestion hours | peak TPI | peak scenic load | "
               "incidents opened | alerts raised / closed |")
     lines = [f"# Daily operations report {day} (UTC)", "", header, "|---|---|---|---|---|---|---|"]
-    for code, (english, chinese) in CITY_NAMES.items():
+    for code, english, chinese, _, _ in city_rows():
         cell = by_city.get(code, {})
         incidents = ", ".join(sorted(cell.get("incidents", []))) or "-"
         lines.append(f"| {english} {chinese} | {cell.get('aqi', '-')} | {cell.get('congestion', '-')} | "

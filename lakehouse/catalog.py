@@ -393,6 +393,19 @@ GOLD_FACTS = TableContract(
 )
 
 
+DIM_CITY = TableContract(
+    layer="dim", name="city",
+    comment="The 13 prefectures of Heilongjiang: GB/T 2260 code, names and map position (contracts.cities). "
+            "Fusion, the daily report and analysts join it; lakehouse.dimensions writes it.",
+    columns=parse_columns(
+        "city_code STRING COMMENT 'GB/T 2260 code of the prefecture', city_name_en STRING COMMENT 'English name', "
+        "city_name_zh STRING COMMENT 'Chinese name', lat DOUBLE COMMENT 'City seat, degrees north', "
+        "lon DOUBLE COMMENT 'City seat, degrees east'"
+    ),
+    keys=("city_code",),
+)
+
+
 def streaming_tables() -> list[TableContract]:
     """The Delta tables the streaming job writes, and creates at its start."""
     return [BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, GOLD_FACTS, ALERTS]

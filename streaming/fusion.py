@@ -15,7 +15,6 @@ from datetime import date, datetime, timedelta
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from contracts.cities import CITY_COORDINATES, CITY_NAMES
 from lakehouse.catalog import (
     AIR_CITY,
     ALERTS,
@@ -29,6 +28,7 @@ from lakehouse.catalog import (
     VISION_INCIDENTS,
     WATER_STATION,
 )
+from lakehouse.dimensions import city_dimension
 from lakehouse.gold_facts import read_facts, view_of
 from lakehouse.silver_events import read_topic
 from lakehouse.tables import TableContract
@@ -36,12 +36,6 @@ from streaming.gold.security import open_incidents_at
 from streaming.gold.vision import WHOLE_VIEW
 
 STATUS = {0: ("normal", "正常"), 1: ("blue", "蓝色"), 2: ("yellow", "黄色"), 3: ("orange", "橙色"), 4: ("red", "红色")}
-
-
-def _cities(spark: SparkSession) -> DataFrame:
-    rows = [(code, names[0], names[1], *CITY_COORDINATES[code]) for code, names in CITY_NAMES.items()]
-    return spark.createDataFrame(rows, "city_code string, city_name_en string, city_name_zh string, "
-                                       "lat double, lon double")
 
 
 def _days(rows: DataFrame, date_column: str, since: date, until: date) -> DataFrame:
@@ -97,7 +91,7 @@ def city_operations(spark: SparkSession, root: str, touched_5min: DataFrame, upd
     def _silver(topic: str, days_back: int) -> DataFrame:
         return _days(read_topic(spark, root, topic), "observed_date", first - timedelta(days=days_back), last)
 
-    grid = windows.crossJoin(F.broadcast(_cities(spark)))
+    grid = windows.crossJoin(F.broadcast(city_dimension(spark, root)))
     on_window = [F.col("grain") == "5min"]
 
     traffic = _gold(TRAFFIC_CITY).where(on_window[0])

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import product
 from typing import Any
 
-from contracts.cities import CITY_COORDINATES, CITY_NAMES
+from contracts.cities import CITY_DIMENSION
 from lakehouse.catalog import (
     AIR_CITY,
     CITY_OPERATIONS,
@@ -63,6 +63,10 @@ COALESCED = ("rivers_above_warning", "open_incidents", "incidents_reported", "vi
 # column -> Spark type, in contract order (from the typed contract: no Spark session needed)
 COLUMN_TYPES: dict[str, str] = {column.name: column.type.upper() for column in CITY_OPERATIONS.columns}
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+# the grid: every city of the dimension `dim.city` holds (`streaming.fusion` joins the table), by code
+_CITIES: dict[str, tuple[str, str, float, float]] = {
+    str(city.city_code): (city.city_name_en, city.city_name_zh, city.latitude, city.longitude)
+    for city in sorted(CITY_DIMENSION, key=lambda city: city.city_code)}
 
 
 def city_operations_rows(windows: Iterable[datetime], gold: Mapping[str, Sequence[Row]], incidents: Sequence[Row],
@@ -83,7 +87,7 @@ def city_operations_rows(windows: Iterable[datetime], gold: Mapping[str, Sequenc
     rows = []
     for w in starts:
         by_city = fusion.figures(w)
-        for city in sorted(CITY_NAMES):
+        for city in _CITIES:
             figures = by_city.get(city, {})
             for traffic in fusion.traffic(w, city):
                 rows.append(_row(w, city, {**figures, **traffic}, stamp))
@@ -263,8 +267,7 @@ def _greatest(values: Iterable[Any]) -> Any:
 def _row(w: datetime, city: str, figures: Figures, updated_at: datetime) -> dict[str, Any]:
     """One output row: the city grid, the figures (null when absent), the coalesced counts, the status."""
     row: dict[str, Any] = {column: figures.get(column) for column in COLUMN_TYPES}
-    name_en, name_zh = CITY_NAMES[city]
-    lat, lon = CITY_COORDINATES[city]
+    name_en, name_zh, lat, lon = _CITIES[city]
     row.update(window_start=w, window_end=w + WINDOW_LENGTH, window_date=w.date(), city_code=city,
                city_name_en=name_en, city_name_zh=name_zh, lat=lat, lon=lon, updated_at=updated_at)
     for column in COALESCED:
