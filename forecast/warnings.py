@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from contracts.cities import CITY_NAMES
+from contracts.cities import CITY_NAMES, city_names
 from forecast.targets import Target
 from streaming.alerts import AlertRule
 from streaming.standards.aqi import aqi_band_of
@@ -137,7 +137,7 @@ def decide(rule: AlertRule, target: Target, forecasts: pd.DataFrame, open_warnin
             "message_en": message_en, "message_zh": message_zh,
         }
         if current is None:
-            english, chinese = CITY_NAMES.get(city, (None, None))
+            english, chinese = city_names(city)
             changes.append({
                 "alert_id": f"{warning_rule_id(rule)}:{subject}:{issued_at:%Y%m%dT%H%M}",
                 "rule_id": warning_rule_id(rule), "domain": rule.domain, "subject_type": rule.subject_type,

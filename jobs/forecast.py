@@ -30,7 +30,7 @@ from pydantic import AwareDatetime, Field, field_validator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from contracts.cities import CITY_NAMES
+from contracts.cities import city_names
 from forecast.model import TargetModel
 from forecast.targets import TARGETS, Target
 from forecast.warnings import KIND_FORECAST, decide, warning_rule_id
@@ -162,7 +162,7 @@ def forecast_rows(target: Target, model: TargetModel, forecasts: pd.DataFrame, i
     """`gold.forecasts` rows (tuples in the contract's order) of one target's issue."""
     rows = []
     for row in forecasts.itertuples(index=False):
-        english, chinese = CITY_NAMES.get(row.city_code, (None, None))
+        english, chinese = city_names(row.city_code)
         level, level_zh, level_en = _level(target, row.value)
         load = round(row.value / row.capacity, 4) if target.capacity and row.capacity else None
         subject_name = english if target.subject_type == "city" else names.get(row.subject_id, row.subject_id)

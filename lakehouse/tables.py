@@ -11,6 +11,7 @@ if it is missing and leaves an existing one alone, so every job can call it at s
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
@@ -139,22 +140,9 @@ def _parse_column(definition: str) -> Column:
 
 def _type_and_options(name: str, rest: str, definition: str) -> tuple[str, bool, str | None]:
     """The type (up to the first top-level NOT NULL or COMMENT), nullability and the comment's text."""
-    depth, quoted, escaped, cut = 0, False, False, len(rest)
-    for index, char in enumerate(rest):
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = quoted
-        elif char == "'":
-            quoted = not quoted
-        elif not quoted and char in "(<":
-            depth += 1
-        elif not quoted and char in ")>":
-            depth -= 1
-        elif not quoted and depth == 0 and char == " " and rest[index + 1:].upper().startswith(("NOT NULL",
-                                                                                               "COMMENT ")):
-            cut = index
-            break
+    cut = next((index for index, char, depth in _outside_quotes(rest)
+                if char == " " and depth == 0 and rest[index + 1:].upper().startswith(("NOT NULL", "COMMENT "))),
+               len(rest))
     kind, tail = rest[:cut].strip(), rest[cut:].strip()
     if _top_level_space(kind) and not kind.upper().startswith("INTERVAL"):
         raise ValueError(f"column {name!r}: cannot read the type {kind!r} in {definition!r}")
@@ -174,19 +162,24 @@ def _type_and_options(name: str, rest: str, definition: str) -> tuple[str, bool,
 
 def _top_level_space(kind: str) -> bool:
     """Whether the type has a space outside brackets and quotes: words after a type, not a type."""
+    return any(char == " " and depth == 0 for _, char, depth in _outside_quotes(kind))
+
+
+def _outside_quotes(text: str) -> Iterator[tuple[int, str, int]]:
+    """(index, character, bracket depth) of each character outside quoted strings (whose backslash
+    escapes are skipped), the depth counting the `(` and `<` not yet closed."""
     depth, quoted, escaped = 0, False, False
-    for char in kind:
+    for index, char in enumerate(text):
         if escaped:
             escaped = False
-        elif char == "\\":
-            escaped = quoted
+        elif quoted:
+            escaped = char == "\\"
+            quoted = char != "'"
         elif char == "'":
-            quoted = not quoted
-        elif not quoted:
+            quoted = True
+        else:
             depth += (char in "(<") - (char in ")>")
-            if char == " " and depth == 0:
-                return True
-    return False
+            yield index, char, depth
 
 
 def _unescape(text: str) -> str:
@@ -201,28 +194,9 @@ def _unescape(text: str) -> str:
 
 
 def split_columns(ddl: str) -> list[str]:
-    """Split a DDL column list on commas outside quotes (with their backslash escapes), parentheses and
-    angle brackets."""
-    parts: list[str] = []
-    current: list[str] = []
-    depth, quoted, escaped = 0, False, False
-    for char in ddl:
-        if escaped:
-            escaped = False
-        elif char == "\\" and quoted:
-            escaped = True
-        elif char == "'":
-            quoted = not quoted
-        elif not quoted and char in "(<":
-            depth += 1
-        elif not quoted and char in ")>":
-            depth -= 1
-        elif char == "," and depth == 0 and not quoted:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current))
+    """Split a DDL column list on commas outside quotes, parentheses and angle brackets."""
+    cuts = [index for index, char, depth in _outside_quotes(ddl) if char == "," and depth == 0]
+    parts = [ddl[start + 1:end] for start, end in zip([-1, *cuts], [*cuts, len(ddl)], strict=True)]
     return [part for part in parts if part.strip()]
 
 

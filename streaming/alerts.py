@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from contracts.cities import CITY_NAMES
+from contracts.cities import CITY_NAMES, city_names
 from contracts.envelope import utc_iso
 from ioc.exceptions import AlertPublishError, ConfigError
 from lakehouse.catalog import ALERTS, by_name
@@ -308,7 +308,7 @@ def _level_fields(rank: int) -> dict[str, Any]:
 
 
 def _new_alert(reading: Reading, rank: int, now: datetime) -> dict[str, Any]:
-    english, chinese = CITY_NAMES.get(reading.city_code, (None, None))
+    english, chinese = city_names(reading.city_code)
     return {
         "alert_id": f"{reading.rule.id}:{reading.subject_id}:{reading.window:%Y%m%dT%H%M}",
         "rule_id": reading.rule.id, "domain": reading.rule.domain, "subject_type": reading.rule.subject_type,

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from contracts.cities import CITY_NAMES
+from contracts.cities import city_names
 from contracts.quality import UNPROCESSABLE
 from streaming.gold.windows import five_minute_floor
 from streaming.rule_expressions import to_spark_string
@@ -199,13 +199,13 @@ def _silver_row(item: _Valid, ingested_at: datetime, batch_id: int) -> dict[str,
     behind = item.behind_s if item.behind_s is not None else 0.0
     observed_at = _moment(item.observed_us)
     city_code = item.values.get("city_code")
-    names = CITY_NAMES.get(city_code) if isinstance(city_code, str) else None
+    english, chinese = city_names(city_code)
     return {
         "base_topic": item.base_topic,
         **item.values,
         "event_id": item.event_id,
-        "city_name_en": names[0] if names else None,
-        "city_name_zh": names[1] if names else None,
+        "city_name_en": english,
+        "city_name_zh": chinese,
         "observed_date": observed_at.date(),
         "late_minutes": round_half_up(max(behind, 0.0) / 60, 2),
         "_topic": record.topic,

@@ -9,7 +9,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from contracts.cities import CITY_NAMES
+from contracts.cities import city_names
 from lakehouse.catalog import TRAFFIC_CITY, TRAFFIC_SEGMENT
 from streaming.aggregates import exact_mean, exact_mean_of, exact_weighted_mean, exact_weighted_mean_of
 from streaming.gold.measures import Count, ExactMean, ExactWeightedMean, Sum, attributes
@@ -110,7 +110,7 @@ def city_rows(segment_rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
         present_volumes = [v for v in volumes if v is not None]
         tpi = weighted_tpi_of([r["segment_index"] for r in rows],
                               [None if v is None else float(v) for v in volumes])
-        english, chinese = CITY_NAMES.get(city, (None, None))
+        english, chinese = city_names(city)
         row = {
             "grain": grain, "window_start": start, "window_end": end, "window_date": day, "city_code": city,
             "road_class": road_class, "tpi": tpi,
