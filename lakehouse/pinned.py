@@ -29,8 +29,12 @@ def pin(frame: DataFrame) -> DataFrame:
 
 
 def is_pinned(frame: DataFrame) -> bool:
-    """Whether `frame` is a scan of stored rows (what `pin` returns): reading it computes nothing."""
-    return bool(frame._jdf.queryExecution().analyzed().getClass().getSimpleName() == "LogicalRDD")
+    """Whether `frame` is a scan of stored rows (what `pin` returns): reading it computes nothing.
+
+    A scan of an RDD is not enough: a frame built from driver rows (`createDataFrame`) is one too, and
+    recomputes them on every read; a pinned frame's RDD is checkpointed."""
+    plan = frame._jdf.queryExecution().analyzed()
+    return bool(plan.getClass().getSimpleName() == "LogicalRDD" and plan.rdd().isCheckpointed())
 
 
 def release(pinned: DataFrame) -> None:

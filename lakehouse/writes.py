@@ -183,7 +183,7 @@ def _listed(contract: TableContract, prune: Mapping[str, Iterable[date | datetim
     """`t.c IN (...)` from values the caller gave, for the contract's pruning columns among them."""
     def literal(value: date | datetime) -> str:
         if isinstance(value, datetime):
-            return f"TIMESTAMP '{value.astimezone(UTC):%Y-%m-%d %H:%M:%S}'"
+            return f"TIMESTAMP '{value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=' ')}'"
         return f"DATE '{value:%Y-%m-%d}'"
 
     return _in_clauses({c: {literal(v) for v in prune[c]} for c in _pruned_columns(contract) if c in prune})
