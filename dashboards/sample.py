@@ -208,6 +208,7 @@ def sample_rows(windows: int = 12, cities: dict[str, tuple[str, str]] | None = N
 def write_sample_gold(spark: Any, root: str, windows: int = 12) -> SampleExpectations:
     """Write the sample rows as the gold tables (one overwrite commit per Delta table, partitioned as
     contracted: every view's rows into gold.facts, the alerts into gold.alerts)."""
+    from lakehouse.dimensions import city_dimension
     from lakehouse.frames import union_all
     from lakehouse.gold_facts import as_facts
 
@@ -225,5 +226,6 @@ def write_sample_gold(spark: Any, root: str, windows: int = 12) -> SampleExpecta
         if table.partitioned_by:
             writer = writer.partitionBy(*table.partitioned_by)
         writer.save(table.path(root))
+    city_dimension(spark, root)  # the map joins it, as it does the streaming job's lakehouse
     logger.info("sample gold rows written under %s (%d windows)", root, windows)
     return expected

@@ -48,6 +48,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
@@ -60,6 +61,7 @@ from lakehouse.catalog import (
     ALERTS,
     BRONZE_EVENTS,
     CITY_OPERATIONS,
+    DIM_CITY,
     FORECASTS,
     GOLD_FACTS,
     GOLD_VIEWS,
@@ -74,6 +76,7 @@ from lakehouse.catalog import (
     WATER_STATION,
     streaming_tables,
 )
+from lakehouse.dimensions import city_dimension
 from lakehouse.frames import arrow_frame
 from lakehouse.gold_commit import GoldCommitter
 from lakehouse.gold_facts import fact_tuples
@@ -259,6 +262,7 @@ class LakehousePipeline:
         if self.settings.streaming.warm_up_on_start:
             self._warm_up()
         self.ensure_tables()
+        self._ensure_city_dimension()
         self._may_replay = True
         self._forget_state()
         self._held = self._read_held() if self.settings.streaming.hold_state_on_stop else None
@@ -269,6 +273,22 @@ class LakehousePipeline:
         else:
             writer = writer.trigger(processingTime=f"{self.settings.streaming.trigger_seconds} seconds")
         return writer.start()
+
+    def _ensure_city_dimension(self) -> None:
+        """Create `dim.city`, which the wall's map joins, in the background when it is missing: the job
+        itself reads the same list from `contracts.cities`, so no batch waits for it (a cold JVM takes
+        seconds to create a table)."""
+        if DeltaTable.isDeltaTable(self.spark, DIM_CITY.path(self.root)):
+            return
+
+        def create() -> None:
+            try:
+                city_dimension(self.spark, self.root)
+            except Exception as exc:
+                logger.warning("dim.city not created (%s): the wall's map waits for the next start or a job",
+                               safety.error_summary(exc))
+
+        threading.Thread(target=create, name="dim-city", daemon=True).start()
 
     def _warm_up(self) -> None:
         """On a new JVM, warm what every batch runs in the background while the tables are checked and the
