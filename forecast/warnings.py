@@ -85,8 +85,9 @@ def messages(rule: AlertRule, target: Target, subject_name: str, city_code: str,
     lead_en, lead_zh = lead_text(lead_minutes)
     english = f"Forecast {lead_en}: {rule.message_en.format(**filled)}"
     chinese = f"预计{lead_zh}{rule.message_zh.format(**filled)}"
-    if target.name == "aqi":
-        _, category_zh, category_en = aqi_band_of(value)  # type: ignore[misc]
+    band = aqi_band_of(value) if target.name == "aqi" else None
+    if band is not None:  # none for a value beyond HJ 633's table (or NaN): the rule's own words stay
+        _, category_zh, category_en = band
         english += f" ({category_en})"
         chinese = f"预计{lead_zh}{name_zh}AQI达到{value:.0f}（{category_zh}）"
     return english, chinese

@@ -91,3 +91,12 @@ def test_rank_of_arrays_matches_the_rule_value_by_value() -> None:
     visitors = np.array([[0.0, 43199.0, 43200.0, 51300.0, 54000.0]])
     capacity = np.array([[54000.0]])
     assert rank_of(LOAD_RULE, SCENIC_VISITORS, visitors, capacity).tolist() == [[0, 0, 2, 3, 4]]
+
+
+@pytest.mark.parametrize("value", [236.0, 10_001.0, float("nan")])
+def test_a_forecast_aqi_beyond_the_standards_table_still_gets_its_message(value: float) -> None:
+    from forecast.warnings import messages
+
+    english, chinese = messages(AQI_RULE, AQI, "Harbin", HARBIN, value, 180)
+    assert english.startswith("Forecast in 3 h") and chinese.startswith("预计3小时后")
+    assert ("heavily polluted" in english) == (value == 236.0)
