@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
@@ -77,7 +78,7 @@ class TableContract:
     def path(self, root: str) -> str:
         return f"{root.rstrip('/')}/{self.layer}/{self.name}"
 
-    @property
+    @cached_property
     def ddl(self) -> str:
         """The column list as Spark DDL."""
         return ", ".join(column.ddl() for column in self.columns)
@@ -94,6 +95,10 @@ class TableContract:
     def column_names(self) -> tuple[str, ...]:
         """The top-level column names, in order: `schema().fieldNames()` without a JVM (the driver's
         Python gold rows and the forecasts' simulated history are built where no Spark runs)."""
+        return self._names
+
+    @cached_property
+    def _names(self) -> tuple[str, ...]:
         return tuple(column.name for column in self.columns)
 
     def column_types(self) -> dict[str, str]:

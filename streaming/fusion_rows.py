@@ -30,7 +30,6 @@ from datetime import UTC, datetime, timedelta
 from itertools import product
 from typing import Any
 
-from contracts.cities import CITY_DIMENSION
 from lakehouse.catalog import (
     AIR_CITY,
     CITY_OPERATIONS,
@@ -42,6 +41,7 @@ from lakehouse.catalog import (
     VISION_INCIDENTS,
     WATER_STATION,
 )
+from lakehouse.dimensions import city_rows
 from streaming.fusion import LOOKBACK, STATUS
 from streaming.gold.vision import WHOLE_VIEW
 from streaming.standards.rounding import sql_greatest
@@ -63,10 +63,8 @@ COALESCED = ("rivers_above_warning", "open_incidents", "incidents_reported", "vi
 # column -> Spark type, in contract order (from the typed contract: no Spark session needed)
 COLUMN_TYPES: dict[str, str] = {column.name: column.type.upper() for column in CITY_OPERATIONS.columns}
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
-# the grid: every city of the dimension `dim.city` holds (`streaming.fusion` joins the table), by code
-_CITIES: dict[str, tuple[str, str, float, float]] = {
-    str(city.city_code): (city.city_name_en, city.city_name_zh, city.latitude, city.longitude)
-    for city in sorted(CITY_DIMENSION, key=lambda city: city.city_code)}
+# the grid: the rows of `dim.city` (`streaming.fusion` joins the table), by code
+_CITIES: dict[str, tuple[str, str, float, float]] = {code: (en, zh, lat, lon) for code, en, zh, lat, lon in city_rows()}
 
 
 def city_operations_rows(windows: Iterable[datetime], gold: Mapping[str, Sequence[Row]], incidents: Sequence[Row],

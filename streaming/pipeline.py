@@ -276,14 +276,12 @@ class LakehousePipeline:
 
     def _ensure_city_dimension(self) -> None:
         """Create `dim.city`, which the wall's map joins, in the background when it is missing: the job
-        itself reads the same list from `contracts.cities`, so no batch waits for it (a cold JVM takes
-        seconds to create a table)."""
-        if DeltaTable.isDeltaTable(self.spark, DIM_CITY.path(self.root)):
-            return
-
+        itself reads the same list from `contracts.cities`, so neither the start nor a batch waits for it
+        (a cold JVM takes seconds to create a table)."""
         def create() -> None:
             try:
-                city_dimension(self.spark, self.root)
+                if not DeltaTable.isDeltaTable(self.spark, DIM_CITY.path(self.root)):
+                    city_dimension(self.spark, self.root)
             except Exception as exc:
                 logger.warning("dim.city not created (%s): the wall's map waits for the next start or a job",
                                safety.error_summary(exc))

@@ -115,10 +115,11 @@ def check(config_path: Path, no_model: bool) -> None:
 @click.option("--check", "check_only", is_flag=True, help="Fail if vision/schemas/ differs from the contracts.")
 def schemas(check_only: bool) -> None:
     """Export the event contracts as JSON Schemas to vision/schemas/<topic>.json."""
-    from vision.export import SCHEMA_DIR, TOPIC_MODELS, export_schemas, json_schema
+    from contracts.topics import VISION_CONTRACTS
+    from vision.export import SCHEMA_DIR, export_schemas, json_schema
 
     if check_only:
-        stale = [topic for topic, model in TOPIC_MODELS.items()
+        stale = [topic for topic, model in VISION_CONTRACTS.items()
                  if not (SCHEMA_DIR / f"{topic}.json").is_file()
                  or json.loads((SCHEMA_DIR / f"{topic}.json").read_text()) != json_schema(model, topic)]
         if stale:

@@ -13,10 +13,8 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from contracts.topics import VISION_CONTRACTS
-from contracts.vision import VisionEvent
 
 SCHEMA_DIR: Final = Path(__file__).parent / "schemas"
-TOPIC_MODELS: Final[dict[str, type[VisionEvent]]] = VISION_CONTRACTS
 
 
 def json_schema(model: type[BaseModel], topic: str) -> dict[str, Any]:
@@ -30,7 +28,7 @@ def export_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
     """Write one JSON Schema per topic; returns the files written."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for topic, model in TOPIC_MODELS.items():
+    for topic, model in VISION_CONTRACTS.items():
         path = directory / f"{topic}.json"
         path.write_text(json.dumps(json_schema(model, topic), indent=2, sort_keys=True) + "\n", encoding="utf-8")
         written.append(path)

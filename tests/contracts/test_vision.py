@@ -9,19 +9,19 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from contracts.topics import CATALOGUE, VISION_TOPICS, validate_record
+from contracts.topics import CATALOGUE, VISION_CONTRACTS, VISION_TOPICS, validate_record
 from contracts.vision import CameraState, HealthEvent, HealthReason, IncidentEvent
-from vision.export import SCHEMA_DIR, TOPIC_MODELS, json_schema
+from vision.export import SCHEMA_DIR, json_schema
 
 
-@pytest.mark.parametrize("topic", sorted(TOPIC_MODELS))
+@pytest.mark.parametrize("topic", sorted(VISION_CONTRACTS))
 def test_schema_files_are_in_sync(topic: str) -> None:
     on_disk = json.loads((SCHEMA_DIR / f"{topic}.json").read_text())
-    assert on_disk == json_schema(TOPIC_MODELS[topic], topic), "run `ioc vision schemas` and commit"
+    assert on_disk == json_schema(VISION_CONTRACTS[topic], topic), "run `ioc vision schemas` and commit"
 
 
 def test_topics_are_in_the_catalogue() -> None:
-    assert {t.name for t in VISION_TOPICS} == set(TOPIC_MODELS)
+    assert {t.name for t in VISION_TOPICS} == set(VISION_CONTRACTS)
     assert set(VISION_TOPICS) <= set(CATALOGUE)
 
 
