@@ -15,6 +15,7 @@ process, because on a shared machine wall-clock rates move with other people's l
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import socket
 import statistics
@@ -34,6 +35,8 @@ from vision.detectors.nanodet import NanoDetDetector
 from vision.sinks import KafkaSink, MemorySink
 from vision.worker import VisionWorker
 
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "vision_pipeline.json"
 ZONES = [
     {"id": "walkway", "kind": "crowd", "points": [[0, 180], [768, 180], [768, 576], [0, 576]], "capacity": 12,
      "area_m2": 180, "loiter_after_s": 30},
@@ -100,6 +103,7 @@ def main() -> int:
     parser.add_argument("--no-kafka", action="store_true", help="publish to memory instead of a local broker")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    load_start = _load_average()
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -152,7 +156,7 @@ def main() -> int:
 
     bare, pipeline = statistics.median(bare_wall), statistics.median(pipe_wall)
     ratio, cpu_ratio = pipeline / bare, statistics.median(pipe_cpu) / statistics.median(bare_cpu)
-    load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+    load = _load_average()
     p50, p95 = worker.metrics.inference_percentiles()
     print(f"vision pipeline benchmark: {args.cameras} cameras x {len(images)} frames of vtest.avi (768x576), "
           f"batch {args.batch}, {detector.provider}, events to {publish}, median of {args.rounds} rounds")
@@ -167,8 +171,22 @@ def main() -> int:
     print(f"| inference per batch p50 / p95 (last round) | {p50:.1f} / {p95:.1f} ms |")
     print(f"| events published (errors) | {worker.stats.events} per round ({errors}) |")
     print(f"| cameras at 5 analytics fps on this machine | {int(pipeline // 5)} |")
-    print(f"| load average (1 min) at the end | {load} |")
+    print(f"| load average (1 min) at the start / at the end | {load_start} / {load} |")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "bare_fps": round(bare, 1), "pipeline_fps": round(pipeline, 1), "ratio_wall": round(ratio, 3),
+        "ratio_cpu": round(cpu_ratio, 3), "cameras_at_5fps": int(pipeline // 5), "provider": detector.provider,
+        "cameras": args.cameras, "frames_per_camera": len(images), "batch": args.batch, "rounds": args.rounds,
+        "publish": publish, "load_avg_start": load_start, "load_avg_end": load,
+    }, indent=2) + "\n")
+    print(f"figures in {RESULTS.relative_to(ROOT) if RESULTS.is_relative_to(ROOT) else RESULTS}")
     return 0 if frames_ok else 1
+
+
+def _load_average() -> str:
+    """The 1-minute load average, as the bench prints it beside its figures."""
+    path = Path("/proc/loadavg")
+    return path.read_text().split()[0] if path.exists() else "?"
 
 
 if __name__ == "__main__":
