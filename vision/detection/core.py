@@ -123,13 +123,25 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return iou
 
 
+# NMS suppresses within these groups: the vehicle classes are one group, so a van scored as both
+# car and truck is one vehicle (the better-scored class), not two in vehicle_count.
+_VEHICLE_GROUP = min(VEHICLE_CLASSES)
+
+
+def nms_groups(class_id: np.ndarray) -> np.ndarray:
+    """The group each class id is suppressed in: its own, or one shared by every vehicle class."""
+    ids = np.asarray(class_id, np.int64)
+    return np.where(np.isin(ids, list(VEHICLE_CLASSES)), _VEHICLE_GROUP, ids)
+
+
 def nms(xyxy: np.ndarray, scores: np.ndarray, class_id: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Class-aware non-maximum suppression (OpenCV's C++ implementation); returns kept indices, best first."""
+    """Class-aware non-maximum suppression (OpenCV's C++ implementation), the vehicle classes counted as
+    one class (`nms_groups`); returns kept indices, best first."""
     if len(xyxy) == 0:
         return np.zeros((0,), dtype=np.int64)
     boxes = np.asarray(xyxy, dtype=np.float32)
     xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
     kept = cv2.dnn.NMSBoxesBatched(xywh.tolist(), np.asarray(scores, np.float32).tolist(),
-                                   np.asarray(class_id, np.int64).tolist(), 0.0, float(iou_threshold))
+                                   nms_groups(class_id).tolist(), 0.0, float(iou_threshold))
     keep = np.asarray(kept, dtype=np.int64).reshape(-1)
     return keep[np.argsort(-np.asarray(scores)[keep], kind="stable")]

@@ -6,20 +6,22 @@
 
 from __future__ import annotations
 
-from vision.config import NanoDetConfig, RuntimeConfig, SsdConfig, YoloConfig
+from vision.config import CenterNetConfig, NanoDetConfig, RuntimeConfig, SsdConfig, YoloConfig
 from vision.detectors.base import Detector
+from vision.detectors.centernet import CenterNetDetector
 from vision.detectors.nanodet import NanoDetDetector
 from vision.detectors.ssd import SsdDetector
 from vision.detectors.yolo import YoloDetector
 
 PLUGINS: dict[str, type[Detector]] = {
     "nanodet": NanoDetDetector,
+    "centernet": CenterNetDetector,
     "yolo": YoloDetector,
     "ssd": SsdDetector,
 }
 
 
-def load_detector(config: NanoDetConfig | YoloConfig | SsdConfig, runtime: RuntimeConfig) -> Detector:
+def load_detector(config: NanoDetConfig | CenterNetConfig | YoloConfig | SsdConfig, runtime: RuntimeConfig) -> Detector:
     """Build the plugin that `config.type` names, load its model and warm it up."""
     return PLUGINS[config.type](config, runtime)
 

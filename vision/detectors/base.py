@@ -1,9 +1,12 @@
 """The detector interface: frames in, one `Detections` per frame out.
 
-A plugin implements `prepare` (one frame -> model-sized image, in any thread), `assemble` (a batch of
-them -> the model's feed) and `detect_raw` (model outputs -> boxes in the frames' pixels). The base
-class owns the ONNX Runtime session, batching (frames from several cameras go through one call,
-split when a model has a fixed batch size) and the warm-up at load.
+A plugin implements `prepare_image` (one frame -> model-sized image, in any thread), `assemble` (a
+batch of them -> the model's feed) and `detect_raw` (model outputs -> boxes in the frames' pixels).
+The base class owns the ONNX Runtime session, batching (frames from several cameras go through one
+call, split when a model has a fixed batch size), the warm-up at load, and the mirror view a
+detector's `flip_augment` setting adds: each frame is also seen flipped left to right, in the same
+call, and the two views' boxes are merged by NMS (people half hidden, or at a size the model finds
+hard, are often found in one view only: `bench/vision_accuracy.py` measures what it buys).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from vision.config import RuntimeConfig
-from vision.detection.core import Detections
+from vision.detection.core import Detections, nms
 from vision.detectors.runtime import create_session
 from vision.exceptions import ModelError
 
@@ -26,10 +29,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Prepared:
-    """One frame made ready for a model: the model-sized image and what maps boxes back to the frame."""
+    """One frame made ready for a model: the model-sized image and what maps boxes back to the frame,
+    and, with `flip_augment`, the same for the frame mirrored left to right."""
 
     image: np.ndarray
     meta: Any
+    mirror: Prepared | None = None
+    frame_width: int = 0
 
 
 class Detector(ABC):
@@ -45,6 +51,9 @@ class Detector(ABC):
         self.output_names = [o.name for o in self.session.get_outputs()]
         batch_dim = self.inputs[0].shape[0] if self.inputs[0].shape else None
         fixed = batch_dim if isinstance(batch_dim, int) and batch_dim > 0 else None
+        self.flip = bool(getattr(config, "flip_augment", False))
+        # model inputs per session call; with the mirror view a frame takes two of them
+        self.model_batch = fixed or runtime.max_batch * (2 if self.flip else 1)
         self.max_batch = min(runtime.max_batch, fixed) if fixed else runtime.max_batch
         self.check_model()
         self.warm_up(runtime.warmup_runs)
@@ -60,9 +69,17 @@ class Detector(ABC):
         return None
 
     @abstractmethod
-    def prepare(self, frame: np.ndarray) -> Prepared:
+    def prepare_image(self, frame: np.ndarray) -> Prepared:
         """Per-frame preparation (resize, letterbox, colour order): thread-safe, so camera readers run it
         in their own threads and the inference thread only stacks the batch."""
+
+    def prepare(self, frame: np.ndarray) -> Prepared:
+        """`prepare_image`, plus the mirrored frame's when `flip_augment` is on."""
+        prepared = self.prepare_image(frame)
+        if not self.flip:
+            return prepared
+        mirror = self.prepare_image(np.ascontiguousarray(frame[:, ::-1]))
+        return Prepared(prepared.image, prepared.meta, mirror=mirror, frame_width=frame.shape[1])
 
     @abstractmethod
     def assemble(self, items: list[Prepared]) -> dict[str, np.ndarray]:
@@ -74,18 +91,37 @@ class Detector(ABC):
 
     def preprocess(self, frames: list[np.ndarray]) -> tuple[dict[str, np.ndarray], list[Any]]:
         """Model inputs for a batch of BGR frames, and the per-frame metadata `detect_raw` needs."""
-        items = [self.prepare(f) for f in frames]
-        return self.assemble(items), [item.meta for item in items]
+        views = [view for f in frames for view in self._views(self.prepare(f))]
+        return self.assemble(views), [view.meta for view in views]
+
+    @staticmethod
+    def _views(item: Prepared) -> tuple[Prepared, ...]:
+        return (item, item.mirror) if item.mirror else (item,)
 
     def infer_prepared(self, items: list[Prepared]) -> list[Detections]:
         """Run one batch (at most `max_batch`) of frames prepared beforehand."""
-        feeds = self.assemble(items)
-        try:
-            outputs = self.session.run(self.output_names, feeds)
-        except Exception as exc:  # a model that loads but cannot run on this input
-            raise ModelError(f"{self.type} model failed on a batch of {len(items)}: "
-                             f"{type(exc).__name__}: {str(exc)[:300]}") from exc
-        return self.detect_raw(outputs, [item.meta for item in items])
+        views = [view for item in items for view in self._views(item)]
+        found: list[Detections] = []
+        for start in range(0, len(views), self.model_batch):
+            chunk = views[start : start + self.model_batch]
+            feeds = self.assemble(chunk)
+            try:
+                outputs = self.session.run(self.output_names, feeds)
+            except Exception as exc:  # a model that loads but cannot run on this input
+                raise ModelError(f"{self.type} model failed on a batch of {len(chunk)}: "
+                                 f"{type(exc).__name__}: {str(exc)[:300]}") from exc
+            found.extend(self.detect_raw(outputs, [view.meta for view in chunk]))
+        results: list[Detections] = []
+        position = 0
+        for item in items:
+            if item.mirror is None:
+                results.append(found[position])
+                position += 1
+            else:
+                results.append(merge_mirrored(found[position], found[position + 1], item.frame_width,
+                                              float(getattr(self.config, "iou_threshold", 0.5))))
+                position += 2
+        return results
 
     def infer(self, frames: list[np.ndarray]) -> list[Detections]:
         """Run one batch (at most `max_batch` frames)."""
@@ -108,6 +144,16 @@ class Detector(ABC):
             self.infer([blank] * self.max_batch)
         logger.info("%s warmed up: %d run(s) of batch %d in %.0f ms on %s", self.type, runs, self.max_batch,
                     (time.perf_counter() - started) * 1000, self.provider)
+
+
+def merge_mirrored(direct: Detections, mirrored: Detections, width: int, iou_threshold: float) -> Detections:
+    """One frame's boxes from its two views: the mirrored view's boxes flipped back, then NMS."""
+    xyxy = mirrored.xyxy.copy()
+    xyxy[:, 0] = width - mirrored.xyxy[:, 2]
+    xyxy[:, 2] = width - mirrored.xyxy[:, 0]
+    both = Detections.merge([direct, Detections(np.clip(xyxy, 0, width - 1), mirrored.confidence,
+                                                mirrored.class_id)])
+    return both[nms(both.xyxy, both.confidence, both.class_id, iou_threshold)]
 
 
 def letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, float, tuple[float, float]]:

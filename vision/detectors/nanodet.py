@@ -41,7 +41,7 @@ class NanoDetDetector(Detector):
             raise ModelError(f"NanoDet has 6 outputs (scores and boxes for 3 strides), this model has {len(outputs)}",
                              hint="for other models set detector.type to yolo or ssd")
 
-    def prepare(self, frame: np.ndarray) -> Prepared:
+    def prepare_image(self, frame: np.ndarray) -> Prepared:
         resized = cv2.resize(frame, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
         return Prepared(resized, (frame.shape[1] / self.size, frame.shape[0] / self.size,
                                   frame.shape[1], frame.shape[0]))

@@ -2,8 +2,8 @@
 
 Boxes come normalised as [ymin, xmin, ymax, xmax]; classes use the 1-based COCO-90 numbering
 (person=1, car=3), which is mapped to the 0-based COCO-80 ids the rest of the pipeline uses. NMS is
-part of such graphs, so none is applied here. Outputs are found by name (`boxes`, `scores`,
-`classes`, `num`), as tf2onnx keeps the TF names.
+part of such graphs, per class; the one applied here joins the vehicle classes (`nms_groups`).
+Outputs are found by name (`boxes`, `scores`, `classes`, `num`), as tf2onnx keeps the TF names.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from vision.config import RuntimeConfig, SsdConfig
-from vision.detection.core import Detections
+from vision.detection.core import Detections, nms
 from vision.detectors.base import Detector, Prepared
 from vision.exceptions import ModelError
 
@@ -46,7 +46,7 @@ class SsdDetector(Detector):
             raise ModelError(f"SSD takes an image batch [N, H, W, 3]; this model takes {shape}")
         self.channels_last = shape[3] == 3 or shape[1] != 3
 
-    def prepare(self, frame: np.ndarray) -> Prepared:
+    def prepare_image(self, frame: np.ndarray) -> Prepared:
         resized = cv2.cvtColor(cv2.resize(frame, (self.size, self.size)), cv2.COLOR_BGR2RGB)
         return Prepared(resized, (frame.shape[1], frame.shape[0]))
 
@@ -76,5 +76,7 @@ class SsdDetector(Detector):
                 else np.zeros((0, 4), np.float32)
             xyxy = np.maximum(xyxy, 0)
             xyxy[:, 2:] = np.maximum(xyxy[:, 2:], xyxy[:, :2])
-            results.append(Detections(xyxy, scores, classes).clip(width, height))
+            found = Detections(xyxy, scores, classes).clip(width, height)
+            # the graph suppresses within each class; this also makes a van scored as car and truck one vehicle
+            results.append(found[nms(found.xyxy, found.confidence, found.class_id, 0.5)])
         return results

@@ -36,7 +36,7 @@ class YoloDetector(Detector):
         if len(out) != 3:
             raise ModelError(f"a YOLO export has one output [N, boxes, 5+C] or [N, 4+C, boxes]; got {out}")
 
-    def prepare(self, frame: np.ndarray) -> Prepared:
+    def prepare_image(self, frame: np.ndarray) -> Prepared:
         canvas, scale, pad = letterbox(frame, self.size)
         return Prepared(canvas, (scale, pad, frame.shape[1], frame.shape[0]))
 
