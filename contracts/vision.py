@@ -43,6 +43,14 @@ class CrowdLevel(StrEnum):
     CRITICAL = "critical"
 
 
+class CountMethod(StrEnum):
+    """How a counts event's people_count was made, so a reader knows what the number means."""
+
+    DETECTIONS = "detections"  # one box per person, people standing clear of each other: a count
+    DETECTIONS_LOWER_BOUND = "detections_lower_bound"  # boxes overlap too much to separate: at least this many
+    DENSITY = "density"  # a density-estimation model's integral (a counting plugin; none ships)
+
+
 class IncidentKind(StrEnum):
     OVERCROWDING = "overcrowding"
     CROWD_SURGE = "crowd_surge"
@@ -119,6 +127,12 @@ class CountsEvent(VisionEvent):
     line_in_total: int | None = Field(None, ge=0, description="Since the worker started.")
     line_out_total: int | None = Field(None, ge=0)
     mean_dwell_s: float | None = Field(None, ge=0, description="Mean time people spent in the zone.")
+    count_method: CountMethod = Field(
+        CountMethod.DETECTIONS, description="How people_count was made: detections (a count), "
+        "detections_lower_bound (people overlap too much for boxes: at least this many) or density.")
+    count_confidence: float = Field(
+        1.0, ge=0, le=1, description="Share of the counted people standing clear of the others at the last "
+        "reading (1 with nobody there): how far people_count is a count rather than a lower bound.")
 
 
 class IncidentEvent(VisionEvent):

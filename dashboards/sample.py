@@ -166,6 +166,19 @@ def sample_rows(windows: int = 12, cities: dict[str, tuple[str, str]] | None = N
             window_date=latest.date(), city_code=code, city_name_en=name_en, city_name_zh=name_zh,
             camera_id=f"CAM-{code}-01", kind="crowding", severity="warning", opened=1, updates=0, closed=0,
             last_snapshot_uri=f"/snapshots/{code}/latest.jpg", updated_at=updated))
+    # gold.vision_camera: a square camera's whole view a dense crowd (a lower bound), its plaza zone a count
+    camera = getattr(catalog, "VISION_CAMERA", None)
+    for index, (code, (name_en, name_zh)) in enumerate(sorted(names.items())):
+        if camera is None or index % 4:
+            continue
+        for zone_id, people, method, confidence, level in (("*", 37, "detections_lower_bound", 0.31, "dense"),
+                                                           ("plaza", 6, "detections", 0.83, "light")):
+            rows[camera.qualified_name].append(contract_row(
+                camera, grain="5min", window_start=latest, window_end=latest + timedelta(minutes=5),
+                window_date=latest.date(), city_code=code, city_name_en=name_en, city_name_zh=name_zh,
+                camera_id=f"CAM-{code}-01", zone_id=zone_id, zone_kind=None if zone_id == "*" else "crowd",
+                readings=30, people_last=people, people_max=people + 3, people_mean=float(people - 1),
+                crowd_level=level, count_method=method, count_confidence=confidence, updated_at=updated))
     rows[catalog.FORECASTS.qualified_name] = forecast_rows(names, latest)
     open_alerts = 0
     for index, (code, (name_en, name_zh)) in enumerate(sorted(names.items())):

@@ -254,6 +254,9 @@ VISION_CAMERA = TableContract(
         "people_max BIGINT, people_mean DOUBLE, density_max DOUBLE COMMENT 'Persons per m2, highest', "
         "occupancy_max DOUBLE COMMENT 'People over zone capacity, highest', crowd_level STRING COMMENT "
         "'Crowd level at the last reading', line_in BIGINT, line_out BIGINT, mean_dwell_s DOUBLE, "
+        "count_method STRING COMMENT 'How people_last was counted: detections, detections_lower_bound (people "
+        "overlap too much for boxes: at least this many) or density', count_confidence DOUBLE COMMENT 'Share of "
+        "the people at the last reading standing clear of the others (1: a count)', "
         f"{UPDATED}"
     ),
     partitioned_by=("window_date",),

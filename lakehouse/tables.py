@@ -205,16 +205,39 @@ def split_columns(ddl: str) -> list[str]:
     return [part for part in parts if part.strip()]
 
 
+def gained_fields(table: T.StructType, contract: T.StructType, prefix: str) -> list[str]:
+    """`ADD COLUMNS` clauses, `parent.child TYPE COMMENT '...'`, for the fields the struct `contract`
+    has and the struct `table` lacks, at any depth, in contract order."""
+    clauses = []
+    existing = {have.name: have for have in table.fields}
+    for wanted in contract.fields:
+        name = f"{prefix}.`{wanted.name}`"
+        have = existing.get(wanted.name)
+        if have is None:
+            comment = wanted.metadata.get("comment")
+            escaped = "" if comment is None else comment.replace("\\", "\\\\").replace("'", "\\'")
+            clauses.append(f"{name} {wanted.dataType.simpleString()}" + (f" COMMENT '{escaped}'" if comment else ""))
+        elif isinstance(wanted.dataType, T.StructType) and isinstance(have.dataType, T.StructType):
+            clauses += gained_fields(have.dataType, wanted.dataType, name)
+    return clauses
+
+
 def ensure_table(spark: SparkSession, root: str, contract: TableContract) -> str:
-    """Create the table if it does not exist, or add the top-level columns the contract has gained
-    since it was created (idempotent); returns its path."""
+    """Create the table if it does not exist, or add the columns, and the fields of struct columns, the
+    contract has gained since it was created (idempotent); returns its path. A field a topic's contract
+    or a gold view gains lands in its struct column this way, so existing lakehouses keep working."""
     spark.sql(contract.create_sql(root))
     path = contract.path(root)
-    existing = set(spark.read.format("delta").load(path).schema.fieldNames())
-    added = [column for column in contract.columns if column.name not in existing]
+    schema = spark.read.format("delta").load(path).schema
+    existing = {have.name: have for have in schema.fields}
+    added = [column.ddl() for column in contract.columns if column.name not in existing]
+    for wanted in contract.schema().fields:
+        have = existing.get(wanted.name)
+        if have is not None and isinstance(wanted.dataType, T.StructType) and isinstance(have.dataType, T.StructType):
+            added += gained_fields(have.dataType, wanted.dataType, f"`{wanted.name}`")
     if added:
-        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({', '.join(column.ddl() for column in added)})")
-        logger.info("%s: added column(s) %s", contract.qualified_name, ", ".join(column.name for column in added))
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({', '.join(added)})")
+        logger.info("%s: added %s", contract.qualified_name, ", ".join(clause.split(" ")[0] for clause in added))
     return path
 
 

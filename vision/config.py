@@ -301,6 +301,10 @@ class AnalyticsConfig(Strict):
     incident_clear_s: float = Field(3.0, ge=0, le=3600, description="... and be gone this long to close.")
     incident_update_s: float = Field(30.0, gt=0, le=3600, description="Open incidents re-report this often.")
     intrusion_min_s: float = Field(0.5, ge=0, le=600)
+    crowd_overlap_iou: float = Field(0.3, gt=0, le=1, description="Two person boxes overlapping this much (IoU) "
+                                     "are people too close to be told apart by boxes.")
+    lower_bound_share: float = Field(0.5, gt=0, le=1, description="When this share of the counted people overlap "
+                                     "another, the count is reported as a lower bound (count_method).")
     surge_window_s: float = Field(10.0, gt=0, le=3600)
     surge_min_increase: int = Field(10, ge=1, le=100_000, description="Persons more within the window ...")
     surge_min_ratio: float = Field(1.0, gt=0, le=100, description="... and this fraction more.")

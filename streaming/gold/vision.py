@@ -46,6 +46,12 @@ CAMERAS = Rollup(
         # try_sum: counters have no upper bound in the contract; an overflow is null, not a failed batch
         TrySum("line_in", "line_in"), TrySum("line_out", "line_out"),
         ExactMean("mean_dwell_s", "mean_dwell_s"),
+        # events from before count_method existed were counts of boxes, as every count was then
+        MaxBy("count_method", Derived(lambda: F.coalesce(F.col("count_method"), F.lit("detections")),
+                                      lambda r: r["count_method"] or "detections"), "observed_at"),
+        MaxBy("count_confidence", Derived(lambda: F.coalesce(F.col("count_confidence"), F.lit(1.0)),
+                                          lambda r: 1.0 if r["count_confidence"] is None else r["count_confidence"]),
+              "observed_at"),
     ),
     prepare=lambda silver: silver.withColumnRenamed("source_id", "camera_id").withColumn(
         "zone_id", F.coalesce(F.col("zone_id"), F.lit(WHOLE_VIEW))),

@@ -32,6 +32,34 @@ def test_a_column_the_contract_gained_is_added_and_the_rows_stay(spark: SparkSes
     assert spark.read.format("delta").load(path).schema.fieldNames() == ["window_start", "figure", "state"]
 
 
+NESTED_BEFORE = TableContract(layer="silver", name="nested", comment="a struct column whose contract grows",
+                              columns=parse_columns("id STRING, counts STRUCT<people: INT COMMENT 'persons', "
+                                                    "inner: STRUCT<a: INT>> COMMENT 'per topic'"))
+NESTED_AFTER = TableContract(layer="silver", name="nested", comment="a struct column whose contract grows",
+                             columns=parse_columns("id STRING, counts STRUCT<people: INT COMMENT 'persons', "
+                                                   "inner: STRUCT<a: INT, b: DOUBLE>, method: STRING COMMENT "
+                                                   "'how it\\'s counted'> COMMENT 'per topic'"))
+
+
+def test_a_field_a_struct_column_gained_is_added_at_any_depth(spark: SparkSession, tmp_path: Path) -> None:
+    root = str(tmp_path)
+    path = ensure_table(spark, root, NESTED_BEFORE)
+    spark.sql(f"INSERT INTO delta.`{path}` SELECT 'x', named_struct('people', 3, 'inner', named_struct('a', 1))")
+
+    assert ensure_table(spark, root, NESTED_AFTER) == path
+    table = spark.read.format("delta").load(path)
+    counts = table.schema["counts"].dataType
+    assert counts.fieldNames() == ["people", "inner", "method"]
+    assert counts["method"].metadata.get("comment") == "how it's counted"
+    assert counts["inner"].dataType.fieldNames() == ["a", "b"]
+    row = table.select("counts.people", "counts.inner.a", "counts.inner.b", "counts.method").collect()[0]
+    assert tuple(row) == (3, 1, None, None)  # the old row reads the new fields as null
+
+    version = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").count()
+    ensure_table(spark, root, NESTED_AFTER)  # idempotent: nothing more to add, no commit
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{path}`").count() == version
+
+
 def test_ddl_reads_into_typed_columns_and_back() -> None:
     columns = parse_columns(
         "`rows` BIGINT NOT NULL COMMENT 'a reserved name, never null', "

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from contracts.vision import CountsEvent, CrowdLevel, IncidentEvent, IncidentKind, IncidentState
+from contracts.vision import CountMethod, CountsEvent, CrowdLevel, IncidentEvent, IncidentKind, IncidentState
 from vision.analytics.camera import CameraAnalytics, crowd_level
 from vision.analytics.incidents import Condition, IncidentBook
 from vision.config import AnalyticsConfig, CameraConfig, TrackerConfig
@@ -71,6 +71,32 @@ def test_zone_counts_density_occupancy_and_level() -> None:
     assert inside.crowd_level == CrowdLevel.FREE
     assert inside.mean_dwell_s == pytest.approx(5.0, abs=0.3)
     assert inside.frames == view.frames == 26
+
+
+def test_counts_say_when_people_overlap_too_much_for_a_count() -> None:
+    """Three people standing clear in the zone make a count; outside it, a huddle of six whose boxes
+    overlap makes the whole view's count a lower bound, with the share standing clear as confidence."""
+    zone = {"id": "sq", "kind": "crowd", "points": SQUARE, "capacity": 10}
+    clear = [(person_at(150, 200), 0), (person_at(250, 300), 0), (person_at(350, 390), 0)]
+    huddle = [(person_at(600 + 6 * i, 380), 0) for i in range(6)]  # boxes 32 px wide, 6 px apart
+    events = run_scene([zone], lambda t: clear + huddle, seconds=5)
+    (inside,) = counts(events, "sq")
+    (view,) = counts(events, None)
+    assert (inside.count_method, inside.count_confidence) == (CountMethod.DETECTIONS, 1.0)
+    assert inside.people_count == 3
+    assert view.count_method == CountMethod.DETECTIONS_LOWER_BOUND
+    assert view.count_confidence == pytest.approx(3 / 9, abs=1e-3)
+    assert view.people_count == 9
+    empty = counts(run_scene([zone], lambda t: [], seconds=5), None)[0]
+    assert (empty.count_method, empty.count_confidence) == (CountMethod.DETECTIONS, 1.0)
+
+
+def test_the_lower_bound_share_is_the_operators_choice() -> None:
+    pair = [(person_at(600, 380), 0), (person_at(606, 380), 0), (person_at(150, 200), 0)]
+    (strict,) = counts(run_scene([], lambda t: pair, seconds=5, lower_bound_share=0.7), None)
+    (loose,) = counts(run_scene([], lambda t: pair, seconds=5, lower_bound_share=0.6), None)
+    assert strict.count_method == CountMethod.DETECTIONS and loose.count_method == CountMethod.DETECTIONS_LOWER_BOUND
+    assert strict.count_confidence == loose.count_confidence == pytest.approx(1 / 3, abs=1e-3)
 
 
 @pytest.mark.parametrize(("value", "level"), [(0.1, "free"), (0.5, "light"), (1.5, "moderate"),

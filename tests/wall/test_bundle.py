@@ -149,3 +149,28 @@ def test_contract_columns_reads_every_gold_table() -> None:
     for contract in catalog.GOLD:
         columns = contract_columns(contract.qualified_name)
         assert "city_code" in columns, contract.qualified_name
+
+
+def test_camera_counts_show_the_count_method_once_vision_camera_has_it(tmp_path: Path) -> None:
+    def counts_sql() -> str:
+        return yaml.safe_load(render_bundle(str(tmp_path), EXT)["datasets/wall_camera_counts.yaml"])["sql"]
+
+    assert "gold_table = 'city_operations'" in counts_sql()  # no vision table yet: the cities' totals
+    log = tmp_path / "gold" / "facts" / "_delta_log"
+    log.mkdir(parents=True)
+    envelope = ["gold_table", "grain", "window_start", "city_code", "city_name_zh", "city_name_en"]
+    before = ["camera_id", "zone_id", "people_last", "crowd_level"]
+
+    def write(version: int, view_fields: list[str]) -> None:
+        fields = [{"name": f, "type": "string", "nullable": True, "metadata": {}} for f in view_fields]
+        view = {"name": "vision_camera", "type": {"type": "struct", "fields": fields}, "nullable": True, "metadata": {}}
+        schema = {"type": "struct", "fields": [*({"name": f, "type": "string", "nullable": True, "metadata": {}}
+                                                for f in envelope), view]}
+        (log / f"{version:020d}.json").write_text(json.dumps({"metaData": {"schemaString": json.dumps(schema)}}))
+
+    write(0, before)
+    assert "gold_table = 'city_operations'" in counts_sql(), "a vision_camera from before count_method: fall back"
+    write(1, [*before, "count_method", "count_confidence"])
+    sql = counts_sql()
+    assert "gold_table = 'vision_camera'" in sql and "'≥ ' ||" in sql
+    assert "struct_extract(\"vision_camera\", 'count_method') AS \"count_method\"" in sql

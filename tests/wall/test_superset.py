@@ -22,6 +22,7 @@ pytestmark = pytest.mark.slow
 WALL_DATASETS = ["wall_city_operations", "wall_city_latest", "wall_alerts", "wall_traffic_city",
                  "wall_traffic_segment", "wall_tourism_area", "wall_air_city", "wall_air_station",
                  "wall_water_station", "wall_river_gauge", "wall_security_incidents", "wall_camera_incidents",
+                 "wall_camera_counts",
                  "wall_city_map", "wall_freshness", "wall_forecast_series"]
 
 

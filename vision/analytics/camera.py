@@ -18,6 +18,7 @@ from datetime import datetime
 import numpy as np
 
 from contracts.vision import (
+    CountMethod,
     CountsEvent,
     CrowdLevel,
     IncidentEvent,
@@ -27,6 +28,7 @@ from contracts.vision import (
     VisionEvent,
     ZoneKind,
 )
+from vision.analytics.counting import count_quality, overlapping
 from vision.analytics.incidents import Condition, IncidentBook, Transition
 from vision.analytics.zones import Crossing, ZoneState
 from vision.config import AnalyticsConfig, CameraConfig
@@ -50,13 +52,17 @@ class _Tally:
     peak: int = 0
     last: int = 0
     vehicles: int = 0
+    method: CountMethod = CountMethod.DETECTIONS  # of the last reading, as people_count is
+    confidence: float = 1.0
 
-    def add(self, people: int, vehicles: int) -> None:
+    def add(self, people: int, vehicles: int,
+            quality: tuple[CountMethod, float] = (CountMethod.DETECTIONS, 1.0)) -> None:
         self.frames += 1
         self.total += people
         self.peak = max(self.peak, people)
         self.last = people
         self.vehicles = vehicles
+        self.method, self.confidence = quality
 
 
 def crowd_level(value: float, thresholds: tuple[float, float, float, float]) -> CrowdLevel:
@@ -92,7 +98,9 @@ class CameraAnalytics:
         p_anchor, v_anchor = people.anchors(), vehicles.anchors()
         conditions: list[Condition] = []
 
-        self.tallies[None].add(len(people), len(vehicles))
+        crowded = overlapping(people.xyxy, self.config.crowd_overlap_iou)
+        share = self.config.lower_bound_share
+        self.tallies[None].add(len(people), len(vehicles), count_quality(crowded, share))
         self._remember(None, t, len(people))
         for zone_id, state in self.zones.items():
             zone = state.zone
@@ -104,7 +112,8 @@ class CameraAnalytics:
             crossings = state.observe(p_ids, p_anchor, t)
             count = state.present(t)
             in_vehicles = int(state.inside(v_anchor).sum()) if len(v_anchor) else 0
-            self.tallies[zone_id].add(count, in_vehicles)
+            inside = state.inside(p_anchor) if len(p_anchor) else np.zeros(0, dtype=bool)
+            self.tallies[zone_id].add(count, in_vehicles, count_quality(crowded[inside], share))
             self._remember(zone_id, t, count)
             if state.is_line:
                 conditions += self._wrong_way(state, crossings)
@@ -314,7 +323,8 @@ class CameraAnalytics:
                 line_in=line.line_in if line else None, line_out=line.line_out if line else None,
                 line_in_total=line.line_in_total if line else None,
                 line_out_total=line.line_out_total if line else None,
-                mean_dwell_s=round(dwell, 2) if dwell is not None else None))
+                mean_dwell_s=round(dwell, 2) if dwell is not None else None,
+                count_method=tally.method, count_confidence=tally.confidence))
             self.tallies[key] = _Tally()
             if state:
                 state.reset_interval()
