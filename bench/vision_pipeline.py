@@ -85,6 +85,7 @@ def pipeline_run(config_values: dict, detector: NanoDetDetector, sink: KafkaSink
                  ) -> tuple[float, float, VisionWorker]:
     """Frames per wall second and per CPU second of the whole worker, until every camera's file ends."""
     worker = VisionWorker(parse_config(config_values), sink, detector=detector)
+    detector.timing = dict.fromkeys(detector.timing, 0.0)  # this round's breakdown only
     worker.start()
     started, cpu = time.perf_counter(), time.process_time()
     stats = worker.run()
@@ -92,6 +93,22 @@ def pipeline_run(config_values: dict, detector: NanoDetDetector, sink: KafkaSink
     worker.stop()
     sink.flush()
     return stats.frames / wall, stats.frames / cpu_s, worker
+
+
+def breakdown(worker: VisionWorker, detector: NanoDetDetector) -> dict[str, float]:
+    """Milliseconds a frame in each stage of one pipeline round: the readers' CPU (decode, prepare: in
+    each camera's thread, beside inference) and the wall time of the inference thread's stages."""
+    frames = max(worker.stats.frames, 1)
+    readers = [p.reader for p in worker.pipelines.values()]
+    seconds = {
+        "decode (reader threads, CPU)": sum(r.decode_cpu_s for r in readers),
+        "prepare: resize, blob, mirror (reader threads, CPU)": sum(r.prepare_cpu_s for r in readers),
+        "assemble the batch": detector.timing["assemble"],
+        "model (session.run)": detector.timing["model"],
+        "decode outputs, NMS, mirror merge": detector.timing["outputs"],
+        **{name: value for name, value in worker.stats.stage_s.items()},
+    }
+    return {name: round(value * 1000 / frames, 2) for name, value in seconds.items()}
 
 
 def main() -> int:
@@ -172,12 +189,21 @@ def main() -> int:
     print(f"| events published (errors) | {worker.stats.events} per round ({errors}) |")
     print(f"| cameras at 5 analytics fps on this machine | {int(pipeline // 5)} |")
     print(f"| load average (1 min) at the start / at the end | {load_start} / {load} |")
+    stages = breakdown(worker, detector)
+    print(f"\nwhere a frame's time goes in the worker (last round; bare inference {1000 / bare:.2f} ms a frame, "
+          f"the worker {1000 / pipeline:.2f} ms)")
+    print("| stage | ms a frame |")
+    print("|---|---|")
+    for name, value in stages.items():
+        print(f"| {name} | {value:.2f} |")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "bare_fps": round(bare, 1), "pipeline_fps": round(pipeline, 1), "ratio_wall": round(ratio, 3),
         "ratio_cpu": round(cpu_ratio, 3), "cameras_at_5fps": int(pipeline // 5), "provider": detector.provider,
         "cameras": args.cameras, "frames_per_camera": len(images), "batch": args.batch, "rounds": args.rounds,
         "publish": publish, "load_avg_start": load_start, "load_avg_end": load,
+        "bare_ms_per_frame": round(1000 / bare, 2), "pipeline_ms_per_frame": round(1000 / pipeline, 2),
+        "breakdown_ms_per_frame": stages,
     }, indent=2) + "\n")
     print(f"figures in {RESULTS.relative_to(ROOT) if RESULTS.is_relative_to(ROOT) else RESULTS}")
     return 0 if frames_ok else 1

@@ -68,6 +68,8 @@ class CameraReader:
         self.prepare = prepare  # resize/letterbox here, in parallel per camera, not in the inference thread
         self.queue: queue.Queue[Frame] = queue.Queue(maxsize=capture.queue_size)
         self.frames_in = 0
+        self.decode_cpu_s = 0.0  # this reader thread's CPU in grab/retrieve, and in `prepare` (the breakdown)
+        self.prepare_cpu_s = 0.0
         self.frames_dropped = 0
         self.frames_corrupt = 0
         self.reconnects = 0
@@ -198,7 +200,10 @@ class CameraReader:
             if self._reconnect.is_set():
                 self._reconnect.clear()
                 return "stalled"
-            if not cap.grab():
+            cpu = time.thread_time()
+            grabbed = cap.grab()
+            self.decode_cpu_s += time.thread_time() - cpu
+            if not grabbed:
                 if cam.is_file and index > 0:
                     if cam.loop:
                         self._clock_offset = last_t + 1.0 / fps
@@ -218,7 +223,9 @@ class CameraReader:
             if t + 1e-6 < next_due:
                 continue  # sampled out: grabbed, never decoded
             next_due = next_due + period if next_due + period > t else t + period
+            cpu = time.thread_time()
             ok, image = cap.retrieve()
+            self.decode_cpu_s += time.thread_time() - cpu
             if not ok or image is None or image.ndim != 3 or image.size == 0:
                 self.frames_corrupt += 1
                 corrupt_run += 1
@@ -231,7 +238,10 @@ class CameraReader:
             if self.state != CameraState.ONLINE:
                 self.set_status(CameraState.ONLINE, None, f"{image.shape[1]}x{image.shape[0]} at {fps:g} fps")
             wall = self._started_wall + timedelta(seconds=t) if cam.is_file else datetime.now(UTC)
-            frame = Frame(cam.id, self.frames_in, t, wall, image, self.prepare(image) if self.prepare else None)
+            cpu = time.thread_time()
+            prepared = self.prepare(image) if self.prepare else None
+            self.prepare_cpu_s += time.thread_time() - cpu
+            frame = Frame(cam.id, self.frames_in, t, wall, image, prepared)
             if cam.is_file and not cam.realtime:
                 while not self._stop.is_set():
                     try:

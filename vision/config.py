@@ -29,6 +29,7 @@ from contracts.cities import City
 from contracts.vision import ID_PATTERN, ZoneKind
 from ioc.config_sources import deep_merge, env_values, validated
 from ioc.paths import LOCAL_DIR, PROJECT_ROOT, STATE_DIR
+from vision.detection.core import PERSON, VEHICLE_CLASSES
 from vision.exceptions import VisionConfigError
 
 logger = logging.getLogger(__name__)
@@ -185,6 +186,17 @@ class NanoDetConfig(DetectorSettings):
     input_size: int = Field(416, ge=32, le=2048)
     score_threshold: float = Field(0.38, gt=0, lt=1)
     flip_augment: bool = Field(True, description="See DetectorSettings; on by default for NanoDet (measured).")
+    classes: list[int] | None = Field(
+        default_factory=lambda: sorted({PERSON, *VEHICLE_CLASSES}), min_length=1,
+        description="COCO-80 class ids decoded (default: person and the vehicles, all the analytics use; "
+                    "null: all 80). Fewer classes, less work per frame.")
+
+    @field_validator("classes")
+    @classmethod
+    def _coco_ids(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(not 0 <= c < 80 for c in value):
+            raise ValueError(f"classes must be COCO-80 ids 0..79, got {value}")
+        return value
     iou_threshold: float = Field(0.5, gt=0, lt=1)
     reg_max: int = Field(10, ge=1, le=64, description="Bins per box side minus one (11 bins = 10).")
 

@@ -64,6 +64,9 @@ class WorkerStats:
     inference_s: float = 0.0
     wall_s: float = 0.0
     inference_errors: int = 0
+    # seconds in each analysis stage (tracking, rules, quality, publishing): the pipeline's breakdown
+    stage_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
+        ("tracking", "rules", "quality", "publishing"), 0.0))
 
 
 class VisionWorker:
@@ -265,19 +268,28 @@ class VisionWorker:
         return batch
 
     def _analyse(self, pipeline: CameraPipeline, frame: Frame, detections: Detections) -> None:
+        stage = self.stats.stage_s
         try:
+            began = time.perf_counter()
             tracked = pipeline.tracker.update(detections, frame.t)
+            tracked_at = time.perf_counter()
             events = pipeline.analytics.update(frame.image, tracked, frame.t, frame.wall)
+            judged_at = time.perf_counter()
             issues = pipeline.quality.observe(frame.image, frame.t)
+            checked_at = time.perf_counter()
         except Exception:  # a bug in one camera's analytics must not stop the others
             logger.exception("camera %s: analytics failed on frame %d", frame.camera_id, frame.index)
             return
+        stage["tracking"] += tracked_at - began
+        stage["rules"] += judged_at - tracked_at
+        stage["quality"] += checked_at - judged_at
         pipeline.frames_out += 1
         pipeline.fps_window.append(time.monotonic())
         pipeline.last_t, pipeline.last_wall = frame.t, frame.wall
         self.stats.frames += 1
         self.metrics.frames_out.labels(frame.camera_id).inc()
         self.metrics.open_incidents.labels(frame.camera_id).set(pipeline.analytics.book.open_count)
+        began = time.perf_counter()
         for event in events:
             self._publish(event)
         if pipeline.reader.state == CameraState.ONLINE:
@@ -286,6 +298,7 @@ class VisionWorker:
             if pipeline.reported != (state, reasons):
                 detail = ", ".join(reasons) if reasons else "picture ok"
                 self._publish_health(pipeline, state, reasons, detail)
+        stage["publishing"] += time.perf_counter() - began
 
     # -- health -----------------------------------------------------------------------------------
     def _on_status(self, camera_id: str, state: CameraState, reason: HealthReason | None, detail: str) -> None:

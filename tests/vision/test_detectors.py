@@ -208,3 +208,14 @@ def test_tfjs_fixups_add_only_the_missing_attributes() -> None:
     assert nodes[1]["attr"]["TArgs"] == {"list": {"type": ["DT_HALF"]}}  # left as it was
     assert nodes[2]["attr"]["index_type"] == {"type": "DT_INT32"}
     assert nodes[3]["attr"] == {}
+
+
+def test_nanodet_decodes_the_classes_the_analytics_use_unless_asked_for_all(vtest_frames: Callable) -> None:
+    frames = vtest_frames([30])  # a parked van and car, people, traffic cones
+    default = NanoDetDetector(NanoDetConfig(score_threshold=0.2, flip_augment=False), CPU).detect(frames)[0]
+    every = NanoDetDetector(NanoDetConfig(score_threshold=0.2, flip_augment=False, classes=None), CPU).detect(frames)[0]
+    assert set(default.class_id.tolist()) <= {0, 1, 2, 3, 5, 7}
+    kept = every[np.isin(every.class_id, [0, 1, 2, 3, 5, 7])]
+    assert sorted(default.confidence.tolist()) == pytest.approx(sorted(kept.confidence.tolist()))
+    with pytest.raises(ValueError, match="COCO-80 ids"):
+        NanoDetConfig(classes=[0, 80])

@@ -55,8 +55,11 @@ class Detector(ABC):
         # model inputs per session call; with the mirror view a frame takes two of them
         self.model_batch = fixed or runtime.max_batch * (2 if self.flip else 1)
         self.max_batch = min(runtime.max_batch, fixed) if fixed else runtime.max_batch
+        # seconds spent joining batches, in the model, and decoding its outputs (the pipeline's breakdown)
+        self.timing = {"assemble": 0.0, "model": 0.0, "outputs": 0.0}
         self.check_model()
         self.warm_up(runtime.warmup_runs)
+        self.timing = dict.fromkeys(self.timing, 0.0)  # the warm-up is not the pipeline's
 
     @property
     def provider(self) -> str:
@@ -78,8 +81,13 @@ class Detector(ABC):
         prepared = self.prepare_image(frame)
         if not self.flip:
             return prepared
-        mirror = self.prepare_image(np.ascontiguousarray(frame[:, ::-1]))
-        return Prepared(prepared.image, prepared.meta, mirror=mirror, frame_width=frame.shape[1])
+        return Prepared(prepared.image, prepared.meta, mirror=self.mirror_image(frame, prepared),
+                        frame_width=frame.shape[1])
+
+    def mirror_image(self, frame: np.ndarray, prepared: Prepared) -> Prepared:
+        """The mirrored frame made ready for the model. A plugin whose input is the frame stretched to
+        the model's size can flip `prepared` instead (the same pixels, without a second resize)."""
+        return self.prepare_image(np.ascontiguousarray(frame[:, ::-1]))
 
     @abstractmethod
     def assemble(self, items: list[Prepared]) -> dict[str, np.ndarray]:
@@ -104,13 +112,19 @@ class Detector(ABC):
         found: list[Detections] = []
         for start in range(0, len(views), self.model_batch):
             chunk = views[start : start + self.model_batch]
+            began = time.perf_counter()
             feeds = self.assemble(chunk)
+            assembled = time.perf_counter()
             try:
                 outputs = self.session.run(self.output_names, feeds)
             except Exception as exc:  # a model that loads but cannot run on this input
                 raise ModelError(f"{self.type} model failed on a batch of {len(chunk)}: "
                                  f"{type(exc).__name__}: {str(exc)[:300]}") from exc
+            ran = time.perf_counter()
             found.extend(self.detect_raw(outputs, [view.meta for view in chunk]))
+            self.timing["assemble"] += assembled - began
+            self.timing["model"] += ran - assembled
+            self.timing["outputs"] += time.perf_counter() - ran
         results: list[Detections] = []
         position = 0
         for item in items:

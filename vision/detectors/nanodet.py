@@ -28,6 +28,7 @@ class NanoDetDetector(Detector):
     def __init__(self, config: NanoDetConfig, runtime: RuntimeConfig) -> None:
         self.size = config.input_size
         self.bins = config.reg_max + 1
+        self.classes = None if config.classes is None else np.asarray(sorted(set(config.classes)), dtype=np.int64)
         super().__init__(config, runtime)
 
     def check_model(self) -> None:
@@ -42,13 +43,20 @@ class NanoDetDetector(Detector):
                              hint="for other models set detector.type to yolo or ssd")
 
     def prepare_image(self, frame: np.ndarray) -> Prepared:
+        """The model's input for one frame, [1, 3, size, size] RGB/255, made here (in the camera's
+        reader thread) so the inference thread only joins a batch."""
         resized = cv2.resize(frame, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
-        return Prepared(resized, (frame.shape[1] / self.size, frame.shape[0] / self.size,
-                                  frame.shape[1], frame.shape[0]))
+        blob = cv2.dnn.blobFromImage(resized, scalefactor=1 / 255.0, swapRB=True)
+        return Prepared(blob, (frame.shape[1] / self.size, frame.shape[0] / self.size,
+                               frame.shape[1], frame.shape[0]))
+
+    def mirror_image(self, frame: np.ndarray, prepared: Prepared) -> Prepared:
+        # the frame is stretched to the square, so mirroring commutes with the resize; copied here, in
+        # the reader's thread, so the inference thread joins contiguous blocks
+        return Prepared(np.ascontiguousarray(prepared.image[..., ::-1]), prepared.meta)
 
     def assemble(self, items: list[Prepared]) -> dict[str, np.ndarray]:
-        blob = cv2.dnn.blobFromImages([item.image for item in items], scalefactor=1 / 255.0, swapRB=True)
-        return {self.inputs[0].name: blob.astype(np.float32, copy=False)}
+        return {self.inputs[0].name: np.concatenate([item.image for item in items]).astype(np.float32, copy=False)}
 
     def _levels(self, outputs: list[np.ndarray]) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """Pair score and box maps by grid size; returns (stride, scores, boxes) per level."""
@@ -72,7 +80,9 @@ class NanoDetDetector(Detector):
             boxes, scores, classes = [], [], []
             for stride, score_map, box_map in levels:
                 grid = self.size // stride
-                cell, cls = np.nonzero(score_map[i] > self.config.score_threshold)
+                scores_of = score_map[i] if self.classes is None else score_map[i][:, self.classes]
+                cell, column = np.nonzero(scores_of > self.config.score_threshold)
+                cls = column if self.classes is None else self.classes[column]
                 if not len(cell):
                     continue
                 dist = box_map[i][cell].reshape(-1, 4, self.bins)
@@ -82,7 +92,7 @@ class NanoDetDetector(Detector):
                 cx = (cell % grid + 0.5) * stride
                 cy = (cell // grid + 0.5) * stride
                 boxes.append(np.stack([cx - ltrb[:, 0], cy - ltrb[:, 1], cx + ltrb[:, 2], cy + ltrb[:, 3]], 1))
-                scores.append(score_map[i][cell, cls])
+                scores.append(scores_of[cell, column])
                 classes.append(cls)
             if not boxes:
                 results.append(Detections.empty())
