@@ -29,7 +29,7 @@ from contracts.cities import City
 from contracts.vision import ID_PATTERN, ZoneKind
 from ioc.config_sources import deep_merge, env_values, validated
 from ioc.paths import LOCAL_DIR, PROJECT_ROOT, STATE_DIR
-from vision.detection.core import PERSON, VEHICLE_CLASSES
+from vision.classes import PERSON, VEHICLE_CLASSES
 from vision.exceptions import VisionConfigError
 
 logger = logging.getLogger(__name__)

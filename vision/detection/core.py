@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-# COCO class ids (0-based, the NanoDet/YOLO numbering) the analytics care about.
-PERSON = 0
-VEHICLE_CLASSES = frozenset({1, 2, 3, 5, 7})  # bicycle, car, motorcycle, bus, truck
+from vision.classes import PERSON, VEHICLE_CLASSES
+
+__all__ = ["PERSON", "VEHICLE_CLASSES", "Detections", "box_iou", "nms", "nms_groups"]
 
 
 def _empty_f(shape: tuple[int, ...]) -> np.ndarray:
