@@ -190,6 +190,8 @@ class NanoDetConfig(DetectorSettings):
         default_factory=lambda: sorted({PERSON, *VEHICLE_CLASSES}), min_length=1,
         description="COCO-80 class ids decoded (default: person and the vehicles, all the analytics use; "
                     "null: all 80). Fewer classes, less work per frame.")
+    iou_threshold: float = Field(0.5, gt=0, lt=1)
+    reg_max: int = Field(10, ge=1, le=64, description="Bins per box side minus one (11 bins = 10).")
 
     @field_validator("classes")
     @classmethod
@@ -197,8 +199,6 @@ class NanoDetConfig(DetectorSettings):
         if value is not None and any(not 0 <= c < 80 for c in value):
             raise ValueError(f"classes must be COCO-80 ids 0..79, got {value}")
         return value
-    iou_threshold: float = Field(0.5, gt=0, lt=1)
-    reg_max: int = Field(10, ge=1, le=64, description="Bins per box side minus one (11 bins = 10).")
 
 
 class YoloConfig(DetectorSettings):
