@@ -2,14 +2,18 @@
 
 Not run by `make bench` on CPU machines in a meaningful way: without a usable CUDA provider it says so
 and exits 0 after printing nothing but that line (use --allow-cpu to measure the CPU path anyway).
-On a GPU node it prints, in one run:
+On a GPU node it prints, in one run, within `--time-limit` seconds (default 480: it stops the worker
+when the time is up and reports what it measured, so a lent machine's minutes are never overrun):
   1. bare inference rate (session.run only) at batch sizes 1, 8, 16, 32 on 1080p frames
      (preprocessing to 416x416 excluded), the CUDA/TensorRT provider that actually ran;
   2. the worker end to end with S file cameras of 1080p footage (vtest.avi upscaled), batched
-     across cameras, every frame analysed, events to memory; frames/s, the ratio to bare inference
-     at the worker's batch size, and how many cameras at 5 analytics fps one GPU carries.
+     across cameras, every frame analysed, events to memory; frames/s (streams x frames/s), the ratio
+     to bare inference at the worker's batch size, p50/p95 frame-to-event latency (decoder to events
+     published), and how many cameras at 5 analytics fps one GPU carries.
+Figures also go to bench/results/vision_gpu.json.
 
     python bench/vision_gpu.py [--streams 32] [--frames 60] [--batch 16] [--providers tensorrt,cuda]
+                               [--time-limit 480]
 
 onnxruntime-gpu 1.2x+ needs CUDA 12/13 and cuDNN 9 on the node (the `nvidia-*` PyPI wheels work).
 """
@@ -17,7 +21,9 @@ onnxruntime-gpu 1.2x+ needs CUDA 12/13 and cuDNN 9 on the node (the `nvidia-*` P
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -34,6 +40,7 @@ from vision.detectors.nanodet import NanoDetDetector
 from vision.sinks import MemorySink
 from vision.worker import VisionWorker
 
+RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "vision_gpu.json"
 ZONES = [
     {"id": "walkway", "kind": "crowd", "points": [[0, 480], [1920, 480], [1920, 1080], [0, 1080]],
      "capacity": 30, "area_m2": 400},
@@ -79,7 +86,11 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--providers", default="tensorrt,cuda")
     parser.add_argument("--allow-cpu", action="store_true")
+    parser.add_argument("--time-limit", type=float, default=480.0,
+                        help="seconds for the whole run; the worker stops when they are spent")
     args = parser.parse_args()
+    deadline = time.monotonic() + args.time_limit
+    load_start = os.getloadavg()[0]
     logging.basicConfig(level=logging.WARNING)
     providers = [p for p in args.providers.split(",") if p] + ["cpu"]
     runtime = RuntimeConfig(providers=providers, max_batch=max(args.batch, 32), warmup_runs=2)
@@ -95,7 +106,7 @@ def main() -> int:
         print("|---|---|")
         rates = {}
         for batch in sorted({1, 8, 16, 32, args.batch}):
-            rates[batch] = bare(detector, images, batch)
+            rates[batch] = bare(detector, images, batch, seconds=min(5.0, max(args.time_limit / 20, 0.5)))
             print(f"| {batch} | {rates[batch]:.0f} |")
         worker_runtime = runtime.model_copy(update={"max_batch": args.batch})
         detector.max_batch = args.batch
@@ -108,21 +119,40 @@ def main() -> int:
         worker = VisionWorker(config, MemorySink(), detector=detector)
         worker.start()
         started = time.perf_counter()
-        stats = worker.run()
+        stats = worker.run(duration_s=max(deadline - time.monotonic(), 1.0))
         elapsed = time.perf_counter() - started
         worker.stop()
     fps = stats.frames / elapsed
     reference = rates[args.batch]
     p50, p95 = worker.metrics.inference_percentiles()
+    latency50, latency95 = stats.latency_percentile(50), stats.latency_percentile(95)
+    complete = stats.frames == args.streams * len(images)
     print()
     print("| what | value |")
     print("|---|---|")
-    print(f"| streams x frames (1080p, decoded on CPU) | {args.streams} x {len(images)} |")
-    print(f"| worker end to end, batch {args.batch} | {fps:.0f} frames/s |")
+    print(f"| streams x frames (1080p, decoded on CPU) | {args.streams} x {len(images)}"
+          f"{'' if complete else f' ({stats.frames} analysed before the time limit)'} |")
+    print(f"| worker end to end, batch {args.batch} | {fps:.0f} frames/s ({fps / args.streams:.1f} a stream) |")
     print(f"| ratio to bare inference at batch {args.batch} | {fps / reference:.2f} |")
     print(f"| inference per batch p50 / p95 | {p50:.1f} / {p95:.1f} ms |")
-    print(f"| cameras at 5 analytics fps on this GPU node | {int(fps // 5)} |")
-    return 0 if stats.frames == args.streams * len(images) else 1
+    if latency50 is not None and latency95 is not None:
+        print(f"| frame to event (decoded -> events published) p50 / p95 | {latency50:.0f} / {latency95:.0f} ms |")
+    print(f"| cameras at 5 analytics fps on this node | {int(fps // 5)} |")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "provider": detector.provider, "streams": args.streams, "frames_per_stream": len(images),
+        "frames_analysed": stats.frames, "complete": complete, "batch": args.batch,
+        "bare_fps_by_batch": {str(b): round(r, 1) for b, r in rates.items()},
+        "pipeline_fps": round(fps, 1), "fps_per_stream": round(fps / args.streams, 2),
+        "ratio_to_bare": round(fps / reference, 3),
+        "inference_p50_ms": round(p50, 1), "inference_p95_ms": round(p95, 1),
+        "frame_to_event_p50_ms": None if latency50 is None else round(latency50, 1),
+        "frame_to_event_p95_ms": None if latency95 is None else round(latency95, 1),
+        "cameras_at_5fps": int(fps // 5), "time_limit_s": args.time_limit,
+        "load_avg_start": round(load_start, 2), "load_avg_end": round(os.getloadavg()[0], 2),
+    }, indent=2) + "\n")
+    print(f"figures in {RESULTS}")
+    return 0 if complete or time.monotonic() >= deadline else 1
 
 
 if __name__ == "__main__":

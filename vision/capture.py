@@ -54,6 +54,7 @@ class Frame:
     wall: datetime
     image: np.ndarray
     prepared: Prepared | None = None  # the detector's per-frame input, made in the reader's thread
+    decoded_at: float = 0.0  # time.monotonic() when the decoder handed the frame over (frame-to-event latency)
 
 
 class CameraReader:
@@ -226,6 +227,7 @@ class CameraReader:
             cpu = time.thread_time()
             ok, image = cap.retrieve()
             self.decode_cpu_s += time.thread_time() - cpu
+            decoded_at = time.monotonic()
             if not ok or image is None or image.ndim != 3 or image.size == 0:
                 self.frames_corrupt += 1
                 corrupt_run += 1
@@ -241,7 +243,7 @@ class CameraReader:
             cpu = time.thread_time()
             prepared = self.prepare(image) if self.prepare else None
             self.prepare_cpu_s += time.thread_time() - cpu
-            frame = Frame(cam.id, self.frames_in, t, wall, image, prepared)
+            frame = Frame(cam.id, self.frames_in, t, wall, image, prepared, decoded_at)
             if cam.is_file and not cam.realtime:
                 while not self._stop.is_set():
                     try:

@@ -15,11 +15,13 @@ import queue
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import cv2
+import numpy as np
 from prometheus_client import Counter
 
 from contracts.vision import CameraState, HealthEvent, HealthReason, VisionEvent
@@ -67,6 +69,14 @@ class WorkerStats:
     # seconds in each analysis stage (tracking, rules, quality, publishing): the pipeline's breakdown
     stage_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
         ("tracking", "rules", "quality", "publishing"), 0.0))
+    # the latest frames' latency from the decoder to their events published, in ms (bounded)
+    frame_to_event_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+
+    def latency_percentile(self, q: float) -> float | None:
+        """The q-th percentile (0-100) of frame-to-event latency, in ms; None before any frame."""
+        if not self.frame_to_event_ms:
+            return None
+        return float(np.percentile(np.fromiter(self.frame_to_event_ms, dtype=np.float64), q))
 
 
 class VisionWorker:
@@ -299,6 +309,8 @@ class VisionWorker:
                 detail = ", ".join(reasons) if reasons else "picture ok"
                 self._publish_health(pipeline, state, reasons, detail)
         stage["publishing"] += time.perf_counter() - began
+        if frame.decoded_at:
+            self.stats.frame_to_event_ms.append((time.monotonic() - frame.decoded_at) * 1000)
 
     # -- health -----------------------------------------------------------------------------------
     def _on_status(self, camera_id: str, state: CameraState, reason: HealthReason | None, detail: str) -> None:

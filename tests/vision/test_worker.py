@@ -67,6 +67,9 @@ def test_bad_cameras_do_not_stop_good_ones_and_bad_pictures_are_reported(
     assert good.reader.decode_cpu_s > 0 and good.reader.prepare_cpu_s > 0
     assert worker.detector is not None and all(v > 0 for v in worker.detector.timing.values())
     assert all(worker.stats.stage_s[s] > 0 for s in ("tracking", "rules", "quality"))
+    p50, p95 = worker.stats.latency_percentile(50), worker.stats.latency_percentile(95)
+    assert p50 is not None and p95 is not None and 0 < p50 <= p95  # decoder -> events, every frame
+    assert len(worker.stats.frame_to_event_ms) == worker.stats.frames
 
 
 def _garbage(tmp_path: Path) -> Path:
