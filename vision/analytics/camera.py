@@ -112,8 +112,7 @@ class CameraAnalytics:
             crossings = state.observe(p_ids, p_anchor, t)
             count = state.present(t)
             in_vehicles = int(state.inside(v_anchor).sum()) if len(v_anchor) else 0
-            inside = state.inside(p_anchor) if len(p_anchor) else np.zeros(0, dtype=bool)
-            self.tallies[zone_id].add(count, in_vehicles, count_quality(crowded[inside], share))
+            self.tallies[zone_id].add(count, in_vehicles, count_quality(crowded[state.last_inside], share))
             self._remember(zone_id, t, count)
             if state.is_line:
                 conditions += self._wrong_way(state, crossings)

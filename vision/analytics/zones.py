@@ -42,6 +42,8 @@ class ZoneState:
     line_in_total: int = 0
     line_out_total: int = 0
     _last_point: dict[int, tuple[np.ndarray, float]] = field(default_factory=dict)
+    # which of the anchors given to the last `observe` were inside (all False for a line)
+    last_inside: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def __post_init__(self) -> None:
         self.polygon = np.asarray(self.zone.points, dtype=np.float32)
@@ -60,9 +62,9 @@ class ZoneState:
 
     def observe(self, track_ids: np.ndarray, anchors: np.ndarray, t: float) -> list[Crossing]:
         """Update membership (polygons) or crossings (lines) from this frame's tracked anchors."""
+        inside = self.last_inside = self.inside(anchors)
         if self.is_line:
             return self._observe_line(track_ids, anchors, t)
-        inside = self.inside(anchors)
         for tid, is_in in zip(track_ids.tolist(), inside.tolist(), strict=True):
             member = self.members.get(tid)
             if is_in:

@@ -51,7 +51,7 @@ class Detector(ABC):
         self.output_names = [o.name for o in self.session.get_outputs()]
         batch_dim = self.inputs[0].shape[0] if self.inputs[0].shape else None
         fixed = batch_dim if isinstance(batch_dim, int) and batch_dim > 0 else None
-        self.flip = bool(getattr(config, "flip_augment", False))
+        self.flip: bool = config.flip_augment
         # model inputs per session call; with the mirror view a frame takes two of them
         self.model_batch = fixed or runtime.max_batch * (2 if self.flip else 1)
         self.max_batch = min(runtime.max_batch, fixed) if fixed else runtime.max_batch

@@ -100,17 +100,19 @@ def load_images(items: list[EvalImage]) -> dict[str, np.ndarray]:
         else:
             clips.setdefault(path, []).append(item)
     for path, wanted in clips.items():
-        by_frame = {item.frame: item.id for item in wanted}
+        pending: dict[int, list[str]] = {}  # frame index -> the ids still waiting for it
+        for item in wanted:
+            assert item.frame is not None
+            pending.setdefault(item.frame, []).append(item.id)
         capture = cv2.VideoCapture(str(path))
         try:
             index = 0
-            while len(by_frame) > sum(1 for i in by_frame.values() if i in images):
+            while pending:
                 ok, frame = capture.read()
                 if not ok:
-                    missing = sorted(f for f, i in by_frame.items() if i not in images and f is not None)
-                    raise ValueError(f"{path} ends before frame(s) {missing}")
-                if index in by_frame:
-                    images[by_frame[index]] = frame
+                    raise ValueError(f"{path} ends before frame(s) {sorted(pending)}")
+                for image_id in pending.pop(index, []):
+                    images[image_id] = frame
                 index += 1
         finally:
             capture.release()
