@@ -10,8 +10,9 @@ without the join; it is idempotent, so a replayed batch writes the same table ag
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -53,6 +54,29 @@ def view_with_state(facts: DataFrame, contract: TableContract) -> DataFrame:
     """`view_of` plus the rows' `state` (the partial aggregates coarser windows are merged from)."""
     return narrow(facts, "gold_table", _view(contract), contract.name, [*contract.schema().fieldNames(), STATE],
                   set(figures(contract)))
+
+
+def states_of(facts: DataFrame, wanted: Sequence[tuple[TableContract, Sequence[str], Iterable[date]]]) -> DataFrame:
+    """(view, grain, window_start, key, state) of several views' rows over chosen days, in one scan:
+    `wanted`: each view with its key columns and the days to read. `key` is the key columns' values
+    as strings, in order.
+
+    One scan of `facts` rather than a `view_with_state` per view: each of those was a Delta file
+    listing and a Spark job of its own, some seconds a restart or a backlog's new day on two cores,
+    mostly planning; the views and days are partition columns, so the one scan reads the same files."""
+    chosen = [(_view(contract), list(keys), sorted(set(days)), set(figures(contract)))
+              for contract, keys, days in wanted if days]
+    if not chosen:
+        raise ValueError("states_of needs at least one view and day")
+    view = F.col("gold_table")
+    selected = functools.reduce(lambda a, b: a | b, [
+        (view == name) & F.col("window_date").isin(days) for name, _, days, _ in chosen])
+    key = None
+    for name, keys, _, inside in chosen:
+        columns = F.array(*(F.col(f"`{name}`.`{k}`" if k in inside else f"`{k}`").cast("string") for k in keys))
+        key = F.when(view == name, columns) if key is None else key.when(view == name, columns)
+    assert key is not None
+    return facts.where(selected).select(view.alias("view"), "grain", "window_start", key.alias("key"), STATE)
 
 
 def read_view(spark: SparkSession, root: str, contract: TableContract) -> DataFrame:

@@ -16,8 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.catalog import ALERTS, OBSERVED_ALERTS, SILVER_VIEWS, payload_fields, silver_name
-from lakehouse.frames import union_all
-from lakehouse.gold_facts import STATE, read_facts, view_with_state
+from lakehouse.gold_facts import STATE, read_facts, states_of
 from lakehouse.silver_events import read_events
 from streaming.gold.live import Loader, StoredRow
 from streaming.gold.rollup import Rollup
@@ -51,20 +50,17 @@ def collect_silver(events: DataFrame, topics: Iterable[str]) -> dict[str, list[d
 
 
 def gold_loader(spark: SparkSession, root: str) -> Loader:
-    """`streaming.gold.live.Loader` over `gold.facts`: every missing (view, day) in one Spark job."""
+    """`streaming.gold.live.Loader` over `gold.facts`: every missing (view, day) in one scan and one Spark
+    job (`lakehouse.gold_facts.states_of`)."""
     def load(pairs: Sequence[tuple[Rollup, date]]) -> list[StoredRow]:
-        facts = read_facts(spark, root)
         by_view: dict[str, tuple[Rollup, set[date]]] = {}
         for rollup, day in pairs:
             by_view.setdefault(rollup.contract.name, (rollup, set()))[1].add(day)
-        parts = [
-            view_with_state(facts.where(F.col("window_date").isin(sorted(days))), rollup.contract).select(
-                F.lit(name).alias("view"), "grain", "window_start",
-                F.array(*(F.col(k).cast("string") for k in rollup.keys)).alias("key"), STATE)
-            for name, (rollup, days) in sorted(by_view.items())
-        ]
+        if not by_view:
+            return []
+        wanted = [(rollup.contract, rollup.keys, days) for _, (rollup, days) in sorted(by_view.items())]
         return [(row.view, row.grain, _aware(row.window_start), tuple(row.key), row[STATE])
-                for row in union_all(parts).collect()]
+                for row in states_of(read_facts(spark, root), wanted).collect()]
     return load
 
 
