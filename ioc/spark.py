@@ -13,6 +13,8 @@ import os
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -24,6 +26,10 @@ from ioc.settings import SparkSettings
 logger = logging.getLogger(__name__)
 
 _VERSION_SUFFIX = re.compile(r"-\d[\w.\-]*\.jar$")
+# the scheduler's pools: a micro-batch's own reads first ("default"), what lands behind them after
+SCHEDULER_POOLS = Path(__file__).with_name("fairscheduler.xml")
+BACKGROUND_POOL = "background"
+_POOL_PROPERTY = "spark.scheduler.pool"
 
 
 def _artifact_name(jar: Path) -> str:
@@ -67,6 +73,9 @@ def spark_conf(settings: SparkSettings, app_name: str, jars_dir: Path = SPARK_JA
         # Small local tables: no need for Delta's optimized-write shuffle or stats on every column.
         "spark.databricks.delta.properties.defaults.dataSkippingNumIndexedCols": "8",
         "spark.ui.showConsoleProgress": "false",
+        # two pools (`background_jobs`): a streaming batch's reads are not queued behind its own appends
+        "spark.scheduler.mode": "FAIR",
+        "spark.scheduler.allocation.file": str(SCHEDULER_POOLS),
         # Delta reads its log with this many tasks; the default 50 costs seconds on 2 cores.
         "spark.databricks.delta.snapshotPartitions": str(max(1, settings.shuffle_partitions // 2)),
         # VACUUM lists a table's files into this many tasks (Spark's default 10,000: minutes on 2 cores)
@@ -99,6 +108,21 @@ def build_spark_session(settings: SparkSettings, app_name: str = "ioc") -> Spark
     _quiet_local_checkpoint_warnings(session)
     logger.info("Spark %s session %r on %s", session.version, app_name, settings.master)
     return session
+
+
+@contextmanager
+def background_jobs(spark: SparkSession) -> Iterator[None]:
+    """The Spark jobs this thread submits meanwhile run in the background pool (`SCHEDULER_POOLS`): for
+    writes that nothing waits on at once (a micro-batch's appends, its gold commit, a warm-up). In one
+    FIFO queue, a read the batch needs next waited for every task of the appends submitted before it;
+    the default pool is served first, so it takes the next free slot."""
+    context = spark.sparkContext
+    before = context.getLocalProperty(_POOL_PROPERTY)
+    context.setLocalProperty(_POOL_PROPERTY, BACKGROUND_POOL)
+    try:
+        yield
+    finally:
+        context.setLocalProperty(_POOL_PROPERTY, before)  # type: ignore[arg-type]  # None: unset again
 
 
 def _driver_in_utc() -> None:

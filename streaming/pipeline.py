@@ -56,6 +56,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 from contracts.quality import UNPROCESSABLE
 from contracts.topics import EVENT_CONTRACTS
 from ioc.settings import Settings
+from ioc.spark import background_jobs
 from lakehouse.catalog import (
     AIR_CITY,
     ALERTS,
@@ -280,8 +281,9 @@ class LakehousePipeline:
         (a cold JVM takes seconds to create a table)."""
         def create() -> None:
             try:
-                if not DeltaTable.isDeltaTable(self.spark, DIM_CITY.path(self.root)):
-                    city_dimension(self.spark, self.root)
+                with background_jobs(self.spark):
+                    if not DeltaTable.isDeltaTable(self.spark, DIM_CITY.path(self.root)):
+                        city_dimension(self.spark, self.root)
             except Exception as exc:
                 logger.warning("dim.city not created (%s): the wall's map waits for the next start or a job",
                                safety.error_summary(exc))
@@ -299,7 +301,8 @@ class LakehousePipeline:
 
         def warm() -> None:
             try:
-                warm_up(self.spark, f"{self.checkpoint}-warm-up")
+                with background_jobs(self.spark):
+                    warm_up(self.spark, f"{self.checkpoint}-warm-up")
             except Exception as exc:
                 logger.warning("Spark and Delta not warmed (%s): the first batch pays for it",
                                safety.error_summary(exc))
@@ -409,7 +412,7 @@ class LakehousePipeline:
         # leaving the pool waits for every append it started, failed batch or not: nothing may still
         # read bronze once the batch unpersists it
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="delta-write") as pool:
-            appends = [pool.submit(append_once, bronze, BRONZE_EVENTS.path(self.root),
+            appends = [pool.submit(self._in_background, append_once, bronze, BRONZE_EVENTS.path(self.root),
                                    f"{self.query_name}:bronze", batch_id, may_be_replay=self._may_replay)]
             self._start_warming(pool, batch_id, now)
             with phase(report, "silver"):
@@ -494,6 +497,12 @@ class LakehousePipeline:
         report.gold_tables = sorted(name for name, view_rows in built.items() if view_rows)
         self._evict()
 
+    def _in_background(self, work: Callable[..., bool], *args: Any, **kwargs: Any) -> bool:
+        """`work` (an append) with its Spark jobs in the background pool (`ioc.spark.background_jobs`): the
+        batch's reads meanwhile go first."""
+        with background_jobs(self.spark):
+            return work(*args, **kwargs)
+
     def _submitted_jobs(self) -> int:
         """How many Spark jobs the driver has submitted so far (every thread, every job group), or 0 when
         the scheduler does not say (its count is Spark's own, not part of the public Python API)."""
@@ -505,12 +514,18 @@ class LakehousePipeline:
     # -- the safety net ------------------------------------------------------------------------
     def _judge(self, bronze: DataFrame, batch_id: int, now: datetime, unprocessable: DataFrame | None) -> JudgedBatch:
         """The batch judged on the driver (`streaming.silver_rows`); records found unprocessable skip
-        validation and are quarantined as `unprocessable` with their error."""
-        self.rule_state.ensure_loaded(batch_id)
+        validation and are quarantined as `unprocessable` with their error.
+
+        The time rules' ids, which the first batch of a run reads back from silver, are read beside the
+        batch's records, not before them: two Spark jobs at once, on a restart's or a backlog's first batch."""
         coordinates = ["topic", "partition", "offset"]
         processable = bronze if unprocessable is None else bronze.join(
             F.broadcast(unprocessable.select(*coordinates)), on=coordinates, how="left_anti")
-        judged = judge_batch(collect_records(self._fault(processable)), self.topics.actual_to_base,
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rule-state") as reader:
+            loading = reader.submit(self.rule_state.ensure_loaded, batch_id)
+            records = collect_records(self._fault(processable))
+            loading.result()
+        judged = judge_batch(records, self.topics.actual_to_base,
                              self.rule_state.frontiers, self.rule_state.seen(),
                              self.rules.late_allowance_minutes, self.rules.future_tolerance_minutes, batch_id, now)
         if unprocessable is not None:
@@ -584,14 +599,16 @@ class LakehousePipeline:
         table = silver_table(judged.rows)
 
         def append_silver() -> bool:
-            return append_once(silver_frame_of(self.spark, table), SILVER_EVENTS.path(self.root),
-                               silver_app_id(self.query_name), batch_id, may_be_replay=may_be_replay,
-                               metadata=metadata)
+            with background_jobs(self.spark):
+                return append_once(silver_frame_of(self.spark, table), SILVER_EVENTS.path(self.root),
+                                   silver_app_id(self.query_name), batch_id, may_be_replay=may_be_replay,
+                                   metadata=metadata)
 
         def append_quarantine() -> bool:
-            return append_once(quarantine_frame(self.spark, bronze, judged, self.topics, now, batch_id),
-                               QUARANTINE.path(self.root), f"{self.query_name}:quarantine", batch_id,
-                               may_be_replay=may_be_replay)
+            with background_jobs(self.spark):
+                return append_once(quarantine_frame(self.spark, bronze, judged, self.topics, now, batch_id),
+                                   QUARANTINE.path(self.root), f"{self.query_name}:quarantine", batch_id,
+                                   may_be_replay=may_be_replay)
 
         output.appends.append(pool.submit(append_silver))
         if judged.quarantined or judged.unprocessable:  # a replay decides the same: it skips the same empty append
@@ -734,11 +751,12 @@ class LakehousePipeline:
         if self._gold_fault is not None:
             self._gold_fault(batch_id)
         began = time.monotonic()
-        alerting.store_changes(self.spark, self.root, alert_rows)
-        if staged is not None:
-            tuples, covered = staged
-            facts = arrow_frame(self.spark, tuples, GOLD_FACTS.schema())
-            self._gold_committer.replace(facts, covered, self._gold_tag(batch_id), f"batch {batch_id}")
+        with background_jobs(self.spark):
+            alerting.store_changes(self.spark, self.root, alert_rows)
+            if staged is not None:
+                tuples, covered = staged
+                facts = arrow_frame(self.spark, tuples, GOLD_FACTS.schema())
+                self._gold_committer.replace(facts, covered, self._gold_tag(batch_id), f"batch {batch_id}")
         report.gold_write_s = round(time.monotonic() - began, 3)
         report.mark_visible(datetime.now(UTC))
 
