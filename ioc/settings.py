@@ -143,6 +143,11 @@ class StreamingSettings(StrictModel):
                     "change (openings, level changes and closings are written, and published, in their batch).")
     query_name: str = Field("lakehouse", pattern=r"^[a-z][a-z0-9_-]*$", description="Names checkpoints and txns.")
     batch_partitions: int = Field(2, ge=1, le=1000, description="Partitions a micro-batch is processed in.")
+    bronze_after_read_from: int = Field(
+        20_000, ge=1,
+        description="Records from which a micro-batch starts its bronze append only once its records are read "
+        "onto the driver: the append's tasks would hold the slots that read needs. A smaller batch starts it at "
+        "once, as its appends are what it waits for last.")
     state_dir: Path = Field(STATE_DIR / "streaming", description="Pid, log and status file of the job.")
     hold_state_on_stop: bool = Field(
         True, description="At a clean stop, keep what the job holds (time rules' ids, gold partials, recent "

@@ -412,11 +412,23 @@ class LakehousePipeline:
         # leaving the pool waits for every append it started, failed batch or not: nothing may still
         # read bronze once the batch unpersists it
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="delta-write") as pool:
-            appends = [pool.submit(self._in_background, append_once, bronze, BRONZE_EVENTS.path(self.root),
-                                   f"{self.query_name}:bronze", batch_id, may_be_replay=self._may_replay)]
+            appends: list[Future[bool]] = []
+            may_be_replay = self._may_replay
+
+            def append_bronze() -> None:
+                appends.append(pool.submit(self._in_background, append_once, bronze, BRONZE_EVENTS.path(self.root),
+                                           f"{self.query_name}:bronze", batch_id, may_be_replay=may_be_replay))
+
+            # a large batch's bronze append starts once its records are on the driver: its tasks would hold
+            # the slots that read needs, and it overlaps the driver's judging instead; a small batch's at
+            # once, as its appends are what the batch waits for last
+            large = report.records >= self.settings.streaming.bronze_after_read_from
+            if not large:
+                append_bronze()
             self._start_warming(pool, batch_id, now)
             with phase(report, "silver"):
-                silver = self._silver(bronze, batch_id, now, report, unprocessable, pool)
+                silver = self._silver(bronze, batch_id, now, report, unprocessable, pool,
+                                      append_bronze if large else None)
             report.produced_first = earliest_produced(silver.rows)
             appends += silver.appends
             report.commits += len(appends)
@@ -512,12 +524,14 @@ class LakehousePipeline:
             return 0
 
     # -- the safety net ------------------------------------------------------------------------
-    def _judge(self, bronze: DataFrame, batch_id: int, now: datetime, unprocessable: DataFrame | None) -> JudgedBatch:
+    def _judge(self, bronze: DataFrame, batch_id: int, now: datetime, unprocessable: DataFrame | None,
+               collected: Callable[[], None] | None = None) -> JudgedBatch:
         """The batch judged on the driver (`streaming.silver_rows`); records found unprocessable skip
         validation and are quarantined as `unprocessable` with their error.
 
         The time rules' ids, which the first batch of a run reads back from silver, are read beside the
-        batch's records, not before them: two Spark jobs at once, on a restart's or a backlog's first batch."""
+        batch's records, not before them: two Spark jobs at once, on a restart's or a backlog's first batch.
+        `collected` is called once both are on the driver, before judging starts."""
         coordinates = ["topic", "partition", "offset"]
         processable = bronze if unprocessable is None else bronze.join(
             F.broadcast(unprocessable.select(*coordinates)), on=coordinates, how="left_anti")
@@ -525,6 +539,8 @@ class LakehousePipeline:
             loading = reader.submit(self.rule_state.ensure_loaded, batch_id)
             records = collect_records(self._fault(processable))
             loading.result()
+        if collected is not None:
+            collected()
         judged = judge_batch(records, self.topics.actual_to_base,
                              self.rule_state.frontiers, self.rule_state.seen(),
                              self.rules.late_allowance_minutes, self.rules.future_tolerance_minutes, batch_id, now)
@@ -582,11 +598,12 @@ class LakehousePipeline:
                                           f"{schema}, error string").persist()
 
     def _silver(self, bronze: DataFrame, batch_id: int, now: datetime, report: BatchReport,
-                unprocessable: DataFrame | None, pool: ThreadPoolExecutor) -> SilverOutput:
+                unprocessable: DataFrame | None, pool: ThreadPoolExecutor,
+                collected: Callable[[], None] | None = None) -> SilverOutput:
         """Judge the batch on the driver; its silver and quarantine appends started on `pool`. Every topic
         goes in one silver commit, which carries the time rules' frontiers too (even when nothing was
-        accepted)."""
-        judged = self._judge(bronze, batch_id, now, unprocessable)
+        accepted). `collected`: called once the batch's records are on the driver (`_judge`)."""
+        judged = self._judge(bronze, batch_id, now, unprocessable, collected)
         report.accepted = judged.accepted_counts()
         report.quarantined = judged.quarantined_counts()
         output = SilverOutput(judged)

@@ -148,11 +148,13 @@ def assert_lakehouse_matches_ledger(spark: SparkSession, run: SimulatedRun) -> N
 
 @pytest.fixture(scope="module")
 def lakehouse_run(spark, settings, kafka_bootstrap, tmp_path_factory) -> SimulatedRun:
-    """20 simulated minutes of the whole province with every kind of bad input, processed in two batches."""
+    """20 simulated minutes of the whole province with every kind of bad input, processed in two batches:
+    the first large enough to start its bronze append after its read, the second not."""
     from streaming.pipeline import LakehousePipeline
 
     run = simulate(settings, tmp_path_factory.mktemp("lakehouse"), minutes=20, seed=11, bad_fraction=0.04,
-                   late_fraction=0.02, max_offsets_per_trigger=4500, query_name="pipeline-test")
+                   late_fraction=0.02, max_offsets_per_trigger=4500, bronze_after_read_from=2000,
+                   query_name="pipeline-test")
     vision_sent = publish_vision_events(run, minutes=15)
     pipeline = LakehousePipeline(spark, run.settings)
     pinned_before = pinned_results(spark)
@@ -165,6 +167,8 @@ def lakehouse_run(spark, settings, kafka_bootstrap, tmp_path_factory) -> Simulat
     finally:
         pipeline.close()
     assert len(reports) >= 2, "the run should span several micro-batches"
+    sizes = [r.records for r in reports]
+    assert {size >= 2000 for size in sizes} == {True, False}, f"both ways of starting bronze's append: {sizes}"
     assert sum(r.records for r in reports) == len(run.ledger.entries) + sum(vision_sent.values())
     return replace(run, vision_records=sum(vision_sent.values()), carried=carried,
                    pinned_left=len(pinned_results(spark) - pinned_before))
