@@ -25,6 +25,11 @@ topics and gold tables, and only the first two when nothing is quarantined and n
 The first batch of a run also reads back, in the background while it is judged, what gold, alerts
 and fusion hold (`_start_warming`): a restart pays for those reads beside the time rules' own.
 
+The appends and the gold commit submit their Spark jobs to the scheduler's background pool
+(`ioc.spark.background_jobs`): a read the batch needs next (its records, the time rules' ids, gold's
+partials) takes the next free slot instead of waiting for every task submitted before it. A large
+batch starts its bronze append once its records are on the driver (`bronze_after_read_from`).
+
 With the checkpoint, a batch that crashed half-way is replayed with the same records and the same
 batch id: tagged appends skip what already landed; a batch whose gold commit landed skips gold, and
 one whose gold did not land merges its rows into partials read back from gold as it stood before it
