@@ -5,12 +5,14 @@ One run, on a broker and a Spark session of its own (temp folder, free ports); t
 `bench/results/lakehouse.json` with the load average:
 
 1. throughput: a simulated backlog (a catch-up after an outage) is processed by the streaming job in
-   one large micro-batch, after the job has run once over a small backlog of its own (warm JVM and
-   Python workers; the measured batch still loads its rule state and checks for a replay, as any
-   restart does); bronze and silver rates come from the batch's phase timings (events/s and per
-   core). Baselines, same run: a bare Kafka -> Delta copy of the same records, and a copy of the
-   bronze table into a new Delta table (no parsing, no validation, no de-duplication), and the
-   contract validator alone over the bronze rows (the pydantic models in an Arrow UDF, nothing written).
+   one large micro-batch, after the job has run once over a backlog of its own of `--warm-records`
+   (by default as large as the measured one, as the copy is warmed by a full copy of the same records:
+   the JVM's JIT has compiled what a large batch runs; the measured batch still loads its rule state and
+   checks for a replay, as any restart does); bronze and silver rates come from the batch's phase
+   timings (events/s and per core). Baselines, same run: a bare Kafka -> Delta copy of the same
+   records, and a copy of the bronze table into a new Delta table (no parsing, no validation, no
+   de-duplication), and the contract validator alone over the bronze rows (the pydantic models in an
+   Arrow UDF, nothing written).
 2. commit floor: the Delta commits one micro-batch makes (bronze, quarantine and silver appends side
    by side; the gold write and the alerts MERGE), each of one-row frames. No record can be in gold
    sooner than its batch takes, so this bounds the latency from below.
@@ -27,7 +29,7 @@ One run, on a broker and a Spark session of its own (temp folder, free ports); t
    after a clean stop (the state the job held adopted: `streaming.held_state`) and after a crash (the
    state read back from Delta).
 
-Usage: python bench/lakehouse_throughput.py [--records 200000] [--rate 1000] [--seconds 600]
+Usage: python bench/lakehouse_throughput.py [--records 200000] [--warm-records N] [--rate 1000] [--seconds 600]
            [--sustained 2000,3000] [--sustained-seconds 300] [--only throughput|floor|latency|sustained|restart]
 """
 
@@ -185,8 +187,9 @@ def commit_floor(spark, tmp: Path, rounds: int = 5) -> tuple[float, float]:  # t
 
 
 def warm_up_pipeline(spark, tmp: Path, records: int = 5_000) -> None:  # type: ignore[no-untyped-def]
-    """The streaming job over a small backlog of its own (topics and lakehouse), not measured: the JVM's
-    code paths, the Python workers and Delta's classes are warm, as in a job that has been running."""
+    """The streaming job over a backlog of its own (topics and lakehouse), not measured: the JVM's code
+    paths (compiled by its JIT once run often enough), the Python workers and Delta's classes are warm, as
+    in a job that has been running."""
     suffix = f"-w{uuid.uuid4().hex[:6]}"
     settings = settings_for(tmp, suffix, query_name="bench-warm-pipeline")
     produce_backlog(settings, suffix, records)
@@ -195,14 +198,14 @@ def warm_up_pipeline(spark, tmp: Path, records: int = 5_000) -> None:  # type: i
     pipeline.close()
 
 
-def throughput(spark, tmp: Path, records: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def throughput(spark, tmp: Path, records: int, warm_records: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
     suffix = f"-t{uuid.uuid4().hex[:6]}"
     settings = settings_for(tmp, suffix, max_offsets_per_trigger=max(records * 2, 1000),
                             query_name="bench-throughput")
     sent = produce_backlog(settings, suffix, records)
     warm = settings_for(tmp, suffix, query_name="bench-warmup")
     baseline_copy(spark, warm, suffix)  # JIT and file-system warm-up, not measured
-    warm_up_pipeline(spark, tmp)
+    warm_up_pipeline(spark, tmp, warm_records)
     copy_s = baseline_copy(spark, settings, suffix)
     pipeline = LakehousePipeline(spark, settings, publish_alerts=False)
     started = time.perf_counter()
@@ -458,6 +461,8 @@ def restart(spark, tmp: Path, records: int = 500) -> dict[str, float]:  # type: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=200_000, help="backlog of the throughput measurement")
+    parser.add_argument("--warm-records", type=int, default=None,
+                        help="backlog the job runs over before the throughput measurement (default: --records)")
     parser.add_argument("--only", choices=("throughput", "floor", "latency", "sustained", "restart"))
     parser.add_argument("--rate", type=int, default=1000, help="events/s of the latency measurement")
     parser.add_argument("--seconds", type=int, default=600, help="length of the latency measurement")
@@ -477,7 +482,9 @@ def main() -> None:
         spark = build_spark_session(base.spark, "bench-lakehouse")
         try:
             if args.only in (None, "throughput"):
-                figures.update(throughput(spark, tmp, args.records))
+                warm_records = args.records if args.warm_records is None else args.warm_records
+                figures.update(throughput(spark, tmp, args.records, warm_records))
+                figures["throughput_warm_records"] = warm_records
             if args.only in (None, "floor"):
                 appends_s, merges_s = commit_floor(spark, tmp)
                 print(f"commit floor of one micro-batch (one-row frames, median of 5): {appends_s + merges_s:.1f} s "
