@@ -1,0 +1,80 @@
+"""`lakehouse.gold_facts.states_of`: several views' stored partials in one scan, the same rows a narrowed
+read per view gives (`view_with_state`, what the streaming job's loader made before), on real Spark.
+
+Views whose keys live in their struct column (segments, cameras) and one keyed by the envelope's city,
+rows on a day asked for and on one not asked for, a view not asked for at all."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakehouse.catalog import AIR_CITY, TRAFFIC_SEGMENT, VISION_CAMERA, WATER_STATION
+from lakehouse.frames import union_all
+from lakehouse.gold_facts import STATE, as_facts, states_of, view_with_state
+from lakehouse.tables import TableContract
+
+DAY = date(2026, 12, 1)
+VIEWS = (TRAFFIC_SEGMENT, VISION_CAMERA, AIR_CITY, WATER_STATION)
+KEYS = {TRAFFIC_SEGMENT.name: ("segment_id", "direction"), VISION_CAMERA.name: ("camera_id", "zone_id"),
+        AIR_CITY.name: ("city_code",), WATER_STATION.name: ("station_id",)}
+
+
+def _rows(spark: SparkSession, contract: TableContract) -> DataFrame:
+    """Three rows of the view: two on DAY (different keys, grains), one the day after; `state` set."""
+    by_type: dict[type, Any] = {T.StringType: "x", T.LongType: 7, T.IntegerType: 7, T.DoubleType: 1.5,
+                                T.BooleanType: True}
+    schema = T.StructType([*contract.schema().fields, T.StructField(STATE, T.StringType())])
+    rows = []
+    for serial, (start, grain) in enumerate([(datetime(2026, 12, 1, 8, 0, tzinfo=UTC), "5min"),
+                                             (datetime(2026, 12, 1, 9, 0, tzinfo=UTC), "hour"),
+                                             (datetime(2026, 12, 2, 0, 5, tzinfo=UTC), "5min")]):
+        values = {"window_start": start, "window_end": start + timedelta(minutes=5), "window_date": start.date(),
+                  "grain": grain, STATE: f'{{"n": {serial}}}', "updated_at": start}
+        for field in schema.fields:
+            if field.name not in values:
+                values[field.name] = (f"{field.name}-{contract.name}-{serial}" if field.name in KEYS[contract.name]
+                                      else by_type.get(type(field.dataType)))
+        rows.append(tuple(values.get(field.name) for field in schema.fields))
+    return spark.createDataFrame(rows, schema)
+
+
+@pytest.fixture(scope="module")
+def facts(spark: SparkSession) -> DataFrame:
+    return union_all([as_facts(_rows(spark, contract), contract) for contract in VIEWS]).cache()
+
+
+def _expected(facts: DataFrame, contract: TableContract, days: list[date]) -> set[tuple[Any, ...]]:
+    """What the loader read per view before: `view_with_state` over the days, keys as strings."""
+    view = view_with_state(facts.where(F.col("window_date").isin(days)), contract)
+    return {(contract.name, row.grain, row.window_start, tuple(str(row[k]) for k in KEYS[contract.name]), row[STATE])
+            for row in view.collect()}
+
+
+def test_one_scan_gives_what_a_read_per_view_gave(facts: DataFrame) -> None:
+    asked = [TRAFFIC_SEGMENT, VISION_CAMERA, AIR_CITY]  # not WATER_STATION
+    got = {(row.view, row.grain, row.window_start, tuple(row.key), row[STATE])
+           for row in states_of(facts, [(c, KEYS[c.name], [DAY]) for c in asked]).collect()}
+    expected = set().union(*(_expected(facts, contract, [DAY]) for contract in asked))
+    assert got == expected
+    assert len(got) == 2 * len(asked)  # the day after and the view not asked for are left out
+    assert ("traffic_segment", "hour", datetime(2026, 12, 1, 9, 0),
+            ("segment_id-traffic_segment-1", "direction-traffic_segment-1"), '{"n": 1}') in got
+
+
+def test_each_view_keeps_its_own_days(facts: DataFrame) -> None:
+    wanted = [(TRAFFIC_SEGMENT, KEYS[TRAFFIC_SEGMENT.name], [DAY, DAY + timedelta(days=1)]),
+              (WATER_STATION, KEYS[WATER_STATION.name], [DAY + timedelta(days=1)]), (AIR_CITY, KEYS[AIR_CITY.name], [])]
+    got = {(row.view, row.window_start.date()) for row in states_of(facts, wanted).collect()}
+    assert got == {("traffic_segment", DAY), ("traffic_segment", DAY + timedelta(days=1)),
+                   ("water_station", DAY + timedelta(days=1))}
+
+
+def test_nothing_asked_is_an_error(facts: DataFrame) -> None:
+    with pytest.raises(ValueError, match="at least one view and day"):
+        states_of(facts, [(AIR_CITY, KEYS[AIR_CITY.name], [])])
