@@ -33,7 +33,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,16 +57,11 @@ from ioc.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
 from ioc.settings import Settings, load_settings  # noqa: E402
 from lakehouse.catalog import QUARANTINE  # noqa: E402
 from lakehouse.silver_events import read_topic  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 
 DRILLS = ("job-kill", "broker-kill", "disk-full", "superset-restart")
 RESULTS = ROOT / "bench" / "results" / "drills.json"
 RECORDS_PER_SIM_MINUTE = 240  # the simulator's province, all domains, roughly
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

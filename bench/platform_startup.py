@@ -6,7 +6,6 @@ fresh JVM in a subprocess so no warm session is reused. Prints a table; no thres
 
 from __future__ import annotations
 
-import socket
 import statistics
 import subprocess
 import sys
@@ -18,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ioc.kafka.broker import LocalBroker
 from ioc.settings import load_settings
+from tests.ports import free_port
 
 RUNS = 3
 
@@ -33,12 +33,6 @@ t2 = time.perf_counter()
 print(f"{t1 - t0:.3f} {t2 - t0:.3f}")
 spark.stop()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def broker_start_seconds(state_dir: Path) -> float:

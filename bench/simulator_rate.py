@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -38,17 +37,12 @@ from ioc.kafka.broker import LocalBroker
 from ioc.kafka.clients import make_producer
 from ioc.kafka.topics import ensure_topics
 from ioc.settings import Settings, load_settings
+from tests.ports import free_port
 
 RUNS = 3
 START = datetime(2026, 1, 10, 0, 0, tzinfo=UTC)
 HOURS = 4.0  # ~60k records: every directed segment each minute, plus the other feeds
 BIG_BATCHES = {"linger_ms": 50, "batch_size": 1024 * 1024}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def simulator(suffix: str = "") -> Simulator:

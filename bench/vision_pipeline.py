@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import socket
 import statistics
 import sys
 import tempfile
@@ -30,6 +29,7 @@ import cv2
 import numpy as np
 
 from ioc.paths import LOCAL_DIR
+from tests.ports import free_port
 from vision.config import NanoDetConfig, RuntimeConfig, parse_config
 from vision.detectors.nanodet import NanoDetDetector
 from vision.sinks import KafkaSink, MemorySink
@@ -43,12 +43,6 @@ ZONES = [
     {"id": "line", "kind": "counting_line", "points": [[620, 150], [620, 450]], "in_direction": [-1, 0]},
     {"id": "kerb", "kind": "restricted", "points": [[540, 170], [650, 170], [650, 225], [540, 225]]},
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def clip(frames: int, folder: Path) -> tuple[Path, list[np.ndarray]]:

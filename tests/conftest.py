@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from hypothesis import settings as hypothesis_settings
 from ioc.kafka.broker import LocalBroker
 from ioc.kafka.topics import TopicSpec, ensure_topics
 from ioc.settings import Settings, load_settings
+from tests.ports import free_port
 
 # Property tests draw the same examples on every run ("ci", the default), so a red suite is a change's
 # doing, never the luck of a draw. IOC_HYPOTHESIS_PROFILE=explore draws fresh examples each run: run it
@@ -26,13 +26,6 @@ from ioc.settings import Settings, load_settings
 hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 hypothesis_settings.register_profile("explore", derandomize=False, database=None, print_blob=True)
 hypothesis_settings.load_profile(os.environ.get("IOC_HYPOTHESIS_PROFILE", "ci"))
-
-
-def free_port() -> int:
-    """A port nothing listens on now, so parallel test runs never collide."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
