@@ -39,7 +39,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -72,17 +71,12 @@ from lakehouse.writes import append_once, upsert
 from streaming.held_state import held_state_file
 from streaming.pipeline import LakehousePipeline
 from streaming.silver import TopicMap, classify
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "lakehouse.json"
 CORES = os.cpu_count() or 1
 WARMUP_S = 10  # seconds of input sent and processed before the latency is measured
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 KAFKA: dict[str, object] = {}
@@ -458,6 +452,15 @@ def restart(spark, tmp: Path, records: int = 500) -> dict[str, float]:  # type: 
     return figures
 
 
+def tree() -> str:
+    """The commit measured ("+changes" when the code differs from it), for the results' provenance."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results")
+    return head + ("+changes" if changed else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=200_000, help="backlog of the throughput measurement")
@@ -473,7 +476,9 @@ def main() -> None:
     parser.add_argument("--sustained-seconds", type=int, default=300)
     args = parser.parse_args()
     print(f"{CORES} cores, load average {os.getloadavg()[0]:.1f} at start")
-    figures: dict[str, object] = {"load_avg_start": round(os.getloadavg()[0], 2)}
+    # one part alone keeps the other parts' figures in the results and names its own load and tree
+    prefix = f"{args.only}_" if args.only else ""
+    figures: dict[str, object] = {f"{prefix}load_avg_start": round(os.getloadavg()[0], 2), f"{prefix}tree": tree()}
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         base = settings_for(tmp, "")
@@ -501,7 +506,7 @@ def main() -> None:
         finally:
             spark.stop()
             LocalBroker(base.kafka).stop()
-    figures["load_avg"] = round(os.getloadavg()[0], 2)
+    figures[f"{prefix}load_avg"] = round(os.getloadavg()[0], 2)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() and args.only else {}
