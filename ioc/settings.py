@@ -148,6 +148,11 @@ class StreamingSettings(StrictModel):
         description="Records from which a micro-batch starts its bronze append only once its records are read "
         "onto the driver: the append's tasks would hold the slots that read needs. A smaller batch starts it at "
         "once, as its appends are what it waits for last.")
+    checkpoint_every_batches: int = Field(
+        10, ge=0, le=10_000,
+        description="Every how many micro-batches the job writes a Delta checkpoint of each table it commits to "
+        "in every batch (bronze, silver, quarantine, gold), staggered and in the background, so no batch waits "
+        "for one (lakehouse.checkpoints); 0 leaves them to Delta, every 1,000 commits, inside the commit.")
     state_dir: Path = Field(STATE_DIR / "streaming", description="Pid, log and status file of the job.")
     hold_state_on_stop: bool = Field(
         True, description="At a clean stop, keep what the job holds (time rules' ids, gold partials, recent "

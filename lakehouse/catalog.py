@@ -20,7 +20,10 @@ from contracts.topics import EVENT_CONTRACTS
 from lakehouse.contract_schema import contract_columns, contract_ddl
 from lakehouse.tables import TableContract, parse_columns
 
-APPEND_ONLY = {"delta.appendOnly": "true"}
+# Tables the streaming job commits to in every batch: it writes their Delta checkpoints itself, beside the
+# batches (lakehouse.checkpoints), so Delta's own, written inside a commit the batch waits for, come seldom.
+CHECKPOINTED_BY_THE_JOB = {"delta.checkpointInterval": "1000"}
+APPEND_ONLY = {"delta.appendOnly": "true", **CHECKPOINTED_BY_THE_JOB}
 
 BRONZE_EVENTS = TableContract(
     layer="bronze", name="events",
@@ -126,6 +129,7 @@ SILVER_EVENTS = TableContract(
     ),
     partitioned_by=("base_topic", "observed_date"),
     keys=("base_topic", "event_id"),
+    properties=CHECKPOINTED_BY_THE_JOB,
 )
 
 WINDOW = (
@@ -393,6 +397,7 @@ GOLD_FACTS = TableContract(
     ),
     partitioned_by=("gold_table", "window_date"),
     keys=("gold_table", "grain", "window_start"),
+    properties=CHECKPOINTED_BY_THE_JOB,
 )
 
 

@@ -238,7 +238,21 @@ def ensure_table(spark: SparkSession, root: str, contract: TableContract) -> str
     if added:
         spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({', '.join(added)})")
         logger.info("%s: added %s", contract.qualified_name, ", ".join(clause.split(" ")[0] for clause in added))
+    _ensure_properties(spark, path, contract)
     return path
+
+
+def _ensure_properties(spark: SparkSession, path: str, contract: TableContract) -> None:
+    """Set the table's own properties (the contract's, not the common ones) where an existing table, made
+    before the contract gained or changed one, differs: one metadata commit, only when something differs."""
+    if not contract.properties:
+        return
+    have = {row.key: row.value for row in spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()}
+    differ = {key: value for key, value in contract.properties.items() if have.get(key) != value}
+    if differ:
+        settings = ", ".join(f"'{key}' = '{value}'" for key, value in differ.items())
+        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({settings})")
+        logger.info("%s: set %s", contract.qualified_name, settings)
 
 
 def ensure_tables(spark: SparkSession, root: str, contracts: list[TableContract]) -> list[str]:

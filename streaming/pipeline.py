@@ -82,6 +82,7 @@ from lakehouse.catalog import (
     WATER_STATION,
     streaming_tables,
 )
+from lakehouse.checkpoints import BackgroundCheckpoints
 from lakehouse.dimensions import city_dimension
 from lakehouse.frames import arrow_frame
 from lakehouse.gold_commit import GoldCommitter
@@ -239,6 +240,10 @@ class LakehousePipeline:
         # and the batch through which this run adopted it (None: read from Delta)
         self._held: Future[HeldState | None] | None = None
         self.held_adopted: int | None = None
+        # the Delta checkpoints of the tables every batch commits to, beside the batches (lakehouse.checkpoints)
+        self.checkpoints = BackgroundCheckpoints(
+            spark, [contract.path(self.root) for contract in (BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE, GOLD_FACTS)],
+            settings.streaming.checkpoint_every_batches)
 
     # -- the query -------------------------------------------------------------------------------
     def ensure_tables(self) -> None:
@@ -360,6 +365,7 @@ class LakehousePipeline:
                     with self._lock:
                         self.batches_done += 1
                         self.records_done += report.records
+                    self.checkpoints.after_batch(batch_id)
                     return
                 except Exception as exc:
                     self._drain_gold()  # what is on its way lands (or fails) before anything is read back
@@ -906,6 +912,7 @@ class LakehousePipeline:
 
     def close(self) -> None:
         self._drain_gold()
+        self.checkpoints.close()
         if self._gold_writer is not None:
             self._gold_writer.shutdown()
             self._gold_writer = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,29 @@ def test_a_column_the_contract_gained_is_added_and_the_rows_stay(spark: SparkSes
 
     ensure_table(spark, root, AFTER)  # idempotent: nothing more to add
     assert spark.read.format("delta").load(path).schema.fieldNames() == ["window_start", "figure", "state"]
+
+
+def test_a_property_the_contract_gained_or_changed_is_set_on_an_existing_table(spark: SparkSession,
+                                                                               tmp_path: Path) -> None:
+    root = str(tmp_path)
+    path = ensure_table(spark, root, BEFORE)
+    spark.sql(f"INSERT INTO delta.`{path}` VALUES (TIMESTAMP '2026-12-02 00:00:00', 1.5)")
+    interval = {"delta.checkpointInterval": "1000"}
+
+    def properties() -> dict[str, str]:
+        return {row.key: row.value for row in spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()}
+
+    def version() -> int:
+        return int(spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").collect()[0].version)
+
+    ensure_table(spark, root, replace(BEFORE, properties=interval))
+    assert properties()["delta.checkpointInterval"] == "1000"
+    settled = version()
+    ensure_table(spark, root, replace(BEFORE, properties=interval))  # nothing differs: no commit
+    assert version() == settled
+    ensure_table(spark, root, replace(BEFORE, properties={"delta.checkpointInterval": "50"}))
+    assert properties()["delta.checkpointInterval"] == "50"
+    assert [row.figure for row in spark.read.format("delta").load(path).collect()] == [1.5]
 
 
 NESTED_BEFORE = TableContract(layer="silver", name="nested", comment="a struct column whose contract grows",
