@@ -8,7 +8,9 @@ job's own batches; a failed batch drops it all (`forget`) and the next reads it 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -20,6 +22,9 @@ from lakehouse.gold_facts import STATE, read_facts, states_of
 from lakehouse.silver_events import read_events
 from streaming.gold.live import Loader, StoredRow
 from streaming.gold.rollup import Rollup
+
+logger = logging.getLogger(__name__)
+SilverRows = dict[str, list[dict[str, Any]]]
 
 
 def _aware(value: Any) -> Any:
@@ -76,14 +81,37 @@ class RecentSilver:
         self.spark, self.root, self.topics = spark, root, tuple(topics)
         self._rows: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {t: {} for t in self.topics}
         self._days: set[date] = set()
+        self._ahead: list[tuple[Future[SilverRows], set[date]]] = []  # reads started by `read_ahead`
+
+    def _read(self, days: Sequence[date]) -> SilverRows:
+        return collect_silver(read_events(self.spark, self.root).where(F.col("observed_date").isin(list(days))),
+                              self.topics)
+
+    def read_ahead(self, days: Iterable[date], submit: Callable[[Callable[[], SilverRows]], Future[SilverRows]]
+                   ) -> None:
+        """Start reading days soon needed (the next day, before its first record) through `submit` (in the
+        background); `ensure` adopts what it read, or reads again if that read failed."""
+        missing = sorted(set(days) - self._days - {day for _, ahead in self._ahead for day in ahead})
+        if missing:
+            self._ahead.append((submit(lambda: self._read(missing)), set(missing)))
 
     def ensure(self, days: Iterable[date]) -> None:
-        missing = sorted(set(days) - self._days)
+        missing = set(days) - self._days
         if not missing:
             return
-        events = read_events(self.spark, self.root).where(F.col("observed_date").isin(missing))
-        self.add(collect_silver(events, self.topics))
-        self._days.update(missing)
+        for entry in [entry for entry in self._ahead if entry[1] & missing]:
+            self._ahead.remove(entry)
+            future, ahead = entry
+            try:
+                self.add(future.result())
+            except Exception as exc:  # read again, below
+                logger.warning("silver rows read ahead failed (%s); reading them now", exc)
+                continue
+            self._days.update(ahead)
+            missing -= ahead
+        if missing:
+            self.add(self._read(sorted(missing)))
+            self._days.update(missing)
 
     def add(self, rows_by_topic: Mapping[str, Sequence[dict[str, Any]]]) -> None:
         for topic in self.topics:
@@ -112,6 +140,7 @@ class RecentSilver:
     def forget(self) -> None:
         self._rows = {t: {} for t in self.topics}
         self._days.clear()
+        self._ahead.clear()
 
 
 def recent_alerts(spark: SparkSession, root: str, since: datetime) -> list[dict[str, Any]]:

@@ -187,6 +187,9 @@ REPORTS_KEPT = 1000  # batch reports held for `ioc streaming status` and the ben
 StagedFacts = tuple[list[tuple[Any, ...]], dict[tuple[str, str], set[datetime]]]  # gold rows, windows they replace
 GOLD_DAYS_HELD = 2  # days of gold partials kept before the newest window seen (fusion looks back 24 h)
 ALERTS_HELD = timedelta(days=2)  # closed alerts kept for fusion's windows
+# how close to midnight (event time) the newest window comes before the next day's stored gold partials and
+# silver rows are read, in the background: read at the day's first record, they held that batch 3 s
+NEXT_DAY_READ_AHEAD = timedelta(hours=1)
 # the tables the job writes: held state is adopted only while each is at the version a clean stop saw
 HELD_FROM: tuple[TableContract, ...] = (BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE, GOLD_FACTS, ALERTS)
 _WARMED: set[str] = set()  # Spark applications (JVMs) `_warm_up` warmed
@@ -233,6 +236,7 @@ class LakehousePipeline:
         # gold commits in the background, in batch order (one thread), by batch id; and a batch owed its
         # gold from before a restart, with its silver rows (`_start_warming`)
         self._gold_writer: ThreadPoolExecutor | None = None
+        self._reader_ahead: ThreadPoolExecutor | None = None  # the next day's reads (`_read_next_day_ahead`)
         self._gold_committer = GoldCommitter(spark, self.root)  # used by the gold writer's thread only
         self._gold_writes: list[tuple[int, Future[None]]] = []
         self._catch_up: tuple[int, RowsByName] | None = None
@@ -519,6 +523,27 @@ class LakehousePipeline:
             self._submit_gold(built, alert_rows, batch_id, report)
         report.gold_tables = sorted(name for name, view_rows in built.items() if view_rows)
         self._evict()
+        self._read_next_day_ahead(last)
+
+    def _read_next_day_ahead(self, newest: datetime) -> None:
+        """Within `NEXT_DAY_READ_AHEAD` of midnight, start reading what gold and fusion hold of the next day
+        (its stored partials, its silver rows: nothing, unless a backfill wrote it), in the background, so
+        the batch holding the day's first record finds them held instead of waiting for two Delta scans."""
+        next_day = newest.date() + timedelta(days=1)
+        if datetime.combine(next_day, datetime.min.time(), UTC) - newest > NEXT_DAY_READ_AHEAD:
+            return
+        if self._reader_ahead is None:
+            self._reader_ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
+        reader = self._reader_ahead
+
+        def submit(read: Callable[[], Any]) -> Future[Any]:
+            def in_background() -> Any:
+                with background_jobs(self.spark):
+                    return read()
+            return reader.submit(in_background)
+
+        self.live.read_ahead(ROLLUPS, [next_day], submit)
+        self.recent_silver.read_ahead([next_day], submit)
 
     def _in_background(self, work: Callable[..., bool], *args: Any, **kwargs: Any) -> bool:
         """`work` (an append) with its Spark jobs in the background pool (`ioc.spark.background_jobs`): the
@@ -916,6 +941,9 @@ class LakehousePipeline:
         if self._gold_writer is not None:
             self._gold_writer.shutdown()
             self._gold_writer = None
+        if self._reader_ahead is not None:
+            self._reader_ahead.shutdown(wait=True, cancel_futures=True)
+            self._reader_ahead = None
         if self._alert_updates:  # the refreshed values waiting, written before the job goes
             try:
                 alerting.store_changes(self.spark, self.root, self._alert_rows([]))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -40,6 +41,8 @@ StoredRow = tuple[str, str, datetime, Key, str | None]
 # (view, day) pairs they were read for
 Held = tuple[dict[str, dict[str, dict[datetime, dict[Key, Part]]]], set[tuple[str, date]]]
 Loader = Callable[[Sequence[tuple[Rollup, date]]], Iterable[StoredRow]]
+# runs a read in the background and hands back its future (`LiveGold.read_ahead`)
+Submit = Callable[[Callable[[], list[StoredRow]]], Future[list[StoredRow]]]
 
 
 @dataclass
@@ -51,19 +54,51 @@ class LiveGold:
     _parts: dict[str, dict[str, dict[datetime, dict[Key, Part]]]] = field(default_factory=dict)
     _loaded: set[tuple[str, date]] = field(default_factory=set)
     _finished: dict[tuple[str, str, datetime], list[dict[str, Any]]] = field(default_factory=dict)
+    # reads started ahead of need (`read_ahead`), with the (view, day) pairs each one reads
+    _ahead: list[tuple[Future[list[StoredRow]], set[tuple[str, date]]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._by_name = {rollup.contract.name: rollup for rollup in self.rollups}
         self._parts = {name: defaultdict(dict) for name in self._by_name}
 
     # -- what is held ------------------------------------------------------------------------------
+    def read_ahead(self, rollups: Iterable[Rollup], days: Iterable[date], submit: Submit) -> None:
+        """Start reading the stored partials of (view, day) pairs soon needed (the next day, before its
+        first record), through `submit` (in the background); `ensure` adopts what it read. A read that
+        fails is done again by `ensure`, in the batch."""
+        ahead = {pair for _, pairs in self._ahead for pair in pairs}
+        missing = sorted({(r.contract.name, day) for r in rollups for day in days} - self._loaded - ahead)
+        if missing:
+            wanted = [(self._by_name[n], day) for n, day in missing]
+            self._ahead.append((submit(lambda: list(self.load(wanted))), set(missing)))
+
+    def _adopt_ahead(self, missing: set[tuple[str, date]]) -> tuple[list[StoredRow], set[tuple[str, date]]]:
+        """The rows of the reads ahead that cover any of `missing` (waiting for them), and the pairs read."""
+        rows: list[StoredRow] = []
+        read: set[tuple[str, date]] = set()
+        for entry in [entry for entry in self._ahead if entry[1] & missing]:
+            self._ahead.remove(entry)
+            future, pairs = entry
+            try:
+                rows.extend(future.result())
+            except Exception as exc:  # read again, in the batch
+                logger.warning("gold partials read ahead failed (%s); reading them now", exc)
+                continue
+            read |= pairs
+        return rows, read
+
     def ensure(self, rollups: Iterable[Rollup], days: Iterable[date]) -> int:
-        """Read the stored partials of the (view, day) pairs not held yet; returns the pairs read."""
+        """Read the stored partials of the (view, day) pairs not held yet (or adopt a read ahead of
+        them); returns the pairs read."""
         missing = sorted({(r.contract.name, day) for r in rollups for day in days} - self._loaded)
         if not missing:
             return 0
+        stored, read = self._adopt_ahead(set(missing))
+        still = [pair for pair in missing if pair not in read]
+        if still:
+            stored.extend(self.load([(self._by_name[n], day) for n, day in still]))
         without_state = 0
-        for name, grain, start, key, state in self.load([(self._by_name[n], day) for n, day in missing]):
+        for name, grain, start, key, state in stored:
             if state is None:
                 without_state += 1
                 continue
@@ -72,7 +107,7 @@ class LiveGold:
             logger.warning("%d stored gold rows carry no partials (written before gold kept them): their windows "
                            "are rebuilt from this job's rows only; run `ioc jobs backfill` over those days",
                            without_state)
-        self._loaded.update(missing)
+        self._loaded.update(missing, read)
         return len(missing)
 
     def held(self) -> Held:
@@ -94,6 +129,7 @@ class LiveGold:
         self._parts = {name: defaultdict(dict) for name in self._by_name}
         self._loaded.clear()
         self._finished.clear()
+        self._ahead.clear()  # they may have read before what failed landed: read again when needed
 
     def evict_before(self, day: date) -> None:
         """Drop the windows of days before `day` (read again if a late record needs them)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -181,3 +182,36 @@ def test_only_the_windows_holding_the_batch_are_returned_and_days_are_read_once(
     engine.evict_before(DAY.date() + timedelta(days=1))
     engine.apply(traffic.SEGMENTS, late, NOW)
     assert len(reads) == 2  # evicted, so read again
+
+
+def test_a_day_read_ahead_is_adopted_once_and_a_failed_read_ahead_is_read_again() -> None:
+    rng = random.Random(5)
+    first = [_traffic(rng, DAY + timedelta(hours=3, minutes=1), i) for i in range(4)]
+    then = [_traffic(rng, DAY + timedelta(hours=3, minutes=2), 100 + i) for i in range(6)]
+    stored = Stored(traffic.SEGMENTS)
+    stored.write(LiveGold([traffic.SEGMENTS], lambda pairs: []).apply(traffic.SEGMENTS, first, NOW))  # a backfill's
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        engine = LiveGold([traffic.SEGMENTS], stored.load)
+        engine.read_ahead([traffic.SEGMENTS], [DAY.date()], reader.submit)
+        engine.read_ahead([traffic.SEGMENTS], [DAY.date()], reader.submit)  # already on its way: not twice
+        rows = engine.apply(traffic.SEGMENTS, then, NOW)
+        assert stored.reads == [[DAY.date()]]  # the read ahead, adopted: the batch read nothing
+        assert sum(row["observations"] for row in rows if row["grain"] == "day") == 10  # the stored 4 kept
+
+        def failing() -> list[StoredRow]:
+            raise OSError("storage went away")
+
+        again = LiveGold([traffic.SEGMENTS], stored.load)
+        again.read_ahead([traffic.SEGMENTS], [DAY.date()], lambda read: reader.submit(failing))
+        rows = again.apply(traffic.SEGMENTS, then, NOW)
+        assert len(stored.reads) == 2  # read in the batch instead
+        assert sum(row["observations"] for row in rows if row["grain"] == "day") == 10
+
+        dropped = LiveGold([traffic.SEGMENTS], stored.load)
+        started: list[Future[list[StoredRow]]] = []
+        dropped.read_ahead([traffic.SEGMENTS], [DAY.date()], lambda read: started.append(reader.submit(read))
+                           or started[-1])
+        started[0].result()
+        dropped.forget()  # a failed batch: what was read ahead may predate what landed
+        dropped.apply(traffic.SEGMENTS, then, NOW)
+        assert len(stored.reads) == 4  # the read ahead (dropped) and the batch's own
