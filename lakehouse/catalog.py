@@ -419,6 +419,12 @@ def streaming_tables() -> list[TableContract]:
     return [BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, GOLD_FACTS, ALERTS]
 
 
+def checkpointed_by_the_job() -> list[TableContract]:
+    """The streaming job's tables whose Delta checkpoints it writes itself (`lakehouse.checkpoints`)."""
+    return [contract for contract in streaming_tables()
+            if CHECKPOINTED_BY_THE_JOB.items() <= contract.properties.items()]
+
+
 def all_contracts() -> list[TableContract]:
     """The Delta tables of the lakehouse: what jobs create at start-up and maintain (the streaming
     job's, and the forecasts' that `jobs.forecast` writes)."""

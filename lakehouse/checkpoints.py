@@ -33,7 +33,7 @@ class BackgroundCheckpoints:
         self.spark = spark
         self.paths = list(paths)
         self.every = every
-        self.written = 0  # checkpoints written by this instance (for status and tests)
+        self.written = 0  # checkpoints written by this instance
         self._executor: ThreadPoolExecutor | None = None
         self._running: Future[None] | None = None
 

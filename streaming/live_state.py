@@ -8,7 +8,6 @@ job's own batches; a failed batch drops it all (`forget`) and the next reads it 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import UTC, date, datetime
@@ -22,8 +21,8 @@ from lakehouse.gold_facts import STATE, read_facts, states_of
 from lakehouse.silver_events import read_events
 from streaming.gold.live import Loader, StoredRow
 from streaming.gold.rollup import Rollup
+from streaming.read_ahead import ReadsAhead
 
-logger = logging.getLogger(__name__)
 SilverRows = dict[str, list[dict[str, Any]]]
 
 
@@ -81,7 +80,7 @@ class RecentSilver:
         self.spark, self.root, self.topics = spark, root, tuple(topics)
         self._rows: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {t: {} for t in self.topics}
         self._days: set[date] = set()
-        self._ahead: list[tuple[Future[SilverRows], set[date]]] = []  # reads started by `read_ahead`
+        self._ahead: ReadsAhead[date, SilverRows] = ReadsAhead("silver rows")  # days `read_ahead` started
 
     def _read(self, days: Sequence[date]) -> SilverRows:
         return collect_silver(read_events(self.spark, self.root).where(F.col("observed_date").isin(list(days))),
@@ -91,22 +90,16 @@ class RecentSilver:
                    ) -> None:
         """Start reading days soon needed (the next day, before its first record) through `submit` (in the
         background); `ensure` adopts what it read, or reads again if that read failed."""
-        missing = sorted(set(days) - self._days - {day for _, ahead in self._ahead for day in ahead})
+        missing = sorted(set(days) - self._days - self._ahead.pending())
         if missing:
-            self._ahead.append((submit(lambda: self._read(missing)), set(missing)))
+            self._ahead.start(missing, lambda: self._read(missing), submit)
 
     def ensure(self, days: Iterable[date]) -> None:
         missing = set(days) - self._days
         if not missing:
             return
-        for entry in [entry for entry in self._ahead if entry[1] & missing]:
-            self._ahead.remove(entry)
-            future, ahead = entry
-            try:
-                self.add(future.result())
-            except Exception as exc:  # read again, below
-                logger.warning("silver rows read ahead failed (%s); reading them now", exc)
-                continue
+        for rows, ahead in self._ahead.adopt(missing):  # a read ahead that failed is read below
+            self.add(rows)
             self._days.update(ahead)
             missing -= ahead
         if missing:

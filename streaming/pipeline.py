@@ -51,7 +51,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -80,6 +80,7 @@ from lakehouse.catalog import (
     VISION_CAMERA,
     VISION_INCIDENTS,
     WATER_STATION,
+    checkpointed_by_the_job,
     streaming_tables,
 )
 from lakehouse.checkpoints import BackgroundCheckpoints
@@ -190,6 +191,7 @@ ALERTS_HELD = timedelta(days=2)  # closed alerts kept for fusion's windows
 # how close to midnight (event time) the newest window comes before the next day's stored gold partials and
 # silver rows are read, in the background: read at the day's first record, they held that batch 3 s
 NEXT_DAY_READ_AHEAD = timedelta(hours=1)
+R = TypeVar("R")  # what a piece of background work returns
 # the tables the job writes: held state is adopted only while each is at the version a clean stop saw
 HELD_FROM: tuple[TableContract, ...] = (BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE, GOLD_FACTS, ALERTS)
 _WARMED: set[str] = set()  # Spark applications (JVMs) `_warm_up` warmed
@@ -246,7 +248,7 @@ class LakehousePipeline:
         self.held_adopted: int | None = None
         # the Delta checkpoints of the tables every batch commits to, beside the batches (lakehouse.checkpoints)
         self.checkpoints = BackgroundCheckpoints(
-            spark, [contract.path(self.root) for contract in (BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE, GOLD_FACTS)],
+            spark, [contract.path(self.root) for contract in checkpointed_by_the_job()],
             settings.streaming.checkpoint_every_batches)
 
     # -- the query -------------------------------------------------------------------------------
@@ -536,18 +538,15 @@ class LakehousePipeline:
             self._reader_ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
         reader = self._reader_ahead
 
-        def submit(read: Callable[[], Any]) -> Future[Any]:
-            def in_background() -> Any:
-                with background_jobs(self.spark):
-                    return read()
-            return reader.submit(in_background)
+        def submit(read: Callable[[], R]) -> Future[R]:
+            return reader.submit(self._in_background, read)
 
         self.live.read_ahead(ROLLUPS, [next_day], submit)
         self.recent_silver.read_ahead([next_day], submit)
 
-    def _in_background(self, work: Callable[..., bool], *args: Any, **kwargs: Any) -> bool:
-        """`work` (an append) with its Spark jobs in the background pool (`ioc.spark.background_jobs`): the
-        batch's reads meanwhile go first."""
+    def _in_background(self, work: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """`work` (an append, a read ahead) with its Spark jobs in the background pool
+        (`ioc.spark.background_jobs`): the batch's reads meanwhile go first."""
         with background_jobs(self.spark):
             return work(*args, **kwargs)
 

@@ -31,6 +31,7 @@ from typing import Any
 from streaming.gold.measures import Part, decode_state
 from streaming.gold.rollup import Rollup
 from streaming.gold.windows import GRAIN_SECONDS, window_floor
+from streaming.read_ahead import ReadsAhead
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,9 @@ class LiveGold:
     _parts: dict[str, dict[str, dict[datetime, dict[Key, Part]]]] = field(default_factory=dict)
     _loaded: set[tuple[str, date]] = field(default_factory=set)
     _finished: dict[tuple[str, str, datetime], list[dict[str, Any]]] = field(default_factory=dict)
-    # reads started ahead of need (`read_ahead`), with the (view, day) pairs each one reads
-    _ahead: list[tuple[Future[list[StoredRow]], set[tuple[str, date]]]] = field(default_factory=list)
+    # reads of (view, day) pairs started ahead of need (`read_ahead`)
+    _ahead: ReadsAhead[tuple[str, date], list[StoredRow]] = field(
+        default_factory=lambda: ReadsAhead("gold partials"))
 
     def __post_init__(self) -> None:
         self._by_name = {rollup.contract.name: rollup for rollup in self.rollups}
@@ -66,26 +68,11 @@ class LiveGold:
         """Start reading the stored partials of (view, day) pairs soon needed (the next day, before its
         first record), through `submit` (in the background); `ensure` adopts what it read. A read that
         fails is done again by `ensure`, in the batch."""
-        ahead = {pair for _, pairs in self._ahead for pair in pairs}
-        missing = sorted({(r.contract.name, day) for r in rollups for day in days} - self._loaded - ahead)
+        missing = sorted({(r.contract.name, day) for r in rollups for day in days} - self._loaded
+                         - self._ahead.pending())
         if missing:
             wanted = [(self._by_name[n], day) for n, day in missing]
-            self._ahead.append((submit(lambda: list(self.load(wanted))), set(missing)))
-
-    def _adopt_ahead(self, missing: set[tuple[str, date]]) -> tuple[list[StoredRow], set[tuple[str, date]]]:
-        """The rows of the reads ahead that cover any of `missing` (waiting for them), and the pairs read."""
-        rows: list[StoredRow] = []
-        read: set[tuple[str, date]] = set()
-        for entry in [entry for entry in self._ahead if entry[1] & missing]:
-            self._ahead.remove(entry)
-            future, pairs = entry
-            try:
-                rows.extend(future.result())
-            except Exception as exc:  # read again, in the batch
-                logger.warning("gold partials read ahead failed (%s); reading them now", exc)
-                continue
-            read |= pairs
-        return rows, read
+            self._ahead.start(missing, lambda: list(self.load(wanted)), submit)
 
     def ensure(self, rollups: Iterable[Rollup], days: Iterable[date]) -> int:
         """Read the stored partials of the (view, day) pairs not held yet (or adopt a read ahead of
@@ -93,7 +80,9 @@ class LiveGold:
         missing = sorted({(r.contract.name, day) for r in rollups for day in days} - self._loaded)
         if not missing:
             return 0
-        stored, read = self._adopt_ahead(set(missing))
+        adopted = self._ahead.adopt(missing)
+        stored = [row for rows, _ in adopted for row in rows]
+        read = {pair for _, pairs in adopted for pair in pairs}
         still = [pair for pair in missing if pair not in read]
         if still:
             stored.extend(self.load([(self._by_name[n], day) for n, day in still]))
@@ -129,7 +118,7 @@ class LiveGold:
         self._parts = {name: defaultdict(dict) for name in self._by_name}
         self._loaded.clear()
         self._finished.clear()
-        self._ahead.clear()  # they may have read before what failed landed: read again when needed
+        self._ahead.clear()
 
     def evict_before(self, day: date) -> None:
         """Drop the windows of days before `day` (read again if a late record needs them)."""
