@@ -138,19 +138,13 @@ def main() -> int:
         for batch in sorted({1, 8, 16, 32, args.batch}):
             rates[batch] = bare(detector, images, batch, seconds=min(5.0, max(args.time_limit / 20, 0.5)))
             print(f"| {batch} | {rates[batch]:.0f} |")
-        blur = hasattr(cv2, "CascadeClassifier")
-        if not blur:
-            print(f"OpenCV {cv2.__version__} has no face cascade: snapshots are not blurred in this run")
         worker_runtime = runtime.model_copy(update={"max_batch": args.batch})
         detector.max_batch = args.batch
         config = parse_config({
             "cameras": [{"id": f"gpu-{i}", "city": "230100", "source": str(path), "analytics_fps": 10,
                          "realtime": False, "zones": ZONES} for i in range(args.streams)],
             "runtime": worker_runtime.model_dump(), "server": {"enabled": False},
-            "capture": {"queue_size": 8},
-            # GPU images may carry OpenCV 5, which moved the face cascade out: the evidence blur (only on
-            # incident snapshots) is left out where it is missing, and the run says so
-            "output": {"snapshot_dir": str(Path(tmp) / "snap"), "blur_faces": blur},
+            "capture": {"queue_size": 8}, "output": {"snapshot_dir": str(Path(tmp) / "snap")},
         })
         worker = VisionWorker(config, MemorySink(), detector=detector)
         worker.start()

@@ -24,11 +24,20 @@ HEAD_FRACTION = 0.22
 
 
 def _face_cascade() -> cv2.CascadeClassifier | None:
+    """OpenCV's frontal-face cascade, or None where this OpenCV has none: OpenCV 5 moved the cascades
+    out of the main package (a GPU node's image may carry it although the project pins OpenCV 4). The
+    head bands are blurred either way."""
+    classifier = getattr(cv2, "CascadeClassifier", None)
     try:
         path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
     except AttributeError:
+        path = None
+    if classifier is None or path is None:
+        logger.warning("OpenCV %s has no face cascade: evidence snapshots blur the head band of every person "
+                       "box only (install opencv-python-headless<5, as pyproject.toml pins, for both)",
+                       cv2.__version__)
         return None
-    cascade = cv2.CascadeClassifier(str(path))
+    cascade = classifier(str(path))
     return None if cascade.empty() else cascade
 
 

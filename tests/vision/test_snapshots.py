@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from vision.detection.core import PERSON
 from vision.detectors.nanodet import NanoDetDetector
@@ -35,6 +36,27 @@ def test_snapshot_blurs_heads_and_keeps_the_scene(tmp_path: Path, nanodet: NanoD
         assert sharpness(picture[head]) < 0.5 * sharpness(frame[head]), "a head was not blurred"
     lawn = slice(450, 560), slice(150, 400)  # nobody there
     assert np.abs(picture[lawn].astype(int) - frame[lawn].astype(int)).mean() < 6
+
+
+def test_an_opencv_without_the_face_cascade_still_blurs_heads(tmp_path: Path, nanodet: NanoDetDetector,
+                                                              vtest_frames: Callable,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """OpenCV 5 (a GPU node's image, say) has no CascadeClassifier: the worker starts, says so, and
+    still blurs every person's head band (found on a lent GPU node, where the worker stopped at start)."""
+    monkeypatch.delattr(cv2, "CascadeClassifier")
+    (frame,) = vtest_frames([400])
+    detections = nanodet.detect([frame])[0]
+    people = detections[detections.class_id == PERSON].with_tracker_ids(np.arange(1, 4))
+    writer = SnapshotWriter(tmp_path, "cam-9")
+    assert writer.cascade is None
+    assert "no face cascade" in caplog.text and "opencv-python-headless<5" in caplog.text
+    uri = writer(frame, "intrusion", uuid.uuid4(), people, [1], None)
+    assert uri is not None
+    picture = cv2.imread(uri[len("file://"):])
+    for x1, y1, x2, y2 in people.xyxy.astype(int).tolist():
+        head = slice(y1 + 2, y1 + int((y2 - y1) * HEAD_FRACTION) - 1), slice(x1 + 3, x2 - 3)
+        assert sharpness(picture[head]) < 0.5 * sharpness(frame[head]), "a head was not blurred"
 
 
 def test_a_snapshot_that_cannot_be_written_is_skipped_not_fatal(tmp_path: Path) -> None:
