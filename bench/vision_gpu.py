@@ -12,7 +12,8 @@ when the time is up and reports what it measured, so a lent machine's minutes ar
   3. the worker end to end with S file cameras of 1080p footage (vtest.avi upscaled), batched
      across cameras, every frame analysed, events to memory; frames/s (streams x frames/s), the ratio
      to bare inference at the worker's batch size, p50/p95 frame-to-event latency (decoder to events
-     published), and how many cameras at 5 analytics fps one GPU carries.
+     published), how many cameras at 5 analytics fps one GPU carries, and the milliseconds a frame
+     in each stage (the readers' decode and prepare, the inference thread's, the analytics').
 Figures also go to bench/results/vision_gpu.json.
 
     python bench/vision_gpu.py [--streams 32] [--frames 60] [--batch 16] [--providers tensorrt,cuda]
@@ -38,6 +39,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from bench.vision_pipeline import breakdown
 from ioc.paths import LOCAL_DIR
 from vision.config import NanoDetConfig, RuntimeConfig, parse_config
 from vision.detection.core import PERSON
@@ -110,11 +112,15 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--providers", default="tensorrt,cuda")
     parser.add_argument("--agree-frames", type=int, default=60, help="frames compared between GPU and CPU")
+    parser.add_argument("--gil-switch-ms", type=float, default=None,
+                        help="Python's GIL switch interval for the run (default: Python's, 5 ms)")
     parser.add_argument("--allow-cpu", action="store_true")
     parser.add_argument("--time-limit", type=float, default=480.0,
                         help="seconds for the whole run; the worker stops when they are spent")
     args = parser.parse_args()
     deadline = time.monotonic() + args.time_limit
+    if args.gil_switch_ms is not None:
+        sys.setswitchinterval(args.gil_switch_ms / 1000)
     load_start = os.getloadavg()[0]
     logging.basicConfig(level=logging.WARNING)
     providers = [p for p in args.providers.split(",") if p] + ["cpu"]
@@ -146,6 +152,7 @@ def main() -> int:
             "runtime": worker_runtime.model_dump(), "server": {"enabled": False},
             "capture": {"queue_size": 8}, "output": {"snapshot_dir": str(Path(tmp) / "snap")},
         })
+        detector.timing = dict.fromkeys(detector.timing, 0.0)  # the worker's run only
         worker = VisionWorker(config, MemorySink(), detector=detector)
         worker.start()
         started = time.perf_counter()
@@ -153,6 +160,7 @@ def main() -> int:
         elapsed = time.perf_counter() - started
         worker.stop()
     fps = stats.frames / elapsed
+    stages = breakdown(worker, detector)
     reference = rates[args.batch]
     p50, p95 = worker.metrics.inference_percentiles()
     latency50, latency95 = stats.latency_percentile(50), stats.latency_percentile(95)
@@ -168,6 +176,11 @@ def main() -> int:
     if latency50 is not None and latency95 is not None:
         print(f"| frame to event (decoded -> events published) p50 / p95 | {latency50:.0f} / {latency95:.0f} ms |")
     print(f"| cameras at 5 analytics fps on this node | {int(fps // 5)} |")
+    print()
+    print(f"| stage (ms a frame; the worker took {1000 / max(fps, 1e-9):.2f} ms a frame of wall time) | ms |")
+    print("|---|---|")
+    for name, value in stages.items():
+        print(f"| {name} | {value:.2f} |")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "provider": detector.provider, "onnxruntime": ort.__version__, "opencv": cv2.__version__,
@@ -180,7 +193,8 @@ def main() -> int:
         "inference_p50_ms": round(p50, 1), "inference_p95_ms": round(p95, 1),
         "frame_to_event_p50_ms": None if latency50 is None else round(latency50, 1),
         "frame_to_event_p95_ms": None if latency95 is None else round(latency95, 1),
-        "cameras_at_5fps": int(fps // 5), "time_limit_s": args.time_limit,
+        "gil_switch_ms": round(sys.getswitchinterval() * 1000, 3),
+        "cameras_at_5fps": int(fps // 5), "breakdown_ms_per_frame": stages, "time_limit_s": args.time_limit,
         "load_avg_start": round(load_start, 2), "load_avg_end": round(os.getloadavg()[0], 2),
     }, indent=2) + "\n")
     print(f"figures in {RESULTS}")

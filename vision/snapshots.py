@@ -8,6 +8,7 @@ The folder is the object store (a local path by default); events carry the `file
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -23,6 +24,13 @@ logger = logging.getLogger(__name__)
 HEAD_FRACTION = 0.22
 
 
+@functools.cache
+def _say_no_cascade() -> None:
+    """Once a process, not once a camera."""
+    logger.warning("OpenCV %s has no face cascade: evidence snapshots blur the head band of every person box "
+                   "only (install opencv-python-headless<5, as pyproject.toml pins, for both)", cv2.__version__)
+
+
 def _face_cascade() -> cv2.CascadeClassifier | None:
     """OpenCV's frontal-face cascade, or None where this OpenCV has none: OpenCV 5 moved the cascades
     out of the main package (a GPU node's image may carry it although the project pins OpenCV 4). The
@@ -33,9 +41,7 @@ def _face_cascade() -> cv2.CascadeClassifier | None:
     except AttributeError:
         path = None
     if classifier is None or path is None:
-        logger.warning("OpenCV %s has no face cascade: evidence snapshots blur the head band of every person "
-                       "box only (install opencv-python-headless<5, as pyproject.toml pins, for both)",
-                       cv2.__version__)
+        _say_no_cascade()
         return None
     cascade = classifier(str(path))
     return None if cascade.empty() else cascade
