@@ -39,8 +39,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from bench.vision_pipeline import breakdown
-from ioc.paths import LOCAL_DIR
+from bench.vision_pipeline import breakdown, clip
 from vision.config import NanoDetConfig, RuntimeConfig, parse_config
 from vision.detection.core import PERSON
 from vision.detectors.base import Detector
@@ -55,25 +54,6 @@ ZONES = [
      "capacity": 30, "area_m2": 400},
     {"id": "line", "kind": "counting_line", "points": [[1550, 400], [1550, 1000]], "in_direction": [-1, 0]},
 ]
-
-
-def hd_clip(frames: int, folder: Path) -> tuple[Path, list[np.ndarray]]:
-    source = LOCAL_DIR / "media" / "vtest.avi"
-    if not source.is_file():
-        sys.exit(f"{source} is missing: run `make setup`")
-    cap = cv2.VideoCapture(str(source))
-    images = []
-    for _ in range(frames):
-        ok, image = cap.read()
-        if not ok:
-            break
-        images.append(cv2.resize(image, (1920, 1080), interpolation=cv2.INTER_LINEAR))
-    out = folder / "vtest-1080p.avi"
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (1920, 1080))
-    for image in images:
-        writer.write(image)
-    writer.release()
-    return out, images
 
 
 def bare(detector: NanoDetDetector, images: list[np.ndarray], batch: int, seconds: float = 5.0) -> float:
@@ -131,7 +111,7 @@ def main() -> int:
         return 0
 
     with tempfile.TemporaryDirectory() as tmp:
-        path, images = hd_clip(args.frames, Path(tmp))
+        path, images = clip(args.frames, Path(tmp), size=(1920, 1080))
         print(f"vision GPU benchmark: NanoDet-416 on 1080p frames, provider {detector.provider}")
         cpu = NanoDetDetector(NanoDetConfig(), runtime.model_copy(update={"providers": ["cpu"]}))
         agreed = agreement(detector, cpu, images[: args.agree_frames])

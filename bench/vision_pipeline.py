@@ -45,7 +45,9 @@ ZONES = [
 ]
 
 
-def clip(frames: int, folder: Path) -> tuple[Path, list[np.ndarray]]:
+def clip(frames: int, folder: Path, size: tuple[int, int] | None = None) -> tuple[Path, list[np.ndarray]]:
+    """The first `frames` frames of vtest.avi (scaled to `size`, width and height, when given), in memory
+    and as a clip of their own under `folder` for the file cameras."""
     source = LOCAL_DIR / "media" / "vtest.avi"
     if not source.is_file():
         sys.exit(f"{source} is missing: run `make setup`")
@@ -55,8 +57,8 @@ def clip(frames: int, folder: Path) -> tuple[Path, list[np.ndarray]]:
         ok, image = cap.read()
         if not ok:
             break
-        images.append(image)
-    out = folder / f"vtest-{len(images)}.avi"
+        images.append(image if size is None else cv2.resize(image, size, interpolation=cv2.INTER_LINEAR))
+    out = folder / f"vtest-{len(images)}-{images[0].shape[1]}x{images[0].shape[0]}.avi"
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, images[0].shape[1::-1])
     for image in images:
         writer.write(image)
