@@ -9,7 +9,9 @@ when the time is up and reports what it measured, so a lent machine's minutes ar
   2. whether the GPU finds what the CPU finds: the same frames through both providers, people matched
      at IoU 0.5 (the CPU's boxes as the reference) and per-frame counts compared, so a node whose CUDA
      build, drivers or kernels are wrong shows it before its cameras do;
-  3. the worker end to end with S file cameras of 1080p footage (vtest.avi upscaled), batched
+  3. what joining a batch's input views costs a frame, into a new array and into the buffer the worker
+     reuses (a batch above 32 MB is mapped and page-faulted anew each time when not reused);
+  4. the worker end to end with S file cameras of 1080p footage (vtest.avi upscaled), batched
      across cameras, every frame analysed, events to memory; frames/s (streams x frames/s), the ratio
      to bare inference at the worker's batch size, p50/p95 frame-to-event latency (decoder to events
      published), how many cameras at 5 analytics fps one GPU carries, and the milliseconds a frame
@@ -28,6 +30,7 @@ import argparse
 import json
 import logging
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -85,6 +88,22 @@ def agreement(gpu: Detector, cpu: Detector, images: list[np.ndarray]) -> dict[st
             "same_count_frames": same_count}
 
 
+def join_cost(detector: Detector, images: list[np.ndarray], batch: int, repeat: int = 20) -> tuple[float, float]:
+    """Milliseconds a frame to join one batch's input views: into a new array each time, and into the
+    buffer `infer_prepared` reuses (`Detector.join`), medians of `repeat` alternating joins."""
+    views = [view.image for image in (images * batch)[:batch] for view in detector._views(detector.prepare(image))]
+    fresh, reused = [], []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        detector.join(views)
+        fresh.append(time.perf_counter() - began)
+        with detector._reusing_buffer():
+            began = time.perf_counter()
+            detector.join(views)
+            reused.append(time.perf_counter() - began)
+    return 1000 * statistics.median(fresh) / batch, 1000 * statistics.median(reused) / batch
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--streams", type=int, default=32)
@@ -124,6 +143,9 @@ def main() -> int:
         for batch in sorted({1, 8, 16, 32, args.batch}):
             rates[batch] = bare(detector, images, batch, seconds=min(5.0, max(args.time_limit / 20, 0.5)))
             print(f"| {batch} | {rates[batch]:.0f} |")
+        fresh_join, reused_join = join_cost(detector, images, args.batch)
+        print(f"joining a batch of {args.batch} frames' input views: {fresh_join:.2f} ms a frame into a new "
+              f"array, {reused_join:.2f} ms into the reused buffer")
         worker_runtime = runtime.model_copy(update={"max_batch": args.batch})
         detector.max_batch = args.batch
         config = parse_config({
@@ -173,6 +195,7 @@ def main() -> int:
         "inference_p50_ms": round(p50, 1), "inference_p95_ms": round(p95, 1),
         "frame_to_event_p50_ms": None if latency50 is None else round(latency50, 1),
         "frame_to_event_p95_ms": None if latency95 is None else round(latency95, 1),
+        "join_ms_per_frame": {"fresh": round(fresh_join, 3), "reused": round(reused_join, 3)},
         "gil_switch_ms": round(sys.getswitchinterval() * 1000, 3),
         "cameras_at_5fps": int(fps // 5), "breakdown_ms_per_frame": stages, "time_limit_s": args.time_limit,
         "load_avg_start": round(load_start, 2), "load_avg_end": round(os.getloadavg()[0], 2),

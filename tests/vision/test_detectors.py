@@ -3,6 +3,7 @@ ONNX graphs with known outputs, and models that are not models."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +49,31 @@ def test_nanodet_batch_matches_single_frames(nanodet: NanoDetDetector, vtest_fra
         alone = nanodet.detect([frame])[0]
         assert np.allclose(alone.xyxy, together.xyxy, atol=1e-3)
         assert alone.class_id.tolist() == together.class_id.tolist()
+
+
+def test_batches_joined_into_the_reused_buffer_get_their_own_detections(nanodet: NanoDetDetector,
+                                                                       vtest_frames: Callable,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`infer_prepared` joins each batch into one buffer it keeps (`Detector.join`): every batch still
+    gets what a fresh feed of its own gives, and the feeds `preprocess` hands out are never that buffer."""
+    first, second = vtest_frames([200, 400]), vtest_frames([600, 700, 760])
+
+    def reused(frames: list) -> list[Detections]:
+        return nanodet.infer_prepared([nanodet.prepare(frame) for frame in frames])
+
+    with monkeypatch.context() as fresh:  # the reference: every batch joined into a new array
+        fresh.setattr(nanodet, "_reusing_buffer", contextlib.nullcontext)
+        expected = {"first": reused(first), "second": reused(second)}
+    results = [("first", reused(first))]
+    buffer = nanodet._batch_buffers.buffer
+    results += [("second", reused(second)), ("first", reused(first))]
+    assert nanodet._batch_buffers.buffer is buffer, "the buffer is kept from batch to batch"
+    for name, found in results:
+        for got, want in zip(found, expected[name], strict=True):
+            assert np.allclose(got.xyxy, want.xyxy, atol=1e-3) and got.class_id.tolist() == want.class_id.tolist()
+    one, other = nanodet.preprocess(first)[0], nanodet.preprocess(second)[0]
+    assert not any(np.shares_memory(a, b) for a in (*one.values(), *other.values()) for b in (buffer,))
+    assert not np.shares_memory(next(iter(one.values())), next(iter(other.values())))
 
 
 def test_provider_is_explicit_and_logged(caplog: pytest.LogCaptureFixture) -> None:

@@ -56,7 +56,7 @@ class NanoDetDetector(Detector):
         return Prepared(np.ascontiguousarray(prepared.image[..., ::-1]), prepared.meta)
 
     def assemble(self, items: list[Prepared]) -> dict[str, np.ndarray]:
-        return {self.inputs[0].name: np.concatenate([item.image for item in items]).astype(np.float32, copy=False)}
+        return {self.inputs[0].name: self.join([item.image for item in items])}
 
     def _levels(self, outputs: list[np.ndarray]) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """Pair score and box maps by grid size; returns (stride, scores, boxes) per level."""
