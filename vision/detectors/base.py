@@ -105,7 +105,8 @@ class Detector(ABC):
         to batch. A GPU node's batch (16 frames of two 2 MB views: 66 MB) is larger than what the C
         allocator keeps for reuse (32 MB), so a fresh array is mapped, page-faulted and zeroed for
         every batch: on the lent H200 node joining took 3.7 ms a frame, more than the model's 1.5
-        (README vision); measured here, joining 66 MB takes 16.4 ms fresh against 10.1 ms reused. Only
+        (README vision); on the 2-core machine `bench/vision_gpu.py` measured 1.08 ms a frame fresh
+        against 0.63 ms reused at that batch size. Only
         `infer_prepared` reuses, as its feed lives until its `session.run` returns; `preprocess` hands
         out feeds its callers keep."""
         local = self._batch_buffers
