@@ -95,16 +95,13 @@ class RecentSilver:
             self._ahead.start(missing, lambda: self._read(missing), submit)
 
     def ensure(self, days: Iterable[date]) -> None:
-        missing = set(days) - self._days
+        missing = sorted(set(days) - self._days)
         if not missing:
             return
-        for rows, ahead in self._ahead.adopt(missing):  # a read ahead that failed is read below
+        results, read = self._ahead.adopt_or_read(missing, self._read)  # a read ahead that failed is read again
+        for rows in results:
             self.add(rows)
-            self._days.update(ahead)
-            missing -= ahead
-        if missing:
-            self.add(self._read(sorted(missing)))
-            self._days.update(missing)
+        self._days.update(read)
 
     def add(self, rows_by_topic: Mapping[str, Sequence[dict[str, Any]]]) -> None:
         for topic in self.topics:

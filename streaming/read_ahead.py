@@ -9,7 +9,7 @@ failed batch drops them all (`clear`): they may have been read before what faile
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
@@ -35,7 +35,7 @@ class ReadsAhead(Generic[K, T]):
         """`read` of `keys`, through `submit` (in the background)."""
         self._started.append((submit(read), frozenset(keys)))
 
-    def adopt(self, missing: Collection[K]) -> list[tuple[T, frozenset[K]]]:
+    def _adopt(self, missing: Collection[K]) -> list[tuple[T, frozenset[K]]]:
         """The results, and keys, of the reads covering any of `missing` (waiting for them); a read that
         failed is logged and left out, for the caller to read again."""
         wanted = set(missing)
@@ -48,6 +48,19 @@ class ReadsAhead(Generic[K, T]):
             except Exception as exc:
                 logger.warning("%s read ahead failed (%s); reading them now", self.what, exc)
         return adopted
+
+    def adopt_or_read(self, missing: Sequence[K], read: Callable[[list[K]], T]) -> tuple[list[T], set[K]]:
+        """What `missing` needs: the reads ahead covering any of it, and `read` of the keys they
+        left (in `missing`'s order); returns the results and every key they cover, which may be more
+        than `missing` (a read ahead of more keys)."""
+        adopted = self._adopt(missing)
+        results = [result for result, _ in adopted]
+        covered = {key for _, keys in adopted for key in keys}
+        rest = [key for key in missing if key not in covered]
+        if rest:
+            results.append(read(rest))
+            covered.update(rest)
+        return results, covered
 
     def clear(self) -> None:
         self._started.clear()

@@ -80,14 +80,10 @@ class LiveGold:
         missing = sorted({(r.contract.name, day) for r in rollups for day in days} - self._loaded)
         if not missing:
             return 0
-        adopted = self._ahead.adopt(missing)
-        stored = [row for rows, _ in adopted for row in rows]
-        read = {pair for _, pairs in adopted for pair in pairs}
-        still = [pair for pair in missing if pair not in read]
-        if still:
-            stored.extend(self.load([(self._by_name[n], day) for n, day in still]))
+        results, read = self._ahead.adopt_or_read(
+            missing, lambda pairs: list(self.load([(self._by_name[n], day) for n, day in pairs])))
         without_state = 0
-        for name, grain, start, key, state in stored:
+        for name, grain, start, key, state in (row for rows in results for row in rows):
             if state is None:
                 without_state += 1
                 continue
@@ -96,7 +92,7 @@ class LiveGold:
             logger.warning("%d stored gold rows carry no partials (written before gold kept them): their windows "
                            "are rebuilt from this job's rows only; run `ioc jobs backfill` over those days",
                            without_state)
-        self._loaded.update(missing, read)
+        self._loaded.update(read)
         return len(missing)
 
     def held(self) -> Held:
