@@ -85,7 +85,6 @@ from lakehouse.catalog import (
 )
 from lakehouse.checkpoints import BackgroundCheckpoints
 from lakehouse.dimensions import city_dimension
-from lakehouse.frames import arrow_frame
 from lakehouse.gold_commit import GoldCommitter
 from lakehouse.gold_facts import fact_tuples
 from lakehouse.pinned import pin, release
@@ -807,8 +806,7 @@ class LakehousePipeline:
             alerting.store_changes(self.spark, self.root, alert_rows)
             if staged is not None:
                 tuples, covered = staged
-                facts = arrow_frame(self.spark, tuples, GOLD_FACTS.schema())
-                self._gold_committer.replace(facts, covered, self._gold_tag(batch_id), f"batch {batch_id}")
+                self._gold_committer.replace(tuples, covered, self._gold_tag(batch_id), f"batch {batch_id}")
         report.gold_write_s = round(time.monotonic() - began, 3)
         report.mark_visible(datetime.now(UTC))
 

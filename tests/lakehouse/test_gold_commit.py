@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
@@ -47,10 +48,28 @@ def _table(spark: SparkSession, root: str) -> list[tuple[Any, ...]]:
     return sorted(tuple(row) for row in rows)
 
 
-def test_the_committer_replaces_windows_as_replace_where_does(spark: SparkSession, tmp_path: Path) -> None:
+def test_the_committer_replaces_windows_as_replace_where_does(spark: SparkSession, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     fast, reference = str(tmp_path / "fast"), str(tmp_path / "reference")
     for root in (fast, reference):
         ensure_tables(spark, root, [GOLD_FACTS])
+    read_back: list[int] = []  # the batches whose commit read files back to rewrite them
+    carried: list[int] = []  # those that rewrote them from the rows the committer kept
+    batch = -1
+    rest, kept = GoldCommitter._rest, GoldCommitter._carried
+
+    def reading(self: GoldCommitter, *args: Any) -> Any:
+        read_back.append(batch)
+        return rest(self, *args)
+
+    def keeping(self: GoldCommitter, *args: Any) -> Any:
+        windows = kept(self, *args)
+        if windows:
+            carried.append(batch)
+        return windows
+
+    monkeypatch.setattr(GoldCommitter, "_rest", reading)
+    monkeypatch.setattr(GoldCommitter, "_carried", keeping)
     committer = GoldCommitter(spark, fast)
     moments = [START + timedelta(minutes=2 * n) for n in range(14)]  # 5-minute, hour and day roll-overs
     moments.insert(9, START + timedelta(minutes=3))  # a late batch: windows rolled over long ago
@@ -62,11 +81,14 @@ def test_the_committer_replaces_windows_as_replace_where_does(spark: SparkSessio
         if batch == 11:  # a restart: a new committer knows the files by their statistics only
             committer = GoldCommitter(spark, fast)
         tuples, covered = _rows(batch, moment)
-        committer.replace(spark.createDataFrame(tuples, GOLD_FACTS.schema()), covered, f"gold@{batch}",
-                          f"batch {batch}")
+        committer.replace(tuples, covered, f"gold@{batch}", f"batch {batch}")
         replace_windows(spark.createDataFrame(tuples, GOLD_FACTS.schema()), reference, f"batch {batch}", covered)
         assert _table(spark, fast) == _table(spark, reference), f"after batch {batch}"
     assert committer._usable, "the transaction API was used, not the fallback"
+    # the 5-minute roll-overs before the other writer (batches 3 and 5) rewrote the previous window's files
+    # from the rows kept; after it, files known by their statistics only were read back
+    assert {3, 5} <= set(carried) and not [b for b in read_back if b < 6], (carried, read_back)
+    assert 6 in read_back, read_back
 
     history = DeltaTable.forPath(spark, GOLD_FACTS.path(fast)).history().collect()
     tags = [row.userMetadata for row in history if row.userMetadata]
