@@ -4,9 +4,9 @@ After each micro-batch the rules are evaluated on the gold windows the batch tou
 frames (`latest_readings`) or on the batch's gold rows as Python dicts (`readings_from_rows`, the rules'
 expressions compiled once by `streaming.rule_expressions` when the rules are loaded), with the same
 readings. For each rule and subject the latest window decides: a level above none opens an alert (or
-changes the open alert's level), no level closes it. Alerts live in `gold.alerts` (MERGE on `alert_id`) and every
+changes the open alert's level), no level closes it. Alerts live in `gold.alerts` (upserted on `alert_id`) and every
 opening, level change and closing goes to the alerts topic, keyed by `alert_id` and carrying a
-`version`, so dispatch systems can de-duplicate (the change is published before the MERGE: a crash
+`version`, so dispatch systems can de-duplicate (the change is published before the upsert: a crash
 between the two republishes the same alert version, never loses it).
 """
 
@@ -31,6 +31,7 @@ from contracts.envelope import utc_iso
 from ioc.exceptions import AlertPublishError, ConfigError
 from lakehouse.catalog import ALERTS, by_name
 from lakehouse.frames import union_all
+from lakehouse.keyed_commit import KeyedCommitter
 from lakehouse.writes import upsert
 from streaming.rule_expressions import (
     CompiledExpression,
@@ -343,12 +344,12 @@ def change_event(row: dict[str, Any]) -> dict[str, Any]:
 
 def apply_changes(spark: SparkSession, root: str, changes: list[dict[str, Any]], publish: Any | None,
                   confirm_timeout_s: float = 60.0) -> int:
-    """Publish the changes that bump a version, confirm every send, then MERGE every changed row.
+    """Publish the changes that bump a version, confirm every send, then upsert every changed row.
     Returns rows merged.
 
     `publish(key, value)` returns the send's future (`.get(timeout)` raises when the broker did not
     take the record after the producer's own retries). A send that fails raises `AlertPublishError`
-    before the MERGE, so the micro-batch fails and its replay publishes the same alert versions again:
+    before the upsert, so the micro-batch fails and its replay publishes the same alert versions again:
     an alert is never recorded as sent when it was not.
     """
     if not changes:
@@ -379,12 +380,17 @@ def publish_changes(changes: list[dict[str, Any]], publish: Any | None, confirm_
                 hint="the micro-batch fails and is replayed; check the broker with `ioc kafka status`")
 
 
-def store_changes(spark: SparkSession, root: str, changes: list[dict[str, Any]]) -> int:
-    """MERGE every changed row into `gold.alerts` (`apply_changes`' second half, once the changes are
-    published); returns rows merged."""
+def store_changes(spark: SparkSession, root: str, changes: list[dict[str, Any]],
+                  committer: KeyedCommitter | None = None) -> int:
+    """Upsert every changed row into `gold.alerts` on `alert_id` (`apply_changes`' second half, once the
+    changes are published); returns rows written. The streaming job passes its `committer`, which holds
+    the table's rows and writes without a MERGE; others MERGE."""
     if not changes:
         return 0
     columns = ALERTS.schema().fieldNames()
-    frame = spark.createDataFrame([tuple(row.get(c) for c in columns) for row in changes], ALERTS.schema())
-    upsert(spark, frame, root, ALERTS)
+    rows = [tuple(row.get(c) for c in columns) for row in changes]
+    if committer is not None:
+        committer.upsert_rows(rows, "alert changes")
+    else:
+        upsert(spark, spark.createDataFrame(rows, ALERTS.schema()), root, ALERTS)
     return len(changes)

@@ -12,7 +12,7 @@ topics and gold tables, and only the first two when nothing is quarantined and n
 3. gold on the driver (`streaming.gold.live`): the batch's rows folded into the partials held for
    their windows, every window holding one of them re-merged and finished at every grain; no Spark
    plan per view;
-4. alerts evaluated on those rows in Python, changes published to Kafka at once and MERGEd in the
+4. alerts evaluated on those rows in Python, changes published to Kafka at once and upserted in the
    background beside fusion and the gold write (a commit only when an alert opens, changes or closes);
 5. city fusion for the touched 5-minute windows, in Python (`streaming.fusion_rows`), from the rows
    held and the recent silver rows and alerts the job keeps (`streaming.live_state`);
@@ -87,6 +87,7 @@ from lakehouse.checkpoints import BackgroundCheckpoints
 from lakehouse.dimensions import city_dimension
 from lakehouse.gold_commit import GoldCommitter
 from lakehouse.gold_facts import fact_tuples
+from lakehouse.keyed_commit import KeyedCommitter
 from lakehouse.pinned import pin, release
 from lakehouse.silver_events import read_events
 from lakehouse.tables import TableContract, ensure_tables
@@ -128,7 +129,7 @@ class BatchReport:
     seconds: float = 0.0  # until the batch returned; its gold commit may land after (`visible_s`)
     started_at: str = ""
     finished_at: str = ""
-    gold_write_s: float = 0.0  # the batch's alerts MERGE and gold commit, in the background
+    gold_write_s: float = 0.0  # the batch's alerts upsert and gold commit, in the background
     visible_s: float = 0.0  # from the batch's start until its gold and fusion rows landed (or it ended)
     visible_at: str = ""
     produced_first: str = ""  # Kafka timestamp of the batch's oldest accepted record
@@ -239,6 +240,8 @@ class LakehousePipeline:
         self._gold_writer: ThreadPoolExecutor | None = None
         self._reader_ahead: ThreadPoolExecutor | None = None  # the next day's reads (`_read_next_day_ahead`)
         self._gold_committer = GoldCommitter(spark, self.root)  # used by the gold writer's thread only
+        # the alert changes' upserts: by the gold writer's thread, and at `close` once it is done
+        self._alerts_committer = KeyedCommitter(spark, self.root, ALERTS)
         self._gold_writes: list[tuple[int, Future[None]]] = []
         self._catch_up: tuple[int, RowsByName] | None = None
         # what the last run kept at its clean stop, read while the query starts (`streaming.held_state`),
@@ -503,7 +506,7 @@ class LakehousePipeline:
     def _gold_alerts_fusion(self, rows: RowsByName, touched: dict[str, list[datetime]], batch_id: int,
                             now: datetime, report: BatchReport, pool: ThreadPoolExecutor) -> None:
         """Gold, alerts and fusion of a batch's accepted rows; the alert changes are published before it
-        returns, and their MERGE and the gold commit are started in the background (`_submit_gold`).
+        returns, and their upsert and the gold commit are started in the background (`_submit_gold`).
 
         What gold and fusion read back from Delta for days the job does not hold yet (a restart, a
         backlog, a new day) is read first: every view's stored partials in one Spark job rather than one
@@ -699,13 +702,13 @@ class LakehousePipeline:
         return self._alerts_held
 
     def _alerts(self, built: RowsByName, now: datetime, report: BatchReport) -> list[dict[str, Any]]:
-        """Rate the batch's rows against the rules; publish what changed and return the rows to MERGE.
+        """Rate the batch's rows against the rules; publish what changed and return the rows to upsert.
 
         Openings, level changes and closings are published and written in their batch. A refresh of an
         open alert's value (no new version, nothing published) waits up to `alert_refresh_seconds` and
         goes with the next write: a MERGE per batch for refreshed values alone was the batch's
         costliest commit. The job decides on what it holds, refreshes included. The changes are published
-        here, as soon as gold's rows exist; their MERGE goes with the batch's gold commit, in the
+        here, as soon as gold's rows exist; their upsert goes with the batch's gold commit, in the
         background (`_land_gold`), so no batch waits for it.
         """
         readings = alerting.readings_from_rows(self.alert_rules, built)
@@ -770,7 +773,7 @@ class LakehousePipeline:
 
     def _submit_gold(self, built: RowsByName, alert_rows: list[dict[str, Any]], batch_id: int,
                      report: BatchReport) -> None:
-        """Start the batch's alerts MERGE and gold commit on the gold writer (`_land_gold`), after every
+        """Start the batch's alerts upsert and gold commit on the gold writer (`_land_gold`), after every
         one started before.
 
         The batch does not wait for them: the next batch, whose records are read and judged meanwhile,
@@ -789,21 +792,21 @@ class LakehousePipeline:
 
     def _land_gold(self, previous: Future[None] | None, staged: StagedFacts | None, alert_rows: list[dict[str, Any]],
                    batch_id: int, report: BatchReport) -> None:
-        """The batch's alert changes MERGEd, then every gold row of the batch in one commit replacing the
+        """The batch's alert changes upserted, then every gold row of the batch in one commit replacing the
         windows they cover, tagged with the batch; `report` gets when it landed. Not written when the
         commit before failed: this batch's windows were computed from partials that held the earlier
         batch's rows.
 
         The alerts go first: a landed gold commit means its alerts landed, so a replay that finds it skips
-        both (`_gold_landed`), and one that does not decides the alerts again and MERGEs them again (the
-        MERGE on `alert_id` is idempotent; consumers de-duplicate `(alert_id, version)` on the topic)."""
+        both (`_gold_landed`), and one that does not decides the alerts again and upserts them again (the
+        upsert on `alert_id` is idempotent; consumers de-duplicate `(alert_id, version)` on the topic)."""
         if previous is not None:
             previous.result()
         if self._gold_fault is not None:
             self._gold_fault(batch_id)
         began = time.monotonic()
         with background_jobs(self.spark):
-            alerting.store_changes(self.spark, self.root, alert_rows)
+            alerting.store_changes(self.spark, self.root, alert_rows, self._alerts_committer)
             if staged is not None:
                 tuples, covered = staged
                 self._gold_committer.replace(tuples, covered, self._gold_tag(batch_id), f"batch {batch_id}")
@@ -943,7 +946,7 @@ class LakehousePipeline:
             self._reader_ahead = None
         if self._alert_updates:  # the refreshed values waiting, written before the job goes
             try:
-                alerting.store_changes(self.spark, self.root, self._alert_rows([]))
+                alerting.store_changes(self.spark, self.root, self._alert_rows([]), self._alerts_committer)
             except Exception as exc:  # the next run decides from the table's values: nothing is lost
                 logger.warning("alert refreshes not written at stop (%s)", safety.error_summary(exc))
                 self._forget_state()
