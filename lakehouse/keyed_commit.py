@@ -143,7 +143,7 @@ class KeyedCommitter:
         if not txn.metadata().configuration().get("delta.columnMapping.mode").isEmpty():
             raise _Unsupported("the table maps its column names")
         unknown = [path for path in files if path not in self._files]
-        if any(files[path].deletionVector() is not None for path in unknown):
+        if any(add.deletionVector() is not None for add in files.values()):  # a file's rows less those deleted
             raise _Unsupported("a file has a deletion vector")
         held = {path: (files[path], self._files[path][1]) for path in files if path in self._files}
         if unknown:
@@ -160,6 +160,9 @@ class KeyedCommitter:
                 if source is None:
                     raise _Unsupported(f"a file read back is not one asked for: {row['_file']}")
                 held[source][1][self._key(values)] = values
+            keys = [key for _, rows in held.values() for key in rows]
+            if sum(len(held[path][1]) for path in unknown) != len(read) or len(set(keys)) != len(keys):
+                raise _Unsupported("a key is on more than one row (a MERGE updates every one of them)")
         self._files = held
         self._version = txn.readVersion()
 

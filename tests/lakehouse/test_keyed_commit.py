@@ -114,3 +114,29 @@ def test_a_table_too_large_to_hold_is_merged_into(spark: SparkSession, tmp_path:
     assert not committer._usable
     assert _table(spark, fast) == _table(spark, reference)
     assert DeltaTable.forPath(spark, ALERTS.path(fast)).history().collect()[0].operation == "MERGE"
+
+
+@pytest.mark.parametrize("table", ["a key on two rows", "a deletion vector"])
+def test_a_table_it_cannot_hold_row_for_row_is_merged_into(spark: SparkSession, tmp_path: Path, table: str) -> None:
+    """Rows the committer could not hold one per key (a key twice: a MERGE updates both) or files whose
+    rows are not all live (a deletion vector): the MERGE decides, and the table ends up as the MERGE's."""
+    fast, reference = str(tmp_path / "fast"), str(tmp_path / "reference")
+    changes = _changes()
+    for root in (fast, reference):
+        ensure_tables(spark, root, [ALERTS])
+        spark.createDataFrame(changes[0], ALERTS.schema()).coalesce(1).write.format("delta").mode("append").save(
+            ALERTS.path(root))  # one file: deleting one of its rows leaves a deletion vector
+        if table == "a key on two rows":  # another writer appended a row whose key is there already
+            spark.createDataFrame([changes[1][0]], ALERTS.schema()).write.format("delta").mode("append").save(
+                ALERTS.path(root))
+        else:
+            spark.sql(f"ALTER TABLE delta.`{ALERTS.path(root)}` SET TBLPROPERTIES "
+                      "('delta.enableDeletionVectors' = 'true')")
+            spark.sql(f"DELETE FROM delta.`{ALERTS.path(root)}` WHERE subject_id = '230200'")
+            log = spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, ALERTS.path(root))
+            assert log.startTransaction().snapshot().allFiles().where("deletionVector IS NOT NULL").count() == 1
+    committer = KeyedCommitter(spark, fast, ALERTS)
+    committer.upsert_rows(changes[5], table)
+    _merge(spark, reference, changes[5])
+    assert not committer._usable
+    assert _table(spark, fast) == _table(spark, reference)
