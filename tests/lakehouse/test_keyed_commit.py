@@ -133,7 +133,9 @@ def test_a_table_it_cannot_hold_row_for_row_is_merged_into(spark: SparkSession, 
             spark.sql(f"ALTER TABLE delta.`{ALERTS.path(root)}` SET TBLPROPERTIES "
                       "('delta.enableDeletionVectors' = 'true')")
             spark.sql(f"DELETE FROM delta.`{ALERTS.path(root)}` WHERE subject_id = '230200'")
-            log = spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, ALERTS.path(root))
+            jvm = spark._jvm
+            assert jvm is not None
+            log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, ALERTS.path(root))
             assert log.startTransaction().snapshot().allFiles().where("deletionVector IS NOT NULL").count() == 1
     committer = KeyedCommitter(spark, fast, ALERTS)
     committer.upsert_rows(changes[5], table)
