@@ -40,13 +40,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
-from urllib.parse import unquote
 
 from py4j.protocol import Py4JError, Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from lakehouse import transactions
 from lakehouse.catalog import GOLD_FACTS
 from lakehouse.frames import arrow_frame, union_all
 from lakehouse.gold_facts import replace_windows, windows_predicate
@@ -163,10 +163,7 @@ class GoldCommitter:
         self._rows.clear()
 
     def _commit(self, facts: DataFrame, rows: list[tuple[Any, ...]], covered: Covered, user_metadata: str) -> None:
-        jvm = self.spark._jvm
-        assert jvm is not None  # set while the session is active
-        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, self.path)
-        txn = log.startTransaction()
+        txn = transactions.start(self.spark, self.path)
         try:
             days = {start.date() for starts in covered.values() for start in starts}
             if self._version is not None and self._version != txn.readVersion():
@@ -177,12 +174,9 @@ class GoldCommitter:
             met = [(path, file) for path, file in self._files.items() if file.meets(replaced)]
             dropped = [(path, file) for path, file in met if not file.within(replaced)]
             carried = self._carried(dropped, replaced)
-            if dropped and carried is None and any(file.add.deletionVector() is not None for _, file in dropped):
-                raise _Unsupported("a file to rewrite has a deletion vector")
-            if dropped and carried is None and not txn.metadata().configuration().get(
-                    "delta.columnMapping.mode").isEmpty():
-                raise _Unsupported("the table maps its column names")
-            actions = jvm.java.util.ArrayList()
+            if dropped and carried is None:
+                _check_readable(txn, dropped)
+            actions: list[Any] = []
             added = self._written(txn, facts, actions)
             new_files = {path: _File(add, partition, frozenset(w for w in replaced if _partition(w) == partition),
                                      first, last)
@@ -200,11 +194,9 @@ class GoldCommitter:
                     complete = [w for w in sources if w is not None]
                     known = frozenset().union(*complete) - replaced if len(complete) == len(sources) else None
                     new_files[path] = _File(add, partition, known, first, last)
-            for _, file in met:
-                actions.add(file.add.remove())
+            actions += [file.add.remove() for _, file in met]
             txn.readWholeTable()  # any concurrent commit conflicts: the retry lists the table again
-            converters = jvm.scala.jdk.javaapi.CollectionConverters
-            version = txn.commit(converters.asScala(actions).toSeq(), self._operation(covered, user_metadata))
+            version = transactions.commit(self.spark, txn, actions, windows_predicate(covered), user_metadata)
         except BaseException:
             self._forget()
             raise
@@ -250,23 +242,12 @@ class GoldCommitter:
         for window in [w for w, (serial, _) in self._rows.items() if serial <= oldest]:
             del self._rows[window]
 
-    def _operation(self, covered: Covered, user_metadata: str) -> Any:
-        jvm = self.spark._jvm
-        assert jvm is not None  # set while the session is active
-        option = jvm.scala.Option
-        none = option.empty()
-        write = getattr(jvm.org.apache.spark.sql.delta, "DeltaOperations$Write")
-        return write(jvm.org.apache.spark.sql.SaveMode.Overwrite, none, option.apply(windows_predicate(covered)),
-                     option.apply(user_metadata), none, none, none, none, none)
-
-    def _written(self, txn: Any, frame: DataFrame, actions: Any) -> dict[str, tuple[Any, Partition, Any, Any]]:
+    def _written(self, txn: Any, frame: DataFrame, actions: list[Any]) -> dict[str, tuple[Any, Partition, Any, Any]]:
         """Write `frame`'s files in the transaction (not committed yet); their add actions go to `actions`
         and come back by path, with each file's partition and window range."""
-        jvm = self.spark._jvm
-        assert jvm is not None  # set while the session is active
         added = {}
-        for add in jvm.scala.jdk.javaapi.CollectionConverters.asJava(txn.writeFiles(frame._jdf)):
-            actions.add(add)
+        for add in transactions.write_files(self.spark, txn, frame):
+            actions.append(add)
             partition, first, last = _described(add)
             added[add.path()] = (add, partition, first, last)
         return added
@@ -277,8 +258,7 @@ class GoldCommitter:
         data = [f for f in GOLD_FACTS.schema().fields if f.name not in GOLD_FACTS.partitioned_by]
         by_partition: dict[Partition, list[str]] = defaultdict(list)
         for path, file in dropped:
-            by_partition[file.partition].append(path if "://" in path or path.startswith("/")
-                                                else f"{self.path.rstrip('/')}/{unquote(path)}")
+            by_partition[file.partition].append(transactions.file_location(self.path, path))
         parts = []
         for (view, day), paths in sorted(by_partition.items()):
             rows = self.spark.read.schema(StructType(data)).parquet(*paths)
@@ -299,6 +279,14 @@ class GoldCommitter:
             partition, first, last = _described(add)
             result[add.path()] = _File(add, partition, None, first, last)
         return result
+
+
+def _check_readable(txn: Any, dropped: list[tuple[str, _File]]) -> None:
+    """Raise `_Unsupported` when the files to rewrite cannot be read back as their parquet rows alone."""
+    if any(file.add.deletionVector() is not None for _, file in dropped):
+        raise _Unsupported("a file to rewrite has a deletion vector")
+    if not txn.metadata().configuration().get("delta.columnMapping.mode").isEmpty():
+        raise _Unsupported("the table maps its column names")
 
 
 def _described(add: Any) -> tuple[Partition, datetime | None, datetime | None]:

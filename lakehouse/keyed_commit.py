@@ -30,6 +30,7 @@ from py4j.protocol import Py4JError, Py4JJavaError
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse import transactions
 from lakehouse.frames import arrow_frame
 from lakehouse.tables import TableContract
 from lakehouse.writes import upsert, with_conflict_retry
@@ -91,10 +92,7 @@ class KeyedCommitter:
         return tuple(row[i] for i in self._key_at)
 
     def _commit(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        jvm = self.spark._jvm
-        assert jvm is not None  # set while the session is active
-        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, self.path)
-        txn = log.startTransaction()
+        txn = transactions.start(self.spark, self.path)
         try:
             if self._version != txn.readVersion():  # first use, or another writer committed since
                 self._learn(txn)
@@ -103,15 +101,10 @@ class KeyedCommitter:
             kept = [row for path in touched for key, row in self._files[path][1].items() if key not in upserted]
             written = [*kept, *upserted.values()]
             frame = arrow_frame(self.spark, written, self.contract.schema()).coalesce(1)  # one file: its rows known
-            actions = jvm.java.util.ArrayList()
-            added = list(jvm.scala.jdk.javaapi.CollectionConverters.asJava(txn.writeFiles(frame._jdf)))
-            for add in added:
-                actions.add(add)
-            for path in touched:
-                actions.add(self._files[path][0].remove())
+            added = transactions.write_files(self.spark, txn, frame)
+            removed = [self._files[path][0].remove() for path in touched]
             txn.readWholeTable()  # any concurrent commit conflicts: the retry learns the table again
-            version = txn.commit(jvm.scala.jdk.javaapi.CollectionConverters.asScala(actions).toSeq(),
-                                 self._operation(list(upserted)))
+            version = transactions.commit(self.spark, txn, [*added, *removed], self._predicate(list(upserted)))
         except BaseException:
             self._forget()
             raise
@@ -123,17 +116,10 @@ class KeyedCommitter:
         else:  # not one file (a writer that split it): learn the table again next time
             self._forget()
 
-    def _operation(self, keys: list[Key]) -> Any:
-        """What the commit says it did: a write replacing the rows with these keys (as a MERGE's rows)."""
-        jvm = self.spark._jvm
-        assert jvm is not None  # set while the session is active
-        option = jvm.scala.Option
-        none = option.empty()
+    def _predicate(self, keys: list[Key]) -> str:
+        """What the commit says it replaced: the rows with these keys (as a MERGE's rows)."""
         listed = ", ".join(repr(key[0]) if len(key) == 1 else repr(key) for key in keys[:20])
-        predicate = f"{', '.join(self.contract.keys)} IN ({listed}{', ...' if len(keys) > 20 else ''})"
-        write = getattr(jvm.org.apache.spark.sql.delta, "DeltaOperations$Write")
-        return write(jvm.org.apache.spark.sql.SaveMode.Overwrite, none, option.apply(predicate), none, none, none,
-                     none, none, none)
+        return f"{', '.join(self.contract.keys)} IN ({listed}{', ...' if len(keys) > 20 else ''})"
 
     def _learn(self, txn: Any) -> None:
         """The snapshot's files and their rows: those held are kept (a data file never changes), those not
@@ -149,9 +135,7 @@ class KeyedCommitter:
             raise _Unsupported("a file has a deletion vector")
         held = {path: (files[path], self._files[path][1]) for path in files if path in self._files}
         if unknown:
-            base = self.path.rstrip("/")
-            located = {_plain(path if "://" in path or path.startswith("/") else f"{base}/{path}"): path
-                       for path in unknown}
+            located = {_plain(transactions.file_location(self.path, path)): path for path in unknown}
             read = (self.spark.read.schema(self.contract.schema()).parquet(*located)
                     .select("*", F.col("_metadata.file_path").alias("_file")).collect())
             for path in unknown:
@@ -170,6 +154,6 @@ class KeyedCommitter:
 
 
 def _plain(location: str) -> str:
-    """A file's location without a `file:` scheme or percent-encoding: Delta's relative paths and Spark's
-    `_metadata.file_path` URIs name the same file alike."""
+    """A file's location without a `file:` scheme or percent-encoding: an `AddFile`'s location and Spark's
+    `_metadata.file_path` URI name the same file alike."""
     return unquote(location.removeprefix("file://").removeprefix("file:"))

@@ -14,16 +14,15 @@ from delta.tables import DeltaTable
 from py4j.protocol import Py4JError
 from pyspark.sql import SparkSession
 
+from lakehouse import transactions
+
 logger = logging.getLogger(__name__)
 
 
 def table_version(spark: SparkSession, path: str) -> int:
     """The newest committed version of the Delta table at `path` (-1 when there is none yet)."""
     try:
-        jvm = spark._jvm
-        assert jvm is not None  # set while the session is active
-        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
-        return int(log.startTransaction().readVersion())
+        return int(transactions.start(spark, path).readVersion())
     except (Py4JError, AttributeError, TypeError) as exc:
         logger.info("Delta's log API is not the expected one (%s): reading %s's version from its history",
                     type(exc).__name__, path)
