@@ -40,7 +40,7 @@ def _at(skills: list, minutes: int):  # type: ignore[no-untyped-def]
 def persistence_model(model: TargetModel) -> TargetModel:
     """The same model with every horizon's booster replaced by one that forecasts no change."""
     class NoChange:
-        def predict(self, x: np.ndarray) -> np.ndarray:
+        def predict(self, x: np.ndarray, **params: object) -> np.ndarray:  # a Booster's signature
             return np.zeros(len(x))
 
     return TargetModel(model.target, model.subjects, dict.fromkeys(model.boosters, NoChange()),  # type: ignore[arg-type]
