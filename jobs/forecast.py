@@ -50,6 +50,7 @@ from streaming.standards.tpi import tpi_level_name_of, tpi_level_of
 logger = logging.getLogger(__name__)
 
 SCORING_HISTORY = timedelta(days=8)  # a week back for the features, and a day more
+RETRY_S = 60.0  # the local schedule tries a skipped target or a failed round again this soon
 
 
 class _TargetArgs(JobArgs):
@@ -193,22 +194,33 @@ def _replace_where(frame: DataFrame, condition: str, path: str) -> None:
 
 
 def score(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: ScoreArgs) -> JobResult:
+    result, skipped = score_targets(spark, settings, args)
+    if len(skipped) == len(args.chosen):
+        raise JobError("no forecast target could be scored",
+                       hint="train first (`ioc jobs forecast-train`), and check that gold holds recent windows")
+    return result
+
+
+def score_targets(spark: SparkSession, settings: Settings, args: ScoreArgs) -> tuple[JobResult, list[str]]:
+    """`forecast-score`'s work: its result, and the targets it skipped (no model, or no gold yet)."""
     root = settings.lakehouse.root
     result = JobResult("forecast-score", args.dry_run)
     issued_at = (args.at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     _, forecasts_path, _, alerts_path = ensure_tables(spark, root, [GOLD_FACTS, FORECASTS, FORECAST_MODELS, ALERTS])
     rules = {rule.id: rule for rule in alerting.load_rules(settings.streaming.alert_rules_file)}
-    scored, changes = [], []
+    scored, skipped, changes = [], [], []
     for target in args.chosen:
         model = latest_model(spark, root, target)
         if model is None:
             logger.warning("forecast-score: %s has no trained model yet (run `ioc jobs forecast-train`)", target.name)
             result.changes.append(Change(FORECASTS.qualified_name, "skip", rows=0, detail=f"{target.name}: no model"))
+            skipped.append(target.name)
             continue
         series = history(spark, root, target, issued_at - SCORING_HISTORY, issued_at)
         if series.empty:
             result.changes.append(Change(FORECASTS.qualified_name, "skip", rows=0,
                                          detail=f"{target.name}: no gold in the last {SCORING_HISTORY.days} days"))
+            skipped.append(target.name)
             continue
         issued = model.forecast(series, issued_at)
         names = series.dropna(subset=["subject_name"]).groupby("subject_id")["subject_name"].last().to_dict()
@@ -227,9 +239,6 @@ def score(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Sco
             continue
         open_warnings, observed_open = _open_alerts(spark, alerts_path, rule.id, warning_rule_id(rule))
         changes += decide(rule, target, issued, open_warnings, observed_open, issued_at, names)
-    if not scored:
-        raise JobError("no forecast target could be scored",
-                       hint="train first (`ioc jobs forecast-train`), and check that gold holds recent windows")
     if changes:
         counts = Counter(c["change"] for c in changes)
         detail = ", ".join(f"{n} {change}" for change, n in sorted(counts.items())) + f" ({KIND_FORECAST} warnings)"
@@ -249,7 +258,7 @@ def score(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: Sco
                     producer.close(timeout=10)
         result.changes.append(Change(ALERTS.qualified_name, "merge" if args.dry_run else "merged", rows=len(changes),
                                      detail=detail))
-    return result
+    return result, skipped
 
 
 def _open_alerts(spark: SparkSession, path: str, rule_id: str,
@@ -294,24 +303,17 @@ def starter_models(spark: SparkSession, settings: Settings, days: float, seed: i
 def run_schedule(spark: SparkSession, settings: Settings, every_s: float, train_every_s: float,
                  starter_days: float, seed: int, status_file: Path | None = None, rounds: int | None = None) -> None:
     """Score every `every_s` seconds (on the clock: :00, :15, ...), retrain on the lakehouse every
-    `train_every_s`, forever: what the Kubernetes CronJobs do, for the local stack (`ioc up`). A run that
-    fails is logged and tried again at the next tick; the models in use stay. `status_file` gets the
-    last scoring's time and result (`ioc status`)."""
+    `train_every_s`, forever: what the Kubernetes CronJobs do, for the local stack (`ioc up`). A target
+    a round skipped (no gold yet) and a round that failed are tried again `RETRY_S` later, when that
+    comes before the next tick; the models in use stay. `status_file` gets the last scoring's time and
+    result (`ioc status`)."""
     import time
 
     starter_models(spark, settings, starter_days, seed)
     next_train = time.time() + train_every_s
+    targets: tuple[str, ...] = ()  # all
     while rounds is None or rounds > 0:
-        try:
-            lines = score(spark, settings, JobsPolicy(), ScoreArgs()).lines()
-            for line in lines:
-                logger.info("%s", line)
-            _write_status(status_file, {"last_scored_at": datetime.now(UTC).isoformat(), "ok": True,
-                                        "result": lines})
-        except Exception as exc:
-            logger.exception("forecast-score failed; trying again at the next tick")
-            _write_status(status_file, {"last_scored_at": datetime.now(UTC).isoformat(), "ok": False,
-                                        "result": [f"{type(exc).__name__}: {exc}"]})
+        retry = _score_round(spark, settings, targets, status_file)
         if time.time() >= next_train:
             next_train = time.time() + train_every_s
             try:
@@ -323,7 +325,42 @@ def run_schedule(spark: SparkSession, settings: Settings, every_s: float, train_
             rounds -= 1
             if rounds == 0:
                 return
-        time.sleep(every_s - time.time() % every_s)
+        wait, targets = next_round(time.time(), every_s, retry)
+        time.sleep(wait)
+
+
+def next_round(now: float, every_s: float, retry: tuple[str, ...]) -> tuple[float, tuple[str, ...]]:
+    """(seconds until the next round, the targets it scores; () for all): the next tick on the clock
+    (every `every_s` since the epoch), or `RETRY_S` from now for the targets the last round did not score
+    when that is sooner, so that a target whose gold has just begun (the stack's first hourly AQI reading)
+    is forecast within a minute, not at the next quarter hour."""
+    to_tick = every_s - now % every_s
+    if retry and to_tick > RETRY_S:
+        return RETRY_S, retry
+    return to_tick, ()
+
+
+def _score_round(spark: SparkSession, settings: Settings, targets: tuple[str, ...],
+                 status_file: Path | None) -> tuple[str, ...]:
+    """Score `targets` (all when empty), log and record the outcome; returns the targets to try again.
+    A retry that still finds nothing to score leaves the last round's status as it was."""
+    args = ScoreArgs(targets=targets)
+    try:
+        result, skipped = score_targets(spark, settings, args)
+    except Exception as exc:
+        logger.exception("forecast-score failed; trying again within %.0f s", RETRY_S)
+        _write_status(status_file, {"last_scored_at": datetime.now(UTC).isoformat(), "ok": False,
+                                    "result": [f"{type(exc).__name__}: {exc}"]})
+        return tuple(t.name for t in args.chosen)
+    lines = result.lines()
+    for line in lines:
+        logger.info("%s", line)
+    if len(skipped) < len(args.chosen):
+        _write_status(status_file, {"last_scored_at": datetime.now(UTC).isoformat(), "ok": True, "result": lines})
+    elif not targets:
+        _write_status(status_file, {"last_scored_at": datetime.now(UTC).isoformat(), "ok": False,
+                                    "result": ["no forecast target could be scored yet", *lines[1:]]})
+    return tuple(skipped)
 
 
 def _write_status(path: Path | None, status: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from ioc.settings import Settings
 from jobs.base import parse_args
 from jobs.config import JobsPolicy
 from jobs.exceptions import JobError
-from jobs.forecast import ScoreArgs, TrainArgs, score, train
+from jobs.forecast import RETRY_S, ScoreArgs, TrainArgs, _score_round, next_round, score, train
 from lakehouse.catalog import AIR_CITY, ALERTS, FORECAST_MODELS, FORECASTS, GOLD_FACTS
 from lakehouse.gold_facts import fact_tuples
 from lakehouse.tables import ensure_tables
@@ -145,3 +145,24 @@ def test_arguments_are_checked_before_spark() -> None:
         parse_args(ScoreArgs, {"targets": ("rain",)})
     with pytest.raises(BadJobArguments, match="history_days"):
         parse_args(TrainArgs, {"history_days": 1})
+
+
+def test_the_schedule_tries_a_skipped_target_again_within_a_minute() -> None:
+    quarter = 15 * 60.0
+    tick = 1_800_000_000.0  # on a quarter hour
+    assert next_round(tick + 60, quarter, ()) == (quarter - 60, ())
+    assert next_round(tick + 60, quarter, ("aqi",)) == (RETRY_S, ("aqi",))
+    # the tick comes first: every target then
+    assert next_round(tick + quarter - 30, quarter, ("aqi",)) == (30, ())
+
+
+def test_a_round_with_nothing_to_score_says_so_and_a_retry_keeps_that_status(
+        spark, settings: Settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    empty = settings.model_copy(update={"lakehouse": settings.lakehouse.model_copy(update={"root": str(tmp_path)})})
+    status = tmp_path / "forecasts.json"
+    assert _score_round(spark, empty, (), status) == ("aqi", "expressway_tpi", "scenic_visitors")
+    first = json.loads(status.read_text())
+    assert first["ok"] is False and first["result"][0] == "no forecast target could be scored yet"
+    assert any("aqi: no model" in line for line in first["result"])
+    assert _score_round(spark, empty, ("aqi",), status) == ("aqi",)
+    assert json.loads(status.read_text()) == first, "a retry that scores nothing leaves the round's status"

@@ -28,7 +28,8 @@ from ioc.paths import LOCAL_DIR, PROJECT_ROOT
 from ioc.settings import Settings
 from tests.conftest import free_port
 
-pytestmark = pytest.mark.slow
+# `ioc up` (up to 15 min), then waits that fail with their own message before this backstop
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 FRESHNESS = "数据截至 Data as of (UTC)"
 CAMERA = "hrb-live-e2e"
@@ -169,7 +170,7 @@ def test_make_run_brings_up_a_live_province_on_a_real_map(live_stack: LiveStack,
     assert (artifacts / "live-wall-2.png").stat().st_size > 50_000
 
     # the forecasts' scheduler trained its starter model meanwhile and forecast every city
-    _wait_for_forecasts(spark, str(live_stack.base / "lakehouse"))
+    _wait_for_forecasts(spark, str(live_stack.base / "lakehouse"), live_stack.base / "stack" / "forecasts.log")
     status = {c["name"]: c for c in json.loads(live_stack.ioc("status", "--json").stdout)}
     assert status["forecasts"]["up"] and status["forecasts"]["facts"]["ok"], status["forecasts"]
     view = DashboardView("/superset/dashboard/traffic/?standalone=1", chart_counts()["traffic"],
@@ -179,9 +180,10 @@ def test_make_run_brings_up_a_live_province_on_a_real_map(live_stack: LiveStack,
     assert any(name.endswith("__yhat_upper") for name in names), sorted(names)[:30]
 
 
-def _wait_for_forecasts(spark: Any, root: str, timeout_s: float = 600) -> None:
+def _wait_for_forecasts(spark: Any, root: str, log: Path, timeout_s: float = 420) -> None:
     """Until gold.forecasts holds every target gold has history for (the stack's 15 minutes of history
-    may hold no hourly AQI reading yet: AQI is forecast from the first)."""
+    may hold no hourly AQI reading yet: AQI is forecast from the first, within a minute of it). Fails
+    before the test's own timeout, with the scheduler's log."""
     from pyspark.sql import functions as F
 
     from lakehouse.catalog import FORECASTS, GOLD_FACTS
@@ -197,7 +199,9 @@ def _wait_for_forecasts(spark: Any, root: str, timeout_s: float = 600) -> None:
         if expected <= targets:
             return
         time.sleep(10)
-    raise AssertionError(f"no forecasts of {sorted(expected)} in gold within {timeout_s:.0f}s")
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.exists() else "(no log)"
+    raise AssertionError(f"no forecasts of {sorted(expected)} in gold within {timeout_s:.0f}s; "
+                         f"the scheduler's log ends:\n{tail}")
 
 
 def test_make_stop_stops_what_make_run_started(live_stack: LiveStack) -> None:
