@@ -208,7 +208,8 @@ def score_targets(spark: SparkSession, settings: Settings, args: ScoreArgs) -> t
     issued_at = (args.at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     _, forecasts_path, _, alerts_path = ensure_tables(spark, root, [GOLD_FACTS, FORECASTS, FORECAST_MODELS, ALERTS])
     rules = {rule.id: rule for rule in alerting.load_rules(settings.streaming.alert_rules_file)}
-    scored, skipped, changes = [], [], []
+    skipped: list[str] = []
+    changes: list[dict[str, Any]] = []
     for target in args.chosen:
         model = latest_model(spark, root, target)
         if model is None:
@@ -225,7 +226,6 @@ def score_targets(spark: SparkSession, settings: Settings, args: ScoreArgs) -> t
         issued = model.forecast(series, issued_at)
         names = series.dropna(subset=["subject_name"]).groupby("subject_id")["subject_name"].last().to_dict()
         rows = forecast_rows(target, model, issued, issued_at, names)
-        scored.append(target.name)
         detail = f"{target.name} issued {issued_at:%Y-%m-%d %H:%M}Z by {model.model_name} {model.version}"
         if not args.dry_run:
             frame = spark.createDataFrame(rows, FORECASTS.schema())
