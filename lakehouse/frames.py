@@ -32,17 +32,31 @@ def arrow_frame(spark: SparkSession, rows: Sequence[tuple[Any, ...]], schema: T.
     unpickles them again, about twice the time on the driver's thread and as much on the JVM's."""
     layout = arrow_schema(schema)
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in layout]
-    arrays = [_arrow_array(list(values), field.type) for values, field in zip(columns, layout, strict=True)]
+    arrays = [arrow_array(list(values), field.type) for values, field in zip(columns, layout, strict=True)]
     return spark.createDataFrame(pa.Table.from_arrays(arrays, schema=layout), schema)
 
 
-def _arrow_array(values: list[Any], kind: pa.DataType) -> pa.Array:
+def arrow_array(values: list[Any], kind: pa.DataType) -> pa.Array:
+    """One column as an Arrow array; a struct column's values are tuples or None.
+
+    A struct column is built from its present values only, then spread to every row by `take`, where a
+    null position gives a null struct. Gold's fact rows fill one of their eleven struct columns each.
+    Padding the other ten with tuples of None took over twice the time: 0.95-0.99 s against 0.35-0.45 s
+    for 60,000 synthetic fact rows."""
     if not pa.types.is_struct(kind):
         return pa.array(values, type=kind)
-    absent = [value is None for value in values]
-    if all(absent):
+    positions: list[int | None] = []
+    present: list[tuple[Any, ...]] = []
+    for value in values:
+        if value is None:
+            positions.append(None)
+        else:
+            positions.append(len(present))
+            present.append(value)
+    if not present:
         return pa.nulls(len(values), kind)
-    filler = (None,) * kind.num_fields
-    present = [filler if value is None else value for value in values]
-    children = [_arrow_array(list(child), kind.field(i).type) for i, child in enumerate(zip(*present, strict=True))]
-    return pa.StructArray.from_arrays(children, fields=list(kind), mask=pa.array(absent, type=pa.bool_()))
+    children = [arrow_array(list(child), kind.field(i).type) for i, child in enumerate(zip(*present, strict=True))]
+    compact = pa.StructArray.from_arrays(children, fields=list(kind))
+    if len(present) == len(values):
+        return compact
+    return compact.take(pa.array(positions, type=pa.int32()))
