@@ -349,21 +349,20 @@ def _score_round(spark: SparkSession, settings: Settings, targets: tuple[str, ..
         result, skipped = score_targets(spark, settings, args)
     except Exception as exc:
         logger.exception("forecast-score failed; trying again within %.0f s", RETRY_S)
-        _write_status(status_file, {"last_scored_at": datetime.now(UTC).isoformat(), "ok": False,
-                                    "result": [f"{type(exc).__name__}: {exc}"]})
+        _write_status(status_file, False, [f"{type(exc).__name__}: {exc}"])
         return tuple(t.name for t in args.chosen)
     lines = result.lines()
     for line in lines:
         logger.info("%s", line)
     if len(skipped) < len(args.chosen):
-        _write_status(status_file, {"last_scored_at": datetime.now(UTC).isoformat(), "ok": True, "result": lines})
+        _write_status(status_file, True, lines)
     elif not targets:
-        _write_status(status_file, {"last_scored_at": datetime.now(UTC).isoformat(), "ok": False,
-                                    "result": ["no forecast target could be scored yet", *lines[1:]]})
+        _write_status(status_file, False, ["no forecast target could be scored yet", *lines[1:]])
     return tuple(skipped)
 
 
-def _write_status(path: Path | None, status: dict[str, Any]) -> None:
+def _write_status(path: Path | None, ok: bool, result: list[str]) -> None:
+    """The scoring's outcome for `ioc status`, stamped now."""
     if path is None:
         return
-    write_json_atomic(path, status)
+    write_json_atomic(path, {"last_scored_at": datetime.now(UTC).isoformat(), "ok": ok, "result": result})
