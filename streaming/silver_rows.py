@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from contracts.cities import city_names
@@ -33,6 +34,11 @@ from streaming.validation import epoch_micros, judge_payload
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+# sort and group keys, in C rather than a lambda per record
+_ARRIVAL_ORDER = attrgetter("base_topic", "record.kafka_us", "record.partition", "record.offset")
+_BASE_TOPIC = attrgetter("base_topic")
+_KAFKA_US = attrgetter("record.kafka_us")
+_KAFKA_ORDER = itemgetter("_topic", "_partition", "_offset")
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,7 @@ class JudgedBatch:
         return dict(counts)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Valid:
     """A contract-valid record on its way through the time rules."""
 
@@ -120,13 +126,13 @@ def judge_batch(records: Iterable[Record], base_of: Mapping[str, str], frontiers
     ingested_us = epoch_micros(ingested_at)
     tolerance_us = int(future_tolerance_minutes * 60) * 1_000_000
     allowance_s = late_allowance_minutes * 60
-    valid.sort(key=lambda v: (v.base_topic, v.record.kafka_us, v.record.partition, v.record.offset))
-    for base_topic, group in groupby(valid, key=lambda v: v.base_topic):
+    valid.sort(key=_ARRIVAL_ORDER)
+    for base_topic, group in groupby(valid, key=_BASE_TOPIC):
         in_topic = list(group)
         _mark_future_and_late(in_topic, frontiers.get(base_topic), ingested_us, tolerance_us, allowance_s)
         _decide(in_topic, seen.get(base_topic, {}), judged, ingested_at, allowance_s, batch_id)
     for rows in judged.rows.values():
-        rows.sort(key=lambda row: (row["_topic"], row["_partition"], row["_offset"]))
+        rows.sort(key=_KAFKA_ORDER)
     return judged
 
 
@@ -139,7 +145,7 @@ def _mark_future_and_late(in_topic: list[_Valid], frontier: datetime | None, ing
         item.sent_in_future = item.record.kafka_us > ingested_us + tolerance_us
         item.future = item.observed_us > item.record.kafka_us + tolerance_us or item.sent_in_future
     running: int | None = None
-    for _, peers in groupby(in_topic, key=lambda v: v.record.kafka_us):
+    for _, peers in groupby(in_topic, key=_KAFKA_US):
         same_ms = list(peers)
         for item in same_ms:
             if not item.future:
@@ -204,7 +210,7 @@ def _silver_row(item: _Valid, ingested_at: datetime, batch_id: int) -> dict[str,
     row["base_topic"] = item.base_topic
     row["event_id"] = item.event_id
     row["observed_date"] = row["observed_at"].date()  # the validator's `_moment(item.observed_us)`
-    row["late_minutes"] = round_half_up(max(behind, 0.0) / 60, 2)
+    row["late_minutes"] = round_half_up(behind / 60, 2) if behind > 0 else 0.0
     row["_topic"] = record.topic
     row["_partition"] = record.partition
     row["_offset"] = record.offset
