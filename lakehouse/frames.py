@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from functools import cache, reduce
 from typing import Any
 
@@ -43,6 +44,8 @@ def arrow_array(values: list[Any], kind: pa.DataType) -> pa.Array:
     null position gives a null struct. Gold's fact rows fill one of their eleven struct columns each.
     Padding the other ten with tuples of None took over twice the time: 0.95-0.99 s against 0.35-0.45 s
     for 60,000 synthetic fact rows."""
+    if pa.types.is_timestamp(kind):
+        return _timestamp_array(values, kind)
     if not pa.types.is_struct(kind):
         return pa.array(values, type=kind)
     positions: list[int | None] = []
@@ -60,3 +63,22 @@ def arrow_array(values: list[Any], kind: pa.DataType) -> pa.Array:
     if len(present) == len(values):
         return compact
     return compact.take(pa.array(positions, type=pa.int32()))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _timestamp_array(values: list[Any], kind: pa.TimestampType) -> pa.Array:
+    """A column of aware datetimes (or None) as a time-zoned microsecond timestamp column, from their
+    microseconds since the epoch: pyarrow asks each value's tzinfo for its offset, 1.7 µs a value, five
+    times the arithmetic. Anything else (naive datetimes, which pyarrow reads as UTC, another unit, a
+    subclass such as pandas' Timestamp, a datetime whose UTC instant leaves years 1-9999) is left to
+    pyarrow as before."""
+    if kind.unit != "us" or kind.tz is None or any(v.__class__ is not datetime for v in values if v is not None):
+        return pa.array(values, type=kind)
+    try:
+        micros = [None if v is None else (v - _EPOCH) // _MICROSECOND for v in values]
+    except (TypeError, OverflowError):  # naive, or its instant is outside what a datetime holds
+        return pa.array(values, type=kind)
+    return pa.array(micros, type=pa.int64()).cast(kind)

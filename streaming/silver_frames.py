@@ -11,6 +11,7 @@ net found unprocessable and never collected, from bronze joined with their verdi
 from __future__ import annotations
 
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
@@ -19,7 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.catalog import QUARANTINE, SILVER_EVENTS, SILVER_VIEWS, silver_name
-from lakehouse.frames import arrow_frame, arrow_schema, union_all
+from lakehouse.frames import arrow_array, arrow_frame, arrow_schema, union_all
 from streaming.silver import TopicMap
 from streaming.silver_rows import JudgedBatch, Record
 
@@ -68,16 +69,21 @@ def silver_table(rows: dict[str, list[dict[str, Any]]]) -> pa.Table:
         if not topic_rows:
             continue
         own = silver_name(topic)
+        fields = list(layout.field(own).type)
+        read = [column for column in layout if column.name not in structs] + fields
+        # row by row, every value at once (itemgetter, in C), then column by column: reading a backlog's
+        # rows a column at a time walked some 60 MB of dicts once per column
+        values = dict(zip([f.name for f in read], zip(*map(itemgetter(*[f.name for f in read]), topic_rows),
+                                                           strict=True), strict=True))
         columns = []
         for column in layout:
             if column.name == own:
-                fields = list(column.type)
-                children = [pa.array([row[f.name] for row in topic_rows], type=f.type) for f in fields]
+                children = [arrow_array(list(values[f.name]), f.type) for f in fields]
                 columns.append(pa.StructArray.from_arrays(children, fields=fields))
             elif column.name in structs:
                 columns.append(pa.nulls(len(topic_rows), column.type))
             else:
-                columns.append(pa.array([row[column.name] for row in topic_rows], type=column.type))
+                columns.append(arrow_array(list(values[column.name]), column.type))
         tables.append(pa.Table.from_arrays(columns, schema=layout))
     return pa.concat_tables(tables) if tables else layout.empty_table()
 

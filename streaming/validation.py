@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -129,17 +130,19 @@ def silver_values(contract: type[EventEnvelope], event: EventEnvelope, document:
     `event_id` is canonical), numbers as pydantic parsed them (doubles as floats), date-times as aware
     UTC datetimes, a field left out as its default (enum members by value).
 
-    Built in place of `document` (`_document`'s dict of this payload, which the caller gives up): it
-    already holds every value silver takes as written, and a JSON float of a double or a JSON integer
-    of an integer is the number pydantic parsed (both parsers round correctly, strict mode took the
-    same token, and both take the last of a repeated key). Only the other fields are set again, from
-    the validated event: per field, reading the model cost a backlog's driver more than pydantic's
-    validation itself."""
+    Taken from `document` (`_document`'s dict of this payload) in one pass: it already holds every
+    value silver takes as written, and a JSON float of a double or a JSON integer of an integer is the
+    number pydantic parsed (both parsers round correctly, strict mode took the same token, and both
+    take the last of a repeated key). Only the other fields are set again, from the validated event:
+    per field, reading the model cost a backlog's driver more than pydantic's validation itself. The
+    row is a new dict keyed by the contract's own (interned) names: orjson's keys are strings of their
+    own, and gold and silver's table read every row by name, three to five times slower in the
+    payload's dict."""
     plan = _value_plan(contract)
-    values = document if plan.only_fields else {name: document[name] for name in plan.names if name in document}
-    if len(values) != len(plan.names):  # fields left out: their defaults
+    values = dict(zip(plan.names, map(document.get, plan.names), strict=True))
+    if len(document) != len(plan.names) or not plan.only_fields:  # fields left out: their defaults
         for name in plan.names:
-            if name not in values:
+            if name not in document:
                 values[name] = _plain(getattr(event, name))
     for name in plan.doubles:
         if values[name].__class__ is not float:  # a JSON integer, null, a default, or text `_document` kept
@@ -177,7 +180,7 @@ def _value_plan(contract: type[BaseModel]) -> _ValuePlan:
     def of(*kinds: str) -> tuple[str, ...]:
         return tuple(name for name, kind, _ in columns if kind in kinds)
 
-    return _ValuePlan(names=tuple(name for name, _, _ in columns),
+    return _ValuePlan(names=tuple(sys.intern(name) for name, _, _ in columns),
                       only_fields=contract.model_config.get("extra") == "forbid",
                       timestamps=of("TIMESTAMP"), doubles=of("DOUBLE"), integers=of("BIGINT"),
                       from_model=of("ARRAY<BIGINT>", "ARRAY<DOUBLE>"))

@@ -1,10 +1,11 @@
-"""`arrow_array` builds a struct column from its present values and spreads them with `take`: the
-result must equal pyarrow's own conversion of the same values, for every mix of null and present
-structs, nested structs and null fields."""
+"""`arrow_array` builds a struct column from its present values and spreads them with `take`, and a
+timestamp column from microseconds it computes: the result must equal pyarrow's own conversion of the
+same values, for every mix of null and present structs, nested structs and null fields, and for
+datetimes of every offset, naive ones and the ends of what a datetime holds."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pyarrow as pa
@@ -43,3 +44,35 @@ def test_all_absent_all_present_and_empty() -> None:
     assert arrow_array([None, None], KIND).to_pylist() == [None, None]
     assert arrow_array([present, present], KIND).null_count == 0
     assert arrow_array([], KIND).to_pylist() == []
+
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+offsets = st.builds(lambda minutes: timezone(timedelta(minutes=minutes)), st.integers(-23 * 60 - 59, 23 * 60 + 59))
+aware = st.datetimes(timezones=st.just(UTC) | offsets)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.none() | aware, max_size=40) | st.lists(st.none() | st.datetimes(), max_size=5))
+def test_a_timestamp_column_equals_pyarrows_own_conversion(values: list[datetime | None]) -> None:
+    built = arrow_array(values, TIMESTAMP)
+    assert built.equals(pa.array(values, type=TIMESTAMP))
+
+
+def test_timestamps_of_another_unit_or_no_zone_are_pyarrows() -> None:
+    moments = [datetime(2026, 12, 5, 1, 2, 3, 456789, tzinfo=UTC), None, datetime(1, 1, 1, tzinfo=UTC)]
+    for kind in (pa.timestamp("us"), pa.timestamp("ms", tz="UTC"), pa.timestamp("ns", tz="UTC")):
+        values = moments[:2] if kind.unit == "ns" else moments  # year 1 is outside nanoseconds' range
+        if kind.unit == "ms":
+            values = [v.replace(microsecond=0) if v else v for v in values]
+        assert arrow_array(values, kind).equals(pa.array(values, type=kind))
+    edges = [datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))),
+             datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-14)))]
+    try:
+        expected = pa.array(edges, type=TIMESTAMP)
+    except (OverflowError, pa.ArrowException) as refused:
+        try:
+            arrow_array(edges, TIMESTAMP)
+        except type(refused):
+            return
+        raise AssertionError("pyarrow refused the edges, arrow_array took them") from None
+    assert arrow_array(edges, TIMESTAMP).equals(expected)
