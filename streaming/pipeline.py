@@ -96,6 +96,7 @@ from lakehouse.warm_up import warm_up
 from lakehouse.writes import already_committed, append_once, commit_tag
 from streaming import alerts as alerting
 from streaming import held_state, safety
+from streaming.collector_pause import collector_paused
 from streaming.fusion_rows import city_operations_rows
 from streaming.gold import environment, security, tourism, traffic, vision
 from streaming.gold.live import LiveGold
@@ -517,7 +518,8 @@ class LakehousePipeline:
                              _days(first - timedelta(days=max(FUSION_SILVER.values())), last))
         with phase(report, "gold"):
             self.live.ensure(ROLLUPS, _days(first - timedelta(days=1), last))
-            built = self._gold(rows, now)
+            with collector_paused():
+                built = self._gold(rows, now)
         with phase(report, "alerts"):
             alert_rows = self._alerts(built, now, report)
         with phase(report, "fusion"):
@@ -578,9 +580,11 @@ class LakehousePipeline:
             loading.result()
         if collected is not None:
             collected()
-        judged = judge_batch(records, self.topics.actual_to_base,
-                             self.rule_state.frontiers, self.rule_state.seen(),
-                             self.rules.late_allowance_minutes, self.rules.future_tolerance_minutes, batch_id, now)
+        with collector_paused():
+            judged = judge_batch(records, self.topics.actual_to_base,
+                                 self.rule_state.frontiers, self.rule_state.seen(),
+                                 self.rules.late_allowance_minutes, self.rules.future_tolerance_minutes, batch_id,
+                                 now)
         if unprocessable is not None:
             judged.unprocessable = [Verdict(Record(row.topic, row.partition, row.offset, 0, None), UNPROCESSABLE,
                                             row.error) for row in unprocessable.collect()]
@@ -650,7 +654,8 @@ class LakehousePipeline:
 
         # silver's Arrow table is built here (a value it cannot hold fails the batch before gold or an
         # alert goes out); handing it to Spark, and quarantine's frame, on the pool, beside gold and alerts
-        table = silver_table(judged.rows)
+        with collector_paused():
+            table = silver_table(judged.rows)
 
         def append_silver() -> bool:
             with background_jobs(self.spark):

@@ -40,7 +40,7 @@ def collect_records(bronze: DataFrame) -> list[Record]:
     table = bronze.select("topic", "partition", "offset", F.unix_micros("kafka_timestamp").alias("kafka_us"),
                           "value", F.col("key").cast("binary").alias("key")).toArrow()
     columns = [table.column(name).to_pylist() for name in ("topic", "partition", "offset", "kafka_us", "value", "key")]
-    return [Record(*values) for values in zip(*columns, strict=True)]
+    return list(map(Record._make, zip(*columns, strict=True)))
 
 
 def silver_frame(spark: SparkSession, rows: dict[str, list[dict[str, Any]]]) -> DataFrame:

@@ -89,7 +89,7 @@ def test_numbers_written_as_the_other_kind_defaults_and_odd_ids() -> None:
     for topic in EVENT_CONTRACTS:
         specs = fields(topic)
         pairs = baseline(topic)
-        for spec, (name, text) in zip(specs, pairs, strict=True):
+        for spec, (name, _) in zip(specs, pairs, strict=True):
             if spec.kind == "number":
                 for number in ("7", str(2**53 + 1), "-0"):
                     raw = encode([(n, number if n == name else t) for n, t in pairs]).encode()
