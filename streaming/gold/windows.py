@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 GRAINS: tuple[str, ...] = ("5min", "hour", "day")
 GRAIN_SECONDS: dict[str, int] = {"5min": 300, "hour": 3600, "day": 86_400}
+_GRAIN_STEPS = {grain: timedelta(seconds=seconds) for grain, seconds in GRAIN_SECONDS.items()}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
 
 
 def window_start(ts: Column, grain: str) -> Column:
@@ -22,9 +25,22 @@ def window_end(start: Column, grain: str) -> Column:
 
 
 def window_floor(moment: datetime, grain: str) -> datetime:
-    """Start of the `grain` window holding `moment` (UTC), in Python: `window_start` for one value."""
+    """Start of the `grain` window holding `moment` (UTC), in Python: `window_start` for one value.
+
+    Spark's `unix_timestamp` truncates to whole seconds towards zero (23:59:59.5 on 1969-12-31 is second
+    0), then the seconds are floored to the window. Done in integer steps from the epoch rather than
+    through a float timestamp, which costs twice the time (gold floors every silver row it folds) and
+    loses microseconds far from 1970. A naive `moment` is read in the machine's zone, as
+    `datetime.timestamp` does."""
     seconds = GRAIN_SECONDS[grain]
-    return datetime.fromtimestamp(int(moment.timestamp()) // seconds * seconds, tz=UTC)
+    if moment.tzinfo is None:
+        return datetime.fromtimestamp(int(moment.timestamp()) // seconds * seconds, tz=UTC)
+    delta = moment - _EPOCH
+    if delta.days >= 0:  # towards zero is down
+        step = _GRAIN_STEPS[grain]
+        return _EPOCH + delta // step * step
+    whole = delta.days * 86_400 + delta.seconds + (1 if delta.microseconds else 0)
+    return _EPOCH + whole // seconds * seconds * _SECOND
 
 
 def five_minute_floor(moment: datetime) -> datetime:
