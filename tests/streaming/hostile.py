@@ -427,3 +427,13 @@ def fixed_sample(size: int, seed: int) -> list[Hostile]:
     pick = SeededPick(random.Random(seed))
     valid = [Hostile(topic, baseline_bytes(topic), "valid baseline") for topic in TOPICS]
     return valid + [hostile(pick) for _ in range(size)]
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal and of the same type (a double stays a float), lists element by element, NaN equal to NaN:
+    how the driver's silver values are held to the Spark path's and to the model's."""
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(same_value, a, b))
+    return type(a) is type(b) and a == b

@@ -27,7 +27,7 @@ from streaming.live_state import collect_silver
 from streaming.silver import TimeRules, TopicMap, classify, conform, judge
 from streaming.silver_frames import collect_records, quarantine_frame, silver_frame
 from streaming.silver_rows import judge_batch
-from tests.streaming.hostile import TOPICS, Hostile, baseline, encode, fields
+from tests.streaming.hostile import TOPICS, Hostile, baseline, encode, fields, same_value
 from tests.streaming.test_fuzz import BRONZE, SENT, spark_sample, variant
 
 RULES = TimeRules(late_allowance_minutes=120, future_tolerance_minutes=10)
@@ -158,16 +158,8 @@ def assert_same_batch(spark: SparkSession, spark_path: SparkPath, driver: Driver
         for row in rows:
             theirs = by_key[topic][(row["_topic"], row["_partition"], row["_offset"])]
             assert row.keys() == theirs.keys()
-            assert all(_same(row[k], theirs[k]) for k in row), (row, theirs)
+            assert all(same_value(row[k], theirs[k]) for k in row), (row, theirs)
     return judged
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
-        return True
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(map(_same, a, b))
-    return type(a) is type(b) and a == b
 
 
 def test_hostile_records_judged_alike(spark: SparkSession) -> None:

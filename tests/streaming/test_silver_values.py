@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from lakehouse.catalog import EVENT_CONTRACTS
 from lakehouse.contract_schema import contract_columns
 from streaming.validation import _document, judge_payload
-from tests.streaming.hostile import Hostile, baseline, encode, fields, hostile_records
+from tests.streaming.hostile import Hostile, baseline, encode, fields, hostile_records, same_value
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -53,15 +53,6 @@ def from_the_model(topic: str, raw: bytes, observed_us: int) -> dict[str, Any]:
     return values
 
 
-def same(a: Any, b: Any) -> bool:
-    """Equal, and of the same type (a double stays a float), NaN equal to NaN."""
-    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
-        return True
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(map(same, a, b))
-    return type(a) is type(b) and a == b
-
-
 def assert_values_as_the_model_reads(record: Hostile) -> bool:
     (reason, _, event_id, observed_us), values = judge_payload(record.topic, record.value)
     if reason is not None:
@@ -70,7 +61,7 @@ def assert_values_as_the_model_reads(record: Hostile) -> bool:
     expected = from_the_model(record.topic, record.value, observed_us)
     assert values.keys() == expected.keys(), record
     assert event_id == expected["event_id"], record
-    different = {k: (values[k], expected[k]) for k in values if not same(values[k], expected[k])}
+    different = {k: (values[k], expected[k]) for k in values if not same_value(values[k], expected[k])}
     assert not different, (record, different)
     return True
 
