@@ -94,7 +94,7 @@ AIR_STATIONS = Rollup(
     prepare=lambda silver: silver.withColumn("station_id", F.col("source_id")),
     finish=_rated,
     grains=AIR_GRAINS,
-    prepare_row=lambda row: {**row, "station_id": row["source_id"]},
+    key_sources=("source_id",),
     finish_row=_rated_row,
 )
 
@@ -183,6 +183,6 @@ RIVER_GAUGES = Rollup(
     prepare=lambda silver: silver.withColumn("gauge_id", F.col("source_id")),
     finish=_river_figures,
     grains=("hour", "day"),
-    prepare_row=lambda row: {**row, "gauge_id": row["source_id"]},
+    key_sources=("source_id",),
     finish_row=_river_figures_row,
 )

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Context, Decimal, localcontext
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from pyspark.sql import Column
@@ -101,6 +101,33 @@ def _present_values(expr: Expr, rows: Sequence[Row]) -> list[Any]:
     return _present(evaluate(expr, row) for row in rows)
 
 
+def _values(expr: Expr, rows: Sequence[Row]) -> list[Any]:
+    """`evaluate(expr, row)` of every row, Nones kept (pairs of inputs are read side by side)."""
+    if type(expr) is str:
+        values = [row.get(expr) for row in rows]
+        return [v if type(v) in _UNCHANGED else _plain(v) for v in values]
+    return [evaluate(expr, row) for row in rows]
+
+
+class _TermMicros(dict[Any, int | None]):
+    """`term_micros` of numbers, remembered: a dict hit is a fraction of a function call, and feeds repeat
+    their readings (a speed, a level, a count). Values that compare equal (1 and 1.0, 0.0 and -0.0) share
+    an entry, and have the same term; NaN, never equal to itself, is computed each time (None)."""
+
+    _LIMIT = 1 << 16
+
+    def __missing__(self, value: Any) -> int | None:
+        micros = term_micros(value)
+        if value == value:  # not NaN: NaN would never be found again
+            if len(self) >= self._LIMIT:
+                self.clear()
+            self[value] = micros
+        return micros
+
+
+_TERMS = _TermMicros()
+
+
 def _order_key(value: Any) -> tuple[Any, ...]:
     """Spark's order of (possibly struct) values: null first, structs field by field, NaN above every
     number."""
@@ -171,9 +198,14 @@ class Measure(ABC):
         """The figure, from one row of (merged) partial fields."""
 
     # -- Python: the same three -------------------------------------------------------------------
-    @abstractmethod
     def fold(self, rows: Sequence[Row]) -> Part:
         """`partial` over prepared rows (at least one)."""
+        return dict(zip(self.names, self.fold_values(rows), strict=True))
+
+    @abstractmethod
+    def fold_values(self, rows: Sequence[Row]) -> tuple[Any, ...]:
+        """`fold`'s partial fields as values in the order of `names`: a rollup folds thousands of small
+        groups, and builds each group's dict once from all its measures' values (`Rollup._fold`)."""
 
     @abstractmethod
     def combine(self, parts: Sequence[Part]) -> Part:
@@ -188,6 +220,12 @@ class Measure(ABC):
         return {name: stored.get(name) for name in self.partial_names()}
 
     def partial_names(self) -> tuple[str, ...]:
+        return self.names
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """Partial field names, in the order `partial` gives them (built once: folds and results read
+        them per group)."""
         return tuple(self._parts())
 
     @abstractmethod
@@ -217,14 +255,14 @@ class Count(Measure):
     def _parts(self) -> tuple[str, ...]:
         return (self.n("n"),)
 
-    def fold(self, rows: Sequence[Row]) -> Part:
-        return {self.n("n"): len(rows)}
+    def fold_values(self, rows: Sequence[Row]) -> tuple[Any, ...]:
+        return (len(rows),)
 
     def combine(self, parts: Sequence[Part]) -> Part:
         return {self.n("n"): sum(p[self.n("n")] for p in parts)}
 
     def result(self, part: Part) -> Any:
-        return part[self.n("n")]
+        return part[self.names[0]]
 
 
 @dataclass(frozen=True)
@@ -245,16 +283,16 @@ class Sum(Measure):
     def _parts(self) -> tuple[str, ...]:
         return (self.n("s"),)
 
-    def fold(self, rows: Sequence[Row]) -> Part:
+    def fold_values(self, rows: Sequence[Row]) -> tuple[Any, ...]:
         values = _present_values(self.expr, rows)
-        return {self.n("s"): sum(values) if values else None}
+        return (sum(values) if values else None,)
 
     def combine(self, parts: Sequence[Part]) -> Part:
         values = _present(p[self.n("s")] for p in parts)
         return {self.n("s"): sum(values) if values else None}
 
     def result(self, part: Part) -> Any:
-        return part[self.n("s")]
+        return part[self.names[0]]
 
 
 def _try_long_sum(values: list[int]) -> int | None:
@@ -283,10 +321,10 @@ class TrySum(Measure):
     def _parts(self) -> tuple[str, ...]:
         return self.n("s"), self.n("overflow")
 
-    def fold(self, rows: Sequence[Row]) -> Part:
+    def fold_values(self, rows: Sequence[Row]) -> tuple[Any, ...]:
         values = _present_values(self.expr, rows)
         total = _try_long_sum(values) if values else None
-        return {self.n("s"): total, self.n("overflow"): total is None and bool(values)}
+        return total, total is None and bool(values)
 
     def combine(self, parts: Sequence[Part]) -> Part:
         values = _present(p[self.n("s")] for p in parts)
@@ -329,16 +367,17 @@ class ExactMean(Measure):
     def _parts(self) -> tuple[str, ...]:
         return self.n("s"), self.n("n")
 
-    def fold(self, rows: Sequence[Row]) -> Part:
+    def fold_values(self, rows: Sequence[Row]) -> tuple[Any, ...]:
         values = _present_values(self.expr, rows)
-        return {self.n("s"): _micros_sum((term_micros(v) for v in values), _TERM_SUM_DIGITS), self.n("n"): len(values)}
+        return _micros_sum([_TERMS[v] for v in values], _TERM_SUM_DIGITS), len(values)
 
     def combine(self, parts: Sequence[Part]) -> Part:
         return {self.n("s"): _decimal_sum((p[self.n("s")] for p in parts), _SUM_DIGITS),
                 self.n("n"): sum(p[self.n("n")] for p in parts)}
 
     def result(self, part: Part) -> Any:
-        return _divide(_to_double(part[self.n("s")]), float(part[self.n("n")]))
+        total, count = self.names
+        return _divide(_to_double(part[total]), float(part[count]))
 
     def load(self, stored: Mapping[str, Any]) -> Part:
         return {self.n("s"): _decimal(stored.get(self.n("s"))), self.n("n"): stored.get(self.n("n"))}
@@ -367,19 +406,20 @@ class ExactWeightedMean(Measure):
     def _parts(self) -> tuple[str, ...]:
         return self.n("vw"), self.n("w")
 
-    def fold(self, rows: Sequence[Row]) -> Part:
-        pairs = [(evaluate(self.values, row), evaluate(self.weights, row)) for row in rows]
-        products = (term_micros(float(v) * w) for v, w in pairs if v is not None and w is not None)
-        counted = (term_micros(w) for v, w in pairs if v is not None and w is not None)
-        return {self.n("vw"): _micros_sum(products, _TERM_SUM_DIGITS),
-                self.n("w"): _micros_sum(counted, _TERM_SUM_DIGITS)}
+    def fold_values(self, rows: Sequence[Row]) -> tuple[Any, ...]:
+        pairs = [(v, w) for v, w in zip(_values(self.values, rows), _values(self.weights, rows), strict=True)
+                 if v is not None and w is not None]
+        products = [term_micros(float(v) * w) for v, w in pairs]
+        counted = [_TERMS[w] for _, w in pairs]
+        return _micros_sum(products, _TERM_SUM_DIGITS), _micros_sum(counted, _TERM_SUM_DIGITS)
 
     def combine(self, parts: Sequence[Part]) -> Part:
         return {self.n("vw"): _decimal_sum((p[self.n("vw")] for p in parts), _SUM_DIGITS),
                 self.n("w"): _decimal_sum((p[self.n("w")] for p in parts), _SUM_DIGITS)}
 
     def result(self, part: Part) -> Any:
-        return _divide(_to_double(part[self.n("vw")]), _to_double(part[self.n("w")]))
+        products, weights = self.names
+        return _divide(_to_double(part[products]), _to_double(part[weights]))
 
     def load(self, stored: Mapping[str, Any]) -> Part:
         return {name: _decimal(stored.get(name)) for name in self.partial_names()}
@@ -401,14 +441,14 @@ class Max(Measure):
     def _parts(self) -> tuple[str, ...]:
         return (self.n("m"),)
 
-    def fold(self, rows: Sequence[Row]) -> Part:
-        return {self.n("m"): max(_present_values(self.expr, rows), default=None, key=_order_key)}
+    def fold_values(self, rows: Sequence[Row]) -> tuple[Any, ...]:
+        return (max(_present_values(self.expr, rows), default=None, key=_order_key),)
 
     def combine(self, parts: Sequence[Part]) -> Part:
         return {self.n("m"): max(_present(p[self.n("m")] for p in parts), default=None, key=_order_key)}
 
     def result(self, part: Part) -> Any:
-        return part[self.n("m")]
+        return part[self.names[0]]
 
 
 @dataclass(frozen=True)
@@ -442,15 +482,15 @@ class MaxBy(Measure):
         best = max(present, key=lambda c: (_order_key(c.get("o")), _order_key(c.get("v"))))
         return {"o": best.get("o"), "v": best.get("v")}
 
-    def fold(self, rows: Sequence[Row]) -> Part:
-        return {self.n("best"): self._best({"o": evaluate(self.order, row), "v": evaluate(self.expr, row)}
-                                           for row in rows)}
+    def fold_values(self, rows: Sequence[Row]) -> tuple[Any, ...]:
+        return (self._best({"o": order, "v": value} for order, value in
+                           zip(_values(self.order, rows), _values(self.expr, rows), strict=True)),)
 
     def combine(self, parts: Sequence[Part]) -> Part:
         return {self.n("best"): self._best(p[self.n("best")] for p in parts)}
 
     def result(self, part: Part) -> Any:
-        best = part[self.n("best")]
+        best = part[self.names[0]]
         return None if best is None else best.get("v")
 
     def load(self, stored: Mapping[str, Any]) -> Part:
@@ -481,14 +521,14 @@ class First(Measure):
     def _parts(self) -> tuple[str, ...]:
         return (self.n("v"),)
 
-    def fold(self, rows: Sequence[Row]) -> Part:
-        return {self.n("v"): evaluate(self.expr, rows[0])}
+    def fold_values(self, rows: Sequence[Row]) -> tuple[Any, ...]:
+        return (evaluate(self.expr, rows[0]),)
 
     def combine(self, parts: Sequence[Part]) -> Part:
         return {self.n("v"): parts[0][self.n("v")]}
 
     def result(self, part: Part) -> Any:
-        return part[self.n("v")]
+        return part[self.names[0]]
 
 
 def attributes(*names: str) -> tuple[First, ...]:
@@ -514,14 +554,14 @@ class CountDistinct(Measure):
     def _parts(self) -> tuple[str, ...]:
         return (self.n("set"),)
 
-    def fold(self, rows: Sequence[Row]) -> Part:
-        return {self.n("set"): sorted(set(_present_values(self.expr, rows)))}
+    def fold_values(self, rows: Sequence[Row]) -> tuple[Any, ...]:
+        return (sorted(set(_present_values(self.expr, rows))),)
 
     def combine(self, parts: Sequence[Part]) -> Part:
         return {self.n("set"): sorted({v for p in parts for v in (p[self.n("set")] or [])})}
 
     def result(self, part: Part) -> Any:
-        return len(part[self.n("set")] or [])
+        return len(part[self.names[0]] or [])
 
     def load(self, stored: Mapping[str, Any]) -> Part:
         return {self.n("set"): list(stored.get(self.n("set")) or [])}

@@ -21,6 +21,8 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 from pyspark.sql import DataFrame
@@ -39,6 +41,10 @@ from streaming.silver import city_name_columns
 JSON_OPTIONS = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"}
 
 
+def _unchanged(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    return row
+
+
 @dataclass(frozen=True)
 class Rollup:
     """One gold view: its keys and measures, how silver rows are prepared for them, and how the
@@ -54,8 +60,11 @@ class Rollup:
     finish: Callable[[DataFrame], DataFrame] = lambda rows: rows
     grains: tuple[str, ...] = GRAINS
     # `prepare` and `finish` for one row, in Python (the streaming job's twins of the two above)
-    prepare_row: Callable[[Mapping[str, Any]], Mapping[str, Any]] = lambda row: row
+    prepare_row: Callable[[Mapping[str, Any]], Mapping[str, Any]] = _unchanged
     finish_row: Callable[[dict[str, Any]], dict[str, Any]] = lambda row: row
+    # the silver columns the keys are read from in Python, where `prepare` only renames them (`source_id`
+    # as `segment_id`): the rows are then folded as they are, not copied (default: the keys themselves)
+    key_sources: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -66,17 +75,36 @@ class Rollup:
         """The finest windows' partials over silver rows (dicts of the topic's view), by (window, key)."""
         groups: dict[tuple[datetime, tuple[Any, ...]], list[Mapping[str, Any]]] = defaultdict(list)
         finest = self.grains[0]
+        prepare = None if self.prepare_row is _unchanged else self.prepare_row
+        sources = self.key_sources or self.keys
+        read_key = itemgetter(*sources)
+        single = len(sources) == 1  # itemgetter of one name gives the value, not a tuple
+        starts: dict[datetime, datetime] = {}  # rows share moments: a reading per source and minute
         for row in silver_rows:
-            prepared = self.prepare_row(row)
-            groups[(window_floor(prepared["observed_at"], finest), tuple(prepared[k] for k in self.keys))].append(
-                prepared)
+            if prepare is not None:
+                row = prepare(row)
+            moment = row["observed_at"]
+            start = starts.get(moment)
+            if start is None:
+                start = starts[moment] = window_floor(moment, finest)
+            key = read_key(row)
+            groups[(start, (key,) if single else key)].append(row)
         return {group: self._fold(rows) for group, rows in groups.items()}
 
     def _fold(self, rows: Sequence[Mapping[str, Any]]) -> Part:
-        parts: Part = {}
-        for measure in self.measures:
-            parts.update(measure.fold(rows))
-        return parts
+        """Every measure's partial fields of one group, as one dict."""
+        values: list[Any] = []
+        for fold_values in self._folds:
+            values += fold_values(rows)
+        return dict(zip(self._part_names, values, strict=True))
+
+    @cached_property
+    def _folds(self) -> tuple[Callable[[Sequence[Mapping[str, Any]]], tuple[Any, ...]], ...]:
+        return tuple(measure.fold_values for measure in self.measures)
+
+    @cached_property
+    def _part_names(self) -> tuple[str, ...]:
+        return tuple(name for measure in self.measures for name in measure.names)
 
     def combine(self, parts: Sequence[Part]) -> Part:
         """Partials of finer windows (or of the same window's rows) merged into one."""

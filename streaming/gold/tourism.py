@@ -25,6 +25,6 @@ AREAS = Rollup(
     ),
     prepare=lambda silver: silver.withColumnRenamed("source_id", "area_id"),
     finish=lambda rows: rows.withColumn("load_ratio", load_ratio(F.col("visitors_peak"), F.col("max_capacity"))),
-    prepare_row=lambda row: {**row, "area_id": row["source_id"]},
+    key_sources=("source_id",),
     finish_row=lambda row: {**row, "load_ratio": load_ratio_of(row["visitors_peak"], row["max_capacity"])},
 )

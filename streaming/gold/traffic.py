@@ -61,7 +61,7 @@ SEGMENTS = Rollup(
     ),
     prepare=lambda silver: silver.withColumnRenamed("source_id", "segment_id"),
     finish=_segment_figures,
-    prepare_row=lambda row: {**row, "segment_id": row["source_id"]},
+    key_sources=("source_id", "direction"),
     finish_row=_segment_figures_row,
 )
 
