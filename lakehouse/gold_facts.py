@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -89,36 +90,79 @@ def as_facts(rows: DataFrame, contract: TableContract) -> DataFrame:
                  defaults={"grain": F.lit(DEFAULT_GRAIN), STATE: F.lit(None)})
 
 
-def _typed(value: Any, kind: T.DataType) -> Any:
-    """A Python value as Spark expects it for `kind` (a double may arrive as a Python int)."""
-    if value is not None and isinstance(kind, T.DoubleType | T.FloatType):
-        return float(value)
-    return value
-
-
 def fact_tuples(rows: Sequence[Mapping[str, Any]], contract: TableContract) -> list[tuple[Any, ...]]:
     """`as_facts` in Python: rows of one view (dicts with the contract's columns, `state` optional) as
-    tuples of `GOLD_FACTS`, in its column order, for `SparkSession.createDataFrame`."""
-    view = _view(contract)
-    kinds = {f.name: f.dataType for f in contract.schema().fields}
-    inside = [(name, kinds[name]) for name in figures(contract)]
-    fields = GOLD_FACTS.schema().fields
+    tuples of `GOLD_FACTS`, in its column order, for `SparkSession.createDataFrame`.
+
+    Each row fills a copy of the view's template (its name, null structs) at positions worked out once
+    per view: a backlog's batch turns tens of thousands of gold rows into facts."""
+    layout = _fact_layout(contract)
     tuples = []
     for row in rows:
-        values: list[Any] = []
-        for field in fields:
-            if field.name == "gold_table":
-                values.append(view)
-            elif field.name == contract.name:
-                values.append(tuple(_typed(row.get(name), kind) for name, kind in inside))
-            elif isinstance(field.dataType, T.StructType):
-                values.append(None)
-            elif field.name == "grain":
-                values.append(row.get("grain") or DEFAULT_GRAIN)
-            else:
-                values.append(_typed(row.get(field.name), field.dataType))
+        get = row.get
+        values = layout.template.copy()
+        for position, name in layout.envelope:
+            values[position] = get(name)
+        for position, name in layout.envelope_doubles:
+            value = get(name)
+            values[position] = None if value is None else float(value)
+        values[layout.grain] = get("grain") or DEFAULT_GRAIN
+        inside = [get(name) for name in layout.inside]
+        for index in layout.inside_doubles:
+            figure = inside[index]
+            if figure is not None:
+                inside[index] = float(figure)
+        values[layout.struct] = tuple(inside)
         tuples.append(tuple(values))
     return tuples
+
+
+@dataclass(frozen=True)
+class _FactLayout:
+    """Where a view's row goes in a `GOLD_FACTS` tuple (`fact_tuples`)."""
+
+    template: list[Any]  # the view's name, every other column null
+    envelope: tuple[tuple[int, str], ...]  # (position, column) of the top-level columns taken as they are
+    envelope_doubles: tuple[tuple[int, str], ...]  # those a Python int may arrive in (a double column)
+    grain: int
+    struct: int  # the view's struct column
+    inside: tuple[str, ...]  # its fields, in order
+    inside_doubles: tuple[int, ...]  # the indexes of its double fields
+
+
+_LAYOUTS: dict[str, _FactLayout] = {}
+
+
+def _fact_layout(contract: TableContract) -> _FactLayout:
+    layout = _LAYOUTS.get(contract.qualified_name)
+    if layout is None:
+        layout = _LAYOUTS[contract.qualified_name] = _new_layout(contract)
+    return layout
+
+
+def _new_layout(contract: TableContract) -> _FactLayout:
+    def double(kind: T.DataType) -> bool:
+        return isinstance(kind, T.DoubleType | T.FloatType)
+
+    kinds = {f.name: f.dataType for f in contract.schema().fields}
+    inside = [(name, kinds[name]) for name in figures(contract)]
+    template: list[Any] = [None] * len(GOLD_FACTS.schema().fields)
+    envelope: list[tuple[int, str]] = []
+    doubles: list[tuple[int, str]] = []
+    grain = struct = -1
+    for position, fact in enumerate(GOLD_FACTS.schema().fields):
+        if fact.name == "gold_table":
+            template[position] = _view(contract)
+        elif fact.name == contract.name:
+            struct = position
+        elif isinstance(fact.dataType, T.StructType):
+            continue
+        elif fact.name == "grain":
+            grain = position
+        else:
+            (doubles if double(fact.dataType) else envelope).append((position, fact.name))
+    return _FactLayout(template, tuple(envelope), tuple(doubles), grain, struct, tuple(name for name, _ in inside),
+                       tuple(index for index, (_, kind) in enumerate(inside) if double(kind)))
 
 
 def _timestamp(value: datetime) -> str:
