@@ -202,9 +202,14 @@ class RuleState:
         if self.ids is None:
             raise RuntimeError("RuleState.ensure_loaded must run before advance")
         self.frontiers = self.frontiers_with(batch_frontiers)
+        micros: dict[datetime, int] = {}  # rows share moments (a reading per source and minute)
         for topic, rows in accepted.items():
             for row in rows:
-                self.ids.add(topic, row["event_id"], epoch_micros(row["observed_at"]))
+                moment = row["observed_at"]
+                observed_us = micros.get(moment)
+                if observed_us is None:
+                    observed_us = micros[moment] = epoch_micros(moment)
+                self.ids.add(topic, row["event_id"], observed_us)
         for topic, frontier in self.frontiers.items():
             self.ids.drop_before(topic, epoch_micros(frontier - self.allowance))
         self.through_batch = batch_id

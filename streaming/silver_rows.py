@@ -195,7 +195,8 @@ def _decide(in_topic: list[_Valid], seen: Mapping[str, Any], judged: JudgedBatch
 
 def touched_windows(rows: Mapping[str, Iterable[Mapping[str, Any]]]) -> dict[str, list[datetime]]:
     """Base topic -> the 5-minute windows its silver rows fall in, oldest first."""
-    windows = {topic: sorted({five_minute_floor(row["observed_at"]) for row in topic_rows})
+    # a backlog's rows share a few thousand moments (a reading per source and minute): floor those
+    windows = {topic: sorted({five_minute_floor(moment) for moment in {row["observed_at"] for row in topic_rows}})
                for topic, topic_rows in rows.items()}
     return {topic: found for topic, found in windows.items() if found}
 
