@@ -76,6 +76,7 @@ from lakehouse.catalog import (
     SECURITY_INCIDENTS,
     SILVER_EVENTS,
     TOURISM_AREA,
+    TRAFFIC_CITY,
     TRAFFIC_SEGMENT,
     VISION_CAMERA,
     VISION_INCIDENTS,
@@ -149,12 +150,9 @@ class BatchReport:
 class SilverOutput:
     """What judging a batch gives the rest of it."""
 
-    judged: JudgedBatch  # accepted rows by topic, verdicts, frontiers, touched windows
+    judged: JudgedBatch  # accepted rows by topic, verdicts, frontiers
+    touched: dict[str, list[datetime]]  # base topic -> its 5-minute windows (`JudgedBatch.touched`, taken once)
     appends: list[Future[bool]] = field(default_factory=list)  # silver and quarantine, started
-
-    @property
-    def touched(self) -> dict[str, list[datetime]]:
-        return self.judged.touched
 
     @property
     def rows(self) -> dict[str, list[dict[str, Any]]]:
@@ -239,7 +237,8 @@ class LakehousePipeline:
         # gold commits in the background, in batch order (one thread), by batch id; and a batch owed its
         # gold from before a restart, with its silver rows (`_start_warming`)
         self._gold_writer: ThreadPoolExecutor | None = None
-        self._reader_ahead: ThreadPoolExecutor | None = None  # the next day's reads (`_read_next_day_ahead`)
+        # reads ahead of need: the batch's days, the next day (`_read_batch_days_ahead`, `_read_next_day_ahead`)
+        self._reader_ahead: ThreadPoolExecutor | None = None
         self._gold_committer = GoldCommitter(spark, self.root)  # used by the gold writer's thread only
         # the alert changes' upserts: by the gold writer's thread, and at `close` once it is done
         self._alerts_committer = KeyedCommitter(spark, self.root, ALERTS)
@@ -524,7 +523,7 @@ class LakehousePipeline:
             alert_rows = self._alerts(built, now, report)
         with phase(report, "fusion"):
             recent.result()
-            built[CITY_OPERATIONS.qualified_name] = self._fusion(windows, rows, now)
+            built[CITY_OPERATIONS.qualified_name] = self._fusion(windows, rows, now, built)
         with phase(report, "gold_rows"):
             self._submit_gold(built, alert_rows, batch_id, report)
         report.gold_tables = sorted(name for name, view_rows in built.items() if view_rows)
@@ -538,15 +537,27 @@ class LakehousePipeline:
         next_day = newest.date() + timedelta(days=1)
         if datetime.combine(next_day, datetime.min.time(), UTC) - newest > NEXT_DAY_READ_AHEAD:
             return
+        self.live.read_ahead(ROLLUPS, [next_day], self._read_ahead_submit)
+        self.recent_silver.read_ahead([next_day], self._read_ahead_submit)
+
+    def _read_batch_days_ahead(self, touched: dict[str, list[datetime]]) -> None:
+        """Start reading what gold and fusion need of the judged batch's days and do not hold (a backlog's
+        days, a restart's, a late record's), in the background while silver's table is built: the batch's
+        gold adopts the read (`LiveGold.ensure`) instead of starting it. The same days as
+        `_gold_alerts_fusion` reads; what is held already is not read again."""
+        moments = [moment for moments in touched.values() for moment in moments]
+        if not moments:
+            return
+        first, last = five_minute_floor(min(moments)), five_minute_floor(max(moments))
+        self.live.read_ahead(ROLLUPS, _days(first - timedelta(days=1), last), self._read_ahead_submit)
+        self.recent_silver.read_ahead(_days(first - timedelta(days=max(FUSION_SILVER.values())), last),
+                                      self._read_ahead_submit)
+
+    def _read_ahead_submit(self, read: Callable[[], R]) -> Future[R]:
+        """`read` on the read-ahead thread, its Spark jobs in the background pool."""
         if self._reader_ahead is None:
             self._reader_ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
-        reader = self._reader_ahead
-
-        def submit(read: Callable[[], R]) -> Future[R]:
-            return reader.submit(self._in_background, read)
-
-        self.live.read_ahead(ROLLUPS, [next_day], submit)
-        self.recent_silver.read_ahead([next_day], submit)
+        return self._reader_ahead.submit(self._in_background, read)
 
     def _in_background(self, work: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         """`work` (an append, a read ahead) with its Spark jobs in the background pool
@@ -645,9 +656,11 @@ class LakehousePipeline:
         goes in one silver commit, which carries the time rules' frontiers too (even when nothing was
         accepted). `collected`: called once the batch's records are on the driver (`_judge`)."""
         judged = self._judge(bronze, batch_id, now, unprocessable, collected)
+        touched = judged.touched
+        self._read_batch_days_ahead(touched)
         report.accepted = judged.accepted_counts()
         report.quarantined = judged.quarantined_counts()
-        output = SilverOutput(judged)
+        output = SilverOutput(judged, touched)
         metadata = frontiers_metadata(self.rule_state.frontiers_with(judged.frontiers),
                                       {row["observed_date"] for rows in judged.rows.values() for row in rows})
         may_be_replay = self._may_replay
@@ -761,13 +774,21 @@ class LakehousePipeline:
         topic = self.settings.streaming.alerts_topic
         return lambda key, value: self._producer.send(topic, key=key.encode(), value=value)
 
-    def _fusion(self, windows: list[datetime], rows: RowsByName, now: datetime) -> list[dict[str, Any]]:
+    def _fusion(self, windows: list[datetime], rows: RowsByName, now: datetime,
+                built: RowsByName) -> list[dict[str, Any]]:
         """City fusion of the touched 5-minute windows (sorted), from the gold partials, silver rows and
-        alerts held (`_gold_alerts_fusion` read the days they need first), this batch's included."""
+        alerts held (`_gold_alerts_fusion` read the days they need first), this batch's included.
+
+        The city traffic rows of the 5-minute windows the batch built (`built`) are taken as they are;
+        only the other windows between the first and the last are rolled up from their segments."""
         first, last = windows[0], windows[-1]
         self._newest_day = max(last.date(), self._newest_day or last.date())
-        gold = derive_rows({TRAFFIC_SEGMENT.qualified_name: self.live.rows(traffic.SEGMENTS, "5min", first, last,
-                                                                           now)})
+        fresh = [row for row in built.get(TRAFFIC_CITY.qualified_name, ()) if row["grain"] == "5min"]
+        rebuilt = {row["window_start"] for row in built.get(TRAFFIC_SEGMENT.qualified_name, ())
+                   if row["grain"] == "5min"}
+        others = [row for row in self.live.rows(traffic.SEGMENTS, "5min", first, last, now)
+                  if row["window_start"] not in rebuilt]
+        gold = {TRAFFIC_CITY.qualified_name: fresh + traffic.city_rows(others)}
         for contract, rollup, grain, lookback in FUSION_INPUTS:
             gold[contract.qualified_name] = self.live.rows(rollup, grain, window_floor(first - lookback, grain), last,
                                                            now)
