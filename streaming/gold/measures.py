@@ -259,7 +259,8 @@ class Count(Measure):
         return (len(rows),)
 
     def combine(self, parts: Sequence[Part]) -> Part:
-        return {self.n("n"): sum(p[self.n("n")] for p in parts)}
+        (count,) = self.names
+        return {count: sum(p[count] for p in parts)}
 
     def result(self, part: Part) -> Any:
         return part[self.names[0]]
@@ -288,8 +289,9 @@ class Sum(Measure):
         return (sum(values) if values else None,)
 
     def combine(self, parts: Sequence[Part]) -> Part:
-        values = _present(p[self.n("s")] for p in parts)
-        return {self.n("s"): sum(values) if values else None}
+        (total,) = self.names
+        values = _present(p[total] for p in parts)
+        return {total: sum(values) if values else None}
 
     def result(self, part: Part) -> Any:
         return part[self.names[0]]
@@ -372,8 +374,8 @@ class ExactMean(Measure):
         return _micros_sum([_TERMS[v] for v in values], _TERM_SUM_DIGITS), len(values)
 
     def combine(self, parts: Sequence[Part]) -> Part:
-        return {self.n("s"): _decimal_sum((p[self.n("s")] for p in parts), _SUM_DIGITS),
-                self.n("n"): sum(p[self.n("n")] for p in parts)}
+        total, count = self.names
+        return {total: _decimal_sum((p[total] for p in parts), _SUM_DIGITS), count: sum(p[count] for p in parts)}
 
     def result(self, part: Part) -> Any:
         total, count = self.names
@@ -414,8 +416,9 @@ class ExactWeightedMean(Measure):
         return _micros_sum(products, _TERM_SUM_DIGITS), _micros_sum(counted, _TERM_SUM_DIGITS)
 
     def combine(self, parts: Sequence[Part]) -> Part:
-        return {self.n("vw"): _decimal_sum((p[self.n("vw")] for p in parts), _SUM_DIGITS),
-                self.n("w"): _decimal_sum((p[self.n("w")] for p in parts), _SUM_DIGITS)}
+        products, weights = self.names
+        return {products: _decimal_sum((p[products] for p in parts), _SUM_DIGITS),
+                weights: _decimal_sum((p[weights] for p in parts), _SUM_DIGITS)}
 
     def result(self, part: Part) -> Any:
         products, weights = self.names
@@ -445,7 +448,8 @@ class Max(Measure):
         return (max(_present_values(self.expr, rows), default=None, key=_order_key),)
 
     def combine(self, parts: Sequence[Part]) -> Part:
-        return {self.n("m"): max(_present(p[self.n("m")] for p in parts), default=None, key=_order_key)}
+        (largest,) = self.names
+        return {largest: max(_present(p[largest] for p in parts), default=None, key=_order_key)}
 
     def result(self, part: Part) -> Any:
         return part[self.names[0]]
@@ -487,7 +491,8 @@ class MaxBy(Measure):
                            zip(_values(self.order, rows), _values(self.expr, rows), strict=True)),)
 
     def combine(self, parts: Sequence[Part]) -> Part:
-        return {self.n("best"): self._best(p[self.n("best")] for p in parts)}
+        (best,) = self.names
+        return {best: self._best(p[best] for p in parts)}
 
     def result(self, part: Part) -> Any:
         best = part[self.names[0]]
@@ -525,7 +530,8 @@ class First(Measure):
         return (evaluate(self.expr, rows[0]),)
 
     def combine(self, parts: Sequence[Part]) -> Part:
-        return {self.n("v"): parts[0][self.n("v")]}
+        (value,) = self.names
+        return {value: parts[0][value]}
 
     def result(self, part: Part) -> Any:
         return part[self.names[0]]
@@ -558,7 +564,8 @@ class CountDistinct(Measure):
         return (sorted(set(_present_values(self.expr, rows))),)
 
     def combine(self, parts: Sequence[Part]) -> Part:
-        return {self.n("set"): sorted({v for p in parts for v in (p[self.n("set")] or [])})}
+        (members,) = self.names
+        return {members: sorted({v for p in parts for v in (p[members] or [])})}
 
     def result(self, part: Part) -> Any:
         return len(part[self.names[0]] or [])
@@ -598,8 +605,29 @@ def _json_string(text: str) -> str:
 
 
 def encode_state(parts: Mapping[str, Any]) -> str:
-    """Partials as the `state` JSON Spark's `to_json` writes: null fields left out, decimals exact."""
-    return _json(parts)
+    """Partials as the `state` JSON Spark's `to_json` writes: null fields left out, decimals exact.
+
+    `_json` of the dict, with its commonest leaves (ints, decimal sums) written here: a backlog batch
+    encodes tens of thousands of partials."""
+    pieces = []
+    for key, value in parts.items():
+        if value is None:
+            continue
+        kind = type(value)
+        if kind is int:
+            text = int.__repr__(value)
+        elif kind is Decimal:
+            text = format(value, "f")
+        else:
+            text = _json(value)
+        pieces.append(_json_key(key) + text)
+    return "{" + ",".join(pieces) + "}"
+
+
+@lru_cache(maxsize=1 << 12)
+def _json_key(key: str) -> str:
+    """A partial's field name as JSON, with its colon."""
+    return _json(key) + ":"
 
 
 def decode_state(text: str, measures: Sequence[Measure]) -> Part:

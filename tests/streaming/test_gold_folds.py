@@ -9,11 +9,12 @@ import math
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from streaming.aggregates import term_micros
 from streaming.gold import environment, tourism, traffic
-from streaming.gold.measures import _TermMicros
+from streaming.gold.measures import _json, _TermMicros, encode_state
 from streaming.gold.rollup import Rollup
 from tests.streaming.test_rollup import _traffic
 
@@ -67,3 +68,14 @@ def test_remembered_terms_stay_bounded() -> None:
     for serial in range(_TermMicros._LIMIT + 10):
         assert terms[serial / 7] == term_micros(serial / 7)
     assert len(terms) <= _TermMicros._LIMIT
+
+
+def test_a_partials_json_is_the_generic_encoders_for_every_leaf() -> None:
+    rng = random.Random(5)
+    rows = [_traffic(rng, START + timedelta(seconds=rng.randrange(3600)), serial) for serial in range(300)]
+    parts = list(traffic.SEGMENTS.fold(rows).values())
+    parts.append({"a__n": 0, "b__s": Decimal("-0.000001"), "c__s": Decimal("12345678901234567890.123456"),
+                  "d__m": float("nan"), "e__m": -0.0, "f__v": None, "g__v": True, "h__v": "路\"\\",
+                  "i__best": {"o": {"x": None, "y": 1.5}, "v": 2**70}, "j__set": ["b", "a"], "k__m": float("inf")})
+    for part in parts:
+        assert encode_state(part) == _json(part)
