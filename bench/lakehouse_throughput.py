@@ -112,6 +112,44 @@ def produce_backlog(settings: Settings, suffix: str, records: int) -> int:
     return len(ledger.entries)
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far of this process (the driver's Python, every thread) and of its descendants:
+    Spark's JVM and the Kafka broker, told apart by their command lines. On a machine of `CORES` cores, a
+    stage that costs C CPU seconds takes at least C / CORES seconds however well its parts overlap."""
+    tick = os.sysconf("SC_CLK_TCK")
+    own = os.times()
+    figures = {"python": own.user + own.system, "spark_jvm": 0.0, "kafka": 0.0, "other": 0.0}
+    parents: dict[int, int] = {}
+    usage: dict[int, tuple[float, bytes]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat, command = (entry / "stat").read_text(), (entry / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after the command name: state, ppid, ... utime, stime
+        parents[int(entry.name)] = int(fields[1])
+        usage[int(entry.name)] = ((int(fields[11]) + int(fields[12])) / tick, command)
+
+    def ours(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == os.getpid():
+                return True
+        return False
+
+    for pid, (seconds, command) in usage.items():
+        if ours(pid):
+            kind = "spark_jvm" if b"SparkSubmit" in command else "kafka" if b"kafka" in command.lower() else "other"
+            figures[kind] += seconds
+    return figures
+
+
+def _spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {kind: round(after[kind] - before[kind], 1) for kind in before}
+
+
 def baseline_copy(spark, settings: Settings, suffix: str) -> float:  # type: ignore[no-untyped-def]
     """Seconds for a bare Kafka -> Delta copy of the backlog (the floor any pipeline pays)."""
     topics = ",".join(spec.name for spec in topic_specs(suffix=suffix))
@@ -200,11 +238,15 @@ def throughput(spark, tmp: Path, records: int, warm_records: int) -> dict[str, o
     warm = settings_for(tmp, suffix, query_name="bench-warmup")
     baseline_copy(spark, warm, suffix)  # JIT and file-system warm-up, not measured
     warm_up_pipeline(spark, tmp, warm_records)
+    cpu_before = cpu_seconds()
     copy_s = baseline_copy(spark, settings, suffix)
+    copy_cpu = _spent(cpu_before, cpu_seconds())
     pipeline = LakehousePipeline(spark, settings, publish_alerts=False)
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     reports = pipeline.run_until_caught_up(timeout_s=3600)
     total_s = time.perf_counter() - started
+    pipeline_cpu = _spent(cpu_before, cpu_seconds())
     pipeline.close()
     bronze_s = sum(r.phases.get("bronze", 0) for r in reports)
     silver_s = sum(r.phases.get("silver", 0) for r in reports)
@@ -221,8 +263,15 @@ def throughput(spark, tmp: Path, records: int, warm_records: int) -> dict[str, o
     print(f"ratio silver / Kafka copy: {copy_s / silver_s:.2f}; silver / Delta copy: {delta_copy_s / silver_s:.2f}; "
           f"silver / validator alone: {validator_s / silver_s:.2f}")
     print("phase seconds per batch:", [r.phases for r in reports])
+    copy_total, pipeline_total = sum(copy_cpu.values()), sum(pipeline_cpu.values())
+    floor_s = pipeline_total / CORES
+    print(f"CPU seconds: copy {copy_total:.1f} {copy_cpu} in {copy_s:.1f} s; pipeline {pipeline_total:.1f} "
+          f"{pipeline_cpu} in {total_s:.1f} s. On {CORES} cores the pipeline's work takes at least {floor_s:.1f} s "
+          f"however well it overlaps: at best {copy_s / floor_s:.2f}x the copy")
     silver_time = bronze_s + silver_s  # Kafka read and bronze included: the copy reads Kafka too
     return {
+        "copy_cpu_s": copy_cpu, "pipeline_cpu_s": pipeline_cpu,
+        "pipeline_vs_copy_at_cpu_floor": round(copy_s / floor_s, 2),
         "backlog_records": sent, "baseline_copy_eps_per_core": round(sent / copy_s / CORES),
         "silver_eps_per_core": round(sent / silver_time / CORES),
         "pipeline_eps_per_core": round(sent / total_s / CORES),
