@@ -114,11 +114,12 @@ def produce_backlog(settings: Settings, suffix: str, records: int) -> int:
 
 def cpu_seconds() -> dict[str, float]:
     """CPU seconds so far of this process (the driver's Python, every thread) and of its descendants:
-    Spark's JVM and the Kafka broker, told apart by their command lines. On a machine of `CORES` cores, a
-    stage that costs C CPU seconds takes at least C / CORES seconds however well its parts overlap."""
+    Spark's JVM (its JIT compiler threads apart) and the Kafka broker, told apart by their command lines.
+    On a machine of `CORES` cores, a stage that costs C CPU seconds takes at least C / CORES seconds
+    however well its parts overlap."""
     tick = os.sysconf("SC_CLK_TCK")
     own = os.times()
-    figures = {"python": own.user + own.system, "spark_jvm": 0.0, "kafka": 0.0, "other": 0.0}
+    figures = {"python": own.user + own.system, "spark_jvm": 0.0, "spark_jit": 0.0, "kafka": 0.0, "other": 0.0}
     parents: dict[int, int] = {}
     usage: dict[int, tuple[float, bytes]] = {}
     for entry in Path("/proc").iterdir():
@@ -143,7 +144,26 @@ def cpu_seconds() -> dict[str, float]:
         if ours(pid):
             kind = "spark_jvm" if b"SparkSubmit" in command else "kafka" if b"kafka" in command.lower() else "other"
             figures[kind] += seconds
+            if kind == "spark_jvm":
+                compiling = _compiler_threads_cpu(pid, tick)
+                figures["spark_jvm"] -= compiling
+                figures["spark_jit"] += compiling
     return figures
+
+
+def _compiler_threads_cpu(pid: int, tick: int) -> float:
+    """CPU seconds of a JVM's JIT compiler threads (named C1/C2 CompilerThread)."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if "CompilerThre" not in (task / "comm").read_text():
+                continue
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def _spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
