@@ -498,7 +498,7 @@ class LakehousePipeline:
             if frontiers:
                 newest = max(frontiers.values())
                 self.live.ensure(ROLLUPS, _days(newest - timedelta(days=GOLD_DAYS_HELD - 1), newest))
-                self.recent_silver.ensure(_days(newest - timedelta(days=max(FUSION_SILVER.values())), newest))
+                self.recent_silver.ensure(_fusion_silver_days(newest, newest))
                 self._held_alerts(now)
 
         self._warming = pool.submit(warm)
@@ -513,10 +513,9 @@ class LakehousePipeline:
         per view, and fusion's recent silver rows in the background while gold is computed."""
         windows = sorted({five_minute_floor(m) for moments in touched.values() for m in moments})
         first, last = windows[0], windows[-1]
-        recent = pool.submit(self.recent_silver.ensure,
-                             _days(first - timedelta(days=max(FUSION_SILVER.values())), last))
+        recent = pool.submit(self.recent_silver.ensure, _fusion_silver_days(first, last))
         with phase(report, "gold"):
-            self.live.ensure(ROLLUPS, _days(first - timedelta(days=1), last))
+            self.live.ensure(ROLLUPS, _gold_days(first, last))
             with collector_paused():
                 built = self._gold(rows, now)
         with phase(report, "alerts"):
@@ -545,13 +544,12 @@ class LakehousePipeline:
         days, a restart's, a late record's), in the background while silver's table is built: the batch's
         gold adopts the read (`LiveGold.ensure`) instead of starting it. The same days as
         `_gold_alerts_fusion` reads; what is held already is not read again."""
-        moments = [moment for moments in touched.values() for moment in moments]
-        if not moments:
+        windows = [start for starts in touched.values() for start in starts]
+        if not windows:
             return
-        first, last = five_minute_floor(min(moments)), five_minute_floor(max(moments))
-        self.live.read_ahead(ROLLUPS, _days(first - timedelta(days=1), last), self._read_for_batch)
-        self.recent_silver.read_ahead(_days(first - timedelta(days=max(FUSION_SILVER.values())), last),
-                                      self._read_for_batch)
+        first, last = min(windows), max(windows)
+        self.live.read_ahead(ROLLUPS, _gold_days(first, last), self._read_for_batch)
+        self.recent_silver.read_ahead(_fusion_silver_days(first, last), self._read_for_batch)
 
     def _read_ahead_submit(self, read: Callable[[], R]) -> Future[R]:
         """`read` on the read-ahead thread, its Spark jobs in the background pool."""
@@ -1004,6 +1002,17 @@ def _staged_facts(built: RowsByName) -> StagedFacts | None:
             covered[(contract.name, row.get("grain") or "5min")].add(row["window_start"])
         tuples += fact_tuples(view_rows, contract)
     return (tuples, dict(covered)) if tuples else None
+
+
+def _gold_days(first: datetime, last: datetime) -> list[date]:
+    """The days of gold partials held for a batch whose windows run from `first` to `last`: the day before
+    too, as fusion looks back up to 24 hours (`FUSION_INPUTS`)."""
+    return _days(first - timedelta(days=1), last)
+
+
+def _fusion_silver_days(first: datetime, last: datetime) -> list[date]:
+    """The days of silver rows fusion reads for windows from `first` to `last` (`FUSION_SILVER`)."""
+    return _days(first - timedelta(days=max(FUSION_SILVER.values())), last)
 
 
 def _days(first: datetime, last: datetime) -> list[date]:

@@ -217,10 +217,7 @@ class Measure(ABC):
 
     def load(self, stored: Mapping[str, Any]) -> Part:
         """This measure's partial fields out of a decoded `state` (JSON leaves nulls out)."""
-        return {name: stored.get(name) for name in self.partial_names()}
-
-    def partial_names(self) -> tuple[str, ...]:
-        return self.names
+        return {name: stored.get(name) for name in self.names}
 
     @cached_property
     def names(self) -> tuple[str, ...]:
@@ -425,7 +422,7 @@ class ExactWeightedMean(Measure):
         return _divide(_to_double(part[products]), _to_double(part[weights]))
 
     def load(self, stored: Mapping[str, Any]) -> Part:
-        return {name: _decimal(stored.get(name)) for name in self.partial_names()}
+        return {name: _decimal(stored.get(name)) for name in self.names}
 
 
 @dataclass(frozen=True)
@@ -643,7 +640,7 @@ def _floats(stored: Mapping[str, Any], measure: Measure) -> Mapping[str, Any]:
     """JSON numbers with a fraction come back as Decimal; only the exact sums keep it, others are doubles."""
     if isinstance(measure, ExactMean | ExactWeightedMean):
         return stored
-    return {name: _as_double(stored.get(name)) for name in measure.partial_names()}
+    return {name: _as_double(stored.get(name)) for name in measure.names}
 
 
 def _as_double(value: Any) -> Any:
