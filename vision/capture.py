@@ -13,6 +13,13 @@ backoff; nothing a camera does can raise out of its thread, so one bad camera ne
 The worker's watchdog (`Watchdog`) marks a camera offline when no frame has arrived for
 `offline_after_s` and asks the reader to reconnect, which covers a stream that stalls without an
 error.
+
+On a CPU node a reader converts and prepares its kept frame in the gaps between model runs
+(`model_idle`, `runtime.prepare_between_runs`): ONNX Runtime's threads use every core while the
+model runs, and an operator waits for its slowest thread, so a reader that takes a core mid-run
+slows the model by more than the CPU it uses. A live stream (or a file paced like one) is still
+grabbed, that is decoded, as it arrives, so nothing backs up at the source; a file replayed as fast as
+the model goes (`realtime: false`) decodes in the gaps too. A frame waits at most MODEL_GAP_WAIT_S.
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ logger = logging.getLogger(__name__)
 # RTSP over TCP: no UDP port juggling through NAT and firewalls, no smeared frames from lost packets.
 os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
 DEFAULT_FPS = 25.0
+# the longest a kept frame waits for a gap between model runs; a longer run (a large batch on CPU)
+# lets it through anyway
+MODEL_GAP_WAIT_S = 1.0
 
 StatusCallback = Callable[[str, CameraState, HealthReason | None, str], None]
 
@@ -62,11 +72,14 @@ class CameraReader:
 
     def __init__(self, camera: CameraConfig, capture: CaptureConfig,
                  on_status: StatusCallback | None = None,
-                 prepare: Callable[[np.ndarray], Prepared] | None = None) -> None:
+                 prepare: Callable[[np.ndarray], Prepared] | None = None,
+                 model_idle: threading.Event | None = None) -> None:
         self.camera = camera
         self.capture = capture
         self.on_status = on_status
         self.prepare = prepare  # resize/letterbox here, in parallel per camera, not in the inference thread
+        # set while the model is not running: a kept frame is converted and prepared then (see `_convert`)
+        self.model_idle = model_idle
         self.queue: queue.Queue[Frame] = queue.Queue(maxsize=capture.queue_size)
         self.frames_in = 0
         self.decode_cpu_s = 0.0  # this reader thread's CPU in grab/retrieve, and in `prepare` (the breakdown)
@@ -201,6 +214,8 @@ class CameraReader:
             if self._reconnect.is_set():
                 self._reconnect.clear()
                 return "stalled"
+            if self.model_idle is not None and cam.is_file and not cam.realtime:
+                self.model_idle.wait(MODEL_GAP_WAIT_S)  # a replay has no stream to drain: decode in the gaps too
             cpu = time.thread_time()
             grabbed = cap.grab()
             self.decode_cpu_s += time.thread_time() - cpu
@@ -224,6 +239,8 @@ class CameraReader:
             if t + 1e-6 < next_due:
                 continue  # sampled out: grabbed, never decoded
             next_due = next_due + period if next_due + period > t else t + period
+            if self.model_idle is not None:
+                self.model_idle.wait(MODEL_GAP_WAIT_S)
             cpu = time.thread_time()
             ok, image = cap.retrieve()
             self.decode_cpu_s += time.thread_time() - cpu

@@ -254,6 +254,10 @@ class RuntimeConfig(Strict):
                                 "1: readers already decode in parallel, one per camera, and OpenCV's pool "
                                 "would fight ONNX Runtime's threads for the cores.")
     warmup_runs: int = Field(2, ge=0, le=100)
+    prepare_between_runs: Literal["auto", "on", "off"] = Field(
+        "auto", description="Camera readers convert and prepare their kept frames while the model is not "
+        "running: auto = on the CPU provider (the model's threads use every core and wait for any one "
+        "taken from them), off on GPU providers (the cores are free while the device works).")
     inference_thread: Literal["auto", "on", "off"] = Field(
         "auto", description="Run inference in its own thread, overlapping analytics: auto = on GPU providers "
         "(the device works while Python tracks), off on CPU (both stages would share the same cores).")

@@ -115,7 +115,8 @@ class VisionWorker:
                                        cfg.output.blur_faces)
             analytics = CameraAnalytics(camera, cfg.analytics, tracker, cfg.worker_id, snapshots,
                                         forget_after_s=cfg.tracker.lost_after_s)
-            reader = CameraReader(camera, cfg.capture, on_status=self._on_status, prepare=self.detector.prepare)
+            reader = CameraReader(camera, cfg.capture, on_status=self._on_status, prepare=self.detector.prepare,
+                                  model_idle=self.detector.model_idle if self.prepare_between_runs else None)
             self.pipelines[camera.id] = CameraPipeline(camera, reader, tracker, analytics,
                                                        QualityMonitor(cfg.quality))
             self.metrics.camera_online.labels(camera.id).set(0)
@@ -175,6 +176,14 @@ class VisionWorker:
             self._heartbeat()
         self.stats.wall_s += time.monotonic() - began
         return self.stats
+
+    @property
+    def prepare_between_runs(self) -> bool:
+        """Whether camera readers convert and prepare frames only while the model is not running."""
+        mode = self.config.runtime.prepare_between_runs
+        if mode == "auto":
+            return self.detector is not None and self.detector.provider == "CPUExecutionProvider"
+        return mode == "on"
 
     @property
     def pipelined(self) -> bool:

@@ -175,3 +175,25 @@ def test_watchdog_marks_a_silent_stream_offline_and_asks_for_a_reconnect(short_c
     assert rec.changes[-1][:2] == (CameraState.OFFLINE, HealthReason.SIGNAL_LOSS)
     assert "no frame for" in rec.changes[-1][2]
     assert reader._reconnect.is_set()
+
+
+def test_a_kept_frame_waits_for_a_gap_between_model_runs(short_clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `model_idle` (a CPU node), a reader converts its kept frame only while the model is not
+    running; a run longer than MODEL_GAP_WAIT_S lets it through anyway, so no camera starves."""
+    import vision.capture as capture
+
+    monkeypatch.setattr(capture, "MODEL_GAP_WAIT_S", 1.5)
+    model_idle = threading.Event()  # the model "runs" until the test sets it
+    cam = CameraConfig(id="cam-x", city="230100", source=str(short_clip), analytics_fps=5, realtime=False)
+    reader = CameraReader(cam, FAST, on_status=Recorder(), model_idle=model_idle)
+    reader.start()
+    try:
+        time.sleep(0.6)
+        assert reader.frames_in == 0 and reader.queue.empty(), "a frame was converted while the model ran"
+        first = reader.queue.get(timeout=5)  # the bounded wait ends: the frame comes through anyway
+        assert first.t == 0.0
+        model_idle.set()
+        frames = [reader.queue.get(timeout=5) for _ in range(3)]  # a gap: the next frames flow at once
+        assert [round(f.t, 1) for f in frames] == [0.2, 0.4, 0.6]
+    finally:
+        reader.stop()

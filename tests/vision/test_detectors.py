@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import pytest
@@ -16,6 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 from vision.config import NanoDetConfig, RuntimeConfig, SsdConfig, YoloConfig
 from vision.detection.core import PERSON, Detections, box_iou, nms
 from vision.detectors import load_detector
+from vision.detectors.base import adjacent_block, planar_rgb
 from vision.detectors.nanodet import NanoDetDetector
 from vision.exceptions import ModelError
 
@@ -74,6 +76,73 @@ def test_batches_joined_into_the_reused_buffer_get_their_own_detections(nanodet:
     one, other = nanodet.preprocess(first)[0], nanodet.preprocess(second)[0]
     assert not any(np.shares_memory(a, b) for a in (*one.values(), *other.values()) for b in (buffer,))
     assert not np.shares_memory(next(iter(one.values())), next(iter(other.values())))
+
+
+@pytest.mark.parametrize("shape", [(416, 416, 3), (576, 768, 3), (7, 5, 3)])
+def test_planar_rgb_is_blob_from_image_bit_for_bit(shape: tuple[int, int, int]) -> None:
+    image = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    image[0, 0] = (0, 128, 255)  # both ends of the range, in every channel order
+    want = cv2.dnn.blobFromImage(image, scalefactor=1 / 255.0, swapRB=True)
+    out = np.full((1, 3, shape[0], shape[1]), np.nan, np.float32)
+    planar_rgb(image, out[0])
+    assert out.tobytes() == want.tobytes()
+
+
+def test_a_frame_and_its_mirror_view_are_one_block_the_model_takes_without_a_copy(
+        nanodet: NanoDetDetector, vtest_frames: Callable) -> None:
+    frame, other = vtest_frames([200, 400])
+    prepared = nanodet.prepare(frame)
+    assert prepared.mirror is not None, "the default detector has the mirror view"
+    resized = cv2.resize(frame, (nanodet.size, nanodet.size), interpolation=cv2.INTER_LINEAR)
+    blob = cv2.dnn.blobFromImage(resized, scalefactor=1 / 255.0, swapRB=True)
+    assert prepared.image.tobytes() == blob.tobytes()
+    assert prepared.mirror.image.tobytes() == np.ascontiguousarray(blob[..., ::-1]).tobytes()
+    joined = nanodet.join([prepared.image, prepared.mirror.image])
+    assert joined.shape == (2, 3, nanodet.size, nanodet.size) and np.shares_memory(joined, prepared.image)
+    second = nanodet.prepare(other)
+    views = [prepared.image, prepared.mirror.image, second.image, second.mirror.image]
+    copied = nanodet.join(views)  # two frames' blocks are not adjacent: joined by a copy
+    assert not np.shares_memory(copied, prepared.image)
+    assert copied.tobytes() == np.concatenate(views).tobytes()
+
+
+def test_adjacent_block_only_for_consecutive_slices_of_one_block() -> None:
+    block = np.arange(4 * 2 * 3, dtype=np.float32).reshape(4, 2, 3)
+    assert adjacent_block([block[1:2], block[2:4]]).tobytes() == block[1:4].tobytes()
+    assert np.shares_memory(adjacent_block([block[0:1], block[1:2]]), block)
+    assert adjacent_block([block[1:2], block[0:1]]) is None  # out of order
+    assert adjacent_block([block[0:1], block[2:3]]) is None  # a gap
+    assert adjacent_block([block[0:1], block.copy()[1:2]]) is None  # another block
+    assert adjacent_block([block[:, :1]]) is None  # not whole rows
+    assert adjacent_block([block[0:1].astype(np.float64)]) is None
+    assert adjacent_block([np.zeros((1, 2, 3), np.float32)]) is None  # no base block at all
+
+
+def test_readers_see_the_model_busy_only_while_it_runs(nanodet: NanoDetDetector, vtest_frames: Callable,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[bool] = []
+    session = nanodet.session
+
+    class Watching:  # the real session, asked how the gate stood while it ran
+        def run(self, *args: object) -> list:
+            seen.append(nanodet.model_idle.is_set())
+            return session.run(*args)
+
+    monkeypatch.setattr(nanodet, "session", Watching())
+    nanodet.infer_prepared([nanodet.prepare(frame) for frame in vtest_frames([200, 400])])
+    assert seen == [False] and nanodet.model_idle.is_set()
+    monkeypatch.setattr(nanodet, "model_batch", 2)  # two calls for the batch: busy through both
+    nanodet.infer_prepared([nanodet.prepare(frame) for frame in vtest_frames([200, 400])])
+    assert seen == [False, False, False] and nanodet.model_idle.is_set()
+
+    class Failing:
+        def run(self, *args: object) -> list:
+            raise RuntimeError("boom")
+
+    monkeypatch.setattr(nanodet, "session", Failing())
+    with pytest.raises(ModelError):
+        nanodet.infer_prepared([nanodet.prepare(vtest_frames([200])[0])])
+    assert nanodet.model_idle.is_set(), "a failed run must not leave the readers waiting"
 
 
 def test_provider_is_explicit_and_logged(caplog: pytest.LogCaptureFixture) -> None:

@@ -76,3 +76,19 @@ def _garbage(tmp_path: Path) -> Path:
     path = tmp_path / "garbage.mp4"
     path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
     return path
+
+
+@pytest.mark.parametrize(("mode", "gated"), [("auto", True), ("on", True), ("off", False)])
+def test_readers_prepare_between_model_runs_on_a_cpu_node(short_clip: Path, tmp_path: Path, nanodet,  # type: ignore[no-untyped-def]
+                                                          mode: str, gated: bool) -> None:
+    config = make_config([{"id": "cam", "city": "230100", "source": str(short_clip), "analytics_fps": 5,
+                           "realtime": False}], tmp_path, runtime={"prepare_between_runs": mode})
+    worker = VisionWorker(config, MemorySink(), detector=nanodet)
+    worker.start()
+    try:
+        reader = worker.pipelines["cam"].reader
+        assert (reader.model_idle is nanodet.model_idle) is gated and (reader.model_idle is None) is not gated
+        worker.run(duration_s=30)
+    finally:
+        worker.stop()
+    assert worker.pipelines["cam"].frames_out == 60  # gated or not, every frame analysed

@@ -16,7 +16,7 @@ import numpy as np
 
 from vision.config import NanoDetConfig, RuntimeConfig
 from vision.detection.core import Detections, nms
-from vision.detectors.base import Detector, Prepared
+from vision.detectors.base import Detector, Prepared, planar_rgb
 from vision.exceptions import ModelError
 
 NUM_CLASSES = 80
@@ -44,16 +44,22 @@ class NanoDetDetector(Detector):
 
     def prepare_image(self, frame: np.ndarray) -> Prepared:
         """The model's input for one frame, [1, 3, size, size] RGB/255, made here (in the camera's
-        reader thread) so the inference thread only joins a batch."""
-        resized = cv2.resize(frame, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
-        blob = cv2.dnn.blobFromImage(resized, scalefactor=1 / 255.0, swapRB=True)
-        return Prepared(blob, (frame.shape[1] / self.size, frame.shape[0] / self.size,
-                               frame.shape[1], frame.shape[0]))
+        reader thread) so the inference thread only joins a batch. With the mirror view the block has
+        room for both views, so a frame's two views reach the model without being copied again."""
+        block = np.empty((2 if self.flip else 1, 3, self.size, self.size), np.float32)
+        planar_rgb(cv2.resize(frame, (self.size, self.size), interpolation=cv2.INTER_LINEAR), block[0])
+        return Prepared(block[:1], (frame.shape[1] / self.size, frame.shape[0] / self.size,
+                                    frame.shape[1], frame.shape[0]))
 
     def mirror_image(self, frame: np.ndarray, prepared: Prepared) -> Prepared:
-        # the frame is stretched to the square, so mirroring commutes with the resize; copied here, in
-        # the reader's thread, so the inference thread joins contiguous blocks
-        return Prepared(np.ascontiguousarray(prepared.image[..., ::-1]), prepared.meta)
+        # the frame is stretched to the square, so mirroring commutes with the resize: each plane is
+        # flipped into the second view of the block `prepare_image` made
+        block = prepared.image.base
+        if block is None or len(block) != 2:
+            return super().mirror_image(frame, prepared)
+        for channel in range(3):
+            cv2.flip(block[0, channel], 1, dst=block[1, channel])
+        return Prepared(block[1:], prepared.meta)
 
     def assemble(self, items: list[Prepared]) -> dict[str, np.ndarray]:
         return {self.inputs[0].name: self.join([item.image for item in items])}
