@@ -17,9 +17,10 @@ error.
 On a CPU node a reader converts and prepares its kept frame in the gaps between model runs
 (`model_idle`, `runtime.prepare_between_runs`): ONNX Runtime's threads use every core while the
 model runs, and an operator waits for its slowest thread, so a reader that takes a core mid-run
-slows the model by more than the CPU it uses. A live stream (or a file paced like one) is still
-grabbed, that is decoded, as it arrives, so nothing backs up at the source; a file replayed as fast as
-the model goes (`realtime: false`) decodes in the gaps too. A frame waits at most MODEL_GAP_WAIT_S.
+slows the model by more than the CPU it uses. A live stream (or a file paced like one) waits only
+to convert a kept frame, at most one model run (a few hundred ms on CPU), and then grabs what arrived
+meanwhile, which the stream's buffers hold; a file replayed as fast as the model goes
+(`realtime: false`) also decodes in the gaps. No wait lasts longer than MODEL_GAP_WAIT_S.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class CameraReader:
         self.capture = capture
         self.on_status = on_status
         self.prepare = prepare  # resize/letterbox here, in parallel per camera, not in the inference thread
-        # set while the model is not running: a kept frame is converted and prepared then (see `_convert`)
+        # set while the model is not running: a kept frame is converted and prepared then (module docstring)
         self.model_idle = model_idle
         self.queue: queue.Queue[Frame] = queue.Queue(maxsize=capture.queue_size)
         self.frames_in = 0
