@@ -105,11 +105,13 @@ def breakdown(worker: VisionWorker, detector: NanoDetDetector) -> dict[str, floa
     readers = [p.reader for p in worker.pipelines.values()]
     seconds = {
         "decode (reader threads, CPU)": sum(r.decode_cpu_s for r in readers),
-        "prepare: resize, blob, mirror (reader threads, CPU)": sum(r.prepare_cpu_s for r in readers),
+        "prepare: resize, planar RGB, mirror (reader threads, CPU)": sum(r.prepare_cpu_s for r in readers),
+        "quality statistics (reader threads, CPU)": sum(r.measure_cpu_s for r in readers),
         "assemble the batch": detector.timing["assemble"],
         "model (session.run)": detector.timing["model"],
         "decode outputs, NMS, mirror merge": detector.timing["outputs"],
-        **{name: value for name, value in worker.stats.stage_s.items()},
+        **{("quality verdict" if name == "quality" else name): value
+           for name, value in worker.stats.stage_s.items()},
     }
     return {name: round(value * 1000 / frames, 2) for name, value in seconds.items()}
 

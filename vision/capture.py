@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 from contracts.vision import CameraState, HealthReason
+from vision.analytics.quality import QualityReading
 from vision.config import CameraConfig, CaptureConfig
 from vision.detectors.base import Prepared
 
@@ -66,6 +67,7 @@ class Frame:
     image: np.ndarray
     prepared: Prepared | None = None  # the detector's per-frame input, made in the reader's thread
     decoded_at: float = 0.0  # time.monotonic() when the decoder handed the frame over (frame-to-event latency)
+    quality: QualityReading | None = None  # the picture's statistics when the reader measured this frame
 
 
 class CameraReader:
@@ -74,17 +76,20 @@ class CameraReader:
     def __init__(self, camera: CameraConfig, capture: CaptureConfig,
                  on_status: StatusCallback | None = None,
                  prepare: Callable[[np.ndarray], Prepared] | None = None,
-                 model_idle: threading.Event | None = None) -> None:
+                 model_idle: threading.Event | None = None,
+                 measure: Callable[[np.ndarray], QualityReading | None] | None = None) -> None:
         self.camera = camera
         self.capture = capture
         self.on_status = on_status
         self.prepare = prepare  # resize/letterbox here, in parallel per camera, not in the inference thread
         # set while the model is not running: a kept frame is converted and prepared then (module docstring)
         self.model_idle = model_idle
+        self.measure = measure  # the picture's quality statistics, also here rather than in the worker thread
         self.queue: queue.Queue[Frame] = queue.Queue(maxsize=capture.queue_size)
         self.frames_in = 0
         self.decode_cpu_s = 0.0  # this reader thread's CPU in grab/retrieve, and in `prepare` (the breakdown)
         self.prepare_cpu_s = 0.0
+        self.measure_cpu_s = 0.0
         self.frames_dropped = 0
         self.frames_corrupt = 0
         self.reconnects = 0
@@ -260,8 +265,11 @@ class CameraReader:
             wall = self._started_wall + timedelta(seconds=t) if cam.is_file else datetime.now(UTC)
             cpu = time.thread_time()
             prepared = self.prepare(image) if self.prepare else None
-            self.prepare_cpu_s += time.thread_time() - cpu
-            frame = Frame(cam.id, self.frames_in, t, wall, image, prepared, decoded_at)
+            measured = time.thread_time()
+            self.prepare_cpu_s += measured - cpu
+            quality = self.measure(image) if self.measure else None
+            self.measure_cpu_s += time.thread_time() - measured
+            frame = Frame(cam.id, self.frames_in, t, wall, image, prepared, decoded_at, quality)
             if cam.is_file and not cam.realtime:
                 while not self._stop.is_set():
                     try:

@@ -115,10 +115,11 @@ class VisionWorker:
                                        cfg.output.blur_faces)
             analytics = CameraAnalytics(camera, cfg.analytics, tracker, cfg.worker_id, snapshots,
                                         forget_after_s=cfg.tracker.lost_after_s)
+            quality = QualityMonitor(cfg.quality)
             reader = CameraReader(camera, cfg.capture, on_status=self._on_status, prepare=self.detector.prepare,
-                                  model_idle=self.detector.model_idle if self.prepare_between_runs else None)
-            self.pipelines[camera.id] = CameraPipeline(camera, reader, tracker, analytics,
-                                                       QualityMonitor(cfg.quality))
+                                  model_idle=self.detector.model_idle if self.prepare_between_runs else None,
+                                  measure=quality.measure_frame)
+            self.pipelines[camera.id] = CameraPipeline(camera, reader, tracker, analytics, quality)
             self.metrics.camera_online.labels(camera.id).set(0)
         if cfg.server.enabled:
             self.server = HealthServer(cfg.server.host, cfg.server.port, self.metrics, self.health_summary)
@@ -294,7 +295,9 @@ class VisionWorker:
             tracked_at = time.perf_counter()
             events = pipeline.analytics.update(frame.image, tracked, frame.t, frame.wall)
             judged_at = time.perf_counter()
-            issues = pipeline.quality.observe(frame.image, frame.t)
+            # the reader measured the picture (every n-th frame); only the verdict is made here
+            issues = (pipeline.quality.judge(frame.quality, frame.t) if pipeline.reader.measure
+                      else pipeline.quality.observe(frame.image, frame.t))
             checked_at = time.perf_counter()
         except Exception:  # a bug in one camera's analytics must not stop the others
             logger.exception("camera %s: analytics failed on frame %d", frame.camera_id, frame.index)

@@ -63,3 +63,17 @@ def test_only_every_nth_frame_is_measured(vtest_frames: Callable) -> None:
     for k in range(1, 5):  # frames 2-5 are skipped: the report stands
         assert monitor.observe(frame, k * 0.1) == {HealthReason.COVERED}
     assert monitor.observe(frame, 0.5) == frozenset()
+
+
+def test_measured_in_one_thread_and_judged_in_another_it_reports_what_observe_does(vtest_frames: Callable) -> None:
+    """The worker's readers measure (`measure_frame`) and its thread judges (`judge`): the verdicts
+    are the ones a single `observe` gives, frame by frame, frozen and every-n-th sampling included."""
+    moving = vtest_frames(list(range(300, 330, 2)))
+    frames = [*moving[:5], *[moving[5]] * 14, *(dark(f) for f in moving[5:])]
+    config = QualityConfig(every_n_frames=2, persist_s=1.0, frozen_after_s=1.5)
+    whole, split = QualityMonitor(config), QualityMonitor(config)
+    readings = [split.measure_frame(frame) for frame in frames]  # all measured first, as a reader runs ahead
+    assert [r is None for r in readings] == [k % 2 == 1 for k in range(len(frames))]
+    verdicts = [whole.observe(frame, k * 0.25) for k, frame in enumerate(frames)]
+    assert [split.judge(reading, k * 0.25) for k, reading in enumerate(readings)] == verdicts
+    assert {HealthReason.FROZEN, HealthReason.DARK} <= set().union(*verdicts)
