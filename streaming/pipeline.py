@@ -103,7 +103,7 @@ from streaming.gold import environment, security, tourism, traffic, vision
 from streaming.gold.live import LiveGold
 from streaming.gold.registry import GOLD_BY_TOPIC, ROLLUPS, derive_rows
 from streaming.gold.rollup import Rollup
-from streaming.gold.windows import five_minute_floor, window_floor
+from streaming.gold.windows import window_floor
 from streaming.held_state import HeldState
 from streaming.live_state import RecentSilver, collect_silver, gold_loader, recent_alerts
 from streaming.rule_state import RuleState, frontiers_metadata, silver_app_id
@@ -511,7 +511,7 @@ class LakehousePipeline:
         What gold and fusion read back from Delta for days the job does not hold yet (a restart, a
         backlog, a new day) is read first: every view's stored partials in one Spark job rather than one
         per view, and fusion's recent silver rows in the background while gold is computed."""
-        windows = sorted({five_minute_floor(m) for moments in touched.values() for m in moments})
+        windows = sorted({start for starts in touched.values() for start in starts})  # already 5-minute starts
         first, last = windows[0], windows[-1]
         recent = pool.submit(self.recent_silver.ensure, _fusion_silver_days(first, last))
         with phase(report, "gold"):

@@ -296,8 +296,7 @@ class VisionWorker:
             events = pipeline.analytics.update(frame.image, tracked, frame.t, frame.wall)
             judged_at = time.perf_counter()
             # the reader measured the picture (every n-th frame); only the verdict is made here
-            issues = (pipeline.quality.judge(frame.quality, frame.t) if pipeline.reader.measure
-                      else pipeline.quality.observe(frame.image, frame.t))
+            issues = pipeline.quality.judge(frame.quality, frame.t)
             checked_at = time.perf_counter()
         except Exception:  # a bug in one camera's analytics must not stop the others
             logger.exception("camera %s: analytics failed on frame %d", frame.camera_id, frame.index)

@@ -55,8 +55,7 @@ class NanoDetDetector(Detector):
         # the frame is stretched to the square, so mirroring commutes with the resize: each plane is
         # flipped into the second view of the block `prepare_image` made
         block = prepared.image.base
-        if block is None or len(block) != 2:
-            return super().mirror_image(frame, prepared)
+        assert block is not None and len(block) == 2, "prepare_image makes room for the mirror view"
         for channel in range(3):
             cv2.flip(block[0, channel], 1, dst=block[1, channel])
         return Prepared(block[1:], prepared.meta)
