@@ -314,3 +314,25 @@ def test_nanodet_decodes_the_classes_the_analytics_use_unless_asked_for_all(vtes
     assert sorted(default.confidence.tolist()) == pytest.approx(sorted(kept.confidence.tolist()))
     with pytest.raises(ValueError, match="COCO-80 ids"):
         NanoDetConfig(classes=[0, 80])
+
+
+@pytest.mark.parametrize("classes", ["default", None])
+def test_nanodet_decodes_a_batch_in_one_pass_as_each_view_alone(vtest_frames: Callable, classes: str | None) -> None:
+    """`detect_raw` finds every view's candidates level by level across the batch: each view gets the
+    same boxes, scores and classes, bit for bit, as decoding its outputs on their own, an empty view and
+    frames of two sizes included."""
+    config = NanoDetConfig(score_threshold=0.25) if classes == "default" else NanoDetConfig(score_threshold=0.25,
+                                                                                           classes=None)
+    detector = NanoDetDetector(config, CPU)
+    frames = [*vtest_frames([30, 200]), np.zeros((360, 640, 3), np.uint8)]  # the black frame finds nothing
+    frames.append(cv2.resize(frames[1], (640, 360)))
+    feeds, metas = detector.preprocess(frames)
+    outputs = detector.session.run(detector.output_names, feeds)
+    together = detector.detect_raw(outputs, metas)
+    assert len(together) == 2 * len(frames)  # a frame and its mirror view each
+    assert len(together[4]) == 0 and len(together[0]) > 0
+    for view, found in enumerate(together):
+        alone = detector.detect_raw([output[view : view + 1] for output in outputs], [metas[view]])[0]
+        assert np.array_equal(alone.xyxy, found.xyxy)
+        assert np.array_equal(alone.confidence, found.confidence)
+        assert np.array_equal(alone.class_id, found.class_id)

@@ -11,6 +11,7 @@ from vision.config import TrackerConfig
 from vision.detection.core import PERSON, Detections
 from vision.detectors.nanodet import NanoDetDetector
 from vision.tracker import ByteTracker
+from vision.tracker.bytetrack import KalmanBox
 
 
 def frame_of(boxes: list[tuple[float, float, float, float]], scores: list[float] | None = None,
@@ -112,3 +113,32 @@ def test_frame_rate_does_not_change_identity(gap: float) -> None:
     times = [k * gap for k in range(int(4 / gap))]
     seen = ids_by_object(ByteTracker(), [lambda t: walker(0, 100, 30, 0, t)], times)
     assert len(seen[0]) == 1
+
+
+def test_kalman_steps_are_the_textbook_matrix_forms_bit_for_bit() -> None:
+    """`KalmanBox` takes the state's first four values where the textbook multiplies by the [I 0]
+    projection, and fills only the velocity terms of the motion matrix: the same numbers, bit for bit,
+    as the matrix forms over many random tracks, gaps and measurements."""
+    rng = np.random.default_rng(7)
+    project = np.eye(4, 8)
+    for _ in range(100):
+        box = KalmanBox(np.array([rng.uniform(0, 800), rng.uniform(0, 600), rng.uniform(0.2, 1.5),
+                                  rng.uniform(5, 300)]))
+        mean, cov = box.mean.copy(), box.cov.copy()
+        for _ in range(20):
+            dt = float(rng.choice([0.1, 0.2, 1e-3, rng.uniform(0, 3)]))
+            box.predict(dt)
+            motion = np.eye(8)
+            motion[:4, 4:] = np.eye(4) * dt
+            h = mean[3]
+            std = [KalmanBox.std_pos * h, KalmanBox.std_pos * h, 1e-2, KalmanBox.std_pos * h,
+                   KalmanBox.std_vel * h * 10, KalmanBox.std_vel * h * 10, 1e-5, KalmanBox.std_vel * h * 10]
+            mean, cov = motion @ mean, motion @ cov @ motion.T + np.diag(np.square(std)) * max(dt * 10, 1e-3)
+            assert np.array_equal(box.mean, mean) and np.array_equal(box.cov, cov)
+            measured = mean[:4] + rng.normal(0, 5, 4)
+            box.update(measured)
+            h = mean[3]
+            noise = np.diag(np.square([KalmanBox.std_pos * h, KalmanBox.std_pos * h, 1e-1, KalmanBox.std_pos * h]))
+            gain = cov @ project.T @ np.linalg.inv(project @ cov @ project.T + noise)
+            mean, cov = mean + gain @ (measured - project @ mean), (np.eye(8) - gain @ project) @ cov
+            assert np.array_equal(box.mean, mean) and np.array_equal(box.cov, cov)

@@ -5,19 +5,32 @@ from __future__ import annotations
 import numpy as np
 
 
+class Polygon:
+    """A polygon's edges laid out once: a zone tests every analysed frame's anchors against the same
+    polygon, and rolling its vertices into edges cost as much as the test itself."""
+
+    def __init__(self, vertices: np.ndarray) -> None:
+        vertices = np.asarray(vertices)
+        self.x1, self.y1 = vertices[:, 0][None, :], vertices[:, 1][None, :]
+        self.x2, self.y2 = np.roll(vertices[:, 0], -1)[None, :], np.roll(vertices[:, 1], -1)[None, :]
+
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        """Even-odd rule: a boolean per point (N, 2)."""
+        if len(points) == 0:
+            return np.zeros((0,), dtype=bool)
+        x, y = points[:, 0][:, None], points[:, 1][:, None]
+        x1, y1, x2, y2 = self.x1, self.y1, self.x2, self.y2
+        straddles = (y1 > y) != (y2 > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+        crossings = straddles & (x < x_cross)
+        inside: np.ndarray = (crossings.sum(axis=1) % 2) == 1
+        return inside
+
+
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """Even-odd rule: a boolean per point (N, 2) for a polygon (M, 2)."""
-    if len(points) == 0:
-        return np.zeros((0,), dtype=bool)
-    x, y = points[:, 0][:, None], points[:, 1][:, None]
-    x1, y1 = polygon[:, 0][None, :], polygon[:, 1][None, :]
-    x2, y2 = np.roll(polygon[:, 0], -1)[None, :], np.roll(polygon[:, 1], -1)[None, :]
-    straddles = (y1 > y) != (y2 > y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
-    crossings = straddles & (x < x_cross)
-    inside: np.ndarray = (crossings.sum(axis=1) % 2) == 1
-    return inside
+    return Polygon(polygon).contains(points)
 
 
 def _orient(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from contracts.vision import ZoneKind
-from vision.analytics.geometry import points_in_polygon, segments_cross, side_of_line
+from vision.analytics.geometry import Polygon, segments_cross, side_of_line
 from vision.config import ZoneConfig
 
 
@@ -47,6 +47,7 @@ class ZoneState:
 
     def __post_init__(self) -> None:
         self.polygon = np.asarray(self.zone.points, dtype=np.float32)
+        self.area = Polygon(self.polygon)
         if self.zone.kind == ZoneKind.COUNTING_LINE:
             self.a, self.b = self.polygon[0], self.polygon[1]
             self.in_vec = np.asarray(self.zone.in_direction, dtype=np.float32)
@@ -58,7 +59,7 @@ class ZoneState:
     def inside(self, anchors: np.ndarray) -> np.ndarray:
         if self.is_line:
             return np.zeros(len(anchors), dtype=bool)
-        return points_in_polygon(anchors, self.polygon)
+        return self.area.contains(anchors)
 
     def observe(self, track_ids: np.ndarray, anchors: np.ndarray, t: float) -> list[Crossing]:
         """Update membership (polygons) or crossings (lines) from this frame's tracked anchors."""

@@ -69,8 +69,24 @@ class Detections:
     def empty(cls) -> Detections:
         return cls()
 
+    @classmethod
+    def _of_checked(cls, xyxy: np.ndarray, confidence: np.ndarray, class_id: np.ndarray,
+                    tracker_id: np.ndarray | None) -> Detections:
+        """A value made from arrays already checked: rows taken from, clipped from or joined from
+        `Detections` keep every property `__post_init__` checks, so the worker does not check a frame's
+        boxes again at every stage (a tenth of a millisecond a frame, serial with the model)."""
+        made = object.__new__(cls)
+        object.__setattr__(made, "xyxy", xyxy)
+        object.__setattr__(made, "confidence", confidence)
+        object.__setattr__(made, "class_id", class_id)
+        object.__setattr__(made, "tracker_id", tracker_id)
+        return made
+
     def __getitem__(self, index: np.ndarray | slice | list[int]) -> Detections:
         """Select rows (boolean mask, indices or slice); returns a new value."""
+        if isinstance(index, slice) or (isinstance(index, np.ndarray) and index.ndim == 1):
+            return Detections._of_checked(self.xyxy[index], self.confidence[index], self.class_id[index],
+                                          None if self.tracker_id is None else self.tracker_id[index])
         return Detections(
             xyxy=self.xyxy[index],
             confidence=self.confidence[index],
@@ -82,7 +98,10 @@ class Detections:
         return Detections(self.xyxy, self.confidence, self.class_id, tracker_id)
 
     def of_classes(self, classes: frozenset[int] | set[int]) -> Detections:
-        return self[np.isin(self.class_id, list(classes))]
+        wanted = np.zeros(len(self), dtype=bool)
+        for class_id in classes:  # a few classes: cheaper than `np.isin`, which sorts at every call
+            wanted |= self.class_id == class_id
+        return self[wanted]
 
     def anchors(self) -> np.ndarray:
         """Bottom-centre points (where a person stands), the point zones and lines are tested with."""
@@ -93,18 +112,19 @@ class Detections:
         xyxy = self.xyxy.copy()
         xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, width - 1)
         xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, height - 1)
-        return Detections(xyxy, self.confidence, self.class_id, self.tracker_id)
+        # clipping keeps coordinates finite and each box's corners in order
+        return Detections._of_checked(xyxy, self.confidence, self.class_id, self.tracker_id)
 
     @classmethod
     def merge(cls, parts: list[Detections]) -> Detections:
         if not parts:
             return cls.empty()
         tracked = all(p.tracker_id is not None for p in parts)
-        return cls(
-            xyxy=np.concatenate([p.xyxy for p in parts]),
-            confidence=np.concatenate([p.confidence for p in parts]),
-            class_id=np.concatenate([p.class_id for p in parts]),
-            tracker_id=np.concatenate([p.tracker_id for p in parts]) if tracked else None,
+        return cls._of_checked(
+            np.concatenate([p.xyxy for p in parts]),
+            np.concatenate([p.confidence for p in parts]),
+            np.concatenate([p.class_id for p in parts]),
+            np.concatenate([p.tracker_id for p in parts]) if tracked else None,
         )
 
 
@@ -126,12 +146,17 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # NMS suppresses within these groups: the vehicle classes are one group, so a van scored as both
 # car and truck is one vehicle (the better-scored class), not two in vehicle_count.
 _VEHICLE_GROUP = min(VEHICLE_CLASSES)
+# class id -> its NMS group, for the ids up to the largest vehicle class (a look-up, where `np.isin`
+# sorted the ids at every call); larger and negative ids are their own group
+_GROUP_OF = np.array([_VEHICLE_GROUP if c in VEHICLE_CLASSES else c for c in range(max(VEHICLE_CLASSES) + 1)],
+                     dtype=np.int64)
 
 
 def nms_groups(class_id: np.ndarray) -> np.ndarray:
     """The group each class id is suppressed in: its own, or one shared by every vehicle class."""
     ids = np.asarray(class_id, np.int64)
-    return np.where(np.isin(ids, list(VEHICLE_CLASSES)), _VEHICLE_GROUP, ids)
+    in_table = (ids >= 0) & (ids < len(_GROUP_OF))
+    return np.where(in_table, _GROUP_OF[np.where(in_table, ids, 0)], ids)
 
 
 def nms(xyxy: np.ndarray, scores: np.ndarray, class_id: np.ndarray, iou_threshold: float) -> np.ndarray:

@@ -78,32 +78,44 @@ class NanoDetDetector(Detector):
         return levels
 
     def detect_raw(self, outputs: list[np.ndarray], metas: list[Any]) -> list[Detections]:
+        """Every view's candidates found level by level in one pass over the batch (the per-view loop
+        only runs NMS): the same boxes, in the same order, as decoding each view on its own."""
         levels = self._levels(outputs)
         project = np.arange(self.bins, dtype=np.float32)
+        count = len(metas)
+        scale = np.array([[sx, sy, sx, sy] for sx, sy, _, _ in metas], dtype=np.float32)
+        # per level: each candidate's view, box, score and class
+        found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for stride, score_map, box_map in levels:
+            grid = self.size // stride
+            scores_of = score_map[:count] if self.classes is None else score_map[:count][:, :, self.classes]
+            view, cell, column = np.nonzero(scores_of > self.config.score_threshold)
+            if not len(view):
+                continue
+            dist = box_map[view, cell].reshape(-1, 4, self.bins)
+            dist = np.exp(dist - dist.max(axis=2, keepdims=True))
+            dist /= dist.sum(axis=2, keepdims=True)
+            ltrb = (dist @ project) * stride
+            cx = (cell % grid + 0.5) * stride
+            cy = (cell // grid + 0.5) * stride
+            boxes = np.stack([cx - ltrb[:, 0], cy - ltrb[:, 1], cx + ltrb[:, 2], cy + ltrb[:, 3]], 1) * scale[view]
+            found.append((view, boxes, scores_of[view, cell, column],
+                          column if self.classes is None else self.classes[column]))
+        if not found:
+            return [Detections.empty() for _ in metas]
+        # each view's rows together, its levels in order (a stable sort keeps the order found)
+        order = np.argsort(np.concatenate([part[0] for part in found]), kind="stable")
+        views = np.concatenate([part[0] for part in found])[order]
+        xyxy = np.concatenate([part[1] for part in found])[order]
+        conf = np.concatenate([part[2] for part in found])[order]
+        cid = np.concatenate([part[3] for part in found])[order]
+        bounds = np.searchsorted(views, np.arange(count + 1))
         results = []
-        for i, (sx, sy, width, height) in enumerate(metas):
-            boxes, scores, classes = [], [], []
-            for stride, score_map, box_map in levels:
-                grid = self.size // stride
-                scores_of = score_map[i] if self.classes is None else score_map[i][:, self.classes]
-                cell, column = np.nonzero(scores_of > self.config.score_threshold)
-                cls = column if self.classes is None else self.classes[column]
-                if not len(cell):
-                    continue
-                dist = box_map[i][cell].reshape(-1, 4, self.bins)
-                dist = np.exp(dist - dist.max(axis=2, keepdims=True))
-                dist /= dist.sum(axis=2, keepdims=True)
-                ltrb = (dist @ project) * stride
-                cx = (cell % grid + 0.5) * stride
-                cy = (cell // grid + 0.5) * stride
-                boxes.append(np.stack([cx - ltrb[:, 0], cy - ltrb[:, 1], cx + ltrb[:, 2], cy + ltrb[:, 3]], 1))
-                scores.append(scores_of[cell, column])
-                classes.append(cls)
-            if not boxes:
+        for i, (_, _, width, height) in enumerate(metas):
+            low, high = bounds[i], bounds[i + 1]
+            if low == high:
                 results.append(Detections.empty())
                 continue
-            xyxy = np.concatenate(boxes) * np.array([sx, sy, sx, sy], dtype=np.float32)
-            conf, cid = np.concatenate(scores), np.concatenate(classes)
-            keep = nms(xyxy, conf, cid, self.config.iou_threshold)
+            keep = nms(xyxy[low:high], conf[low:high], cid[low:high], self.config.iou_threshold) + low
             results.append(Detections(xyxy[keep], conf[keep], cid[keep]).clip(width, height))
         return results

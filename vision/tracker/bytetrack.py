@@ -39,6 +39,10 @@ def xyah_to_xyxy(state: np.ndarray) -> np.ndarray:
     return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dtype=np.float32)
 
 
+_IDENTITY8 = np.eye(8)
+_POSITION, _VELOCITY = np.arange(4), np.arange(4, 8)  # (cx, cy, a, h) and their velocities in the state
+
+
 class KalmanBox:
     """Constant-velocity Kalman filter over (cx, cy, a, h) and their velocities (per second)."""
 
@@ -53,8 +57,8 @@ class KalmanBox:
         self.cov = np.diag(np.square(std))
 
     def predict(self, dt: float) -> None:
-        motion = np.eye(8)
-        motion[:4, 4:] = np.eye(4) * dt
+        motion = _IDENTITY8.copy()
+        motion[_POSITION, _VELOCITY] = dt  # each position moves by its velocity times dt
         h = self.mean[3]
         scale = max(dt * 10, 1e-3)  # noise tuned per 0.1 s step (10 fps), scaled with the gap
         std = [self.std_pos * h, self.std_pos * h, 1e-2, self.std_pos * h,
@@ -65,11 +69,14 @@ class KalmanBox:
     def update(self, measurement: np.ndarray) -> None:
         h = self.mean[3]
         std = [self.std_pos * h, self.std_pos * h, 1e-1, self.std_pos * h]
-        project = np.eye(4, 8)
-        innovation_cov = project @ self.cov @ project.T + np.diag(np.square(std))
-        gain = self.cov @ project.T @ np.linalg.inv(innovation_cov)
-        self.mean = self.mean + gain @ (measurement - project @ self.mean)
-        self.cov = (np.eye(8) - gain @ project) @ self.cov
+        # the measurement is the state's first four values: projecting onto them is taking them (the
+        # same numbers as multiplying by the [I 0] projection matrix, without the products by 0 and 1)
+        innovation_cov = self.cov[:4, :4] + np.diag(np.square(std))
+        gain = self.cov[:, :4] @ np.linalg.inv(innovation_cov)
+        self.mean = self.mean + gain @ (measurement - self.mean[:4])
+        absorbed = np.zeros((8, 8))
+        absorbed[:, :4] = gain
+        self.cov = (_IDENTITY8 - absorbed) @ self.cov
 
 
 @dataclass
