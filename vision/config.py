@@ -261,6 +261,12 @@ class RuntimeConfig(Strict):
     inference_thread: Literal["auto", "on", "off"] = Field(
         "auto", description="Run inference in its own thread, overlapping analytics: auto = on GPU providers "
         "(the device works while Python tracks), off on CPU (both stages would share the same cores).")
+    mirror_when_behind: Literal["skip", "keep"] = Field(
+        "skip", description="With detector.flip_augment: skip = a batch leaves its mirror views out while "
+        "live cameras already hold another batch of frames, so they keep their analytics rate instead of "
+        "dropping frames (those frames are seen in one view: a few more half-hidden people missed); "
+        "keep = always both views, live cameras drop what the model cannot keep up with. Replayed files "
+        "(realtime: false) never drop frames and always get both views.")
     device_id: int = Field(0, ge=0, le=64)
     tensorrt_fp16: bool = Field(True, description="TensorRT builds FP16 engines (GPU nodes).")
     tensorrt_cache_dir: Path = Field(LOCAL_DIR / "cache" / "tensorrt",

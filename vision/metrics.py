@@ -32,6 +32,9 @@ class WorkerMetrics:
         self.frames_out = Counter("vision_frames_out", "Frames fully analysed.", ["camera"], registry=r)
         self.frames_dropped = Counter("vision_frames_dropped", "Frames dropped: camera queue full.", ["camera"],
                                       registry=r)
+        self.frames_one_view = Counter(
+            "vision_frames_one_view", "Frames analysed without their mirror view: live cameras were a batch behind "
+            "(runtime.mirror_when_behind: skip).", ["camera"], registry=r)
         self.events = Counter("vision_events", "Events published.", ["topic"], registry=r)
         self.inference_ms = Histogram("vision_inference_ms", "Inference time per batch (ms).", registry=r,
                                       buckets=(5, 10, 20, 40, 80, 160, 320, 640, 1280, 2560))

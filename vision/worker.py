@@ -53,6 +53,7 @@ class CameraPipeline:
     quality: QualityMonitor
     reported: tuple[CameraState, tuple[HealthReason, ...]] | None = None
     frames_out: int = 0
+    frames_one_view: int = 0  # analysed without the mirror view (live cameras a batch behind)
     fps_window: list[float] = field(default_factory=list)
     last_t: float = 0.0
     last_wall: datetime | None = None
@@ -254,7 +255,12 @@ class VisionWorker:
         try:
             prepared = [f.prepared for f in batch]
             if all(p is not None for p in prepared):
-                results = self.detector.infer_prepared(prepared)  # type: ignore[arg-type]
+                mirror = self._mirror_this_batch()
+                results = self.detector.infer_prepared(prepared, mirror=mirror)  # type: ignore[arg-type]
+                if not mirror:
+                    for frame in batch:
+                        self.pipelines[frame.camera_id].frames_one_view += 1
+                        self.metrics.frames_one_view.labels(frame.camera_id).inc()
             else:
                 results = self.detector.detect([f.image for f in batch])
         except ModelError as exc:  # a model that loads but fails on real frames: skip, keep serving
@@ -266,6 +272,18 @@ class VisionWorker:
         self.stats.batches += 1
         self.metrics.observe_inference(elapsed * 1000, len(batch))
         return results
+
+    def _mirror_this_batch(self) -> bool:
+        """Whether a batch runs its frames' mirror views (`detector.flip_augment`). With
+        `runtime.mirror_when_behind: skip`, not while the live cameras' queues already hold another
+        batch: the model would fall further behind and they would drop frames, so the frames are seen in
+        one view and the cameras keep their analytics rate. A replayed file waits instead of dropping,
+        so its frames do not count."""
+        assert self.detector is not None, "start() first"
+        if not self.detector.flip or self.config.runtime.mirror_when_behind == "keep":
+            return True
+        waiting = sum(p.reader.queue.qsize() for p in self.pipelines.values() if p.reader.drops_when_behind)
+        return waiting < self.detector.max_batch
 
     def _gather(self, limit: int) -> list[Frame]:
         pipelines = list(self.pipelines.values())
@@ -397,7 +415,8 @@ class VisionWorker:
             state, reasons = p.reported if p.reported else (CameraState.OFFLINE, ())
             cameras[cid] = {"state": str(state), "reasons": [str(r) for r in reasons],
                             "frames_in": p.reader.frames_in, "frames_out": p.frames_out,
-                            "frames_dropped": p.reader.frames_dropped, "reconnects": p.reader.reconnects}
+                            "frames_dropped": p.reader.frames_dropped, "frames_one_view": p.frames_one_view,
+                            "reconnects": p.reader.reconnects}
         p50, p95 = self.metrics.inference_percentiles()
         online = sum(c["state"] != "offline" for c in cameras.values())
         healthy = self.started and (online > 0 or self._all_finished())

@@ -336,3 +336,18 @@ def test_nanodet_decodes_a_batch_in_one_pass_as_each_view_alone(vtest_frames: Ca
         assert np.array_equal(alone.xyxy, found.xyxy)
         assert np.array_equal(alone.confidence, found.confidence)
         assert np.array_equal(alone.class_id, found.class_id)
+
+
+def test_a_batch_without_its_mirror_views_gets_what_one_view_finds(nanodet: NanoDetDetector,
+                                                                   vtest_frames: Callable) -> None:
+    """`infer_prepared(mirror=False)` (the worker's batches while live cameras are behind) runs each
+    frame's own view only: the same detections as a detector without the mirror view."""
+    frames = vtest_frames([30, 200, 400])
+    one_view = NanoDetDetector(NanoDetConfig(flip_augment=False), CPU)
+    assert nanodet.flip
+    skipped = nanodet.infer_prepared([nanodet.prepare(frame) for frame in frames], mirror=False)
+    alone = one_view.infer_prepared([one_view.prepare(frame) for frame in frames])
+    for mine, theirs in zip(skipped, alone, strict=True):
+        assert np.array_equal(mine.xyxy, theirs.xyxy) and np.array_equal(mine.class_id, theirs.class_id)
+    both = nanodet.infer_prepared([nanodet.prepare(frame) for frame in frames])
+    assert sum(len(d) for d in both) >= sum(len(d) for d in skipped)

@@ -92,3 +92,38 @@ def test_readers_prepare_between_model_runs_on_a_cpu_node(short_clip: Path, tmp_
     finally:
         worker.stop()
     assert worker.pipelines["cam"].frames_out == 60  # gated or not, every frame analysed
+
+
+def _one_view_run(clip: Path, tmp_path: Path, detector, cameras: int, fps: float, realtime: bool,  # type: ignore[no-untyped-def]
+                  policy: str, seconds: float) -> VisionWorker:
+    config = make_config([{"id": f"cam-{i}", "city": "230100", "source": str(clip), "analytics_fps": fps,
+                           "realtime": realtime, "loop": True} for i in range(cameras)], tmp_path,
+                         runtime={"mirror_when_behind": policy}, server={"enabled": False})
+    worker = VisionWorker(config, MemorySink(), detector=detector)
+    worker.start()
+    try:
+        worker.run(duration_s=seconds, until_files_end=False)
+    finally:
+        worker.stop()
+    return worker
+
+
+def test_live_cameras_a_batch_behind_are_seen_in_one_view_instead_of_dropping_frames(
+        short_clip: Path, tmp_path: Path, nanodet) -> None:  # type: ignore[no-untyped-def]
+    """`runtime.mirror_when_behind`: six live cameras at 10 analytics frames/s ask for several times what
+    the mirror view leaves the model on this machine. With `skip` the batches that find another batch
+    waiting run one view a frame (counted per camera, in the health summary and the metrics); with `keep`
+    every batch runs both views. One camera the model keeps up with, and replayed files, which wait
+    rather than drop, always get both views."""
+    assert nanodet.flip
+    skipping = _one_view_run(short_clip, tmp_path, nanodet, 6, 10, True, "skip", 4)
+    one_view = {cid: p.frames_one_view for cid, p in skipping.pipelines.items()}
+    assert sum(one_view.values()) > 0, one_view
+    _, summary = skipping.health_summary()
+    assert {cid: c["frames_one_view"] for cid, c in summary["cameras"].items()} == one_view
+    assert skipping.metrics.frames_one_view.labels("cam-0")._value.get() == one_view["cam-0"]
+    for worker in (_one_view_run(short_clip, tmp_path, nanodet, 6, 10, True, "keep", 3),
+                   _one_view_run(short_clip, tmp_path, nanodet, 1, 2, True, "skip", 3),
+                   _one_view_run(short_clip, tmp_path, nanodet, 4, 10, False, "skip", 3)):
+        assert worker.stats.frames > 0
+        assert all(p.frames_one_view == 0 for p in worker.pipelines.values())

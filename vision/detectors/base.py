@@ -146,9 +146,10 @@ class Detector(ABC):
     def _views(item: Prepared) -> tuple[Prepared, ...]:
         return (item, item.mirror) if item.mirror else (item,)
 
-    def infer_prepared(self, items: list[Prepared]) -> list[Detections]:
-        """Run one batch (at most `max_batch`) of frames prepared beforehand."""
-        views = [view for item in items for view in self._views(item)]
+    def infer_prepared(self, items: list[Prepared], mirror: bool = True) -> list[Detections]:
+        """Run one batch (at most `max_batch`) of frames prepared beforehand; with `mirror` False, their
+        mirror views are left out (each frame's detections are its own view's)."""
+        views = [view for item in items for view in (self._views(item) if mirror else (item,))]
         found: list[Detections] = []
         self.model_idle.clear()  # for the whole batch: a reader let in between two calls races the next
         try:
@@ -159,7 +160,7 @@ class Detector(ABC):
         results: list[Detections] = []
         position = 0
         for item in items:
-            if item.mirror is None:
+            if item.mirror is None or not mirror:
                 results.append(found[position])
                 position += 1
             else:
