@@ -104,8 +104,9 @@ class NanoDetDetector(Detector):
         if not found:
             return [Detections.empty() for _ in metas]
         # each view's rows together, its levels in order (a stable sort keeps the order found)
-        order = np.argsort(np.concatenate([part[0] for part in found]), kind="stable")
-        views = np.concatenate([part[0] for part in found])[order]
+        views = np.concatenate([part[0] for part in found])
+        order = np.argsort(views, kind="stable")
+        views = views[order]
         xyxy = np.concatenate([part[1] for part in found])[order]
         conf = np.concatenate([part[2] for part in found])[order]
         cid = np.concatenate([part[3] for part in found])[order]
