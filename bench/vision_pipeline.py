@@ -115,6 +115,7 @@ def live_cameras(config_values: dict[str, Any], path: Path, detector: NanoDetDet
     """`cameras` live cameras (the clip paced at its own frame rate, looped) at LIVE_FPS for `seconds`:
     the frames/s the worst-served camera was analysed at after the first LIVE_SETTLE_S, the share of the
     frames read that were dropped and the share seen in one view."""
+    # the default capture settings (4 frames queued a camera), as a live node runs them
     values = {**config_values, "runtime": {**config_values["runtime"], "mirror_when_behind": policy},
               "capture": {}, "cameras": [{"id": f"live-{i}", "city": "230100", "source": str(path),
                                            "analytics_fps": LIVE_FPS, "realtime": True, "loop": True,
