@@ -235,7 +235,7 @@ class CameraReader:
             if self._reconnect.is_set():
                 self._reconnect.clear()
                 return "stalled"
-            if cam.is_file and not cam.realtime:
+            if not self.drops_when_behind:
                 self._wait_for_a_gap()  # a replay has no stream to drain: decode in the gaps too
             cpu = time.thread_time()
             grabbed = cap.grab()

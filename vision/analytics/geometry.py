@@ -28,11 +28,6 @@ class Polygon:
         return inside
 
 
-def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """Even-odd rule: a boolean per point (N, 2) for a polygon (M, 2)."""
-    return Polygon(polygon).contains(points)
-
-
 def _orient(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
     return float((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
 
