@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.catalog import QUARANTINE, SILVER_EVENTS, SILVER_VIEWS, silver_name
-from lakehouse.frames import arrow_array, arrow_frame, arrow_schema, union_all
+from lakehouse.frames import arrow_array, arrow_frame, arrow_schema, frame_of_arrow, union_all
 from streaming.silver import TopicMap
 from streaming.silver_rows import JudgedBatch, Record
 
@@ -43,15 +43,17 @@ def collect_records(bronze: DataFrame) -> list[Record]:
     return list(map(Record._make, zip(*columns, strict=True)))
 
 
-def silver_frame(spark: SparkSession, rows: dict[str, list[dict[str, Any]]]) -> DataFrame:
+def silver_frame(spark: SparkSession, rows: dict[str, list[dict[str, Any]]], partitions: int | None = None
+                 ) -> DataFrame:
     """Accepted view rows (base topic -> rows) as rows of `SILVER_EVENTS` (`silver_table`, handed to
     Spark whole)."""
-    return silver_frame_of(spark, silver_table(rows))
+    return silver_frame_of(spark, silver_table(rows), partitions)
 
 
-def silver_frame_of(spark: SparkSession, table: pa.Table) -> DataFrame:
-    """A `silver_table` as a DataFrame of `SILVER_EVENTS`' schema: the JVM's half of `silver_frame`."""
-    return spark.createDataFrame(table, SILVER_EVENTS.schema())
+def silver_frame_of(spark: SparkSession, table: pa.Table, partitions: int | None = None) -> DataFrame:
+    """A `silver_table` as a DataFrame of `SILVER_EVENTS`' schema, read by at most `partitions` tasks: the
+    JVM's half of `silver_frame`."""
+    return frame_of_arrow(spark, table, SILVER_EVENTS.schema(), partitions)
 
 
 def silver_table(rows: dict[str, list[dict[str, Any]]]) -> pa.Table:

@@ -76,3 +76,18 @@ def test_timestamps_of_another_unit_or_no_zone_are_pyarrows() -> None:
             return
         raise AssertionError("pyarrow refused the edges, arrow_array took them") from None
     assert arrow_array(edges, TIMESTAMP).equals(expected)
+
+
+def test_a_table_handed_to_spark_is_read_by_at_most_the_partitions_asked(spark) -> None:  # type: ignore[no-untyped-def]
+    from pyspark.sql import types as T
+
+    from lakehouse.frames import frame_of_arrow
+
+    schema = T.StructType([T.StructField("n", T.LongType()), T.StructField("label", T.StringType())])
+    table = pa.table({"n": pa.array(range(25_000), pa.int64()), "label": [f"r{n % 7}" for n in range(25_000)]})
+    spread = frame_of_arrow(spark, table, schema).rdd.getNumPartitions()  # Spark's own choice
+    assert spread > 2
+    for partitions in (1, 2, 8):
+        frame = frame_of_arrow(spark, table, schema, partitions)
+        assert frame.rdd.getNumPartitions() == min(partitions, spread)
+        assert sorted(tuple(row) for row in frame.collect()) == [(n, f"r{n % 7}") for n in range(25_000)]
