@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -62,6 +62,14 @@ HOT_DAYS = 3  # partitions listed when the committer (re)learns the table: the n
 # without reading them; a commit of more rows (a backlog) is not kept
 ROWS_KEPT_COMMITS = 8
 ROWS_KEPT_LIMIT = 50_000
+
+
+class _BeforeCommitFailed(Exception):
+    """What `replace`'s `before_commit` raised, carried past the commit's retries and fallbacks."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class _Unsupported(Exception):
@@ -120,9 +128,11 @@ class GoldCommitter:
     """Writes a micro-batch's gold rows in place of the windows they cover (`replace`), for one table
     path, from one thread at a time."""
 
-    def __init__(self, spark: SparkSession, root: str) -> None:
+    def __init__(self, spark: SparkSession, root: str, partitions: int | None = None) -> None:
+        """`partitions`: at most that many tasks write a commit's rows (`lakehouse.frames.frame_of_arrow`)."""
         self.spark = spark
         self.root = root
+        self.partitions = partitions
         self.path = GOLD_FACTS.path(root)
         self._files: dict[str, _File] | None = None  # the hot partitions' files, by path; None: unknown
         self._days: set[date] = set()  # the window days whose partitions `_files` holds every file of
@@ -133,18 +143,26 @@ class GoldCommitter:
         self._rows: dict[Window, tuple[int, list[tuple[Any, ...]]]] = {}
         self._serial = 0
 
-    def replace(self, rows: Sequence[tuple[Any, ...]], covered: Covered, user_metadata: str, what: str) -> None:
+    def replace(self, rows: Sequence[tuple[Any, ...]], covered: Covered, user_metadata: str, what: str,
+                before_commit: Callable[[], object] | None = None) -> None:
         """`rows` (tuples of GOLD_FACTS in its column order, exactly the windows in `covered`) in place of
-        those windows, in one commit tagged `user_metadata`."""
+        those windows, in one commit tagged `user_metadata`. `before_commit` is called once the files are
+        written, just before the commit (what must land first: the batch's alert changes); what it raises
+        leaves the table as it was."""
         if not covered:
+            if before_commit is not None:
+                before_commit()
             return
         rows = list(rows)
-        facts = arrow_frame(self.spark, rows, GOLD_FACTS.schema())
+        facts = arrow_frame(self.spark, rows, GOLD_FACTS.schema(), self.partitions)
         if self._usable:
             try:
-                with_conflict_retry(lambda: self._commit(facts, rows, covered, user_metadata),
+                with_conflict_retry(lambda: self._commit(facts, rows, covered, user_metadata, before_commit),
                                     f"{what}: replace windows in {GOLD_FACTS.qualified_name}")
                 return
+            except _BeforeCommitFailed as failed:  # not Delta's: raised as it was, the table untouched
+                self._forget()
+                raise failed.cause from None
             except Py4JJavaError:
                 self._forget()
                 raise
@@ -156,13 +174,16 @@ class GoldCommitter:
                                "expected (%s)", exc)
                 self._usable = False
                 self._forget()
+        if before_commit is not None:
+            before_commit()
         replace_windows(facts, self.root, what, covered, user_metadata=user_metadata)
 
     def _forget(self) -> None:
         self._files, self._days, self._version = None, set(), None
         self._rows.clear()
 
-    def _commit(self, facts: DataFrame, rows: list[tuple[Any, ...]], covered: Covered, user_metadata: str) -> None:
+    def _commit(self, facts: DataFrame, rows: list[tuple[Any, ...]], covered: Covered, user_metadata: str,
+                before_commit: Callable[[], object] | None) -> None:
         txn = transactions.start(self.spark, self.path)
         try:
             days = {start.date() for starts in covered.values() for start in starts}
@@ -183,7 +204,8 @@ class GoldCommitter:
                          for path, (add, partition, first, last) in added.items()}
             if carried:  # rewritten from the rows kept, in files of their own (they are not replaced next)
                 kept_rows = [row for window in sorted(carried, key=repr) for row in self._rows[window][1]]
-                kept = self._written(txn, arrow_frame(self.spark, kept_rows, GOLD_FACTS.schema()), actions)
+                kept_frame = arrow_frame(self.spark, kept_rows, GOLD_FACTS.schema(), self.partitions)
+                kept = self._written(txn, kept_frame, actions)
                 for path, (add, partition, first, last) in kept.items():
                     new_files[path] = _File(add, partition, frozenset(w for w in carried if _partition(w) == partition),
                                             first, last)
@@ -196,6 +218,11 @@ class GoldCommitter:
                     new_files[path] = _File(add, partition, known, first, last)
             actions += [file.add.remove() for _, file in met]
             txn.readWholeTable()  # any concurrent commit conflicts: the retry lists the table again
+            if before_commit is not None:
+                try:
+                    before_commit()
+                except BaseException as exc:
+                    raise _BeforeCommitFailed(exc) from exc
             version = transactions.commit(self.spark, txn, actions, windows_predicate(covered), user_metadata)
         except BaseException:
             self._forget()

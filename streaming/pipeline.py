@@ -190,6 +190,8 @@ ALERTS_HELD = timedelta(days=2)  # closed alerts kept for fusion's windows
 # how close to midnight (event time) the newest window comes before the next day's stored gold partials and
 # silver rows are read, in the background: read at the day's first record, they held that batch 3 s
 NEXT_DAY_READ_AHEAD = timedelta(hours=1)
+# the widest spread of a batch's Kafka timestamps whose days are read before judging (`_read_record_days_ahead`)
+RECORD_DAYS_READ_AHEAD = timedelta(days=2)
 R = TypeVar("R")  # what a piece of background work returns
 # the tables the job writes: held state is adopted only while each is at the version a clean stop saw
 HELD_FROM: tuple[TableContract, ...] = (BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE, GOLD_FACTS, ALERTS)
@@ -237,9 +239,11 @@ class LakehousePipeline:
         # gold commits in the background, in batch order (one thread), by batch id; and a batch owed its
         # gold from before a restart, with its silver rows (`_start_warming`)
         self._gold_writer: ThreadPoolExecutor | None = None
+        self._alerts_writer: ThreadPoolExecutor | None = None  # a batch's alert upsert, beside its gold commit
         # reads ahead of need: the batch's days, the next day (`_read_batch_days_ahead`, `_read_next_day_ahead`)
         self._reader_ahead: ThreadPoolExecutor | None = None
-        self._gold_committer = GoldCommitter(spark, self.root)  # used by the gold writer's thread only
+        # used by the gold writer's thread only
+        self._gold_committer = GoldCommitter(spark, self.root, settings.streaming.batch_partitions)
         # the alert changes' upserts: by the gold writer's thread, and at `close` once it is done
         self._alerts_committer = KeyedCommitter(spark, self.root, ALERTS)
         self._gold_writes: list[tuple[int, Future[None]]] = []
@@ -445,6 +449,9 @@ class LakehousePipeline:
             if not large:
                 append_bronze()
             self._start_warming(pool, batch_id, now)
+            # whether a run before landed this batch's gold: asked now, beside the batch's read and judging,
+            # not on the way to gold (nothing of this attempt commits gold before it is answered)
+            gold_landed = pool.submit(self._gold_landed, batch_id) if self._may_replay else None
             with phase(report, "silver"):
                 silver = self._silver(bronze, batch_id, now, report, unprocessable, pool,
                                       append_bronze if large else None)
@@ -461,7 +468,7 @@ class LakehousePipeline:
                     self._gold_alerts_fusion(rows, touched_windows(rows), owed, now, report, pool)
                 self._catch_up = None
             touched = silver.touched
-            if touched and not self._gold_landed(batch_id):
+            if touched and not (gold_landed is not None and gold_landed.result()):
                 self._gold_alerts_fusion(silver.rows, touched, batch_id, now, report, pool)
             with phase(report, "appends"):  # what the background appends still took
                 for append in appends:
@@ -483,7 +490,7 @@ class LakehousePipeline:
         # only the batch just before may have ended with its gold on its way (`_await_gold`)
         owed = previous if previous == batch_id - 1 and days else None
         frontiers = dict(self.rule_state.frontiers)
-        if not frontiers and owed is None:
+        if not frontiers and owed is None and self._alerts_held is not None:
             return
 
         def warm() -> None:
@@ -499,7 +506,7 @@ class LakehousePipeline:
                 newest = max(frontiers.values())
                 self.live.ensure(ROLLUPS, _days(newest - timedelta(days=GOLD_DAYS_HELD - 1), newest))
                 self.recent_silver.ensure(_fusion_silver_days(newest, newest))
-                self._held_alerts(now)
+            self._held_alerts(now)  # a new lakehouse's too: read in the batch, it held up the batch's alerts
 
         self._warming = pool.submit(warm)
 
@@ -551,6 +558,24 @@ class LakehousePipeline:
         self.live.read_ahead(ROLLUPS, _gold_days(first, last), self._read_for_batch)
         self.recent_silver.read_ahead(_fusion_silver_days(first, last), self._read_for_batch)
 
+    def _read_record_days_ahead(self, records: Sequence[Record]) -> None:
+        """Before judging, start reading what gold and fusion would need of the days the batch's records were
+        sent on (their Kafka timestamps): a live feed's readings are observed minutes before they are sent,
+        so these are their days too, and judging (seconds, in a backlog) hides the read that gold waited for
+        after it. Days the judged rows turn out to have besides are read after judging
+        (`_read_batch_days_ahead`); a day read ahead and not needed only cost its read."""
+        if not records:
+            return
+        sent = [record.kafka_us for record in records]
+        try:
+            first, last = (datetime.fromtimestamp(us / 1e6, UTC) for us in (min(sent), max(sent)))
+        except (OverflowError, ValueError, OSError):  # a producer's timestamp no datetime holds
+            return
+        if last - first > RECORD_DAYS_READ_AHEAD:  # a stray timestamp: the judged days are read after judging
+            return
+        self.live.read_ahead(ROLLUPS, _gold_days(first, last), self._read_for_batch)
+        self.recent_silver.read_ahead(_fusion_silver_days(first, last), self._read_for_batch)
+
     def _read_ahead_submit(self, read: Callable[[], R]) -> Future[R]:
         """`read` on the read-ahead thread, its Spark jobs in the background pool."""
         return self._read_ahead_pool().submit(self._in_background, read)
@@ -595,6 +620,7 @@ class LakehousePipeline:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rule-state") as reader:
             loading = reader.submit(self.rule_state.ensure_loaded, batch_id)
             records = collect_records(self._fault(processable))
+            self._read_record_days_ahead(records)
             loading.result()
         if collected is not None:
             collected()
@@ -679,9 +705,9 @@ class LakehousePipeline:
 
         def append_silver() -> bool:
             with background_jobs(self.spark):
-                return append_once(silver_frame_of(self.spark, table), SILVER_EVENTS.path(self.root),
-                                   silver_app_id(self.query_name), batch_id, may_be_replay=may_be_replay,
-                                   metadata=metadata)
+                frame = silver_frame_of(self.spark, table, self.settings.streaming.batch_partitions)
+                return append_once(frame, SILVER_EVENTS.path(self.root), silver_app_id(self.query_name), batch_id,
+                                   may_be_replay=may_be_replay, metadata=metadata)
 
         def append_quarantine() -> bool:
             with background_jobs(self.spark):
@@ -830,7 +856,8 @@ class LakehousePipeline:
         commit before failed: this batch's windows were computed from partials that held the earlier
         batch's rows.
 
-        The alerts go first: a landed gold commit means its alerts landed, so a replay that finds it skips
+        The alerts land first (upserted while gold's files are written, which the commit waits for): a
+        landed gold commit means its alerts landed, so a replay that finds it skips
         both (`_gold_landed`), and one that does not decides the alerts again and upserts them again (the
         upsert on `alert_id` is idempotent; consumers de-duplicate `(alert_id, version)` on the topic)."""
         if previous is not None:
@@ -838,13 +865,30 @@ class LakehousePipeline:
         if self._gold_fault is not None:
             self._gold_fault(batch_id)
         began = time.monotonic()
-        with background_jobs(self.spark):
-            alerting.store_changes(self.spark, self.root, alert_rows, self._alerts_committer)
-            if staged is not None:
-                tuples, covered = staged
-                self._gold_committer.replace(tuples, covered, self._gold_tag(batch_id), f"batch {batch_id}")
+        # the alert changes are upserted while gold's files are written; the gold commit waits for them
+        alerts = self._alerts_writer_pool().submit(
+            self._in_background, alerting.store_changes, self.spark, self.root, alert_rows,
+            self._alerts_committer) if alert_rows else None
+        try:
+            with background_jobs(self.spark):
+                if staged is not None:
+                    tuples, covered = staged
+                    self._gold_committer.replace(tuples, covered, self._gold_tag(batch_id), f"batch {batch_id}",
+                                                 before_commit=alerts.result if alerts is not None else None)
+        except BaseException:
+            if alerts is not None:
+                alerts.exception()  # waited for, not left running; the commit's own failure is raised
+            raise
+        if alerts is not None:
+            alerts.result()  # raises what the upsert raised
         report.gold_write_s = round(time.monotonic() - began, 3)
         report.mark_visible(datetime.now(UTC))
+
+    def _alerts_writer_pool(self) -> ThreadPoolExecutor:
+        """The one thread that upserts a batch's alert changes beside its gold commit (`_land_gold`)."""
+        if self._alerts_writer is None:
+            self._alerts_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-write")
+        return self._alerts_writer
 
     def _await_gold(self, before: int | None) -> None:
         """Wait for the gold commits of the batches before `before` (every one: None); raises what one
@@ -974,6 +1018,9 @@ class LakehousePipeline:
         if self._gold_writer is not None:
             self._gold_writer.shutdown()
             self._gold_writer = None
+        if self._alerts_writer is not None:
+            self._alerts_writer.shutdown()
+            self._alerts_writer = None
         if self._reader_ahead is not None:
             self._reader_ahead.shutdown(wait=True, cancel_futures=True)
             self._reader_ahead = None

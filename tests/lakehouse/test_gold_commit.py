@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JError
 from pyspark.sql import SparkSession
 
 from lakehouse.catalog import CITY_OPERATIONS, GOLD_FACTS, TRAFFIC_CITY
@@ -78,8 +79,8 @@ def test_the_committer_replaces_windows_as_replace_where_does(spark: SparkSessio
             tuples, covered = _rows(100, START)
             replace_windows(spark.createDataFrame(tuples, GOLD_FACTS.schema()), fast, "backfill", covered)
             replace_windows(spark.createDataFrame(tuples, GOLD_FACTS.schema()), reference, "backfill", covered)
-        if batch == 11:  # a restart: a new committer knows the files by their statistics only
-            committer = GoldCommitter(spark, fast)
+        if batch == 11:  # a restart: a new committer knows the files by their statistics only (its rows
+            committer = GoldCommitter(spark, fast, partitions=1)  # written by one task from now on)
         tuples, covered = _rows(batch, moment)
         committer.replace(tuples, covered, f"gold@{batch}", f"batch {batch}")
         replace_windows(spark.createDataFrame(tuples, GOLD_FACTS.schema()), reference, f"batch {batch}", covered)
@@ -98,3 +99,39 @@ def test_the_committer_replaces_windows_as_replace_where_does(spark: SparkSessio
     volumes = {(row[0], row[1], row[2], row[3]): row[4] for row in _table(spark, fast)}
     assert volumes[("traffic_city", "5min", START.replace(tzinfo=None), "230100")] == 9  # the late batch's
     assert len(volumes) == len(_table(spark, fast)), "no window holds a row twice"
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("alerts not upserted"), Py4JError("gateway gone")])
+def test_what_must_land_first_is_waited_for_and_its_failure_leaves_the_table(spark: SparkSession, tmp_path: Path,
+                                                                           failure: Exception) -> None:
+    """`before_commit` runs once the files are written and before the commit; what it raises is raised as it
+    was (not taken for Delta's API having moved) and nothing is committed."""
+    root = str(tmp_path / "gold")
+    ensure_tables(spark, root, [GOLD_FACTS])
+    committer = GoldCommitter(spark, root, partitions=2)
+    table = DeltaTable.forPath(spark, GOLD_FACTS.path(root))
+    tuples, covered = _rows(1, START)
+    committer.replace(tuples, covered, "gold@1", "batch 1")
+    before = table.history(1).collect()[0].version
+    seen: list[int] = []
+
+    def failing() -> None:
+        seen.append(table.history(1).collect()[0].version)
+        raise failure
+
+    tuples, covered = _rows(2, START + timedelta(minutes=1))
+    with pytest.raises(type(failure), match=str(failure).split()[0]):
+        committer.replace(tuples, covered, "gold@2", "batch 2", before_commit=failing)
+    assert seen == [before], "called once, before anything was committed"
+    assert table.history(1).collect()[0].version == before
+    assert committer._usable, "a failure of its own is not Delta's API having moved"
+
+    committer.replace(tuples, covered, "gold@2", "batch 2", before_commit=lambda: seen.append(-1))
+    assert seen == [before, -1]
+    assert table.history(1).collect()[0].userMetadata == "gold@2"
+    reference = str(tmp_path / "reference")
+    ensure_tables(spark, reference, [GOLD_FACTS])
+    for batch, moment in ((1, START), (2, START + timedelta(minutes=1))):
+        tuples, covered = _rows(batch, moment)
+        replace_windows(spark.createDataFrame(tuples, GOLD_FACTS.schema()), reference, f"batch {batch}", covered)
+    assert _table(spark, root) == _table(spark, reference)
