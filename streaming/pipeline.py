@@ -190,8 +190,6 @@ ALERTS_HELD = timedelta(days=2)  # closed alerts kept for fusion's windows
 # how close to midnight (event time) the newest window comes before the next day's stored gold partials and
 # silver rows are read, in the background: read at the day's first record, they held that batch 3 s
 NEXT_DAY_READ_AHEAD = timedelta(hours=1)
-# the widest spread of a batch's Kafka timestamps whose days are read before judging (`_read_record_days_ahead`)
-RECORD_DAYS_READ_AHEAD = timedelta(days=2)
 R = TypeVar("R")  # what a piece of background work returns
 # the tables the job writes: held state is adopted only while each is at the version a clean stop saw
 HELD_FROM: tuple[TableContract, ...] = (BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE, GOLD_FACTS, ALERTS)
@@ -449,9 +447,6 @@ class LakehousePipeline:
             if not large:
                 append_bronze()
             self._start_warming(pool, batch_id, now)
-            # whether a run before landed this batch's gold: asked now, beside the batch's read and judging,
-            # not on the way to gold (nothing of this attempt commits gold before it is answered)
-            gold_landed = pool.submit(self._gold_landed, batch_id) if self._may_replay else None
             with phase(report, "silver"):
                 silver = self._silver(bronze, batch_id, now, report, unprocessable, pool,
                                       append_bronze if large else None)
@@ -468,7 +463,7 @@ class LakehousePipeline:
                     self._gold_alerts_fusion(rows, touched_windows(rows), owed, now, report, pool)
                 self._catch_up = None
             touched = silver.touched
-            if touched and not (gold_landed is not None and gold_landed.result()):
+            if touched and not self._gold_landed(batch_id):
                 self._gold_alerts_fusion(silver.rows, touched, batch_id, now, report, pool)
             with phase(report, "appends"):  # what the background appends still took
                 for append in appends:
@@ -558,24 +553,6 @@ class LakehousePipeline:
         self.live.read_ahead(ROLLUPS, _gold_days(first, last), self._read_for_batch)
         self.recent_silver.read_ahead(_fusion_silver_days(first, last), self._read_for_batch)
 
-    def _read_record_days_ahead(self, records: Sequence[Record]) -> None:
-        """Before judging, start reading what gold and fusion would need of the days the batch's records were
-        sent on (their Kafka timestamps): a live feed's readings are observed minutes before they are sent,
-        so these are their days too, and judging (seconds, in a backlog) hides the read that gold waited for
-        after it. Days the judged rows turn out to have besides are read after judging
-        (`_read_batch_days_ahead`); a day read ahead and not needed only cost its read."""
-        if not records:
-            return
-        sent = [record.kafka_us for record in records]
-        try:
-            first, last = (datetime.fromtimestamp(us / 1e6, UTC) for us in (min(sent), max(sent)))
-        except (OverflowError, ValueError, OSError):  # a producer's timestamp no datetime holds
-            return
-        if last - first > RECORD_DAYS_READ_AHEAD:  # a stray timestamp: the judged days are read after judging
-            return
-        self.live.read_ahead(ROLLUPS, _gold_days(first, last), self._read_for_batch)
-        self.recent_silver.read_ahead(_fusion_silver_days(first, last), self._read_for_batch)
-
     def _read_ahead_submit(self, read: Callable[[], R]) -> Future[R]:
         """`read` on the read-ahead thread, its Spark jobs in the background pool."""
         return self._read_ahead_pool().submit(self._in_background, read)
@@ -620,7 +597,6 @@ class LakehousePipeline:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rule-state") as reader:
             loading = reader.submit(self.rule_state.ensure_loaded, batch_id)
             records = collect_records(self._fault(processable))
-            self._read_record_days_ahead(records)
             loading.result()
         if collected is not None:
             collected()
