@@ -242,7 +242,7 @@ class LakehousePipeline:
         self._reader_ahead: ThreadPoolExecutor | None = None
         # used by the gold writer's thread only
         self._gold_committer = GoldCommitter(spark, self.root, settings.streaming.batch_partitions)
-        # the alert changes' upserts: by the gold writer's thread, and at `close` once it is done
+        # the alert changes' upserts: by the alerts writer's thread (`_land_gold`), and at `close` once it is done
         self._alerts_committer = KeyedCommitter(spark, self.root, ALERTS)
         self._gold_writes: list[tuple[int, Future[None]]] = []
         self._catch_up: tuple[int, RowsByName] | None = None
