@@ -43,11 +43,10 @@ def collect_records(bronze: DataFrame) -> list[Record]:
     return list(map(Record._make, zip(*columns, strict=True)))
 
 
-def silver_frame(spark: SparkSession, rows: dict[str, list[dict[str, Any]]], partitions: int | None = None
-                 ) -> DataFrame:
+def silver_frame(spark: SparkSession, rows: dict[str, list[dict[str, Any]]]) -> DataFrame:
     """Accepted view rows (base topic -> rows) as rows of `SILVER_EVENTS` (`silver_table`, handed to
     Spark whole)."""
-    return silver_frame_of(spark, silver_table(rows), partitions)
+    return silver_frame_of(spark, silver_table(rows))
 
 
 def silver_frame_of(spark: SparkSession, table: pa.Table, partitions: int | None = None) -> DataFrame:
