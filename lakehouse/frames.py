@@ -33,10 +33,16 @@ def arrow_frame(spark: SparkSession, rows: Sequence[tuple[Any, ...]], schema: T.
     Arrow table built column by column: `createDataFrame` of tuples pickles them one by one and the JVM
     unpickles them again, about twice the time on the driver's thread and as much on the JVM's.
     `partitions`: at most that many tasks read it (`frame_of_arrow`)."""
+    return frame_of_arrow(spark, arrow_table(rows, schema), schema, partitions)
+
+
+def arrow_table(rows: Sequence[tuple[Any, ...]], schema: T.StructType) -> pa.Table:
+    """Driver-side rows (tuples in `schema`'s column order, structs as tuples) as an Arrow table of
+    `schema`'s layout, built column by column."""
     layout = arrow_schema(schema)
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in layout]
     arrays = [arrow_array(list(values), field.type) for values, field in zip(columns, layout, strict=True)]
-    return frame_of_arrow(spark, pa.Table.from_arrays(arrays, schema=layout), schema, partitions)
+    return pa.Table.from_arrays(arrays, schema=layout)
 
 
 def frame_of_arrow(spark: SparkSession, table: pa.Table, schema: T.StructType,

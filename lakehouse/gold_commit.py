@@ -16,10 +16,12 @@ py4j: pyspark has no wrapper for it) that
   keeps for the windows of its last few commits, or else by reading just that file;
 - adds the batch's rows;
 
-and carries the batch's tag in `userMetadata`, as `replace_windows` does. A file it did not write (a
-restart, a backfill job, maintenance) is known by its statistics only: one whose window range may
-meet the batch's is rewritten without them, like a roll-over. Whenever the table moved under it (a
-commit by another writer, a failure), it lists the hot partitions again before writing. The whole
+the new files written by the driver from the rows' Arrow table (`lakehouse.arrow_files`; the rest of a
+file read back, by Spark), and carries the batch's tag in `userMetadata`, as `replace_windows` does. A
+file it did not write (a restart, a backfill job, maintenance) is known by its statistics only: one
+whose window range may meet the batch's is rewritten without them, like a roll-over. Whenever the
+table moved under it (a commit by another writer, a failure), it lists the hot partitions again before
+writing. The whole
 transaction reads the whole table: a concurrent writer makes it retry, never commit blind. If Delta's
 API is not what this expects (another Delta version), it says so once and falls back to
 `replace_windows`, which is always right.
@@ -41,6 +43,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
 
+import pyarrow as pa
 from py4j.protocol import Py4JError, Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -48,7 +51,7 @@ from pyspark.sql.types import StructType
 
 from lakehouse import transactions
 from lakehouse.catalog import GOLD_FACTS
-from lakehouse.frames import arrow_frame, union_all
+from lakehouse.frames import arrow_table, frame_of_arrow, union_all
 from lakehouse.gold_facts import replace_windows, windows_predicate
 from lakehouse.writes import with_conflict_retry
 
@@ -154,7 +157,7 @@ class GoldCommitter:
                 before_commit()
             return
         rows = list(rows)
-        facts = arrow_frame(self.spark, rows, GOLD_FACTS.schema(), self.partitions)
+        facts = arrow_table(rows, GOLD_FACTS.schema())
         if self._usable:
             try:
                 with_conflict_retry(lambda: self._commit(facts, rows, covered, user_metadata, before_commit),
@@ -176,13 +179,14 @@ class GoldCommitter:
                 self._forget()
         if before_commit is not None:
             before_commit()
-        replace_windows(facts, self.root, what, covered, user_metadata=user_metadata)
+        replace_windows(frame_of_arrow(self.spark, facts, GOLD_FACTS.schema(), self.partitions), self.root, what,
+                        covered, user_metadata=user_metadata)
 
     def _forget(self) -> None:
         self._files, self._days, self._version = None, set(), None
         self._rows.clear()
 
-    def _commit(self, facts: DataFrame, rows: list[tuple[Any, ...]], covered: Covered, user_metadata: str,
+    def _commit(self, facts: pa.Table, rows: list[tuple[Any, ...]], covered: Covered, user_metadata: str,
                 before_commit: Callable[[], object] | None) -> None:
         txn = transactions.start(self.spark, self.path)
         try:
@@ -204,8 +208,7 @@ class GoldCommitter:
                          for path, (add, partition, first, last) in added.items()}
             if carried:  # rewritten from the rows kept, in files of their own (they are not replaced next)
                 kept_rows = [row for window in sorted(carried, key=repr) for row in self._rows[window][1]]
-                kept_frame = arrow_frame(self.spark, kept_rows, GOLD_FACTS.schema(), self.partitions)
-                kept = self._written(txn, kept_frame, actions)
+                kept = self._written(txn, arrow_table(kept_rows, GOLD_FACTS.schema()), actions)
                 for path, (add, partition, first, last) in kept.items():
                     new_files[path] = _File(add, partition, frozenset(w for w in carried if _partition(w) == partition),
                                             first, last)
@@ -269,11 +272,15 @@ class GoldCommitter:
         for window in [w for w, (serial, _) in self._rows.items() if serial <= oldest]:
             del self._rows[window]
 
-    def _written(self, txn: Any, frame: DataFrame, actions: list[Any]) -> dict[str, tuple[Any, Partition, Any, Any]]:
-        """Write `frame`'s files in the transaction (not committed yet); their add actions go to `actions`
-        and come back by path, with each file's partition and window range."""
+    def _written(self, txn: Any, rows: pa.Table | DataFrame,
+                 actions: list[Any]) -> dict[str, tuple[Any, Partition, Any, Any]]:
+        """Write the files of `rows` (an Arrow table, by the driver where the table allows it; a
+        DataFrame, by Spark) in the transaction, not committed yet; their add actions go to `actions` and
+        come back by path, with each file's partition and window range."""
         added = {}
-        for add in transactions.write_files(self.spark, txn, frame):
+        files = (transactions.write_table(self.spark, txn, rows, GOLD_FACTS.schema(), self.partitions)
+                 if isinstance(rows, pa.Table) else transactions.write_files(self.spark, txn, rows))
+        for add in files:
             actions.append(add)
             partition, first, last = _described(add)
             added[add.path()] = (add, partition, first, last)

@@ -10,7 +10,8 @@ a file's rows stay known for as long as the file is in the table), and an upsert
 `OptimisticTransaction` (the Scala API, through py4j, as `lakehouse.gold_commit`) that
 
 - removes the files holding one of the upserted keys;
-- adds one file: the upserted rows and the other rows of the removed files.
+- adds one file (written by the driver, `lakehouse.arrow_files`): the upserted rows and the other rows
+  of the removed files.
 
 The rows are read once (the first upsert, one Spark job), and after that only the files another writer
 added (the forecast job's warnings) are read. The whole transaction reads the whole table, so a
@@ -31,7 +32,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse import transactions
-from lakehouse.frames import arrow_frame
+from lakehouse.frames import arrow_table
 from lakehouse.tables import TableContract
 from lakehouse.writes import upsert, with_conflict_retry
 
@@ -100,8 +101,8 @@ class KeyedCommitter:
             touched = [path for path, (_, held) in self._files.items() if not upserted.keys().isdisjoint(held)]
             kept = [row for path in touched for key, row in self._files[path][1].items() if key not in upserted]
             written = [*kept, *upserted.values()]
-            frame = arrow_frame(self.spark, written, self.contract.schema()).coalesce(1)  # one file: its rows known
-            added = transactions.write_files(self.spark, txn, frame)
+            schema = self.contract.schema()  # one file (one task, if Spark writes it): its rows known
+            added = transactions.write_table(self.spark, txn, arrow_table(written, schema), schema, partitions=1)
             removed = [self._files[path][0].remove() for path in touched]
             txn.readWholeTable()  # any concurrent commit conflicts: the retry learns the table again
             version = transactions.commit(self.spark, txn, [*added, *removed], self._predicate(list(upserted)))

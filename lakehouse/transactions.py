@@ -1,18 +1,29 @@
 """Delta's `OptimisticTransaction`, reached through py4j (pyspark has no wrapper for it): what the
-streaming job's own commits (`lakehouse.gold_commit`, `lakehouse.keyed_commit`) share.
+streaming job's own commits (`lakehouse.gold_commit`, `lakehouse.keyed_commit`, silver's append in
+`lakehouse.writes.append_table_once`) share.
 
 A transaction started here reads the table at one version; files are written into it without being
-committed; the commit adds and removes exactly the files given, as a write that replaced the rows a
+committed (an Arrow table's by the driver, `lakehouse.arrow_files`, or a DataFrame's by Spark); the
+commit adds and removes exactly the files given, as an append or as a write that replaced the rows a
 predicate names, and fails if another writer's commit conflicts (the caller retries).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from lakehouse import arrow_files
+from lakehouse.frames import frame_of_arrow
+
+logger = logging.getLogger(__name__)
+_TOLD: set[tuple[str, str]] = set()  # (table, reason) of the Spark writes already logged
 
 
 def _jvm(spark: SparkSession) -> Any:
@@ -31,15 +42,41 @@ def write_files(spark: SparkSession, txn: Any, frame: DataFrame) -> list[Any]:
     return list(_jvm(spark).scala.jdk.javaapi.CollectionConverters.asJava(txn.writeFiles(frame._jdf)))
 
 
+def write_table(spark: SparkSession, txn: Any, table: pa.Table, schema: T.StructType,
+                partitions: int | None = None) -> list[Any]:
+    """`table` (rows of `schema`) written as data files of the transaction's table, not committed: their
+    `AddFile`s. Written by the driver (`lakehouse.arrow_files`), or by Spark, in at most `partitions`
+    tasks, where the table needs Spark's writer."""
+    try:
+        return arrow_files.write_files(spark, txn, table, schema)
+    except arrow_files.Unsupported as exc:
+        told = (str(txn.deltaLog().dataPath().toString()), str(exc))
+        if told not in _TOLD:
+            _TOLD.add(told)
+            logger.info("%s: written through Spark (%s)", *told)
+    return write_files(spark, txn, frame_of_arrow(spark, table, schema, partitions))
+
+
 def commit(spark: SparkSession, txn: Any, actions: Sequence[Any], predicate: str,
            user_metadata: str | None = None) -> int:
     """Commit `actions` (`AddFile`s and `RemoveFile`s) as an overwrite of the rows `predicate` names,
     tagged `user_metadata`; returns the version committed."""
+    return _commit(spark, txn, actions, "Overwrite", predicate, user_metadata)
+
+
+def commit_append(spark: SparkSession, txn: Any, actions: Sequence[Any], user_metadata: str | None = None) -> int:
+    """Commit `actions` (`AddFile`s) as an append tagged `user_metadata`; returns the version committed."""
+    return _commit(spark, txn, actions, "Append", None, user_metadata)
+
+
+def _commit(spark: SparkSession, txn: Any, actions: Sequence[Any], mode: str, predicate: str | None,
+            user_metadata: str | None) -> int:
     jvm = _jvm(spark)
     option = jvm.scala.Option
     none = option.empty()
     write = getattr(jvm.org.apache.spark.sql.delta, "DeltaOperations$Write")
-    operation = write(jvm.org.apache.spark.sql.SaveMode.Overwrite, none, option.apply(predicate),
+    operation = write(getattr(jvm.org.apache.spark.sql.SaveMode, mode), none,
+                      option.apply(predicate) if predicate is not None else none,
                       option.apply(user_metadata) if user_metadata is not None else none, none, none, none, none,
                       none)
     listed = jvm.java.util.ArrayList()

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
+import pyarrow as pa
 from delta.exceptions import (
     ConcurrentAppendException,
     ConcurrentDeleteDeleteException,
@@ -31,9 +32,13 @@ from delta.exceptions import (
     ProtocolChangedException,
 )
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JError, Py4JJavaError
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
+from lakehouse import transactions
+from lakehouse.frames import frame_of_arrow
 from lakehouse.pinned import is_pinned
 from lakehouse.tables import TableContract
 
@@ -122,13 +127,52 @@ def append_once(frame: DataFrame, path: str, app_id: str, version: int, may_be_r
     if may_be_replay and already_committed(frame.sparkSession, path, tag):
         logger.info("%s: %s already committed, skipped (replayed batch)", path, tag)
         return False
-    stamp = tag if metadata is None else f"{tag} {json.dumps(metadata, sort_keys=True, separators=(',', ':'))}"
+    stamp = _stamp(tag, metadata)
 
     def write() -> None:
         frame.write.format("delta").mode("append").option("userMetadata", stamp).save(path)
 
     with_conflict_retry(write, f"append to {path}")
     return True
+
+
+def append_table_once(spark: SparkSession, table: pa.Table, schema: StructType, path: str, app_id: str,
+                      version: int, may_be_replay: bool = True, metadata: Mapping[str, Any] | None = None,
+                      partitions: int | None = None) -> bool:
+    """`append_once` of an Arrow table (rows of `schema`): its files written by the driver
+    (`lakehouse.arrow_files`; by Spark in at most `partitions` tasks where the table needs Spark's
+    writer) and committed through Delta's transaction, with the same tag and `metadata`. Where Delta's
+    transaction API is not the one expected (another Delta version), through `append_once`."""
+    tag = commit_tag(app_id, version)
+    if may_be_replay and already_committed(spark, path, tag):
+        logger.info("%s: %s already committed, skipped (replayed batch)", path, tag)
+        return False
+    if path not in _SPARK_APPENDS:
+        stamp = _stamp(tag, metadata)
+
+        def write() -> None:
+            txn = transactions.start(spark, path)
+            transactions.commit_append(spark, txn, transactions.write_table(spark, txn, table, schema, partitions),
+                                       stamp)
+
+        try:
+            with_conflict_retry(write, f"append to {path}")
+            return True
+        except Py4JJavaError:
+            raise
+        except (Py4JError, AttributeError, TypeError) as exc:  # the files written are not committed
+            logger.warning("%s: appends go through Spark: Delta's transaction API is not the one expected (%s)",
+                           path, exc)
+            _SPARK_APPENDS.add(path)
+    return append_once(frame_of_arrow(spark, table, schema, partitions), path, app_id, version, may_be_replay=False,
+                       metadata=metadata)
+
+
+_SPARK_APPENDS: set[str] = set()  # tables whose Arrow appends fell back to Spark's, for the process's life
+
+
+def _stamp(tag: str, metadata: Mapping[str, Any] | None) -> str:
+    return tag if metadata is None else f"{tag} {json.dumps(metadata, sort_keys=True, separators=(',', ':'))}"
 
 
 def upsert(spark: SparkSession, frame: DataFrame, root: str, contract: TableContract,

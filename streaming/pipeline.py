@@ -94,7 +94,7 @@ from lakehouse.silver_events import read_events
 from lakehouse.tables import TableContract, ensure_tables
 from lakehouse.versions import table_version
 from lakehouse.warm_up import warm_up
-from lakehouse.writes import already_committed, append_once, commit_tag
+from lakehouse.writes import already_committed, append_once, append_table_once, commit_tag
 from streaming import alerts as alerting
 from streaming import held_state, safety
 from streaming.collector_pause import collector_paused
@@ -108,7 +108,7 @@ from streaming.held_state import HeldState
 from streaming.live_state import RecentSilver, collect_silver, gold_loader, recent_alerts
 from streaming.rule_state import RuleState, frontiers_metadata, silver_app_id
 from streaming.silver import TimeRules, TopicMap
-from streaming.silver_frames import collect_records, quarantine_frame, silver_frame, silver_frame_of, silver_table
+from streaming.silver_frames import collect_records, quarantine_frame, silver_frame, silver_table
 from streaming.silver_rows import JudgedBatch, Record, Verdict, judge_batch, touched_windows
 
 logger = logging.getLogger(__name__)
@@ -681,9 +681,9 @@ class LakehousePipeline:
 
         def append_silver() -> bool:
             with background_jobs(self.spark):
-                frame = silver_frame_of(self.spark, table, self.settings.streaming.batch_partitions)
-                return append_once(frame, SILVER_EVENTS.path(self.root), silver_app_id(self.query_name), batch_id,
-                                   may_be_replay=may_be_replay, metadata=metadata)
+                return append_table_once(self.spark, table, SILVER_EVENTS.schema(), SILVER_EVENTS.path(self.root),
+                                         silver_app_id(self.query_name), batch_id, may_be_replay=may_be_replay,
+                                         metadata=metadata, partitions=self.settings.streaming.batch_partitions)
 
         def append_quarantine() -> bool:
             with background_jobs(self.spark):

@@ -46,13 +46,7 @@ def collect_records(bronze: DataFrame) -> list[Record]:
 def silver_frame(spark: SparkSession, rows: dict[str, list[dict[str, Any]]]) -> DataFrame:
     """Accepted view rows (base topic -> rows) as rows of `SILVER_EVENTS` (`silver_table`, handed to
     Spark whole)."""
-    return silver_frame_of(spark, silver_table(rows))
-
-
-def silver_frame_of(spark: SparkSession, table: pa.Table, partitions: int | None = None) -> DataFrame:
-    """A `silver_table` as a DataFrame of `SILVER_EVENTS`' schema, read by at most `partitions` tasks: the
-    JVM's half of `silver_frame`."""
-    return frame_of_arrow(spark, table, SILVER_EVENTS.schema(), partitions)
+    return frame_of_arrow(spark, silver_table(rows), SILVER_EVENTS.schema())
 
 
 def silver_table(rows: dict[str, list[dict[str, Any]]]) -> pa.Table:
