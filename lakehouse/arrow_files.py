@@ -16,8 +16,9 @@ What Spark's writer does besides writing parquet, done here alike:
   the first `delta.dataSkippingNumIndexedCols` leaf columns. Where a figure would need Delta's own
   rounding rules it is left out, which only means the file is read: a string's minimum is its
   32-character prefix and a longer maximum is left out; timestamps are widened to whole milliseconds
-  (the minimum down, the maximum up); a float column holding NaN or an infinity, decimals, and the
-  ranges of booleans, binaries, lists and maps are left out;
+  (the minimum down, the maximum up); a float column holding NaN or an infinity, a string column
+  holding bytes that are not UTF-8, decimals, and the ranges of booleans, binaries, lists and maps are
+  left out;
 - the files name the Spark version they are for, so readers take their dates and timestamps as the
   proleptic Gregorian calendar Spark 3 and later write (Spark treats files without it by a setting).
 
@@ -230,8 +231,11 @@ def _range(column: pa.ChunkedArray | pa.Array) -> tuple[Any, Any]:
     if pa.types.is_date(kind):
         return low.as_py().isoformat(), high.as_py().isoformat()
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        text = high.as_py()
-        return low.as_py()[:STRING_PREFIX], text if len(text) <= STRING_PREFIX else None
+        try:
+            first, last = low.as_py(), high.as_py()
+        except UnicodeDecodeError:  # bytes that are not UTF-8 (a Kafka key as received): no order to state
+            return None, None
+        return first[:STRING_PREFIX], last if len(last) <= STRING_PREFIX else None
     if pa.types.is_floating(kind):
         return float(low.as_py()), float(high.as_py())
     return int(low.as_py()), int(high.as_py())

@@ -53,6 +53,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pyarrow as pa
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -108,7 +109,15 @@ from streaming.held_state import HeldState
 from streaming.live_state import RecentSilver, collect_silver, gold_loader, recent_alerts
 from streaming.rule_state import RuleState, frontiers_metadata, silver_app_id
 from streaming.silver import TimeRules, TopicMap
-from streaming.silver_frames import collect_records, quarantine_frame, silver_frame, silver_table
+from streaming.silver_frames import (
+    bronze_table,
+    collect_batch,
+    quarantine_frame,
+    quarantine_table,
+    records_of,
+    silver_frame,
+    silver_table,
+)
 from streaming.silver_rows import JudgedBatch, Record, Verdict, judge_batch, touched_windows
 
 logger = logging.getLogger(__name__)
@@ -436,13 +445,25 @@ class LakehousePipeline:
             appends: list[Future[bool]] = []
             may_be_replay = self._may_replay
 
-            def append_bronze() -> None:
-                appends.append(pool.submit(self._in_background, append_once, bronze, BRONZE_EVENTS.path(self.root),
-                                           f"{self.query_name}:bronze", batch_id, may_be_replay=may_be_replay))
+            def append_bronze(collected: pa.Table | None = None) -> None:
+                path, app_id = BRONZE_EVENTS.path(self.root), f"{self.query_name}:bronze"
+                if collected is None:
+                    appends.append(pool.submit(self._in_background, append_once, bronze, path, app_id, batch_id,
+                                               may_be_replay=may_be_replay))
+                    return
 
-            # a large batch's bronze append starts once its records are on the driver: its tasks would hold
-            # the slots that read needs, and it overlaps the driver's judging instead; a small batch's at
-            # once, as its appends are what the batch waits for last
+                def append_collected() -> bool:
+                    return append_table_once(self.spark, bronze_table(collected, now, batch_id),
+                                             BRONZE_EVENTS.schema(), path, app_id, batch_id,
+                                             may_be_replay=may_be_replay,
+                                             partitions=self.settings.streaming.batch_partitions)
+
+                appends.append(pool.submit(self._in_background, append_collected))
+
+            # a large batch's bronze append starts once its records are on the driver, from the records
+            # collected (written by the driver, `lakehouse.arrow_files`: Spark's append of the cached batch
+            # held the slots that reading needs); a small batch's at once, through Spark, as its appends
+            # are what the batch waits for last
             large = report.records >= self.settings.streaming.bronze_after_read_from
             if not large:
                 append_bronze()
@@ -584,22 +605,24 @@ class LakehousePipeline:
 
     # -- the safety net ------------------------------------------------------------------------
     def _judge(self, bronze: DataFrame, batch_id: int, now: datetime, unprocessable: DataFrame | None,
-               collected: Callable[[], None] | None = None) -> JudgedBatch:
+               collected: Callable[[pa.Table | None], None] | None = None) -> JudgedBatch:
         """The batch judged on the driver (`streaming.silver_rows`); records found unprocessable skip
         validation and are quarantined as `unprocessable` with their error.
 
         The time rules' ids, which the first batch of a run reads back from silver, are read beside the
         batch's records, not before them: two Spark jobs at once, on a restart's or a backlog's first batch.
-        `collected` is called once both are on the driver, before judging starts."""
+        `collected` is called once both are on the driver, before judging starts, with the records
+        collected (`collect_batch`), or None when some were left out (the unprocessable)."""
         coordinates = ["topic", "partition", "offset"]
         processable = bronze if unprocessable is None else bronze.join(
             F.broadcast(unprocessable.select(*coordinates)), on=coordinates, how="left_anti")
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rule-state") as reader:
             loading = reader.submit(self.rule_state.ensure_loaded, batch_id)
-            records = collect_records(self._fault(processable))
+            table = collect_batch(self._fault(processable))
             loading.result()
+        records = records_of(table)
         if collected is not None:
-            collected()
+            collected(table if unprocessable is None else None)
         with collector_paused():
             judged = judge_batch(records, self.topics.actual_to_base,
                                  self.rule_state.frontiers, self.rule_state.seen(),
@@ -660,7 +683,7 @@ class LakehousePipeline:
 
     def _silver(self, bronze: DataFrame, batch_id: int, now: datetime, report: BatchReport,
                 unprocessable: DataFrame | None, pool: ThreadPoolExecutor,
-                collected: Callable[[], None] | None = None) -> SilverOutput:
+                collected: Callable[[pa.Table | None], None] | None = None) -> SilverOutput:
         """Judge the batch on the driver; its silver and quarantine appends started on `pool`. Every topic
         goes in one silver commit, which carries the time rules' frontiers too (even when nothing was
         accepted). `collected`: called once the batch's records are on the driver (`_judge`)."""
@@ -686,10 +709,14 @@ class LakehousePipeline:
                                          metadata=metadata, partitions=self.settings.streaming.batch_partitions)
 
         def append_quarantine() -> bool:
+            path, app_id = QUARANTINE.path(self.root), f"{self.query_name}:quarantine"
             with background_jobs(self.spark):
-                return append_once(quarantine_frame(self.spark, bronze, judged, self.topics, now, batch_id),
-                                   QUARANTINE.path(self.root), f"{self.query_name}:quarantine", batch_id,
-                                   may_be_replay=may_be_replay)
+                if judged.unprocessable:  # never collected: their rows are joined from bronze
+                    return append_once(quarantine_frame(self.spark, bronze, judged, self.topics, now, batch_id),
+                                       path, app_id, batch_id, may_be_replay=may_be_replay)
+                return append_table_once(self.spark, quarantine_table(judged, self.topics, now, batch_id),
+                                         QUARANTINE.schema(), path, app_id, batch_id, may_be_replay=may_be_replay,
+                                         partitions=self.settings.streaming.batch_partitions)
 
         output.appends.append(pool.submit(append_silver))
         if judged.quarantined or judged.unprocessable:  # a replay decides the same: it skips the same empty append

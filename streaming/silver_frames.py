@@ -19,11 +19,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.catalog import QUARANTINE, SILVER_EVENTS, SILVER_VIEWS, silver_name
+from lakehouse.catalog import BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, SILVER_VIEWS, silver_name
 from lakehouse.frames import arrow_array, arrow_frame, arrow_schema, frame_of_arrow, union_all
 from streaming.silver import TopicMap
 from streaming.silver_rows import JudgedBatch, Record
 
+_KAFKA_COLUMNS = ("topic", "partition", "offset", "kafka_timestamp", "key", "value")
 _VERDICTS_SCHEMA = ("topic string, `partition` int, `offset` long, reason string, detail string, event_id string, "
                     "observed_us long")
 _JUDGED_SCHEMA = T.StructType([
@@ -37,10 +38,36 @@ _JUDGED_SCHEMA = T.StructType([
 
 def collect_records(bronze: DataFrame) -> list[Record]:
     """The batch's records (rows of bronze) on the driver: one Spark job, through Arrow."""
-    table = bronze.select("topic", "partition", "offset", F.unix_micros("kafka_timestamp").alias("kafka_us"),
-                          "value", F.col("key").cast("binary").alias("key")).toArrow()
-    columns = [table.column(name).to_pylist() for name in ("topic", "partition", "offset", "kafka_us", "value", "key")]
+    return records_of(collect_batch(bronze))
+
+
+def collect_batch(bronze: DataFrame) -> pa.Table:
+    """The batch's records on the driver, with bronze's Kafka columns as bronze holds them: one Spark job,
+    through Arrow."""
+    return bronze.select(*_KAFKA_COLUMNS).toArrow()
+
+
+def records_of(collected: pa.Table) -> list[Record]:
+    """A `collect_batch` table as the records the driver judges (the Kafka timestamp in epoch
+    microseconds, the key as bytes: a producer may send any)."""
+    columns = [collected.column("topic").to_pylist(), collected.column("partition").to_pylist(),
+               collected.column("offset").to_pylist(),
+               collected.column("kafka_timestamp").cast(pa.int64()).to_pylist(),
+               collected.column("value").to_pylist(), collected.column("key").cast(pa.binary()).to_pylist()]
     return list(map(Record._make, zip(*columns, strict=True)))
+
+
+def bronze_table(collected: pa.Table, ingested_at: datetime, batch_id: int) -> pa.Table:
+    """Bronze's rows of a `collect_batch` table: the records as received, when the job took them
+    (`ingested_at` and its day) and in which batch."""
+    layout = arrow_schema(BRONZE_EVENTS.schema())
+    count = collected.num_rows
+    added = {"ingested_at": arrow_array([ingested_at] * count, layout.field("ingested_at").type),
+             "ingest_date": pa.array([ingested_at.date()] * count, pa.date32()),
+             "batch_id": pa.array([batch_id] * count, pa.int64())}
+    columns = [added[field.name] if field.name in added else collected.column(field.name).cast(field.type)
+               for field in layout]
+    return pa.Table.from_arrays(columns, schema=layout)
 
 
 def silver_frame(spark: SparkSession, rows: dict[str, list[dict[str, Any]]]) -> DataFrame:
@@ -81,6 +108,38 @@ def silver_table(rows: dict[str, list[dict[str, Any]]]) -> pa.Table:
                 columns.append(arrow_array(list(values[column.name]), column.type))
         tables.append(pa.Table.from_arrays(columns, schema=layout))
     return pa.concat_tables(tables) if tables else layout.empty_table()
+
+
+def quarantine_table(judged: JudgedBatch, topics: TopicMap, quarantined_at: datetime, batch_id: int) -> pa.Table:
+    """Quarantine's rows for the verdicts of records judged on the driver (not the unprocessable, which
+    `quarantine_frame` joins from bronze), as an Arrow table: the same rows `quarantine_frame` makes, built
+    without Spark (each record's key and payload exactly as received, whatever bytes they hold)."""
+    layout = arrow_schema(QUARANTINE.schema())
+    verdicts = judged.quarantined
+    base_of = topics.actual_to_base
+
+    def micros(values: list[int | None], field: str) -> pa.Array:
+        return pa.array(values, pa.int64()).cast(layout.field(field).type)
+
+    count = len(verdicts)
+    columns = {
+        "topic": pa.array([v.record.topic for v in verdicts], pa.string()),
+        "base_topic": pa.array([base_of.get(v.record.topic) for v in verdicts], pa.string()),
+        "partition": pa.array([v.record.partition for v in verdicts], pa.int32()),
+        "offset": pa.array([v.record.offset for v in verdicts], pa.int64()),
+        "kafka_timestamp": micros([v.record.kafka_us for v in verdicts], "kafka_timestamp"),
+        # as bronze holds it: the key's bytes as a string, not checked to be UTF-8 (Spark's cast)
+        "key": pa.array([v.record.key for v in verdicts], pa.binary()).view(pa.string()),
+        "value": pa.array([v.record.value for v in verdicts], pa.binary()),
+        "reason": pa.array([v.reason for v in verdicts], pa.string()),
+        "detail": pa.array([v.detail for v in verdicts], pa.string()),
+        "event_id": pa.array([v.event_id for v in verdicts], pa.string()),
+        "observed_at": micros([v.observed_us for v in verdicts], "observed_at"),
+        "quarantined_at": arrow_array([quarantined_at] * count, layout.field("quarantined_at").type),
+        "quarantine_date": pa.array([quarantined_at.date()] * count, pa.date32()),
+        "batch_id": pa.array([batch_id] * count, pa.int64()),
+    }
+    return pa.Table.from_arrays([columns[field.name] for field in layout], schema=layout)
 
 
 def quarantine_frame(spark: SparkSession, bronze: DataFrame, judged: JudgedBatch, topics: TopicMap,

@@ -1,7 +1,8 @@
 """The driver's silver (`streaming.silver_rows`, `streaming.silver_frames`) equals the Spark path's
 (`streaming.silver`: classify, judge, conform), verdict for verdict and value for value.
 
-Both are fed the same bronze rows: hostile payloads of every contract (`tests.streaming.hostile`),
+The driver's rows are appended as the streaming job appends them (files written by the driver) and read
+back from Delta. Both are fed the same bronze rows: hostile payloads of every contract (`tests.streaming.hostile`),
 extreme observation times, copies of one event within a batch and across batches, late and future
 records (observed after their Kafka timestamp, or sent after they arrived), records sent in the same
 millisecond, and the frontiers and ids earlier batches leave. Silver's and quarantine's rows are
@@ -11,6 +12,7 @@ compared as Spark stores them (to_json of the whole row, timestamps in epoch mic
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -23,9 +25,11 @@ from lakehouse.catalog import QUARANTINE, SILVER_EVENTS
 from lakehouse.frames import union_all
 from lakehouse.pinned import pin, release
 from lakehouse.silver_events import as_events
+from lakehouse.tables import ensure_table
+from lakehouse.writes import append_table_once
 from streaming.live_state import collect_silver
 from streaming.silver import TimeRules, TopicMap, classify, conform, judge
-from streaming.silver_frames import collect_records, quarantine_frame, silver_frame
+from streaming.silver_frames import collect_batch, quarantine_table, records_of, silver_frame, silver_table
 from streaming.silver_rows import judge_batch
 from tests.streaming.hostile import TOPICS, Hostile, baseline, encode, fields, same_value
 from tests.streaming.test_fuzz import BRONZE, SENT, spark_sample, variant
@@ -107,23 +111,33 @@ class SparkPath:
 
 
 class DriverPath:
-    """`judge_batch` one micro-batch at a time, carrying what `RuleState` carries."""
+    """`judge_batch` one micro-batch at a time, carrying what `RuleState` carries; silver's and
+    quarantine's rows appended as the streaming job appends them (files written by the driver,
+    `lakehouse.writes.append_table_once`) and read back from Delta."""
 
     def __init__(self, spark: SparkSession) -> None:
         self.spark = spark
         self.frontiers: dict[str, datetime] = {}
         self.seen: dict[str, dict[str, Any]] = {}
+        self.root = tempfile.mkdtemp(prefix="driver-path-")
 
     def batch(self, bronze: DataFrame, batch_id: int) -> tuple[DataFrame, DataFrame, Any]:
-        judged = judge_batch(collect_records(bronze), TopicMap().actual_to_base, self.frontiers, self.seen,
-                             RULES.late_allowance_minutes, RULES.future_tolerance_minutes, batch_id, ARRIVED)
+        judged = judge_batch(records_of(collect_batch(bronze)), TopicMap().actual_to_base, self.frontiers,
+                             self.seen, RULES.late_allowance_minutes, RULES.future_tolerance_minutes, batch_id,
+                             ARRIVED)
         for topic, rows in judged.rows.items():
             for row in rows:
                 self.seen.setdefault(topic, {})[row["event_id"]] = row["observed_at"]
         for topic, moment_ in judged.frontiers.items():
             self.frontiers[topic] = max(moment_, self.frontiers.get(topic, moment_))
-        return (silver_frame(self.spark, judged.rows),
-                quarantine_frame(self.spark, bronze, judged, TopicMap(), ARRIVED, batch_id), judged)
+        root = f"{self.root}/{batch_id}"
+        for contract, table in ((SILVER_EVENTS, silver_table(judged.rows)),
+                                (QUARANTINE, quarantine_table(judged, TopicMap(), ARRIVED, batch_id))):
+            ensure_table(self.spark, root, contract)
+            append_table_once(self.spark, table, contract.schema(), contract.path(root), "driver", batch_id,
+                              may_be_replay=False)
+        return (self.spark.read.format("delta").load(SILVER_EVENTS.path(root)),
+                self.spark.read.format("delta").load(QUARANTINE.path(root)), judged)
 
 
 SILVER_KEY = ("_topic", "_partition", "_offset")
