@@ -143,11 +143,6 @@ class StreamingSettings(StrictModel):
                     "change (openings, level changes and closings are written, and published, in their batch).")
     query_name: str = Field("lakehouse", pattern=r"^[a-z][a-z0-9_-]*$", description="Names checkpoints and txns.")
     batch_partitions: int = Field(2, ge=1, le=1000, description="Partitions a micro-batch is processed in.")
-    bronze_after_read_from: int = Field(
-        20_000, ge=1,
-        description="Records from which a micro-batch starts its bronze append only once its records are read "
-        "onto the driver: the append's tasks would hold the slots that read needs. A smaller batch starts it at "
-        "once, as its appends are what it waits for last.")
     checkpoint_every_batches: int = Field(
         10, ge=0, le=10_000,
         description="Every how many micro-batches the job writes a Delta checkpoint of each table it commits to "

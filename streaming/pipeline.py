@@ -27,8 +27,8 @@ and fusion hold (`_start_warming`): a restart pays for those reads beside the ti
 
 The appends and the gold commit submit their Spark jobs to the scheduler's background pool
 (`ioc.spark.background_jobs`): a read the batch needs next (its records, the time rules' ids, gold's
-partials) takes the next free slot instead of waiting for every task submitted before it. A large
-batch starts its bronze append once its records are on the driver (`bronze_after_read_from`).
+partials) takes the next free slot instead of waiting for every task submitted before it. Bronze's
+append starts once the batch's records are on the driver, and is written from them.
 
 With the checkpoint, a batch that crashed half-way is replayed with the same records and the same
 batch id: tagged appends skip what already landed; a batch whose gold commit landed skips gold, and
@@ -112,6 +112,7 @@ from streaming.silver import TimeRules, TopicMap
 from streaming.silver_frames import (
     bronze_table,
     collect_batch,
+    ingested,
     quarantine_frame,
     quarantine_table,
     records_of,
@@ -363,11 +364,11 @@ class LakehousePipeline:
         jobs_before = self._submitted_jobs()
         now = datetime.now(UTC).replace(microsecond=0)
         # one task per Kafka partition is right for reading, too many for tiny files and UDF workers
+        # the Kafka columns only: a literal of the batch's own (its id, its time) is code Spark generates
+        # anew for every batch, and the JIT compiles again; bronze's other columns are the driver's
         bronze = batch.coalesce(self.settings.streaming.batch_partitions).select(
             "topic", "partition", "offset", F.col("timestamp").alias("kafka_timestamp"),
             F.col("key").cast("string").alias("key"), "value",
-            F.lit(now).cast("timestamp").alias("ingested_at"), F.lit(now.date()).alias("ingest_date"),
-            F.lit(batch_id).cast("long").alias("batch_id"),
         ).persist()
         report = BatchReport(batch_id=batch_id, started_at=started_at)
         unprocessable: DataFrame | None = None
@@ -445,10 +446,11 @@ class LakehousePipeline:
             appends: list[Future[bool]] = []
             may_be_replay = self._may_replay
 
-            def append_bronze(collected: pa.Table | None = None) -> None:
+            def append_bronze(collected: pa.Table | None) -> None:
                 path, app_id = BRONZE_EVENTS.path(self.root), f"{self.query_name}:bronze"
-                if collected is None:
-                    appends.append(pool.submit(self._in_background, append_once, bronze, path, app_id, batch_id,
+                if collected is None:  # some records were never collected (unprocessable): Spark appends
+                    appends.append(pool.submit(self._in_background, append_once,
+                                               ingested(bronze, now, batch_id), path, app_id, batch_id,
                                                may_be_replay=may_be_replay))
                     return
 
@@ -460,17 +462,12 @@ class LakehousePipeline:
 
                 appends.append(pool.submit(self._in_background, append_collected))
 
-            # a large batch's bronze append starts once its records are on the driver, from the records
-            # collected (written by the driver, `lakehouse.arrow_files`: Spark's append of the cached batch
-            # held the slots that reading needs); a small batch's at once, through Spark, as its appends
-            # are what the batch waits for last
-            large = report.records >= self.settings.streaming.bronze_after_read_from
-            if not large:
-                append_bronze()
+            # bronze's append starts once the batch's records are on the driver, from the records collected
+            # (its files written by the driver, `lakehouse.arrow_files`): Spark's append of the cached batch
+            # held the slots that reading needs, and cost the JVM as much as the bare copy does
             self._start_warming(pool, batch_id, now)
             with phase(report, "silver"):
-                silver = self._silver(bronze, batch_id, now, report, unprocessable, pool,
-                                      append_bronze if large else None)
+                silver = self._silver(bronze, batch_id, now, report, unprocessable, pool, append_bronze)
             report.produced_first = earliest_produced(silver.rows)
             appends += silver.appends
             report.commits += len(appends)

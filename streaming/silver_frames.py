@@ -47,6 +47,13 @@ def collect_batch(bronze: DataFrame) -> pa.Table:
     return bronze.select(*_KAFKA_COLUMNS).toArrow()
 
 
+def ingested(bronze: DataFrame, ingested_at: datetime, batch_id: int) -> DataFrame:
+    """The batch's Kafka columns as rows of bronze, with when the job took them and in which batch:
+    `bronze_table`'s rows in Spark, for a batch whose records were not all collected."""
+    return bronze.select(*_KAFKA_COLUMNS, F.lit(ingested_at).cast("timestamp").alias("ingested_at"),
+                         F.lit(ingested_at.date()).alias("ingest_date"), F.lit(batch_id).cast("long").alias("batch_id"))
+
+
 def records_of(collected: pa.Table) -> list[Record]:
     """A `collect_batch` table as the records the driver judges (the Kafka timestamp in epoch
     microseconds, the key as bytes: a producer may send any)."""

@@ -148,12 +148,11 @@ def assert_lakehouse_matches_ledger(spark: SparkSession, run: SimulatedRun) -> N
 
 @pytest.fixture(scope="module")
 def lakehouse_run(spark, settings, kafka_bootstrap, tmp_path_factory) -> SimulatedRun:
-    """20 simulated minutes of the whole province with every kind of bad input, processed in two batches:
-    the first large enough to start its bronze append after its read, the second not."""
+    """20 simulated minutes of the whole province with every kind of bad input, processed in two batches."""
     from streaming.pipeline import LakehousePipeline
 
     run = simulate(settings, tmp_path_factory.mktemp("lakehouse"), minutes=20, seed=11, bad_fraction=0.04,
-                   late_fraction=0.02, max_offsets_per_trigger=4500, bronze_after_read_from=2000,
+                   late_fraction=0.02, max_offsets_per_trigger=4500,
                    query_name="pipeline-test")
     vision_sent = publish_vision_events(run, minutes=15)
     pipeline = LakehousePipeline(spark, run.settings)

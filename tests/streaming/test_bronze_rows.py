@@ -1,6 +1,7 @@
-"""A backlog batch's bronze rows are written by the driver from the records it collected
+"""A batch's bronze rows are written by the driver from the records it collected
 (`streaming.silver_frames.collect_batch` and `bronze_table`, `lakehouse.writes.append_table_once`): the
-table holds exactly what Spark's append of the cached batch holds, for whatever a producer sends (keys
+table holds exactly what Spark's append of the batch holds (`ingested`: what a batch with records the
+safety net found unprocessable appends), for whatever a producer sends (keys
 that are not UTF-8, no key, no value, Kafka timestamps beyond what a Python datetime holds), and the
 records judged are the same as before."""
 
@@ -14,7 +15,7 @@ from pyspark.sql import functions as F
 from lakehouse.catalog import BRONZE_EVENTS
 from lakehouse.tables import ensure_table
 from lakehouse.writes import append_once, append_table_once
-from streaming.silver_frames import bronze_table, collect_batch, records_of
+from streaming.silver_frames import bronze_table, collect_batch, ingested, records_of
 from streaming.silver_rows import Record
 
 NOW = datetime(2026, 12, 1, 8, 0, 5, tzinfo=UTC)
@@ -22,7 +23,7 @@ MICROS_9999 = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
 
 
 def _bronze(spark: SparkSession) -> DataFrame:
-    """Rows as the streaming job's bronze frame holds them: Kafka's columns, the key cast to a string."""
+    """Rows as the streaming job's batch frame holds them: Kafka's columns, the key cast to a string."""
     kafka = spark.createDataFrame([
         ("traffic.flow.v1", 0, 1, 1_796_112_000_000_000, b"230100-k1", b'{"a": 1}'),
         ("traffic.flow.v1", 0, 2, -1_000, b"\xff\xfe\x00not utf-8", b"\x00\x01"),
@@ -31,9 +32,7 @@ def _bronze(spark: SparkSession) -> DataFrame:
         ("t", 2 ** 31 - 1, 5, 0, b"", b"{}"),
     ], "topic string, `partition` int, `offset` long, kafka_us long, key binary, value binary")
     return kafka.select("topic", "partition", "offset", F.timestamp_micros("kafka_us").alias("kafka_timestamp"),
-                        F.col("key").cast("string").alias("key"), "value",
-                        F.lit(NOW).cast("timestamp").alias("ingested_at"), F.lit(NOW.date()).alias("ingest_date"),
-                        F.lit(7).cast("long").alias("batch_id"))
+                        F.col("key").cast("string").alias("key"), "value")
 
 
 def test_bronze_from_the_collected_records_is_what_sparks_append_writes(spark: SparkSession, tmp_path) -> None:
@@ -41,7 +40,7 @@ def test_bronze_from_the_collected_records_is_what_sparks_append_writes(spark: S
     by_spark, by_driver = str(tmp_path / "spark"), str(tmp_path / "driver")
     for root in (by_spark, by_driver):
         ensure_table(spark, root, BRONZE_EVENTS)
-    assert append_once(bronze, BRONZE_EVENTS.path(by_spark), "bronze", 7, may_be_replay=False)
+    assert append_once(ingested(bronze, NOW, 7), BRONZE_EVENTS.path(by_spark), "bronze", 7, may_be_replay=False)
     assert append_table_once(spark, bronze_table(collect_batch(bronze), NOW, 7), BRONZE_EVENTS.schema(),
                              BRONZE_EVENTS.path(by_driver), "bronze", 7, may_be_replay=False)
     expected, written = (spark.read.format("delta").load(BRONZE_EVENTS.path(root)).select(
