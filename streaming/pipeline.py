@@ -364,8 +364,7 @@ class LakehousePipeline:
         jobs_before = self._submitted_jobs()
         now = datetime.now(UTC).replace(microsecond=0)
         # one task per Kafka partition is right for reading, too many for tiny files and UDF workers
-        # the Kafka columns only: a literal of the batch's own (its id, its time) is code Spark generates
-        # anew for every batch, and the JIT compiles again; bronze's other columns are the driver's
+        # Kafka's columns only: bronze's others (when, which batch) are added by the driver (`bronze_table`)
         bronze = batch.coalesce(self.settings.streaming.batch_partitions).select(
             "topic", "partition", "offset", F.col("timestamp").alias("kafka_timestamp"),
             F.col("key").cast("string").alias("key"), "value",

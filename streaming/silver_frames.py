@@ -1,11 +1,12 @@
 """Between Spark and the driver's silver (`streaming.silver_rows`): the batch's records in, silver's and
 quarantine's rows out.
 
-Three Spark touches per micro-batch, whatever the topics: one job reads the records (through Arrow),
-and the two appends take what the driver decided. Silver's rows are built on the driver from the
-values it judged (no `from_json` again), as one Arrow table; quarantine's from the records' own bytes
-(payload, key and Kafka timestamp exactly as received, whatever they hold), or, for records the safety
-net found unprocessable and never collected, from bronze joined with their verdicts.
+One Spark job per micro-batch, whatever the topics, reads the records (through Arrow); what the driver
+decides goes back as Arrow tables, whose files the driver writes (`lakehouse.arrow_files`). Bronze's
+rows are the records as collected; silver's are built from the values judged (no `from_json` again);
+quarantine's from the records' own bytes (payload, key and Kafka timestamp exactly as received, whatever
+they hold), or, for records the safety net found unprocessable and never collected, in Spark, from
+bronze joined with their verdicts.
 """
 
 from __future__ import annotations
