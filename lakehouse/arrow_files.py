@@ -47,6 +47,8 @@ import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
+from lakehouse.frames import arrow_schema
+
 DEFAULT_INDEXED_COLUMNS = 32  # Delta's default for delta.dataSkippingNumIndexedCols
 STRING_PREFIX = 32  # the characters of a string statistic Delta keeps
 HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
@@ -69,7 +71,6 @@ class Layout:
 
     location: str  # the table's data path, as Hadoop names it (file:/..., s3a://...)
     partition_columns: tuple[str, ...]
-    partition_types: tuple[T.DataType, ...]
     indexed: tuple[tuple[str, ...], ...]  # the leaf columns with statistics, as paths of names
 
 
@@ -94,21 +95,21 @@ def layout(spark: SparkSession, txn: Any, schema: T.StructType) -> Layout:
         raise Unsupported("a column is NOT NULL")
     partition_columns = tuple(str(name) for name in _scala_seq(jvm, metadata.partitionColumns()))
     types = {field.name: field.dataType for field in table_schema.fields}
-    partition_types = tuple(types[name] for name in partition_columns)
-    if not all(isinstance(kind, _PARTITION_TYPES) for kind in partition_types):
+    if not all(isinstance(types[name], _PARTITION_TYPES) for name in partition_columns):
         raise Unsupported("a partition column is not a string, date, integer or boolean")
     data_fields = [field for field in table_schema.fields if field.name not in partition_columns]
     leaves = list(_leaves(data_fields, ()))
     wanted = int(settings.get("delta.dataSkippingNumIndexedCols", DEFAULT_INDEXED_COLUMNS))
     indexed = leaves if wanted < 0 else leaves[:wanted]
-    return Layout(str(txn.deltaLog().dataPath().toString()), partition_columns, partition_types,
-                  tuple(path for path, _ in indexed))
+    return Layout(str(txn.deltaLog().dataPath().toString()), partition_columns, tuple(path for path, _ in indexed))
 
 
 def write_files(spark: SparkSession, txn: Any, table: pa.Table, schema: T.StructType) -> list[Any]:
     """`table` (rows of `schema`, the table's) written as data files of the transaction's table, one per
     partition value, not committed: their `AddFile`s. Raises `Unsupported` (nothing written) for a
     table that needs Spark's writer."""
+    if not table.schema.equals(arrow_schema(schema)):
+        raise ValueError(f"the rows are not in the Arrow layout of the table's schema: {table.schema}")
     described = layout(spark, txn, schema)
     jvm = spark._jvm
     assert jvm is not None
@@ -128,11 +129,11 @@ def write_files(spark: SparkSession, txn: Any, table: pa.Table, schema: T.Struct
 
 
 def _partitions(table: pa.Table, columns: Sequence[str]) -> Iterator[tuple[list[Any], pa.Table]]:
-    """The rows of each partition value (without the partition columns)."""
+    """The rows of each partition value (without the partition columns); none for no rows."""
+    if table.num_rows == 0:
+        return
     if not columns:
         yield [], table
-        return
-    if table.num_rows == 0:
         return
     keys = table.select(list(columns)).group_by(list(columns), use_threads=False).aggregate([])
     for key in keys.to_pylist():

@@ -274,3 +274,16 @@ def test_a_file_for_another_file_system_goes_through_hadoop(spark: SparkSession,
     assert written.stat().st_size == size
     assert pq.read_table(written).to_pydict() == rows.to_pydict()
     assert pq.read_metadata(written).metadata[b"org.apache.spark.version"] == spark.version.encode()
+
+
+def test_rows_in_another_layout_are_refused_before_anything_is_written(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "table")
+    _create(spark, path)
+    schema = _schema(spark)
+    table = arrow_table(_rows(), schema)
+    wrong = table.set_column(2, "id", table.column("id").cast(pa.int32(), safe=False))
+    txn = transactions.start(spark, path)
+    with pytest.raises(ValueError, match="Arrow layout"):
+        arrow_files.write_files(spark, txn, wrong, schema)
+    assert arrow_files.write_files(spark, txn, table.slice(0, 0), schema) == []  # no rows: no file
+    assert not list(Path(path).glob("**/*.parquet"))
