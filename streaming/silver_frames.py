@@ -18,28 +18,15 @@ from typing import Any
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from lakehouse.catalog import BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, SILVER_VIEWS, silver_name
-from lakehouse.frames import arrow_array, arrow_frame, arrow_schema, frame_of_arrow, union_all
+from lakehouse.frames import arrow_array, arrow_schema, frame_of_arrow, union_all
 from streaming.silver import TopicMap
 from streaming.silver_rows import JudgedBatch, Record
 
 _KAFKA_COLUMNS = ("topic", "partition", "offset", "kafka_timestamp", "key", "value")
 _VERDICTS_SCHEMA = ("topic string, `partition` int, `offset` long, reason string, detail string, event_id string, "
                     "observed_us long")
-_JUDGED_SCHEMA = T.StructType([
-    T.StructField("topic", T.StringType()), T.StructField("partition", T.IntegerType()),
-    T.StructField("offset", T.LongType()), T.StructField("kafka_us", T.LongType()),
-    T.StructField("key", T.BinaryType()), T.StructField("value", T.BinaryType()),
-    T.StructField("reason", T.StringType()), T.StructField("detail", T.StringType()),
-    T.StructField("event_id", T.StringType()), T.StructField("observed_us", T.LongType()),
-])
-
-
-def collect_records(bronze: DataFrame) -> list[Record]:
-    """The batch's records (rows of bronze) on the driver: one Spark job, through Arrow."""
-    return records_of(collect_batch(bronze))
 
 
 def collect_batch(bronze: DataFrame) -> pa.Table:
@@ -152,29 +139,19 @@ def quarantine_table(judged: JudgedBatch, topics: TopicMap, quarantined_at: date
 
 def quarantine_frame(spark: SparkSession, bronze: DataFrame, judged: JudgedBatch, topics: TopicMap,
                      quarantined_at: datetime, batch_id: int) -> DataFrame:
-    """Quarantine's rows for the batch's verdicts: each record as bronze holds it (the raw payload, key and
-    Kafka timestamp exactly as received), with its reason and detail.
-
-    The records judged on the driver carry their bytes, so their rows are built from them through Arrow,
-    without reading bronze again (a broadcast join of the batch per batch, and the slowest of a restarted
-    job's first appends); those the safety net found unprocessable were never collected, and are joined
-    from bronze by their coordinates."""
-    rows = [(v.record.topic, v.record.partition, v.record.offset, v.record.kafka_us, v.record.key, v.record.value,
-             v.reason, v.detail, v.event_id, v.observed_us) for v in judged.quarantined]
-    parts = [arrow_frame(spark, rows, _JUDGED_SCHEMA).select(
-        "topic", "partition", "offset", F.timestamp_micros("kafka_us").alias("kafka_timestamp"),
-        F.col("key").cast("string").alias("key"), "value", "reason", "detail", "event_id", "observed_us")]
+    """Quarantine's rows for every verdict of the batch, in Spark: those judged on the driver from
+    `quarantine_table`, and those the safety net found unprocessable (never collected) joined from bronze
+    by their coordinates, each record as bronze holds it."""
+    parts = [frame_of_arrow(spark, quarantine_table(judged, topics, quarantined_at, batch_id), QUARANTINE.schema())]
     if judged.unprocessable:
         decided = F.broadcast(spark.createDataFrame(
             [(v.record.topic, v.record.partition, v.record.offset, v.reason, v.detail, v.event_id, v.observed_us)
              for v in judged.unprocessable], _VERDICTS_SCHEMA))
         parts.append(bronze.join(decided, on=["topic", "partition", "offset"], how="inner").select(
-            "topic", "partition", "offset", "kafka_timestamp", "key", "value", "reason", "detail", "event_id",
-            "observed_us"))
-    return union_all(parts).select(
-        "topic", topics.base_topic_column(F.col("topic")).alias("base_topic"), "partition", "offset",
-        "kafka_timestamp", "key", "value", "reason", "detail", "event_id",
-        F.timestamp_micros("observed_us").alias("observed_at"),
-        F.lit(quarantined_at).cast("timestamp").alias("quarantined_at"),
-        F.lit(quarantined_at.date()).alias("quarantine_date"), F.lit(batch_id).cast("long").alias("batch_id"),
-    ).select(*QUARANTINE.schema().fieldNames())
+            "topic", topics.base_topic_column(F.col("topic")).alias("base_topic"), "partition", "offset",
+            "kafka_timestamp", "key", "value", "reason", "detail", "event_id",
+            F.timestamp_micros("observed_us").alias("observed_at"),
+            F.lit(quarantined_at).cast("timestamp").alias("quarantined_at"),
+            F.lit(quarantined_at.date()).alias("quarantine_date"), F.lit(batch_id).cast("long").alias("batch_id"),
+        ).select(*QUARANTINE.schema().fieldNames()))
+    return union_all(parts)
