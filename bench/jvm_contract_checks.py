@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, reduce
 from typing import Any, Final
@@ -45,7 +44,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.contract_schema import resolve_ref
+from contracts.json_rules import FieldRule, contract_rules, pattern_body
 
 MAX_CHECKED_BYTES: Final = 4096  # larger payloads go to pydantic (and Java's regex stays shallow)
 _WS = r"[ \t\n\r]*+"
@@ -63,99 +62,10 @@ _NUMBER_KINDS = r"(?:BIGINT|DOUBLE|DECIMAL\([0-9]+,[0-9]+\))"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
-# the JSON Schema keys a field may carry that constrain nothing
-_DESCRIPTIVE = frozenset({"title", "description", "unit", "default", "examples"})
-
-
-@dataclass(frozen=True)
-class FieldRule:
-    """One contract field as Spark checks it. `kind`: string, uuid, date-time, integer, number,
-    boolean, or array (`items` the element's rule)."""
-
-    name: str
-    kind: str
-    nullable: bool = False
-    enum: tuple[Any, ...] | None = None
-    pattern: str | None = None
-    min_length: int | None = None
-    max_length: int | None = None
-    minimum: float | None = None
-    maximum: float | None = None
-    exclusive_minimum: float | None = None
-    exclusive_maximum: float | None = None
-    items: FieldRule | None = None
-    max_items: int | None = None
-    min_items: int | None = None
-
-
-class Unsupported(ValueError):
-    """A JSON Schema construct the generator does not turn into a Spark check."""
-
-
 def _java_pattern(pattern: str) -> str:
-    """A contract's pattern as a Java regex with the same anchors (only `^...$` patterns are taken)."""
-    if not (pattern.startswith("^") and pattern.endswith("$")) or pattern.endswith("\\$"):
-        raise Unsupported(f"pattern {pattern!r} is not anchored at both ends")
-    body = pattern[1:-1]
-    if "^" in body.replace("[^", "") or "$" in body or "(?" in body or "\\p" in body or "\\b" in body:
-        raise Unsupported(f"pattern {pattern!r} uses a construct the generator does not translate")
-    return rf"\A(?:{body})\z"
-
-
-def _rule(schema: dict[str, Any], name: str, node: dict[str, Any], nullable: bool = False) -> FieldRule:
-    node = resolve_ref(schema, node)
-    if "anyOf" in node:
-        options = [resolve_ref(schema, option) for option in node["anyOf"]]
-        others = [option for option in options if option.get("type") != "null"]
-        if len(others) != 1 or len(options) != 2:
-            raise Unsupported(f"{name}: a union other than `T | None`")
-        return _rule(schema, name, {**{k: v for k, v in node.items() if k != "anyOf"}, **others[0]}, nullable=True)
-    unknown = set(node) - _DESCRIPTIVE - {"type", "enum", "const", "format", "pattern", "minLength", "maxLength",
-                                          "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "items",
-                                          "maxItems", "minItems"}
-    if unknown:
-        raise Unsupported(f"{name}: {sorted(unknown)}")
-    kind = node.get("type")
-    fmt = node.get("format")
-    enum = tuple(node["enum"]) if "enum" in node else (node["const"],) if "const" in node else None
-    if kind == "string" and fmt == "date-time":
-        kind = "date-time"
-    elif kind == "string" and fmt == "uuid":
-        kind = "uuid"
-    elif fmt is not None:
-        raise Unsupported(f"{name}: format {fmt!r}")
-    if kind is None and enum is not None and all(isinstance(v, str) for v in enum):
-        kind = "string"
-    if kind not in {"string", "uuid", "date-time", "integer", "number", "boolean", "array"}:
-        raise Unsupported(f"{name}: type {kind!r}")
-    if enum is not None and (kind != "string" or not all(isinstance(v, str) for v in enum)):
-        raise Unsupported(f"{name}: an enum of {kind}")
-    items = None
-    if kind == "array":
-        items = _rule(schema, f"{name}[]", node.get("items", {}))
-        if items.kind not in {"string", "integer"} or items.nullable:
-            raise Unsupported(f"{name}: an array of {items.kind}")
-    return FieldRule(
-        name=name, kind=kind, nullable=nullable, enum=enum,
-        pattern=_java_pattern(node["pattern"]) if "pattern" in node else None,
-        min_length=node.get("minLength"), max_length=node.get("maxLength"),
-        minimum=node.get("minimum"), maximum=node.get("maximum"),
-        exclusive_minimum=node.get("exclusiveMinimum"), exclusive_maximum=node.get("exclusiveMaximum"),
-        items=items, max_items=node.get("maxItems"), min_items=node.get("minItems"),
-    )
-
-
-@cache
-def contract_rules(contract: type[BaseModel]) -> tuple[FieldRule, ...] | None:
-    """Every field's rule, from the contract's JSON Schema; None when one of them uses a construct the
-    generator does not know (the whole contract is then left to pydantic)."""
-    schema = contract.model_json_schema()
-    if schema.get("additionalProperties", False) is not False:
-        return None  # a contract that takes unknown fields: the key check below would be wrong
-    try:
-        return tuple(_rule(schema, name, node) for name, node in schema["properties"].items())
-    except Unsupported:
-        return None
+    """A contract's pattern (`contracts.json_rules.pattern_body` vetted it) as a Java regex with the
+    same anchors."""
+    return rf"\A(?:{pattern_body(pattern)})\z"
 
 
 # -- the Spark side -----------------------------------------------------------------------------------
@@ -218,7 +128,7 @@ def _value_checks(value: Column, rule: FieldRule) -> list[Column]:
         if rule.max_length is not None:
             checks.append(F.char_length(value) <= rule.max_length)
         if rule.pattern is not None:
-            checks.append(value.rlike(rule.pattern))
+            checks.append(value.rlike(_java_pattern(rule.pattern)))
         if rule.enum is not None:
             checks.append(value.isin(*rule.enum))
     if rule.kind == "uuid":

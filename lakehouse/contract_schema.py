@@ -11,15 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contracts.json_rules import resolve_ref
+
 _SCALARS = {"number": "DOUBLE", "integer": "BIGINT", "boolean": "BOOLEAN", "string": "STRING"}
-
-
-def resolve_ref(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-    """`node` with its `$ref` (to the schema's `$defs`) replaced by the definition, its own keys kept."""
-    if "$ref" in node:
-        name = node["$ref"].rsplit("/", 1)[-1]
-        return {**schema["$defs"][name], **{k: v for k, v in node.items() if k != "$ref"}}
-    return node
 
 
 def _spark_type(schema: dict[str, Any], node: dict[str, Any]) -> str:

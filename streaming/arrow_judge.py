@@ -1,0 +1,323 @@
+"""Contract checks of many payloads at once, in Arrow's C++: pydantic runs only on what they leave.
+
+Why: judging a backlog on the driver cost about 10 µs a record in Python (pydantic's strict parse, a
+second parse for the values silver stores, the date-times' instants), most of the driver's share of
+a micro-batch. Here a topic's payloads are parsed together by Arrow's JSON reader into the contract's
+columns, and every rule of the contract (`contracts.json_rules`, read from its JSON Schema) is checked
+column by column; a payload that passes gets its verdict and silver's values without pydantic.
+
+Sound, not complete: a payload is accepted here only when pydantic (strict) accepts it too, with the
+same values (`streaming.validation.judge_payload`); whatever these checks cannot prove is left to
+`judge_payload`, which decides and names the reason. So this path passes on:
+
+- a payload that is not one JSON object from its first byte to its last (`{` ... `}`: no padding),
+  holds a line break, is not UTF-8, is larger than the contract allows, or that Arrow's reader
+  refuses together with its neighbours (a duplicate key, a key the contract does not know, a value
+  of another JSON type, nesting, a number its column cannot hold): the batch is split in halves until
+  the payloads Arrow refuses stand alone;
+- a null where the contract does not take one, or a field left out that has a default (Arrow reads
+  both as null, and a left-out required field must be refused);
+- a date-time in any spelling but `YYYY-MM-DDTHH:MM:SS[.ffffff](Z|±HH:MM)`, years 1900-2199, offsets
+  below 18 h, on a day that exists; a UUID in any spelling but 8-4-4-4-12 hex;
+- NaN or an infinity, and every bound, length, pattern and enum the payload breaks. Patterns run on
+  RE2 anchored with `\\A` and `\\z`; RE2's `\\d` matches fewer characters than the contracts' Rust
+  regexes, which only leaves more to pydantic.
+
+`tests/streaming/test_arrow_judge.py` holds this to `judge_payload` on the hostile corpus and on
+generated documents of every contract.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache, reduce
+from typing import Any, Final
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+from pydantic import BaseModel
+
+from contracts.json_rules import FieldRule, contract_rules, pattern_body
+from contracts.quality import MAX_PAYLOAD_BYTES
+from lakehouse.contract_schema import contract_columns
+
+DATE_TIME: Final = (r"\A(?:19|20|21)[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+                    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?(?:Z|[+-](?:0[0-9]|1[0-7]):[0-5][0-9])\z")
+UUID_TEXT: Final = r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\z"
+# Arrow refuses a block (a key written twice, a lone surrogate): it is halved until the payloads it
+# refuses are in blocks of at most this many, which are left to pydantic whole
+_SMALLEST_SPLIT: Final = 64
+_FIRST_BLOCK: Final = 8192  # payloads per block read at first: a refused block costs its size again
+# JSON tokens (RE2) that Arrow's reader reads into the column's type: no line breaks (a payload is one
+# line of the reader's input), integers of at most 18 digits (int64), numbers of at most 30 digits
+# before the point and a two-digit exponent (finite doubles)
+_WS: Final = r"[ \t]*"
+_STRING: Final = r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
+_INTEGER: Final = r"-?(?:0|[1-9][0-9]{0,17})"
+_NUMBER: Final = r"-?(?:0|[1-9][0-9]{0,29})(?:\.[0-9]{1,30})?(?:[eE][+-]?[0-9]{1,2})?"
+
+
+@dataclass(frozen=True)
+class FastVerdicts:
+    """The payloads these checks accept: their positions in the input, and for each its observation
+    time (epoch microseconds) and the values silver stores for its contract fields, as a table of
+    `values_schema(contract)` (`event_id` in canonical form: what `streaming.validation.silver_values`
+    gives, column by column)."""
+
+    positions: np.ndarray
+    observed_us: np.ndarray
+    values: pa.Table
+
+
+def judge_fast(contract: type[BaseModel], payloads: pa.Array | Sequence[bytes | None]) -> FastVerdicts:
+    """The payloads of one contract that pass every check (see the module's docstring)."""
+    rules = contract_rules(contract)
+    if rules is None:  # a construct the rules do not describe: every payload is left to pydantic
+        return FastVerdicts(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), pa.table({}))
+    schema = values_schema(contract)
+    nothing = FastVerdicts(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), schema.empty_table())
+    if not len(payloads):
+        return nothing
+    raw = payloads if isinstance(payloads, pa.Array) else pa.array(payloads, pa.binary())
+    shaped = _mask(pc.and_kleene(pc.match_substring_regex(raw, _shape_pattern(rules)),
+                                 pc.less_equal(pc.binary_length(raw), MAX_PAYLOAD_BYTES)))
+    candidates = np.flatnonzero(shaped)
+    lines: list[bytes] = raw.filter(pa.array(shaped)).to_pylist()
+    if not _utf8(b"\n".join(lines)):  # rare: keep the payloads that are UTF-8
+        kept = [index for index, line in enumerate(lines) if _utf8(line)]
+        candidates, lines = candidates[kept], [lines[index] for index in kept]
+    parsed = _parse(lines, _read_schema(rules))
+    if not parsed:
+        return nothing
+    positions = np.concatenate([candidates[start:start + table.num_rows] for start, table in parsed])
+    table = pa.concat_tables([table for _, table in parsed])
+    accepted, instants = _checked(table, rules, raw.take(pa.array(positions)))
+    keep = np.flatnonzero(accepted)
+    if keep.size == 0:
+        return nothing
+    table = table.take(pa.array(keep))
+    columns = []
+    for rule, field in zip(rules, schema, strict=True):
+        if rule.kind == "date-time":
+            micros = instants[rule.name][keep]
+            present = ~np.isnan(micros)  # a nullable date-time left null
+            columns.append(pa.array(np.where(present, micros, 0).astype(np.int64), pa.int64(),
+                                    mask=~present).cast(field.type))
+        elif rule.name == "event_id":
+            columns.append(pc.utf8_lower(table.column(rule.name)))
+        else:
+            columns.append(table.column(rule.name).cast(field.type))
+    return FastVerdicts(positions[keep], instants["observed_at"][keep].astype(np.int64),
+                        pa.Table.from_arrays(columns, schema=schema))
+
+
+def _value_type(kind: str) -> pa.DataType:
+    if kind.startswith("ARRAY<") and kind.endswith(">"):
+        return pa.list_(_value_type(kind[len("ARRAY<"):-1]))
+    return {"STRING": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_(),
+            "TIMESTAMP": pa.timestamp("us", tz="UTC")}[kind]
+
+
+@cache
+def values_schema(contract: type[BaseModel]) -> pa.Schema:
+    """The contract's fields as silver stores them (`lakehouse.contract_schema.contract_columns`), in
+    Arrow: date-times as UTC timestamps."""
+    return pa.schema([pa.field(sys.intern(name), _value_type(kind)) for name, kind, _ in contract_columns(contract)])
+
+
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _token(rule: FieldRule) -> str:
+    """The JSON text of a value of the rule's column type (RE2)."""
+    if rule.kind == "array":
+        assert rule.items is not None
+        item = _token(rule.items)
+        token = rf"\[{_WS}(?:{item}(?:{_WS},{_WS}{item})*)?{_WS}\]"
+    else:
+        token = {"integer": _INTEGER, "number": _NUMBER, "boolean": "(?:true|false)"}.get(rule.kind, _STRING)
+    return rf"(?:{token}|null)" if rule.nullable else token
+
+
+@cache
+def _shape_pattern(rules: tuple[FieldRule, ...]) -> str:
+    """One JSON object on one line whose every member is a field of the contract holding a token its
+    Arrow column reads: what Arrow's reader takes without refusing the block it is in, but for a key
+    written twice (the block is then split, `_parse`). A field left out reads as null."""
+    member = "|".join(rf'"{re.escape(rule.name)}"{_WS}:{_WS}{_token(rule)}' for rule in rules)
+    return rf"\A\{{{_WS}(?:{member})(?:{_WS},{_WS}(?:{member}))*{_WS}\}}\z"
+
+
+def _arrow_type(rule: FieldRule) -> pa.DataType:
+    if rule.kind == "array":
+        assert rule.items is not None
+        return pa.list_(_arrow_type(rule.items))
+    return {"integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}.get(rule.kind, pa.string())
+
+
+@cache
+def _read_schema(rules: tuple[FieldRule, ...]) -> pa.Schema:
+    """The contract as Arrow's JSON reader reads it: date-times and UUIDs as their text."""
+    return pa.schema([pa.field(rule.name, _arrow_type(rule)) for rule in rules])
+
+
+def _parse(lines: list[bytes], schema: pa.Schema) -> list[tuple[int, pa.Table]]:
+    """(offset in `lines`, table) for the runs of payloads Arrow reads one row each."""
+    return [run for start in range(0, len(lines), _FIRST_BLOCK)
+            for run in _parse_block(lines[start:start + _FIRST_BLOCK], schema, start)]
+
+
+def _parse_block(lines: list[bytes], schema: pa.Schema, start: int) -> list[tuple[int, pa.Table]]:
+    if not lines:
+        return []
+    try:
+        table = pj.read_json(io.BytesIO(b"\n".join(lines)), parse_options=pj.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="error", newlines_in_values=False))
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        table = None
+    if table is not None and table.num_rows == len(lines):
+        return [(start, table.combine_chunks())]
+    if len(lines) <= _SMALLEST_SPLIT:
+        return []
+    middle = len(lines) // 2
+    return _parse_block(lines[:middle], schema, start) + _parse_block(lines[middle:], schema, start + middle)
+
+
+def _checked(table: pa.Table, rules: tuple[FieldRule, ...],
+             raw: pa.Array) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Which rows pass every rule, and each date-time field's instants in epoch microseconds (float64,
+    NaN where null or not a `DATE_TIME`: exact below 2**53 µs, years up to 2255). `raw`: the rows'
+    payloads, which tell a field written as null from one left out."""
+    passing = np.ones(table.num_rows, dtype=bool)
+    instants: dict[str, np.ndarray] = {}
+    for rule in rules:
+        column = table.column(rule.name)
+        present = _passes(column, rule)
+        if rule.kind == "date-time":
+            micros = _epoch_micros(column)
+            instants[rule.name] = micros
+            present &= ~np.isnan(micros)
+        if rule.nullable and not rule.required and (not rule.has_default or rule.default is None):
+            present |= _mask(pc.is_null(column))  # null or left out: None either way
+        elif rule.nullable and rule.required:  # null, but not left out
+            present |= _mask(pc.is_null(column)) & _mask(pc.match_substring_regex(raw, _key_pattern(rule.name)))
+        passing &= present
+    return passing, instants
+
+
+def _key_pattern(name: str) -> str:
+    """The field's key in a payload `_shape_pattern` took: a JSON string followed by a colon is a key,
+    and in such a payload every key is a field's name as written."""
+    return rf'"{re.escape(name)}"{_WS}:'
+
+
+def _mask(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A boolean Arrow result as a numpy mask, null as False."""
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _passes(column: pa.ChunkedArray, rule: FieldRule) -> np.ndarray:
+    """Where the field holds a value (not null) that meets the rule."""
+    checks = [pc.is_valid(column), *_value_checks(column, rule)]
+    return _mask(reduce(pc.and_kleene, checks))
+
+
+def _value_checks(values: pa.ChunkedArray | pa.Array, rule: FieldRule) -> list[Any]:
+    checks: list[Any] = []
+    if rule.kind == "number":
+        checks.append(pc.is_finite(values))
+    if rule.kind in {"string", "uuid", "date-time"}:
+        if rule.min_length is not None:
+            checks.append(pc.greater_equal(pc.utf8_length(values), rule.min_length))
+        if rule.max_length is not None:
+            checks.append(pc.less_equal(pc.utf8_length(values), rule.max_length))
+        if rule.pattern is not None:
+            checks.append(pc.match_substring_regex(values, rf"\A(?:{pattern_body(rule.pattern)})\z"))
+        if rule.enum is not None:
+            checks.append(pc.is_in(values, value_set=pa.array(rule.enum, pa.string())))
+    if rule.kind == "uuid":
+        checks.append(pc.match_substring_regex(values, UUID_TEXT))
+    if rule.kind in {"integer", "number"}:
+        checks += _bounds(values, rule)
+    if rule.kind == "array":
+        assert rule.items is not None
+        lengths = pc.list_value_length(values)
+        if rule.max_items is not None:
+            checks.append(pc.less_equal(lengths, rule.max_items))
+        if rule.min_items is not None:
+            checks.append(pc.greater_equal(lengths, rule.min_items))
+        checks.append(_items_pass(values, rule.items))
+    return checks
+
+
+def _bounds(values: pa.ChunkedArray | pa.Array, rule: FieldRule) -> list[Any]:
+    checks = []
+    if rule.minimum is not None:
+        checks.append(pc.greater_equal(values, rule.minimum))
+    if rule.maximum is not None:
+        checks.append(pc.less_equal(values, rule.maximum))
+    if rule.exclusive_minimum is not None:
+        checks.append(pc.greater(values, rule.exclusive_minimum))
+    if rule.exclusive_maximum is not None:
+        checks.append(pc.less(values, rule.exclusive_maximum))
+    return checks
+
+
+def _items_pass(values: pa.ChunkedArray | pa.Array, items: FieldRule) -> pa.Array:
+    """Per list: every element is a value (no null) that meets `items`."""
+    lists = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    elements = pc.list_flatten(lists)
+    failing = ~_mask(reduce(pc.and_kleene, [pc.is_valid(elements), *_value_checks(elements, items)])) \
+        if len(elements) else np.zeros(0, dtype=bool)
+    owners = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), dtype=np.int64)
+    bad = np.zeros(len(lists), dtype=bool)
+    bad[owners[failing]] = True
+    return pa.array(~bad)
+
+
+def _epoch_micros(texts: pa.ChunkedArray) -> np.ndarray:
+    """Epoch microseconds of each `DATE_TIME` text on a day that exists (NaN otherwise): the civil
+    date's day number (Hinnant's `days_from_civil`) and the clock, less the offset, in integers."""
+    matches = _mask(pc.match_substring_regex(texts, DATE_TIME))
+    result = np.full(len(texts), np.nan)
+    if not matches.any():
+        return result
+    chosen = pc.filter(texts, pa.array(matches)).combine_chunks()
+
+    def number(start: int, length: int) -> np.ndarray:
+        return np.asarray(pc.cast(pc.utf8_slice_codeunits(chosen, start, start + length), pa.int64()), dtype=np.int64)
+
+    year, month, day = number(0, 4), number(5, 2), number(8, 2)
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    month_days = np.where(np.isin(month, (4, 6, 9, 11)), 30, np.where(month == 2, np.where(leap, 29, 28), 31))
+    shifted = year - (month <= 2)
+    era = shifted // 400
+    year_of_era = shifted - era * 400
+    day_of_year = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days = era * 146097 + day_of_era - 719468
+    seconds = days * 86400 + number(11, 2) * 3600 + number(14, 2) * 60 + number(17, 2)
+    fraction = pc.struct_field(pc.extract_regex(chosen, r"\.(?P<f>[0-9]{1,6})"), [0])
+    micros = np.asarray(pc.fill_null(pc.cast(pc.utf8_rpad(fraction, 6, "0"), pa.int64()), 0), dtype=np.int64)
+    zoned = _mask(pc.not_equal(pc.utf8_slice_codeunits(chosen, -1, None), "Z"))
+    zone = pc.utf8_slice_codeunits(chosen, -6, None)
+    sign = np.where(_mask(pc.equal(pc.utf8_slice_codeunits(zone, 0, 1), "-")), -1, 1)
+    hours = np.where(zoned, np.asarray(pc.cast(pc.if_else(pa.array(zoned), pc.utf8_slice_codeunits(zone, 1, 3), "0"),
+                                               pa.int64()), dtype=np.int64), 0)
+    minutes = np.where(zoned, np.asarray(pc.cast(pc.if_else(pa.array(zoned), pc.utf8_slice_codeunits(zone, 4, 6), "0"),
+                                                 pa.int64()), dtype=np.int64), 0)
+    offset = sign * (hours * 3600 + minutes * 60)
+    instants = (seconds - offset) * 1_000_000 + micros
+    result[matches] = np.where(day <= month_days, instants, np.nan)
+    return result
