@@ -117,7 +117,7 @@ from streaming.silver_frames import (
     quarantine_table,
     records_of,
     silver_frame,
-    silver_table,
+    silver_table_of_views,
 )
 from streaming.silver_rows import JudgedBatch, Record, Verdict, judge_batch, touched_windows
 
@@ -623,7 +623,7 @@ class LakehousePipeline:
             judged = judge_batch(records, self.topics.actual_to_base,
                                  self.rule_state.frontiers, self.rule_state.seen(),
                                  self.rules.late_allowance_minutes, self.rules.future_tolerance_minutes, batch_id,
-                                 now)
+                                 now, table.column("value").combine_chunks())
         if unprocessable is not None:
             judged.unprocessable = [Verdict(Record(row.topic, row.partition, row.offset, 0, None), UNPROCESSABLE,
                                             row.error) for row in unprocessable.collect()]
@@ -696,7 +696,7 @@ class LakehousePipeline:
         # silver's Arrow table is built here (a value it cannot hold fails the batch before gold or an
         # alert goes out); handing it to Spark, and quarantine's frame, on the pool, beside gold and alerts
         with collector_paused():
-            table = silver_table(judged.rows)
+            table = silver_table_of_views(judged.views)
 
         def append_silver() -> bool:
             with background_jobs(self.spark):

@@ -105,6 +105,32 @@ def silver_table(rows: dict[str, list[dict[str, Any]]]) -> pa.Table:
     return pa.concat_tables(tables) if tables else layout.empty_table()
 
 
+def silver_table_of_views(views: dict[str, pa.Table]) -> pa.Table:
+    """`silver_table` of the accepted rows as judging built them (`JudgedBatch.views`, base topic -> the
+    topic's view rows as an Arrow table): the same table, column by column, with no row in Python."""
+    layout = arrow_schema(SILVER_EVENTS.schema())
+    structs = {silver_name(topic) for topic in SILVER_VIEWS}
+    tables = []
+    for topic, view in views.items():
+        if not view.num_rows:
+            continue
+        own = silver_name(topic)
+        columns = []
+        for column in layout:
+            if column.name == own:
+                fields = list(column.type)
+                children = [view.column(f.name).combine_chunks().cast(f.type) for f in fields]
+                columns.append(pa.StructArray.from_arrays(children, fields=fields))
+            elif column.name in structs:
+                columns.append(pa.nulls(view.num_rows, column.type))
+            elif column.name == "base_topic":
+                columns.append(pa.array([topic] * view.num_rows, column.type))
+            else:
+                columns.append(view.column(column.name).cast(column.type))
+        tables.append(pa.Table.from_arrays(columns, schema=layout))
+    return pa.concat_tables(tables) if tables else layout.empty_table()
+
+
 def quarantine_table(judged: JudgedBatch, topics: TopicMap, quarantined_at: datetime, batch_id: int) -> pa.Table:
     """Quarantine's rows for the verdicts of records judged on the driver (not the unprocessable, which
     `quarantine_frame` joins from bronze), as an Arrow table: the same rows `quarantine_frame` makes, built

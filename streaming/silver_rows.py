@@ -4,10 +4,16 @@ Why: judging a streaming micro-batch in Spark took a dozen Spark jobs (a Python 
 window functions and joins for the time rules, `from_json` for conform, local checkpoints between
 them, then a collect of the accepted rows for gold), about 4 s for a few thousand records on two
 cores, most of it planning and scheduling. Here the batch's records are read once (one Spark job) and
-judged in plain Python: one strict pydantic pass per record (`streaming.validation.judge_payload`,
-the validator the UDF runs) and the time rules over the batch in arrival order, against the
-frontiers and ids `streaming.rule_state` carries. The accepted rows come out as the flat dicts gold
-and fusion read, and silver's append is built from them.
+judged on the driver, a topic at a time and column by column: the contract checks in Arrow
+(`streaming.arrow_judge`), strict pydantic (`streaming.validation.judge_payload`, the validator the
+UDF runs) only for the payloads those checks leave, then the time rules over the topic's valid
+records in arrival order, as arrays, against the frontiers and ids `streaming.rule_state` carries.
+The accepted rows come out twice from the same columns: an Arrow table per topic for silver's append
+(`JudgedBatch.views`), and the flat dicts gold and fusion read (`JudgedBatch.rows`).
+
+A record at a time, the same judging cost a backlog's driver about 21 µs a record (pydantic, the
+values silver stores, the rules, then silver's table built from the dicts again); see the README's
+lakehouse bench for what this costs now.
 
 The Spark path (`classify`, `judge`, `conform`) stays what replays and backfills run over many
 batches at once; `tests/streaming/test_silver_rows.py` holds the two equal, verdict for verdict and
@@ -17,16 +23,23 @@ documented in `streaming.silver`.
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import groupby
-from operator import attrgetter, itemgetter
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
-from contracts.cities import city_names
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from contracts.cities import CITY_NAMES
 from contracts.quality import UNPROCESSABLE
+from contracts.topics import EVENT_CONTRACTS
+from streaming.arrow_judge import judge_fast, values_schema
 from streaming.gold.windows import five_minute_floor
 from streaming.rule_expressions import to_spark_string
 from streaming.standards.rounding import round_half_up
@@ -34,11 +47,6 @@ from streaming.validation import epoch_micros, judge_payload
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-# sort and group keys, in C rather than a lambda per record
-_ARRIVAL_ORDER = attrgetter("base_topic", "record.kafka_us", "record.partition", "record.offset")
-_BASE_TOPIC = attrgetter("base_topic")
-_KAFKA_US = attrgetter("record.kafka_us")
-_KAFKA_ORDER = itemgetter("_topic", "_partition", "_offset")
 
 
 class Record(NamedTuple):
@@ -71,6 +79,7 @@ class JudgedBatch:
     to the time rules' state."""
 
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # base topic -> accepted view rows
+    views: dict[str, pa.Table] = field(default_factory=dict)  # base topic -> the same rows, as an Arrow table
     quarantined: list[Verdict] = field(default_factory=list)
     # found unprocessable by the safety net, never collected: known by their coordinates only
     unprocessable: list[Verdict] = field(default_factory=list)
@@ -91,106 +100,226 @@ class JudgedBatch:
         return dict(counts)
 
 
-@dataclass(slots=True)
-class _Valid:
-    """A contract-valid record on its way through the time rules."""
+class _Topic(NamedTuple):
+    """A topic's contract-valid records, in the order judging found them: where each is in the batch,
+    and their Kafka coordinates, event ids, observation times and silver's values."""
 
-    record: Record
-    base_topic: str
-    event_id: str
-    observed_us: int
-    values: dict[str, Any]
-    future: bool = False
-    sent_in_future: bool = False
-    behind_s: float | None = None
-    late: bool = False
+    indices: np.ndarray  # positions in the batch's records
+    topics: list[str]
+    partitions: np.ndarray
+    offsets: np.ndarray
+    kafka_us: np.ndarray
+    event_ids: list[str]
+    observed_us: np.ndarray
+    values: pa.Table  # `values_schema` of the contract
 
 
-def judge_batch(records: Iterable[Record], base_of: Mapping[str, str], frontiers: Mapping[str, datetime],
+def judge_batch(records: Sequence[Record], base_of: Mapping[str, str], frontiers: Mapping[str, datetime],
                 seen: Mapping[str, Mapping[str, Any]], late_allowance_minutes: float,
-                future_tolerance_minutes: float, batch_id: int, ingested_at: datetime) -> JudgedBatch:
+                future_tolerance_minutes: float, batch_id: int, ingested_at: datetime,
+                values: pa.Array | None = None) -> JudgedBatch:
     """Judge one micro-batch as `streaming.silver.judge` then `conform` do.
 
     `base_of`: consumed topic -> catalogue topic. `frontiers` and `seen` (base topic -> event ids):
-    what earlier batches left (`streaming.rule_state`).
+    what earlier batches left (`streaming.rule_state`). `values`: the records' payloads as an Arrow
+    binary array in the records' order (the collected batch's column; read from `records` when None).
+
+    A topic's payloads are checked together in Arrow (`streaming.arrow_judge`); pydantic judges only
+    those the checks leave (`judge_payload`). The time rules then run over each topic's valid records
+    as arrays, and its accepted rows are built column by column: `JudgedBatch.views` for silver's
+    table, `JudgedBatch.rows` for gold.
     """
     judged = JudgedBatch()
-    valid: list[_Valid] = []
-    for record in records:
-        base_topic = base_of.get(record.topic)  # None: the validator quarantines it as unprocessable
-        (reason, detail, event_id, observed_us), values = judge_payload(base_topic, record.value)
-        if reason is not None or base_topic is None or event_id is None or observed_us is None or values is None:
-            judged.quarantined.append(Verdict(record, reason or UNPROCESSABLE, detail))
-        else:
-            valid.append(_Valid(record, base_topic, event_id, observed_us, values))
-    ingested_us = epoch_micros(ingested_at)
-    tolerance_us = int(future_tolerance_minutes * 60) * 1_000_000
-    allowance_s = late_allowance_minutes * 60
-    valid.sort(key=_ARRIVAL_ORDER)
-    for base_topic, group in groupby(valid, key=_BASE_TOPIC):
-        in_topic = list(group)
-        _mark_future_and_late(in_topic, frontiers.get(base_topic), ingested_us, tolerance_us, allowance_s)
-        _decide(in_topic, seen.get(base_topic, {}), judged, ingested_at, allowance_s, batch_id)
-    for rows in judged.rows.values():
-        rows.sort(key=_KAFKA_ORDER)
+    invalid: list[tuple[int, Verdict]] = []
+    by_topic: dict[str, list[int]] = defaultdict(list)
+    for index, record in enumerate(records):
+        base_topic = base_of.get(record.topic)
+        if base_topic in EVENT_CONTRACTS:
+            by_topic[base_topic].append(index)
+        else:  # no contract: the validator names it unprocessable
+            (reason, detail, _, _), _ = judge_payload(base_topic, record.value)
+            invalid.append((index, Verdict(record, reason or UNPROCESSABLE, detail)))
+    valid = {topic: _validated(topic, indices, records, values, invalid) for topic, indices in by_topic.items()}
+    invalid.sort(key=itemgetter(0))
+    judged.quarantined.extend(verdict for _, verdict in invalid)
+    rules = _Rules(epoch_micros(ingested_at), int(future_tolerance_minutes * 60) * 1_000_000,
+                   late_allowance_minutes * 60, ingested_at, batch_id)
+    for topic in sorted(valid):
+        _apply_rules(topic, valid[topic], records, frontiers.get(topic), seen.get(topic, {}), rules, judged)
     return judged
 
 
-def _mark_future_and_late(in_topic: list[_Valid], frontier: datetime | None, ingested_us: int, tolerance_us: int,
-                          allowance_s: float) -> None:
-    """`future`, and how far behind the frontier: the newest non-future observed_at of the records that
-    arrived before, or in the same millisecond (ordered by Kafka timestamp: one batch arrived at once)."""
-    frontier_us = None if frontier is None else epoch_micros(frontier)
-    for item in in_topic:
-        item.sent_in_future = item.record.kafka_us > ingested_us + tolerance_us
-        item.future = item.observed_us > item.record.kafka_us + tolerance_us or item.sent_in_future
-    running: int | None = None
-    for _, peers in groupby(in_topic, key=_KAFKA_US):
-        same_ms = list(peers)
-        for item in same_ms:
-            if not item.future:
-                running = item.observed_us if running is None else max(running, item.observed_us)
-        reference = running if frontier_us is None else frontier_us if running is None else max(frontier_us, running)
-        for item in same_ms:
-            if reference is not None:
-                # as Spark: each TIMESTAMP cast to DOUBLE seconds, then subtracted
-                item.behind_s = float(reference) / 1e6 - float(item.observed_us) / 1e6
-                item.late = item.behind_s > allowance_s
-
-
-def _decide(in_topic: list[_Valid], seen: Mapping[str, Any], judged: JudgedBatch, ingested_at: datetime,
-            allowance_s: float, batch_id: int) -> None:
-    """Each record's reason in arrival order (future, duplicate_event_id, late), the accepted as rows."""
-    kept: set[str] = set()  # ids of earlier records of the batch that were neither future nor late
-    topic = in_topic[0].base_topic if in_topic else ""
-    newest: int | None = None
-    for item in in_topic:
-        record = item.record
-        if not item.future:
-            newest = item.observed_us if newest is None else max(newest, item.observed_us)
-        seen_before = item.event_id in seen
-        kept_before = item.event_id in kept
-        if not item.future and not item.late:
-            kept.add(item.event_id)
-        if item.future:
-            reason = "future"
-            detail = (f"Kafka timestamp is after the record arrived at {to_spark_string(ingested_at)}"
-                      if item.sent_in_future else
-                      f"observed_at is after its Kafka timestamp {_timestamp_text(record.kafka_us)}")
-        elif seen_before or kept_before:
-            reason = "duplicate_event_id"
-            detail = "event_id already in silver" if seen_before else "event_id of an earlier record"
-        elif item.late:
-            reason = "late"
-            assert item.behind_s is not None  # late is only set with behind_s
-            # format_string('%.0f'): Java rounds the double's decimal digits HALF_UP, as round() does
-            detail = f"{int(round_half_up(item.behind_s / 60, 0))} minutes behind the topic frontier"
+def _validated(base_topic: str, indices: list[int], records: Sequence[Record], values: pa.Array | None,
+               invalid: list[tuple[int, Verdict]]) -> _Topic:
+    """A topic's contract-valid records: those Arrow's checks accept, then those pydantic accepts among
+    the rest (the others go to `invalid` with their verdicts)."""
+    contract = EVENT_CONTRACTS[base_topic]
+    at = np.asarray(indices, dtype=np.int64)
+    payloads = values.take(pa.array(at)) if values is not None else [records[i].value for i in indices]
+    fast = judge_fast(contract, payloads)
+    left = np.ones(len(indices), dtype=bool)
+    left[fast.positions] = False
+    slow_indices: list[int] = []
+    slow_observed: list[int] = []
+    slow_values: list[dict[str, Any]] = []
+    for index in at[left].tolist():
+        record = records[index]
+        (reason, detail, event_id, observed_us), row = judge_payload(base_topic, record.value)
+        if reason is not None or event_id is None or observed_us is None or row is None:
+            invalid.append((index, Verdict(record, reason or UNPROCESSABLE, detail)))
         else:
-            judged.rows.setdefault(topic, []).append(_silver_row(item, ingested_at, batch_id))
-            continue
-        judged.quarantined.append(Verdict(record, reason, detail, item.event_id, item.observed_us))
-    if newest is not None:
-        judged.frontiers[topic] = _moment(newest)
+            slow_indices.append(index)
+            slow_observed.append(observed_us)
+            slow_values.append(row)
+    chosen = np.concatenate([at[fast.positions], np.asarray(slow_indices, dtype=np.int64)])
+    table = pa.concat_tables([fast.values, pa.Table.from_pylist(slow_values, schema=values_schema(contract))])
+    topics, partitions, offsets, kafka_us = (list(column) for column in zip(*(records[i][:4] for i in chosen.tolist()),
+                                                                           strict=True)) \
+        if len(chosen) else ([], [], [], [])
+    return _Topic(chosen, topics, np.asarray(partitions, dtype=np.int64), np.asarray(offsets, dtype=np.int64),
+                  np.asarray(kafka_us, dtype=np.int64), table.column("event_id").to_pylist(),
+                  np.concatenate([fast.observed_us, np.asarray(slow_observed, dtype=np.int64)]), table)
+
+
+class _Rules(NamedTuple):
+    ingested_us: int
+    tolerance_us: int
+    allowance_s: float
+    ingested_at: datetime
+    batch_id: int
+
+
+_ACCEPTED, _FUTURE, _DUPLICATE, _LATE = 0, 1, 2, 3
+_NO_MOMENT = np.iinfo(np.int64).min
+
+
+def _apply_rules(topic: str, valid: _Topic, records: Sequence[Record], frontier: datetime | None,
+                 seen: Mapping[str, Any], rules: _Rules, judged: JudgedBatch) -> None:
+    """The time rules over a topic's valid records in arrival order (Kafka timestamp, partition,
+    offset; one batch arrived at once): each record's reason (future, duplicate_event_id, late), the
+    accepted as silver's rows, the topic's newest non-future observed_at as its frontier."""
+    count = len(valid.indices)
+    if count == 0:
+        return
+    order = np.lexsort((valid.indices, valid.offsets, valid.partitions, valid.kafka_us))
+    kafka_us, observed = valid.kafka_us[order], valid.observed_us[order]
+    event_ids = [valid.event_ids[i] for i in order.tolist()]
+    # future: observed after its Kafka timestamp, or a Kafka timestamp after the record arrived (compared
+    # so that neither side can overflow: a producer may set any Kafka timestamp)
+    sent_in_future = kafka_us > rules.ingested_us + rules.tolerance_us
+    future = (observed - rules.tolerance_us > kafka_us) | sent_in_future
+    # the frontier each record is judged against: the newest non-future observed_at of the records that
+    # arrived before it or in the same millisecond, and the frontier earlier batches left
+    running = np.maximum.accumulate(np.where(future, _NO_MOMENT, observed))
+    starts = np.r_[True, kafka_us[1:] != kafka_us[:-1]]
+    ends = np.r_[kafka_us[1:] != kafka_us[:-1], True]
+    reference = running[ends][np.cumsum(starts) - 1]
+    known = reference != _NO_MOMENT
+    if frontier is not None:
+        reference = np.where(known, np.maximum(reference, epoch_micros(frontier)), epoch_micros(frontier))
+        known = np.ones(count, dtype=bool)
+    # as Spark: each TIMESTAMP cast to DOUBLE seconds, then subtracted
+    behind = np.where(known, reference.astype(np.float64) / 1e6 - observed.astype(np.float64) / 1e6, 0.0)
+    late = known & (behind > rules.allowance_s)
+    kept_before = _kept_before(event_ids, ~future & ~late)
+    seen_before = np.fromiter((event_id in seen for event_id in event_ids), dtype=bool, count=count)
+    reasons = np.select([future, seen_before | kept_before, late], [_FUTURE, _DUPLICATE, _LATE], _ACCEPTED)
+    for at in np.flatnonzero(reasons != _ACCEPTED).tolist():
+        record = records[int(valid.indices[order[at]])]
+        judged.quarantined.append(Verdict(record, *_reason(int(reasons[at]), bool(sent_in_future[at]),
+                                                           bool(seen_before[at]), float(behind[at]), record, rules),
+                                          event_ids[at], int(observed[at])))
+    if (~future).any():
+        judged.frontiers[topic] = _moment(int(observed[~future].max()))
+    accepted = order[reasons == _ACCEPTED]
+    behind_of = np.empty(count)
+    behind_of[order] = behind
+    if accepted.size:
+        # silver's row order: by Kafka topic, partition and offset
+        topic_rank = {name: rank for rank, name in enumerate(sorted(set(valid.topics)))}
+        ranks = np.fromiter((topic_rank[valid.topics[i]] for i in accepted.tolist()), dtype=np.int64,
+                            count=accepted.size)
+        accepted = accepted[np.lexsort((valid.offsets[accepted], valid.partitions[accepted], ranks))]
+        view = _view(valid, accepted, behind_of[accepted], rules)
+        judged.views[topic] = view
+        judged.rows[topic] = _view_rows(topic, view, rules.ingested_at)
+
+
+def _kept_before(event_ids: list[str], kept: np.ndarray) -> np.ndarray:
+    """Whether an earlier record (in the given order) with the same event id was kept: neither future nor late."""
+    codes: dict[str, int] = {}
+    code = np.fromiter((codes.setdefault(event_id, len(codes)) for event_id in event_ids), dtype=np.int64,
+                       count=len(event_ids))
+    by_id = np.argsort(code, kind="stable")
+    kept_sorted = kept[by_id].astype(np.int64)
+    total = np.cumsum(kept_sorted) - kept_sorted  # kept records before each, over all ids
+    first = np.r_[True, code[by_id][1:] != code[by_id][:-1]]
+    group_start = total[first][np.cumsum(first) - 1]
+    before = np.empty(len(event_ids), dtype=bool)
+    before[by_id] = (total - group_start) > 0
+    return before
+
+
+def _reason(reason: int, sent_in_future: bool, seen_before: bool, behind_s: float, record: Record,
+            rules: _Rules) -> tuple[str, str]:
+    if reason == _FUTURE:
+        return "future", (f"Kafka timestamp is after the record arrived at {to_spark_string(rules.ingested_at)}"
+                          if sent_in_future else
+                          f"observed_at is after its Kafka timestamp {_timestamp_text(record.kafka_us)}")
+    if reason == _DUPLICATE:
+        return "duplicate_event_id", "event_id already in silver" if seen_before else "event_id of an earlier record"
+    # format_string('%.0f'): Java rounds the double's decimal digits HALF_UP, as round() does
+    return "late", f"{int(round_half_up(behind_s / 60, 0))} minutes behind the topic frontier"
+
+
+_DAY_US = 86_400 * 1_000_000
+
+
+def _view(valid: _Topic, accepted: np.ndarray, behind: np.ndarray, rules: _Rules) -> pa.Table:
+    """The accepted records as rows of the topic's silver view (what `conform` gives): the contract's
+    values, the city's names, the observation day, how late, and the Kafka coordinates."""
+    values = valid.values.take(pa.array(accepted))
+    city = values.column("city_code")
+    codes = pa.array(list(CITY_NAMES), pa.string())
+    where = pc.index_in(city, value_set=codes)
+    english = pa.array([names[0] for names in CITY_NAMES.values()], pa.string()).take(where)
+    chinese = pa.array([names[1] for names in CITY_NAMES.values()], pa.string()).take(where)
+    observed = valid.observed_us[accepted]
+    rounded: dict[float, float] = {}  # a backlog's records are behind by a few distinct amounts
+    late = [rounded.setdefault(value, round_half_up(value / 60, 2)) if value > 0 else 0.0 for value in behind.tolist()]
+    count = len(accepted)
+    extras = {
+        "city_name_en": english, "city_name_zh": chinese,
+        "observed_date": pa.array(observed // _DAY_US, pa.int64()).cast(pa.int32()).cast(pa.date32()),
+        "late_minutes": pa.array(late, pa.float64()),
+        "_topic": pa.array([valid.topics[i] for i in accepted.tolist()], pa.string()),
+        "_partition": pa.array(valid.partitions[accepted], pa.int32()),
+        "_offset": pa.array(valid.offsets[accepted], pa.int64()),
+        "_kafka_timestamp": pa.array(valid.kafka_us[accepted], pa.int64()).cast(_TIMESTAMP),
+        "_ingested_at": pa.array(np.full(count, rules.ingested_us), pa.int64()).cast(_TIMESTAMP),
+        "_batch_id": pa.array(np.full(count, rules.batch_id), pa.int64()),
+    }
+    return pa.Table.from_arrays([*values.columns, *extras.values()], names=[*values.column_names, *extras])
+
+
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def _view_rows(base_topic: str, view: pa.Table, ingested_at: datetime) -> list[dict[str, Any]]:
+    """A view table's rows as the dicts gold and fusion read (keys interned, date-times in UTC)."""
+    names = [sys.intern(name) for name in view.column_names]
+    columns: list[Iterable[Any]] = []
+    for name, column in zip(names, view.columns, strict=True):
+        if name == "_ingested_at":
+            columns.append(repeat(ingested_at))
+        elif column.type == _TIMESTAMP:
+            columns.append([None if m is None else _EPOCH + m * _MICROSECOND
+                            for m in column.cast(pa.int64()).to_pylist()])
+        else:
+            columns.append(column.to_pylist())
+    names.append("base_topic")
+    columns.append(repeat(base_topic))
+    return [dict(zip(names, row)) for row in zip(*columns)]  # noqa: B905  # `repeat` has no end
 
 
 def touched_windows(rows: Mapping[str, Iterable[Mapping[str, Any]]]) -> dict[str, list[datetime]]:
@@ -199,26 +328,6 @@ def touched_windows(rows: Mapping[str, Iterable[Mapping[str, Any]]]) -> dict[str
     windows = {topic: sorted({five_minute_floor(moment) for moment in {row["observed_at"] for row in topic_rows}})
                for topic, topic_rows in rows.items()}
     return {topic: found for topic, found in windows.items() if found}
-
-
-def _silver_row(item: _Valid, ingested_at: datetime, batch_id: int) -> dict[str, Any]:
-    """The accepted record as a row of its topic's silver view (what `conform` gives, as a dict), made
-    of its values' own dict: a backlog's driver copied every row once more before."""
-    record = item.record
-    behind = item.behind_s if item.behind_s is not None else 0.0
-    row = item.values
-    row["city_name_en"], row["city_name_zh"] = city_names(row.get("city_code"))
-    row["base_topic"] = item.base_topic
-    row["event_id"] = item.event_id
-    row["observed_date"] = row["observed_at"].date()  # the validator's `_moment(item.observed_us)`
-    row["late_minutes"] = round_half_up(behind / 60, 2) if behind > 0 else 0.0
-    row["_topic"] = record.topic
-    row["_partition"] = record.partition
-    row["_offset"] = record.offset
-    row["_kafka_timestamp"] = _moment(record.kafka_us)
-    row["_ingested_at"] = ingested_at
-    row["_batch_id"] = batch_id
-    return row
 
 
 def _moment(micros: int) -> datetime:
