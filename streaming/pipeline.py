@@ -115,7 +115,6 @@ from streaming.silver_frames import (
     ingested,
     quarantine_frame,
     quarantine_table,
-    records_of,
     silver_frame,
     silver_table_of_views,
 )
@@ -616,14 +615,13 @@ class LakehousePipeline:
             loading = reader.submit(self.rule_state.ensure_loaded, batch_id)
             table = collect_batch(self._fault(processable))
             loading.result()
-        records = records_of(table)
         if collected is not None:
             collected(table if unprocessable is None else None)
         with collector_paused():
-            judged = judge_batch(records, self.topics.actual_to_base,
+            judged = judge_batch(table, self.topics.actual_to_base,
                                  self.rule_state.frontiers, self.rule_state.seen(),
                                  self.rules.late_allowance_minutes, self.rules.future_tolerance_minutes, batch_id,
-                                 now, table.column("value").combine_chunks())
+                                 now)
         if unprocessable is not None:
             judged.unprocessable = [Verdict(Record(row.topic, row.partition, row.offset, 0, None), UNPROCESSABLE,
                                             row.error) for row in unprocessable.collect()]

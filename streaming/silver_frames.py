@@ -43,8 +43,9 @@ def ingested(bronze: DataFrame, ingested_at: datetime, batch_id: int) -> DataFra
 
 
 def records_of(collected: pa.Table) -> list[Record]:
-    """A `collect_batch` table as the records the driver judges (the Kafka timestamp in epoch
-    microseconds, the key as bytes: a producer may send any)."""
+    """A `collect_batch` table as `Record`s (the Kafka timestamp in epoch microseconds, the key as bytes:
+    a producer may send any). The streaming job judges the table itself, as columns; this is the same
+    batch a record at a time, which `judge_batch` takes too."""
     columns = [collected.column("topic").to_pylist(), collected.column("partition").to_pylist(),
                collected.column("offset").to_pylist(),
                collected.column("kafka_timestamp").cast(pa.int64()).to_pylist(),

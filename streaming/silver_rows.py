@@ -100,12 +100,54 @@ class JudgedBatch:
         return dict(counts)
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """The batch's records as columns: from `collect_batch`'s table as it is, or from `Record`s."""
+
+    topics: pa.Array  # the Kafka topic of each record, dictionary-encoded
+    partitions: np.ndarray
+    offsets: np.ndarray
+    kafka_us: np.ndarray
+    values: pa.Array
+    keys: pa.Array
+
+    @classmethod
+    def of(cls, batch: Sequence[Record] | pa.Table) -> _Columns:
+        if isinstance(batch, pa.Table):
+            def column(name: str, kind: pa.DataType) -> pa.Array:
+                return batch.column(name).combine_chunks().cast(kind)
+            topics, partitions, offsets = column("topic", pa.string()), column("partition", pa.int64()), \
+                column("offset", pa.int64())
+            kafka_us, values, keys = column("kafka_timestamp", pa.int64()), column("value", pa.binary()), \
+                column("key", pa.binary())
+        else:
+            fields = list(zip(*batch, strict=True)) if batch else [() for _ in Record._fields]
+            topics, partitions, offsets, kafka_us, values, keys = (
+                pa.array(list(values), kind) for values, kind in zip(fields, (
+                    pa.string(), pa.int64(), pa.int64(), pa.int64(), pa.binary(), pa.binary()), strict=True))
+        return cls(topics.dictionary_encode(), _numbers(partitions), _numbers(offsets), _numbers(kafka_us),
+                   values, keys)
+
+    def record(self, index: int) -> Record:
+        return Record(self.topics[index].as_py(), int(self.partitions[index]), int(self.offsets[index]),
+                      int(self.kafka_us[index]), self.values[index].as_py(), self.keys[index].as_py())
+
+    def by_topic(self) -> dict[str, np.ndarray]:
+        """Kafka topic -> the positions of its records, in batch order."""
+        codes = np.asarray(self.topics.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        return {name: np.flatnonzero(codes == code) for code, name in enumerate(self.topics.dictionary.to_pylist())}
+
+
+def _numbers(values: pa.Array) -> np.ndarray:
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
 class _Topic(NamedTuple):
     """A topic's contract-valid records, in the order judging found them: where each is in the batch,
     and their Kafka coordinates, event ids, observation times and silver's values."""
 
-    indices: np.ndarray  # positions in the batch's records
-    topics: list[str]
+    indices: np.ndarray  # positions in the batch
+    topics: pa.Array  # their Kafka topics
     partitions: np.ndarray
     offsets: np.ndarray
     kafka_us: np.ndarray
@@ -114,70 +156,66 @@ class _Topic(NamedTuple):
     values: pa.Table  # `values_schema` of the contract
 
 
-def judge_batch(records: Sequence[Record], base_of: Mapping[str, str], frontiers: Mapping[str, datetime],
+def judge_batch(batch: Sequence[Record] | pa.Table, base_of: Mapping[str, str], frontiers: Mapping[str, datetime],
                 seen: Mapping[str, Mapping[str, Any]], late_allowance_minutes: float,
-                future_tolerance_minutes: float, batch_id: int, ingested_at: datetime,
-                values: pa.Array | None = None) -> JudgedBatch:
+                future_tolerance_minutes: float, batch_id: int, ingested_at: datetime) -> JudgedBatch:
     """Judge one micro-batch as `streaming.silver.judge` then `conform` do.
 
-    `base_of`: consumed topic -> catalogue topic. `frontiers` and `seen` (base topic -> event ids):
-    what earlier batches left (`streaming.rule_state`). `values`: the records' payloads as an Arrow
-    binary array in the records' order (the collected batch's column; read from `records` when None).
+    `batch`: its records, or `collect_batch`'s table of them (read as columns: no `Record` is made but
+    for the records quarantined or left to pydantic). `base_of`: consumed topic -> catalogue topic.
+    `frontiers` and `seen` (base topic -> event ids): what earlier batches left (`streaming.rule_state`).
 
     A topic's payloads are checked together in Arrow (`streaming.arrow_judge`); pydantic judges only
     those the checks leave (`judge_payload`). The time rules then run over each topic's valid records
     as arrays, and its accepted rows are built column by column: `JudgedBatch.views` for silver's
     table, `JudgedBatch.rows` for gold.
     """
+    columns = _Columns.of(batch)
     judged = JudgedBatch()
     invalid: list[tuple[int, Verdict]] = []
-    by_topic: dict[str, list[int]] = defaultdict(list)
-    for index, record in enumerate(records):
-        base_topic = base_of.get(record.topic)
+    by_base: dict[str, list[np.ndarray]] = defaultdict(list)
+    for topic, positions in columns.by_topic().items():
+        base_topic = base_of.get(topic)
         if base_topic in EVENT_CONTRACTS:
-            by_topic[base_topic].append(index)
-        else:  # no contract: the validator names it unprocessable
+            by_base[base_topic].append(positions)
+            continue
+        for index in positions.tolist():  # no contract: the validator names it unprocessable
+            record = columns.record(index)
             (reason, detail, _, _), _ = judge_payload(base_topic, record.value)
             invalid.append((index, Verdict(record, reason or UNPROCESSABLE, detail)))
-    valid = {topic: _validated(topic, indices, records, values, invalid) for topic, indices in by_topic.items()}
+    valid = {topic: _validated(topic, np.sort(np.concatenate(parts)), columns, invalid)
+             for topic, parts in by_base.items()}
     invalid.sort(key=itemgetter(0))
     judged.quarantined.extend(verdict for _, verdict in invalid)
     rules = _Rules(epoch_micros(ingested_at), int(future_tolerance_minutes * 60) * 1_000_000,
                    late_allowance_minutes * 60, ingested_at, batch_id)
     for topic in sorted(valid):
-        _apply_rules(topic, valid[topic], records, frontiers.get(topic), seen.get(topic, {}), rules, judged)
+        _apply_rules(topic, valid[topic], columns, frontiers.get(topic), seen.get(topic, {}), rules, judged)
     return judged
 
 
-def _validated(base_topic: str, indices: list[int], records: Sequence[Record], values: pa.Array | None,
-               invalid: list[tuple[int, Verdict]]) -> _Topic:
+def _validated(base_topic: str, at: np.ndarray, columns: _Columns, invalid: list[tuple[int, Verdict]]) -> _Topic:
     """A topic's contract-valid records: those Arrow's checks accept, then those pydantic accepts among
     the rest (the others go to `invalid` with their verdicts)."""
     contract = EVENT_CONTRACTS[base_topic]
-    at = np.asarray(indices, dtype=np.int64)
-    payloads = values.take(pa.array(at)) if values is not None else [records[i].value for i in indices]
-    fast = judge_fast(contract, payloads)
-    left = np.ones(len(indices), dtype=bool)
+    fast = judge_fast(contract, columns.values.take(pa.array(at)))
+    left = np.ones(len(at), dtype=bool)
     left[fast.positions] = False
     slow_indices: list[int] = []
     slow_observed: list[int] = []
     slow_values: list[dict[str, Any]] = []
     for index in at[left].tolist():
-        record = records[index]
-        (reason, detail, event_id, observed_us), row = judge_payload(base_topic, record.value)
+        (reason, detail, event_id, observed_us), row = judge_payload(base_topic, columns.values[index].as_py())
         if reason is not None or event_id is None or observed_us is None or row is None:
-            invalid.append((index, Verdict(record, reason or UNPROCESSABLE, detail)))
+            invalid.append((index, Verdict(columns.record(index), reason or UNPROCESSABLE, detail)))
         else:
             slow_indices.append(index)
             slow_observed.append(observed_us)
             slow_values.append(row)
     chosen = np.concatenate([at[fast.positions], np.asarray(slow_indices, dtype=np.int64)])
     table = pa.concat_tables([fast.values, pa.Table.from_pylist(slow_values, schema=values_schema(contract))])
-    topics, partitions, offsets, kafka_us = (list(column) for column in zip(*(records[i][:4] for i in chosen.tolist()),
-                                                                           strict=True)) \
-        if len(chosen) else ([], [], [], [])
-    return _Topic(chosen, topics, np.asarray(partitions, dtype=np.int64), np.asarray(offsets, dtype=np.int64),
-                  np.asarray(kafka_us, dtype=np.int64), table.column("event_id").to_pylist(),
+    return _Topic(chosen, columns.topics.take(pa.array(chosen)), columns.partitions[chosen], columns.offsets[chosen],
+                  columns.kafka_us[chosen], table.column("event_id").to_pylist(),
                   np.concatenate([fast.observed_us, np.asarray(slow_observed, dtype=np.int64)]), table)
 
 
@@ -193,7 +231,7 @@ _ACCEPTED, _FUTURE, _DUPLICATE, _LATE = 0, 1, 2, 3
 _NO_MOMENT = np.iinfo(np.int64).min
 
 
-def _apply_rules(topic: str, valid: _Topic, records: Sequence[Record], frontier: datetime | None,
+def _apply_rules(topic: str, valid: _Topic, columns: _Columns, frontier: datetime | None,
                  seen: Mapping[str, Any], rules: _Rules, judged: JudgedBatch) -> None:
     """The time rules over a topic's valid records in arrival order (Kafka timestamp, partition,
     offset; one batch arrived at once): each record's reason (future, duplicate_event_id, late), the
@@ -225,7 +263,7 @@ def _apply_rules(topic: str, valid: _Topic, records: Sequence[Record], frontier:
     seen_before = np.fromiter((event_id in seen for event_id in event_ids), dtype=bool, count=count)
     reasons = np.select([future, seen_before | kept_before, late], [_FUTURE, _DUPLICATE, _LATE], _ACCEPTED)
     for at in np.flatnonzero(reasons != _ACCEPTED).tolist():
-        record = records[int(valid.indices[order[at]])]
+        record = columns.record(int(valid.indices[order[at]]))
         judged.quarantined.append(Verdict(record, *_reason(int(reasons[at]), bool(sent_in_future[at]),
                                                            bool(seen_before[at]), float(behind[at]), record, rules),
                                           event_ids[at], int(observed[at])))
@@ -236,10 +274,10 @@ def _apply_rules(topic: str, valid: _Topic, records: Sequence[Record], frontier:
     behind_of[order] = behind
     if accepted.size:
         # silver's row order: by Kafka topic, partition and offset
-        topic_rank = {name: rank for rank, name in enumerate(sorted(set(valid.topics)))}
-        ranks = np.fromiter((topic_rank[valid.topics[i]] for i in accepted.tolist()), dtype=np.int64,
-                            count=accepted.size)
-        accepted = accepted[np.lexsort((valid.offsets[accepted], valid.partitions[accepted], ranks))]
+        names = valid.topics.dictionary.to_pylist()
+        rank_of_code = np.argsort(np.argsort(np.asarray(names, dtype=object), kind="stable"))
+        ranks = rank_of_code[np.asarray(valid.topics.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
+        accepted = accepted[np.lexsort((valid.offsets[accepted], valid.partitions[accepted], ranks[accepted]))]
         view = _view(valid, accepted, behind_of[accepted], rules)
         judged.views[topic] = view
         judged.rows[topic] = _view_rows(topic, view, rules.ingested_at)
@@ -292,7 +330,7 @@ def _view(valid: _Topic, accepted: np.ndarray, behind: np.ndarray, rules: _Rules
         "city_name_en": english, "city_name_zh": chinese,
         "observed_date": pa.array(observed // _DAY_US, pa.int64()).cast(pa.int32()).cast(pa.date32()),
         "late_minutes": pa.array(late, pa.float64()),
-        "_topic": pa.array([valid.topics[i] for i in accepted.tolist()], pa.string()),
+        "_topic": valid.topics.take(pa.array(accepted)).cast(pa.string()),
         "_partition": pa.array(valid.partitions[accepted], pa.int32()),
         "_offset": pa.array(valid.offsets[accepted], pa.int64()),
         "_kafka_timestamp": pa.array(valid.kafka_us[accepted], pa.int64()).cast(_TIMESTAMP),

@@ -130,9 +130,17 @@ class DriverPath:
 
     def batch(self, bronze: DataFrame, batch_id: int) -> tuple[DataFrame, DataFrame, Any]:
         collected = collect_batch(bronze)
-        judged = judge_batch(records_of(collected), TopicMap().actual_to_base, self.frontiers,
+        judged = judge_batch(collected, TopicMap().actual_to_base, self.frontiers,
                              self.seen, RULES.late_allowance_minutes, RULES.future_tolerance_minutes, batch_id,
-                             ARRIVED, collected.column("value").combine_chunks())
+                             ARRIVED)
+        # the same batch as `Record`s judges alike
+        again = judge_batch(records_of(collected), TopicMap().actual_to_base, self.frontiers,
+                            self.seen, RULES.late_allowance_minutes, RULES.future_tolerance_minutes, batch_id,
+                            ARRIVED)
+        assert (again.quarantined, again.frontiers) == (judged.quarantined, judged.frontiers)
+        assert {topic: len(rows) for topic, rows in again.rows.items()} == judged.accepted_counts()
+        assert all(row.keys() == theirs.keys() and all(same_value(row[k], theirs[k]) for k in row)
+                   for topic, rows in again.rows.items() for row, theirs in zip(rows, judged.rows[topic], strict=True))
         # silver's table as the job builds it, from the views; the rows gold reads hold the same values
         silver = silver_table_of_views(judged.views)
         assert silver.sort_by([(key, "ascending") for key in SILVER_KEY]).equals(
