@@ -130,10 +130,11 @@ class DriverPath:
 
     def batch(self, bronze: DataFrame, batch_id: int) -> tuple[DataFrame, DataFrame, Any]:
         collected = collect_batch(bronze)
+        # every topic through Arrow's checks first, however few its records (`ARROW_FROM` in production)
         judged = judge_batch(collected, TopicMap().actual_to_base, self.frontiers,
                              self.seen, RULES.late_allowance_minutes, RULES.future_tolerance_minutes, batch_id,
-                             ARRIVED)
-        # the same batch as `Record`s judges alike
+                             ARRIVED, arrow_from=1)
+        # the same batch as `Record`s, small topics by pydantic alone, judges alike
         again = judge_batch(records_of(collected), TopicMap().actual_to_base, self.frontiers,
                             self.seen, RULES.late_allowance_minutes, RULES.future_tolerance_minutes, batch_id,
                             ARRIVED)
