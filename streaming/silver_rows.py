@@ -115,16 +115,18 @@ class _Columns:
     def of(cls, batch: Sequence[Record] | pa.Table) -> _Columns:
         if isinstance(batch, pa.Table):
             def column(name: str, kind: pa.DataType) -> pa.Array:
-                return batch.column(name).combine_chunks().cast(kind)
+                return batch.column(name).cast(kind).combine_chunks()
             topics, partitions, offsets = column("topic", pa.string()), column("partition", pa.int64()), \
                 column("offset", pa.int64())
-            kafka_us, values, keys = column("kafka_timestamp", pa.int64()), column("value", pa.binary()), \
-                column("key", pa.binary())
+            # 64-bit offsets: a backlog's payloads may hold more than the 2 GiB a binary array addresses
+            kafka_us, values, keys = column("kafka_timestamp", pa.int64()), column("value", pa.large_binary()), \
+                column("key", pa.large_binary())
         else:
             fields = list(zip(*batch, strict=True)) if batch else [() for _ in Record._fields]
             topics, partitions, offsets, kafka_us, values, keys = (
                 pa.array(list(values), kind) for values, kind in zip(fields, (
-                    pa.string(), pa.int64(), pa.int64(), pa.int64(), pa.binary(), pa.binary()), strict=True))
+                    pa.string(), pa.int64(), pa.int64(), pa.int64(), pa.large_binary(), pa.large_binary()),
+                    strict=True))
         return cls(topics.dictionary_encode(), _numbers(partitions), _numbers(offsets), _numbers(kafka_us),
                    values, keys)
 
@@ -332,8 +334,9 @@ def _view(valid: _Topic, accepted: np.ndarray, behind: np.ndarray, rules: _Rules
     english = pa.array([names[0] for names in CITY_NAMES.values()], pa.string()).take(where)
     chinese = pa.array([names[1] for names in CITY_NAMES.values()], pa.string()).take(where)
     observed = valid.observed_us[accepted]
-    rounded: dict[float, float] = {}  # a backlog's records are behind by a few distinct amounts
-    late = [rounded.setdefault(value, round_half_up(value / 60, 2)) if value > 0 else 0.0 for value in behind.tolist()]
+    rounded: dict[float, float] = {0.0: 0.0}  # a backlog's records are behind by a few distinct amounts
+    late = [rounded[value] if value in rounded else rounded.setdefault(value, _late_minutes(value))
+            for value in behind.tolist()]
     count = len(accepted)
     extras = {
         "city_name_en": english, "city_name_zh": chinese,
@@ -352,6 +355,10 @@ def _view(valid: _Topic, accepted: np.ndarray, behind: np.ndarray, rules: _Rules
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
+def _late_minutes(behind_s: float) -> float:
+    return round_half_up(behind_s / 60, 2) if behind_s > 0 else 0.0
+
+
 def _view_rows(base_topic: str, view: pa.Table, ingested_at: datetime) -> list[dict[str, Any]]:
     """A view table's rows as the dicts gold and fusion read (keys interned, date-times in UTC)."""
     names = [sys.intern(name) for name in view.column_names]
@@ -360,7 +367,8 @@ def _view_rows(base_topic: str, view: pa.Table, ingested_at: datetime) -> list[d
         if name == "_ingested_at":
             columns.append(repeat(ingested_at))
         elif column.type == _TIMESTAMP:
-            columns.append([None if m is None else _EPOCH + m * _MICROSECOND
+            moments: dict[int | None, datetime | None] = {None: None}  # rows share moments
+            columns.append([moments[m] if m in moments else moments.setdefault(m, _EPOCH + m * _MICROSECOND)
                             for m in column.cast(pa.int64()).to_pylist()])
         else:
             columns.append(column.to_pylist())
