@@ -44,7 +44,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from contracts.json_rules import FieldRule, contract_rules, pattern_body
+from contracts.json_rules import DATE_TIME, UUID_TEXT, FieldRule, contract_rules, pattern_body
 
 MAX_CHECKED_BYTES: Final = 4096  # larger payloads go to pydantic (and Java's regex stays shallow)
 _WS = r"[ \t\n\r]*+"
@@ -55,9 +55,6 @@ _VALUE = rf"(?:{_SCALAR}|\[{_WS}(?:{_SCALAR}(?:{_WS},{_WS}{_SCALAR})*+)?+{_WS}\]
 _MEMBER = rf"{_STRING}{_WS}:{_WS}{_VALUE}"
 # one JSON object of scalars and arrays of scalars, and nothing else (RFC 8259 tokens and whitespace)
 FLAT_OBJECT: Final = rf"\A{_WS}\{{{_WS}(?:{_MEMBER}(?:{_WS},{_WS}{_MEMBER})*+)?+{_WS}\}}{_WS}\z"
-DATE_TIME: Final = (r"\A(?:19|20|21)[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
-                    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?(?:Z|[+-](?:0[0-9]|1[0-7]):[0-5][0-9])\z")
-UUID_TEXT: Final = r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\z"
 _NUMBER_KINDS = r"(?:BIGINT|DOUBLE|DECIMAL\([0-9]+,[0-9]+\))"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)

@@ -12,9 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel
+
+# the spellings of a date-time and a UUID a checker may accept as pydantic (strict) does, to the same
+# instant and the same id, in any regex engine (Java's, RE2): `YYYY-MM-DDTHH:MM:SS[.ffffff]` with `Z`
+# or an offset below 18 h, years 1900-2199 (the day must still be checked to exist); 8-4-4-4-12 hex
+DATE_TIME: Final = (r"\A(?:19|20|21)[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+                    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?(?:Z|[+-](?:0[0-9]|1[0-7]):[0-5][0-9])\z")
+UUID_TEXT: Final = r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\z"
 
 # the JSON Schema keys a field may carry that constrain nothing
 _DESCRIPTIVE = frozenset({"title", "description", "unit", "default", "examples"})

@@ -43,13 +43,10 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 from pydantic import BaseModel
 
-from contracts.json_rules import FieldRule, contract_rules, pattern_body
+from contracts.json_rules import DATE_TIME, UUID_TEXT, FieldRule, contract_rules, pattern_body
 from contracts.quality import MAX_PAYLOAD_BYTES
 from lakehouse.contract_schema import contract_columns
 
-DATE_TIME: Final = (r"\A(?:19|20|21)[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
-                    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?(?:Z|[+-](?:0[0-9]|1[0-7]):[0-5][0-9])\z")
-UUID_TEXT: Final = r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\z"
 # Arrow refuses a block (a key written twice, a lone surrogate): it is halved until the payloads it
 # refuses are in blocks of at most this many, which are left to pydantic whole
 _SMALLEST_SPLIT: Final = 64
