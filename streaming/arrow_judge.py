@@ -10,13 +10,16 @@ Sound, not complete: a payload is accepted here only when pydantic (strict) acce
 same values (`streaming.validation.judge_payload`); whatever these checks cannot prove is left to
 `judge_payload`, which decides and names the reason. So this path passes on:
 
-- a payload that is not one JSON object from its first byte to its last (`{` ... `}`: no padding),
-  holds a line break, is not UTF-8, is larger than the contract allows, or that Arrow's reader
-  refuses together with its neighbours (a duplicate key, a key the contract does not know, a value
-  of another JSON type, nesting, a number its column cannot hold): the batch is split in halves until
-  the payloads Arrow refuses stand alone;
+- a payload that is not one flat JSON object from its first byte to its last whose every member is a
+  field of the contract holding a token of its column's type (`_shape_pattern`: no padding, no line
+  break, no unknown key, no nesting, no number its column cannot hold), is not UTF-8, or is larger
+  than `MAX_PAYLOAD_BYTES`;
+- what Arrow's reader still refuses (a key written twice, a lone surrogate escape): it refuses the
+  whole block, which is halved until the payloads it refuses stand in blocks of at most
+  `_SMALLEST_SPLIT`, left to pydantic whole;
 - a null where the contract does not take one, or a field left out that has a default (Arrow reads
-  both as null, and a left-out required field must be refused);
+  both as null, and a left-out required field must be refused; a field that takes null and must be
+  written counts as written when its key is in the payload);
 - a date-time in any spelling but `YYYY-MM-DDTHH:MM:SS[.ffffff](Z|±HH:MM)`, years 1900-2199, offsets
   below 18 h, on a day that exists; a UUID in any spelling but 8-4-4-4-12 hex;
 - NaN or an infinity, and every bound, length, pattern and enum the payload breaks. Patterns run on
