@@ -35,7 +35,7 @@ from __future__ import annotations
 import io
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, reduce
 from typing import Any, Final
@@ -97,7 +97,7 @@ def judge_fast(contract: type[BaseModel], payloads: pa.Array | Sequence[bytes | 
         return nothing
     positions = np.concatenate([candidates[start:start + table.num_rows] for start, table in parsed])
     table = pa.concat_tables([table for _, table in parsed])
-    accepted, instants = _checked(table, rules, raw.take(pa.array(positions)))
+    accepted, instants = _checked(table, rules, lambda: raw.take(pa.array(positions)))
     keep = np.flatnonzero(accepted)
     if keep.size == 0:
         return nothing
@@ -195,12 +195,14 @@ def _parse_block(lines: list[bytes], schema: pa.Schema, start: int) -> list[tupl
 
 
 def _checked(table: pa.Table, rules: tuple[FieldRule, ...],
-             raw: pa.Array) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+             payloads: Callable[[], pa.Array]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Which rows pass every rule, and each date-time field's instants in epoch microseconds (float64,
-    NaN where null or not a `DATE_TIME`: exact below 2**53 µs, years up to 2255). `raw`: the rows'
-    payloads, which tell a field written as null from one left out."""
+    NaN where null or not a `DATE_TIME`: exact below 2**53 µs, years up to 2255). `payloads`: the rows'
+    payloads, which tell a field written as null from one left out; taken only for a contract with a
+    field that takes null and must be written."""
     passing = np.ones(table.num_rows, dtype=bool)
     instants: dict[str, np.ndarray] = {}
+    raw = payloads() if any(rule.nullable and rule.required for rule in rules) else None
     for rule in rules:
         column = table.column(rule.name)
         present = _passes(column, rule)
@@ -210,7 +212,7 @@ def _checked(table: pa.Table, rules: tuple[FieldRule, ...],
             present &= ~np.isnan(micros)
         if rule.nullable and not rule.required and (not rule.has_default or rule.default is None):
             present |= _mask(pc.is_null(column))  # null or left out: None either way
-        elif rule.nullable and rule.required:  # null, but not left out
+        elif raw is not None and rule.nullable and rule.required:  # null, but not left out
             present |= _mask(pc.is_null(column)) & _mask(pc.match_substring_regex(raw, _key_pattern(rule.name)))
         passing &= present
     return passing, instants

@@ -631,7 +631,7 @@ class LakehousePipeline:
         """The batch's data path (reading, validation, time rules, silver's rows) on `bronze`, computed,
         not written."""
         judged = self._judge(bronze, batch_id, now, None)
-        silver_frame(self.spark, judged.rows).write.format("noop").mode("overwrite").save()
+        silver_frame(self.spark, judged.views).write.format("noop").mode("overwrite").save()
 
     def _isolate_unprocessable(self, bronze: DataFrame, batch_id: int, now: datetime,
                                failure: BaseException) -> DataFrame | None:
@@ -687,8 +687,7 @@ class LakehousePipeline:
         report.accepted = judged.accepted_counts()
         report.quarantined = judged.quarantined_counts()
         output = SilverOutput(judged, touched)
-        metadata = frontiers_metadata(self.rule_state.frontiers_with(judged.frontiers),
-                                      {row["observed_date"] for rows in judged.rows.values() for row in rows})
+        metadata = frontiers_metadata(self.rule_state.frontiers_with(judged.frontiers), judged.observed_days())
         may_be_replay = self._may_replay
 
         # silver's Arrow table is built here (a value it cannot hold fails the batch before gold or an

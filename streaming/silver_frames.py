@@ -11,7 +11,9 @@ bronze joined with their verdicts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -66,43 +68,31 @@ def bronze_table(collected: pa.Table, ingested_at: datetime, batch_id: int) -> p
     return pa.Table.from_arrays(columns, schema=layout)
 
 
-def silver_frame(spark: SparkSession, rows: dict[str, list[dict[str, Any]]]) -> DataFrame:
-    """Accepted view rows (base topic -> rows) as rows of `SILVER_EVENTS` (`silver_table`, handed to
-    Spark whole)."""
-    return frame_of_arrow(spark, silver_table(rows), SILVER_EVENTS.schema())
+def silver_frame(spark: SparkSession, views: dict[str, pa.Table]) -> DataFrame:
+    """Accepted rows as judging built them (`JudgedBatch.views`) as rows of `SILVER_EVENTS`
+    (`silver_table_of_views`, handed to Spark whole)."""
+    return frame_of_arrow(spark, silver_table_of_views(views), SILVER_EVENTS.schema())
 
 
 def silver_table(rows: dict[str, list[dict[str, Any]]]) -> pa.Table:
-    """Accepted view rows (base topic -> rows) as an Arrow table of `SILVER_EVENTS`: the envelope as
-    columns, each topic's fields in its struct column, the other topics' structs null.
+    """Accepted view rows (base topic -> rows, `JudgedBatch.rows`) as an Arrow table of `SILVER_EVENTS`:
+    the envelope as columns, each topic's fields in its struct column, the other topics' structs null.
 
     Built column by column: pickling a backlog's rows one tuple at a time (`createDataFrame` of tuples)
     cost the driver's thread twice as long, and the JVM as long again to unpickle them. A value Arrow
     cannot hold in its column's type fails here, on the driver, before anything of the batch is written
     or published."""
     layout = arrow_schema(SILVER_EVENTS.schema())
-    structs = {silver_name(topic) for topic in SILVER_VIEWS}
     tables = []
     for topic, topic_rows in rows.items():
         if not topic_rows:
             continue
-        own = silver_name(topic)
-        fields = list(layout.field(own).type)
-        read = [column for column in layout if column.name not in structs] + fields
+        fields = list(layout.field(silver_name(topic)).type)
+        read = [column.name for column in layout if column.name not in _STRUCTS] + [f.name for f in fields]
         # row by row, every value at once (itemgetter, in C), then column by column: reading a backlog's
         # rows a column at a time walked some 60 MB of dicts once per column
-        values = dict(zip([f.name for f in read], zip(*map(itemgetter(*[f.name for f in read]), topic_rows),
-                                                           strict=True), strict=True))
-        columns = []
-        for column in layout:
-            if column.name == own:
-                children = [arrow_array(list(values[f.name]), f.type) for f in fields]
-                columns.append(pa.StructArray.from_arrays(children, fields=fields))
-            elif column.name in structs:
-                columns.append(pa.nulls(len(topic_rows), column.type))
-            else:
-                columns.append(arrow_array(list(values[column.name]), column.type))
-        tables.append(pa.Table.from_arrays(columns, schema=layout))
+        values = dict(zip(read, zip(*map(itemgetter(*read), topic_rows), strict=True), strict=True))
+        tables.append(_events_table(layout, topic, len(topic_rows), partial(_column_of_values, values)))
     return pa.concat_tables(tables) if tables else layout.empty_table()
 
 
@@ -110,26 +100,40 @@ def silver_table_of_views(views: dict[str, pa.Table]) -> pa.Table:
     """`silver_table` of the accepted rows as judging built them (`JudgedBatch.views`, base topic -> the
     topic's view rows as an Arrow table): the same table, column by column, with no row in Python."""
     layout = arrow_schema(SILVER_EVENTS.schema())
-    structs = {silver_name(topic) for topic in SILVER_VIEWS}
-    tables = []
-    for topic, view in views.items():
-        if not view.num_rows:
-            continue
-        own = silver_name(topic)
-        columns = []
-        for column in layout:
-            if column.name == own:
-                fields = list(column.type)
-                children = [view.column(f.name).combine_chunks().cast(f.type) for f in fields]
-                columns.append(pa.StructArray.from_arrays(children, fields=fields))
-            elif column.name in structs:
-                columns.append(pa.nulls(view.num_rows, column.type))
-            elif column.name == "base_topic":
-                columns.append(pa.array([topic] * view.num_rows, column.type))
-            else:
-                columns.append(view.column(column.name).cast(column.type))
-        tables.append(pa.Table.from_arrays(columns, schema=layout))
+
+    def column_of(view: pa.Table, topic: str) -> Callable[[pa.Field], pa.Array]:
+        def column(field: pa.Field) -> pa.Array:
+            if field.name == "base_topic":  # the view's rows are all of its topic
+                return pa.array([topic] * view.num_rows, field.type)
+            return view.column(field.name).combine_chunks().cast(field.type)
+        return column
+
+    tables = [_events_table(layout, topic, view.num_rows, column_of(view, topic))
+              for topic, view in views.items() if view.num_rows]
     return pa.concat_tables(tables) if tables else layout.empty_table()
+
+
+def _column_of_values(values: dict[str, tuple[Any, ...]], field: pa.Field) -> pa.Array:
+    return arrow_array(list(values[field.name]), field.type)
+
+
+_STRUCTS = frozenset(silver_name(topic) for topic in SILVER_VIEWS)
+
+
+def _events_table(layout: pa.Schema, topic: str, count: int, column: Callable[[pa.Field], pa.Array]) -> pa.Table:
+    """One topic's rows as rows of `SILVER_EVENTS`: each envelope column and each field of the topic's
+    struct from `column`, the other topics' structs null."""
+    own = silver_name(topic)
+    columns = []
+    for field in layout:
+        if field.name == own:
+            fields = list(field.type)
+            columns.append(pa.StructArray.from_arrays([column(f) for f in fields], fields=fields))
+        elif field.name in _STRUCTS:
+            columns.append(pa.nulls(count, field.type))
+        else:
+            columns.append(column(field))
+    return pa.Table.from_arrays(columns, schema=layout)
 
 
 def quarantine_table(judged: JudgedBatch, topics: TopicMap, quarantined_at: datetime, batch_id: int) -> pa.Table:

@@ -27,7 +27,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import repeat
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -89,6 +89,10 @@ class JudgedBatch:
     def touched(self) -> dict[str, list[datetime]]:
         """Base topic -> the 5-minute windows its accepted rows fall in."""
         return touched_windows(self.rows)
+
+    def observed_days(self) -> set[date]:
+        """The days the accepted rows were observed on."""
+        return {day for view in self.views.values() for day in pc.unique(view.column("observed_date")).to_pylist()}
 
     def accepted_counts(self) -> dict[str, int]:
         return {topic: len(rows) for topic, rows in self.rows.items() if rows}
