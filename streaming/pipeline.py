@@ -363,11 +363,14 @@ class LakehousePipeline:
         jobs_before = self._submitted_jobs()
         now = datetime.now(UTC).replace(microsecond=0)
         # one task per Kafka partition is right for reading, too many for tiny files and UDF workers
-        # Kafka's columns only: bronze's others (when, which batch) are added by the driver (`bronze_table`)
+        # Kafka's columns only: bronze's others (when, which batch) are added by the driver (`bronze_table`).
+        # Not cached: a batch reads it once, into the driver (`_collect`); caching it first cost a backlog
+        # batch a Spark job and the JVM a copy of every record. Only a failed batch, which the safety net
+        # reads again and probes, caches it.
         bronze = batch.coalesce(self.settings.streaming.batch_partitions).select(
             "topic", "partition", "offset", F.col("timestamp").alias("kafka_timestamp"),
             F.col("key").cast("string").alias("key"), "value",
-        ).persist()
+        )
         report = BatchReport(batch_id=batch_id, started_at=started_at)
         unprocessable: DataFrame | None = None
         infrastructure_failures = data_failures = 0
@@ -386,6 +389,7 @@ class LakehousePipeline:
                     self.checkpoints.after_batch(batch_id)
                     return
                 except Exception as exc:
+                    bronze.persist()  # read again by the retry and, if it comes to that, by every probe
                     self._drain_gold()  # what is on its way lands (or fails) before anything is read back
                     self._forget_state()  # it may hold part of the failed batch: reload first
                     self._may_replay = True  # part of the batch may have landed: appends check their tags
@@ -433,39 +437,33 @@ class LakehousePipeline:
         """The batch's appends (bronze, silver, quarantine) run in the background while gold is computed
         and written in the foreground: each commit is tagged and skipped by a replay that finds it, so
         their order does not matter; the batch ends when all have landed."""
-        with phase(report, "bronze"):
-            report.records = bronze.count()
-            if report.records == 0:
-                return
         self._adopt_held(batch_id, report)
         # leaving the pool waits for every append it started, failed batch or not: nothing may still
         # read bronze once the batch unpersists it
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="delta-write") as pool:
             appends: list[Future[bool]] = []
             may_be_replay = self._may_replay
-
-            def append_bronze(collected: pa.Table | None) -> None:
-                path, app_id = BRONZE_EVENTS.path(self.root), f"{self.query_name}:bronze"
-                if collected is None:  # some records were never collected (unprocessable): Spark appends
-                    appends.append(pool.submit(self._in_background, append_once,
-                                               ingested(bronze, now, batch_id), path, app_id, batch_id,
-                                               may_be_replay=may_be_replay))
-                    return
-
-                def append_collected() -> bool:
-                    return append_table_once(self.spark, bronze_table(collected, now, batch_id),
-                                             BRONZE_EVENTS.schema(), path, app_id, batch_id,
-                                             may_be_replay=may_be_replay,
-                                             partitions=self.settings.streaming.batch_partitions)
-
-                appends.append(pool.submit(self._in_background, append_collected))
-
-            # bronze's append starts once the batch's records are on the driver, from the records collected
-            # (its files written by the driver, `lakehouse.arrow_files`): Spark's append of the cached batch
-            # held the slots that reading needs, and cost the JVM as much as the bare copy does
             self._start_warming(pool, batch_id, now)
+            with phase(report, "bronze"):
+                collected = self._collect(bronze, batch_id, unprocessable)
+                report.records = collected.num_rows + (0 if unprocessable is None else unprocessable.count())
+            if report.records == 0:  # what the first batch of a run read stays held (`_forget_state` drops it)
+                return
+
+            # bronze's append starts at once, from the records collected (its files written by the driver,
+            # `lakehouse.arrow_files`): Spark's append of the cached batch held the slots that reading needs,
+            # and cost the JVM as much as the bare copy does
+            path, app_id = BRONZE_EVENTS.path(self.root), f"{self.query_name}:bronze"
+            if unprocessable is None:
+                appends.append(pool.submit(
+                    self._in_background, append_table_once, self.spark, bronze_table(collected, now, batch_id),
+                    BRONZE_EVENTS.schema(), path, app_id, batch_id, may_be_replay=may_be_replay,
+                    partitions=self.settings.streaming.batch_partitions))
+            else:  # some records were never collected (unprocessable): Spark appends them all
+                appends.append(pool.submit(self._in_background, append_once, ingested(bronze, now, batch_id),
+                                           path, app_id, batch_id, may_be_replay=may_be_replay))
             with phase(report, "silver"):
-                silver = self._silver(bronze, batch_id, now, report, unprocessable, pool, append_bronze)
+                silver = self._silver(bronze, collected, batch_id, now, report, unprocessable, pool)
             report.produced_first = earliest_produced(silver.rows)
             appends += silver.appends
             report.commits += len(appends)
@@ -491,9 +489,8 @@ class LakehousePipeline:
         """After a (re)start, read what gold, alerts and fusion hold back from Delta in the background,
         while the batch is judged: the gold partials of the two days up to the newest frontier, the
         recent silver rows fusion reads, and the recent alerts. Only the first batch of a run (or after a
-        failure) holds nothing; the later ones find it all held."""
-        self._warming = None
-        self._catch_up = None
+        failure) holds nothing; the later ones find it all held. What it reads (and a batch owed its gold)
+        is taken by the first batch that has records, whichever that is (`_forget_state` drops it)."""
         if self.rule_state.through_batch is not None:
             return
         self.rule_state.load_frontiers(batch_id)  # `_judge` then reads only the ids
@@ -599,26 +596,29 @@ class LakehousePipeline:
             return 0
 
     # -- the safety net ------------------------------------------------------------------------
-    def _judge(self, bronze: DataFrame, batch_id: int, now: datetime, unprocessable: DataFrame | None,
-               collected: Callable[[pa.Table | None], None] | None = None) -> JudgedBatch:
-        """The batch judged on the driver (`streaming.silver_rows`); records found unprocessable skip
-        validation and are quarantined as `unprocessable` with their error.
+    def _collect(self, bronze: DataFrame, batch_id: int, unprocessable: DataFrame | None) -> pa.Table:
+        """The batch's records on the driver (`collect_batch`: one Spark job, which reads them from Kafka),
+        less those the safety net found unprocessable.
 
-        The time rules' ids, which the first batch of a run reads back from silver, are read beside the
-        batch's records, not before them: two Spark jobs at once, on a restart's or a backlog's first batch.
-        `collected` is called once both are on the driver, before judging starts, with the records
-        collected (`collect_batch`), or None when some were left out (the unprocessable)."""
+        The time rules' state, which the first batch of a run reads back from silver, is read beside them:
+        two Spark jobs at once, on a restart's or a backlog's first batch."""
         coordinates = ["topic", "partition", "offset"]
         processable = bronze if unprocessable is None else bronze.join(
             F.broadcast(unprocessable.select(*coordinates)), on=coordinates, how="left_anti")
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rule-state") as reader:
             loading = reader.submit(self.rule_state.ensure_loaded, batch_id)
-            table = collect_batch(self._fault(processable))
+            collected = collect_batch(self._fault(processable))
             loading.result()
-        if collected is not None:
-            collected(table if unprocessable is None else None)
+        return collected
+
+    def _judge(self, collected: pa.Table, batch_id: int, now: datetime,
+               unprocessable: DataFrame | None) -> JudgedBatch:
+        """The records `collected` judged on the driver (`streaming.silver_rows`), against the time rules'
+        state (which the first batch of a run reads back from silver); records found unprocessable skip
+        validation and are quarantined as `unprocessable` with their error."""
+        self.rule_state.ensure_loaded(batch_id)  # read by `_collect` already, but for a probe's
         with collector_paused():
-            judged = judge_batch(table, self.topics.actual_to_base,
+            judged = judge_batch(collected, self.topics.actual_to_base,
                                  self.rule_state.frontiers, self.rule_state.seen(),
                                  self.rules.late_allowance_minutes, self.rules.future_tolerance_minutes, batch_id,
                                  now)
@@ -630,7 +630,7 @@ class LakehousePipeline:
     def _probe(self, bronze: DataFrame, batch_id: int, now: datetime) -> None:
         """The batch's data path (reading, validation, time rules, silver's rows) on `bronze`, computed,
         not written."""
-        judged = self._judge(bronze, batch_id, now, None)
+        judged = self._judge(self._collect(bronze, batch_id, None), batch_id, now, None)
         silver_frame(self.spark, judged.views).write.format("noop").mode("overwrite").save()
 
     def _isolate_unprocessable(self, bronze: DataFrame, batch_id: int, now: datetime,
@@ -675,13 +675,12 @@ class LakehousePipeline:
         return self.spark.createDataFrame([(*coords, error) for coords, error in found],
                                           f"{schema}, error string").persist()
 
-    def _silver(self, bronze: DataFrame, batch_id: int, now: datetime, report: BatchReport,
-                unprocessable: DataFrame | None, pool: ThreadPoolExecutor,
-                collected: Callable[[pa.Table | None], None] | None = None) -> SilverOutput:
-        """Judge the batch on the driver; its silver and quarantine appends started on `pool`. Every topic
-        goes in one silver commit, which carries the time rules' frontiers too (even when nothing was
-        accepted). `collected`: called once the batch's records are on the driver (`_judge`)."""
-        judged = self._judge(bronze, batch_id, now, unprocessable, collected)
+    def _silver(self, bronze: DataFrame, collected: pa.Table, batch_id: int, now: datetime, report: BatchReport,
+                unprocessable: DataFrame | None, pool: ThreadPoolExecutor) -> SilverOutput:
+        """Judge the batch's records `collected` on the driver; its silver and quarantine appends started on
+        `pool`. Every topic goes in one silver commit, which carries the time rules' frontiers too (even
+        when nothing was accepted)."""
+        judged = self._judge(collected, batch_id, now, unprocessable)
         touched = judged.touched
         self._read_batch_days_ahead(touched)
         report.accepted = judged.accepted_counts()
@@ -1005,6 +1004,8 @@ class LakehousePipeline:
         self.live.forget()
         self.recent_silver.forget()
         self._alerts_held = None
+        self._warming = None
+        self._catch_up = None
         self._alert_updates.clear()
         self._alert_updates_since = None
 
