@@ -9,13 +9,14 @@ One run, on a broker and a Spark session of its own (temp folder, free ports); t
    (by default as large as the measured one, as the copy is warmed by a full copy of the same records:
    the JVM's JIT has compiled what a large batch runs; the measured batch still loads its rule state and
    checks for a replay, as any restart does); bronze and silver rates come from the batch's phase
-   timings (events/s and per core). Baselines, same run: a bare Kafka -> Delta copy of the same
-   records, reading Kafka as the job does (its `kafka.fetch.max.wait.ms`; the ratios are against this
-   one), the same copy with Spark's Kafka defaults (a 500 ms fetch wait: the copy the ratios were taken
-   against until 2026-12-05, most of whose time is the last fetch of each partition waiting out the
-   broker), a copy of the bronze table into a new Delta table (no parsing, no validation, no
-   de-duplication), and the contract validator alone over the bronze rows (the pydantic models in an
-   Arrow UDF, nothing written).
+   timings (events/s and per core). `--rounds` times (each over a lakehouse of its own, right after
+   its own copy; the figures are the medians, each round's listed too). Baselines, same run: a bare
+   Kafka -> Delta copy of the same records, reading Kafka as the job does (its
+   `kafka.fetch.max.wait.ms`; the ratios are against this one), the same copy with Spark's Kafka
+   defaults (a 500 ms fetch wait: the copy the ratios were taken against until 2026-12-05, most of
+   whose time is the last fetch of each partition waiting out the broker), a copy of the bronze table
+   into a new Delta table (no parsing, no validation, no de-duplication), and the contract validator
+   alone over the bronze rows (the pydantic models in an Arrow UDF, nothing written).
 2. commit floor: the Delta commits one micro-batch makes (bronze, quarantine and silver appends side
    by side; the gold write and the alerts MERGE), each of one-row frames. No record can be in gold
    sooner than its batch takes, so this bounds the latency from below.
@@ -32,7 +33,8 @@ One run, on a broker and a Spark session of its own (temp folder, free ports); t
    after a clean stop (the state the job held adopted: `streaming.held_state`) and after a crash (the
    state read back from Delta).
 
-Usage: python bench/lakehouse_throughput.py [--records 200000] [--warm-records N] [--rate 1000] [--seconds 600]
+Usage: python bench/lakehouse_throughput.py [--records 200000] [--warm-records N] [--rounds 3] [--rate 1000]
+           [--seconds 600]
            [--sustained 2000,3000] [--sustained-seconds 300] [--only throughput|floor|latency|sustained|restart]
 """
 
@@ -85,14 +87,16 @@ WARMUP_S = 10  # seconds of input sent and processed before the latency is measu
 KAFKA: dict[str, object] = {}
 
 
-def settings_for(tmp: Path, suffix: str, **streaming: object) -> Settings:
-    """Settings of one measurement: its own topics and tables, the run's one broker."""
+def settings_for(tmp: Path, suffix: str, tables: str | None = None, **streaming: object) -> Settings:
+    """Settings of one measurement: its own topics and tables, the run's one broker. `tables`: the
+    lakehouse and checkpoints' folder suffix, when not the topics' (another run over the same topics)."""
     if not KAFKA:
         KAFKA.update(port=free_port(), controller_port=free_port(), state_dir=str(tmp / "kafka"))
+    tables = suffix if tables is None else tables
     return load_settings(
         environ={},
         kafka=dict(KAFKA),
-        lakehouse={"root": str(tmp / f"lakehouse{suffix}"), "checkpoint_root": str(tmp / f"checkpoints{suffix}")},
+        lakehouse={"root": str(tmp / f"lakehouse{tables}"), "checkpoint_root": str(tmp / f"checkpoints{tables}")},
         streaming={"topic_suffix": suffix, "alerts_topic": f"alerts.v1{suffix}", "state_dir": str(tmp / "streaming"),
                    **streaming},
     )
@@ -257,7 +261,10 @@ def warm_up_pipeline(spark, tmp: Path, records: int = 5_000) -> None:  # type: i
     pipeline.close()
 
 
-def throughput(spark, tmp: Path, records: int, warm_records: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def throughput(spark, tmp: Path, records: int, warm_records: int, rounds: int = 3) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """The backlog through the job `rounds` times (each over a new lakehouse and checkpoint, reading the
+    same topics), each right after its own bare copy: the figures are each round's and their medians (a
+    single pair moved by a second and more between runs on this machine)."""
     suffix = f"-t{uuid.uuid4().hex[:6]}"
     settings = settings_for(tmp, suffix, max_offsets_per_trigger=max(records * 2, 1000),
                             query_name="bench-throughput")
@@ -267,6 +274,54 @@ def throughput(spark, tmp: Path, records: int, warm_records: int) -> dict[str, o
     baseline_copy(spark, warm, suffix, as_the_job=False)
     warm_up_pipeline(spark, tmp, warm_records)
     default_copy_s = baseline_copy(spark, settings, suffix, as_the_job=False)
+    measured = [_throughput_round(spark, _round_settings(tmp, suffix, settings, round_number), suffix, round_number,
+                                  sent) for round_number in range(1, rounds + 1)]
+    last = _round_settings(tmp, suffix, settings, rounds)  # its bronze is read by the two baselines below
+    delta_copy_s = delta_copy(spark, last)
+    validator_s = validator_only(spark, last)
+
+    def median(name: str) -> float:
+        return statistics.median(float(m[name]) for m in measured)  # type: ignore[arg-type]
+
+    copy_s, total_s, bronze_s, silver_s = median("copy_s"), median("pipeline_s"), median("bronze_s"), median("silver_s")
+    print(f"backlog: {sent} records in one micro-batch, {rounds} round(s); medians: whole pipeline {total_s:.1f} s "
+          f"({sent / total_s:,.0f} events/s including gold, fusion, alerts), copy {copy_s:.1f} s")
+    print(f"{'stage (median of the rounds)':44} {'events/s':>10} {'per core':>10}")
+    for name, seconds in (("baseline: bare Kafka -> Delta copy", copy_s),
+                          ("baseline: the copy, Spark's Kafka defaults", default_copy_s),
+                          ("baseline: bronze Delta -> Delta copy", delta_copy_s),
+                          ("baseline: validator alone, no writes", validator_s),
+                          ("bronze (read to the driver)", bronze_s),
+                          ("silver (validate, rules, conform)", silver_s)):
+        print(f"{name:44} {sent / seconds:>10,.0f} {sent / seconds / CORES:>10,.0f}")
+    print(f"against the copy with Spark's Kafka defaults ({default_copy_s:.1f} s): silver "
+          f"{default_copy_s / (bronze_s + silver_s):.2f}x, pipeline {default_copy_s / total_s:.2f}x")
+    cpu = sorted(measured, key=lambda m: float(m["pipeline_s"]))[len(measured) // 2]  # type: ignore[arg-type]
+    silver_time = bronze_s + silver_s  # Kafka read and bronze included: the copy reads Kafka too
+    return {
+        "throughput_rounds": measured,
+        "copy_cpu_s": cpu["copy_cpu_s"], "pipeline_cpu_s": cpu["pipeline_cpu_s"],
+        "pipeline_vs_copy_at_cpu_floor": cpu["pipeline_vs_copy_at_cpu_floor"],
+        "backlog_records": sent, "baseline_copy_eps_per_core": round(sent / copy_s / CORES),
+        "silver_eps_per_core": round(sent / silver_time / CORES),
+        "pipeline_eps_per_core": round(sent / total_s / CORES),
+        "silver_vs_copy": median("silver_vs_copy"), "pipeline_vs_copy": median("pipeline_vs_copy"),
+        "copy_s": round(copy_s, 2), "pipeline_s": round(total_s, 2), "default_fetch_copy_s": round(default_copy_s, 2),
+        "silver_vs_default_fetch_copy": round(default_copy_s / silver_time, 2),
+        "pipeline_vs_default_fetch_copy": round(default_copy_s / total_s, 2),
+    }
+
+
+def _round_settings(tmp: Path, suffix: str, settings: Settings, round_number: int) -> Settings:
+    """`settings` with a lakehouse and checkpoints of the round's own (the same topics)."""
+    return settings_for(tmp, suffix, tables=f"{suffix}-r{round_number}",
+                        max_offsets_per_trigger=settings.streaming.max_offsets_per_trigger,
+                        query_name=settings.streaming.query_name)
+
+
+def _throughput_round(spark, settings: Settings, suffix: str, round_number: int,  # type: ignore[no-untyped-def]
+                      sent: int) -> dict[str, object]:
+    """One round: the bare copy, then the job over the backlog into the round's own lakehouse."""
     cpu_before = cpu_seconds()
     copy_s = baseline_copy(spark, settings, suffix)
     copy_cpu = _spent(cpu_before, cpu_seconds())
@@ -277,41 +332,25 @@ def throughput(spark, tmp: Path, records: int, warm_records: int) -> dict[str, o
     total_s = time.perf_counter() - started
     pipeline_cpu = _spent(cpu_before, cpu_seconds())
     pipeline.close()
+    read = sum(r.records for r in reports)
+    if read != sent:
+        print(f"WARNING round {round_number}: the job read {read} records, {sent} were sent")
     bronze_s = sum(r.phases.get("bronze", 0) for r in reports)
     silver_s = sum(r.phases.get("silver", 0) for r in reports)
-    delta_copy_s = delta_copy(spark, settings)
-    validator_s = validator_only(spark, settings)
-    print(f"backlog: {sent} records in {len(reports)} micro-batch(es), whole pipeline {total_s:.1f} s "
-          f"({sent / total_s:,.0f} events/s including gold, fusion, alerts)")
-    print(f"{'stage':44} {'events/s':>10} {'per core':>10}")
-    for name, seconds in (("baseline: bare Kafka -> Delta copy", copy_s),
-                          ("baseline: the copy, Spark's Kafka defaults", default_copy_s),
-                          ("baseline: bronze Delta -> Delta copy", delta_copy_s),
-                          ("baseline: validator alone, no writes", validator_s), ("bronze", bronze_s),
-                          ("silver (validate, rules, conform)", silver_s)):
-        print(f"{name:44} {sent / seconds:>10,.0f} {sent / seconds / CORES:>10,.0f}")
-    print(f"ratio silver / Kafka copy: {copy_s / silver_s:.2f}; silver / Delta copy: {delta_copy_s / silver_s:.2f}; "
-          f"silver / validator alone: {validator_s / silver_s:.2f}")
-    print(f"against the copy with Spark's Kafka defaults ({default_copy_s:.1f} s): silver "
-          f"{default_copy_s / (bronze_s + silver_s):.2f}x, pipeline {default_copy_s / total_s:.2f}x")
-    print("phase seconds per batch:", [dict(r.phases, batch=r.seconds, gold_write=r.gold_write_s) for r in reports])
     copy_total, pipeline_total = sum(copy_cpu.values()), sum(pipeline_cpu.values())
     floor_s = pipeline_total / CORES
-    print(f"CPU seconds: copy {copy_total:.1f} {copy_cpu} in {copy_s:.1f} s; pipeline {pipeline_total:.1f} "
-          f"{pipeline_cpu} in {total_s:.1f} s. On {CORES} cores the pipeline's work takes at least {floor_s:.1f} s "
-          f"however well it overlaps: at best {copy_s / floor_s:.2f}x the copy")
-    silver_time = bronze_s + silver_s  # Kafka read and bronze included: the copy reads Kafka too
-    return {
-        "copy_cpu_s": copy_cpu, "pipeline_cpu_s": pipeline_cpu,
-        "pipeline_vs_copy_at_cpu_floor": round(copy_s / floor_s, 2),
-        "backlog_records": sent, "baseline_copy_eps_per_core": round(sent / copy_s / CORES),
-        "silver_eps_per_core": round(sent / silver_time / CORES),
-        "pipeline_eps_per_core": round(sent / total_s / CORES),
-        "silver_vs_copy": round(copy_s / silver_time, 2), "pipeline_vs_copy": round(copy_s / total_s, 2),
-        "copy_s": round(copy_s, 2), "pipeline_s": round(total_s, 2), "default_fetch_copy_s": round(default_copy_s, 2),
-        "silver_vs_default_fetch_copy": round(default_copy_s / silver_time, 2),
-        "pipeline_vs_default_fetch_copy": round(default_copy_s / total_s, 2),
-    }
+    print(f"round {round_number} (load average {os.getloadavg()[0]:.1f}): copy {copy_s:.1f} s, pipeline "
+          f"{total_s:.1f} s in {len(reports)} batch(es), silver {copy_s / (bronze_s + silver_s):.2f}x the copy, "
+          f"pipeline {copy_s / total_s:.2f}x")
+    print("  phase seconds per batch:", [dict(r.phases, batch=r.seconds, gold_write=r.gold_write_s) for r in reports])
+    print(f"  CPU seconds: copy {copy_total:.1f} {copy_cpu}; pipeline {pipeline_total:.1f} {pipeline_cpu}. On {CORES} "
+          f"cores the pipeline's work takes at least {floor_s:.1f} s however well it overlaps: at best "
+          f"{copy_s / floor_s:.2f}x the copy")
+    return {"round": round_number, "load_avg": round(os.getloadavg()[0], 2), "copy_s": round(copy_s, 2),
+            "pipeline_s": round(total_s, 2), "bronze_s": round(bronze_s, 2), "silver_s": round(silver_s, 2),
+            "silver_vs_copy": round(copy_s / (bronze_s + silver_s), 2), "pipeline_vs_copy": round(copy_s / total_s, 2),
+            "copy_cpu_s": copy_cpu, "pipeline_cpu_s": pipeline_cpu,
+            "pipeline_vs_copy_at_cpu_floor": round(copy_s / floor_s, 2)}
 
 
 def _records(suffix: str, count: int, seed: int, end: datetime | None = None) -> list:  # type: ignore[type-arg]
@@ -550,6 +589,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=200_000, help="backlog of the throughput measurement")
     parser.add_argument("--warm-records", type=int, default=None,
                         help="backlog the job runs over before the throughput measurement (default: --records)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="throughput: the copy and the job over the backlog this many times (medians)")
     parser.add_argument("--only", choices=("throughput", "floor", "latency", "sustained", "restart"))
     parser.add_argument("--rate", type=int, default=1000, help="events/s of the latency measurement")
     parser.add_argument("--seconds", type=int, default=600, help="length of the latency measurement")
@@ -572,7 +613,7 @@ def main() -> None:
         try:
             if args.only in (None, "throughput"):
                 warm_records = args.records if args.warm_records is None else args.warm_records
-                figures.update(throughput(spark, tmp, args.records, warm_records))
+                figures.update(throughput(spark, tmp, args.records, warm_records, args.rounds))
                 figures["throughput_warm_records"] = warm_records
             if args.only in (None, "floor"):
                 appends_s, merges_s = commit_floor(spark, tmp)
