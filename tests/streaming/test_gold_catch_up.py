@@ -87,3 +87,46 @@ def test_a_lost_gold_commit_is_caught_up_from_silver(spark, settings, kafka_boot
     assert alert_states(spark, lost.lakehouse.root) == alert_states(spark, reference.lakehouse.root)
     retried = next(r for r in reports if r.batch_id == 1 and r.records)
     assert retried.retries >= 1 and "catch_up" in retried.phases, "batch 1 caught batch 0's gold up"
+
+
+def test_a_gold_commit_owed_is_caught_up_past_an_empty_first_batch(spark, settings, kafka_bootstrap,
+                                                                     tmp_path) -> None:
+    """A restart whose first micro-batch holds no record (its offsets cover only what retention deleted, or
+    transaction markers) keeps what it read back, the batch owed its gold included: the next batch with
+    records lands that gold before its own."""
+    from pyspark.sql import functions as F
+
+    from lakehouse.writes import already_committed, commit_tag
+    from streaming.pipeline import LakehousePipeline
+
+    run = simulate(settings, tmp_path / "owed", minutes=6, seed=47, bad_fraction=0.0, late_fraction=0.0,
+                   query_name="gold-owed", max_offsets_per_trigger=1_000_000)
+
+    def gold_fault(batch_id: int) -> None:
+        raise RuntimeError(f"test hook: the gold commit of batch {batch_id} is lost, as in a crash")
+
+    with pytest.raises(RuntimeError, match="is lost"):  # batch 0 done, its gold commit lost
+        _process(spark, run, gold_fault=gold_fault)
+    gold_path, tag = GOLD_FACTS.path(run.settings.lakehouse.root), commit_tag("gold-owed:gold", 0)
+    assert not already_committed(spark, gold_path, tag)
+
+    kafka = ("topic string, `partition` int, `offset` long, timestamp timestamp, key binary, value binary")
+    records = (spark.read.format("kafka").option("kafka.bootstrap.servers", run.settings.kafka.bootstrap_servers)
+               .option("subscribe", ",".join(sorted({e.topic for e in run.ledger.entries})))
+               .option("startingOffsets", "earliest").load()
+               .select("topic", "partition", "offset", "timestamp", "key", "value"))
+    restarted = LakehousePipeline(spark, run.settings, publish_alerts=False)  # a new run of the job
+    try:
+        restarted.process_batch(spark.createDataFrame([], kafka), 1)
+        assert not already_committed(spark, gold_path, tag)  # nothing of an empty batch is written
+        restarted.process_batch(records.where(F.col("offset") < 0), 2)  # empty again: still held
+        restarted.process_batch(records, 3)  # the same records again: every one a duplicate
+        restarted._await_gold(before=None)
+    finally:
+        restarted.close()
+    assert already_committed(spark, gold_path, tag), "batch 0's gold was caught up"
+    reports = {r.batch_id: r for r in restarted.reports}
+    assert reports[1].records == reports[2].records == 0
+    assert "catch_up" in reports[3].phases and sum(reports[3].accepted.values()) == 0
+    expected = len(run.ledger.entries)
+    assert reports[3].records == expected and sum(reports[3].quarantined.values()) == expected
