@@ -117,6 +117,7 @@ class RecentSilver:
             for coordinates in [c for c, row in held.items() if row["observed_at"].date() < day]:
                 del held[coordinates]
         self._days = {d for d in self._days if d >= day}
+        self._ahead.discard(lambda read: read < day)
 
     def held(self) -> HeldSilver:
         """The rows held and the days they were read for (`streaming.held_state`)."""

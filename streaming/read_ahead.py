@@ -62,5 +62,11 @@ class ReadsAhead(Generic[K, T]):
             covered.update(rest)
         return results, covered
 
+    def discard(self, stale: Callable[[K], bool]) -> None:
+        """Drop the reads on their way that cover a key `stale` names, never to be adopted: what they read
+        may be older than what the job since held of that key and let go of (an evicted day, which the
+        batches after the read had changed)."""
+        self._started = [(future, keys) for future, keys in self._started if not any(map(stale, keys))]
+
     def clear(self) -> None:
         self._started.clear()

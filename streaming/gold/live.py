@@ -84,6 +84,10 @@ class LiveGold:
             missing, lambda pairs: list(self.load([(self._by_name[n], day) for n, day in pairs])))
         without_state = 0
         for name, grain, start, key, state in (row for rows in results for row in rows):
+            # a read ahead may also cover a pair held already (read meanwhile by the batch itself): what is
+            # held has every batch since merged in, and the read does not
+            if (name, start.date()) in self._loaded:
+                continue
             if state is None:
                 without_state += 1
                 continue
@@ -124,6 +128,7 @@ class LiveGold:
                     del windows[start]
         self._loaded = {(name, d) for name, d in self._loaded if d >= day}
         self._finished = {k: v for k, v in self._finished.items() if k[2].date() >= day}
+        self._ahead.discard(lambda pair: pair[1] < day)
 
     # -- a micro-batch -----------------------------------------------------------------------------
     def apply(self, rollup: Rollup, silver_rows: Sequence[Mapping[str, Any]],

@@ -215,3 +215,47 @@ def test_a_day_read_ahead_is_adopted_once_and_a_failed_read_ahead_is_read_again(
         dropped.forget()  # a failed batch: what was read ahead may predate what landed
         dropped.apply(traffic.SEGMENTS, then, NOW)
         assert len(stored.reads) == 4  # the read ahead (dropped) and the batch's own
+
+
+def test_a_read_ahead_never_overwrites_a_day_held_and_one_of_an_evicted_day_is_dropped() -> None:
+    """A read ahead that a batch's own read overtook (the batch read the day itself while the read ahead
+    was being started, on another thread) holds the day as it was: adopting it later, for another day it
+    covers, must not take the held day back to it; nor may it be adopted for the day once evicted."""
+    for case in ("adopted for another day", "evicted"):
+        assert _day_after_an_overtaken_read_ahead(case) == 15, case  # 4 + 6 + 5: not 4 + 5 from the read ahead
+
+
+def _day_after_an_overtaken_read_ahead(case: str) -> int:
+    """The day's observations after three batches (4 stored, then 6, then 5), a read ahead of the day
+    overtaken by the second batch's own read, and between the last two either a batch of the next day
+    (which adopts that read ahead) or the day's eviction."""
+    rng = random.Random(11)
+    at = DAY + timedelta(hours=3)
+    first, then, more, next_day = ([_traffic(rng, at + timedelta(minutes=m, days=d), 100 * m + i) for i in range(n)]
+                                   for m, n, d in ((1, 4, 0), (2, 6, 0), (3, 5, 0), (4, 3, 1)))
+    stored = Stored(traffic.SEGMENTS)
+    stored.write(LiveGold([traffic.SEGMENTS], lambda pairs: []).apply(traffic.SEGMENTS, first, NOW))
+    ahead = [DAY.date(), DAY.date() + timedelta(days=1)] if case == "adopted for another day" else [DAY.date()]
+    engines: list[LiveGold] = []
+
+    def reading(pairs: Iterable[tuple[Rollup, date]]) -> list[StoredRow]:
+        rows = stored.load(pairs)
+        if len(stored.reads) == 1:  # the batch's own read: a read ahead starts beside it (done at once)
+            engines[0].read_ahead([traffic.SEGMENTS], ahead, lambda read: _done(read()))
+        return rows
+
+    engine = LiveGold([traffic.SEGMENTS], reading)
+    engines.append(engine)
+    stored.write(engine.apply(traffic.SEGMENTS, then, NOW))  # reads the day itself: 4 stored, then 6
+    if case == "evicted":
+        engine.evict_before(DAY.date() + timedelta(days=1))  # read again when next needed
+    else:
+        stored.write(engine.apply(traffic.SEGMENTS, next_day, NOW))  # adopts the read ahead (both days)
+    rows = engine.apply(traffic.SEGMENTS, more, NOW)
+    return sum(row["observations"] for row in rows if row["grain"] == "day" and row["window_start"] == DAY)
+
+
+def _done(value: list[StoredRow]) -> Future[list[StoredRow]]:
+    future: Future[list[StoredRow]] = Future()
+    future.set_result(value)
+    return future

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from streaming.live_state import RecentSilver, SilverRows
@@ -65,3 +65,16 @@ def test_a_failed_or_dropped_read_ahead_is_read_again_in_the_batch() -> None:
         dropped.ensure([DAY])
     assert dropped.reads == [[DAY], [DAY]]
     assert len(dropped.rows(TOPIC)) == 3
+
+
+def test_a_read_ahead_of_a_day_let_go_of_is_never_adopted() -> None:
+    """A read ahead still waiting when its day is evicted may predate rows the job held of that day: the
+    day is read again when next needed."""
+    silver = Counted()
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        silver.read_ahead([DAY], reader.submit)
+        silver.ensure([DAY - timedelta(days=1)])  # another day: the read ahead is left waiting
+        silver.evict_before(DAY + timedelta(days=1))
+        silver.ensure([DAY])
+    assert silver.reads == [[DAY], [DAY - timedelta(days=1)], [DAY]]
+    assert len(silver.rows(TOPIC)) == 3
