@@ -451,8 +451,8 @@ class LakehousePipeline:
                 return
 
             # bronze's append starts at once, from the records collected (its files written by the driver,
-            # `lakehouse.arrow_files`): Spark's append of the cached batch held the slots that reading needs,
-            # and cost the JVM as much as the bare copy does
+            # `lakehouse.arrow_files`): Spark's append of the batch held the slots that reading needs, and
+            # cost the JVM as much as the bare copy does
             path, app_id = BRONZE_EVENTS.path(self.root), f"{self.query_name}:bronze"
             if unprocessable is None:
                 appends.append(pool.submit(
@@ -614,9 +614,8 @@ class LakehousePipeline:
     def _judge(self, collected: pa.Table, batch_id: int, now: datetime,
                unprocessable: DataFrame | None) -> JudgedBatch:
         """The records `collected` judged on the driver (`streaming.silver_rows`), against the time rules'
-        state (which the first batch of a run reads back from silver); records found unprocessable skip
-        validation and are quarantined as `unprocessable` with their error."""
-        self.rule_state.ensure_loaded(batch_id)  # read by `_collect` already, but for a probe's
+        state `_collect` loaded beside them; records found unprocessable skip validation and are
+        quarantined as `unprocessable` with their error."""
         with collector_paused():
             judged = judge_batch(collected, self.topics.actual_to_base,
                                  self.rule_state.frontiers, self.rule_state.seen(),
