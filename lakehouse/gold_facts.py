@@ -30,7 +30,8 @@ DEFAULT_GRAIN = "5min"  # city fusion has one grain and no grain column
 STATE = "state"  # a row's partial aggregates, JSON (`streaming.gold.rollup`); null on rows built otherwise
 
 
-def _view(contract: TableContract) -> str:
+def view_name(contract: TableContract) -> str:
+    """The view's name in `gold_table` (its partition) and its struct column's name."""
     if contract.qualified_name not in GOLD_VIEWS:
         raise KeyError(f"{contract.qualified_name} is not a view of {GOLD_FACTS.qualified_name}")
     return contract.name
@@ -47,13 +48,13 @@ def read_facts(spark: SparkSession, root: str) -> DataFrame:
 
 def view_of(facts: DataFrame, contract: TableContract) -> DataFrame:
     """`facts` narrowed to one view, with the view's columns in its contract's order."""
-    return narrow(facts, "gold_table", _view(contract), contract.name, contract.schema().fieldNames(),
+    return narrow(facts, "gold_table", view_name(contract), contract.name, contract.schema().fieldNames(),
                   set(figures(contract)))
 
 
 def view_with_state(facts: DataFrame, contract: TableContract) -> DataFrame:
     """`view_of` plus the rows' `state` (the partial aggregates coarser windows are merged from)."""
-    return narrow(facts, "gold_table", _view(contract), contract.name, [*contract.schema().fieldNames(), STATE],
+    return narrow(facts, "gold_table", view_name(contract), contract.name, [*contract.schema().fieldNames(), STATE],
                   set(figures(contract)))
 
 
@@ -65,7 +66,7 @@ def states_of(facts: DataFrame, wanted: Sequence[tuple[TableContract, Sequence[s
     One scan of `facts` rather than a `view_with_state` per view: each of those was a Delta file
     listing and a Spark job of its own, some seconds a restart or a backlog's new day on two cores,
     mostly planning; the views and days are partition columns, so the one scan reads the same files."""
-    chosen = [(_view(contract), list(keys), sorted(set(days)), set(figures(contract)))
+    chosen = [(view_name(contract), list(keys), sorted(set(days)), set(figures(contract)))
               for contract, keys, days in wanted if days]
     if not chosen:
         raise ValueError("states_of needs at least one view and day")
@@ -86,7 +87,7 @@ def read_view(spark: SparkSession, root: str, contract: TableContract) -> DataFr
 
 def as_facts(rows: DataFrame, contract: TableContract) -> DataFrame:
     """Rows of one view (a gold builder's output) as rows of `GOLD_FACTS`."""
-    return widen(rows, GOLD_FACTS.schema(), "gold_table", _view(contract), contract.name, figures(contract),
+    return widen(rows, GOLD_FACTS.schema(), "gold_table", view_name(contract), contract.name, figures(contract),
                  defaults={"grain": F.lit(DEFAULT_GRAIN), STATE: F.lit(None)})
 
 
@@ -152,7 +153,7 @@ def _new_layout(contract: TableContract) -> _FactLayout:
     grain = struct = -1
     for position, fact in enumerate(GOLD_FACTS.schema().fields):
         if fact.name == "gold_table":
-            template[position] = _view(contract)
+            template[position] = view_name(contract)
         elif fact.name == contract.name:
             struct = position
         elif isinstance(fact.dataType, T.StructType):

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.catalog import ALERTS, OBSERVED_ALERTS, SILVER_VIEWS, payload_fields, silver_name
 from lakehouse.gold_facts import STATE, read_facts, states_of
+from lakehouse.gold_states import read_states
 from lakehouse.silver_events import read_events
 from streaming.gold.live import Loader, StoredRow
 from streaming.gold.rollup import Rollup
@@ -54,8 +55,9 @@ def collect_silver(events: DataFrame, topics: Iterable[str]) -> dict[str, list[d
 
 
 def gold_loader(spark: SparkSession, root: str) -> Loader:
-    """`streaming.gold.live.Loader` over `gold.facts`: every missing (view, day) in one scan and one Spark
-    job (`lakehouse.gold_facts.states_of`)."""
+    """`streaming.gold.live.Loader` over `gold.facts`: every missing (view, day) at once, read by the driver
+    (`lakehouse.gold_states`), or in one Spark scan where the table's files need Spark's reader
+    (`lakehouse.gold_facts.states_of`)."""
     def load(pairs: Sequence[tuple[Rollup, date]]) -> list[StoredRow]:
         by_view: dict[str, tuple[Rollup, set[date]]] = {}
         for rollup, day in pairs:
@@ -63,6 +65,9 @@ def gold_loader(spark: SparkSession, root: str) -> Loader:
         if not by_view:
             return []
         wanted = [(rollup.contract, rollup.keys, days) for _, (rollup, days) in sorted(by_view.items())]
+        read = read_states(spark, root, wanted)
+        if read is not None:
+            return read
         return [(row.view, row.grain, _aware(row.window_start), tuple(row.key), row[STATE])
                 for row in states_of(read_facts(spark, root), wanted).collect()]
     return load
