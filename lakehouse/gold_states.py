@@ -9,7 +9,8 @@ read by pyarrow on the driver: 0.24-0.25 s for the same rows (2026-12-06, `local
 The rows are the files' parquet rows only while the table has no deletion vector and no column mapping
 (the gold commit makes neither; `lakehouse.gold_commit` relies on the same), and `states_of`'s keys are the
 key columns cast to strings, which a string column needs no cast for. Where any of that does not hold, or
-a file cannot be read as expected, `read_states` returns None and the caller reads through Spark.
+a file cannot be read as expected, or the table is not on the local file system (object storage, whose
+paths pyarrow cannot open), `read_states` returns None and the caller reads through Spark.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -40,11 +42,11 @@ Wanted = Sequence[tuple[TableContract, Sequence[str], Iterable[date]]]
 def read_states(spark: SparkSession, root: str, wanted: Wanted) -> list[StateRow] | None:
     """The rows `states_of(read_facts(spark, root), wanted)` collects, read on the driver; None when the
     table's files cannot be read that way (the caller reads through Spark)."""
-    chosen = [(contract, list(keys), sorted(set(days))) for contract, keys, days in wanted]
-    chosen = [entry for entry in chosen if entry[2]]
-    if not chosen or not all(_string_keys(contract, keys) for contract, keys, _ in chosen):
-        return None
+    chosen = [(contract, list(keys), sorted(set(days))) for contract, keys, days in wanted if days]
     path = GOLD_FACTS.path(root)
+    if (not chosen or urlparse(path).scheme not in ("", "file")  # object storage: pyarrow cannot open its paths
+            or not all(_string_keys(contract, keys) for contract, keys, _ in chosen)):
+        return None
     snapshot = transactions.start(spark, path).snapshot()
     if not snapshot.metadata().configuration().get("delta.columnMapping.mode").isEmpty():
         return None
