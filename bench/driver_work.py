@@ -40,10 +40,11 @@ def measure(root: Path, records: int, repeat: int) -> dict[str, float]:
 
     from feeds.sim.core import Simulator
     from lakehouse.catalog import EVENT_CONTRACTS
+    from streaming.batch_validation import Record
     from streaming.gold import traffic
     from streaming.gold.live import LiveGold
     from streaming.gold.registry import GOLD_BY_TOPIC, ROLLUPS
-    from streaming.silver_rows import Record, judge_batch
+    from streaming.silver_rows import judge_batch
 
     end = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     simulated = list(Simulator(seed=7, start=end - timedelta(minutes=records // 230 + 1), end=end,

@@ -53,7 +53,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pyarrow as pa
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -98,6 +97,7 @@ from lakehouse.warm_up import warm_up
 from lakehouse.writes import already_committed, append_once, append_table_once, commit_tag
 from streaming import alerts as alerting
 from streaming import held_state, safety
+from streaming.batch_validation import Record, ValidatedBatch, Verdict
 from streaming.collector_pause import collector_paused
 from streaming.fusion_rows import city_operations_rows
 from streaming.gold import environment, security, tourism, traffic, vision
@@ -111,14 +111,14 @@ from streaming.rule_state import RuleState, frontiers_metadata, silver_app_id
 from streaming.silver import TimeRules, TopicMap
 from streaming.silver_frames import (
     bronze_table,
-    collect_batch,
+    collect_checked,
     ingested,
     quarantine_frame,
     quarantine_table,
     silver_frame,
     silver_table_of_views,
 )
-from streaming.silver_rows import JudgedBatch, Record, Verdict, judge_batch, touched_windows
+from streaming.silver_rows import JudgedBatch, judge_validated, touched_windows
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +192,11 @@ FUSION_INPUTS: tuple[tuple[TableContract, Rollup, str, timedelta], ...] = (
 )
 # silver topics fusion reads directly, and how many days before a window (incident statuses: a week)
 FUSION_SILVER = {"security.incidents.v1": 8, "vision.health.v1": 1}
+# a batch after one this small is read in `batch_partitions` tasks: read as thirty tasks of a few dozen
+# records, one per Kafka partition, a live batch's records took 0.21 s to reach the driver against 0.13 s
+# (medians at 1,000 events/s, 2026-12-06); the first batch of a run (a restart's backlog) and one after a
+# large batch, one task per Kafka partition (`_read`)
+SMALL_BATCH_RECORDS = 20_000
 REPORTS_KEPT = 1000  # batch reports held for `ioc streaming status` and the bench (a few hundred bytes each)
 StagedFacts = tuple[list[tuple[Any, ...]], dict[tuple[str, str], set[datetime]]]  # gold rows, windows they replace
 GOLD_DAYS_HELD = 2  # days of gold partials kept before the newest window seen (fusion looks back 24 h)
@@ -232,6 +237,7 @@ class LakehousePipeline:
         self._lock = threading.Lock()
         # the first batch of a query run may replay one a crash interrupted: its appends check first
         self._may_replay = True
+        self._previous_records: int | None = None  # of the run's batch before, done (`_read`)
         # what the job carries between batches, read back from Delta when missing (`_forget_state`)
         self.rule_state = RuleState(spark, self.root, self.query_name,
                                     timedelta(minutes=settings.streaming.late_allowance_minutes))
@@ -294,6 +300,7 @@ class LakehousePipeline:
         self.ensure_tables()
         self._ensure_city_dimension()
         self._may_replay = True
+        self._previous_records = None
         self._forget_state()
         self._held = self._read_held() if self.settings.streaming.hold_state_on_stop else None
         writer = self.source().writeStream.queryName(self.query_name).option("checkpointLocation", self.checkpoint)
@@ -362,12 +369,11 @@ class LakehousePipeline:
         started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         jobs_before = self._submitted_jobs()
         now = datetime.now(UTC).replace(microsecond=0)
-        # one task per Kafka partition is right for reading, too many for tiny files and UDF workers
         # Kafka's columns only: bronze's others (when, which batch) are added by the driver (`bronze_table`).
         # Not cached: a batch reads it once, into the driver (`_collect`); caching it first cost a backlog
         # batch a Spark job and the JVM a copy of every record. Only a failed batch, which the safety net
         # reads again and probes, caches it.
-        bronze = batch.coalesce(self.settings.streaming.batch_partitions).select(
+        bronze = self._read(batch).select(
             "topic", "partition", "offset", F.col("timestamp").alias("kafka_timestamp"),
             F.col("key").cast("string").alias("key"), "value",
         )
@@ -386,6 +392,7 @@ class LakehousePipeline:
                     with self._lock:
                         self.batches_done += 1
                         self.records_done += report.records
+                    self._previous_records = report.records
                     self.checkpoints.after_batch(batch_id)
                     return
                 except Exception as exc:
@@ -446,7 +453,7 @@ class LakehousePipeline:
             self._start_warming(pool, batch_id, now)
             with phase(report, "bronze"):
                 collected = self._collect(bronze, batch_id, unprocessable)
-                report.records = collected.num_rows + (0 if unprocessable is None else unprocessable.count())
+                report.records = collected.table.num_rows + (0 if unprocessable is None else unprocessable.count())
             if report.records == 0:  # what the first batch of a run read stays held (`_forget_state` drops it)
                 return
 
@@ -456,11 +463,13 @@ class LakehousePipeline:
             path, app_id = BRONZE_EVENTS.path(self.root), f"{self.query_name}:bronze"
             if unprocessable is None:
                 appends.append(pool.submit(
-                    self._in_background, append_table_once, self.spark, bronze_table(collected, now, batch_id),
+                    self._in_background, append_table_once, self.spark,
+                    bronze_table(collected.table, now, batch_id),
                     BRONZE_EVENTS.schema(), path, app_id, batch_id, may_be_replay=may_be_replay,
                     partitions=self.settings.streaming.batch_partitions))
             else:  # some records were never collected (unprocessable): Spark appends them all
-                appends.append(pool.submit(self._in_background, append_once, ingested(bronze, now, batch_id),
+                appends.append(pool.submit(self._in_background, append_once,
+                                           ingested(self._spark_written(bronze), now, batch_id),
                                            path, app_id, batch_id, may_be_replay=may_be_replay))
             with phase(report, "silver"):
                 silver = self._silver(bronze, collected, batch_id, now, report, unprocessable, pool)
@@ -596,9 +605,23 @@ class LakehousePipeline:
             return 0
 
     # -- the safety net ------------------------------------------------------------------------
-    def _collect(self, bronze: DataFrame, batch_id: int, unprocessable: DataFrame | None) -> pa.Table:
-        """The batch's records on the driver (`collect_batch`: one Spark job, which reads them from Kafka),
-        less those the safety net found unprocessable.
+    def _read(self, batch: DataFrame) -> DataFrame:
+        """The micro-batch's records as the batch reads them: one task per Kafka partition when it may be
+        large (the run's first batch, or one after a batch of `SMALL_BATCH_RECORDS` or more), so each
+        partition's records reach the driver as soon as its task ends and are checked while the others are
+        read (in `batch_partitions` tasks of fifteen partitions each, a backlog's first records waited for
+        nearly the whole read); otherwise in `batch_partitions` tasks."""
+        if self._previous_records is None or self._previous_records >= SMALL_BATCH_RECORDS:
+            return batch
+        return batch.coalesce(self.settings.streaming.batch_partitions)
+
+    def _spark_written(self, bronze: DataFrame) -> DataFrame:
+        """`bronze` in `batch_partitions` partitions, for an append Spark writes (a file per partition)."""
+        return bronze.coalesce(self.settings.streaming.batch_partitions)
+
+    def _collect(self, bronze: DataFrame, batch_id: int, unprocessable: DataFrame | None) -> ValidatedBatch:
+        """The batch's records on the driver (one Spark job, which reads them from Kafka), less those the
+        safety net found unprocessable, checked against their contracts as they arrive (`collect_checked`).
 
         The time rules' state, which the first batch of a run reads back from silver, is read beside them:
         two Spark jobs at once, on a restart's or a backlog's first batch."""
@@ -607,20 +630,20 @@ class LakehousePipeline:
             F.broadcast(unprocessable.select(*coordinates)), on=coordinates, how="left_anti")
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rule-state") as reader:
             loading = reader.submit(self.rule_state.ensure_loaded, batch_id)
-            collected = collect_batch(self._fault(processable))
+            with collector_paused():
+                collected = collect_checked(self._fault(processable), self.topics.actual_to_base)
             loading.result()
         return collected
 
-    def _judge(self, collected: pa.Table, batch_id: int, now: datetime,
+    def _judge(self, collected: ValidatedBatch, batch_id: int, now: datetime,
                unprocessable: DataFrame | None) -> JudgedBatch:
         """The records `collected` judged on the driver (`streaming.silver_rows`), against the time rules'
         state `_collect` loaded beside them; records found unprocessable skip validation and are
         quarantined as `unprocessable` with their error."""
         with collector_paused():
-            judged = judge_batch(collected, self.topics.actual_to_base,
-                                 self.rule_state.frontiers, self.rule_state.seen(),
-                                 self.rules.late_allowance_minutes, self.rules.future_tolerance_minutes, batch_id,
-                                 now)
+            judged = judge_validated(collected, self.rule_state.frontiers, self.rule_state.seen(),
+                                     self.rules.late_allowance_minutes, self.rules.future_tolerance_minutes,
+                                     batch_id, now)
         if unprocessable is not None:
             judged.unprocessable = [Verdict(Record(row.topic, row.partition, row.offset, 0, None), UNPROCESSABLE,
                                             row.error) for row in unprocessable.collect()]
@@ -674,7 +697,7 @@ class LakehousePipeline:
         return self.spark.createDataFrame([(*coords, error) for coords, error in found],
                                           f"{schema}, error string").persist()
 
-    def _silver(self, bronze: DataFrame, collected: pa.Table, batch_id: int, now: datetime, report: BatchReport,
+    def _silver(self, bronze: DataFrame, collected: ValidatedBatch, batch_id: int, now: datetime, report: BatchReport,
                 unprocessable: DataFrame | None, pool: ThreadPoolExecutor) -> SilverOutput:
         """Judge the batch's records `collected` on the driver; its silver and quarantine appends started on
         `pool`. Every topic goes in one silver commit, which carries the time rules' frontiers too (even
@@ -703,7 +726,8 @@ class LakehousePipeline:
             path, app_id = QUARANTINE.path(self.root), f"{self.query_name}:quarantine"
             with background_jobs(self.spark):
                 if judged.unprocessable:  # never collected: their rows are joined from bronze
-                    return append_once(quarantine_frame(self.spark, bronze, judged, self.topics, now, batch_id),
+                    return append_once(quarantine_frame(self.spark, self._spark_written(bronze), judged, self.topics,
+                                                        now, batch_id),
                                        path, app_id, batch_id, may_be_replay=may_be_replay)
                 return append_table_once(self.spark, quarantine_table(judged, self.topics, now, batch_id),
                                          QUARANTINE.schema(), path, app_id, batch_id, may_be_replay=may_be_replay,

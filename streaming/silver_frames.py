@@ -11,7 +11,7 @@ bronze joined with their verdicts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import partial
 from operator import itemgetter
@@ -21,10 +21,12 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse.arrow_collect import collect_arrow
 from lakehouse.catalog import BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, SILVER_VIEWS, silver_name
 from lakehouse.frames import arrow_array, arrow_schema, frame_of_arrow, union_all
+from streaming.batch_validation import BatchValidation, Record, ValidatedBatch
 from streaming.silver import TopicMap
-from streaming.silver_rows import JudgedBatch, Record
+from streaming.silver_rows import JudgedBatch
 
 _KAFKA_COLUMNS = ("topic", "partition", "offset", "kafka_timestamp", "key", "value")
 _VERDICTS_SCHEMA = ("topic string, `partition` int, `offset` long, reason string, detail string, event_id string, "
@@ -34,7 +36,19 @@ _VERDICTS_SCHEMA = ("topic string, `partition` int, `offset` long, reason string
 def collect_batch(bronze: DataFrame) -> pa.Table:
     """The batch's records on the driver, with bronze's Kafka columns as bronze holds them: one Spark job,
     through Arrow."""
-    return bronze.select(*_KAFKA_COLUMNS).toArrow()
+    return collect_arrow(bronze.select(*_KAFKA_COLUMNS), _ignored).table
+
+
+def collect_checked(bronze: DataFrame, base_of: Mapping[str, str]) -> ValidatedBatch:
+    """`collect_batch`, with the records checked against their contracts while the rest arrive
+    (`streaming.batch_validation`). `base_of`: consumed topic -> catalogue topic."""
+    validation = BatchValidation(base_of)
+    collected = collect_arrow(bronze.select(*_KAFKA_COLUMNS), validation.add)
+    return validation.finish(collected)
+
+
+def _ignored(part: pa.RecordBatch) -> None:
+    return None
 
 
 def ingested(bronze: DataFrame, ingested_at: datetime, batch_id: int) -> DataFrame:

@@ -29,7 +29,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import repeat
-from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -37,40 +36,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from contracts.cities import CITY_NAMES
-from contracts.quality import UNPROCESSABLE
-from contracts.topics import EVENT_CONTRACTS
-from streaming.arrow_judge import judge_fast, values_schema
+from streaming.batch_validation import (
+    ARROW_FROM,
+    BatchColumns,
+    Record,
+    ValidatedBatch,
+    ValidTopic,
+    Verdict,
+    records_table,
+    validate_whole,
+)
 from streaming.gold.windows import five_minute_floor
 from streaming.rule_expressions import to_spark_string
 from streaming.standards.rounding import round_half_up
-from streaming.validation import epoch_micros, judge_payload
+from streaming.validation import epoch_micros
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-
-
-class Record(NamedTuple):
-    """One Kafka record of the batch, as bronze holds it (the Kafka timestamp in epoch microseconds:
-    a producer may set any, beyond what a Python datetime holds). A named tuple: a backlog makes
-    hundreds of thousands, at a third of a frozen dataclass's cost each."""
-
-    topic: str
-    partition: int
-    offset: int
-    kafka_us: int
-    value: bytes | None
-    key: bytes | None = None
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Why a record is not in silver, with the envelope when its payload met the contract."""
-
-    record: Record
-    reason: str
-    detail: str | None
-    event_id: str | None = None
-    observed_us: int | None = None
 
 
 @dataclass
@@ -104,134 +86,36 @@ class JudgedBatch:
         return dict(counts)
 
 
-@dataclass(frozen=True)
-class _Columns:
-    """The batch's records as columns: from `collect_batch`'s table as it is, or from `Record`s."""
-
-    topics: pa.Array  # the Kafka topic of each record, dictionary-encoded
-    partitions: np.ndarray
-    offsets: np.ndarray
-    kafka_us: np.ndarray
-    values: pa.Array
-    keys: pa.Array
-
-    @classmethod
-    def of(cls, batch: Sequence[Record] | pa.Table) -> _Columns:
-        if isinstance(batch, pa.Table):
-            def column(name: str, kind: pa.DataType) -> pa.Array:
-                return batch.column(name).cast(kind).combine_chunks()
-            topics, partitions, offsets = column("topic", pa.string()), column("partition", pa.int64()), \
-                column("offset", pa.int64())
-            # 64-bit offsets: a backlog's payloads may hold more than the 2 GiB a binary array addresses
-            kafka_us, values, keys = column("kafka_timestamp", pa.int64()), column("value", pa.large_binary()), \
-                column("key", pa.large_binary())
-        else:
-            fields = list(zip(*batch, strict=True)) if batch else [() for _ in Record._fields]
-            topics, partitions, offsets, kafka_us, values, keys = (
-                pa.array(list(values), kind) for values, kind in zip(fields, (
-                    pa.string(), pa.int64(), pa.int64(), pa.int64(), pa.large_binary(), pa.large_binary()),
-                    strict=True))
-        return cls(topics.dictionary_encode(), _numbers(partitions), _numbers(offsets), _numbers(kafka_us),
-                   values, keys)
-
-    def record(self, index: int) -> Record:
-        return Record(self.topics[index].as_py(), int(self.partitions[index]), int(self.offsets[index]),
-                      int(self.kafka_us[index]), self.values[index].as_py(), self.keys[index].as_py())
-
-    def by_topic(self) -> dict[str, np.ndarray]:
-        """Kafka topic -> the positions of its records, in batch order."""
-        codes = np.asarray(self.topics.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-        return {name: np.flatnonzero(codes == code) for code, name in enumerate(self.topics.dictionary.to_pylist())}
-
-
-def _numbers(values: pa.Array) -> np.ndarray:
-    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
-class _Topic(NamedTuple):
-    """A topic's contract-valid records, in the order judging found them: where each is in the batch,
-    and their Kafka coordinates, event ids, observation times and silver's values."""
-
-    indices: np.ndarray  # positions in the batch
-    topics: pa.Array  # their Kafka topics
-    partitions: np.ndarray
-    offsets: np.ndarray
-    kafka_us: np.ndarray
-    event_ids: list[str]
-    observed_us: np.ndarray
-    values: pa.Table  # `values_schema` of the contract
-
-
-# a topic with fewer payloads in a batch is judged by pydantic alone: Arrow's checks cost about 3 ms a
-# topic whatever its size (the reader, some thirty compute calls), pydantic about 10 µs a payload, so
-# the checks pay from about 400 payloads on (2026-12-05, traffic.flow.v1: 1,000 payloads 6.6 ms
-# against 10.0 ms, 100 payloads 3.5 ms against 1.0 ms)
-ARROW_FROM = 400
-
-
 def judge_batch(batch: Sequence[Record] | pa.Table, base_of: Mapping[str, str], frontiers: Mapping[str, datetime],
                 seen: Mapping[str, Mapping[str, Any]], late_allowance_minutes: float,
                 future_tolerance_minutes: float, batch_id: int, ingested_at: datetime,
                 arrow_from: int = ARROW_FROM) -> JudgedBatch:
-    """Judge one micro-batch as `streaming.silver.judge` then `conform` do.
+    """Judge one micro-batch as `streaming.silver.judge` then `conform` do: its records (or
+    `collect_batch`'s table of them, read as columns: no `Record` is made but for the records
+    quarantined or left to pydantic) checked at once (`streaming.batch_validation`), then
+    `judge_validated`. `base_of`: consumed topic -> catalogue topic."""
+    table = batch if isinstance(batch, pa.Table) else records_table(batch)
+    return judge_validated(validate_whole(table, base_of, arrow_from), frontiers, seen, late_allowance_minutes,
+                           future_tolerance_minutes, batch_id, ingested_at)
 
-    `batch`: its records, or `collect_batch`'s table of them (read as columns: no `Record` is made but
-    for the records quarantined or left to pydantic). `base_of`: consumed topic -> catalogue topic.
+
+def judge_validated(validated: ValidatedBatch, frontiers: Mapping[str, datetime],
+                    seen: Mapping[str, Mapping[str, Any]], late_allowance_minutes: float,
+                    future_tolerance_minutes: float, batch_id: int, ingested_at: datetime) -> JudgedBatch:
+    """The time rules over a checked batch (`streaming.batch_validation`, whole or as it arrived).
+
     `frontiers` and `seen` (base topic -> event ids): what earlier batches left (`streaming.rule_state`).
-
-    A topic's payloads are checked together in Arrow (`streaming.arrow_judge`) when it has at least
-    `arrow_from` of them; pydantic judges those the checks leave (`judge_payload`). The time rules then
-    run over each topic's valid records as arrays, and its accepted rows are built column by column:
-    `JudgedBatch.views` for silver's table, `JudgedBatch.rows` for gold.
+    The rules run over each topic's valid records as arrays, and its accepted rows are built column by
+    column: `JudgedBatch.views` for silver's table, `JudgedBatch.rows` for gold.
     """
-    columns = _Columns.of(batch)
     judged = JudgedBatch()
-    invalid: list[tuple[int, Verdict]] = []
-    by_base: dict[str, list[np.ndarray]] = defaultdict(list)
-    for topic, positions in columns.by_topic().items():
-        base_topic = base_of.get(topic)
-        if base_topic in EVENT_CONTRACTS:
-            by_base[base_topic].append(positions)
-            continue
-        for index in positions.tolist():  # no contract: the validator names it unprocessable
-            record = columns.record(index)
-            (reason, detail, _, _), _ = judge_payload(base_topic, record.value)
-            invalid.append((index, Verdict(record, reason or UNPROCESSABLE, detail)))
-    valid = {topic: _validated(topic, np.sort(np.concatenate(parts)), columns, invalid, arrow_from)
-             for topic, parts in by_base.items()}
-    invalid.sort(key=itemgetter(0))
-    judged.quarantined.extend(verdict for _, verdict in invalid)
+    judged.quarantined.extend(validated.invalid)
     rules = _Rules(epoch_micros(ingested_at), int(future_tolerance_minutes * 60) * 1_000_000,
                    late_allowance_minutes * 60, ingested_at, batch_id)
-    for topic in sorted(valid):
-        _apply_rules(topic, valid[topic], columns, frontiers.get(topic), seen.get(topic, {}), rules, judged)
+    for topic in sorted(validated.valid):
+        _apply_rules(topic, validated.valid[topic], validated.columns, frontiers.get(topic), seen.get(topic, {}),
+                     rules, judged)
     return judged
-
-
-def _validated(base_topic: str, at: np.ndarray, columns: _Columns, invalid: list[tuple[int, Verdict]],
-               arrow_from: int) -> _Topic:
-    """A topic's contract-valid records: those Arrow's checks accept (`arrow_from` payloads or more),
-    then those pydantic accepts among the rest (the others go to `invalid` with their verdicts)."""
-    contract = EVENT_CONTRACTS[base_topic]
-    fast = judge_fast(contract, columns.values.take(pa.array(at)) if len(at) >= arrow_from else [])
-    left = np.ones(len(at), dtype=bool)
-    left[fast.positions] = False
-    slow_indices: list[int] = []
-    slow_observed: list[int] = []
-    slow_values: list[dict[str, Any]] = []
-    for index in at[left].tolist():
-        (reason, detail, event_id, observed_us), row = judge_payload(base_topic, columns.values[index].as_py())
-        if reason is not None or event_id is None or observed_us is None or row is None:
-            invalid.append((index, Verdict(columns.record(index), reason or UNPROCESSABLE, detail)))
-        else:
-            slow_indices.append(index)
-            slow_observed.append(observed_us)
-            slow_values.append(row)
-    chosen = np.concatenate([at[fast.positions], np.asarray(slow_indices, dtype=np.int64)])
-    table = pa.concat_tables([fast.values, pa.Table.from_pylist(slow_values, schema=values_schema(contract))])
-    return _Topic(chosen, columns.topics.take(pa.array(chosen)), columns.partitions[chosen], columns.offsets[chosen],
-                  columns.kafka_us[chosen], table.column("event_id").to_pylist(),
-                  np.concatenate([fast.observed_us, np.asarray(slow_observed, dtype=np.int64)]), table)
 
 
 class _Rules(NamedTuple):
@@ -246,7 +130,7 @@ _ACCEPTED, _FUTURE, _DUPLICATE, _LATE = 0, 1, 2, 3
 _NO_MOMENT = np.iinfo(np.int64).min
 
 
-def _apply_rules(topic: str, valid: _Topic, columns: _Columns, frontier: datetime | None,
+def _apply_rules(topic: str, valid: ValidTopic, columns: BatchColumns, frontier: datetime | None,
                  seen: Mapping[str, Any], rules: _Rules, judged: JudgedBatch) -> None:
     """The time rules over a topic's valid records in arrival order (Kafka timestamp, partition,
     offset; one batch arrived at once): each record's reason (future, duplicate_event_id, late), the
@@ -328,7 +212,7 @@ def _reason(reason: int, sent_in_future: bool, seen_before: bool, behind_s: floa
 _DAY_US = 86_400 * 1_000_000
 
 
-def _view(valid: _Topic, accepted: np.ndarray, behind: np.ndarray, rules: _Rules) -> pa.Table:
+def _view(valid: ValidTopic, accepted: np.ndarray, behind: np.ndarray, rules: _Rules) -> pa.Table:
     """The accepted records as rows of the topic's silver view (what `conform` gives): the contract's
     values, the city's names, the observation day, how late, and the Kafka coordinates."""
     values = valid.values.take(pa.array(accepted))

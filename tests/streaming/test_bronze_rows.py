@@ -15,8 +15,8 @@ from pyspark.sql import functions as F
 from lakehouse.catalog import BRONZE_EVENTS
 from lakehouse.tables import ensure_table
 from lakehouse.writes import append_once, append_table_once
+from streaming.batch_validation import Record
 from streaming.silver_frames import bronze_table, collect_batch, ingested, records_of
-from streaming.silver_rows import Record
 
 NOW = datetime(2026, 12, 1, 8, 0, 5, tzinfo=UTC)
 MICROS_9999 = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z

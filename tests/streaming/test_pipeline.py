@@ -193,3 +193,20 @@ def test_vision_events_reach_gold_and_the_city_view(spark, lakehouse_run):
         F.col("window_start").desc()).first()
     assert (harbin.cameras_total, harbin.cameras_online) == (2, 1)
     assert harbin.people_counted > 0
+
+
+def test_a_batch_after_a_small_one_is_read_in_few_tasks_and_a_backlog_in_one_per_partition(spark, settings):
+    """`LakehousePipeline._read`: a run's first batch and one after a large batch in one task per Kafka
+    partition (their records checked as each task ends), a live batch in `batch_partitions` tasks."""
+    from streaming.pipeline import SMALL_BATCH_RECORDS, LakehousePipeline
+
+    pipeline = LakehousePipeline(spark, settings)
+    try:
+        frame = spark.range(0, 120, 1, 12)
+        assert pipeline._read(frame).rdd.getNumPartitions() == 12
+        pipeline._previous_records = SMALL_BATCH_RECORDS - 1
+        assert pipeline._read(frame).rdd.getNumPartitions() == settings.streaming.batch_partitions < 12
+        pipeline._previous_records = SMALL_BATCH_RECORDS
+        assert pipeline._read(frame).rdd.getNumPartitions() == 12
+    finally:
+        pipeline.close()
