@@ -4,10 +4,11 @@ Why: judging a streaming micro-batch in Spark took a dozen Spark jobs (a Python 
 window functions and joins for the time rules, `from_json` for conform, local checkpoints between
 them, then a collect of the accepted rows for gold), about 4 s for a few thousand records on two
 cores, most of it planning and scheduling. Here the batch's records are read once (one Spark job) and
-judged on the driver, a topic at a time and column by column: the contract checks in Arrow
-(`streaming.arrow_judge`), strict pydantic (`streaming.validation.judge_payload`, the validator the
-UDF runs) only for the payloads those checks leave, then the time rules over the topic's valid
-records in arrival order, as arrays, against the frontiers and ids `streaming.rule_state` carries.
+judged on the driver, a topic at a time and column by column: the contract checks
+(`streaming.batch_validation`, part by part as the records arrive: in Arrow, `streaming.arrow_judge`,
+and strict pydantic, `streaming.validation.judge_payload`, the validator the UDF runs, only for the
+payloads those checks leave), then the time rules over the topic's valid records in arrival order, as
+arrays, against the frontiers and ids `streaming.rule_state` carries.
 The accepted rows come out twice from the same columns: an Arrow table per topic for silver's append
 (`JudgedBatch.views`), and the flat dicts gold and fusion read (`JudgedBatch.rows`).
 
