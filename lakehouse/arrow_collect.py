@@ -12,8 +12,8 @@ next tasks. The parts are handed to `on_part` on the calling thread, in arrival 
 returned is in the frame's order, as `toArrow` gives it.
 
 This reads PySpark's own collect protocol (`collectAsArrowToPython`, the same calls `toArrow` makes);
-where those are not there (another PySpark), it falls back to `toArrow` and hands the table over as one
-part.
+where those are not there (another PySpark), it falls back to `toArrow` and hands the table's batches
+over once it is whole.
 """
 
 from __future__ import annotations
