@@ -64,7 +64,9 @@ def publish_rdkafka(records: Iterable[Record], producer: Any, ledger: Ledger,
     """
     from confluent_kafka import KafkaException
 
-    sent: list[Record] = []
+    # what the ledger needs of each record sent (topic, key, label, event_id): not its value, which the
+    # producer has copied (a publisher keeping whole records held gigabytes over days of a province)
+    sent: list[tuple[str, bytes, str, str | None]] = []
     offsets: list[int] = []
     partitions: list[int] = []
     in_flight: dict[tuple[str, int], deque[int]] = {}
@@ -105,7 +107,7 @@ def publish_rdkafka(records: Iterable[Record], producer: Any, ledger: Ledger,
     for record in records:
         index = len(sent)
         partition = partition_of(record.topic, record.key)
-        sent.append(record)
+        sent.append((record.topic, record.key, record.label, record.event_id))
         offsets.append(-1)
         partitions.append(partition)
         queue = in_flight.get((record.topic, partition))
@@ -129,11 +131,10 @@ def publish_rdkafka(records: Iterable[Record], producer: Any, ledger: Ledger,
         failures.append(f"{remaining} record(s) still undelivered after {flush_timeout_s:.0f}s")
     for failure in failures[:20]:
         logger.error("send failed after retries: %s", failure)
-    for record, partition, offset in zip(sent, partitions, offsets, strict=True):
+    for (topic, key, label, event_id), partition, offset in zip(sent, partitions, offsets, strict=True):
         if offset < 0:
             ledger.failed += 1
             continue
         ledger.acked += 1
-        ledger.entries.append(LedgerEntry(record.topic, partition, offset, record.label, record.event_id,
-                                          record.key.decode()))
+        ledger.entries.append(LedgerEntry(topic, partition, offset, label, event_id, key.decode()))
     return ledger
