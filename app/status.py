@@ -70,7 +70,7 @@ def streaming_status(settings: Settings, document: dict[str, Any]) -> ComponentS
         last = with_records[-1]  # the newest batch that read anything (an empty one has nothing to show)
         facts.update(last_batch=last.get("batch_id"), batch_s=last.get("seconds"), commits=last.get("commits"),
                      spark_jobs=last.get("spark_jobs"), produce_to_visible_s=last.get("produce_to_visible_s"),
-                     visible_s=last.get("visible_s"))
+                     visible_s=last.get("visible_s"), held=last.get("held"))
         latency = last.get("produce_to_visible_s")
         summary += (f"; last batch {last.get('batch_id')}: {last.get('seconds', 0):.1f}s, "
                     f"{last.get('commits')} commits, {last.get('spark_jobs')} Spark jobs, produce->visible "

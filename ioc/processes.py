@@ -28,6 +28,15 @@ def process_alive(pid: int) -> bool:
     return state != "Z"
 
 
+def resident_mb(pid: int | None = None) -> int | None:
+    """Resident memory of `pid` (this process by default) in MB, from /proc; None where there is none."""
+    try:
+        pages = int(Path(f"/proc/{pid or 'self'}/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024)
+
+
 def read_pid(pid_file: Path) -> int | None:
     """The pid in `pid_file` if that process is alive, else None."""
     try:

@@ -182,6 +182,10 @@ class GoldCommitter:
         replace_windows(frame_of_arrow(self.spark, facts, GOLD_FACTS.schema(), self.partitions), self.root, what,
                         covered, user_metadata=user_metadata)
 
+    def kept_rows(self) -> int:
+        """Rows kept of the latest commits' windows (read from any thread: the values are taken at once)."""
+        return sum(len(rows) for _, rows in list(self._rows.values()))
+
     def _forget(self) -> None:
         self._files, self._days, self._version = None, set(), None
         self._rows.clear()

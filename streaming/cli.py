@@ -78,6 +78,11 @@ def status(ctx: click.Context) -> None:
                    f"{sum(batch['accepted'].values())} to silver, {sum(batch['quarantined'].values())} "
                    f"quarantined, {batch['seconds']} s (gold visible after {batch.get('visible_s', '?')} s), "
                    f"{batch.get('commits', '?')} Delta commits, {batch.get('spark_jobs', '?')} Spark jobs")
+    held = next((batch["held"] for batch in reversed(document.get("last_batches", [])) if batch.get("held")), None)
+    if held:
+        click.echo("  held between batches: " + ", ".join(
+            f"driver {count:,} MB resident" if what == "driver_rss_mb" else f"{count:,} {what.replace('_', ' ')}"
+            for what, count in held.items()))
     click.echo(f"  log: {document['log']}")
     if state != "running":
         sys.exit(1)

@@ -117,6 +117,10 @@ class RecentSilver:
     def rows(self, topic: str) -> list[dict[str, Any]]:
         return list(self._rows[topic].values())
 
+    def __len__(self) -> int:
+        """The rows held, every topic."""
+        return sum(len(held) for held in self._rows.values())
+
     def evict_before(self, day: date) -> None:
         for held in self._rows.values():
             for coordinates in [c for c, row in held.items() if row["observed_at"].date() < day]:

@@ -60,6 +60,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from contracts.quality import UNPROCESSABLE
 from contracts.topics import EVENT_CONTRACTS
+from ioc.processes import resident_mb
 from ioc.settings import Settings
 from ioc.spark import background_jobs
 from lakehouse.catalog import (
@@ -145,6 +146,8 @@ class BatchReport:
     visible_at: str = ""
     produced_first: str = ""  # Kafka timestamp of the batch's oldest accepted record
     produce_to_visible_s: float | None = None  # from produced_first until the batch was visible: its worst wait
+    # what the job holds between batches once the batch is done (`LakehousePipeline.held_counts`)
+    held: dict[str, int] = field(default_factory=dict)
 
     def mark_visible(self, at: datetime) -> None:
         """The batch's rows are visible (gold and fusion landed, or it had none): when, and the waits."""
@@ -394,6 +397,7 @@ class LakehousePipeline:
                         self.records_done += report.records
                     self._previous_records = report.records
                     self.checkpoints.after_batch(batch_id)
+                    report.held = self.held_counts()
                     return
                 except Exception as exc:
                     bronze.persist()  # read again by the retry and, if it comes to that, by every probe
@@ -550,6 +554,7 @@ class LakehousePipeline:
         with phase(report, "gold_rows"):
             self._submit_gold(built, alert_rows, batch_id, report)
         report.gold_tables = sorted(name for name, view_rows in built.items() if view_rows)
+        self.live.keep_finished(_fusion_reads_after(last, self.rule_state.allowance))
         self._evict()
         self._read_next_day_ahead(last)
 
@@ -1032,6 +1037,22 @@ class LakehousePipeline:
         self._alert_updates.clear()
         self._alert_updates_since = None
 
+    def held_counts(self) -> dict[str, int]:
+        """What the job holds between batches, counted, and the driver's resident memory in MB: a job that
+        runs for weeks must hold about the same once the days it keeps are behind it (`bench/lakehouse_days.py`)."""
+        counts = self.live.counts()
+        counts.update(
+            silver_rows=len(self.recent_silver),
+            event_ids=0 if self.rule_state.ids is None else len(self.rule_state.ids),
+            alerts=len(self._alerts_held or {}),
+            alert_refreshes=len(self._alert_updates),
+            gold_rows_kept=self._gold_committer.kept_rows(),
+        )
+        rss = resident_mb()
+        if rss is not None:
+            counts["driver_rss_mb"] = rss
+        return counts
+
     def close(self) -> None:
         self._drain_gold()
         self.checkpoints.close()
@@ -1069,6 +1090,18 @@ def _staged_facts(built: RowsByName) -> StagedFacts | None:
             covered[(contract.name, row.get("grain") or "5min")].add(row["window_start"])
         tuples += fact_tuples(view_rows, contract)
     return (tuples, dict(covered)) if tuples else None
+
+
+def _fusion_reads_after(newest: datetime, allowance: timedelta) -> dict[tuple[str, str], datetime]:
+    """The gold windows whose finished rows fusion may read after a batch whose newest window is `newest`,
+    whether or not the next batch touches them (`_fusion`, `LiveGold.keep_finished`): a next batch's
+    windows start at most the late `allowance` before it (records later than that are quarantined), and
+    fusion reads the traffic segments of its windows and each input's lookback before them."""
+    oldest = newest - allowance
+    reads = {(traffic.SEGMENTS.contract.name, "5min"): window_floor(oldest, "5min")}
+    for _, rollup, grain, lookback in FUSION_INPUTS:
+        reads[(rollup.contract.name, grain)] = window_floor(oldest - lookback, grain)
+    return reads
 
 
 def _gold_days(first: datetime, last: datetime) -> list[date]:

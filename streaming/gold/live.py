@@ -104,6 +104,14 @@ class LiveGold:
         (view, day) pairs they were read for; finished rows are recomputed when asked for."""
         return self._parts, self._loaded
 
+    def counts(self) -> dict[str, int]:
+        """How much is held: partials (one per view, grain, window and key) and finished rows kept for
+        fusion (`ioc streaming status`, `bench/lakehouse_days.py`: both must level off once the days held
+        are behind the job)."""
+        partials = sum(len(keys) for grains in self._parts.values() for windows in grains.values()
+                       for keys in windows.values())
+        return {"gold_partials": partials, "gold_rows_finished": sum(len(rows) for rows in self._finished.values())}
+
     def restore(self, held: Held) -> None:
         """Hold what `held` gave, in place of anything held now."""
         parts, loaded = held
@@ -129,6 +137,18 @@ class LiveGold:
         self._loaded = {(name, d) for name, d in self._loaded if d >= day}
         self._finished = {k: v for k, v in self._finished.items() if k[2].date() >= day}
         self._ahead.discard(lambda pair: pair[1] < day)
+
+    def keep_finished(self, since: Mapping[tuple[str, str], datetime]) -> None:
+        """Keep only the finished rows a later `rows` call will ask for: those of the (view name, grain)
+        pairs in `since`, of windows starting at or after its moment. They are a cache (`rows` finishes a
+        window again when asked); kept for every window of the days held, they were as many as the
+        partials (186,000 rows after three simulated days, `bench/lakehouse_days.py`)."""
+        kept = {}
+        for (name, grain, start), rows in self._finished.items():
+            horizon = since.get((name, grain))
+            if horizon is not None and start >= horizon:
+                kept[(name, grain, start)] = rows
+        self._finished = kept
 
     # -- a micro-batch -----------------------------------------------------------------------------
     def apply(self, rollup: Rollup, silver_rows: Sequence[Mapping[str, Any]],

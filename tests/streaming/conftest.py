@@ -33,6 +33,7 @@ class SimulatedRun:
     # frontiers, (base_topic, event_id) pairs)
     carried: tuple[int, dict[str, datetime], set[tuple[str, str]]] | None = None
     pinned_left: int = 0  # pinned results the run made and left in executor memory once the pipeline closed
+    held: tuple[dict[str, int], ...] = ()  # each batch's `BatchReport.held`
 
     def base(self, topic: str) -> str:
         return topic.removesuffix(self.suffix)
@@ -170,7 +171,7 @@ def lakehouse_run(spark, settings, kafka_bootstrap, tmp_path_factory) -> Simulat
     assert {size >= 2000 for size in sizes} == {True, False}, f"both ways of starting bronze's append: {sizes}"
     assert sum(r.records for r in reports) == len(run.ledger.entries) + sum(vision_sent.values())
     return replace(run, vision_records=sum(vision_sent.values()), carried=carried,
-                   pinned_left=len(pinned_results(spark) - pinned_before))
+                   pinned_left=len(pinned_results(spark) - pinned_before), held=tuple(r.held for r in reports))
 
 
 def pinned_results(spark: SparkSession) -> set[int]:

@@ -184,6 +184,39 @@ def test_only_the_windows_holding_the_batch_are_returned_and_days_are_read_once(
     assert len(reads) == 2  # evicted, so read again
 
 
+def test_what_is_held_is_counted_and_an_evicted_day_is_no_longer_held() -> None:
+    """`counts` (what `ioc streaming status` shows) is every partial and finished row held, and eviction
+    lets go of a day's: what keeps a job's memory level over weeks."""
+    rng = random.Random(4)
+    first = [_traffic(rng, DAY + timedelta(hours=2, minutes=3), i) for i in range(6)]
+    second = [_traffic(rng, DAY + timedelta(days=1, hours=2, minutes=3), i) for i in range(9)]
+    engine = LiveGold([traffic.SEGMENTS], lambda pairs: [])
+    assert engine.counts() == {"gold_partials": 0, "gold_rows_finished": 0}
+    one = engine.apply(traffic.SEGMENTS, first, NOW)  # a 5-minute window, its hour and its day: every key
+    keys = len({(row["source_id"], row["direction"]) for row in first})
+    assert engine.counts() == {"gold_partials": len(one), "gold_rows_finished": len(one)} == {
+        "gold_partials": 3 * keys, "gold_rows_finished": 3 * keys}
+    two = engine.apply(traffic.SEGMENTS, second, NOW)
+    assert engine.counts() == {"gold_partials": len(one) + len(two), "gold_rows_finished": len(one) + len(two)}
+    engine.evict_before(DAY.date() + timedelta(days=1))
+    assert engine.counts() == {"gold_partials": len(two), "gold_rows_finished": len(two)}
+
+
+def test_finished_rows_let_go_of_are_finished_again_when_asked_for() -> None:
+    """`keep_finished` keeps the rows fusion will read (a cache: `rows` finishes the others again, the same)."""
+    rng = random.Random(6)
+    batch = [_traffic(rng, DAY + timedelta(hours=hour, minutes=7), i) for hour in range(3) for i in range(5)]
+    engine = LiveGold([traffic.SEGMENTS], lambda pairs: [])
+    engine.apply(traffic.SEGMENTS, batch, NOW)
+    before = engine.rows(traffic.SEGMENTS, "5min", DAY, DAY + timedelta(days=1), NOW)
+    since = DAY + timedelta(hours=2)
+    engine.keep_finished({(traffic.SEGMENTS.contract.name, "5min"): since})
+    kept = [row for row in before if row["window_start"] >= since]
+    assert 0 < len(kept) < len(before)
+    assert engine.counts()["gold_rows_finished"] == len(kept), "the hour and day rows, and earlier windows', go"
+    assert engine.rows(traffic.SEGMENTS, "5min", DAY, DAY + timedelta(days=1), NOW) == before
+
+
 def test_a_day_read_ahead_is_adopted_once_and_a_failed_read_ahead_is_read_again() -> None:
     rng = random.Random(5)
     first = [_traffic(rng, DAY + timedelta(hours=3, minutes=1), i) for i in range(4)]

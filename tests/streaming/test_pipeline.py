@@ -105,6 +105,19 @@ def test_a_finished_run_leaves_nothing_pinned(lakehouse_run):
     assert lakehouse_run.pinned_left == 0
 
 
+def test_each_batch_reports_what_the_job_holds_between_batches(lakehouse_run):
+    """`ioc streaming status` shows what the job holds (`BatchReport.held`): the event ids the time rules
+    carry are the ones a restart would load, and gold, fusion and the driver's memory are counted."""
+    assert lakehouse_run.carried is not None
+    last = lakehouse_run.held[-1]
+    assert last["event_ids"] == len(lakehouse_run.carried[2]) > 0
+    assert last["gold_partials"] > 0 and last["gold_rows_finished"] > 0
+    assert last["silver_rows"] > 0, "fusion's recent security incidents"
+    assert last["gold_rows_kept"] > 0, "the gold committer keeps the rows of its latest commits"
+    assert last["driver_rss_mb"] > 100
+    assert all(batch.keys() == last.keys() for batch in lakehouse_run.held)
+
+
 def test_late_events_within_the_allowance_are_counted(spark, lakehouse_run):
     late = [e for e in lakehouse_run.ledger.entries if e.label == LATE_WITHIN_ALLOWANCE]
     assert late, "the run should send late-but-allowed events"
