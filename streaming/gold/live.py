@@ -128,15 +128,22 @@ class LiveGold:
         self._finished.clear()
         self._ahead.clear()
 
-    def evict_before(self, day: date) -> None:
-        """Drop the windows of days before `day` (read again if a late record needs them)."""
-        for grains in self._parts.values():
+    def evict_before(self, day: date | Mapping[str, date]) -> None:
+        """Drop the windows of days before `day` (read again if a late record needs them): of every view, or
+        of each view named in a mapping of view name to its day (views not named keep theirs)."""
+        days = {name: day for name in self._parts} if isinstance(day, date) else day
+
+        def gone(name: str, held: date) -> bool:
+            horizon = days.get(name)
+            return horizon is not None and held < horizon
+
+        for name, grains in self._parts.items():
             for windows in grains.values():
-                for start in [s for s in windows if s.date() < day]:
+                for start in [s for s in windows if gone(name, s.date())]:
                     del windows[start]
-        self._loaded = {(name, d) for name, d in self._loaded if d >= day}
-        self._finished = {k: v for k, v in self._finished.items() if k[2].date() >= day}
-        self._ahead.discard(lambda pair: pair[1] < day)
+        self._loaded = {(name, d) for name, d in self._loaded if not gone(name, d)}
+        self._finished = {k: v for k, v in self._finished.items() if not gone(k[0], k[2].date())}
+        self._ahead.discard(lambda pair: gone(*pair))
 
     def keep_finished(self, since: Mapping[tuple[str, str], datetime]) -> None:
         """Keep only the finished rows a later `rows` call will ask for: those of the (view name, grain)

@@ -202,6 +202,24 @@ def test_what_is_held_is_counted_and_an_evicted_day_is_no_longer_held() -> None:
     assert engine.counts() == {"gold_partials": len(two), "gold_rows_finished": len(two)}
 
 
+def test_each_view_is_evicted_by_its_own_day() -> None:
+    """`LakehousePipeline._evict` names each view's day (its topic's frontier): a view not named keeps its
+    days, and one evicted is read again when next needed."""
+    rng = random.Random(8)
+    reads: list[Any] = []
+    engine = LiveGold([traffic.SEGMENTS, environment.WATER_STATIONS], lambda pairs: reads.append(list(pairs)) or [])
+    segments = engine.apply(traffic.SEGMENTS, [_traffic(rng, DAY + timedelta(hours=1), i) for i in range(4)], NOW)
+    stations = engine.apply(environment.WATER_STATIONS, [_water(rng, DAY + timedelta(hours=1), i) for i in range(4)],
+                            NOW)
+    engine.evict_before({traffic.SEGMENTS.contract.name: DAY.date() + timedelta(days=1)})
+    assert engine.counts()["gold_partials"] == len(stations) < len(segments) + len(stations)
+    _, loaded = engine.held()
+    assert loaded == {(environment.WATER_STATIONS.contract.name, DAY.date())}
+    engine.ensure([traffic.SEGMENTS, environment.WATER_STATIONS], [DAY.date()])
+    assert [[(rollup.contract.name, day) for rollup, day in pairs] for pairs in reads][-1] == [
+        (traffic.SEGMENTS.contract.name, DAY.date())]
+
+
 def test_finished_rows_let_go_of_are_finished_again_when_asked_for() -> None:
     """`keep_finished` keeps the rows fusion will read (a cache: `rows` finishes the others again, the same)."""
     rng = random.Random(6)
