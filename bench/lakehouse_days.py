@@ -1,0 +1,184 @@
+"""Lakehouse soak over simulated days: what the streaming job holds between micro-batches, and the
+driver's memory, level off once the days it keeps are behind it.
+
+A live job runs for weeks, so what it holds in memory must be bounded by event time, not by the records
+it has read. Each kind has its horizon (`streaming.pipeline`):
+
+- gold partials and finished rows: the newest day and the `GOLD_DAYS_HELD` (2) before it;
+- fusion's recent silver rows: security incidents of the last `FUSION_SILVER` days (8) and one more;
+- the time rules' event ids: the late allowance (60 minutes) behind each topic's frontier;
+- alerts: open ones, and those closed in the last `ALERTS_HELD` (2 days);
+- gold rows kept by the gold committer: the windows of its last few commits.
+
+The bench sends `--days` simulated days of the whole province at the simulator's own density (about
+345,000 records a day, 1 % bad) to a broker of its own, then the job reads them in micro-batches of
+`--batch-records`, as a job catching up after an outage does, day after day of event time. After every
+batch it records `BatchReport.held` (what `ioc streaming status` shows: the counts and the driver's
+resident memory) and the JVM heap in use after a collection. It prints the last batch of each simulated
+day, and for each count whether it levelled off: its figure on the last day against its median once its
+horizon was behind the job.
+
+A catch-up read in several batches also shows how far the topics drift apart in event time: Spark takes
+each Kafka partition in proportion to its backlog, and a topic whose records are not spread evenly over
+time (tourism bookings, a few bursts a day) runs ahead of the others, by up to 3.7 days over 12. Each
+batch's spread of the topics' frontiers is printed; the job evicts what it holds by each topic's own
+frontier (`LakehousePipeline._evict`).
+
+Usage: python bench/lakehouse_days.py [--days 12] [--batch-records 100000]
+Figures: bench/results/lakehouse_days.json, with the load average and the tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from lakehouse_throughput import create_topics, settings_for, tree  # noqa: E402
+from pyspark.sql import DataFrame  # noqa: E402
+
+from feeds.sim import Simulator, publish  # noqa: E402
+from feeds.sim.rdkafka import make_rdkafka_producer  # noqa: E402
+from ioc.kafka.broker import LocalBroker  # noqa: E402
+from ioc.settings import Settings  # noqa: E402
+from ioc.spark import build_spark_session  # noqa: E402
+from streaming.pipeline import LakehousePipeline  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "lakehouse_days.json"
+# simulated days after which each count's horizon is behind the job (the day it first holds all it ever will)
+# (finished gold rows are kept only within the late allowance of the newest window, `LiveGold.keep_finished`: a
+# few thousand once caught up, none while a topic runs ahead; no verdict)
+HORIZON_DAYS = {"gold_partials": 3, "silver_rows": 10, "event_ids": 1, "alerts": 3, "alert_refreshes": 1,
+                "gold_rows_kept": 1}
+
+
+def _send_days(settings: Settings, days: int, seed: int, end: datetime) -> None:
+    """In a process of its own (its ledger, one entry a record, stays out of the job's memory): `days`
+    simulated days ending at `end`, through librdkafka."""
+    simulator = Simulator(seed=seed, start=end - timedelta(days=days), end=end, bad_fraction=0.01,
+                          topic_suffix=settings.streaming.topic_suffix)
+    producer = make_rdkafka_producer(settings.kafka.bootstrap_servers)
+    ledger = publish(simulator, producer)
+    print(f"sent {len(ledger.entries):,} records ({ledger.failed} failed)", flush=True)
+
+
+class SampledPipeline(LakehousePipeline):
+    """The streaming job, noting after each batch what it holds, the newest event day and the JVM heap."""
+
+    samples: list[dict[str, Any]]
+
+    def process_batch(self, batch: DataFrame, batch_id: int) -> None:
+        super().process_batch(batch, batch_id)
+        report = self.reports[-1]
+        runtime = self.spark._jvm.java.lang.Runtime.getRuntime()  # type: ignore[union-attr]
+        self.spark._jvm.java.lang.System.gc()  # type: ignore[union-attr]
+        heap_mb = (runtime.totalMemory() - runtime.freeMemory()) // (1024 * 1024)
+        frontiers = self.rule_state.frontiers
+        spread_h = (max(frontiers.values()) - min(frontiers.values())).total_seconds() / 3600 if frontiers else 0.0
+        self.samples.append({"batch": batch_id, "day": str(self._newest_day), "records": report.records,
+                             "accepted": sum(report.accepted.values()), "late": report.quarantined.get("late", 0),
+                             "seconds": report.seconds, "gold_s": report.phases.get("gold", 0.0),
+                             "frontier_spread_h": round(spread_h, 1),
+                             **report.held, "jvm_heap_mb": int(heap_mb)})
+        ahead = max(frontiers, key=lambda topic: frontiers[topic]) if frontiers else "-"
+        print(f"  batch {batch_id}: day {self._newest_day}, {report.records:,} records "
+              f"({report.quarantined.get('late', 0)} late) in {report.seconds:.1f} s; topics' frontiers "
+              f"{spread_h:.0f} h apart ({ahead} ahead); held {report.held}, JVM heap {heap_mb} MB", flush=True)
+
+
+def _last_of_each_day(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_day: dict[str, dict[str, Any]] = {}
+    for sample in samples:
+        by_day[sample["day"]] = sample
+    return list(by_day.values())
+
+
+def levelled(days: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """For each count: its median and highest once its horizon was behind the job, and its last day's
+    figure; it levelled off when the last day is within a quarter (or 10) of that median."""
+    verdicts: dict[str, dict[str, Any]] = {}
+    for name, horizon in HORIZON_DAYS.items():
+        after = [day[name] for day in days[horizon:]]
+        if len(after) < 2:
+            verdicts[name] = {"levelled": None, "why": f"needs more than {horizon} simulated days"}
+            continue
+        typical, last = statistics.median(after), after[-1]
+        verdicts[name] = {"median_after_horizon": typical, "highest": max(after), "last": last,
+                          "levelled": last <= max(typical * 1.25, typical + 10)}
+    rss = [day.get("driver_rss_mb", 0) for day in days]
+    if len(rss) >= 4:
+        slope = (rss[-1] - rss[len(rss) // 2]) / (len(rss) - 1 - len(rss) // 2)
+        verdicts["driver_rss_mb"] = {"second_half_mb_per_day": round(slope, 1), "last": rss[-1], "highest": max(rss)}
+    return verdicts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=int, default=12, help="simulated days sent (the longest horizon is 9 days)")
+    parser.add_argument("--batch-records", type=int, default=100_000, help="records per micro-batch at most")
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start", flush=True)
+    figures: dict[str, Any] = {"load_avg_start": round(os.getloadavg()[0], 2), "tree": tree(), "days": args.days,
+                               "batch_records": args.batch_records}
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        settings = settings_for(tmp, "-days", max_offsets_per_trigger=args.batch_records, query_name="bench-days")
+        settings = settings.model_copy(update={"spark": settings.spark.model_copy(update={"driver_memory": "6g"})})
+        LocalBroker(settings.kafka).start()
+        spark = build_spark_session(settings.spark, "bench-days")
+        try:
+            create_topics(settings, "-days")
+            end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
+            started = time.perf_counter()
+            sender = multiprocessing.get_context("spawn").Process(target=_send_days,
+                                                                  args=(settings, args.days, 21, end))
+            sender.start()
+            sender.join()
+            if sender.exitcode != 0:
+                raise SystemExit(f"the sender failed (exit code {sender.exitcode}): see its output above")
+            print(f"{args.days} simulated days sent in {time.perf_counter() - started:.0f} s; the job reads them",
+                  flush=True)
+            pipeline = SampledPipeline(spark, settings, publish_alerts=False)
+            pipeline.samples = []
+            started = time.perf_counter()
+            try:
+                pipeline.run_until_caught_up(timeout_s=7200)
+            finally:
+                pipeline.close()
+            figures["job_s"] = round(time.perf_counter() - started, 1)
+            figures["records"] = sum(sample["records"] for sample in pipeline.samples)
+        finally:
+            spark.stop()
+            LocalBroker(settings.kafka).stop()
+    days = _last_of_each_day([s for s in pipeline.samples if s["day"] != "None"])
+    names = [n for n in days[-1] if n not in ("batch", "day", "records", "accepted", "late", "seconds", "gold_s")]
+    print(f"\n{figures['records']:,} records in {len(pipeline.samples)} batches, {figures['job_s']} s; "
+          "what the job held after the last batch of each simulated day:")
+    print(" | ".join(["day", *names]))
+    for day in days:
+        print(" | ".join([day["day"], *(f"{day.get(n, 0):,}" for n in names)]))
+    figures["by_day"] = days
+    figures["verdicts"] = levelled(days)
+    print("\nlevelled off (last day against the highest once its horizon was behind):")
+    for name, verdict in figures["verdicts"].items():
+        print(f"  {name}: {verdict}")
+    figures["load_avg"] = round(os.getloadavg()[0], 2)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    RESULTS.write_text(json.dumps(figures, indent=2, default=str) + "\n")
+    print(f"figures in {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
