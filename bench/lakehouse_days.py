@@ -20,7 +20,7 @@ horizon was behind the job.
 
 A catch-up read in several batches also shows how far the topics drift apart in event time: Spark takes
 each Kafka partition in proportion to its backlog, and a topic whose records are not spread evenly over
-time (tourism bookings, a few bursts a day) runs ahead of the others, by up to 3.7 days over 12. Each
+time (tourism bookings, a few bursts a day) runs ahead of the others, by up to 2.9 days over 12. Each
 batch's spread of the topics' frontiers is printed; the job evicts what it holds by each topic's own
 frontier (`LakehousePipeline._evict`).
 

@@ -1021,7 +1021,7 @@ class LakehousePipeline:
         Each view's partials, and each topic's silver rows, by the frontier of the topic they come from (the
         newest day seen where it has none yet). A catch-up read in several batches takes each Kafka partition
         in proportion to its backlog, so topics drift apart in event time: over 12 simulated days, tourism
-        bookings ran 2.8 days ahead of traffic (`bench/lakehouse_days.py`). Evicted by the newest of them,
+        bookings ran up to 2.9 days ahead of traffic (`bench/lakehouse_days.py`). Evicted by the newest of them,
         the traffic days still being written were dropped after every batch and read back by the next."""
         if self._newest_day is not None:
             newest = self._newest_day

@@ -149,7 +149,7 @@ class LiveGold:
         """Keep only the finished rows a later `rows` call will ask for: those of the (view name, grain)
         pairs in `since`, of windows starting at or after its moment. They are a cache (`rows` finishes a
         window again when asked); kept for every window of the days held, they were as many as the
-        partials (186,000 rows after three simulated days, `bench/lakehouse_days.py`)."""
+        partials (186,000 rows after two simulated days, `bench/lakehouse_days.py`)."""
         kept = {}
         for (name, grain, start), rows in self._finished.items():
             horizon = since.get((name, grain))
