@@ -84,3 +84,23 @@ def test_status_reports_stalled_when_batches_stop_while_lag_waits(tmp_path: Path
     assert document["since_progress_s"] == pytest.approx(600, abs=5)
     status_file(lag=0)
     assert runner.status(settings)["state"] == "running", "idle with nothing to read is not stalled"
+
+
+def test_status_shows_what_the_job_holds_after_its_newest_batch(tmp_path: Path) -> None:
+    """`ioc streaming status` prints the newest batch's `held` counts, the driver's memory in MB."""
+    from click.testing import CliRunner
+
+    from streaming.cli import streaming
+
+    settings = Settings(streaming=settings_in(tmp_path))
+    (tmp_path / "streaming.pid").write_text(str(__import__("os").getpid()))
+    (tmp_path / "supervisor.json").write_text(json.dumps({"state": "running", "restarts": 0, "started_at": 0}))
+    finished = datetime.now(UTC).isoformat()
+    batch = {"records": 10, "accepted": {"traffic.flow.v1": 10}, "quarantined": {}, "seconds": 1.0,
+             "finished_at": finished}
+    (tmp_path / "status.json").write_text(json.dumps({"progress": {"batch_id": 8, "kafka_lag": 0}, "last_batches": [
+        {**batch, "batch_id": 7, "held": {"gold_partials": 5, "driver_rss_mb": 700}},
+        {**batch, "batch_id": 8, "held": {"gold_partials": 1234, "event_ids": 56, "driver_rss_mb": 901}}]}))
+    result = CliRunner().invoke(streaming, ["status"], obj={"settings": settings})
+    assert result.exit_code == 0, result.output
+    assert "held between batches: 1,234 gold partials, 56 event ids, driver 901 MB resident" in result.output
