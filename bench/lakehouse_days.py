@@ -14,7 +14,9 @@ The bench sends `--days` simulated days of the whole province at the simulator's
 345,000 records a day, 1 % bad) to a broker of its own, then the job reads them in micro-batches of
 `--batch-records`, as a job catching up after an outage does, day after day of event time. After every
 batch it records `BatchReport.held` (what `ioc streaming status` shows: the counts and the driver's
-resident memory) and the JVM heap in use after a collection. It prints the last batch of each simulated
+resident memory), the driver's peak resident memory so far (what a pod's memory limit must hold: the
+streaming driver's `memoryOverhead`, `k8s/tools/driver_memory.py`) and the JVM heap in use after a
+collection. It prints the last batch of each simulated
 day, and for each count whether it levelled off: its figure on the last day against its median once its
 horizon was behind the job.
 
@@ -34,6 +36,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -85,13 +88,19 @@ class SampledPipeline(LakehousePipeline):
         runtime = self.spark._jvm.java.lang.Runtime.getRuntime()  # type: ignore[union-attr]
         self.spark._jvm.java.lang.System.gc()  # type: ignore[union-attr]
         heap_mb = (runtime.totalMemory() - runtime.freeMemory()) // (1024 * 1024)
+        jvm = self.spark._jvm  # type: ignore[union-attr]
+        management = jvm.java.lang.management.ManagementFactory
+        pools = management.getPlatformMXBeans(jvm.java.lang.Class.forName("java.lang.management.BufferPoolMXBean"))
+        direct = sum(pool.getMemoryUsed() for pool in pools)  # NIO direct and mapped buffers
+        off_heap_mb = (management.getMemoryMXBean().getNonHeapMemoryUsage().getCommitted() + direct) // (1024 * 1024)
         frontiers = self.rule_state.frontiers
         spread_h = (max(frontiers.values()) - min(frontiers.values())).total_seconds() / 3600 if frontiers else 0.0
         self.samples.append({"batch": batch_id, "day": str(self._newest_day), "records": report.records,
                              "accepted": sum(report.accepted.values()), "late": report.quarantined.get("late", 0),
                              "seconds": report.seconds, "gold_s": report.phases.get("gold", 0.0),
                              "frontier_spread_h": round(spread_h, 1),
-                             **report.held, "jvm_heap_mb": int(heap_mb)})
+                             **report.held, "jvm_heap_mb": int(heap_mb), "jvm_off_heap_mb": int(off_heap_mb),
+                             "driver_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024})
         ahead = max(frontiers, key=lambda topic: frontiers[topic]) if frontiers else "-"
         print(f"  batch {batch_id}: day {self._newest_day}, {report.records:,} records "
               f"({report.quarantined.get('late', 0)} late) in {report.seconds:.1f} s; topics' frontiers "

@@ -19,6 +19,7 @@ import yaml
 from ioc.kafka.topics import catalogue
 from ioc.paths import LOCAL_DIR
 from ioc.settings import Settings
+from k8s.tools.driver_memory import overhead_mb, required_overhead_mb
 from k8s.tools.generate import (
     CONFIG_MOUNT,
     KAFKA_CLUSTER,
@@ -122,6 +123,12 @@ def check_spark_applications(docs: list[Doc], settings: Settings, repo: Path) ->
         if app["spec"]["driver"]["memory"] != settings.spark.driver_memory:
             problems.append(f"streaming driver memory {app['spec']['driver']['memory']} differs from ioc.toml "
                             f"spark.driver_memory {settings.spark.driver_memory}")
+        overhead = app["spec"]["driver"].get("memoryOverhead")
+        needed = required_overhead_mb(settings.streaming.max_offsets_per_trigger)
+        if overhead is None or overhead_mb(overhead) < needed:
+            problems.append(f"streaming driver memoryOverhead {overhead} is below the {needed}m its Python needs "
+                            f"for batches of {settings.streaming.max_offsets_per_trigger:,} records "
+                            "(k8s/tools/driver_memory.py)")
         if not settings.lakehouse.checkpoint_root.startswith(("s3a://", "s3://")):
             problems.append(f"checkpoints at {settings.lakehouse.checkpoint_root} are not on object storage")
     scheduled = {doc["spec"]["template"]["arguments"][0]: doc for doc in of_kind(docs, "ScheduledSparkApplication")}

@@ -27,6 +27,7 @@ import yaml
 
 from ioc.kafka.topics import TopicSpec, catalogue
 from ioc.settings import Settings, load_settings
+from k8s.tools.driver_memory import required_overhead_mb
 from k8s.tools.params import DeployParams, load_params
 
 logger = logging.getLogger(__name__)
@@ -168,6 +169,8 @@ def _spark_common(params: DeployParams, settings: Settings, size: Any, app_label
 def streaming_application(settings: Settings, params: DeployParams) -> dict[str, Any]:
     """The lakehouse streaming job (`ioc streaming run`), restarted forever; checkpoints in the object store."""
     spec = _spark_common(params, settings, params.streaming, {"app.kubernetes.io/name": "streaming"})
+    # the driver runs the job's Python beside the JVM: its overhead is sized for the largest batch
+    spec["driver"]["memoryOverhead"] = f"{required_overhead_mb(settings.streaming.max_offsets_per_trigger)}m"
     spec |= {
         "mainApplicationFile": f"local://{PROJECT_DIR_IN_IMAGE}/entrypoint.py",
         "arguments": ["streaming", "run"],

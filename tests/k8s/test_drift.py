@@ -115,6 +115,21 @@ def test_streaming_driver_memory_follows_the_spark_settings(rendered):
     assert problems == ["streaming driver memory 1g differs from ioc.toml spark.driver_memory 2g"]
 
 
+def test_streaming_driver_overhead_must_hold_the_python_of_its_largest_batch(rendered):
+    """The driver pod's overhead holds the job's Python beside the JVM: more for prod's 500,000-record
+    batches than for dev's 100,000; one below what the settings need is drift."""
+    from k8s.tools.driver_memory import overhead_mb, required_overhead_mb
+
+    overheads = {name: overhead_mb(_find(rendered[name], "SparkApplication")["spec"]["driver"]["memoryOverhead"])
+                 for name in ("dev", "prod")}
+    assert overheads["dev"] == required_overhead_mb(100_000) < overheads["prod"] == required_overhead_mb(500_000)
+    assert overheads["dev"] > 0.4 * 2048, "more than Spark's default for a Python driver of 2g"
+    docs = copy.deepcopy(rendered["prod"])
+    _find(docs, "SparkApplication")["spec"]["driver"]["memoryOverhead"] = "1638m"  # Spark's 40 % of 4g
+    problems = drift.check_spark_applications(docs, overlay_settings(OVERLAYS_DIR / "prod"), PROJECT_ROOT)
+    assert len(problems) == 1 and "memoryOverhead 1638m is below" in problems[0], problems
+
+
 def test_vision_camera_files_validate_and_fit_their_pods(rendered):
     params = load_params(OVERLAYS_DIR / "prod" / "deploy.yaml")
     workers = [d for d in drift.of_kind(rendered["prod"], "Deployment")
