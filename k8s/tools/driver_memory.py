@@ -4,7 +4,7 @@ The streaming job judges, aggregates and fuses each micro-batch on the driver, i
 (`streaming.pipeline`), so the driver pod holds a Python process beside the JVM, and the pod's memory
 limit is `spark.driver.memory` (the JVM heap) plus its overhead. Left to Spark, a Python job's
 overhead is 40 % of the heap: 0.8 GB for the dev overlay's 2g, 1.6 GB for prod's 4g. The Python
-process alone needs more (`bench/lakehouse_days.py`, 12 simulated days of the province):
+process alone needs more (`bench/lakehouse_days.py`, days of the simulated province):
 
 - what the job holds between batches levels off once its days are behind it (gold partials of three
   days, fusion's silver rows of nine, the time rules' event ids, the gold committer's rows):
