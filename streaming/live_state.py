@@ -121,20 +121,12 @@ class RecentSilver:
         """The rows held, every topic."""
         return sum(len(held) for held in self._rows.values())
 
-    def evict_before(self, day: date | Mapping[str, date]) -> None:
-        """Drop the rows observed on days before `day`: of every topic, or of each topic named in a mapping
-        of topic to its day (topics not named keep theirs). A day counts as held only while every topic
-        keeps its rows: one a topic let go of is read again whole when asked for (`add` replaces the rows
-        the others kept)."""
-        days = {topic: day for topic in self.topics} if isinstance(day, date) else day
-        for topic, held in self._rows.items():
-            horizon = days.get(topic)
-            if horizon is not None:
-                for coordinates in [c for c, row in held.items() if row["observed_at"].date() < horizon]:
-                    del held[coordinates]
-        whole = max(days.get(topic, date.min) for topic in self.topics)
-        self._days = {d for d in self._days if d >= whole}
-        self._ahead.discard(lambda read: read < whole)
+    def evict_before(self, day: date) -> None:
+        for held in self._rows.values():
+            for coordinates in [c for c, row in held.items() if row["observed_at"].date() < day]:
+                del held[coordinates]
+        self._days = {d for d in self._days if d >= day}
+        self._ahead.discard(lambda read: read < day)
 
     def held(self) -> HeldSilver:
         """The rows held and the days they were read for (`streaming.held_state`)."""

@@ -1018,18 +1018,21 @@ class LakehousePipeline:
     def _evict(self) -> None:
         """Let go of what is older than any window a batch still writes (read back if a late one comes).
 
-        Each view's partials, and each topic's silver rows, by the frontier of the topic they come from (the
-        newest day seen where it has none yet). A catch-up read in several batches takes each Kafka partition
-        in proportion to its backlog, so topics drift apart in event time: over 12 simulated days, tourism
-        bookings ran up to 2.9 days ahead of traffic (`bench/lakehouse_days.py`). Evicted by the newest of them,
-        the traffic days still being written were dropped after every batch and read back by the next."""
+        Each view's partials by the frontier of the topic it comes from (the newest day seen where it has
+        none yet), and fusion's silver rows by the newest frontier of their topics. A catch-up read in
+        several batches takes each Kafka partition in proportion to its backlog, so topics drift apart in
+        event time: over 12 simulated days, tourism bookings ran up to 2.9 days ahead of traffic
+        (`bench/lakehouse_days.py`). Evicted by the newest of them, the traffic days still being written
+        were dropped after every batch and read back by the next."""
         if self._newest_day is not None:
             newest = self._newest_day
             day_of = {topic: moment.date() for topic, moment in self.rule_state.frontiers.items()}
             self.live.evict_before({view.contract.name: day_of.get(view.topic, newest) - timedelta(days=GOLD_DAYS_HELD)
                                     for view in GOLD_REGISTRY if view.rollup is not None})
-            self.recent_silver.evict_before({topic: day_of.get(topic, newest) - timedelta(days=lookback + 1)
-                                             for topic, lookback in FUSION_SILVER.items()})
+            # fusion's silver rows by the newest of their own topics (fusion asks for all of them over the
+            # longest lookback at once: a topic evicted sooner would make every batch read its days again)
+            fused = max((day_of[topic] for topic in FUSION_SILVER if topic in day_of), default=newest)
+            self.recent_silver.evict_before(fused - timedelta(days=max(FUSION_SILVER.values()) + 1))
             if self._alerts_held is not None:
                 horizon = datetime.combine(self._newest_day, datetime.min.time(), UTC) - ALERTS_HELD
                 self._alerts_held = {key: row for key, row in self._alerts_held.items()

@@ -79,29 +79,3 @@ def test_a_read_ahead_of_a_day_let_go_of_is_never_adopted() -> None:
     assert silver.reads == [[DAY], [DAY - timedelta(days=1)], [DAY]]
     assert len(silver.rows(TOPIC)) == 3
 
-
-def test_a_topic_let_go_of_by_its_own_day_is_read_again_whole_when_asked_for() -> None:
-    """Each topic is evicted by its own day (`LakehousePipeline._evict`: by its frontier). A day that one
-    topic let go of no longer counts as held: asked for again, it is read whole, the other topic's rows
-    replaced by the same rows, not added twice."""
-    other = "vision.health.v1"
-
-    class TwoTopics(Counted):
-        def __init__(self) -> None:
-            RecentSilver.__init__(self, None, "", [TOPIC, other])  # type: ignore[arg-type]
-            self.reads, self.failing_reads = [], 0
-
-        def _read(self, days: Sequence[date]) -> SilverRows:
-            rows = super()._read(days)[TOPIC]
-            return {TOPIC: rows, other: [{**row, "_topic": other} for row in rows]}
-
-    silver = TwoTopics()
-    silver.ensure([DAY, DAY + timedelta(days=1)])
-    silver.evict_before({other: DAY + timedelta(days=1)})  # the security rows of DAY stay
-    assert (len(silver.rows(TOPIC)), len(silver.rows(other))) == (6, 3)
-    assert len(silver) == 9
-    silver.ensure([DAY])
-    assert silver.reads == [[DAY, DAY + timedelta(days=1)], [DAY]]
-    assert (len(silver.rows(TOPIC)), len(silver.rows(other))) == (6, 6)
-    silver.evict_before(DAY + timedelta(days=1))  # one day for every topic, as before
-    assert (len(silver.rows(TOPIC)), len(silver.rows(other))) == (3, 3)
