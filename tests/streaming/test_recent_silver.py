@@ -78,4 +78,3 @@ def test_a_read_ahead_of_a_day_let_go_of_is_never_adopted() -> None:
         silver.ensure([DAY])
     assert silver.reads == [[DAY], [DAY - timedelta(days=1)], [DAY]]
     assert len(silver.rows(TOPIC)) == 3
-
