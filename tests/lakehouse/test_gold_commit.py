@@ -135,3 +135,35 @@ def test_what_must_land_first_is_waited_for_and_its_failure_leaves_the_table(spa
         tuples, covered = _rows(batch, moment)
         replace_windows(spark.createDataFrame(tuples, GOLD_FACTS.schema()), reference, f"batch {batch}", covered)
     assert _table(spark, root) == _table(spark, reference)
+
+
+def test_a_table_with_deletion_vectors_is_written_as_replace_where_does(spark: SparkSession, tmp_path: Path) -> None:
+    """Once a DELETE left deletion vectors (a retention job, deletion vectors turned on by an operator), a file
+    to rewrite cannot be rewritten from its parquet rows: those commits go through replaceWhere, and the table
+    ends as `replace_windows` leaves it, the deleted rows staying deleted."""
+    fast, reference = str(tmp_path / "fast"), str(tmp_path / "reference")
+    for root in (fast, reference):
+        ensure_tables(spark, root, [GOLD_FACTS])
+    committer = GoldCommitter(spark, fast, partitions=1)
+    moments = [START + timedelta(minutes=2 * n) for n in range(6)]  # 23:40 to 23:50
+    for batch, moment in enumerate(moments):
+        if batch == 3:  # the first 5-minute window's rows of a city deleted, deletion vectors on
+            for root in (fast, reference):
+                path = GOLD_FACTS.path(root)
+                spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+                spark.sql(f"DELETE FROM delta.`{path}` WHERE city_code = '230600' AND grain = '5min'")
+            metrics = spark.sql(f"DESCRIBE HISTORY delta.`{GOLD_FACTS.path(fast)}`").collect()[0].operationMetrics
+            assert int(metrics["numDeletionVectorsAdded"]) >= 1, "the DELETE left a deletion vector"
+        # from batch 3 on, the hour and the day are rewritten but not 23:40: that window's file is rewritten
+        # without it being replaced
+        tuples, covered = _rows(batch, moment)
+        committer.replace(tuples, covered, f"gold@{batch}", f"batch {batch}")
+        replace_windows(spark.createDataFrame(tuples, GOLD_FACTS.schema()), reference, f"batch {batch}", covered)
+        assert _table(spark, fast) == _table(spark, reference), f"after batch {batch}"
+    assert committer._usable, "falling back for deletion vectors is not Delta's API having moved"
+    start = START.replace(tzinfo=None)
+    first = {(row[0], row[3]) for row in _table(spark, fast) if row[1] == "5min" and row[2] == start}
+    assert first == {(view, city) for view in ("traffic_city", "city_operations") for city in ("230100", "230200")}, \
+        "the deleted rows stay deleted"
+    tags = [row.userMetadata for row in DeltaTable.forPath(spark, GOLD_FACTS.path(fast)).history().collect()]
+    assert tags.count(f"gold@{len(moments) - 1}") == 1

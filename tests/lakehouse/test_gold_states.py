@@ -130,3 +130,23 @@ def test_mapped_column_names_send_the_read_to_spark(spark: SparkSession, facts: 
     wanted = [(AIR_CITY, KEYS[AIR_CITY.name], [DAY])]
     assert read_states(spark, root, wanted) is None
     assert {row[:2] for row in _through_spark(spark, root, wanted)} == {("air_city", "5min"), ("air_city", "hour")}
+
+
+def test_deleted_rows_send_the_read_to_spark(spark: SparkSession, facts: DataFrame, tmp_path: Path) -> None:
+    """A file whose rows a deletion vector masks (a retention job's DELETE on a table with deletion vectors)
+    is not read by its parquet rows: Spark reads it, without the rows deleted."""
+    root = str(tmp_path / "lakehouse")
+    _stored(spark, facts, root)
+    path = GOLD_FACTS.path(root)
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    spark.sql(f"OPTIMIZE delta.`{path}`")  # a partition's rows in one file: a DELETE of some leaves the file
+    wanted = [(TRAFFIC_SEGMENT, KEYS[TRAFFIC_SEGMENT.name], [DAY]), (AIR_CITY, KEYS[AIR_CITY.name], [DAY])]
+    before = read_states(spark, root, wanted)
+    assert before is not None and len(before) == 4
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE gold_table = 'traffic_segment' AND grain = 'hour'")
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").collect()[0]
+    assert int(history.operationMetrics["numDeletionVectorsAdded"]) >= 1, "the DELETE left a deletion vector"
+    assert read_states(spark, root, wanted) is None
+    after = _through_spark(spark, root, wanted)
+    assert after == set(before) - {row for row in before if row[:2] == ("traffic_segment", "hour")}
+    assert len(after) == 3
