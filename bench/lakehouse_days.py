@@ -26,7 +26,12 @@ time (tourism bookings, a few bursts a day) runs ahead of the others, by up to 2
 batch's spread of the topics' frontiers is printed; the job evicts what it holds by each topic's own
 frontier (`LakehousePipeline._evict`).
 
-Usage: python bench/lakehouse_days.py [--days 12] [--batch-records 100000]
+The driver's resident memory and the memory blocks Python's allocator holds for live objects
+(`sys.getallocatedblocks`) are fitted against simulated time over the batches whose slowest topic is past
+the longest horizon (`memory_trend`): what still grows there, once every count holds all it ever will, is a
+leak (or the allocator's fragmentation, when the resident memory grows and the blocks do not).
+
+Usage: python bench/lakehouse_days.py [--days 16] [--batch-records 100000]
 Figures: bench/results/lakehouse_days.json, with the load average and the tree.
 """
 
@@ -99,8 +104,10 @@ class SampledPipeline(LakehousePipeline):
                              "accepted": sum(report.accepted.values()), "late": report.quarantined.get("late", 0),
                              "seconds": report.seconds, "gold_s": report.phases.get("gold", 0.0),
                              "frontier_spread_h": round(spread_h, 1),
+                             "slowest_frontier": min(frontiers.values()).isoformat() if frontiers else None,
                              **report.held, "jvm_heap_mb": int(heap_mb), "jvm_off_heap_mb": int(off_heap_mb),
-                             "driver_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024})
+                             "driver_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+                             "python_blocks": sys.getallocatedblocks()})
         ahead = max(frontiers, key=lambda topic: frontiers[topic]) if frontiers else "-"
         print(f"  batch {batch_id}: day {self._newest_day}, {report.records:,} records "
               f"({report.quarantined.get('late', 0)} late) in {report.seconds:.1f} s; topics' frontiers "
@@ -126,16 +133,35 @@ def levelled(days: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         typical, last = statistics.median(after), after[-1]
         verdicts[name] = {"median_after_horizon": typical, "highest": max(after), "last": last,
                           "levelled": last <= max(typical * 1.25, typical + 10)}
-    rss = [day.get("driver_rss_mb", 0) for day in days]
-    if len(rss) >= 4:
-        slope = (rss[-1] - rss[len(rss) // 2]) / (len(rss) - 1 - len(rss) // 2)
-        verdicts["driver_rss_mb"] = {"second_half_mb_per_day": round(slope, 1), "last": rss[-1], "highest": max(rss)}
     return verdicts
+
+
+def memory_trend(samples: list[dict[str, Any]], start: datetime) -> dict[str, dict[str, Any]]:
+    """The driver's resident memory and its Python objects (`sys.getallocatedblocks`) after each batch,
+    fitted by least squares against simulated time over the batches whose slowest topic is past the longest
+    horizon, when every count holds all it ever will: a leak shows as a slope there, where growth before it is
+    the held state filling up. (A catch-up's topics drift days apart: the slowest one says which days are
+    behind the job.)"""
+    longest = max(HORIZON_DAYS.values())
+    points = [((datetime.fromisoformat(sample["slowest_frontier"]) - start).total_seconds() / 86_400, sample)
+              for sample in samples if sample.get("slowest_frontier")]
+    after = [(day, sample) for day, sample in points if day >= longest]
+    if len(after) < 6 or after[-1][0] - after[0][0] < 3:
+        return {"driver_memory": {"trend": None, "why": f"needs {longest + 4} simulated days or more"}}
+    trend: dict[str, dict[str, Any]] = {}
+    for name in ("driver_rss_mb", "python_blocks"):
+        days, values = [day for day, _ in after], [float(sample.get(name, 0)) for _, sample in after]
+        slope = statistics.linear_regression(days, values).slope
+        trend[name] = {"per_day_after_horizons": round(slope, 1), "batches_fitted": len(values),
+                       "days_fitted": round(days[-1] - days[0], 1), "first_after_horizons": int(values[0]),
+                       "last": int(values[-1]), "highest": int(max(values))}
+    return trend
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--days", type=int, default=12, help="simulated days sent (the longest horizon is 9 days)")
+    parser.add_argument("--days", type=int, default=16,
+                        help="simulated days sent (the longest horizon is 10 days: the memory's trend needs 14)")
     parser.add_argument("--batch-records", type=int, default=100_000, help="records per micro-batch at most")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start", flush=True)
@@ -171,23 +197,30 @@ def main() -> None:
         finally:
             spark.stop()
             LocalBroker(settings.kafka).stop()
-    days = _last_of_each_day([s for s in pipeline.samples if s["day"] != "None"])
+    report(figures, pipeline.samples, end - timedelta(days=args.days))
+
+
+def report(figures: dict[str, Any], samples: list[dict[str, Any]], start: datetime) -> None:
+    """Print what the job held after the last batch of each simulated day and the verdicts, and write the
+    figures (every batch's sample with them, written first: nothing measured is lost to a printing error)."""
+    figures["batches"] = samples
+    figures["load_avg"] = round(os.getloadavg()[0], 2)
+    RESULTS.write_text(json.dumps(figures, indent=2, default=str) + "\n")
+    days = _last_of_each_day([s for s in samples if s["day"] != "None"])
+    figures["by_day"] = days
+    figures["verdicts"] = {**levelled(days), **memory_trend(samples, start)}
+    RESULTS.write_text(json.dumps(figures, indent=2, default=str) + "\n")
     names = [n for n in days[-1] if n not in ("batch", "day", "records", "accepted", "late", "seconds", "gold_s")]
-    print(f"\n{figures['records']:,} records in {len(pipeline.samples)} batches, {figures['job_s']} s; "
+    print(f"\n{figures['records']:,} records in {len(samples)} batches, {figures['job_s']} s; "
           "what the job held after the last batch of each simulated day:")
     print(" | ".join(["day", *names]))
     for day in days:
-        print(" | ".join([day["day"], *(f"{day.get(n, 0):,}" for n in names)]))
-    figures["by_day"] = days
-    figures["verdicts"] = levelled(days)
+        print(" | ".join([day["day"], *(f"{day[n]:,}" if isinstance(day.get(n), int | float) else str(day.get(n))
+                                         for n in names)]))
     print("\nlevelled off (last day against the highest once its horizon was behind):")
     for name, verdict in figures["verdicts"].items():
         print(f"  {name}: {verdict}")
-    figures["load_avg"] = round(os.getloadavg()[0], 2)
-    print(f"load average {os.getloadavg()[0]:.1f} at the end")
-    RESULTS.write_text(json.dumps(figures, indent=2, default=str) + "\n")
-    print(f"figures in {RESULTS.relative_to(ROOT)}")
-
+    print(f"load average {figures['load_avg']:.1f} at the end; figures in {RESULTS.relative_to(ROOT)}")
 
 if __name__ == "__main__":
     main()
