@@ -31,7 +31,7 @@ The driver's resident memory and the memory blocks Python's allocator holds for 
 the longest horizon (`memory_trend`): what still grows there, once every count holds all it ever will, is a
 leak (or the allocator's fragmentation, when the resident memory grows and the blocks do not).
 
-Usage: python bench/lakehouse_days.py [--days 16] [--batch-records 100000]
+Usage: python bench/lakehouse_days.py [--days 20] [--batch-records 100000]
 Figures: bench/results/lakehouse_days.json, with the load average and the tree.
 """
 
@@ -160,8 +160,9 @@ def memory_trend(samples: list[dict[str, Any]], start: datetime) -> dict[str, di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--days", type=int, default=16,
-                        help="simulated days sent (the longest horizon is 10 days: the memory's trend needs 14)")
+    parser.add_argument("--days", type=int, default=20,
+                        help="simulated days sent (the longest horizon is 10 days; a catch-up's topics drift up "
+                        "to 5 days apart)")
     parser.add_argument("--batch-records", type=int, default=100_000, help="records per micro-batch at most")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start", flush=True)
