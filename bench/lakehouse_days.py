@@ -55,13 +55,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from lakehouse_throughput import create_topics, settings_for, tree  # noqa: E402
-from pyspark.sql import DataFrame  # noqa: E402
+from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 
-from feeds.sim import Simulator, publish  # noqa: E402
+from contracts.quality import BadInputReason  # noqa: E402
+from feeds.sim import COUNTED_LABELS, Simulator, publish  # noqa: E402
 from feeds.sim.rdkafka import make_rdkafka_producer  # noqa: E402
 from ioc.kafka.broker import LocalBroker  # noqa: E402
 from ioc.settings import Settings  # noqa: E402
 from ioc.spark import build_spark_session  # noqa: E402
+from lakehouse.catalog import QUARANTINE  # noqa: E402
 from streaming.pipeline import LakehousePipeline  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "lakehouse_days.json"
@@ -72,14 +74,30 @@ HORIZON_DAYS = {"gold_partials": 3, "silver_rows": 10, "event_ids": 1, "alerts":
                 "gold_rows_kept": 1}
 
 
-def _send_days(settings: Settings, days: int, seed: int, end: datetime) -> None:
+def _send_days(settings: Settings, days: int, seed: int, end: datetime, bad_file: Path) -> None:
     """In a process of its own (its ledger, one entry a record, stays out of the job's memory): `days`
-    simulated days ending at `end`, through librdkafka."""
+    simulated days ending at `end`, through librdkafka. The Kafka coordinates of the records made bad (and
+    their labels) go to `bad_file`: every other record must reach silver."""
     simulator = Simulator(seed=seed, start=end - timedelta(days=days), end=end, bad_fraction=0.01,
                           topic_suffix=settings.streaming.topic_suffix)
     producer = make_rdkafka_producer(settings.kafka.bootstrap_servers)
     ledger = publish(simulator, producer)
+    bad = [(e.topic, e.partition, e.offset, e.label) for e in ledger.entries if e.label not in COUNTED_LABELS]
+    bad_file.write_text(json.dumps(bad))
     print(f"sent {len(ledger.entries):,} records ({ledger.failed} failed)", flush=True)
+
+
+def late_verdicts(spark: SparkSession, settings: Settings, bad_file: Path) -> dict[str, int]:
+    """The records quarantined `late` against the simulator's labels: those made late and caught, and those
+    it sent as good (or late within the allowance), which the late rule took for late (a catch-up's
+    partitions drifting apart: the README's paragraph on the time rules)."""
+    made = {(topic, partition, offset): label for topic, partition, offset, label in json.loads(bad_file.read_text())}
+    late = spark.read.format("delta").load(QUARANTINE.path(settings.lakehouse.root)).where("reason = 'late'")
+    found = [(row.topic, row.partition, row.offset) for row in late.select("topic", "partition", "offset").collect()]
+    made_late = sum(1 for label in made.values() if label == BadInputReason.LATE.value)
+    return {"quarantined_late": len(found), "made_late": made_late,
+            "made_late_caught": sum(1 for coordinates in found if made.get(coordinates) == BadInputReason.LATE.value),
+            "good_quarantined_late": sum(1 for coordinates in found if coordinates not in made)}
 
 
 class SampledPipeline(LakehousePipeline):
@@ -178,8 +196,9 @@ def main() -> None:
             create_topics(settings, "-days")
             end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
             started = time.perf_counter()
+            bad_file = tmp / "bad_records.json"
             sender = multiprocessing.get_context("spawn").Process(target=_send_days,
-                                                                  args=(settings, args.days, 21, end))
+                                                                  args=(settings, args.days, 21, end, bad_file))
             sender.start()
             sender.join()
             if sender.exitcode != 0:
@@ -195,6 +214,7 @@ def main() -> None:
                 pipeline.close()
             figures["job_s"] = round(time.perf_counter() - started, 1)
             figures["records"] = sum(sample["records"] for sample in pipeline.samples)
+            figures["late"] = late_verdicts(spark, settings, bad_file)
         finally:
             spark.stop()
             LocalBroker(settings.kafka).stop()
@@ -218,6 +238,8 @@ def report(figures: dict[str, Any], samples: list[dict[str, Any]], start: dateti
     for day in days:
         print(" | ".join([day["day"], *(f"{day[n]:,}" if isinstance(day.get(n), int | float) else str(day.get(n))
                                          for n in names)]))
+    if "late" in figures:
+        print(f"\nquarantined late: {figures['late']}")
     print("\nlevelled off (last day against the highest once its horizon was behind):")
     for name, verdict in figures["verdicts"].items():
         print(f"  {name}: {verdict}")
