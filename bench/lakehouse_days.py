@@ -245,5 +245,6 @@ def report(figures: dict[str, Any], samples: list[dict[str, Any]], start: dateti
         print(f"  {name}: {verdict}")
     print(f"load average {figures['load_avg']:.1f} at the end; figures in {RESULTS.relative_to(ROOT)}")
 
+
 if __name__ == "__main__":
     main()
