@@ -223,13 +223,10 @@ def main() -> None:
 
 def report(figures: dict[str, Any], samples: list[dict[str, Any]], start: datetime) -> None:
     """Print what the job held after the last batch of each simulated day and the verdicts, and write the
-    figures (every batch's sample with them, written first: nothing measured is lost to a printing error)."""
-    figures["batches"] = samples
-    figures["load_avg"] = round(os.getloadavg()[0], 2)
-    RESULTS.write_text(json.dumps(figures, indent=2, default=str) + "\n")
+    figures (every batch's sample with them) before printing: nothing measured is lost to a printing error."""
     days = _last_of_each_day([s for s in samples if s["day"] != "None"])
-    figures["by_day"] = days
-    figures["verdicts"] = {**levelled(days), **memory_trend(samples, start)}
+    figures.update(load_avg=round(os.getloadavg()[0], 2), by_day=days,
+                   verdicts={**levelled(days), **memory_trend(samples, start)}, batches=samples)
     RESULTS.write_text(json.dumps(figures, indent=2, default=str) + "\n")
     names = [n for n in days[-1] if n not in ("batch", "day", "records", "accepted", "late", "seconds", "gold_s")]
     print(f"\n{figures['records']:,} records in {len(samples)} batches, {figures['job_s']} s; "

@@ -122,6 +122,7 @@ class RecentSilver:
         return sum(len(held) for held in self._rows.values())
 
     def evict_before(self, day: date) -> None:
+        """Drop the rows of every topic observed on days before `day` (fusion reads its topics together)."""
         for held in self._rows.values():
             for coordinates in [c for c, row in held.items() if row["observed_at"].date() < day]:
                 del held[coordinates]

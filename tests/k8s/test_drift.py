@@ -14,6 +14,7 @@ from ioc.kafka.topics import catalogue
 from ioc.paths import PROJECT_ROOT
 from jobs import JOBS
 from k8s.tools import drift
+from k8s.tools.driver_memory import overhead_mb, required_overhead_mb
 from k8s.tools.generate import OVERLAYS, OVERLAYS_DIR, overlay_settings
 from k8s.tools.params import load_params
 
@@ -118,8 +119,6 @@ def test_streaming_driver_memory_follows_the_spark_settings(rendered):
 def test_streaming_driver_overhead_must_hold_the_python_of_its_largest_batch(rendered):
     """The driver pod's overhead holds the job's Python beside the JVM: more for prod's 500,000-record
     batches than for dev's 100,000; one below what the settings need is drift."""
-    from k8s.tools.driver_memory import overhead_mb, required_overhead_mb
-
     overheads = {name: overhead_mb(_find(rendered[name], "SparkApplication")["spec"]["driver"]["memoryOverhead"])
                  for name in ("dev", "prod")}
     assert overheads["dev"] == required_overhead_mb(100_000) < overheads["prod"] == required_overhead_mb(500_000)
