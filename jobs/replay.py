@@ -11,7 +11,8 @@ What "late" means in a replay: the replay judges the range's records in the orde
 saw them (`streaming.silver`'s arrival order: bronze's micro-batch, then Kafka timestamp, partition
 and offset), against what silver holds from records sent before the range (`_kafka_timestamp <
 start`): each topic's frontier starts at the newest `observed_at` among them and advances through the
-range's records; a record more than the allowance behind it is late. Duplicates are judged the same
+range's records; a record more than the allowance behind it (capped at the record's own Kafka timestamp
+plus the tolerance, `streaming.silver`) is late. Duplicates are judged the same
 way: against silver's rows from before the range, then earlier copies in the range that were kept.
 Replaying streaming's whole history therefore decides exactly as streaming did, whatever offsets its
 micro-batches were cut at; a range that starts mid-stream takes every record sent before its start

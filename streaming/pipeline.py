@@ -50,6 +50,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -648,7 +649,7 @@ class LakehousePipeline:
         with collector_paused():
             judged = judge_validated(collected, self.rule_state.frontiers, self.rule_state.seen(),
                                      self.rules.late_allowance_minutes, self.rules.future_tolerance_minutes,
-                                     batch_id, now)
+                                     batch_id, now, partial(self.rule_state.find_in_silver, batch_id))
         if unprocessable is not None:
             judged.unprocessable = [Verdict(Record(row.topic, row.partition, row.offset, 0, None), UNPROCESSABLE,
                                             row.error) for row in unprocessable.collect()]

@@ -10,7 +10,9 @@ land exactly when the batch's rows do and cost no commit of their own; the load 
 newest recent silver commit of this query before the batch.
 
 Only ids observed at most the late allowance before their topic's frontier are kept: an older record
-is quarantined as late whatever its id (its frontier only grows), so older ids decide nothing. The
+is quarantined as late whatever its id (its frontier only grows), unless the late rule's cap keeps it
+(a record sent long before the frontier, by a partition catching up): those few ids are looked up in
+silver (`find_in_silver`), so older ids need no memory. The
 Delta load applies the same horizon, so a batch replayed after a restart is judged against exactly
 what it saw the first time. A topic with silver rows but no frontier of this query (a new query
 name, or a reset checkpoint, over an existing lakehouse) loads the ids within the allowance of
@@ -181,6 +183,21 @@ class RuleState:
             & (F.col("observed_date") >= F.lit(min(horizons.values()).date()))
             & (F.col("observed_at") >= by_topic[F.col("base_topic")])
         ).select("base_topic", "event_id", "observed_at")
+
+    def find_in_silver(self, batch_id: int, wanted: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
+        """Base topic -> those of the `wanted` event ids silver holds from batches before `batch_id`: ids
+        older than the horizon, of records the late rule's cap accepted (`streaming.silver_rows`). One
+        Spark job over the topics' silver rows (a catch-up's batches need it; a live job's do not)."""
+        pairs = sorted((topic, event_id) for topic, ids in wanted.items() for event_id in ids)
+        if not pairs:
+            return {}
+        ids = self.spark.createDataFrame(pairs, "base_topic string, event_id string")
+        rows = read_events(self.spark, self.root).where(
+            F.col("base_topic").isin(sorted(wanted)) & (F.col("_batch_id") < batch_id)).select("base_topic", "event_id")
+        found: dict[str, set[str]] = {}
+        for row in rows.join(F.broadcast(ids), on=["base_topic", "event_id"], how="left_semi").distinct().collect():
+            found.setdefault(row.base_topic, set()).add(row.event_id)
+        return found
 
     def seen(self) -> dict[str, Mapping[str, int]]:
         """Base topic -> the ids of earlier batches within its horizon (`streaming.silver_rows.judge_batch`)."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import repeat
@@ -87,35 +87,50 @@ class JudgedBatch:
         return dict(counts)
 
 
+# base topic -> event ids of the batch to look for in silver's earlier rows (`find_in_silver`), and what
+# it gives back: base topic -> those of them found
+IdLookup = Callable[[Mapping[str, Sequence[str]]], Mapping[str, set[str]]]
+
+
 def judge_batch(batch: Sequence[Record] | pa.Table, base_of: Mapping[str, str], frontiers: Mapping[str, datetime],
                 seen: Mapping[str, Mapping[str, Any]], late_allowance_minutes: float,
                 future_tolerance_minutes: float, batch_id: int, ingested_at: datetime,
-                arrow_from: int = ARROW_FROM) -> JudgedBatch:
+                arrow_from: int = ARROW_FROM, find_in_silver: IdLookup | None = None) -> JudgedBatch:
     """Judge one micro-batch as `streaming.silver.judge` then `conform` do: its records (or
     `collect_batch`'s table of them, read as columns: no `Record` is made but for the records
     quarantined or left to pydantic) checked at once (`streaming.batch_validation`), then
     `judge_validated`. `base_of`: consumed topic -> catalogue topic."""
     table = batch if isinstance(batch, pa.Table) else records_table(batch)
     return judge_validated(validate_whole(table, base_of, arrow_from), frontiers, seen, late_allowance_minutes,
-                           future_tolerance_minutes, batch_id, ingested_at)
+                           future_tolerance_minutes, batch_id, ingested_at, find_in_silver)
 
 
 def judge_validated(validated: ValidatedBatch, frontiers: Mapping[str, datetime],
                     seen: Mapping[str, Mapping[str, Any]], late_allowance_minutes: float,
-                    future_tolerance_minutes: float, batch_id: int, ingested_at: datetime) -> JudgedBatch:
+                    future_tolerance_minutes: float, batch_id: int, ingested_at: datetime,
+                    find_in_silver: IdLookup | None = None) -> JudgedBatch:
     """The time rules over a checked batch (`streaming.batch_validation`, whole or as it arrived).
 
-    `frontiers` and `seen` (base topic -> event ids): what earlier batches left (`streaming.rule_state`).
-    The rules run over each topic's valid records as arrays, and its accepted rows are built column by
-    column: `JudgedBatch.views` for silver's table, `JudgedBatch.rows` for gold.
+    `frontiers` and `seen` (base topic -> event ids): what earlier batches left (`streaming.rule_state`),
+    `seen` only within the late allowance of each frontier. A record older than that which the rules
+    still accept (its own Kafka timestamp caps the frontier it is judged against: a partition caught up
+    behind the others) may copy an id `seen` no longer holds: those ids are looked for with
+    `find_in_silver` (one call a batch, and only when there are such records; without it, `seen` is
+    taken as complete). The rules run over each topic's valid records as arrays, and its accepted rows
+    are built column by column: `JudgedBatch.views` for silver's table, `JudgedBatch.rows` for gold.
     """
     judged = JudgedBatch()
     judged.quarantined.extend(validated.invalid)
     rules = _Rules(epoch_micros(ingested_at), int(future_tolerance_minutes * 60) * 1_000_000,
                    late_allowance_minutes * 60, ingested_at, batch_id)
-    for topic in sorted(validated.valid):
-        _apply_rules(topic, validated.valid[topic], validated.columns, frontiers.get(topic), seen.get(topic, {}),
-                     rules, judged)
+    timed = {topic: _time_rules(validated.valid[topic], frontiers.get(topic), rules)
+             for topic in sorted(validated.valid) if len(validated.valid[topic].indices)}
+    unsure = {topic: ids for topic, ids in ((topic, _ids_beyond_seen(t, seen.get(topic, {})))
+                                            for topic, t in timed.items()) if ids}
+    found = find_in_silver(unsure) if unsure and find_in_silver is not None else {}
+    for topic, t in timed.items():
+        _settle(topic, validated.valid[topic], t, validated.columns, seen.get(topic, {}), found.get(topic, set()),
+                rules, judged)
     return judged
 
 
@@ -127,18 +142,31 @@ class _Rules(NamedTuple):
     batch_id: int
 
 
+class _Timed(NamedTuple):
+    """A topic's valid records in arrival order, with what the time rules make of them before ids count."""
+
+    order: np.ndarray  # positions in the topic's valid records, in arrival order
+    kafka_us: np.ndarray
+    observed: np.ndarray
+    event_ids: list[str]
+    sent_in_future: np.ndarray
+    future: np.ndarray
+    behind: np.ndarray  # seconds behind the frontier each was judged against (0 when none)
+    late: np.ndarray
+    # accepted only thanks to the cap (behind the uncapped frontier by more than the allowance, less a
+    # second): their ids may be older than those earlier batches' ids kept in memory
+    beyond_horizon: np.ndarray
+
+
 _ACCEPTED, _FUTURE, _DUPLICATE, _LATE = 0, 1, 2, 3
 _NO_MOMENT = np.iinfo(np.int64).min
+_MAX_MOMENT = np.iinfo(np.int64).max
 
 
-def _apply_rules(topic: str, valid: ValidTopic, columns: BatchColumns, frontier: datetime | None,
-                 seen: Mapping[str, Any], rules: _Rules, judged: JudgedBatch) -> None:
-    """The time rules over a topic's valid records in arrival order (Kafka timestamp, partition,
-    offset; one batch arrived at once): each record's reason (future, duplicate_event_id, late), the
-    accepted as silver's rows, the topic's newest non-future observed_at as its frontier."""
+def _time_rules(valid: ValidTopic, frontier: datetime | None, rules: _Rules) -> _Timed:
+    """Future and late over a topic's valid records in arrival order (Kafka timestamp, partition,
+    offset; one batch arrived at once)."""
     count = len(valid.indices)
-    if count == 0:
-        return
     order = np.lexsort((valid.indices, valid.offsets, valid.partitions, valid.kafka_us))
     kafka_us, observed = valid.kafka_us[order], valid.observed_us[order]
     event_ids = [valid.event_ids[i] for i in order.tolist()]
@@ -147,7 +175,7 @@ def _apply_rules(topic: str, valid: ValidTopic, columns: BatchColumns, frontier:
     sent_in_future = kafka_us > rules.ingested_us + rules.tolerance_us
     future = (observed - rules.tolerance_us > kafka_us) | sent_in_future
     # the frontier each record is judged against: the newest non-future observed_at of the records that
-    # arrived before it or in the same millisecond, and the frontier earlier batches left
+    # arrived before it or in the same millisecond, and the frontier earlier batches left...
     running = np.maximum.accumulate(np.where(future, _NO_MOMENT, observed))
     starts = np.r_[True, kafka_us[1:] != kafka_us[:-1]]
     ends = np.r_[kafka_us[1:] != kafka_us[:-1], True]
@@ -156,19 +184,42 @@ def _apply_rules(topic: str, valid: ValidTopic, columns: BatchColumns, frontier:
     if frontier is not None:
         reference = np.where(known, np.maximum(reference, epoch_micros(frontier)), epoch_micros(frontier))
         known = np.ones(count, dtype=bool)
+    # ...but no later than its own Kafka timestamp plus the tolerance: no record sent before it could have
+    # been observed later without being future (saturating: a producer may set any Kafka timestamp)
+    uncapped = reference
+    cap = np.where(kafka_us > _MAX_MOMENT - rules.tolerance_us, _MAX_MOMENT, kafka_us + rules.tolerance_us)
+    reference = np.minimum(reference, cap)
     # as Spark: each TIMESTAMP cast to DOUBLE seconds, then subtracted
     behind = np.where(known, reference.astype(np.float64) / 1e6 - observed.astype(np.float64) / 1e6, 0.0)
     late = known & (behind > rules.allowance_s)
+    behind_uncapped = np.where(known, uncapped.astype(np.float64) / 1e6 - observed.astype(np.float64) / 1e6, 0.0)
+    beyond_horizon = known & ~future & ~late & (behind_uncapped > rules.allowance_s - 1.0)
+    return _Timed(order, kafka_us, observed, event_ids, sent_in_future, future, behind, late, beyond_horizon)
+
+
+def _ids_beyond_seen(timed: _Timed, seen: Mapping[str, Any]) -> list[str]:
+    """The ids of records accepted past the ids' horizon that `seen` does not hold."""
+    return sorted({timed.event_ids[at] for at in np.flatnonzero(timed.beyond_horizon).tolist()}
+                  - seen.keys())
+
+
+def _settle(topic: str, valid: ValidTopic, timed: _Timed, columns: BatchColumns, seen: Mapping[str, Any],
+            found: set[str], rules: _Rules, judged: JudgedBatch) -> None:
+    """Each record's reason (future, duplicate_event_id, late), the accepted as silver's rows, the topic's
+    newest non-future observed_at as its frontier. `found`: ids beyond `seen`'s horizon that silver holds."""
+    count = len(timed.order)
+    order, future, late, behind, event_ids = timed.order, timed.future, timed.late, timed.behind, timed.event_ids
     kept_before = _kept_before(event_ids, ~future & ~late)
-    seen_before = np.fromiter((event_id in seen for event_id in event_ids), dtype=bool, count=count)
+    seen_before = np.fromiter((event_id in seen or event_id in found for event_id in event_ids), dtype=bool,
+                              count=count)
     reasons = np.select([future, seen_before | kept_before, late], [_FUTURE, _DUPLICATE, _LATE], _ACCEPTED)
     for at in np.flatnonzero(reasons != _ACCEPTED).tolist():
         record = columns.record(int(valid.indices[order[at]]))
-        judged.quarantined.append(Verdict(record, *_reason(int(reasons[at]), bool(sent_in_future[at]),
+        judged.quarantined.append(Verdict(record, *_reason(int(reasons[at]), bool(timed.sent_in_future[at]),
                                                            bool(seen_before[at]), float(behind[at]), record, rules),
-                                          event_ids[at], int(observed[at])))
+                                          event_ids[at], int(timed.observed[at])))
     if (~future).any():
-        judged.frontiers[topic] = _moment(int(observed[~future].max()))
+        judged.frontiers[topic] = _moment(int(timed.observed[~future].max()))
     accepted = order[reasons == _ACCEPTED]
     behind_of = np.empty(count)
     behind_of[order] = behind

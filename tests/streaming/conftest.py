@@ -39,9 +39,9 @@ class SimulatedRun:
         return topic.removesuffix(self.suffix)
 
 
-def simulate(settings: Settings, root: Path, *, minutes: int, seed: int, bad_fraction: float,
-             late_fraction: float, **streaming: object) -> SimulatedRun:
-    """Publish a simulated run to fresh topics; settings point the lakehouse at `root`."""
+def fresh_topics(settings: Settings, root: Path, **streaming: object) -> tuple[Settings, str]:
+    """Settings for a job on fresh topics of every contract (and alerts) with its lakehouse, checkpoints
+    and state under `root`; and the topics' suffix."""
     suffix = f"-{uuid.uuid4().hex[:8]}"
     run_settings = settings.model_copy(update={
         "lakehouse": settings.lakehouse.model_copy(update={"root": str(root / "lakehouse"),
@@ -53,6 +53,13 @@ def simulate(settings: Settings, root: Path, *, minutes: int, seed: int, bad_fra
     vision = [TopicSpec(f"{spec.name}{suffix}", spec.description, spec.key) for spec in VISION_TOPICS]
     ensure_topics(run_settings, [*topic_specs(suffix=suffix), *vision,
                                  TopicSpec(f"alerts{suffix}", "alerts", "alert_id")])
+    return run_settings, suffix
+
+
+def simulate(settings: Settings, root: Path, *, minutes: int, seed: int, bad_fraction: float,
+             late_fraction: float, **streaming: object) -> SimulatedRun:
+    """Publish a simulated run to fresh topics; settings point the lakehouse at `root`."""
+    run_settings, suffix = fresh_topics(settings, root, **streaming)
     # end 5 minutes past an hour, at least 2 minutes ago: the run always holds an hourly reading
     end = (datetime.now(UTC) - timedelta(minutes=7)).replace(minute=0, second=0, microsecond=0) + timedelta(minutes=5)
     simulator = Simulator(seed=seed, start=end - timedelta(minutes=minutes), end=end, bad_fraction=bad_fraction,

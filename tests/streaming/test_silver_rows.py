@@ -27,6 +27,7 @@ from lakehouse.pinned import pin, release
 from lakehouse.silver_events import as_events
 from lakehouse.tables import ensure_table
 from lakehouse.writes import append_table_once
+from streaming.batch_validation import Record
 from streaming.live_state import collect_silver
 from streaming.silver import TimeRules, TopicMap, classify, conform, judge
 from streaming.silver_frames import (
@@ -243,6 +244,59 @@ def test_time_rules_judged_alike_across_batches(spark: SparkSession) -> None:
     assert reasons[0] == {"duplicate_event_id": 1, "late": 1, "future": 2}
     assert reasons[1] == {"duplicate_event_id": 2, "late": 1, "future": 1}
     assert reasons[2]["duplicate_event_id"] == 1 and reasons[2]["late"] == 1
+
+
+def test_records_sent_long_before_the_frontier_judged_alike(spark: SparkSession) -> None:
+    """A partition catching up: its records were sent five hours before the frontier another partition
+    reached, and each is judged against the frontier capped at its own Kafka timestamp plus the
+    tolerance (10 minutes), with the same late minutes and details both ways."""
+    batches: list[list[tuple[Hostile, float, int]]] = [
+        [(copy_of(21, TRAFFIC, 10), 10.0, 0)],  # runs ahead: the frontier moves to 10
+        [
+            (copy_of(22, TRAFFIC, -301), -300.0, 1),  # sent a minute after it was observed: kept, 11 behind
+            (copy_of(23, TRAFFIC, -479), -299.0, 1),  # sent 180 minutes after it was observed: late, "190"
+            (copy_of(24, TRAFFIC, -408), -298.0, 1),  # exactly the allowance behind the capped frontier: kept
+            (copy_of(25, TRAFFIC, -407.5), -297.0, 1),  # 120.5 behind: late, "121" (half up)
+            (copy_of(22, TRAFFIC, -301), -296.0, 2),  # a copy of the kept one
+        ],
+    ]
+    spark_path, driver = SparkPath(spark), DriverPath(spark)
+    assert_same_batch(spark, spark_path, driver, batches[0], 0)
+    judged = assert_same_batch(spark, spark_path, driver, batches[1], 1)
+    assert judged.quarantined_counts() == {"late": 2, "duplicate_event_id": 1}
+    assert sorted(v.detail for v in judged.quarantined if v.reason == "late") == [
+        "121 minutes behind the topic frontier", "190 minutes behind the topic frontier"]
+    assert sorted(row["late_minutes"] for row in judged.rows[TRAFFIC]) == [11.0, 120.0]
+
+
+def test_only_ids_older_than_those_carried_are_looked_up_in_silver() -> None:
+    """The job carries the ids observed within the allowance of each frontier; the cap accepts records
+    older than that, and only their ids, when not carried, are looked up (a live batch asks nothing)."""
+    frontier = SENT + timedelta(minutes=10)
+    asked: list[dict[str, list[str]]] = []
+
+    def find_in_silver(wanted: Any) -> dict[str, set[str]]:
+        asked.append({topic: list(ids) for topic, ids in wanted.items()})
+        return {TRAFFIC: {str(UUID(int=31, version=4))}}
+
+    def judged(batch: list[tuple[Hostile, float]], seen: dict[str, dict[str, Any]]) -> dict[int, str | None]:
+        records = [Record(r.topic, 0, offset, int((SENT + timedelta(minutes=sent)).timestamp() * 1_000_000), r.value)
+                   for offset, (r, sent) in enumerate(batch)]
+        result = judge_batch(records, TopicMap().actual_to_base, {TRAFFIC: frontier}, seen,
+                             RULES.late_allowance_minutes, RULES.future_tolerance_minutes, 5, ARRIVED,
+                             find_in_silver=find_in_silver)
+        reasons: dict[int, str | None] = {row["_offset"]: None for row in result.rows.get(TRAFFIC, [])}
+        return {**reasons, **{v.record.offset: v.reason for v in result.quarantined}}
+
+    live = [(copy_of(30, TRAFFIC, 0), 0.2), (copy_of(31, TRAFFIC, -100), 0.3), (copy_of(32, TRAFFIC, -200), 0.4)]
+    assert judged(live, {}) == {0: None, 1: None, 2: "late"}
+    assert asked == []
+    carried = str(UUID(int=33, version=4))
+    catching_up = [(copy_of(31, TRAFFIC, -301), -300.0), (copy_of(33, TRAFFIC, -301), -300.0),
+                   (copy_of(34, TRAFFIC, -301), -300.0), (copy_of(35, TRAFFIC, -480), -300.0)]
+    assert judged(catching_up, {TRAFFIC: {carried: 0}}) == {0: "duplicate_event_id", 1: "duplicate_event_id",
+                                                            2: None, 3: "late"}
+    assert asked == [{TRAFFIC: sorted([str(UUID(int=31, version=4)), str(UUID(int=34, version=4))])}]
 
 
 def test_every_topic_with_defaults_left_out_judged_alike(spark: SparkSession) -> None:

@@ -101,13 +101,28 @@ FUTURE_FIRST_COPY = [
     Rec("same_ms_other_partition", batch=1, partition=2, offset=0, sent_ms=2, observed_min=1),
 ]
 
+# A catch-up: partition 0 ran five hours ahead in batch 0; partition 1's records, sent five hours earlier,
+# arrive in batch 1. Each is judged against the frontier as it stood when it was sent (capped at its own
+# Kafka timestamp plus the tolerance), not against partition 0's: the one sent on time is kept, the one
+# sent three hours after it was observed is late, and a later copy of the kept one is a duplicate.
+HOURS_MS = 3_600_000
+CATCHING_UP = [
+    Rec("ran_ahead", batch=0, partition=0, offset=0, sent_ms=5 * 60_000, observed_min=480 + 5),
+    Rec("behind_on_time", batch=1, partition=1, offset=0, sent_ms=-5 * HOURS_MS, observed_min=180 - 1),
+    Rec("behind_and_late", batch=1, partition=1, offset=1, sent_ms=-5 * HOURS_MS + 1, observed_min=180 - 180),
+    Rec("copy_behind", batch=2, partition=1, offset=2, sent_ms=-5 * HOURS_MS + 2, observed_min=180 - 1,
+        event_id="behind_on_time"),
+]
+
 
 @pytest.mark.parametrize(("records", "expected"), [
     (SENT_EARLIER_ARRIVED_LATER, {"kept_in_batch_0": None, "newer_reading_delivered_late": None}),
     (SENT_EARLIER_JUDGED_LATER, {"ran_ahead": None, "lagging_and_late": "late"}),
     (FUTURE_FIRST_COPY, {"future_copy": "future", "sound_copy": None, "copy_of_kept": "duplicate_event_id",
                          "same_ms_other_partition": None}),
-], ids=["sent-earlier-arrived-later", "sent-earlier-judged-later", "future-first-copy"])
+    (CATCHING_UP, {"ran_ahead": None, "behind_on_time": None, "behind_and_late": "late",
+                   "copy_behind": "duplicate_event_id"}),
+], ids=["sent-earlier-arrived-later", "sent-earlier-judged-later", "future-first-copy", "catching-up"])
 def test_streaming_and_replay_decide_alike(spark, records: list[Rec], expected: dict[str, str | None]) -> None:
     streamed = reasons(as_streaming(spark, records), records)
     replayed = reasons(as_replay(spark, records), records)
