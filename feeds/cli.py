@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# how far back `simulate --sent-when-simulated` may stamp records: the topics' shortest retention is 7 days,
+# and a day is left for a job to read them before the broker deletes them
+SENT_WHEN_SIMULATED_MAX = timedelta(days=6)
+
 # This module does not import `app.cli` (which imports it to register the group): `python -m app.cli`
 # runs that file as __main__, and importing it back from here would be circular. Errors still print
 # plainly: the root `ioc` group (an IocGroup) catches IocError from every nested command.
@@ -88,12 +92,17 @@ def feeds() -> None:
 @click.option("--state-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="--until-stopped: where to record records sent and the simulated clock (for "
               "`ioc status` and the next `ioc up`).")
+@click.option("--sent-when-simulated", is_flag=True,
+              help="Backfill: stamp each record's Kafka timestamp with its simulated time, as if the "
+              "producers had sent the range live while no job read it (rehearses a job's outage and "
+              "catch-up); by default the records are stamped as sent now, a bulk upload of history. At "
+              "most 6 days back (the topics' shortest retention is 7 days).")
 @click.pass_context
 def simulate(ctx: click.Context, mode: str, domains: str, start: str | None, end: str | None, hours: float,
              duration: float, speedup: float, rate: float | None, seed: int, bad_fraction: float,
              late_fraction: float, traffic_interval: int, topic_prefix: str, topic_suffix: str,
              client: str, generator_process: bool, ledger_path: Path | None, until_stopped: bool,
-             state_file: Path | None) -> None:
+             state_file: Path | None, sent_when_simulated: bool) -> None:
     """Generate the province's feeds and send them to Kafka with the idempotent producer."""
     from contracts.topics import topic_specs
     from feeds.sim import Simulator, pace, publish
@@ -132,6 +141,14 @@ def simulate(ctx: click.Context, mode: str, domains: str, start: str | None, end
     config = simulator.config
     if mode == "backfill":
         simulator.check_backfill(now)
+    if sent_when_simulated:
+        if mode != "backfill":
+            raise SimulatorConfigError("--sent-when-simulated stamps a backfill's records",
+                                       hint="use it with --mode backfill")
+        if now - sim_start > SENT_WHEN_SIMULATED_MAX:
+            raise SimulatorConfigError(
+                f"--start {sim_start.isoformat(timespec='seconds')} is more than 6 days ago: the broker deletes "
+                "records stamped 7 days old (the topics' shortest retention)", hint="start within the last 6 days")
     created = ensure_topics(settings, topic_specs(topic_prefix, topic_suffix, config.topics))
     click.echo(f"{mode}: {sim_start.isoformat(timespec='seconds')} -> {sim_end.isoformat(timespec='seconds')}"
                f" | domains {','.join(config.domains)} | seed {seed} | bad {bad_fraction:g} | "
@@ -156,8 +173,9 @@ def simulate(ctx: click.Context, mode: str, domains: str, start: str | None, end
     producer = make_rdkafka_producer(bootstrap) if client == "librdkafka" else make_producer(bootstrap)
     started = time.monotonic()
     try:
-        ledger = publish(records, producer, progress=report,
-                         meta={**json.loads(config.model_dump_json()), "mode": mode, "client": client})
+        ledger = publish(records, producer, progress=report, sent_when_simulated=sent_when_simulated,
+                         meta={**json.loads(config.model_dump_json()), "mode": mode, "client": client,
+                               "sent_when_simulated": sent_when_simulated})
     finally:
         if client == "kafka-python":
             producer.close()

@@ -70,7 +70,7 @@ class KeyPartitioner:
 def publish(records: Iterable[Record], producer: Any, *, meta: dict[str, Any] | None = None,
             progress: Callable[[Progress], None] | None = None, progress_every_s: float = 2.0,
             flush_timeout_s: float = 120.0, gil_switch_interval_s: float | None = 0.05,
-            keep_entries: bool = True) -> Ledger:
+            keep_entries: bool = True, sent_when_simulated: bool = False) -> Ledger:
     """Send every record; return the ledger of what the broker acknowledged.
 
     A send that fails after the producer's own retries is logged with its topic and counted in
@@ -84,6 +84,11 @@ def publish(records: Iterable[Record], producer: Any, *, meta: dict[str, Any] | 
 
     `keep_entries=False` (a live run with no end) counts acknowledged records without keeping an
     entry for each, so memory stays flat however long it runs; `ledger.acked` has the count.
+
+    `sent_when_simulated`: each record's Kafka timestamp is its simulated time, as if the producers had
+    sent the run live while no job read it (a job's outage, then its catch-up); otherwise the broker's
+    clock at sending, as a bulk upload of history. The topics must keep records that old (their
+    `retention.ms`, and a `segment.ms` beyond it: a segment is rolled once its first record is older).
     """
     ledger = Ledger(meta=dict(meta or {}))
     if not isinstance(producer, KafkaProducer):  # a confluent-kafka Producer: the librdkafka path
@@ -98,7 +103,7 @@ def publish(records: Iterable[Record], producer: Any, *, meta: dict[str, Any] | 
             if progress is not None:
                 progress(Progress(sent, acked, time.monotonic() - started, per_topic))
 
-        publish_rdkafka(records, producer, ledger, relay, progress_every_s, flush_timeout_s)
+        publish_rdkafka(records, producer, ledger, relay, progress_every_s, flush_timeout_s, sent_when_simulated)
         relay(len(ledger.entries) + ledger.failed, len(ledger.entries), dict(Counter(e.topic for e in ledger.entries)))
         return ledger
     pending: deque[tuple[Any, Record]] = deque()
@@ -133,7 +138,8 @@ def publish(records: Iterable[Record], producer: Any, *, meta: dict[str, Any] | 
         send = producer.send
         for record in records:
             future = send(record.topic, key=record.key, value=record.value,
-                          partition=partition_of(record.topic, record.key))
+                          partition=partition_of(record.topic, record.key),
+                          timestamp_ms=int(record.observed * 1000) if sent_when_simulated else None)
             pending.append((future, record))
             sent += 1
             per_topic[record.topic] = per_topic.get(record.topic, 0) + 1

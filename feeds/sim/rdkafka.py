@@ -54,7 +54,7 @@ def make_rdkafka_producer(bootstrap: str, **overrides: Any) -> Any:
 
 def publish_rdkafka(records: Iterable[Record], producer: Any, ledger: Ledger,
                     progress: Callable[[int, int, dict[str, int]], None] | None,
-                    progress_every_s: float, flush_timeout_s: float) -> Ledger:
+                    progress_every_s: float, flush_timeout_s: float, sent_when_simulated: bool = False) -> Ledger:
     """Send through a confluent-kafka Producer; the ledger's entries come out in send order.
 
     Partitions are chosen here (murmur2 of the key, hashed once per source) so each record's
@@ -116,7 +116,11 @@ def publish_rdkafka(records: Iterable[Record], producer: Any, ledger: Ledger,
         queue.append(index)
         while True:
             try:
-                produce(record.topic, record.value, record.key, partition, on_delivery)
+                if sent_when_simulated:
+                    produce(record.topic, record.value, record.key, partition, on_delivery,
+                            timestamp=int(record.observed * 1000))
+                else:
+                    produce(record.topic, record.value, record.key, partition, on_delivery)
                 break
             except BufferError:  # the local queue is full: serve delivery reports, then retry
                 poll(0.05)

@@ -78,3 +78,29 @@ def test_bad_times_fail_with_a_clear_message(settings: Settings) -> None:
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     result = CliRunner().invoke(cli, ["feeds", "simulate", "--end", future], env=_env(settings))
     assert result.exit_code == 1 and "after now" in result.output
+
+
+def test_an_outage_rehearsed_is_stamped_when_simulated_and_kept_within_retention(
+        settings: Settings, kafka_bootstrap: str, tmp_path: Path) -> None:
+    suffix = f"-{uuid.uuid4().hex[:8]}"
+    ledger_path = tmp_path / "outage.jsonl"
+    result = CliRunner().invoke(cli, [
+        "feeds", "simulate", "--hours", "3", "--domains", "environment", "--topic-prefix", "t-outage-",
+        "--topic-suffix", suffix, "--sent-when-simulated", "--ledger", str(ledger_path)], env=_env(settings))
+    assert result.exit_code == 0, result.output
+    ledger = Ledger.load(ledger_path)
+    assert ledger.meta["sent_when_simulated"] is True
+    found = read_all(kafka_bootstrap, ledger.topics(), len(ledger.entries))
+    stamps = sorted(datetime.fromtimestamp(timestamp_ms / 1000, UTC) for _, _, timestamp_ms in found.values())
+    assert stamps[-1] - stamps[0] >= timedelta(hours=2), "sent over the simulated hours, not all at once"
+    for _, value, timestamp_ms in found.values():  # each good reading sent in its own simulated minute
+        observed = datetime.fromisoformat(json.loads(value)["observed_at"])
+        assert timedelta(0) <= datetime.fromtimestamp(timestamp_ms / 1000, UTC) - observed < timedelta(minutes=10)
+
+    too_old = (datetime.now(UTC) - timedelta(days=8)).isoformat()
+    result = CliRunner().invoke(cli, ["feeds", "simulate", "--start", too_old, "--sent-when-simulated"],
+                                env=_env(settings))
+    assert result.exit_code == 1 and "more than 6 days ago" in result.output
+    result = CliRunner().invoke(cli, ["feeds", "simulate", "--mode", "live", "--sent-when-simulated"],
+                                env=_env(settings))
+    assert result.exit_code == 1 and "stamps a backfill" in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,31 @@ def test_both_clients_put_a_source_on_the_same_partition(settings: Settings, kaf
         partitions[client] = {(base_topic(e.topic, "t-part-", suffix), e.key): e.partition for e in ledger.entries}
     assert partitions["kafka-python"] == partitions["librdkafka"]
     assert len(set(partitions["librdkafka"].values())) > 1  # and keys do spread over partitions
+
+
+@pytest.mark.parametrize("client", ["kafka-python", "librdkafka"])
+def test_records_sent_when_simulated_carry_their_simulated_time(settings: Settings, kafka_bootstrap: str,
+                                                               client: str) -> None:
+    """An outage rehearsed: each record's Kafka timestamp is its simulated time; by default, the broker's now."""
+    suffix = f"-{uuid.uuid4().hex[:8]}"
+    # the last hours: the broker deletes records stamped older than the topics' retention
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    simulator = small_simulator(domains=("environment",), topic_prefix="t-stamp-", topic_suffix=suffix,
+                                bad_fraction=0.0, start=now - timedelta(hours=4), end=now - timedelta(hours=1),
+                                now=now)
+    specs = topic_specs("t-stamp-", suffix, simulator.config.topics)
+    ensure_topics(settings, specs)
+    producer = _producer(client, kafka_bootstrap)
+    try:
+        ledger = publish(simulator, producer, sent_when_simulated=True)
+    finally:
+        if client == "kafka-python":
+            producer.close()
+    sent = simulator.records()
+    found = read_all(kafka_bootstrap, [s.name for s in specs], len(sent))
+    stamps = [found[(e.topic, e.partition, e.offset)][2] for e in ledger.entries]
+    assert stamps == [int(record.observed * 1000) for record in sent]
+    assert len(set(stamps)) > 1
 
 
 def _records(observed: list[float]) -> list[Record]:
