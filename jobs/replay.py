@@ -13,7 +13,8 @@ and offset), against what silver holds from records sent before the range (`_kaf
 start`): each topic's frontier starts at the newest `observed_at` among them and advances through the
 range's records; a record more than the allowance behind it (capped at the record's own Kafka timestamp
 plus the tolerance, `streaming.silver`) is late. Duplicates are judged the same
-way: against silver's rows from before the range, then earlier copies in the range that were kept.
+way: against silver's rows from before the range, then earlier copies in the range that were kept (a
+copy counts within the allowance of the frontier the record is judged against).
 Replaying streaming's whole history therefore decides exactly as streaming did, whatever offsets its
 micro-batches were cut at; a range that starts mid-stream takes every record sent before its start
 as having arrived before it.
@@ -67,7 +68,7 @@ def _before(spark: SparkSession, root: str, args: RangeArgs) -> tuple[DataFrame,
     """(frontiers, seen ids) from silver rows that arrived before the range, per base topic."""
     earlier = read_events(spark, root).where(F.col("_kafka_timestamp") < F.lit(args.start_utc))
     frontiers = earlier.groupBy("base_topic").agg(F.max("observed_at").alias("frontier"))
-    return frontiers.where(F.col("frontier").isNotNull()), earlier.select("base_topic", "event_id")
+    return frontiers.where(F.col("frontier").isNotNull()), earlier.select("base_topic", "event_id", "observed_at")
 
 
 def run(spark: SparkSession, settings: Settings, policy: JobsPolicy, args: ReplayArgs) -> JobResult:

@@ -9,10 +9,11 @@ The frontiers travel in the metadata of each batch's silver commit (`frontiers_m
 land exactly when the batch's rows do and cost no commit of their own; the load takes them from the
 newest recent silver commit of this query before the batch.
 
-Only ids observed at most the late allowance before their topic's frontier are kept: an older record
-is quarantined as late whatever its id (its frontier only grows), unless the late rule's cap keeps it
-(a record sent long before the frontier, by a partition catching up): those few ids are looked up in
-silver (`find_in_silver`), so older ids need no memory. The
+Only ids observed at most the late allowance before their topic's frontier are kept: a copy counts
+against a record only within the allowance of the frontier it is judged against (`streaming.silver`), and
+that frontier only grows, unless the late rule's cap judges a record against an earlier one (a record
+sent long before the frontier, by a partition catching up): the ids of those are looked up in silver
+(`find_in_silver`, over the days since that earlier frontier), so older ids need no memory. The
 Delta load applies the same horizon, so a batch replayed after a restart is judged against exactly
 what it saw the first time. A topic with silver rows but no frontier of this query (a new query
 name, or a reset checkpoint, over an existing lakehouse) loads the ids within the allowance of
@@ -21,6 +22,8 @@ silver's newest row, not the whole table.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -33,10 +36,16 @@ from pyspark.sql import functions as F
 from lakehouse.catalog import SILVER_EVENTS
 from lakehouse.silver_events import read_events
 from lakehouse.writes import newest_commit
+from streaming.silver import SEEN_IDS_SCHEMA
+from streaming.silver_rows import Wanted
 from streaming.validation import epoch_micros
 
+logger = logging.getLogger(__name__)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIRST_US = epoch_micros(datetime.min.replace(tzinfo=UTC))  # a frontier in year 1 less the allowance stops there
+
 FRONTIER_SCHEMA = "base_topic string, frontier timestamp"
-IDS_SCHEMA = "base_topic string, event_id string, observed_at timestamp"
 
 
 def silver_app_id(query: str) -> str:
@@ -75,10 +84,12 @@ class SeenIds:
         self._minutes: dict[str, dict[int, list[str]]] = {}
 
     def add(self, topic: str, event_id: str, observed_us: int) -> None:
+        """Hold `event_id`, with the newest observed_at it was added with (copies count by it)."""
         ids = self._ids.setdefault(topic, {})
-        if event_id not in ids:
+        held = ids.get(event_id)
+        if held is None:
             self._minutes.setdefault(topic, {}).setdefault(observed_us // 60_000_000, []).append(event_id)
-        ids[event_id] = observed_us
+        ids[event_id] = observed_us if held is None else max(held, observed_us)
 
     def of(self, topic: str) -> Mapping[str, int]:
         """The ids of `topic` (a read-only view)."""
@@ -127,6 +138,8 @@ class RuleState:
     # observed days of its accepted rows (those its gold write covers)
     previous_batch: int | None = None
     previous_days: list[date] = field(default_factory=list)
+    # `find_in_silver` so far: batches that looked ids up, ids looked up and found, seconds spent
+    lookups: dict[str, float] = field(default_factory=lambda: {"batches": 0, "ids": 0, "found": 0, "seconds": 0.0})
 
     def reset(self) -> None:
         """Forget everything: the next batch loads from Delta (a new query run, or a failed batch)."""
@@ -176,7 +189,7 @@ class RuleState:
         horizons.update({row.base_topic: row.newest.replace(tzinfo=UTC) - self.allowance
                          for row in newest if row.newest is not None})
         if not horizons:
-            return self.spark.createDataFrame([], IDS_SCHEMA)
+            return self.spark.createDataFrame([], SEEN_IDS_SCHEMA)
         by_topic = _per_topic(horizons)
         return rows.where(
             F.col("base_topic").isin(sorted(horizons))
@@ -184,19 +197,34 @@ class RuleState:
             & (F.col("observed_at") >= by_topic[F.col("base_topic")])
         ).select("base_topic", "event_id", "observed_at")
 
-    def find_in_silver(self, batch_id: int, wanted: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
-        """Base topic -> those of the `wanted` event ids silver holds from batches before `batch_id`: ids
-        older than the horizon, of records the late rule's cap accepted (`streaming.silver_rows`). One
-        Spark job over the topics' silver rows (a catch-up's batches need it; a live job's do not)."""
-        pairs = sorted((topic, event_id) for topic, ids in wanted.items() for event_id in ids)
+    def find_in_silver(self, batch_id: int, wanted: Mapping[str, Wanted]) -> dict[str, dict[str, int]]:
+        """Base topic -> those of the `wanted` ids silver holds from batches before `batch_id`, observed
+        since the topic's `since_us`, each with its newest observed_at (epoch microseconds): copies older
+        than the ids carried, that count against records the late rule's cap judges against an earlier
+        frontier (`streaming.silver_rows`). One Spark job over the days since (a catch-up's batches need it;
+        a live job's do not)."""
+        pairs = sorted((topic, event_id) for topic, want in wanted.items() for event_id in want.ids)
         if not pairs:
             return {}
+        started = time.monotonic()
         ids = self.spark.createDataFrame(pairs, "base_topic string, event_id string")
+        since = {topic: _EPOCH + timedelta(microseconds=max(want.since_us, _FIRST_US))
+                 for topic, want in wanted.items()}
         rows = read_events(self.spark, self.root).where(
-            F.col("base_topic").isin(sorted(wanted)) & (F.col("_batch_id") < batch_id)).select("base_topic", "event_id")
-        found: dict[str, set[str]] = {}
-        for row in rows.join(F.broadcast(ids), on=["base_topic", "event_id"], how="left_semi").distinct().collect():
-            found.setdefault(row.base_topic, set()).add(row.event_id)
+            F.col("base_topic").isin(sorted(wanted)) & (F.col("_batch_id") < batch_id)
+            & (F.col("observed_date") >= F.lit(min(since.values()).date()))
+            & (F.col("observed_at") >= _per_topic(since)[F.col("base_topic")]))
+        found: dict[str, dict[str, int]] = {}
+        for row in (rows.join(F.broadcast(ids), on=["base_topic", "event_id"], how="left_semi")
+                    .groupBy("base_topic", "event_id").agg(F.max(F.unix_micros("observed_at")).alias("observed_us"))
+                    .collect()):
+            found.setdefault(row.base_topic, {})[row.event_id] = row.observed_us
+        seconds = time.monotonic() - started
+        count = sum(map(len, found.values()))
+        self.lookups.update(batches=self.lookups["batches"] + 1, ids=self.lookups["ids"] + len(pairs),
+                            found=self.lookups["found"] + count, seconds=round(self.lookups["seconds"] + seconds, 3))
+        logger.info("batch %d: %d ids older than the carried horizon looked up in silver, %d found (%.1f s)",
+                    batch_id, len(pairs), count, seconds)
         return found
 
     def seen(self) -> dict[str, Mapping[str, int]]:

@@ -9,7 +9,9 @@ Rules, in order of precedence (the first that fails names the quarantine reason)
    set the Kafka timestamp itself: a year-9999 one would otherwise vouch for a year-9999 reading and
    push the topic's frontier past every later record);
 3. `duplicate_event_id`: an event id already in silver from an earlier batch, or carried by an earlier
-   record of this batch that is neither future nor late (the first such copy is the one kept);
+   record of this batch that is neither future nor late (the first such copy is the one kept), when that
+   copy was observed at most `late_allowance` before the frontier this record is judged against (below):
+   a copy of something older is late itself, and quarantined as `late`;
 4. `late`: more than `late_allowance` behind the topic's frontier as it stood when the record was
    sent: the newest observed_at of the non-future records that arrived before it, but no later than
    its own Kafka timestamp plus `future_tolerance`.
@@ -34,9 +36,10 @@ when it was sent, which is what the rule is for. In a live job the cap does not 
 arrived before one were sent before it too. It trusts the Kafka timestamp as the sending time, as the
 `future` rule does (topics with `message.timestamp.type=LogAppendTime` make it the broker's).
 
-The frontier is the de-duplication watermark too: a record older than the frontier minus the allowance
-is late unless the cap keeps it, so the streaming job carries only the ids observed since then and
-looks the ids of the few records the cap keeps up in silver (`streaming.silver_rows`).
+The frontier is the de-duplication watermark too: copies count within the allowance of the frontier a
+record is judged against, so the streaming job carries only the ids observed since its frontier minus
+the allowance, and looks up in silver only the ids of records the cap judges against an earlier
+frontier (`streaming.silver_rows`: a catch-up's, over the days since), never all of silver.
 Every decision depends only on the records and on earlier batches' output, never on wall clock or on
 this batch's own partial writes (rows carry `_batch_id`, and reads take `_batch_id < batch_id`), so a
 batch replayed after a crash decides exactly as before. The streaming job carries the earlier
@@ -68,6 +71,8 @@ KAFKA_ORDER = ("kafka_timestamp", "partition", "offset")
 # when a query's checkpoint is reset)
 ARRIVAL = ("ingested_at", "batch_id")
 COORDINATES = ("topic", "partition", "offset")
+# the ids earlier batches left, as `apply_time_rules` takes them
+SEEN_IDS_SCHEMA = "base_topic string, event_id string, observed_at timestamp"
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,7 @@ def apply_time_rules(valid: DataFrame, frontiers: DataFrame, seen_ids: DataFrame
 
     `valid` may hold one micro-batch (streaming) or many (a replay): records are ordered by `ARRIVAL`,
     then `KAFKA_ORDER`. `frontiers`: (base_topic, frontier) from before the first of them. `seen_ids`:
-    (base_topic, event_id) already in silver from before them.
+    (base_topic, event_id, observed_at) already in silver from before them.
     """
     envelope = valid.select("base_topic", "topic", *ARRIVAL, *KAFKA_ORDER, "event_id", "observed_at")
 
@@ -131,8 +136,14 @@ def apply_time_rules(valid: DataFrame, frontiers: DataFrame, seen_ids: DataFrame
     earlier_copies = (Window.partitionBy("base_topic", "event_id").orderBy(*ARRIVAL, *KAFKA_ORDER)
                       .rowsBetween(Window.unboundedPreceding, -1))
 
-    seen = seen_ids.select("base_topic", "event_id", F.lit(True).alias("seen_before")).dropDuplicates(
-        ["base_topic", "event_id"])
+    allowance_us = allowance_micros(rules)
+    seen = seen_ids.groupBy("base_topic", "event_id").agg(F.max("observed_at").alias("seen_observed"))
+
+    def counts(copy_observed: Column) -> Column:
+        """Whether a copy observed then counts against the record: within the allowance of its frontier."""
+        return copy_observed.isNotNull() & (F.col("reference").isNull() | (
+            F.unix_micros(copy_observed) >= F.unix_micros(F.col("reference")) - F.lit(allowance_us)))
+
     marked = (
         envelope.join(frontiers, on="base_topic", how="left")
         .join(seen, on=["base_topic", "event_id"], how="left")
@@ -148,12 +159,14 @@ def apply_time_rules(valid: DataFrame, frontiers: DataFrame, seen_ids: DataFrame
         .withColumn("behind_s", F.col("reference").cast("double") - F.col("observed_at").cast("double"))
         .withColumn("is_late", F.coalesce(F.col("behind_s") > allowance_s, F.lit(False)))
         # a copy counts only if it could have been kept: a future or late first copy leaves the id free
-        .withColumn("kept_before", F.coalesce(
-            F.max(~F.col("is_future") & ~F.col("is_late")).over(earlier_copies), F.lit(False)))
+        .withColumn("kept_copy_observed", F.max(F.when(~F.col("is_future") & ~F.col("is_late"),
+                                                       F.col("observed_at"))).over(earlier_copies))
+        .withColumn("seen_before", counts(F.col("seen_observed")))
+        .withColumn("kept_before", counts(F.col("kept_copy_observed")))
     )
     reason = (
         F.when(F.col("is_future"), F.lit("future"))
-        .when(F.coalesce(F.col("seen_before"), F.lit(False)) | F.col("kept_before"), F.lit("duplicate_event_id"))
+        .when(F.col("seen_before") | F.col("kept_before"), F.lit("duplicate_event_id"))
         .when(F.col("is_late"), F.lit("late"))
     )
     detail = (
@@ -169,6 +182,11 @@ def apply_time_rules(valid: DataFrame, frontiers: DataFrame, seen_ids: DataFrame
         "base_topic", "topic", *KAFKA_ORDER, "event_id", "observed_at", reason.alias("reason"), detail.alias("detail"),
         F.round(F.greatest(F.coalesce(F.col("behind_s"), F.lit(0.0)), F.lit(0.0)) / 60, 2).alias("late_minutes"),
     )
+
+
+def allowance_micros(rules: TimeRules) -> int:
+    """The late allowance in whole microseconds, as copies are compared with it."""
+    return round(rules.late_allowance_minutes * 60_000_000)
 
 
 def judge(classified: DataFrame, frontiers: DataFrame, seen_ids: DataFrame, rules: TimeRules) -> DataFrame:

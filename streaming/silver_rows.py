@@ -87,13 +87,21 @@ class JudgedBatch:
         return dict(counts)
 
 
-# base topic -> event ids of the batch to look for in silver's earlier rows (`find_in_silver`), and what
-# it gives back: base topic -> those of them found
-IdLookup = Callable[[Mapping[str, Sequence[str]]], Mapping[str, set[str]]]
+class Wanted(NamedTuple):
+    """Ids a batch looks up in silver's earlier rows (`find_in_silver`): copies observed since `since_us`
+    count (epoch microseconds)."""
+
+    since_us: int
+    ids: Sequence[str]
+
+
+# base topic -> what to look up; gives back base topic -> the ids found, each with its newest observed_at
+# (epoch microseconds, at or after `since_us`)
+IdLookup = Callable[[Mapping[str, Wanted]], Mapping[str, Mapping[str, int]]]
 
 
 def judge_batch(batch: Sequence[Record] | pa.Table, base_of: Mapping[str, str], frontiers: Mapping[str, datetime],
-                seen: Mapping[str, Mapping[str, Any]], late_allowance_minutes: float,
+                seen: Mapping[str, Mapping[str, int]], late_allowance_minutes: float,
                 future_tolerance_minutes: float, batch_id: int, ingested_at: datetime,
                 arrow_from: int = ARROW_FROM, find_in_silver: IdLookup | None = None) -> JudgedBatch:
     """Judge one micro-batch as `streaming.silver.judge` then `conform` do: its records (or
@@ -106,30 +114,31 @@ def judge_batch(batch: Sequence[Record] | pa.Table, base_of: Mapping[str, str], 
 
 
 def judge_validated(validated: ValidatedBatch, frontiers: Mapping[str, datetime],
-                    seen: Mapping[str, Mapping[str, Any]], late_allowance_minutes: float,
+                    seen: Mapping[str, Mapping[str, int]], late_allowance_minutes: float,
                     future_tolerance_minutes: float, batch_id: int, ingested_at: datetime,
                     find_in_silver: IdLookup | None = None) -> JudgedBatch:
     """The time rules over a checked batch (`streaming.batch_validation`, whole or as it arrived).
 
-    `frontiers` and `seen` (base topic -> event ids): what earlier batches left (`streaming.rule_state`),
-    `seen` only within the late allowance of each frontier. A record older than that which the rules
-    still accept (its own Kafka timestamp caps the frontier it is judged against: a partition caught up
-    behind the others) may copy an id `seen` no longer holds: those ids are looked for with
-    `find_in_silver` (one call a batch, and only when there are such records; without it, `seen` is
-    taken as complete). The rules run over each topic's valid records as arrays, and its accepted rows
-    are built column by column: `JudgedBatch.views` for silver's table, `JudgedBatch.rows` for gold.
+    `frontiers` and `seen` (base topic -> event id -> its newest observed_at, epoch microseconds): what
+    earlier batches left (`streaming.rule_state`), `seen` holding the ids observed since each frontier
+    minus the allowance: every copy that counts against a record judged against that frontier or a later
+    one. A record the cap judges against an earlier frontier (its Kafka timestamp long before the
+    frontier: a partition catching up) may copy an older id: those ids are looked up with
+    `find_in_silver` (one call a batch, only when there are such records; without it, `seen` is taken as
+    complete). The rules run over each topic's valid records as arrays, and its accepted rows are built
+    column by column: `JudgedBatch.views` for silver's table, `JudgedBatch.rows` for gold.
     """
     judged = JudgedBatch()
     judged.quarantined.extend(validated.invalid)
     rules = _Rules(epoch_micros(ingested_at), int(future_tolerance_minutes * 60) * 1_000_000,
-                   late_allowance_minutes * 60, ingested_at, batch_id)
+                   late_allowance_minutes * 60, round(late_allowance_minutes * 60_000_000), ingested_at, batch_id)
     timed = {topic: _time_rules(validated.valid[topic], frontiers.get(topic), rules)
              for topic in sorted(validated.valid) if len(validated.valid[topic].indices)}
-    unsure = {topic: ids for topic, ids in ((topic, _ids_beyond_seen(t, seen.get(topic, {})))
-                                            for topic, t in timed.items()) if ids}
-    found = find_in_silver(unsure) if unsure and find_in_silver is not None else {}
+    wanted = {topic: want for topic, want in ((topic, _wanted(t, seen.get(topic, {}), rules))
+                                              for topic, t in timed.items()) if want is not None}
+    found = find_in_silver(wanted) if wanted and find_in_silver is not None else {}
     for topic, t in timed.items():
-        _settle(topic, validated.valid[topic], t, validated.columns, seen.get(topic, {}), found.get(topic, set()),
+        _settle(topic, validated.valid[topic], t, validated.columns, seen.get(topic, {}), found.get(topic, {}),
                 rules, judged)
     return judged
 
@@ -138,6 +147,7 @@ class _Rules(NamedTuple):
     ingested_us: int
     tolerance_us: int
     allowance_s: float
+    allowance_us: int  # copies are compared in whole microseconds (`streaming.silver.allowance_micros`)
     ingested_at: datetime
     batch_id: int
 
@@ -151,11 +161,12 @@ class _Timed(NamedTuple):
     event_ids: list[str]
     sent_in_future: np.ndarray
     future: np.ndarray
-    behind: np.ndarray  # seconds behind the frontier each was judged against (0 when none)
+    reference: np.ndarray  # the frontier each is judged against (epoch microseconds; where `known`)
+    known: np.ndarray
+    behind: np.ndarray  # seconds behind it (0 when none)
     late: np.ndarray
-    # accepted only thanks to the cap (behind the uncapped frontier by more than the allowance, less a
-    # second): their ids may be older than those earlier batches' ids kept in memory
-    beyond_horizon: np.ndarray
+    # judged against a frontier earlier than the one carried (the cap): copies older than the ids carried count
+    before_carried: np.ndarray
 
 
 _ACCEPTED, _FUTURE, _DUPLICATE, _LATE = 0, 1, 2, 3
@@ -181,37 +192,48 @@ def _time_rules(valid: ValidTopic, frontier: datetime | None, rules: _Rules) -> 
     ends = np.r_[kafka_us[1:] != kafka_us[:-1], True]
     reference = running[ends][np.cumsum(starts) - 1]
     known = reference != _NO_MOMENT
-    if frontier is not None:
-        reference = np.where(known, np.maximum(reference, epoch_micros(frontier)), epoch_micros(frontier))
+    carried = None if frontier is None else epoch_micros(frontier)
+    if carried is not None:
+        reference = np.where(known, np.maximum(reference, carried), carried)
         known = np.ones(count, dtype=bool)
     # ...but no later than its own Kafka timestamp plus the tolerance: no record sent before it could have
     # been observed later without being future (saturating: a producer may set any Kafka timestamp)
-    uncapped = reference
     cap = np.where(kafka_us > _MAX_MOMENT - rules.tolerance_us, _MAX_MOMENT, kafka_us + rules.tolerance_us)
-    reference = np.minimum(reference, cap)
+    reference = np.where(known, np.minimum(reference, cap), _NO_MOMENT)
     # as Spark: each TIMESTAMP cast to DOUBLE seconds, then subtracted
     behind = np.where(known, reference.astype(np.float64) / 1e6 - observed.astype(np.float64) / 1e6, 0.0)
     late = known & (behind > rules.allowance_s)
-    behind_uncapped = np.where(known, uncapped.astype(np.float64) / 1e6 - observed.astype(np.float64) / 1e6, 0.0)
-    beyond_horizon = known & ~future & ~late & (behind_uncapped > rules.allowance_s - 1.0)
-    return _Timed(order, kafka_us, observed, event_ids, sent_in_future, future, behind, late, beyond_horizon)
+    before_carried = (known & ~future & (reference < carried) if carried is not None
+                      else np.zeros(count, dtype=bool))
+    return _Timed(order, kafka_us, observed, event_ids, sent_in_future, future, reference, known, behind, late,
+                  before_carried)
 
 
-def _ids_beyond_seen(timed: _Timed, seen: Mapping[str, Any]) -> list[str]:
-    """The ids of records accepted past the ids' horizon that `seen` does not hold."""
-    return sorted({timed.event_ids[at] for at in np.flatnonzero(timed.beyond_horizon).tolist()}
-                  - seen.keys())
+def _wanted(timed: _Timed, seen: Mapping[str, int], rules: _Rules) -> Wanted | None:
+    """What to look up in silver for the records judged against a frontier earlier than the one carried:
+    their ids `seen` does not hold, with copies observed since the earliest of those frontiers less the
+    allowance (None: nothing)."""
+    at = np.flatnonzero(timed.before_carried)
+    ids = sorted({timed.event_ids[i] for i in at.tolist()} - seen.keys())
+    if not ids:
+        return None
+    return Wanted(int(timed.reference[at].min()) - rules.allowance_us, ids)
 
 
-def _settle(topic: str, valid: ValidTopic, timed: _Timed, columns: BatchColumns, seen: Mapping[str, Any],
-            found: set[str], rules: _Rules, judged: JudgedBatch) -> None:
+def _settle(topic: str, valid: ValidTopic, timed: _Timed, columns: BatchColumns, seen: Mapping[str, int],
+            found: Mapping[str, int], rules: _Rules, judged: JudgedBatch) -> None:
     """Each record's reason (future, duplicate_event_id, late), the accepted as silver's rows, the topic's
-    newest non-future observed_at as its frontier. `found`: ids beyond `seen`'s horizon that silver holds."""
+    newest non-future observed_at as its frontier. `found`: ids `seen` does not hold that silver does,
+    with their observed_at."""
     count = len(timed.order)
     order, future, late, behind, event_ids = timed.order, timed.future, timed.late, timed.behind, timed.event_ids
-    kept_before = _kept_before(event_ids, ~future & ~late)
-    seen_before = np.fromiter((event_id in seen or event_id in found for event_id in event_ids), dtype=bool,
-                              count=count)
+    # a copy counts within the allowance of the frontier the record is judged against (none known: any copy)
+    horizon = np.where(timed.known, timed.reference - rules.allowance_us, _NO_MOMENT)
+    kept_copy = _newest_kept_before(event_ids, ~future & ~late, timed.observed)
+    kept_before = (kept_copy != _NO_MOMENT) & (kept_copy >= horizon)
+    seen_copy = np.fromiter((max(seen.get(event_id, _NO_MOMENT), found.get(event_id, _NO_MOMENT))
+                             for event_id in event_ids), dtype=np.int64, count=count)
+    seen_before = (seen_copy != _NO_MOMENT) & (seen_copy >= horizon)
     reasons = np.select([future, seen_before | kept_before, late], [_FUTURE, _DUPLICATE, _LATE], _ACCEPTED)
     for at in np.flatnonzero(reasons != _ACCEPTED).tolist():
         record = columns.record(int(valid.indices[order[at]]))
@@ -234,19 +256,21 @@ def _settle(topic: str, valid: ValidTopic, timed: _Timed, columns: BatchColumns,
         judged.rows[topic] = _view_rows(topic, view, rules.ingested_at)
 
 
-def _kept_before(event_ids: list[str], kept: np.ndarray) -> np.ndarray:
-    """Whether an earlier record (in the given order) with the same event id was kept: neither future nor late."""
+def _newest_kept_before(event_ids: list[str], kept: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """For each record (in the given order), the newest observed_at of the earlier records with its event
+    id that were kept (neither future nor late); `_NO_MOMENT` when there is none."""
     codes: dict[str, int] = {}
     code = np.fromiter((codes.setdefault(event_id, len(codes)) for event_id in event_ids), dtype=np.int64,
                        count=len(event_ids))
-    by_id = np.argsort(code, kind="stable")
-    kept_sorted = kept[by_id].astype(np.int64)
-    total = np.cumsum(kept_sorted) - kept_sorted  # kept records before each, over all ids
-    first = np.r_[True, code[by_id][1:] != code[by_id][:-1]]
-    group_start = total[first][np.cumsum(first) - 1]
-    before = np.empty(len(event_ids), dtype=bool)
-    before[by_id] = (total - group_start) > 0
-    return before
+    newest = np.full(len(event_ids), _NO_MOMENT, dtype=np.int64)
+    if len(codes) == len(event_ids):  # no id twice: the usual batch
+        return newest
+    # the few records whose id is carried more than once, grouped by id, each group in the given order
+    repeated = np.flatnonzero(np.bincount(code)[code] > 1)
+    repeated = repeated[np.argsort(code[repeated], kind="stable")]
+    for at in np.split(repeated, np.flatnonzero(np.diff(code[repeated])) + 1):
+        newest[at[1:]] = np.maximum.accumulate(np.where(kept[at], observed[at], _NO_MOMENT))[:-1]
+    return newest
 
 
 def _reason(reason: int, sent_in_future: bool, seen_before: bool, behind_s: float, record: Record,

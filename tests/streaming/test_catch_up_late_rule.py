@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from ioc.kafka.clients import make_producer
 from lakehouse.catalog import BRONZE_EVENTS, QUARANTINE
 from lakehouse.silver_events import read_events
-from streaming.silver import TimeRules, TopicMap, classify, judge
+from streaming.silver import SEEN_IDS_SCHEMA, TimeRules, TopicMap, classify, judge
 from tests.streaming.conftest import fresh_topics
 from tests.streaming.test_fuzz import variant
 
@@ -86,5 +86,5 @@ def test_a_lagging_partition_is_judged_by_when_its_records_were_sent(spark, sett
     rules = TimeRules(run_settings.streaming.late_allowance_minutes, run_settings.streaming.future_tolerance_minutes)
     bronze = spark.read.format("delta").load(BRONZE_EVENTS.path(root)).where(F.col("topic") == topic)
     replayed = judge(classify(bronze, TopicMap(suffix=suffix)), spark.createDataFrame([], "base_topic string, "
-                     "frontier timestamp"), spark.createDataFrame([], "base_topic string, event_id string"), rules)
+                     "frontier timestamp"), spark.createDataFrame([], SEEN_IDS_SCHEMA), rules)
     assert {(row.partition, row.offset): row.final_reason for row in replayed.collect()} == decided

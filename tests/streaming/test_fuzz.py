@@ -28,7 +28,7 @@ from contracts.quality import MAX_PAYLOAD_BYTES, STATELESS_REASONS, UNPROCESSABL
 from lakehouse.catalog import EVENT_CONTRACTS
 from lakehouse.pinned import pin, release
 from streaming import validation
-from streaming.silver import TimeRules, TopicMap, classify, conform, judge
+from streaming.silver import SEEN_IDS_SCHEMA, TimeRules, TopicMap, classify, conform, judge
 from streaming.validation import STORABLE_FROM, STORABLE_UNTIL, describe
 from tests.streaming.hostile import (
     TOPICS,
@@ -342,7 +342,7 @@ def test_hostile_records_through_classify_judge_and_conform(spark: SparkSession)
     # one partition: a few hundred rows need no more tasks; checkpointed, so the UDF runs once
     classified = pin(classify(bronze_frame(spark, records).coalesce(1), TopicMap()))
     no_frontiers = spark.createDataFrame([], "base_topic string, frontier timestamp")
-    nothing_seen = spark.createDataFrame([], "base_topic string, event_id string")
+    nothing_seen = spark.createDataFrame([], SEEN_IDS_SCHEMA)
     judged = judge(classified, no_frontiers, nothing_seen, RULES)
     verdict_rows = judged.select(F.lit("verdict").alias("kind"), "offset", F.to_json(F.struct(
         "reason", "detail", "final_reason", "final_detail", "event_id",

@@ -28,3 +28,15 @@ def test_an_id_added_again_is_held_once() -> None:
     assert len(ids) == 1
     ids.drop_before("a", 6 * MINUTE)
     assert len(ids) == 0
+
+
+def test_an_id_holds_the_newest_observation_it_was_added_with() -> None:
+    """Copies count by how recent they are: an older copy added later does not age the id."""
+    ids = SeenIds()
+    ids.add("a", "x", 9 * MINUTE)
+    ids.add("a", "x", 2 * MINUTE)
+    assert ids.of("a") == {"x": 9 * MINUTE}
+    ids.drop_before("a", 5 * MINUTE)  # filed under minute 9's observation, not dropped with minute 2's
+    assert ids.of("a") == {"x": 9 * MINUTE}
+    ids.drop_before("a", 10 * MINUTE)
+    assert len(ids) == 0

@@ -29,7 +29,7 @@ from lakehouse.tables import ensure_table
 from lakehouse.writes import append_table_once
 from streaming.batch_validation import Record
 from streaming.live_state import collect_silver
-from streaming.silver import TimeRules, TopicMap, classify, conform, judge
+from streaming.silver import SEEN_IDS_SCHEMA, TimeRules, TopicMap, classify, conform, judge
 from streaming.silver_frames import (
     collect_batch,
     quarantine_table,
@@ -38,7 +38,8 @@ from streaming.silver_frames import (
     silver_table,
     silver_table_of_views,
 )
-from streaming.silver_rows import judge_batch
+from streaming.silver_rows import Wanted, judge_batch
+from streaming.validation import epoch_micros
 from tests.streaming.hostile import TOPICS, Hostile, baseline, encode, fields, same_value
 from tests.streaming.test_fuzz import BRONZE, SENT, spark_sample, variant
 
@@ -91,12 +92,12 @@ class SparkPath:
     def __init__(self, spark: SparkSession) -> None:
         self.spark = spark
         self.frontiers: dict[str, datetime] = {}
-        self.seen: dict[str, set[str]] = {}
+        self.seen: dict[str, dict[str, datetime]] = {}
 
     def batch(self, bronze: DataFrame, batch_id: int) -> tuple[DataFrame, DataFrame, dict[str, datetime]]:
         frontiers = self.spark.createDataFrame(sorted(self.frontiers.items()), "base_topic string, frontier timestamp")
-        seen = self.spark.createDataFrame(sorted((t, i) for t, ids in self.seen.items() for i in ids),
-                                          "base_topic string, event_id string")
+        seen = self.spark.createDataFrame(sorted((t, i, at) for t, ids in self.seen.items() for i, at in ids.items()),
+                                          SEEN_IDS_SCHEMA)
         verdicts = pin(judge(classify(bronze, TopicMap()), frontiers, seen, RULES))
         accepted = verdicts.where(F.col("final_reason").isNull())
         silver = union_all([as_events(conform(accepted.where(F.col("base_topic") == topic), topic, batch_id, ARRIVED),
@@ -111,8 +112,8 @@ class SparkPath:
                 F.col("time_reason") == "future", F.lit(False))).groupBy("base_topic").agg(
                 F.max("observed_at").alias("newest")).collect():
             newest[row.base_topic] = row.newest.replace(tzinfo=UTC)
-        for row in accepted.select("base_topic", "event_id").collect():
-            self.seen.setdefault(row.base_topic, set()).add(row.event_id)
+        for row in accepted.select("base_topic", "event_id", "observed_at").collect():
+            self.seen.setdefault(row.base_topic, {})[row.event_id] = row.observed_at
         for topic, moment_ in newest.items():
             self.frontiers[topic] = max(moment_, self.frontiers.get(topic, moment_))
         return silver, quarantine, newest, verdicts  # type: ignore[return-value]
@@ -126,7 +127,7 @@ class DriverPath:
     def __init__(self, spark: SparkSession) -> None:
         self.spark = spark
         self.frontiers: dict[str, datetime] = {}
-        self.seen: dict[str, dict[str, Any]] = {}
+        self.seen: dict[str, dict[str, int]] = {}  # as `RuleState` holds them: observed_at in epoch microseconds
         self.root = tempfile.mkdtemp(prefix="driver-path-")
 
     def batch(self, bronze: DataFrame, batch_id: int) -> tuple[DataFrame, DataFrame, Any]:
@@ -149,7 +150,7 @@ class DriverPath:
             silver_table(judged.rows).sort_by([(key, "ascending") for key in SILVER_KEY]))
         for topic, rows in judged.rows.items():
             for row in rows:
-                self.seen.setdefault(topic, {})[row["event_id"]] = row["observed_at"]
+                self.seen.setdefault(topic, {})[row["event_id"]] = epoch_micros(row["observed_at"])
         for topic, moment_ in judged.frontiers.items():
             self.frontiers[topic] = max(moment_, self.frontiers.get(topic, moment_))
         root = f"{self.root}/{batch_id}"
@@ -212,7 +213,8 @@ def test_time_rules_judged_alike_across_batches(spark: SparkSession) -> None:
     batches: list[list[tuple[Hostile, float, int]]] = [
         [
             (copy_of(1, TRAFFIC, -300), 0.0, 0),
-            (copy_of(1, TRAFFIC, -300), 0.5, 1),  # a copy within the batch (and late by then)
+            # a copy within the batch, late by then: its first copy, older than the allowance, counts no more
+            (copy_of(1, TRAFFIC, -300), 0.5, 1),
             (copy_of(2, TRAFFIC, -10), 1.0, 0),  # runs ahead: the frontier moves to -10
             (copy_of(3, TRAFFIC, -140), 1.0, 1),  # same millisecond as the run-ahead: 130 behind, late
             (copy_of(4, TRAFFIC, -100), 0.2, 2),  # sent before the run-ahead: not late
@@ -223,7 +225,9 @@ def test_time_rules_judged_alike_across_batches(spark: SparkSession) -> None:
             (copy_of(8, air, -119.5), 0.0, 2),  # within the allowance of its peer in the same millisecond
         ],
         [
-            (copy_of(1, TRAFFIC, -5), 2.0, 0),  # already in silver
+            # its id is in silver, observed 295 minutes earlier: beyond the allowance of this record's frontier,
+            # so no copy of it (as a streaming job, which no longer holds that id, decides): kept
+            (copy_of(1, TRAFFIC, -5), 2.0, 0),
             (copy_of(3, TRAFFIC, -5), 2.0, 1),  # its late first copy did not take the id
             (copy_of(9, TRAFFIC, -130.5), 2.0, 2),  # 125.5 minutes behind: late, "126" (half up)
             (copy_of(10, TRAFFIC, -125), 2.0, 0),  # exactly the allowance behind: kept
@@ -241,8 +245,8 @@ def test_time_rules_judged_alike_across_batches(spark: SparkSession) -> None:
     reasons: list[dict[str, int]] = []
     for batch_id, batch in enumerate(batches):
         reasons.append(assert_same_batch(spark, spark_path, driver, batch, batch_id).quarantined_counts())
-    assert reasons[0] == {"duplicate_event_id": 1, "late": 1, "future": 2}
-    assert reasons[1] == {"duplicate_event_id": 2, "late": 1, "future": 1}
+    assert reasons[0] == {"late": 2, "future": 2}
+    assert reasons[1] == {"duplicate_event_id": 1, "late": 1, "future": 1}
     assert reasons[2]["duplicate_event_id"] == 1 and reasons[2]["late"] == 1
 
 
@@ -270,16 +274,19 @@ def test_records_sent_long_before_the_frontier_judged_alike(spark: SparkSession)
 
 
 def test_only_ids_older_than_those_carried_are_looked_up_in_silver() -> None:
-    """The job carries the ids observed within the allowance of each frontier; the cap accepts records
-    older than that, and only their ids, when not carried, are looked up (a live batch asks nothing)."""
+    """The job carries the ids observed since its frontier less the allowance; a record the cap judges
+    against an earlier frontier may copy an older id: only those ids, when not carried, are looked up, for
+    copies observed since that earlier frontier less the allowance (a live batch asks nothing)."""
     frontier = SENT + timedelta(minutes=10)
-    asked: list[dict[str, list[str]]] = []
+    asked: list[dict[str, Wanted]] = []
+    in_silver = {str(UUID(int=31, version=4)): epoch_micros(SENT - timedelta(minutes=301))}
 
-    def find_in_silver(wanted: Any) -> dict[str, set[str]]:
-        asked.append({topic: list(ids) for topic, ids in wanted.items()})
-        return {TRAFFIC: {str(UUID(int=31, version=4))}}
+    def find_in_silver(wanted: Any) -> dict[str, dict[str, int]]:
+        asked.append(dict(wanted))
+        return {topic: {i: in_silver[i] for i in want.ids if i in in_silver and in_silver[i] >= want.since_us}
+                for topic, want in wanted.items()}
 
-    def judged(batch: list[tuple[Hostile, float]], seen: dict[str, dict[str, Any]]) -> dict[int, str | None]:
+    def judged(batch: list[tuple[Hostile, float]], seen: dict[str, dict[str, int]]) -> dict[int, str | None]:
         records = [Record(r.topic, 0, offset, int((SENT + timedelta(minutes=sent)).timestamp() * 1_000_000), r.value)
                    for offset, (r, sent) in enumerate(batch)]
         result = judge_batch(records, TopicMap().actual_to_base, {TRAFFIC: frontier}, seen,
@@ -288,15 +295,34 @@ def test_only_ids_older_than_those_carried_are_looked_up_in_silver() -> None:
         reasons: dict[int, str | None] = {row["_offset"]: None for row in result.rows.get(TRAFFIC, [])}
         return {**reasons, **{v.record.offset: v.reason for v in result.quarantined}}
 
+    # live: every record sent after the frontier was reached, judged against it or a later one
     live = [(copy_of(30, TRAFFIC, 0), 0.2), (copy_of(31, TRAFFIC, -100), 0.3), (copy_of(32, TRAFFIC, -200), 0.4)]
     assert judged(live, {}) == {0: None, 1: None, 2: "late"}
     assert asked == []
+    # catching up: sent five hours before the frontier, judged against -290 (the cap)
     carried = str(UUID(int=33, version=4))
     catching_up = [(copy_of(31, TRAFFIC, -301), -300.0), (copy_of(33, TRAFFIC, -301), -300.0),
                    (copy_of(34, TRAFFIC, -301), -300.0), (copy_of(35, TRAFFIC, -480), -300.0)]
-    assert judged(catching_up, {TRAFFIC: {carried: 0}}) == {0: "duplicate_event_id", 1: "duplicate_event_id",
-                                                            2: None, 3: "late"}
-    assert asked == [{TRAFFIC: sorted([str(UUID(int=31, version=4)), str(UUID(int=34, version=4))])}]
+    assert judged(catching_up, {TRAFFIC: {carried: epoch_micros(SENT)}}) == {
+        0: "duplicate_event_id", 1: "duplicate_event_id", 2: None, 3: "late"}
+    ids = sorted(str(UUID(int=n, version=4)) for n in (31, 34, 35))
+    assert asked == [{TRAFFIC: Wanted(epoch_micros(SENT - timedelta(minutes=290 + 120)), ids)}]
+
+
+def test_a_copy_counts_within_the_allowance_of_the_frontier_it_is_judged_against() -> None:
+    """An id seen observed more than the allowance before the record's frontier does not make it a
+    duplicate (a copy of the same reading is late itself); within it, it does. Spark's form alike:
+    `test_time_rules_judged_alike_across_batches`."""
+    frontier = SENT + timedelta(minutes=10)
+    old, recent = str(UUID(int=41, version=4)), str(UUID(int=42, version=4))
+    seen = {TRAFFIC: {old: epoch_micros(SENT - timedelta(minutes=111)),  # 121 minutes before the frontier
+                      recent: epoch_micros(SENT - timedelta(minutes=110))}}  # exactly the allowance before
+    records = [Record(TRAFFIC, 0, offset, epoch_micros(SENT), copy_of(n, TRAFFIC, -5).value)
+               for offset, n in enumerate((41, 42))]
+    result = judge_batch(records, TopicMap().actual_to_base, {TRAFFIC: frontier}, seen, RULES.late_allowance_minutes,
+                         RULES.future_tolerance_minutes, 5, ARRIVED)
+    assert [row["event_id"] for row in result.rows[TRAFFIC]] == [old]
+    assert [(v.record.offset, v.reason) for v in result.quarantined] == [(1, "duplicate_event_id")]
 
 
 def test_every_topic_with_defaults_left_out_judged_alike(spark: SparkSession) -> None:

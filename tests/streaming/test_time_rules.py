@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from streaming.silver import TimeRules, apply_time_rules
+from streaming.silver import SEEN_IDS_SCHEMA, TimeRules, apply_time_rules
 
 RULES = TimeRules(late_allowance_minutes=120, future_tolerance_minutes=10)
 TOPIC = "tourism.bookings.v1"
@@ -48,7 +48,7 @@ def empty(spark: SparkSession, schema: str) -> DataFrame:
 def as_replay(spark: SparkSession, records: list[Rec]) -> dict[tuple[int, int], str | None]:
     """Every record judged in one call, as `jobs.replay` does."""
     verdicts = apply_time_rules(frame(spark, records), empty(spark, "base_topic string, frontier timestamp"),
-                                empty(spark, "base_topic string, event_id string"), RULES)
+                                empty(spark, SEEN_IDS_SCHEMA), RULES)
     return {(r.partition, r.offset): r.reason for r in verdicts.collect()}
 
 
@@ -56,18 +56,18 @@ def as_streaming(spark: SparkSession, records: list[Rec]) -> dict[tuple[int, int
     """One call per micro-batch, carrying what `streaming.rule_state` carries: each topic's newest
     non-future observed_at and the ids kept so far."""
     frontier: datetime | None = None
-    kept: set[str] = set()
+    kept: dict[str, datetime] = {}
     result: dict[tuple[int, int], str | None] = {}
     for batch in sorted({r.batch for r in records}):
         frontiers = spark.createDataFrame([(TOPIC, frontier)] if frontier else [],
                                           "base_topic string, frontier timestamp")
-        seen = spark.createDataFrame([(TOPIC, i) for i in sorted(kept)], "base_topic string, event_id string")
+        seen = spark.createDataFrame([(TOPIC, i, at) for i, at in sorted(kept.items())], SEEN_IDS_SCHEMA)
         rows = apply_time_rules(frame(spark, [r for r in records if r.batch == batch]), frontiers, seen,
                                 RULES).collect()
         for row in rows:
             result[(row.partition, row.offset)] = row.reason
             if row.reason is None:
-                kept.add(row.event_id)
+                kept[row.event_id] = row.observed_at
         newest = max((row.observed_at for row in rows if row.reason != "future"), default=None)
         if newest is not None:
             newest = newest.replace(tzinfo=UTC)
@@ -142,7 +142,7 @@ def test_late_detail_names_the_minutes_behind(spark) -> None:
                Rec("old", batch=0, partition=0, offset=1, sent_ms=2, observed_min=0)]
     rows = {r.offset: r for r in apply_time_rules(
         frame(spark, records), empty(spark, "base_topic string, frontier timestamp"),
-        empty(spark, "base_topic string, event_id string"), RULES).collect()}
+        empty(spark, SEEN_IDS_SCHEMA), RULES).collect()}
     assert rows[1].reason == "late"
     assert rows[1].detail == "200 minutes behind the topic frontier"
     assert rows[1].late_minutes == pytest.approx(200.0)
@@ -155,7 +155,7 @@ def test_a_kafka_timestamp_after_arrival_is_future(spark) -> None:
     ordinary = Rec("ordinary", batch=0, partition=0, offset=1, sent_ms=5, observed_min=0).row()
     rows = {r.offset: r for r in apply_time_rules(
         spark.createDataFrame([sent_in_9999, ordinary], ENVELOPE),
-        empty(spark, "base_topic string, frontier timestamp"), empty(spark, "base_topic string, event_id string"),
+        empty(spark, "base_topic string, frontier timestamp"), empty(spark, SEEN_IDS_SCHEMA),
         RULES).collect()}
     assert rows[0].reason == "future"
     assert rows[0].detail.startswith("Kafka timestamp is after the record arrived")
