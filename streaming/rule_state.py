@@ -138,13 +138,22 @@ class RuleState:
     # observed days of its accepted rows (those its gold write covers)
     previous_batch: int | None = None
     previous_days: list[date] = field(default_factory=list)
-    # `find_in_silver` so far: batches that looked ids up, ids looked up and found, seconds spent
-    lookups: dict[str, float] = field(default_factory=lambda: {"batches": 0, "ids": 0, "found": 0, "seconds": 0.0})
+    # `find_in_silver` so far: reads of silver's older ids, the ids read, seconds spent
+    lookups: dict[str, float] = field(default_factory=lambda: {"reads": 0, "ids_read": 0, "seconds": 0.0})
+    # base topic -> the lowest observed_at (epoch µs) from which every silver id is held, where below the
+    # frontier less the allowance; and the lowest a batch asked for (`find_in_silver`)
+    _floors: dict[str, int] = field(default_factory=dict)
+    _needed: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def _allowance_us(self) -> int:
+        return self.allowance // timedelta(microseconds=1)
 
     def reset(self) -> None:
         """Forget everything: the next batch loads from Delta (a new query run, or a failed batch)."""
         self.ids, self.frontiers, self.through_batch, self.frontiers_for = None, {}, None, None
         self.previous_batch, self.previous_days = None, []
+        self._floors, self._needed = {}, {}
 
     def restore(self, frontiers: dict[str, datetime], ids: SeenIds, through_batch: int) -> None:
         """Carry state kept from an earlier run (`streaming.held_state`), as if batch `through_batch` had
@@ -200,32 +209,50 @@ class RuleState:
     def find_in_silver(self, batch_id: int, wanted: Mapping[str, Wanted]) -> dict[str, dict[str, int]]:
         """Base topic -> those of the `wanted` ids silver holds from batches before `batch_id`, observed
         since the topic's `since_us`, each with its newest observed_at (epoch microseconds): copies older
-        than the ids carried, that count against records the late rule's cap judges against an earlier
-        frontier (`streaming.silver_rows`). One Spark job over the days since (a catch-up's batches need it;
-        a live job's do not)."""
-        pairs = sorted((topic, event_id) for topic, want in wanted.items() for event_id in want.ids)
-        if not pairs:
-            return {}
-        started = time.monotonic()
-        ids = self.spark.createDataFrame(pairs, "base_topic string, event_id string")
-        since = {topic: _EPOCH + timedelta(microseconds=max(want.since_us, _FIRST_US))
-                 for topic, want in wanted.items()}
-        rows = read_events(self.spark, self.root).where(
-            F.col("base_topic").isin(sorted(wanted)) & (F.col("_batch_id") < batch_id)
-            & (F.col("observed_date") >= F.lit(min(since.values()).date()))
-            & (F.col("observed_at") >= _per_topic(since)[F.col("base_topic")]))
+        than the carried frontier less the allowance, that count against records the late rule's cap judges
+        against an earlier frontier (`streaming.silver_rows`: a catch-up's partitions behind the others).
+
+        The ids held are those of every silver row observed since each topic's floor (its frontier less the
+        allowance, or lower while a catch-up needs it): when `since_us` is below it, the ids observed in
+        between (and an allowance more, so that the next batches seldom read again) are read from silver in
+        one Spark job and held until the topic no longer needs them (`advance`); otherwise memory answers."""
         found: dict[str, dict[str, int]] = {}
-        for row in (rows.join(F.broadcast(ids), on=["base_topic", "event_id"], how="left_semi")
-                    .groupBy("base_topic", "event_id").agg(F.max(F.unix_micros("observed_at")).alias("observed_us"))
-                    .collect()):
-            found.setdefault(row.base_topic, {})[row.event_id] = row.observed_us
-        seconds = time.monotonic() - started
-        count = sum(map(len, found.values()))
-        self.lookups.update(batches=self.lookups["batches"] + 1, ids=self.lookups["ids"] + len(pairs),
-                            found=self.lookups["found"] + count, seconds=round(self.lookups["seconds"] + seconds, 3))
-        logger.info("batch %d: %d ids older than the carried horizon looked up in silver, %d found (%.1f s)",
-                    batch_id, len(pairs), count, seconds)
+        for topic, want in sorted(wanted.items()):
+            self._needed[topic] = min(want.since_us, self._needed.get(topic, want.since_us))
+            floor = self._floor_of(topic)
+            if want.since_us < floor:
+                self._hold_ids_since(topic, max(want.since_us - self._allowance_us, _FIRST_US), floor, batch_id)
+            held = self.seen().get(topic, {})
+            found[topic] = {event_id: held[event_id] for event_id in want.ids
+                            if event_id in held and held[event_id] >= want.since_us}
         return found
+
+    def _floor_of(self, topic: str) -> int:
+        frontier = self.frontiers.get(topic)
+        horizon = _FIRST_US if frontier is None else epoch_micros(frontier - self.allowance)
+        return self._floors.get(topic, horizon)
+
+    def _hold_ids_since(self, topic: str, low_us: int, high_us: int, batch_id: int) -> None:
+        """Add the ids of `topic`'s silver rows observed in [low_us, high_us) from batches before `batch_id`."""
+        if self.ids is None:
+            raise RuntimeError("RuleState.ensure_loaded must run before find_in_silver")
+        started = time.monotonic()
+        low, high = _EPOCH + timedelta(microseconds=low_us), _EPOCH + timedelta(microseconds=high_us)
+        table = read_events(self.spark, self.root).where(
+            (F.col("base_topic") == topic) & (F.col("_batch_id") < batch_id)
+            & (F.col("observed_date") >= F.lit(low.date())) & (F.col("observed_date") <= F.lit(high.date()))
+            & (F.col("observed_at") >= F.lit(low)) & (F.col("observed_at") < F.lit(high))
+        ).select("event_id", F.unix_micros("observed_at").alias("observed_us")).toArrow()
+        for event_id, observed_us in zip(table.column("event_id").to_pylist(), table.column("observed_us").to_pylist(),
+                                         strict=True):
+            self.ids.add(topic, event_id, observed_us)
+        self._floors[topic] = low_us
+        seconds = time.monotonic() - started
+        self.lookups.update(reads=self.lookups["reads"] + 1, ids_read=self.lookups["ids_read"] + table.num_rows,
+                            seconds=round(self.lookups["seconds"] + seconds, 3))
+        logger.info("batch %d: %s ids observed %s to %s read from silver for records judged against an earlier "
+                    "frontier: %d (%.1f s)", batch_id, topic, low.isoformat(), high.isoformat(), table.num_rows,
+                    seconds)
 
     def seen(self) -> dict[str, Mapping[str, int]]:
         """Base topic -> the ids of earlier batches within its horizon (`streaming.silver_rows.judge_batch`)."""
@@ -246,6 +273,7 @@ class RuleState:
         view rows); ids that fell behind the new horizons are dropped."""
         if self.ids is None:
             raise RuntimeError("RuleState.ensure_loaded must run before advance")
+        held_from = {topic: self._floor_of(topic) for topic in self._needed}  # what was complete before the batch
         self.frontiers = self.frontiers_with(batch_frontiers)
         micros: dict[datetime, int] = {}  # rows share moments (a reading per source and minute)
         for topic, rows in accepted.items():
@@ -256,7 +284,16 @@ class RuleState:
                     observed_us = micros[moment] = epoch_micros(moment)
                 self.ids.add(topic, row["event_id"], observed_us)
         for topic, frontier in self.frontiers.items():
-            self.ids.drop_before(topic, epoch_micros(frontier - self.allowance))
+            # the ids a catch-up still needs stay held (an allowance below what this batch asked for)
+            floor = epoch_micros(frontier - self.allowance)
+            needed = self._needed.get(topic)
+            if needed is not None:
+                floor = max(held_from[topic], min(floor, needed - self._allowance_us))
+            self.ids.drop_before(topic, floor)
+            self._floors.pop(topic, None)
+            if floor < epoch_micros(frontier - self.allowance):
+                self._floors[topic] = floor
+        self._needed.clear()
         self.through_batch = batch_id
 
 
