@@ -26,12 +26,19 @@ time (tourism bookings, a few bursts a day) runs ahead of the others, by up to 2
 batch's spread of the topics' frontiers is printed; the job evicts what it holds by each topic's own
 frontier (`LakehousePipeline._evict`).
 
+The records' Kafka timestamps are their simulated times (`--kafka-time simulated`): the producers sent
+the days live while the job was down, as in an outage, and the late rule judges each record against its
+topic's frontier capped at its own Kafka timestamp. The run counts the records quarantined against the
+simulator's labels: those made late and caught, and the good ones quarantined (by reason). `--kafka-time
+now` stamps them as sent now instead, a bulk upload of history: then every record was sent days after it
+was observed, and the rule judges by arrival order alone (the partitions' drift decides).
+
 The driver's resident memory and the memory blocks Python's allocator holds for live objects
 (`sys.getallocatedblocks`) are fitted against simulated time over the batches whose slowest topic is past
 the longest horizon (`memory_trend`): what still grows there, once every count holds all it ever will, is a
 leak (or the allocator's fragmentation, when the resident memory grows and the blocks do not).
 
-Usage: python bench/lakehouse_days.py [--days 20] [--batch-records 100000]
+Usage: python bench/lakehouse_days.py [--days 20] [--batch-records 100000] [--kafka-time simulated|now]
 Figures: bench/results/lakehouse_days.json, with the load average and the tree.
 """
 
@@ -74,30 +81,44 @@ HORIZON_DAYS = {"gold_partials": 3, "silver_rows": 10, "event_ids": 1, "alerts":
                 "gold_rows_kept": 1}
 
 
-def _send_days(settings: Settings, days: int, seed: int, end: datetime, bad_file: Path) -> None:
+def _send_days(settings: Settings, days: int, seed: int, end: datetime, bad_file: Path,
+               sent_when_simulated: bool) -> None:
     """In a process of its own (its ledger, one entry a record, stays out of the job's memory): `days`
     simulated days ending at `end`, through librdkafka. The Kafka coordinates of the records made bad (and
     their labels) go to `bad_file`: every other record must reach silver."""
     simulator = Simulator(seed=seed, start=end - timedelta(days=days), end=end, bad_fraction=0.01,
                           topic_suffix=settings.streaming.topic_suffix)
     producer = make_rdkafka_producer(settings.kafka.bootstrap_servers)
-    ledger = publish(simulator, producer)
+    ledger = publish(simulator, producer, sent_when_simulated=sent_when_simulated)
     bad = [(e.topic, e.partition, e.offset, e.label) for e in ledger.entries if e.label not in COUNTED_LABELS]
     bad_file.write_text(json.dumps(bad))
     print(f"sent {len(ledger.entries):,} records ({ledger.failed} failed)", flush=True)
 
 
-def late_verdicts(spark: SparkSession, settings: Settings, bad_file: Path) -> dict[str, int]:
+def late_verdicts(spark: SparkSession, settings: Settings, bad_file: Path) -> dict[str, Any]:
     """The records quarantined `late` against the simulator's labels: those made late and caught, and those
     it sent as good (or late within the allowance), which the late rule took for late (a catch-up's
     partitions drifting apart: the README's paragraph on the time rules)."""
     made = {(topic, partition, offset): label for topic, partition, offset, label in json.loads(bad_file.read_text())}
-    late = spark.read.format("delta").load(QUARANTINE.path(settings.lakehouse.root)).where("reason = 'late'")
-    found = [(row.topic, row.partition, row.offset) for row in late.select("topic", "partition", "offset").collect()]
+    quarantined = spark.read.format("delta").load(QUARANTINE.path(settings.lakehouse.root)).select(
+        "topic", "partition", "offset", "reason").collect()
+    found = [(row.topic, row.partition, row.offset) for row in quarantined if row.reason == "late"]
     made_late = sum(1 for label in made.values() if label == BadInputReason.LATE.value)
+    good_by_reason: dict[str, int] = {}
+    for row in quarantined:
+        if (row.topic, row.partition, row.offset) not in made:
+            good_by_reason[row.reason] = good_by_reason.get(row.reason, 0) + 1
+    # the records made late that the rule did not take for late: quarantined for another reason, or in silver
+    reason_of = {(row.topic, row.partition, row.offset): row.reason for row in quarantined}
+    late_missed: dict[str, int] = {}
+    for coordinates, label in made.items():
+        if label == BadInputReason.LATE.value and reason_of.get(coordinates) != "late":
+            verdict = reason_of.get(coordinates, "accepted")
+            late_missed[verdict] = late_missed.get(verdict, 0) + 1
     return {"quarantined_late": len(found), "made_late": made_late,
             "made_late_caught": sum(1 for coordinates in found if made.get(coordinates) == BadInputReason.LATE.value),
-            "good_quarantined_late": sum(1 for coordinates in found if coordinates not in made)}
+            "good_quarantined_late": sum(1 for coordinates in found if coordinates not in made),
+            "good_quarantined_by_reason": good_by_reason, "made_late_not_caught": late_missed}
 
 
 class SampledPipeline(LakehousePipeline):
@@ -182,10 +203,14 @@ def main() -> None:
                         help="simulated days sent (the longest horizon is 10 days; a catch-up's topics drift up "
                         "to 5 days apart)")
     parser.add_argument("--batch-records", type=int, default=100_000, help="records per micro-batch at most")
+    parser.add_argument("--kafka-time", choices=("simulated", "now"), default="simulated",
+                        help="the records' Kafka timestamps: their simulated time (the producers sent the days "
+                        "live while the job was down: an outage's catch-up), or the moment they are sent (a bulk "
+                        "upload of history, whose records were all sent long after they were observed)")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start", flush=True)
     figures: dict[str, Any] = {"load_avg_start": round(os.getloadavg()[0], 2), "tree": tree(), "days": args.days,
-                               "batch_records": args.batch_records}
+                               "batch_records": args.batch_records, "kafka_time": args.kafka_time}
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         settings = settings_for(tmp, "-days", max_offsets_per_trigger=args.batch_records, query_name="bench-days")
@@ -193,12 +218,13 @@ def main() -> None:
         LocalBroker(settings.kafka).start()
         spark = build_spark_session(settings.spark, "bench-days")
         try:
-            create_topics(settings, "-days")
+            create_topics(settings, "-days", retention_hours=(args.days + 2) * 24.0)
             end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
             started = time.perf_counter()
             bad_file = tmp / "bad_records.json"
             sender = multiprocessing.get_context("spawn").Process(target=_send_days,
-                                                                  args=(settings, args.days, 21, end, bad_file))
+                                                                  args=(settings, args.days, 21, end, bad_file,
+                                                                        args.kafka_time == "simulated"))
             sender.start()
             sender.join()
             if sender.exitcode != 0:
@@ -215,6 +241,8 @@ def main() -> None:
             figures["job_s"] = round(time.perf_counter() - started, 1)
             figures["records"] = sum(sample["records"] for sample in pipeline.samples)
             figures["late"] = late_verdicts(spark, settings, bad_file)
+            # silver ids older than the carried horizon read for records the late rule's cap judged earlier
+            figures["silver_lookups"] = dict(pipeline.rule_state.lookups)
         finally:
             spark.stop()
             LocalBroker(settings.kafka).stop()
@@ -236,7 +264,7 @@ def report(figures: dict[str, Any], samples: list[dict[str, Any]], start: dateti
         print(" | ".join([day["day"], *(f"{day[n]:,}" if isinstance(day.get(n), int | float) else str(day.get(n))
                                          for n in names)]))
     if "late" in figures:
-        print(f"\nquarantined late: {figures['late']}")
+        print(f"\nquarantined late: {figures['late']}; older ids read from silver: {figures.get('silver_lookups')}")
     print("\nlevelled off (last day against the highest once its horizon was behind):")
     for name, verdict in figures["verdicts"].items():
         print(f"  {name}: {verdict}")

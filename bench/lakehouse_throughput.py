@@ -105,9 +105,12 @@ def settings_for(tmp: Path, suffix: str, tables: str | None = None, **streaming:
     )
 
 
-def create_topics(settings: Settings, suffix: str) -> None:
-    """Every catalogue topic (feeds, vision, alerts) under the measurement's suffix."""
-    ensure_topics(settings, [replace(spec, name=f"{spec.name}{suffix}") for spec in catalogue(settings)])
+def create_topics(settings: Settings, suffix: str, retention_hours: float = 0.0) -> None:
+    """Every catalogue topic (feeds, vision, alerts) under the measurement's suffix, keeping records at
+    least `retention_hours` (by their Kafka timestamps)."""
+    ensure_topics(settings, [replace(spec, name=f"{spec.name}{suffix}",
+                                     retention_hours=max(spec.retention_hours, retention_hours))
+                             for spec in catalogue(settings)])
 
 
 def produce_backlog(settings: Settings, suffix: str, records: int) -> int:
