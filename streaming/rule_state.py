@@ -12,8 +12,8 @@ newest recent silver commit of this query before the batch.
 Only ids observed at most the late allowance before their topic's frontier are kept: a copy counts
 against a record only within the allowance of the frontier it is judged against (`streaming.silver`), and
 that frontier only grows, unless the late rule's cap judges a record against an earlier one (a record
-sent long before the frontier, by a partition catching up): the ids of those are looked up in silver
-(`find_in_silver`, over the days since that earlier frontier), so older ids need no memory. The
+sent long before the frontier, by a partition catching up): then the ids silver holds since that earlier
+frontier are read and held while the catch-up needs them (`find_in_silver`), and never all of silver. The
 Delta load applies the same horizon, so a batch replayed after a restart is judged against exactly
 what it saw the first time. A topic with silver rows but no frontier of this query (a new query
 name, or a reset checkpoint, over an existing lakehouse) loads the ids within the allowance of

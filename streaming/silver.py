@@ -38,8 +38,9 @@ arrived before one were sent before it too. It trusts the Kafka timestamp as the
 
 The frontier is the de-duplication watermark too: copies count within the allowance of the frontier a
 record is judged against, so the streaming job carries only the ids observed since its frontier minus
-the allowance, and looks up in silver only the ids of records the cap judges against an earlier
-frontier (`streaming.silver_rows`: a catch-up's, over the days since), never all of silver.
+the allowance, and reads from silver the ids since an earlier frontier only for records the cap judges
+against it (`streaming.silver_rows`, `streaming.rule_state`: a catch-up's), never all of silver.
+
 Every decision depends only on the records and on earlier batches' output, never on wall clock or on
 this batch's own partial writes (rows carry `_batch_id`, and reads take `_batch_id < batch_id`), so a
 batch replayed after a crash decides exactly as before. The streaming job carries the earlier
