@@ -53,6 +53,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -100,25 +101,18 @@ def late_verdicts(spark: SparkSession, settings: Settings, bad_file: Path) -> di
     it sent as good (or late within the allowance), which the late rule took for late (a catch-up's
     partitions drifting apart: the README's paragraph on the time rules)."""
     made = {(topic, partition, offset): label for topic, partition, offset, label in json.loads(bad_file.read_text())}
-    quarantined = spark.read.format("delta").load(QUARANTINE.path(settings.lakehouse.root)).select(
-        "topic", "partition", "offset", "reason").collect()
-    found = [(row.topic, row.partition, row.offset) for row in quarantined if row.reason == "late"]
+    reason_of = {(row.topic, row.partition, row.offset): row.reason for row in spark.read.format("delta").load(
+        QUARANTINE.path(settings.lakehouse.root)).select("topic", "partition", "offset", "reason").collect()}
+    found = [coordinates for coordinates, reason in reason_of.items() if reason == "late"]
     made_late = sum(1 for label in made.values() if label == BadInputReason.LATE.value)
-    good_by_reason: dict[str, int] = {}
-    for row in quarantined:
-        if (row.topic, row.partition, row.offset) not in made:
-            good_by_reason[row.reason] = good_by_reason.get(row.reason, 0) + 1
+    good_by_reason = Counter(reason for coordinates, reason in reason_of.items() if coordinates not in made)
     # the records made late that the rule did not take for late: quarantined for another reason, or in silver
-    reason_of = {(row.topic, row.partition, row.offset): row.reason for row in quarantined}
-    late_missed: dict[str, int] = {}
-    for coordinates, label in made.items():
-        if label == BadInputReason.LATE.value and reason_of.get(coordinates) != "late":
-            verdict = reason_of.get(coordinates, "accepted")
-            late_missed[verdict] = late_missed.get(verdict, 0) + 1
+    late_missed = Counter(reason_of.get(coordinates, "accepted") for coordinates, label in made.items()
+                          if label == BadInputReason.LATE.value and reason_of.get(coordinates) != "late")
     return {"quarantined_late": len(found), "made_late": made_late,
             "made_late_caught": sum(1 for coordinates in found if made.get(coordinates) == BadInputReason.LATE.value),
             "good_quarantined_late": sum(1 for coordinates in found if coordinates not in made),
-            "good_quarantined_by_reason": good_by_reason, "made_late_not_caught": late_missed}
+            "good_quarantined_by_reason": dict(good_by_reason), "made_late_not_caught": dict(late_missed)}
 
 
 class SampledPipeline(LakehousePipeline):

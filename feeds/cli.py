@@ -147,8 +147,9 @@ def simulate(ctx: click.Context, mode: str, domains: str, start: str | None, end
                                        hint="use it with --mode backfill")
         if now - sim_start > SENT_WHEN_SIMULATED_MAX:
             raise SimulatorConfigError(
-                f"--start {sim_start.isoformat(timespec='seconds')} is more than 6 days ago: the broker deletes "
-                "records stamped 7 days old (the topics' shortest retention)", hint="start within the last 6 days")
+                f"--start {sim_start.isoformat(timespec='seconds')} is more than {SENT_WHEN_SIMULATED_MAX.days} days "
+                "ago: the broker deletes records stamped 7 days old (the topics' shortest retention)",
+                hint=f"start within the last {SENT_WHEN_SIMULATED_MAX.days} days")
     created = ensure_topics(settings, topic_specs(topic_prefix, topic_suffix, config.topics))
     click.echo(f"{mode}: {sim_start.isoformat(timespec='seconds')} -> {sim_end.isoformat(timespec='seconds')}"
                f" | domains {','.join(config.domains)} | seed {seed} | bad {bad_fraction:g} | "

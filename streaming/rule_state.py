@@ -222,7 +222,7 @@ class RuleState:
             floor = self._floor_of(topic)
             if want.since_us < floor:
                 self._hold_ids_since(topic, max(want.since_us - self._allowance_us, _FIRST_US), floor, batch_id)
-            held = self.seen().get(topic, {})
+            held = self.ids.of(topic) if self.ids is not None else {}
             found[topic] = {event_id: held[event_id] for event_id in want.ids
                             if event_id in held and held[event_id] >= want.since_us}
         return found

@@ -65,7 +65,7 @@ from pyspark.sql import types as T
 from contracts.cities import CITY_NAMES
 from contracts.topics import EVENT_CONTRACTS
 from lakehouse.catalog import SILVER_VIEWS
-from streaming.validation import validate
+from streaming.validation import minutes_in_micros, validate
 
 KAFKA_ORDER = ("kafka_timestamp", "partition", "offset")
 # the micro-batch a record arrived in, as bronze records it (`ingested_at` first: batch ids restart
@@ -137,7 +137,7 @@ def apply_time_rules(valid: DataFrame, frontiers: DataFrame, seen_ids: DataFrame
     earlier_copies = (Window.partitionBy("base_topic", "event_id").orderBy(*ARRIVAL, *KAFKA_ORDER)
                       .rowsBetween(Window.unboundedPreceding, -1))
 
-    allowance_us = allowance_micros(rules)
+    allowance_us = minutes_in_micros(rules.late_allowance_minutes)
     seen = seen_ids.groupBy("base_topic", "event_id").agg(F.max("observed_at").alias("seen_observed"))
 
     def counts(copy_observed: Column) -> Column:
@@ -183,11 +183,6 @@ def apply_time_rules(valid: DataFrame, frontiers: DataFrame, seen_ids: DataFrame
         "base_topic", "topic", *KAFKA_ORDER, "event_id", "observed_at", reason.alias("reason"), detail.alias("detail"),
         F.round(F.greatest(F.coalesce(F.col("behind_s"), F.lit(0.0)), F.lit(0.0)) / 60, 2).alias("late_minutes"),
     )
-
-
-def allowance_micros(rules: TimeRules) -> int:
-    """The late allowance in whole microseconds, as copies are compared with it."""
-    return round(rules.late_allowance_minutes * 60_000_000)
 
 
 def judge(classified: DataFrame, frontiers: DataFrame, seen_ids: DataFrame, rules: TimeRules) -> DataFrame:

@@ -50,7 +50,7 @@ from streaming.batch_validation import (
 from streaming.gold.windows import five_minute_floor
 from streaming.rule_expressions import to_spark_string
 from streaming.standards.rounding import round_half_up
-from streaming.validation import epoch_micros
+from streaming.validation import epoch_micros, minutes_in_micros
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -131,7 +131,7 @@ def judge_validated(validated: ValidatedBatch, frontiers: Mapping[str, datetime]
     judged = JudgedBatch()
     judged.quarantined.extend(validated.invalid)
     rules = _Rules(epoch_micros(ingested_at), int(future_tolerance_minutes * 60) * 1_000_000,
-                   late_allowance_minutes * 60, round(late_allowance_minutes * 60_000_000), ingested_at, batch_id)
+                   late_allowance_minutes * 60, minutes_in_micros(late_allowance_minutes), ingested_at, batch_id)
     timed = {topic: _time_rules(validated.valid[topic], frontiers.get(topic), rules)
              for topic in sorted(validated.valid) if len(validated.valid[topic].indices)}
     wanted = {topic: want for topic, want in ((topic, _wanted(t, seen.get(topic, {}), rules))
@@ -147,7 +147,7 @@ class _Rules(NamedTuple):
     ingested_us: int
     tolerance_us: int
     allowance_s: float
-    allowance_us: int  # copies are compared in whole microseconds (`streaming.silver.allowance_micros`)
+    allowance_us: int  # copies are compared in whole microseconds, as Spark's form compares them
     ingested_at: datetime
     batch_id: int
 
@@ -156,7 +156,6 @@ class _Timed(NamedTuple):
     """A topic's valid records in arrival order, with what the time rules make of them before ids count."""
 
     order: np.ndarray  # positions in the topic's valid records, in arrival order
-    kafka_us: np.ndarray
     observed: np.ndarray
     event_ids: list[str]
     sent_in_future: np.ndarray
@@ -205,7 +204,7 @@ def _time_rules(valid: ValidTopic, frontier: datetime | None, rules: _Rules) -> 
     late = known & (behind > rules.allowance_s)
     before_carried = (known & ~future & (reference < carried) if carried is not None
                       else np.zeros(count, dtype=bool))
-    return _Timed(order, kafka_us, observed, event_ids, sent_in_future, future, reference, known, behind, late,
+    return _Timed(order, observed, event_ids, sent_in_future, future, reference, known, behind, late,
                   before_carried)
 
 
@@ -231,8 +230,10 @@ def _settle(topic: str, valid: ValidTopic, timed: _Timed, columns: BatchColumns,
     horizon = np.where(timed.known, timed.reference - rules.allowance_us, _NO_MOMENT)
     kept_copy = _newest_kept_before(event_ids, ~future & ~late, timed.observed)
     kept_before = (kept_copy != _NO_MOMENT) & (kept_copy >= horizon)
-    seen_copy = np.fromiter((max(seen.get(event_id, _NO_MOMENT), found.get(event_id, _NO_MOMENT))
-                             for event_id in event_ids), dtype=np.int64, count=count)
+    seen_copy = np.fromiter((seen.get(event_id, _NO_MOMENT) for event_id in event_ids), dtype=np.int64, count=count)
+    if found:  # ids a catch-up read from silver (`find_in_silver`)
+        seen_copy = np.maximum(seen_copy, np.fromiter((found.get(event_id, _NO_MOMENT) for event_id in event_ids),
+                                                      dtype=np.int64, count=count))
     seen_before = (seen_copy != _NO_MOMENT) & (seen_copy >= horizon)
     reasons = np.select([future, seen_before | kept_before, late], [_FUTURE, _DUPLICATE, _LATE], _ACCEPTED)
     for at in np.flatnonzero(reasons != _ACCEPTED).tolist():

@@ -263,6 +263,12 @@ def _document(raw: bytes) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
+def minutes_in_micros(minutes: float) -> int:
+    """A number of minutes (a setting: the late allowance) in whole microseconds, as both forms of the time
+    rules compare moments with it."""
+    return round(minutes * 60_000_000)
+
+
 def epoch_micros(moment: datetime) -> int:
     """Microseconds since 1970-01-01 UTC, in integers: no conversion to UTC that could leave years 1-9999."""
     offset = moment.utcoffset() or _NO_OFFSET

@@ -116,11 +116,9 @@ def publish_rdkafka(records: Iterable[Record], producer: Any, ledger: Ledger,
         queue.append(index)
         while True:
             try:
-                if sent_when_simulated:
-                    produce(record.topic, record.value, record.key, partition, on_delivery,
-                            timestamp=int(record.observed * 1000))
-                else:
-                    produce(record.topic, record.value, record.key, partition, on_delivery)
+                # a timestamp of 0 is librdkafka's "now"
+                produce(record.topic, record.value, record.key, partition, on_delivery,
+                        timestamp=int(record.observed * 1000) if sent_when_simulated else 0)
                 break
             except BufferError:  # the local queue is full: serve delivery reports, then retry
                 poll(0.05)
