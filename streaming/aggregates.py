@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import lru_cache
 from typing import Final
 
+import numpy as np
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType
@@ -82,6 +83,43 @@ def term_micros(value: float | int | None) -> int | None:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return None
     return _finite_micros(value)
+
+
+# below this magnitude a double times 10^6 stays well inside the doubles that hold every integer (2^53)
+_ARRAY_SAFE: Final = 2.0**52 / 10**6
+_MICROS_PER_UNIT: Final = 10**TERM_TYPE.scale
+_TERM_LIMIT_INT: Final = 10 ** (TERM_TYPE.precision - TERM_TYPE.scale)
+_TERM_LIMIT_MICROS: Final = _TERM_LIMIT_INT * _MICROS_PER_UNIT
+
+
+def term_micros_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`term_micros` of every value of a numeric array, without a Python call per value: (the terms in
+    millionths as int64, where a term exists). Gold folds a backlog's hundreds of thousands of readings.
+
+    An integer's term is itself in millionths, short of 10^12. A double's is its shortest decimal text
+    rounded HALF_UP to six places: `v * 10^6` in double lies within `10^6 * ulp(v) / 2 + ulp(v * 10^6) / 2`
+    of that text times 10^6, so where it is further than that from the nearest half, rounding it
+    gives the same integer, and no tie arises. The few that are not (and magnitudes past `_ARRAY_SAFE`)
+    are computed by `term_micros`, one at a time.
+    """
+    if values.dtype.kind in "iu":
+        whole = values.astype(np.int64)
+        exists = (whole > -_TERM_LIMIT_INT) & (whole < _TERM_LIMIT_INT)
+        return np.where(exists, whole, 0) * _MICROS_PER_UNIT, exists
+    doubles = values.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = doubles * _MICROS_PER_UNIT
+        floored = np.floor(scaled)
+        from_half = np.abs(scaled - floored - 0.5)
+        error = np.spacing(np.abs(doubles)) * _MICROS_PER_UNIT / 2 + np.spacing(np.abs(scaled)) / 2
+        plain = (np.abs(doubles) < _ARRAY_SAFE) & (from_half > 2 * error)
+        micros = np.where(plain, np.rint(np.where(plain, scaled, 0.0)), 0.0).astype(np.int64)
+    exists = plain & (micros > -_TERM_LIMIT_MICROS) & (micros < _TERM_LIMIT_MICROS)
+    for at in np.flatnonzero(~plain).tolist():  # NaN, infinities, ties and near-ties, large magnitudes
+        term = term_micros(float(doubles[at]))
+        if term is not None:
+            micros[at], exists[at] = term, True
+    return micros, exists
 
 
 @lru_cache(maxsize=1 << 16)

@@ -45,7 +45,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -103,6 +103,7 @@ from streaming.batch_validation import Record, ValidatedBatch, Verdict
 from streaming.collector_pause import collector_paused
 from streaming.fusion_rows import city_operations_rows
 from streaming.gold import environment, security, tourism, traffic, vision
+from streaming.gold.columnar import folds_columns
 from streaming.gold.live import LiveGold
 from streaming.gold.registry import GOLD_BY_TOPIC, GOLD_REGISTRY, ROLLUPS, derive_rows
 from streaming.gold.rollup import Rollup
@@ -120,7 +121,7 @@ from streaming.silver_frames import (
     silver_frame,
     silver_table_of_views,
 )
-from streaming.silver_rows import JudgedBatch, judge_validated, touched_windows
+from streaming.silver_rows import AcceptedRows, JudgedBatch, judge_validated, touched_windows
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ class SilverOutput:
     appends: list[Future[bool]] = field(default_factory=list)  # silver and quarantine, started
 
     @property
-    def rows(self) -> dict[str, list[dict[str, Any]]]:
+    def rows(self) -> AcceptedRows:
         return self.judged.rows
 
 
@@ -183,6 +184,8 @@ def phase(report: BatchReport, name: str) -> Iterator[None]:
 
 
 RowsByName = dict[str, list[dict[str, Any]]]  # rows as dicts, by topic or by gold table name
+# silver rows by base topic: a batch's own (`AcceptedRows`, tables first), or a catch-up's read back as dicts
+SilverRowsByTopic = Mapping[str, list[dict[str, Any]]]
 # what fusion reads of each view: (view, its rollup, grain, how far before a window it looks); traffic_city
 # comes from traffic_segment's rows of the window itself
 FUSION_INPUTS: tuple[tuple[TableContract, Rollup, str, timedelta], ...] = (
@@ -478,7 +481,7 @@ class LakehousePipeline:
                                            path, app_id, batch_id, may_be_replay=may_be_replay))
             with phase(report, "silver"):
                 silver = self._silver(bronze, collected, batch_id, now, report, unprocessable, pool)
-            report.produced_first = earliest_produced(silver.rows)
+            report.produced_first = earliest_produced(silver.judged)
             appends += silver.appends
             report.commits += len(appends)
             if self._warming is not None:  # what it reads, gold needs: wait for it (and raise what it raised)
@@ -496,7 +499,7 @@ class LakehousePipeline:
             with phase(report, "appends"):  # what the background appends still took
                 for append in appends:
                     append.result()
-        self.rule_state.advance(batch_id, silver.judged.frontiers, silver.rows)
+        self.rule_state.advance(batch_id, silver.judged.frontiers, silver.judged.accepted_ids())
         self._may_replay = False  # this batch is complete: the next one is new to every table
 
     def _start_warming(self, pool: ThreadPoolExecutor, batch_id: int, now: datetime) -> None:
@@ -532,7 +535,7 @@ class LakehousePipeline:
 
         self._warming = pool.submit(warm)
 
-    def _gold_alerts_fusion(self, rows: RowsByName, touched: dict[str, list[datetime]], batch_id: int,
+    def _gold_alerts_fusion(self, rows: SilverRowsByTopic, touched: dict[str, list[datetime]], batch_id: int,
                             now: datetime, report: BatchReport, pool: ThreadPoolExecutor) -> None:
         """Gold, alerts and fusion of a batch's accepted rows; the alert changes are published before it
         returns, and their upsert and the gold commit are started in the background (`_submit_gold`).
@@ -759,14 +762,18 @@ class LakehousePipeline:
                         batch_id)
         return landed
 
-    def _gold(self, rows: RowsByName, now: datetime) -> RowsByName:
+    def _gold(self, rows: SilverRowsByTopic, now: datetime) -> RowsByName:
         """Each fed view's rows (by table name) for every window holding one of the batch's rows, every key;
         the derived views (traffic_city) from the views they roll up (`streaming.gold.registry`)."""
         built: RowsByName = {}
         for topic, pairs in GOLD_BY_TOPIC.items():
-            if rows.get(topic):
-                for contract, rollup in pairs:
-                    built[contract.qualified_name] = self.live.apply(rollup, rows[topic], now)
+            view = rows.view(topic) if isinstance(rows, AcceptedRows) else None  # a batch's own rows
+            if view is None and not rows.get(topic):
+                continue
+            for contract, rollup in pairs:
+                # folded from the table where the view allows: its rows are then never made dicts
+                source = view if view is not None and folds_columns(rollup, view.schema) else rows[topic]
+                built[contract.qualified_name] = self.live.apply(rollup, source, now)
         built.update(derive_rows(built))
         return built
 
@@ -831,7 +838,7 @@ class LakehousePipeline:
         topic = self.settings.streaming.alerts_topic
         return lambda key, value: self._producer.send(topic, key=key.encode(), value=value)
 
-    def _fusion(self, windows: list[datetime], rows: RowsByName, now: datetime,
+    def _fusion(self, windows: list[datetime], rows: SilverRowsByTopic, now: datetime,
                 built: RowsByName) -> list[dict[str, Any]]:
         """City fusion of the touched 5-minute windows (sorted), from the gold partials, silver rows and
         alerts held (`_gold_alerts_fusion` read the days they need first), this batch's included.
@@ -1134,11 +1141,7 @@ def _days(first: datetime, last: datetime) -> list[date]:
     return [first.date() + timedelta(days=n) for n in range((last.date() - first.date()).days + 1)]
 
 
-def earliest_produced(rows: dict[str, list[dict[str, Any]]]) -> str:
+def earliest_produced(judged: JudgedBatch) -> str:
     """The Kafka timestamp of the oldest accepted record (ISO, UTC), or "" when none has one."""
-    first = min((row["_kafka_timestamp"] for topic_rows in rows.values() for row in topic_rows
-                 if row.get("_kafka_timestamp") is not None), default=None)
-    if first is None:
-        return ""
-    moment: datetime = first if first.tzinfo else first.replace(tzinfo=UTC)
-    return moment.isoformat(timespec="milliseconds")
+    first = judged.produced_first()
+    return "" if first is None else first.isoformat(timespec="milliseconds")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain
@@ -268,21 +268,17 @@ class RuleState:
         return merged
 
     def advance(self, batch_id: int, batch_frontiers: dict[str, datetime],
-                accepted: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
-        """Add batch `batch_id`: its newest observed_at per topic and its accepted rows (base topic -> silver
-        view rows); ids that fell behind the new horizons are dropped."""
+                accepted: Mapping[str, Iterable[tuple[str, int]]]) -> None:
+        """Add batch `batch_id`: its newest observed_at per topic and its accepted records (base topic ->
+        (event id, observed_at in epoch microseconds) of each, `JudgedBatch.accepted_ids`); ids that fell
+        behind the new horizons are dropped."""
         if self.ids is None:
             raise RuntimeError("RuleState.ensure_loaded must run before advance")
         held_from = {topic: self._floor_of(topic) for topic in self._needed}  # what was complete before the batch
         self.frontiers = self.frontiers_with(batch_frontiers)
-        micros: dict[datetime, int] = {}  # rows share moments (a reading per source and minute)
-        for topic, rows in accepted.items():
-            for row in rows:
-                moment = row["observed_at"]
-                observed_us = micros.get(moment)
-                if observed_us is None:
-                    observed_us = micros[moment] = epoch_micros(moment)
-                self.ids.add(topic, row["event_id"], observed_us)
+        for topic, ids in accepted.items():
+            for event_id, observed_us in ids:
+                self.ids.add(topic, event_id, observed_us)
         for topic, frontier in self.frontiers.items():
             # the ids a catch-up still needs stay held (an allowance below what this batch asked for)
             floor = epoch_micros(frontier - self.allowance)

@@ -10,7 +10,8 @@ and strict pydantic, `streaming.validation.judge_payload`, the validator the UDF
 payloads those checks leave), then the time rules over the topic's valid records in arrival order, as
 arrays, against the frontiers and ids `streaming.rule_state` carries.
 The accepted rows come out twice from the same columns: an Arrow table per topic for silver's append
-(`JudgedBatch.views`), and the flat dicts gold and fusion read (`JudgedBatch.rows`).
+(`JudgedBatch.views`), and the flat dicts gold and fusion read (`JudgedBatch.rows`, built when a topic's
+are first read: gold folds its largest view from the table).
 
 A record at a time, the same judging cost a backlog's driver about 21 µs a record (pydantic, the
 values silver stores, the rules, then silver's table built from the dicts again); see the README's
@@ -26,9 +27,10 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from itertools import repeat
 from typing import Any, NamedTuple
 
@@ -56,29 +58,76 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+class AcceptedRows(Mapping[str, list[dict[str, Any]]]):
+    """Base topic -> a batch's accepted rows as the flat dicts gold and fusion read, each topic's built from
+    its view table the first time they are asked for. Gold folds its largest view from the table
+    (`streaming.gold.columnar`): a backlog's 200,000 traffic readings cost the driver a second as dicts
+    before a fold read them."""
+
+    def __init__(self, views: Mapping[str, pa.Table], ingested_at: datetime) -> None:
+        self._views, self._ingested_at = views, ingested_at
+        self._built: dict[str, list[dict[str, Any]]] = {}
+
+    def __getitem__(self, topic: str) -> list[dict[str, Any]]:
+        built = self._built.get(topic)
+        if built is None:
+            built = self._built[topic] = _view_rows(topic, self._views[topic], self._ingested_at)
+        return built
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._views)
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def view(self, topic: str) -> pa.Table | None:
+        """The topic's accepted rows as its silver view table (None when it has none)."""
+        return self._views.get(topic)
+
+
 @dataclass
 class JudgedBatch:
     """What judging a micro-batch gives: silver's rows, quarantine's verdicts, and what the batch adds
     to the time rules' state."""
 
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # base topic -> accepted view rows
-    views: dict[str, pa.Table] = field(default_factory=dict)  # base topic -> the same rows, as an Arrow table
+    ingested_at: datetime
+    views: dict[str, pa.Table] = field(default_factory=dict)  # base topic -> accepted rows, as an Arrow table
     quarantined: list[Verdict] = field(default_factory=list)
     # found unprocessable by the safety net, never collected: known by their coordinates only
     unprocessable: list[Verdict] = field(default_factory=list)
     frontiers: dict[str, datetime] = field(default_factory=dict)  # base topic -> newest non-future observed_at
 
+    @cached_property
+    def rows(self) -> AcceptedRows:
+        """Base topic -> the same rows as dicts of the topic's view, built when first read."""
+        return AcceptedRows(self.views, self.ingested_at)
+
     @property
     def touched(self) -> dict[str, list[datetime]]:
         """Base topic -> the 5-minute windows its accepted rows fall in."""
-        return touched_windows(self.rows)
+        windows = {topic: sorted({five_minute_floor(_moment(micros)) for micros in
+                                  pc.unique(view.column("observed_at").cast(pa.int64())).to_pylist()})
+                   for topic, view in self.views.items()}
+        return {topic: found for topic, found in windows.items() if found}
 
     def observed_days(self) -> set[date]:
         """The days the accepted rows were observed on."""
         return {day for view in self.views.values() for day in pc.unique(view.column("observed_date")).to_pylist()}
 
     def accepted_counts(self) -> dict[str, int]:
-        return {topic: len(rows) for topic, rows in self.rows.items() if rows}
+        return {topic: view.num_rows for topic, view in self.views.items() if view.num_rows}
+
+    def accepted_ids(self) -> dict[str, Iterable[tuple[str, int]]]:
+        """Base topic -> (event id, observed_at in epoch microseconds) of each accepted row."""
+        return {topic: zip(view.column("event_id").to_pylist(),
+                           view.column("observed_at").cast(pa.int64()).to_pylist(), strict=True)
+                for topic, view in self.views.items()}
+
+    def produced_first(self) -> datetime | None:
+        """The oldest Kafka timestamp of the accepted records (None when none has one)."""
+        oldest = [pc.min(view.column("_kafka_timestamp").cast(pa.int64())).as_py() for view in self.views.values()]
+        first = min((micros for micros in oldest if micros is not None), default=None)
+        return None if first is None else _moment(first)
 
     def quarantined_counts(self) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
@@ -128,7 +177,7 @@ def judge_validated(validated: ValidatedBatch, frontiers: Mapping[str, datetime]
     complete). The rules run over each topic's valid records as arrays, and its accepted rows are built
     column by column: `JudgedBatch.views` for silver's table, `JudgedBatch.rows` for gold.
     """
-    judged = JudgedBatch()
+    judged = JudgedBatch(ingested_at)
     judged.quarantined.extend(validated.invalid)
     rules = _Rules(epoch_micros(ingested_at), int(future_tolerance_minutes * 60) * 1_000_000,
                    late_allowance_minutes * 60, minutes_in_micros(late_allowance_minutes), ingested_at, batch_id)
@@ -252,9 +301,7 @@ def _settle(topic: str, valid: ValidTopic, timed: _Timed, columns: BatchColumns,
         rank_of_code = np.argsort(np.argsort(np.asarray(names, dtype=object), kind="stable"))
         ranks = rank_of_code[np.asarray(valid.topics.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
         accepted = accepted[np.lexsort((valid.offsets[accepted], valid.partitions[accepted], ranks[accepted]))]
-        view = _view(valid, accepted, behind_of[accepted], rules)
-        judged.views[topic] = view
-        judged.rows[topic] = _view_rows(topic, view, rules.ingested_at)
+        judged.views[topic] = _view(valid, accepted, behind_of[accepted], rules)
 
 
 def _newest_kept_before(event_ids: list[str], kept: np.ndarray, observed: np.ndarray) -> np.ndarray:

@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
+
+from streaming.gold.columnar import fold_table
 from streaming.gold.measures import Part, decode_state
 from streaming.gold.rollup import Rollup
 from streaming.gold.windows import GRAIN_SECONDS, window_floor
@@ -158,11 +161,12 @@ class LiveGold:
         self._finished = kept
 
     # -- a micro-batch -----------------------------------------------------------------------------
-    def apply(self, rollup: Rollup, silver_rows: Sequence[Mapping[str, Any]],
+    def apply(self, rollup: Rollup, silver_rows: Sequence[Mapping[str, Any]] | pa.Table,
               updated_at: datetime) -> list[dict[str, Any]]:
-        """Merge a batch's silver rows of the view's topic; the view's rows (contract columns and
-        `state`) for every window, at every grain, that holds one of them: all keys of each."""
-        fresh = rollup.fold(silver_rows)
+        """Merge a batch's silver rows of the view's topic (dicts, or the topic's view table where
+        `columnar.folds_columns`); the view's rows (contract columns and `state`) for every window, at every
+        grain, that holds one of them: all keys of each."""
+        fresh = fold_table(rollup, silver_rows) if isinstance(silver_rows, pa.Table) else rollup.fold(silver_rows)
         if not fresh:
             return []
         name = rollup.contract.name

@@ -159,9 +159,12 @@ def _micros_sum(values: Iterable[int | None], digits: int) -> Decimal | None:
     """`_decimal_sum` of terms given in millionths (`term_micros`): the same Decimal, six decimals, summed
     as integers."""
     present = _present(values)
-    if not present:
-        return None
-    total = sum(present)
+    return micros_sum_decimal(sum(present), digits) if present else None
+
+
+def micros_sum_decimal(total: int, digits: int) -> Decimal | None:
+    """A sum of terms in millionths as `_decimal_sum` gives it: six decimals, None past `digits` integer
+    digits."""
     if abs(total) >= _POWERS_OF_TEN_MICROS[digits]:
         return None
     return Decimal(total).scaleb(-TERM_TYPE.scale, context=_EXACT)
@@ -337,7 +340,7 @@ class TrySum(Measure):
 
 
 # try_sum of TERM_TYPE terms is DECIMAL(28, 6): 22 integer digits; of SUM_TYPE partials DECIMAL(38, 6)
-_TERM_SUM_DIGITS = TERM_TYPE.precision + 10 - TERM_TYPE.scale
+TERM_SUM_DIGITS = TERM_TYPE.precision + 10 - TERM_TYPE.scale
 _SUM_DIGITS = SUM_TYPE.precision - SUM_TYPE.scale
 
 
@@ -368,7 +371,7 @@ class ExactMean(Measure):
 
     def fold_values(self, rows: Sequence[Row]) -> tuple[Any, ...]:
         values = _present_values(self.expr, rows)
-        return _micros_sum([_TERMS[v] for v in values], _TERM_SUM_DIGITS), len(values)
+        return _micros_sum([_TERMS[v] for v in values], TERM_SUM_DIGITS), len(values)
 
     def combine(self, parts: Sequence[Part]) -> Part:
         total, count = self.names
@@ -410,7 +413,7 @@ class ExactWeightedMean(Measure):
                  if v is not None and w is not None]
         products = [term_micros(float(v) * w) for v, w in pairs]
         counted = [_TERMS[w] for _, w in pairs]
-        return _micros_sum(products, _TERM_SUM_DIGITS), _micros_sum(counted, _TERM_SUM_DIGITS)
+        return _micros_sum(products, TERM_SUM_DIGITS), _micros_sum(counted, TERM_SUM_DIGITS)
 
     def combine(self, parts: Sequence[Part]) -> Part:
         products, weights = self.names

@@ -70,12 +70,17 @@ class Rollup:
     def name(self) -> str:
         return self.contract.qualified_name
 
+    @property
+    def prepares_rows(self) -> bool:
+        """Whether a silver row is changed before it is folded (else only `key_sources` rename keys)."""
+        return self.prepare_row is not _unchanged
+
     # -- in Python ---------------------------------------------------------------------------------
     def fold(self, silver_rows: Sequence[Mapping[str, Any]]) -> dict[tuple[datetime, tuple[Any, ...]], Part]:
         """The finest windows' partials over silver rows (dicts of the topic's view), by (window, key)."""
         groups: dict[tuple[datetime, tuple[Any, ...]], list[Mapping[str, Any]]] = defaultdict(list)
         finest = self.grains[0]
-        prepare = None if self.prepare_row is _unchanged else self.prepare_row
+        prepare = self.prepare_row if self.prepares_rows else None
         sources = self.key_sources or self.keys
         read_key = itemgetter(*sources)
         single = len(sources) == 1  # itemgetter of one name gives the value, not a tuple
