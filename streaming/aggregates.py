@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Final
 
@@ -29,7 +29,7 @@ SUM_DIGITS: Final = TERM_TYPE.precision + 10 - TERM_TYPE.scale
 
 _TERM_QUANTUM: Final = Decimal(1).scaleb(-TERM_TYPE.scale)
 _TERM_LIMIT: Final = Decimal(10) ** (TERM_TYPE.precision - TERM_TYPE.scale)
-_SUM_LIMIT: Final = Decimal(10) ** SUM_DIGITS
+_SUM_LIMIT_MICROS: Final = 10 ** (SUM_DIGITS + TERM_TYPE.scale)
 
 
 def exact_sum(values: Column) -> Column:
@@ -129,19 +129,20 @@ def _finite_micros(value: float | int) -> int | None:
 
 
 def _exact_sum(values: Iterable[float | int | None]) -> tuple[float | None, int]:
-    """(`exact_sum` of `values`, how many of them are not None)."""
-    terms, count = [], 0
+    """(`exact_sum` of `values`, how many of them are not None). The terms are summed as integers in
+    millionths (`term_micros`): the same exact sum as their Decimals', and an integer's true division is
+    correctly rounded, as a Decimal's conversion to a double is."""
+    total, terms, count = 0, 0, 0
     for value in values:
         if value is not None:
             count += 1
-            terms.append(term_of(value))
-    present = [term for term in terms if term is not None]
-    if not present:
+            micros = term_micros(value)
+            if micros is not None:
+                total += micros
+                terms += 1
+    if not terms:
         return None, count
-    with localcontext() as context:
-        context.prec = 2 * SUM_DIGITS  # exact for any sum short of the overflow
-        total = sum(present, Decimal(0))
-    return (None if abs(total) >= _SUM_LIMIT else float(total)), count
+    return (None if abs(total) >= _SUM_LIMIT_MICROS else total / _MICROS_PER_UNIT), count
 
 
 def _try_divide(numerator: float | None, denominator: float | None) -> float | None:
