@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from py4j.protocol import Py4JError, Py4JJavaError
@@ -287,3 +288,18 @@ def test_rows_in_another_layout_are_refused_before_anything_is_written(spark: Sp
         arrow_files.write_files(spark, txn, wrong, schema)
     assert arrow_files.write_files(spark, txn, table.slice(0, 0), schema) == []  # no rows: no file
     assert not list(Path(path).glob("**/*.parquet"))
+
+
+def test_each_partition_holds_its_values_rows_in_the_tables_order() -> None:
+    values = [("a", 1), (None, 1), ("", 1), ("b", None), ("a", 2), (None, None), ("a", 1)]
+    rows = [values[(serial * 5) % len(values)] for serial in range(200)]
+    table = pa.table({"serial": list(range(200)), "p": [p for p, _ in rows], "q": pa.array([q for _, q in rows])})
+    parts = list(arrow_files._partitions(table, ("p", "q")))
+    assert sorted(map(tuple, (key for key, _ in parts)), key=repr) == sorted(set(values), key=repr)
+    for (p, q), part in parts:
+        expected = [serial for serial, (rp, rq) in enumerate(rows) if (rp, rq) == (p, q)]
+        assert part.column_names == ["serial"] and part.column("serial").to_pylist() == expected, (p, q)
+    (single,) = arrow_files._partitions(table.filter(pc.equal(table["p"], "b")), ("p",))
+    assert single[0] == ["b"] and single[1].column("serial").to_pylist() == [
+        serial for serial, (rp, _) in enumerate(rows) if rp == "b"]
+    assert list(arrow_files._partitions(table.slice(0, 0), ("p",))) == []
