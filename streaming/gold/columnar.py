@@ -36,6 +36,10 @@ from streaming.gold.measures import (
 from streaming.gold.rollup import Rollup
 from streaming.gold.windows import GRAIN_SECONDS
 
+# a topic's rows from which the columns fold faster than dicts (built, then folded): about 1 ms of Arrow calls
+# whatever the size (2026-12-06, traffic readings: 50 rows 1.5 ms against 0.9, 200 rows 2.7 against 3.3,
+# 1,000 rows 3.6 against 8.5)
+FOLD_COLUMNS_FROM = 150
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HALF_BITS = 32  # an int64 split in halves: a group's sum of either half stays inside int64 up to 2^31 rows
 _LOW_MASK = (1 << _HALF_BITS) - 1
