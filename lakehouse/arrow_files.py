@@ -138,13 +138,13 @@ def _partitions(table: pa.Table, columns: Sequence[str]) -> Iterator[tuple[list[
     if not columns:
         yield [], table
         return
-    order = [(column, "ascending") for column in columns]
+    order = [(column, "ascending", "at_end") for column in columns]
     keys = table.select(list(columns)).group_by(list(columns), use_threads=False).aggregate([([], "count_all")])
     if keys.num_rows == 1:
         yield [keys.column(column)[0].as_py() for column in columns], table.drop_columns(list(columns))
         return
-    keys = keys.take(pc.sort_indices(keys, sort_keys=order, null_placement="at_end"))
-    rows = table.take(pc.sort_indices(table, sort_keys=order, null_placement="at_end"))  # a stable sort
+    keys = keys.take(pc.sort_indices(keys, sort_keys=order))
+    rows = table.take(pc.sort_indices(table, sort_keys=order))  # a stable sort
     start = 0
     for key, count in zip(keys.select(list(columns)).to_pylist(), keys.column("count_all").to_pylist(), strict=True):
         yield [key[column] for column in columns], rows.slice(start, count).drop_columns(list(columns))
