@@ -93,8 +93,9 @@ _TERM_LIMIT_MICROS: Final = _TERM_LIMIT_INT * _MICROS_PER_UNIT
 
 
 def term_micros_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`term_micros` of every value of a numeric array, without a Python call per value: (the terms in
-    millionths as int64, where a term exists). Gold folds a backlog's hundreds of thousands of readings.
+    """`term_micros` of every value of an array of signed integers or doubles, without a Python call per
+    value: (the terms in millionths as int64, where a term exists). Gold folds a backlog's hundreds of
+    thousands of readings.
 
     An integer's term is itself in millionths, short of 10^12. A double's is its shortest decimal text
     rounded HALF_UP to six places: `v * 10^6` in double lies within `10^6 * ulp(v) / 2 + ulp(v * 10^6) / 2`
@@ -102,10 +103,12 @@ def term_micros_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     gives the same integer, and no tie arises. The few that are not (and magnitudes past `_ARRAY_SAFE`)
     are computed by `term_micros`, one at a time.
     """
-    if values.dtype.kind in "iu":
+    if values.dtype.kind == "i":
         whole = values.astype(np.int64)
         exists = (whole > -_TERM_LIMIT_INT) & (whole < _TERM_LIMIT_INT)
         return np.where(exists, whole, 0) * _MICROS_PER_UNIT, exists
+    if values.dtype.kind != "f":
+        raise TypeError(f"terms are taken of signed integers or doubles, not {values.dtype}")
     doubles = values.astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
         scaled = doubles * _MICROS_PER_UNIT

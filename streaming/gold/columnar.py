@@ -7,7 +7,7 @@ decimal terms are computed as arrays (`streaming.aggregates.term_micros_array`) 
 split in two halves, so that no int64 sum can overflow whatever the values.
 
 The partials are the values `Rollup.fold` gives over the view's rows, in the same order of windows and
-keys (`tests/streaming/gold/test_columnar.py`), so either feeds `streaming.gold.live`. A view whose
+keys (`tests/streaming/test_gold_columnar.py`), so either feeds `streaming.gold.live`. A view whose
 measures or columns this does not cover (`folds_columns` is False) is folded from dicts as before.
 """
 

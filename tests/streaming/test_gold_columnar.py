@@ -157,6 +157,8 @@ def test_the_array_twin_of_term_micros_takes_integers() -> None:
     micros, exists = term_micros_array(np.asarray(values, dtype=np.int64))
     assert [m if e else None for m, e in zip(micros.tolist(), exists.tolist(), strict=True)] == [
         term_micros(v) for v in values]
+    with pytest.raises(TypeError, match="signed integers or doubles"):
+        term_micros_array(np.asarray([2**64 - 1], dtype=np.uint64))  # would wrap as int64
 
 
 def test_views_the_columns_do_not_cover_are_left_to_the_row_fold() -> None:
