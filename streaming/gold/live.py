@@ -5,8 +5,9 @@ the measured floor of a batch was that planning, not the data. The streaming job
 view's partial aggregates (`streaming.gold.measures`, the Python twins) per grain, window and key for
 the days it works on, and a micro-batch:
 
-1. folds its accepted silver rows (a few thousand dicts) into partials of the finest windows they
-   fall in, and merges them into what it holds (the rows of earlier batches);
+1. folds its accepted silver rows (dicts, or for a large view its silver table's columns:
+   `streaming.gold.columnar`) into partials of the finest windows they fall in, and merges them into
+   what it holds (the rows of earlier batches);
 2. re-merges every coarser window holding a touched one from its finer windows (an hour from its
    5-minute windows, a day from its hours);
 3. finishes every key of every touched window into the view's row (`Rollup.figures`), `state` included.
