@@ -60,14 +60,13 @@ def measure(root: Path, records: int, repeat: int) -> dict[str, float]:
 
     judged = judge_batch(batch, base_of, {}, {}, 30, 5, 1, now)
     try:  # what the job folds from its view tables (a checkout from before that folds dicts only)
-        from streaming.gold.columnar import FOLD_COLUMNS_FROM, fold_table, folds_columns
+        from streaming.gold.columnar import fold_table, folds_from_columns
     except ImportError:
-        FOLD_COLUMNS_FROM, fold_table, folds_columns = None, None, None
+        fold_table, folds_from_columns = None, None
 
     def source(topic: str, rollup):  # type: ignore[no-untyped-def]
         view = getattr(judged, "views", {}).get(topic)
-        if folds_columns is not None and view is not None and view.num_rows >= FOLD_COLUMNS_FROM \
-                and folds_columns(rollup, view.schema):
+        if folds_from_columns is not None and view is not None and folds_from_columns(rollup, view):
             return view
         return judged.rows[topic]
 

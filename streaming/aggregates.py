@@ -28,7 +28,7 @@ TERM_TYPE: Final = DecimalType(18, 6)
 SUM_DIGITS: Final = TERM_TYPE.precision + 10 - TERM_TYPE.scale
 
 _TERM_QUANTUM: Final = Decimal(1).scaleb(-TERM_TYPE.scale)
-_TERM_LIMIT: Final = Decimal(10) ** (TERM_TYPE.precision - TERM_TYPE.scale)
+_TERM_LIMIT: Final = 10 ** (TERM_TYPE.precision - TERM_TYPE.scale)  # a term's magnitude stays below
 _SUM_LIMIT_MICROS: Final = 10 ** (SUM_DIGITS + TERM_TYPE.scale)
 
 
@@ -88,8 +88,7 @@ def term_micros(value: float | int | None) -> int | None:
 # below this magnitude a double times 10^6 stays well inside the doubles that hold every integer (2^53)
 _ARRAY_SAFE: Final = 2.0**52 / 10**6
 _MICROS_PER_UNIT: Final = 10**TERM_TYPE.scale
-_TERM_LIMIT_INT: Final = 10 ** (TERM_TYPE.precision - TERM_TYPE.scale)
-_TERM_LIMIT_MICROS: Final = _TERM_LIMIT_INT * _MICROS_PER_UNIT
+_TERM_LIMIT_MICROS: Final = _TERM_LIMIT * _MICROS_PER_UNIT
 
 
 def term_micros_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +104,7 @@ def term_micros_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     if values.dtype.kind == "i":
         whole = values.astype(np.int64)
-        exists = (whole > -_TERM_LIMIT_INT) & (whole < _TERM_LIMIT_INT)
+        exists = (whole > -_TERM_LIMIT) & (whole < _TERM_LIMIT)
         return np.where(exists, whole, 0) * _MICROS_PER_UNIT, exists
     if values.dtype.kind != "f":
         raise TypeError(f"terms are taken of signed integers or doubles, not {values.dtype}")

@@ -103,7 +103,7 @@ from streaming.batch_validation import Record, ValidatedBatch, Verdict
 from streaming.collector_pause import collector_paused
 from streaming.fusion_rows import city_operations_rows
 from streaming.gold import environment, security, tourism, traffic, vision
-from streaming.gold.columnar import FOLD_COLUMNS_FROM, folds_columns
+from streaming.gold.columnar import folds_from_columns
 from streaming.gold.live import LiveGold
 from streaming.gold.registry import GOLD_BY_TOPIC, GOLD_REGISTRY, ROLLUPS, derive_rows
 from streaming.gold.rollup import Rollup
@@ -772,9 +772,7 @@ class LakehousePipeline:
                 continue
             for contract, rollup in pairs:
                 # folded from the table where the view allows (and it pays): its rows are then never made dicts
-                columnar = view is not None and view.num_rows >= FOLD_COLUMNS_FROM and folds_columns(
-                    rollup, view.schema)
-                source = view if columnar else rows[topic]
+                source = view if view is not None and folds_from_columns(rollup, view) else rows[topic]
                 built[contract.qualified_name] = self.live.apply(rollup, source, now)
         built.update(derive_rows(built))
         return built

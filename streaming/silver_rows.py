@@ -105,10 +105,8 @@ class JudgedBatch:
     @property
     def touched(self) -> dict[str, list[datetime]]:
         """Base topic -> the 5-minute windows its accepted rows fall in."""
-        windows = {topic: sorted({five_minute_floor(_moment(micros)) for micros in
-                                  pc.unique(view.column("observed_at").cast(pa.int64())).to_pylist()})
-                   for topic, view in self.views.items()}
-        return {topic: found for topic, found in windows.items() if found}
+        return _touched({topic: map(_moment, pc.unique(view.column("observed_at").cast(pa.int64())).to_pylist())
+                         for topic, view in self.views.items()})
 
     def observed_days(self) -> set[date]:
         """The days the accepted rows were observed on."""
@@ -392,8 +390,12 @@ def _view_rows(base_topic: str, view: pa.Table, ingested_at: datetime) -> list[d
 def touched_windows(rows: Mapping[str, Iterable[Mapping[str, Any]]]) -> dict[str, list[datetime]]:
     """Base topic -> the 5-minute windows its silver rows fall in, oldest first."""
     # a backlog's rows share a few thousand moments (a reading per source and minute): floor those
-    windows = {topic: sorted({five_minute_floor(moment) for moment in {row["observed_at"] for row in topic_rows}})
-               for topic, topic_rows in rows.items()}
+    return _touched({topic: {row["observed_at"] for row in topic_rows} for topic, topic_rows in rows.items()})
+
+
+def _touched(moments: Mapping[str, Iterable[datetime]]) -> dict[str, list[datetime]]:
+    """Base topic -> the 5-minute windows its (distinct) moments fall in, oldest first; topics with none left out."""
+    windows = {topic: sorted({five_minute_floor(moment) for moment in found}) for topic, found in moments.items()}
     return {topic: found for topic, found in windows.items() if found}
 
 

@@ -34,7 +34,7 @@ from streaming.gold.measures import (
     micros_sum_decimal,
 )
 from streaming.gold.rollup import Rollup
-from streaming.gold.windows import GRAIN_SECONDS
+from streaming.gold.windows import window_floor_seconds
 
 # a topic's rows from which the columns fold faster than dicts (built, then folded): about 1 ms of Arrow calls
 # whatever the size (2026-12-06, traffic readings: 50 rows 1.5 ms against 0.9, 200 rows 2.7 against 3.3,
@@ -86,6 +86,12 @@ def folds_columns(rollup: Rollup, schema: pa.Schema) -> bool:
             and all(_covers(measure, schema) for measure in rollup.measures))
 
 
+def folds_from_columns(rollup: Rollup, view: pa.Table) -> bool:
+    """Whether the job folds this view from its silver table `view`: `folds_columns`, and large enough to
+    pay (`FOLD_COLUMNS_FROM`)."""
+    return view.num_rows >= FOLD_COLUMNS_FROM and folds_columns(rollup, view.schema)
+
+
 def fold_table(rollup: Rollup, table: pa.Table) -> dict[_Key, Part]:
     """`rollup.fold` of the rows of `table` (the topic's silver view), by (finest window, key)."""
     if not folds_columns(rollup, table.schema):
@@ -96,7 +102,8 @@ def fold_table(rollup: Rollup, table: pa.Table) -> dict[_Key, Part]:
     if observed.null_count:
         raise ValueError("silver rows without observed_at cannot be placed in a window")
     keys = list(rollup.key_sources or rollup.keys)
-    inputs: dict[str, Any] = {"_window": _window_seconds(observed, rollup.grains[0]),
+    micros = np.asarray(observed.cast(pa.int64()).to_numpy(), dtype=np.int64)
+    inputs: dict[str, Any] = {"_window": window_floor_seconds(micros, rollup.grains[0]),
                               "_row": np.arange(table.num_rows, dtype=np.int64)}
     inputs.update({f"_key{at}": table.column(key) for at, key in enumerate(keys)})
     aggregates: list[tuple[str, str]] = [("_row", "min"), ("_row", "count")]
@@ -121,16 +128,6 @@ def fold_table(rollup: Rollup, table: pa.Table) -> dict[_Key, Part]:
 
 # reads a measure's partial fields per group (in group order) from the aggregated columns and the table
 _Reader = Callable[[dict[str, pa.ChunkedArray], pa.Table], list[tuple[Any, ...]]]
-
-
-def _window_seconds(observed: pa.ChunkedArray, grain: str) -> np.ndarray:
-    """Each row's finest window start in epoch seconds: `windows.window_floor` (whole seconds towards
-    zero, then floored to the window) over the column."""
-    micros = np.asarray(observed.cast(pa.int64()).to_numpy(), dtype=np.int64)
-    whole = np.where(micros >= 0, micros // 1_000_000, -(-micros // 1_000_000))
-    seconds = GRAIN_SECONDS[grain]
-    floored: np.ndarray = whole // seconds * seconds
-    return floored
 
 
 def _fold_measure(measure: Measure, name: str, table: pa.Table, inputs: dict[str, Any],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -41,6 +42,15 @@ def window_floor(moment: datetime, grain: str) -> datetime:
         return _EPOCH + delta // step * step
     whole = delta.days * 86_400 + delta.seconds + (1 if delta.microseconds else 0)
     return _EPOCH + whole // seconds * seconds * _SECOND
+
+
+def window_floor_seconds(micros: np.ndarray, grain: str) -> np.ndarray:
+    """`window_floor` of moments given in epoch microseconds, as epoch seconds: whole seconds towards zero,
+    then floored to the window (gold folds a backlog's columns with it, `streaming.gold.columnar`)."""
+    whole = np.where(micros >= 0, micros // 1_000_000, -(-micros // 1_000_000))
+    seconds = GRAIN_SECONDS[grain]
+    floored: np.ndarray = whole // seconds * seconds
+    return floored
 
 
 def five_minute_floor(moment: datetime) -> datetime:
