@@ -33,11 +33,12 @@ from delta.exceptions import (
 )
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JError, Py4JJavaError
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from lakehouse import transactions
+from lakehouse.commit_log import recent_user_metadata
 from lakehouse.frames import frame_of_arrow
 from lakehouse.pinned import is_pinned
 from lakehouse.tables import TableContract
@@ -81,33 +82,31 @@ def commit_tag(app_id: str, version: int) -> str:
     return f"{app_id}@{version}"
 
 
-def _tagged(tag: str) -> Column:
-    """A commit's `userMetadata` is the tag, or the tag, a space and a JSON object (`append_once`'s
-    `metadata`)."""
-    return (F.col("userMetadata") == tag) | F.col("userMetadata").startswith(f"{tag} ")
-
-
 def already_committed(spark: SparkSession, path: str, tag: str) -> bool:
     """Whether one of the table's recent commits carries `tag`."""
-    history = DeltaTable.forPath(spark, path).history(REPLAY_LOOKBACK_COMMITS)
-    return history.where(_tagged(tag)).limit(1).count() > 0
+    return any(_carries(note, tag) for _, note in recent_user_metadata(spark, path, REPLAY_LOOKBACK_COMMITS))
+
+
+def _carries(note: str | None, tag: str) -> bool:
+    """A commit's `userMetadata` is the tag, or the tag, a space and a JSON object (`append_once`'s
+    `metadata`)."""
+    return note is not None and (note == tag or note.startswith(f"{tag} "))
 
 
 def newest_commit(spark: SparkSession, path: str, app_id: str, before: int) -> tuple[int, dict[str, Any]] | None:
     """(version, `metadata`) of the newest recent commit of `app_id` with a version below `before`, or
     None when none of the table's recent commits is one (a new app id, or one that last wrote long ago)."""
     prefix = f"{app_id}@"
-    rows = (DeltaTable.forPath(spark, path).history(REPLAY_LOOKBACK_COMMITS)
-            .where(F.col("userMetadata").startswith(prefix)).select("userMetadata").collect())
+    notes = [note for _, note in recent_user_metadata(spark, path, REPLAY_LOOKBACK_COMMITS)
+             if note is not None and note.startswith(prefix)]
     found: tuple[int, dict[str, Any]] | None = None
-    for row in rows:
-        version_text, _, payload = row.userMetadata[len(prefix):].partition(" ")
+    for note in notes:
+        version_text, _, payload = note[len(prefix):].partition(" ")
         try:
             version = int(version_text)
             metadata = json.loads(payload) if payload else {}
         except ValueError:
-            logger.warning("%s: commit metadata %r is not %s<version> [json]: ignored", path, row.userMetadata,
-                           prefix)
+            logger.warning("%s: commit metadata %r is not %s<version> [json]: ignored", path, note, prefix)
             continue
         if version < before and (found is None or version > found[0]) and isinstance(metadata, dict):
             found = (version, metadata)
