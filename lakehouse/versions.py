@@ -1,14 +1,21 @@
-"""A Delta table's current version, read from its log without a Spark job.
+"""What a Delta table's log says of it without a Spark job: its current version, and whether it holds
+any data file.
 
 A version tells a reader whether anyone committed to a table since it last looked: the streaming job
 keeps state derived from tables (`streaming.held_state`) and trusts it only while their versions are
 those it saw. Delta's own log API answers without planning a job; where that API is not the expected
 one (another Delta version), the public history is asked instead.
+
+A table that holds no file has nothing to read: the first micro-batch of a new lakehouse read back
+silver's event ids, the alerts, recent silver rows and gold's partials from empty tables, six Spark jobs
+(1.1 s on a warm, quiet JVM, 2026-12-06) beside its Kafka read, which they slowed. The checksum Delta
+writes with each commit says how many files the table holds; where there is none, the reader reads.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JError
@@ -29,3 +36,20 @@ def table_version(spark: SparkSession, path: str) -> int:
     if not DeltaTable.isDeltaTable(spark, path):
         return -1
     return int(DeltaTable.forPath(spark, path).history(1).collect()[0].version)
+
+
+def holds_no_files(spark: SparkSession, path: str) -> bool:
+    """Whether the Delta table at `path` holds no data file, as the checksum of its newest commit says;
+    False where no checksum says so (the caller reads the table)."""
+    try:
+        return snapshot_holds_no_files(transactions.start(spark, path).snapshot())
+    except (Py4JError, AttributeError, TypeError) as exc:
+        logger.info("%s: whether it holds files is not known without reading it (%s)", path, type(exc).__name__)
+        return False
+
+
+def snapshot_holds_no_files(snapshot: Any) -> bool:
+    """`holds_no_files` of a Delta `Snapshot` (py4j) at hand. Its checksum is the figure: the snapshot's
+    `numOfFilesIfKnown` ran three Spark jobs on a snapshot not read before (0.8-4.4 s)."""
+    checksum = snapshot.checksumOpt()
+    return bool(checksum.isDefined()) and int(checksum.get().numFiles()) == 0

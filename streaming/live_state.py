@@ -16,10 +16,11 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse.catalog import ALERTS, OBSERVED_ALERTS, SILVER_VIEWS, payload_fields, silver_name
+from lakehouse.catalog import ALERTS, OBSERVED_ALERTS, SILVER_EVENTS, SILVER_VIEWS, payload_fields, silver_name
 from lakehouse.gold_facts import STATE, read_facts, states_of
 from lakehouse.gold_states import read_states
 from lakehouse.silver_events import read_events
+from lakehouse.versions import holds_no_files
 from streaming.gold.live import Loader, StoredRow
 from streaming.gold.rollup import Rollup
 from streaming.read_ahead import ReadsAhead
@@ -88,6 +89,8 @@ class RecentSilver:
         self._ahead: ReadsAhead[date, SilverRows] = ReadsAhead("silver rows")  # days `read_ahead` started
 
     def _read(self, days: Sequence[date]) -> SilverRows:
+        if holds_no_files(self.spark, SILVER_EVENTS.path(self.root)):  # a new lakehouse's: nothing to read
+            return {topic: [] for topic in sorted(set(self.topics))}
         return collect_silver(read_events(self.spark, self.root).where(F.col("observed_date").isin(list(days))),
                               self.topics)
 
@@ -147,6 +150,8 @@ class RecentSilver:
 def recent_alerts(spark: SparkSession, root: str, since: datetime) -> list[dict[str, Any]]:
     """`gold.alerts` rows open now or closed after `since`, as dicts with aware timestamps (observed alerts:
     forecast warnings are `jobs.forecast`'s)."""
+    if holds_no_files(spark, ALERTS.path(root)):  # no alert ever (a new lakehouse): nothing to read
+        return []
     rows = spark.read.format("delta").load(ALERTS.path(root)).where(F.expr(OBSERVED_ALERTS)).where(
         (F.col("state") == "open") | F.col("closed_at").isNull() | (F.col("closed_at") > F.lit(since))).collect()
     return [{name: _aware(value) for name, value in row.asDict().items()} for row in rows]

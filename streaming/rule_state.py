@@ -35,6 +35,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.catalog import SILVER_EVENTS
 from lakehouse.silver_events import read_events
+from lakehouse.versions import holds_no_files
 from lakehouse.writes import newest_commit
 from streaming.silver import SEEN_IDS_SCHEMA
 from streaming.silver_rows import Wanted
@@ -180,11 +181,12 @@ class RuleState:
             return
         self.load_frontiers(batch_id)
         ids = SeenIds()
-        table = self._stored_ids(batch_id).select(
-            "base_topic", "event_id", F.unix_micros("observed_at").alias("observed_us")).toArrow()
-        for topic, event_id, observed_us in zip(*(table.column(n).to_pylist()
-                                                  for n in ("base_topic", "event_id", "observed_us")), strict=True):
-            ids.add(topic, event_id, observed_us)
+        if not holds_no_files(self.spark, SILVER_EVENTS.path(self.root)):  # a new lakehouse's has nothing to read
+            table = self._stored_ids(batch_id).select(
+                "base_topic", "event_id", F.unix_micros("observed_at").alias("observed_us")).toArrow()
+            for topic, event_id, observed_us in zip(*(table.column(n).to_pylist() for n in
+                                                      ("base_topic", "event_id", "observed_us")), strict=True):
+                ids.add(topic, event_id, observed_us)
         self.ids = ids
         self.through_batch = batch_id - 1
 
@@ -274,23 +276,35 @@ class RuleState:
         behind the new horizons are dropped."""
         if self.ids is None:
             raise RuntimeError("RuleState.ensure_loaded must run before advance")
-        held_from = {topic: self._floor_of(topic) for topic in self._needed}  # what was complete before the batch
+        floors = self.floors_after(batch_frontiers)
         self.frontiers = self.frontiers_with(batch_frontiers)
         for topic, ids in accepted.items():
+            # an id observed before the floor would be dropped below at once: a backlog's are most of them
+            floor = floors.get(topic, _FIRST_US)
             for event_id, observed_us in ids:
-                self.ids.add(topic, event_id, observed_us)
-        for topic, frontier in self.frontiers.items():
-            # the ids a catch-up still needs stay held (an allowance below what this batch asked for)
-            floor = epoch_micros(frontier - self.allowance)
-            needed = self._needed.get(topic)
-            if needed is not None:
-                floor = max(held_from[topic], min(floor, needed - self._allowance_us))
+                if observed_us >= floor:
+                    self.ids.add(topic, event_id, observed_us)
+        for topic, floor in floors.items():
             self.ids.drop_before(topic, floor)
             self._floors.pop(topic, None)
-            if floor < epoch_micros(frontier - self.allowance):
+            if floor < epoch_micros(self.frontiers[topic] - self.allowance):
                 self._floors[topic] = floor
         self._needed.clear()
         self.through_batch = batch_id
+
+    def floors_after(self, batch_frontiers: dict[str, datetime]) -> dict[str, int]:
+        """Base topic -> the observed_at (epoch microseconds) from which its ids are held once a batch with
+        these newest observed_at is added (`advance`): the new frontier less the allowance, or lower while a
+        catch-up still needs the ids (an allowance below what this batch asked for). An accepted id
+        observed before it is not held, so a caller may leave it out (`JudgedBatch.accepted_ids`)."""
+        floors = {}
+        for topic, frontier in self.frontiers_with(batch_frontiers).items():
+            floor = epoch_micros(frontier - self.allowance)
+            needed = self._needed.get(topic)
+            if needed is not None:  # never below what was complete before the batch
+                floor = max(self._floor_of(topic), min(floor, needed - self._allowance_us))
+            floors[topic] = floor
+        return floors
 
 
 def _per_topic(moments: dict[str, datetime]) -> Column:
