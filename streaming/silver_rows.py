@@ -115,11 +115,19 @@ class JudgedBatch:
     def accepted_counts(self) -> dict[str, int]:
         return {topic: view.num_rows for topic, view in self.views.items() if view.num_rows}
 
-    def accepted_ids(self) -> dict[str, Iterable[tuple[str, int]]]:
-        """Base topic -> (event id, observed_at in epoch microseconds) of each accepted row."""
-        return {topic: zip(view.column("event_id").to_pylist(),
-                           view.column("observed_at").cast(pa.int64()).to_pylist(), strict=True)
-                for topic, view in self.views.items()}
+    def accepted_ids(self, since_us: Mapping[str, int] | None = None) -> dict[str, Iterable[tuple[str, int]]]:
+        """Base topic -> (event id, observed_at in epoch microseconds) of each accepted row; only those
+        observed at or after the topic's moment in `since_us` where it names one (`RuleState.floors_after`:
+        a backlog's older ids are not made Python strings only to be dropped)."""
+        found: dict[str, Iterable[tuple[str, int]]] = {}
+        for topic, view in self.views.items():
+            ids, observed = view.column("event_id"), view.column("observed_at").cast(pa.int64())
+            since = (since_us or {}).get(topic)
+            if since is not None:
+                kept = pc.greater_equal(observed, pa.scalar(since, pa.int64()))
+                ids, observed = ids.filter(kept), observed.filter(kept)
+            found[topic] = zip(ids.to_pylist(), observed.to_pylist(), strict=True)
+        return found
 
     def produced_first(self) -> datetime | None:
         """The oldest Kafka timestamp of the accepted records (None when none has one)."""

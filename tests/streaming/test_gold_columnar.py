@@ -197,9 +197,19 @@ def test_a_judged_batch_reads_its_windows_ids_and_first_timestamp_from_its_table
     rows = {topic: judged.rows[topic] for topic in judged.rows}
     assert judged.touched == touched_windows(rows)
     assert judged.accepted_counts() == {topic: len(topic_rows) for topic, topic_rows in rows.items()}
+    def micros(row: dict[str, Any]) -> int:
+        return int((row["observed_at"] - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))
+
     assert {topic: list(ids) for topic, ids in judged.accepted_ids().items()} == {
-        topic: [(row["event_id"], (row["observed_at"] - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))
-                for row in topic_rows]
-        for topic, topic_rows in rows.items()}
+        topic: [(row["event_id"], micros(row)) for row in topic_rows] for topic, topic_rows in rows.items()}
+    # from a moment on, for the topics named: the ids the rule state keeps
+    named = max(rows, key=lambda topic: len({micros(row) for row in rows[topic]}))  # the most moments
+    moments = sorted({micros(row) for row in rows[named]})
+    since = {named: moments[len(moments) // 2]}
+    kept = {topic: list(ids) for topic, ids in judged.accepted_ids(since_us=since).items()}
+    assert kept == {topic: [(row["event_id"], micros(row)) for row in topic_rows
+                            if topic not in since or micros(row) >= since[topic]]
+                    for topic, topic_rows in rows.items()}
+    assert 0 < len(kept[named]) < len(rows[named])
     assert judged.produced_first() == min(row["_kafka_timestamp"] for topic_rows in rows.values()
                                           for row in topic_rows)
