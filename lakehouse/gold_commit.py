@@ -53,7 +53,7 @@ from lakehouse import transactions
 from lakehouse.catalog import GOLD_FACTS
 from lakehouse.frames import arrow_table, frame_of_arrow, union_all
 from lakehouse.gold_facts import replace_windows, windows_predicate
-from lakehouse.versions import snapshot_holds_no_files
+from lakehouse.versions import snapshot_files
 from lakehouse.writes import with_conflict_retry
 
 logger = logging.getLogger(__name__)
@@ -312,9 +312,7 @@ class GoldCommitter:
         wanted = sorted(days | {newest - timedelta(days=n) for n in range(HOT_DAYS)})
         self._days = set(wanted)
         listed = ", ".join(f"'{day.isoformat()}'" for day in wanted)
-        if snapshot_holds_no_files(txn.snapshot()):  # a new lakehouse's gold: listing its files ran 3 Spark jobs
-            return {}
-        files = txn.snapshot().allFiles().where(f"partitionValues['window_date'] IN ({listed})").collectAsList()
+        files = snapshot_files(txn.snapshot(), f"partitionValues['window_date'] IN ({listed})")
         result = {}
         for add in files:
             partition, first, last = _described(add)

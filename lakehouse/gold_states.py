@@ -31,7 +31,7 @@ from lakehouse import transactions
 from lakehouse.catalog import GOLD_FACTS
 from lakehouse.gold_facts import STATE, figures, view_name
 from lakehouse.tables import TableContract
-from lakehouse.versions import snapshot_holds_no_files
+from lakehouse.versions import snapshot_files
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +51,11 @@ def read_states(spark: SparkSession, root: str, wanted: Wanted) -> list[StateRow
     snapshot = transactions.start(spark, path).snapshot()
     if not snapshot.metadata().configuration().get("delta.columnMapping.mode").isEmpty():
         return None
-    if snapshot_holds_no_files(snapshot):  # a new lakehouse's gold: nothing to read, no Spark job
-        return []
     views = ", ".join(f"'{view_name(contract)}'" for contract, _, _ in chosen)
     days = ", ".join(f"'{day.isoformat()}'" for day in sorted({day for _, _, ds in chosen for day in ds}))
     files: dict[tuple[str, date], list[str]] = defaultdict(list)
-    for add in snapshot.allFiles().where(f"partitionValues['gold_table'] IN ({views}) AND "
-                                         f"partitionValues['window_date'] IN ({days})").collectAsList():
+    for add in snapshot_files(snapshot, f"partitionValues['gold_table'] IN ({views}) AND "
+                                        f"partitionValues['window_date'] IN ({days})"):
         if add.deletionVector() is not None:
             return None
         values = add.partitionValues()

@@ -34,7 +34,7 @@ from pyspark.sql import functions as F
 from lakehouse import transactions
 from lakehouse.frames import arrow_table
 from lakehouse.tables import TableContract
-from lakehouse.versions import snapshot_holds_no_files
+from lakehouse.versions import snapshot_files
 from lakehouse.writes import upsert, with_conflict_retry
 
 logger = logging.getLogger(__name__)
@@ -126,9 +126,7 @@ class KeyedCommitter:
     def _learn(self, txn: Any) -> None:
         """The snapshot's files and their rows: those held are kept (a data file never changes), those not
         held are read (every one the first time, then only what another writer added)."""
-        snapshot = txn.snapshot()
-        files = ({} if snapshot_holds_no_files(snapshot)  # a new lakehouse's: nothing to list (no Spark job)
-                 else {str(add.path()): add for add in snapshot.allFiles().collectAsList()})
+        files = {str(add.path()): add for add in snapshot_files(txn.snapshot())}
         size = sum(int(add.size()) for add in files.values())
         if size > MAX_BYTES:
             raise _Unsupported(f"its files hold {size:,} bytes, more than the {MAX_BYTES:,} it keeps in memory")

@@ -499,8 +499,7 @@ class LakehousePipeline:
             with phase(report, "appends"):  # what the background appends still took
                 for append in appends:
                     append.result()
-        floors = self.rule_state.floors_after(silver.judged.frontiers)
-        self.rule_state.advance(batch_id, silver.judged.frontiers, silver.judged.accepted_ids(since_us=floors))
+        self.rule_state.advance(batch_id, silver.judged.frontiers, silver.judged.accepted_ids)
         self._may_replay = False  # this batch is complete: the next one is new to every table
 
     def _start_warming(self, pool: ThreadPoolExecutor, batch_id: int, now: datetime) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain
@@ -47,6 +47,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIRST_US = epoch_micros(datetime.min.replace(tzinfo=UTC))  # a frontier in year 1 less the allowance stops there
 
 FRONTIER_SCHEMA = "base_topic string, frontier timestamp"
+# base topic -> its floor in epoch microseconds, to base topic -> (event id, observed_at in epoch µs) of each
+# accepted record observed since it (`RuleState.advance`)
+AcceptedSince = Callable[[Mapping[str, int]], Mapping[str, Iterable[tuple[str, int]]]]
 
 
 def silver_app_id(query: str) -> str:
@@ -269,21 +272,19 @@ class RuleState:
             merged[topic] = max(moment, merged.get(topic, moment))
         return merged
 
-    def advance(self, batch_id: int, batch_frontiers: dict[str, datetime],
-                accepted: Mapping[str, Iterable[tuple[str, int]]]) -> None:
-        """Add batch `batch_id`: its newest observed_at per topic and its accepted records (base topic ->
-        (event id, observed_at in epoch microseconds) of each, `JudgedBatch.accepted_ids`); ids that fell
-        behind the new horizons are dropped."""
+    def advance(self, batch_id: int, batch_frontiers: dict[str, datetime], accepted_since: AcceptedSince) -> None:
+        """Add batch `batch_id`: its newest observed_at per topic and its accepted records, which
+        `accepted_since` gives for the topics' new floors (`floors_after`): base topic -> (event id,
+        observed_at in epoch microseconds) of each observed since its floor at least
+        (`JudgedBatch.accepted_ids`). Older ones may be left out: a backlog's are most of them, and they
+        would be dropped at once, as every id that fell behind the new floors is."""
         if self.ids is None:
             raise RuntimeError("RuleState.ensure_loaded must run before advance")
         floors = self.floors_after(batch_frontiers)
         self.frontiers = self.frontiers_with(batch_frontiers)
-        for topic, ids in accepted.items():
-            # an id observed before the floor would be dropped below at once: a backlog's are most of them
-            floor = floors.get(topic, _FIRST_US)
+        for topic, ids in accepted_since(floors).items():
             for event_id, observed_us in ids:
-                if observed_us >= floor:
-                    self.ids.add(topic, event_id, observed_us)
+                self.ids.add(topic, event_id, observed_us)
         for topic, floor in floors.items():
             self.ids.drop_before(topic, floor)
             self._floors.pop(topic, None)
@@ -296,7 +297,7 @@ class RuleState:
         """Base topic -> the observed_at (epoch microseconds) from which its ids are held once a batch with
         these newest observed_at is added (`advance`): the new frontier less the allowance, or lower while a
         catch-up still needs the ids (an allowance below what this batch asked for). An accepted id
-        observed before it is not held, so a caller may leave it out (`JudgedBatch.accepted_ids`)."""
+        observed before it is not held (`advance` asks for those since it)."""
         floors = {}
         for topic, frontier in self.frontiers_with(batch_frontiers).items():
             floor = epoch_micros(frontier - self.allowance)

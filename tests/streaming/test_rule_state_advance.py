@@ -1,9 +1,10 @@
 """`RuleState.advance` holds what adding every accepted id and then dropping those behind the new floors
-held, whether or not the caller left out the ids `floors_after` says are not kept
+held, whether or not the batch leaves out the ids behind the floors it is asked for
 (`JudgedBatch.accepted_ids(since_us=...)`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -89,11 +90,14 @@ def test_advance_holds_what_adding_every_id_then_dropping_held(frontiers, held, 
     _reference_advance(expected, batch_frontiers, batch)
 
     state = _state(frontiers, held_us, needed_us, floors_us)
-    given_ids = batch
-    if leave_out:  # as the job calls it: the ids behind the floors left out by the caller
-        kept_from = state.floors_after(batch_frontiers)
-        given_ids = {topic: [(e, us) for e, us in ids if us >= kept_from[topic]] for topic, ids in batch.items()}
-    state.advance(5, batch_frontiers, given_ids)
+
+    def accepted_since(kept_from: Mapping[str, int]) -> dict[str, list[tuple[str, int]]]:
+        if not leave_out:  # every id, whatever the floors
+            return batch
+        # as the job's batch gives them: the ids behind the floors left out
+        return {topic: [(e, us) for e, us in ids if us >= kept_from[topic]] for topic, ids in batch.items()}
+
+    state.advance(5, batch_frontiers, accepted_since)
     assert _held(state) == _held(expected)
 
 
@@ -102,7 +106,7 @@ def test_an_id_observed_exactly_at_the_floor_is_held_and_one_a_microsecond_befor
     frontier = BASE + timedelta(hours=3)
     floor = epoch_micros(frontier - ALLOWANCE)
     assert state.floors_after({"traffic": frontier}) == {"traffic": floor}
-    state.advance(5, {"traffic": frontier}, {"traffic": [("at", floor), ("before", floor - 1),
-                                                         ("newest", epoch_micros(frontier))]})
+    state.advance(5, {"traffic": frontier}, lambda _: {"traffic": [("at", floor), ("before", floor - 1),
+                                                                   ("newest", epoch_micros(frontier))]})
     assert state.ids is not None
     assert dict(state.ids.of("traffic")) == {"at": floor, "newest": epoch_micros(frontier)}
