@@ -38,6 +38,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlparse
 
@@ -47,6 +48,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
+from ioc.jvm import java_class, static_method
 from lakehouse.frames import arrow_schema
 
 DEFAULT_INDEXED_COLUMNS = 32  # Delta's default for delta.dataSkippingNumIndexedCols
@@ -76,24 +78,32 @@ class Layout:
 
 def layout(spark: SparkSession, txn: Any, schema: T.StructType) -> Layout:
     """The transaction's table, checked to take files written here for rows of `schema`; raises
-    `Unsupported` otherwise."""
-    jvm = spark._jvm
-    assert jvm is not None  # set while the session is active
-    metadata = txn.metadata()
-    settings = _scala_map(jvm, metadata.configuration())
+    `Unsupported` otherwise. Its metadata comes over in one py4j call, as the JSON of Delta's `metaData`
+    action (asked for field by field, a table's settings and partition columns took a round trip each)."""
+    partition_columns, indexed = _checked(str(txn.metadata().json()), schema.simpleString())
+    return Layout(str(txn.deltaLog().dataPath().toString()), partition_columns, indexed)
+
+
+@lru_cache(maxsize=64)
+def _checked(metadata_json: str, rows_schema: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """(partition columns, leaf columns with statistics) of a table with this `metaData` action, for rows
+    whose schema's `simpleString` is `rows_schema`; raises `Unsupported`. The same for every commit of a
+    table whose metadata did not change, so it is kept."""
+    metadata = json.loads(metadata_json)["metaData"]
+    settings = {str(key): str(value) for key, value in (metadata.get("configuration") or {}).items()}
     refused = [key for key in settings if key.startswith(_REFUSED_SETTINGS)
                and not (key == "delta.columnMapping.mode" and settings[key] == "none")]
     if refused:
         raise Unsupported(f"the table sets {', '.join(sorted(refused))}")
-    schema_json = str(metadata.schemaString())
+    schema_json = str(metadata["schemaString"])
     table_schema = T.StructType.fromJson(json.loads(schema_json))
-    if table_schema.simpleString() != schema.simpleString():
+    if table_schema.simpleString() != rows_schema:
         raise Unsupported("the table's schema is not the rows' schema")
     if '"delta.' in schema_json:  # generated or identity columns, invariants: in the fields' metadata
         raise Unsupported("a column carries Delta metadata (generated, identity or invariant)")
     if any(not nullable for nullable in _nullability(table_schema)):
         raise Unsupported("a column is NOT NULL")
-    partition_columns = tuple(str(name) for name in _scala_seq(jvm, metadata.partitionColumns()))
+    partition_columns = tuple(str(name) for name in metadata.get("partitionColumns") or ())
     types = {field.name: field.dataType for field in table_schema.fields}
     if not all(isinstance(types[name], _PARTITION_TYPES) for name in partition_columns):
         raise Unsupported("a partition column is not a string, date, integer or boolean")
@@ -101,7 +111,7 @@ def layout(spark: SparkSession, txn: Any, schema: T.StructType) -> Layout:
     leaves = list(_leaves(data_fields, ()))
     wanted = int(settings.get("delta.dataSkippingNumIndexedCols", DEFAULT_INDEXED_COLUMNS))
     indexed = leaves if wanted < 0 else leaves[:wanted]
-    return Layout(str(txn.deltaLog().dataPath().toString()), partition_columns, tuple(path for path, _ in indexed))
+    return partition_columns, tuple(path for path, _ in indexed)
 
 
 def write_files(spark: SparkSession, txn: Any, table: pa.Table, schema: T.StructType) -> list[Any]:
@@ -111,8 +121,7 @@ def write_files(spark: SparkSession, txn: Any, table: pa.Table, schema: T.Struct
     if not table.schema.equals(arrow_schema(schema)):
         raise ValueError(f"the rows are not in the Arrow layout of the table's schema: {table.schema}")
     described = layout(spark, txn, schema)
-    jvm = spark._jvm
-    assert jvm is not None
+    from_json = static_method(spark, "org.apache.spark.sql.delta.actions.Action", "fromJson")
     adds = []
     for values, rows in _partitions(table, described.partition_columns):
         strings = [_partition_text(value) for value in values]
@@ -124,7 +133,7 @@ def write_files(spark: SparkSession, txn: Any, table: pa.Table, schema: T.Struct
                "partitionValues": dict(zip(described.partition_columns, strings, strict=True)),
                "size": size, "modificationTime": int(time.time() * 1000), "dataChange": True,
                "stats": file_statistics(rows, described.indexed)}
-        adds.append(jvm.org.apache.spark.sql.delta.actions.Action.fromJson(json.dumps({"add": add})))
+        adds.append(from_json(json.dumps({"add": add})))
     return adds
 
 
@@ -179,9 +188,7 @@ def _write_parquet(spark: SparkSession, rows: pa.Table, location: str, through_h
     sink = pa.BufferOutputStream()
     pq.write_table(rows, sink, compression="snappy")
     data = sink.getvalue().to_pybytes()
-    jvm = spark._jvm
-    assert jvm is not None
-    target = jvm.org.apache.hadoop.fs.Path(location)
+    target = java_class(spark, "org.apache.hadoop.fs.Path")(location)
     stream = target.getFileSystem(spark._jsparkSession.sessionState().newHadoopConf()).create(target, False)
     try:
         stream.write(bytearray(data))
@@ -288,12 +295,3 @@ def _nullability(kind: T.DataType) -> Iterator[bool]:
         yield kind.valueContainsNull
         yield from _nullability(kind.keyType)
         yield from _nullability(kind.valueType)
-
-
-def _scala_map(jvm: Any, scala: Any) -> dict[str, str]:
-    java = jvm.scala.jdk.javaapi.CollectionConverters.asJava(scala)
-    return {str(key): str(java.get(key)) for key in java.keySet()}
-
-
-def _scala_seq(jvm: Any, scala: Any) -> list[Any]:
-    return list(jvm.scala.jdk.javaapi.CollectionConverters.asJava(scala))

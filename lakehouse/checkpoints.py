@@ -17,11 +17,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 from pyspark.sql import SparkSession
 
+from ioc.jvm import static_method
 from ioc.spark import background_jobs
+from lakehouse import transactions
 
 logger = logging.getLogger(__name__)
 
@@ -55,23 +56,21 @@ class BackgroundCheckpoints:
         self._running = self._executor.submit(self._checkpoint, due)
 
     def _checkpoint(self, paths: list[str]) -> None:
-        jvm = self.spark._jvm
-        assert jvm is not None  # set while the session is active
         with background_jobs(self.spark):
             for path in paths:
                 try:
-                    if self._checkpoint_table(jvm, path):
+                    if self._checkpoint_table(path):
                         self.written += 1
                 except Exception as exc:  # a missed checkpoint only slows reads: next turn
                     logger.warning("Delta checkpoint of %s not written (%s); it is tried again on its next turn",
                                    path, str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
 
-    def _checkpoint_table(self, jvm: Any, path: str) -> bool:
+    def _checkpoint_table(self, path: str) -> bool:
         """The table's checkpoint at its newest version, unless it has one there already (a table that
         had no commit since its last turn, such as a quiet quarantine, costs a listing, not a rewrite);
         whether one was written."""
-        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, path)
-        empty = jvm.scala.Option.empty()
+        log = transactions.delta_log(self.spark, path)
+        empty = static_method(self.spark, "scala.Option", "empty")()
         newest = log.update(False, empty, empty).version()
         if newest < 0:  # no table there (yet): Delta would only log its error
             logger.warning("no Delta table at %s to checkpoint", path)

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JError, Py4JJavaError
 from pyspark.sql import SparkSession
 
+from ioc.jvm import static_method
 from lakehouse import transactions
 
 logger = logging.getLogger(__name__)
@@ -43,11 +43,10 @@ def recent_user_metadata(spark: SparkSession, path: str, limit: int) -> list[Com
 
 
 def _from_log(spark: SparkSession, path: str, limit: int) -> list[CommitNote]:
-    jvm: Any = spark._jvm
     txn = transactions.start(spark, path)  # the table's newest version
     newest, log = int(txn.readVersion()), txn.deltaLog()
     store, conf, folder = log.store(), log.newDeltaHadoopConf(), log.logPath()
-    unsafe_delta_file = jvm.org.apache.spark.sql.delta.util.FileNames.unsafeDeltaFile
+    unsafe_delta_file = static_method(spark, "org.apache.spark.sql.delta.util.FileNames", "unsafeDeltaFile")
     notes: list[CommitNote] = []
     for version in range(newest, max(newest - limit, -1), -1):
         try:

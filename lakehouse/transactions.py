@@ -19,6 +19,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from ioc.jvm import java_class, static_method
 from lakehouse import arrow_files
 from lakehouse.frames import frame_of_arrow
 
@@ -26,20 +27,23 @@ logger = logging.getLogger(__name__)
 _TOLD: set[tuple[str, str]] = set()  # (table, reason) of the Spark writes already logged
 
 
-def _jvm(spark: SparkSession) -> Any:
-    jvm = spark._jvm
-    assert jvm is not None  # set while the session is active
-    return jvm
+_DELTA = "org.apache.spark.sql.delta"
+_CONVERTERS = "scala.jdk.javaapi.CollectionConverters"
+
+
+def delta_log(spark: SparkSession, path: str) -> Any:
+    """The `DeltaLog` of the table at `path` (Delta keeps one per table and session)."""
+    return static_method(spark, f"{_DELTA}.DeltaLog", "forTable")(spark._jsparkSession, path)
 
 
 def start(spark: SparkSession, path: str) -> Any:
     """A transaction on the Delta table at `path`, reading its latest version."""
-    return _jvm(spark).org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path).startTransaction()
+    return delta_log(spark, path).startTransaction()
 
 
 def write_files(spark: SparkSession, txn: Any, frame: DataFrame) -> list[Any]:
     """`frame` written as data files of the transaction's table, not committed: their `AddFile`s."""
-    return list(_jvm(spark).scala.jdk.javaapi.CollectionConverters.asJava(txn.writeFiles(frame._jdf)))
+    return list(static_method(spark, _CONVERTERS, "asJava")(txn.writeFiles(frame._jdf)))
 
 
 def write_table(spark: SparkSession, txn: Any, table: pa.Table, schema: T.StructType,
@@ -71,18 +75,16 @@ def commit_append(spark: SparkSession, txn: Any, actions: Sequence[Any], user_me
 
 def _commit(spark: SparkSession, txn: Any, actions: Sequence[Any], mode: str, predicate: str | None,
             user_metadata: str | None) -> int:
-    jvm = _jvm(spark)
-    option = jvm.scala.Option
-    none = option.empty()
-    write = getattr(jvm.org.apache.spark.sql.delta, "DeltaOperations$Write")
-    operation = write(getattr(jvm.org.apache.spark.sql.SaveMode, mode), none,
-                      option.apply(predicate) if predicate is not None else none,
-                      option.apply(user_metadata) if user_metadata is not None else none, none, none, none, none,
-                      none)
-    listed = jvm.java.util.ArrayList()
+    none = static_method(spark, "scala.Option", "empty")()
+    some = static_method(spark, "scala.Option", "apply")
+    write = java_class(spark, f"{_DELTA}.DeltaOperations$Write")
+    operation = write(getattr(java_class(spark, "org.apache.spark.sql.SaveMode"), mode), none,
+                      some(predicate) if predicate is not None else none,
+                      some(user_metadata) if user_metadata is not None else none, none, none, none, none, none)
+    listed = java_class(spark, "java.util.ArrayList")()
     for action in actions:
         listed.add(action)
-    return int(txn.commit(jvm.scala.jdk.javaapi.CollectionConverters.asScala(listed).toSeq(), operation))
+    return int(txn.commit(static_method(spark, _CONVERTERS, "asScala")(listed).toSeq(), operation))
 
 
 def file_location(table_path: str, path: str) -> str:

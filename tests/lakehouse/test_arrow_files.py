@@ -303,3 +303,44 @@ def test_each_partition_holds_its_values_rows_in_the_tables_order() -> None:
     assert single[0] == ["b"] and single[1].column("serial").to_pylist() == [
         serial for serial, (rp, _) in enumerate(rows) if rp == "b"]
     assert list(arrow_files._partitions(table.slice(0, 0), ("p",))) == []
+
+
+def test_a_tables_changed_settings_change_its_layout(spark: SparkSession, tmp_path: Path) -> None:
+    """The layout kept for a table's metadata is not the one used once its settings change."""
+    path = str(tmp_path / "table")
+    _create(spark, path)
+    schema = _schema(spark)
+    assert len(arrow_files.layout(spark, transactions.start(spark, path), schema).indexed) == 12  # every leaf
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.dataSkippingNumIndexedCols' = '2')")
+    assert arrow_files.layout(spark, transactions.start(spark, path), schema).indexed == (("id",), ("n",))
+    spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT positive CHECK (id > 0)")
+    with pytest.raises(arrow_files.Unsupported, match=r"delta\.constraints\.positive"):
+        arrow_files.layout(spark, transactions.start(spark, path), schema)
+
+
+def test_a_driver_written_append_names_no_jvm_class_by_search(
+        spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting the transaction, writing the files and committing them ask py4j to find no class by its
+    dotted name (each such name costs the JVM a search of every jar per dot, `ioc.jvm`)."""
+    path = str(tmp_path / "table")
+    _create(spark, path)
+    schema = _schema(spark)
+    table = arrow_table(_rows(), schema)
+    client: Any = spark._jvm._gateway_client  # type: ignore[union-attr]
+    sent: list[str] = []
+    send = client.send_command
+
+    def recorded(command: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append(command)
+        return send(command, *args, **kwargs)
+
+    monkeypatch.setattr(client, "send_command", recorded)
+    txn = transactions.start(spark, path)
+    version = transactions.commit_append(spark, txn, transactions.write_table(spark, txn, table, schema), "app@1")
+    monkeypatch.undo()
+    assert version == 1
+    assert spark.read.format("delta").load(path).count() == len(_rows())
+    assert all(_by_the_driver(path, add) for add in _files(path))
+    calls = [command for command in sent if command.startswith("c\n")]
+    searches = [command for command in sent if command.startswith("r\nu\n")]
+    assert len(calls) > 5 and searches == []
