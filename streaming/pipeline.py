@@ -380,9 +380,10 @@ class LakehousePipeline:
         # Not cached: a batch reads it once, into the driver (`_collect`); caching it first cost a backlog
         # batch a Spark job and the JVM a copy of every record. Only a failed batch, which the safety net
         # reads again and probes, caches it.
-        bronze = self._read(batch).select(
-            "topic", "partition", "offset", F.col("timestamp").alias("kafka_timestamp"),
-            F.col("key").cast("string").alias("key"), "value",
+        # Written as SQL: one py4j call, where the same projection built of Columns took 80 (2026-12-06).
+        bronze = self._read(batch).selectExpr(
+            "topic", "`partition`", "`offset`", "`timestamp` AS kafka_timestamp", "CAST(key AS STRING) AS key",
+            "value",
         )
         report = BatchReport(batch_id=batch_id, started_at=started_at)
         unprocessable: DataFrame | None = None

@@ -58,3 +58,15 @@ def test_the_records_judged_are_those_spark_hands_over(spark: SparkSession) -> N
         F.col("key").cast("binary")).collect()]
     assert records_of(collect_batch(bronze)) == expected
     assert {record.kafka_us for record in expected} >= {-1_000, MICROS_9999 + 10 ** 12}
+
+
+def test_records_are_collected_in_bronzes_column_order_whatever_the_frames(spark: SparkSession) -> None:
+    """The job's frame (Kafka's columns in bronze's order) is collected as it is; a frame with its
+    columns in another order, or more of them, is collected as the same columns in bronze's order."""
+    bronze = _bronze(spark)
+    expected = collect_batch(bronze)
+    assert expected.column_names == ["topic", "partition", "offset", "kafka_timestamp", "key", "value"]
+    assert expected.num_rows == 5
+    shuffled = bronze.select("value", F.lit(1).alias("extra"), "key", "kafka_timestamp", "offset", "partition",
+                             "topic")
+    assert collect_batch(shuffled).equals(expected)
