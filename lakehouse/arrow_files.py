@@ -89,23 +89,26 @@ def _checked(metadata_json: str, rows_schema: str) -> tuple[tuple[str, ...], tup
     """(partition columns, leaf columns with statistics) of a table with this `metaData` action, for rows
     whose schema's `simpleString` is `rows_schema`; raises `Unsupported`. The same for every commit of a
     table whose metadata did not change, so it is kept."""
-    metadata = json.loads(metadata_json)["metaData"]
-    settings = {str(key): str(value) for key, value in (metadata.get("configuration") or {}).items()}
+    try:
+        metadata = json.loads(metadata_json)["metaData"]
+        schema_json = str(metadata["schemaString"])
+        settings = {str(key): str(value) for key, value in (metadata.get("configuration") or {}).items()}
+        table_schema = T.StructType.fromJson(json.loads(schema_json))
+        partition_columns = tuple(str(name) for name in metadata.get("partitionColumns") or ())
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:  # another Delta's JSON: Spark writes
+        raise Unsupported(f"the table's metadata is not in the form expected ({type(exc).__name__})") from None
     refused = [key for key in settings if key.startswith(_REFUSED_SETTINGS)
                and not (key == "delta.columnMapping.mode" and settings[key] == "none")]
     if refused:
         raise Unsupported(f"the table sets {', '.join(sorted(refused))}")
-    schema_json = str(metadata["schemaString"])
-    table_schema = T.StructType.fromJson(json.loads(schema_json))
     if table_schema.simpleString() != rows_schema:
         raise Unsupported("the table's schema is not the rows' schema")
     if '"delta.' in schema_json:  # generated or identity columns, invariants: in the fields' metadata
         raise Unsupported("a column carries Delta metadata (generated, identity or invariant)")
     if any(not nullable for nullable in _nullability(table_schema)):
         raise Unsupported("a column is NOT NULL")
-    partition_columns = tuple(str(name) for name in metadata.get("partitionColumns") or ())
     types = {field.name: field.dataType for field in table_schema.fields}
-    if not all(isinstance(types[name], _PARTITION_TYPES) for name in partition_columns):
+    if not all(isinstance(types.get(name), _PARTITION_TYPES) for name in partition_columns):
         raise Unsupported("a partition column is not a string, date, integer or boolean")
     data_fields = [field for field in table_schema.fields if field.name not in partition_columns]
     leaves = list(_leaves(data_fields, ()))

@@ -344,3 +344,15 @@ def test_a_driver_written_append_names_no_jvm_class_by_search(
     calls = [command for command in sent if command.startswith("c\n")]
     searches = [command for command in sent if command.startswith("r\nu\n")]
     assert len(calls) > 5 and searches == []
+
+
+@pytest.mark.parametrize("metadata", [
+    "{}", '{"metaData": null}', '{"metaData": {}}', '{"metaData": {"schemaString": "not json"}}',
+    '{"metaData": {"schemaString": "{\\"type\\": \\"struct\\", \\"fields\\": []}", "configuration": "x"}}',
+    '{"metaData": {"schemaString": "{\\"type\\": \\"struct\\", \\"fields\\": []}", "partitionColumns": ["p"]}}',
+])
+def test_metadata_in_another_form_leaves_the_write_to_spark(metadata: str) -> None:
+    """A `metaData` action this module does not read as Delta 4 writes it (another Delta, a partition
+    column the schema lacks) refuses the driver's write; Spark's writer then takes it."""
+    with pytest.raises(arrow_files.Unsupported):
+        arrow_files._checked(metadata, "struct<>")
