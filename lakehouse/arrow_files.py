@@ -121,6 +121,13 @@ def write_files(spark: SparkSession, txn: Any, table: pa.Table, schema: T.Struct
     """`table` (rows of `schema`, the table's) written as data files of the transaction's table, one per
     partition value, not committed: their `AddFile`s. Raises `Unsupported` (nothing written) for a
     table that needs Spark's writer."""
+    return [action for action, _ in write_described(spark, txn, table, schema)]
+
+
+def write_described(spark: SparkSession, txn: Any, table: pa.Table,
+                    schema: T.StructType) -> list[tuple[Any, dict[str, Any]]]:
+    """`write_files`, each `AddFile` with the fields it was made from (`path`, `partitionValues`, `size`,
+    `stats`...: its `add` action's JSON): what a caller would otherwise ask the JVM for, a call each."""
     if not table.schema.equals(arrow_schema(schema)):
         raise ValueError(f"the rows are not in the Arrow layout of the table's schema: {table.schema}")
     described = layout(spark, txn, schema)
@@ -136,7 +143,7 @@ def write_files(spark: SparkSession, txn: Any, table: pa.Table, schema: T.Struct
                "partitionValues": dict(zip(described.partition_columns, strings, strict=True)),
                "size": size, "modificationTime": int(time.time() * 1000), "dataChange": True,
                "stats": file_statistics(rows, described.indexed)}
-        adds.append(from_json(json.dumps({"add": add})))
+        adds.append((from_json(json.dumps({"add": add})), add))
     return adds
 
 

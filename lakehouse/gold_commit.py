@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -283,12 +283,15 @@ class GoldCommitter:
         DataFrame, by Spark) in the transaction, not committed yet; their add actions go to `actions` and
         come back by path, with each file's partition and window range."""
         added = {}
-        files = (transactions.write_table(self.spark, txn, rows, GOLD_FACTS.schema(), self.partitions)
-                 if isinstance(rows, pa.Table) else transactions.write_files(self.spark, txn, rows))
-        for add in files:
+        files: list[tuple[Any, dict[str, Any] | None]]
+        if isinstance(rows, pa.Table):  # the driver writes them: each file's fields are known without asking
+            files = transactions.write_table_described(self.spark, txn, rows, GOLD_FACTS.schema(), self.partitions)
+        else:
+            files = [(add, None) for add in transactions.write_files(self.spark, txn, rows)]
+        for add, fields in files:
             actions.append(add)
-            partition, first, last = _described(add)
-            added[add.path()] = (add, partition, first, last)
+            path, partition, first, last = _described(add, fields)
+            added[path] = (add, partition, first, last)
         return added
 
     def _rest(self, dropped: list[tuple[str, _File]], covered: Covered) -> DataFrame:
@@ -315,8 +318,8 @@ class GoldCommitter:
         files = snapshot_files(txn.snapshot(), f"partitionValues['window_date'] IN ({listed})")
         result = {}
         for add in files:
-            partition, first, last = _described(add)
-            result[add.path()] = _File(add, partition, None, first, last)
+            path, partition, first, last = _described(add)
+            result[path] = _File(add, partition, None, first, last)
         return result
 
 
@@ -328,15 +331,21 @@ def _check_readable(txn: Any, dropped: list[tuple[str, _File]]) -> None:
         raise _Unsupported("the table maps its column names")
 
 
-def _described(add: Any) -> tuple[Partition, datetime | None, datetime | None]:
-    """An `AddFile`'s partition and the range of its rows' window starts (its statistics)."""
-    values = add.partitionValues()
-    partition = (str(values.apply("gold_table")), date.fromisoformat(str(values.apply("window_date"))))
-    stats = json.loads(add.stats()) if add.stats() else {}
+def _described(add: Any, fields: Mapping[str, Any] | None = None) -> tuple[str, Partition, datetime | None,
+                                                                          datetime | None]:
+    """An `AddFile`'s path, partition and the range of its rows' window starts (its statistics): from the
+    fields it was made from where the driver wrote it (`fields`), else asked of the JVM."""
+    if fields is not None:
+        path, values, stats_text = str(fields["path"]), fields["partitionValues"], fields.get("stats")
+        view, day = str(values["gold_table"]), str(values["window_date"])
+    else:
+        path, java_values, stats_text = str(add.path()), add.partitionValues(), add.stats()
+        view, day = str(java_values.apply("gold_table")), str(java_values.apply("window_date"))
+    stats = json.loads(stats_text) if stats_text else {}
     first = _instant(stats.get("minValues", {}).get("window_start"))
     last = _instant(stats.get("maxValues", {}).get("window_start"))
     # Delta truncates timestamp statistics to milliseconds: widen the range by one
-    return partition, first, last + timedelta(milliseconds=1) if last is not None else None
+    return path, (view, date.fromisoformat(day)), first, last + timedelta(milliseconds=1) if last is not None else None
 
 
 def _instant(text: str | None) -> datetime | None:

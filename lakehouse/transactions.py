@@ -51,14 +51,21 @@ def write_table(spark: SparkSession, txn: Any, table: pa.Table, schema: T.Struct
     """`table` (rows of `schema`) written as data files of the transaction's table, not committed: their
     `AddFile`s. Written by the driver (`lakehouse.arrow_files`), or by Spark, in at most `partitions`
     tasks, where the table needs Spark's writer."""
+    return [action for action, _ in write_table_described(spark, txn, table, schema, partitions)]
+
+
+def write_table_described(spark: SparkSession, txn: Any, table: pa.Table, schema: T.StructType,
+                          partitions: int | None = None) -> list[tuple[Any, dict[str, Any] | None]]:
+    """`write_table`, each `AddFile` with the fields it was made from where the driver wrote it
+    (`arrow_files.write_described`), None where Spark did."""
     try:
-        return arrow_files.write_files(spark, txn, table, schema)
+        return list(arrow_files.write_described(spark, txn, table, schema))
     except arrow_files.Unsupported as exc:
         told = (str(txn.deltaLog().dataPath().toString()), str(exc))
         if told not in _TOLD:
             _TOLD.add(told)
             logger.info("%s: written through Spark (%s)", *told)
-    return write_files(spark, txn, frame_of_arrow(spark, table, schema, partitions))
+    return [(action, None) for action in write_files(spark, txn, frame_of_arrow(spark, table, schema, partitions))]
 
 
 def commit(spark: SparkSession, txn: Any, actions: Sequence[Any], predicate: str,

@@ -14,8 +14,10 @@ from delta.tables import DeltaTable
 from py4j.protocol import Py4JError
 from pyspark.sql import SparkSession
 
+from lakehouse import transactions
 from lakehouse.catalog import CITY_OPERATIONS, GOLD_FACTS, TRAFFIC_CITY
-from lakehouse.gold_commit import GoldCommitter
+from lakehouse.frames import arrow_table
+from lakehouse.gold_commit import GoldCommitter, _described
 from lakehouse.gold_facts import fact_tuples, replace_windows
 from lakehouse.tables import ensure_tables
 
@@ -167,3 +169,23 @@ def test_a_table_with_deletion_vectors_is_written_as_replace_where_does(spark: S
         "the deleted rows stay deleted"
     tags = [row.userMetadata for row in DeltaTable.forPath(spark, GOLD_FACTS.path(fast)).history().collect()]
     assert tags.count(f"gold@{len(moments) - 1}") == 1
+
+
+def test_a_driver_written_files_fields_are_what_the_jvm_holds_for_it(spark: SparkSession, tmp_path: Path) -> None:
+    """The committer reads a new file's path, partition and window range from the fields the driver made
+    its `AddFile` from; asked of the JVM's `AddFile`, they are the same, for files on both sides of a
+    day's roll-over."""
+    root = str(tmp_path)
+    ensure_tables(spark, root, [GOLD_FACTS])
+    rows, _ = _rows(1, START + timedelta(minutes=25))  # the next day's first windows, and the day before's
+    rows += _rows(1, START)[0]
+    txn = transactions.start(spark, GOLD_FACTS.path(root))
+    written = transactions.write_table_described(spark, txn, arrow_table(rows, GOLD_FACTS.schema()),
+                                                 GOLD_FACTS.schema())
+    assert len(written) >= 4 and all(fields is not None for _, fields in written)
+    described = [_described(add, fields) for add, fields in written]
+    assert described == [_described(add) for add, _ in written]
+    days = (START.date(), START.date() + timedelta(days=1))
+    assert {partition for _, partition, _, _ in described} == {
+        (view, day) for view in ("traffic_city", "city_operations") for day in days}
+    assert all(first is not None and last is not None and first < last for _, _, first, last in described)
