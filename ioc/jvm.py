@@ -15,7 +15,6 @@ the name, so these behave exactly like theirs.
 
 from __future__ import annotations
 
-from threading import Lock
 from typing import Any
 
 from py4j import protocol
@@ -23,9 +22,9 @@ from py4j.java_gateway import JavaClass, JavaMember
 from pyspark.sql import SparkSession
 
 # (the gateway client's id, name) -> (that client, the class or method): the client is kept with its
-# entry, so no other client can take its id while the entry is held
+# entry, so no other client can take its id while the entry is held (two threads making the same entry at
+# once make equal objects: no lock)
 _NAMED: dict[tuple[int, str], tuple[Any, Any]] = {}
-_LOCK = Lock()
 
 
 def java_class(spark: SparkSession, name: str) -> Any:
@@ -48,7 +47,6 @@ def _named(spark: SparkSession, name: str, make: Any) -> Any:
     client = jvm._gateway_client
     key = (id(client), name)
     held = _NAMED.get(key)
-    if held is None or held[0] is not client:
-        with _LOCK:
-            held = _NAMED[key] = (client, make(client))
+    if held is None:
+        held = _NAMED[key] = (client, make(client))
     return held[1]

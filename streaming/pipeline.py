@@ -116,6 +116,7 @@ from streaming.silver_frames import (
     bronze_table,
     collect_checked,
     ingested,
+    kafka_columns,
     quarantine_frame,
     quarantine_table,
     silver_frame,
@@ -380,11 +381,7 @@ class LakehousePipeline:
         # Not cached: a batch reads it once, into the driver (`_collect`); caching it first cost a backlog
         # batch a Spark job and the JVM a copy of every record. Only a failed batch, which the safety net
         # reads again and probes, caches it.
-        # Written as SQL: one py4j call, where the same projection built of Columns took 80 (2026-12-06).
-        bronze = self._read(batch).selectExpr(
-            "topic", "`partition`", "`offset`", "`timestamp` AS kafka_timestamp", "CAST(key AS STRING) AS key",
-            "value",
-        )
+        bronze = kafka_columns(self._read(batch))
         report = BatchReport(batch_id=batch_id, started_at=started_at)
         unprocessable: DataFrame | None = None
         infrastructure_failures = data_failures = 0

@@ -29,6 +29,15 @@ from streaming.silver import TopicMap
 from streaming.silver_rows import JudgedBatch
 
 _KAFKA_COLUMNS = ("topic", "partition", "offset", "kafka_timestamp", "key", "value")
+# the same columns out of the Kafka source's, as SQL: one py4j call, where the projection built of
+# Columns took 80 a micro-batch (2026-12-06)
+_FROM_KAFKA = ("topic", "`partition`", "`offset`", "`timestamp` AS kafka_timestamp", "CAST(key AS STRING) AS key",
+               "value")
+
+
+def kafka_columns(kafka: DataFrame) -> DataFrame:
+    """A micro-batch of Spark's Kafka source as bronze's Kafka columns (the key as a string)."""
+    return kafka.selectExpr(*_FROM_KAFKA)
 _VERDICTS_SCHEMA = ("topic string, `partition` int, `offset` long, reason string, detail string, event_id string, "
                     "observed_us long")
 
