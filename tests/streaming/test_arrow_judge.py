@@ -16,6 +16,8 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from contracts.envelope import EventEnvelope
 from feeds.sim import Simulator
 from lakehouse.catalog import EVENT_CONTRACTS
-from streaming.arrow_judge import judge_fast
+from streaming.arrow_judge import _epoch_micros, judge_fast
 from streaming.validation import judge_payload
 from tests.streaming.hostile import (
     EDGE_DAYS,
@@ -138,6 +140,22 @@ def test_date_times_at_every_edge(topic: str) -> None:
     texts = {DATE_TIMES[i] for i in accepted}
     assert "2026-02-28T23:59:59.5+14:00" in texts and "1970-01-01T23:59:59Z" in texts
     assert not any(text.startswith(("0001", "9999", "1969-02-29")) for text in texts)
+
+
+def test_instants_of_arrows_cast_equal_those_read_in_integers() -> None:
+    """Every edge spelling that reads as an instant: Arrow's ISO 8601 cast (taken when every day exists)
+    gives the instants the integer reading gives (taken when one does not, 29 February 1969 among them),
+    and those Python reads."""
+    texts = pa.chunked_array([pa.array(DATE_TIMES, pa.string())])
+    read_in_integers = _epoch_micros(texts)  # a day that does not exist is among them: no cast
+    existing = [text for text, micros in zip(DATE_TIMES, read_in_integers.tolist(), strict=True) if micros == micros]
+    assert "1969-02-29T23:59:59Z" in DATE_TIMES and "1969-02-29T23:59:59Z" not in existing
+    assert len(existing) > 100 and any(text.endswith("+17:59") for text in existing)
+    cast = _epoch_micros(pa.chunked_array([pa.array(existing, pa.string())]))
+    assert cast.tolist() == [micros for micros in read_in_integers.tolist() if micros == micros]
+    python = [(datetime.fromisoformat(text) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+              for text in existing]
+    assert cast.astype(np.int64).tolist() == python
 
 
 def test_null_is_told_from_left_out() -> None:
