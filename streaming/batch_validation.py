@@ -72,17 +72,21 @@ class BatchColumns:
     partitions: np.ndarray
     offsets: np.ndarray
     kafka_us: np.ndarray
-    values: pa.Array
-    keys: pa.Array
+    values: pa.Array | pa.ChunkedArray
+    keys: pa.Array | pa.ChunkedArray
 
     @classmethod
-    def of(cls, table: pa.Table) -> BatchColumns:
+    def of(cls, table: pa.Table, payloads_combined: bool = True) -> BatchColumns:
+        """`payloads_combined`: the payloads and keys in one array each, as a part's checks take them;
+        otherwise in the table's chunks, for the whole batch, whose payloads are only read a record at a
+        time (combining a backlog's 80 MB of them, after its last part was in, cost the batch 0.2-0.3 s)."""
         def column(name: str, kind: pa.DataType) -> pa.Array:
             return table.column(name).cast(kind).combine_chunks()
         # 64-bit offsets: a backlog's payloads may hold more than the 2 GiB a binary array addresses
+        payloads = column if payloads_combined else (lambda name, kind: table.column(name).cast(kind))
         return cls(column("topic", pa.string()).dictionary_encode(), _numbers(column("partition", pa.int64())),
                    _numbers(column("offset", pa.int64())), _numbers(column("kafka_timestamp", pa.int64())),
-                   column("value", pa.large_binary()), column("key", pa.large_binary()))
+                   payloads("value", pa.large_binary()), payloads("key", pa.large_binary()))
 
     def record(self, index: int) -> Record:
         return Record(self.topics[index].as_py(), int(self.partitions[index]), int(self.offsets[index]),
@@ -100,14 +104,13 @@ def _numbers(values: pa.Array) -> np.ndarray:
 
 class ValidTopic(NamedTuple):
     """A topic's contract-valid records of the batch: where each is in the batch, and their Kafka
-    coordinates, event ids, observation times and silver's values."""
+    coordinates, observation times and silver's values (their event ids among them)."""
 
     indices: np.ndarray  # positions in the batch
     topics: pa.Array  # their Kafka topics
     partitions: np.ndarray
     offsets: np.ndarray
     kafka_us: np.ndarray
-    event_ids: list[str]
     observed_us: np.ndarray
     values: pa.Table  # `values_schema` of the contract
 
@@ -135,12 +138,12 @@ PART_ROWS = 4_000
 
 
 class _Checked(NamedTuple):
-    """One part's results, positions within the part: (positions, event ids, observed_at, values) by
-    base topic, and the invalid records' (position, verdict)."""
+    """One part's results, positions within the part: (positions, observed_at, values) by base topic,
+    and the invalid records' (position, verdict)."""
 
     first: int  # the arrival number of its first piece
     sizes: list[int]  # the rows of each piece, in arrival order
-    valid: dict[str, tuple[np.ndarray, list[str], np.ndarray, pa.Table]]
+    valid: dict[str, tuple[np.ndarray, np.ndarray, pa.Table]]
     invalid: list[tuple[int, Verdict]]
 
 
@@ -179,8 +182,8 @@ class BatchValidation:
         for arrival in collected.order:
             start[arrival] = running
             running += sizes[arrival]
-        columns = BatchColumns.of(collected.table)
-        found: dict[str, list[tuple[np.ndarray, list[str], np.ndarray, pa.Table]]] = defaultdict(list)
+        columns = BatchColumns.of(collected.table, payloads_combined=False)
+        found: dict[str, list[tuple[np.ndarray, np.ndarray, pa.Table]]] = defaultdict(list)
         invalid: list[tuple[int, Verdict]] = []
         for part in self._checked:
             within = np.cumsum([0, *part.sizes[:-1]])  # where each piece starts in the part
@@ -190,8 +193,8 @@ class BatchValidation:
                 placed_at: np.ndarray = start[part.first + piece] + (positions - within[piece])
                 return placed_at
 
-            for topic, (positions, event_ids, observed, values) in part.valid.items():
-                found[topic].append((placed(positions), event_ids, observed, values))
+            for topic, (positions, observed, values) in part.valid.items():
+                found[topic].append((placed(positions), observed, values))
             if part.invalid:
                 at = placed(np.asarray([position for position, _ in part.invalid], dtype=np.int64))
                 invalid += zip(at.tolist(), (verdict for _, verdict in part.invalid), strict=True)
@@ -228,12 +231,12 @@ def validate_whole(table: pa.Table, base_of: Mapping[str, str], arrow_from: int 
 
 
 def _validated(base_topic: str, at: np.ndarray, columns: BatchColumns, invalid: list[tuple[int, Verdict]],
-               arrow_from: int) -> tuple[np.ndarray, list[str], np.ndarray, pa.Table]:
-    """A topic's contract-valid records among those `at`: their positions, event ids, observation times
-    and values; those Arrow's checks accept (`arrow_from` payloads or more), then those pydantic accepts
-    among the rest (the others go to `invalid` with their verdicts)."""
+               arrow_from: int) -> tuple[np.ndarray, np.ndarray, pa.Table]:
+    """A topic's contract-valid records among those `at`: their positions, observation times and values;
+    those Arrow's checks accept (`arrow_from` payloads or more), then those pydantic accepts among the rest
+    (the others go to `invalid` with their verdicts)."""
     contract = EVENT_CONTRACTS[base_topic]
-    fast = judge_fast(contract, columns.values.take(pa.array(at)) if len(at) >= arrow_from else [])
+    fast = judge_fast(contract, _payloads_at(columns.values, at) if len(at) >= arrow_from else [])
     left = np.ones(len(at), dtype=bool)
     left[fast.positions] = False
     slow_indices: list[int] = []
@@ -249,16 +252,21 @@ def _validated(base_topic: str, at: np.ndarray, columns: BatchColumns, invalid: 
             slow_values.append(row)
     chosen = np.concatenate([at[fast.positions], np.asarray(slow_indices, dtype=np.int64)])
     table = pa.concat_tables([fast.values, pa.Table.from_pylist(slow_values, schema=values_schema(contract))])
-    return (chosen, table.column("event_id").to_pylist(),
-            np.concatenate([fast.observed_us, np.asarray(slow_observed, dtype=np.int64)]), table)
+    return chosen, np.concatenate([fast.observed_us, np.asarray(slow_observed, dtype=np.int64)]), table
 
 
-def _valid_topic(parts: Sequence[tuple[np.ndarray, list[str], np.ndarray, pa.Table]],
-                 columns: BatchColumns) -> ValidTopic:
+def _payloads_at(values: pa.Array, at: np.ndarray) -> pa.Array:
+    """The payloads at the (ascending) positions `at`: a slice when they run unbroken (a part of one
+    topic, as a backlog's come), with no copy."""
+    if len(at) and int(at[-1]) - int(at[0]) == len(at) - 1:
+        return values.slice(int(at[0]), len(at))
+    return values.take(pa.array(at))
+
+
+def _valid_topic(parts: Sequence[tuple[np.ndarray, np.ndarray, pa.Table]], columns: BatchColumns) -> ValidTopic:
     """A topic's valid records of every part, placed in the batch (`columns`)."""
-    chosen = np.concatenate([positions for positions, _, _, _ in parts])
-    event_ids = parts[0][1] if len(parts) == 1 else [event_id for _, ids, _, _ in parts for event_id in ids]
-    values = parts[0][3] if len(parts) == 1 else pa.concat_tables([table for _, _, _, table in parts])
+    chosen = np.concatenate([positions for positions, _, _ in parts])
+    values = parts[0][2] if len(parts) == 1 else pa.concat_tables([table for _, _, table in parts])
     return ValidTopic(chosen, columns.topics.take(pa.array(chosen)), columns.partitions[chosen],
-                      columns.offsets[chosen], columns.kafka_us[chosen], event_ids,
-                      np.concatenate([observed for _, _, observed, _ in parts]), values)
+                      columns.offsets[chosen], columns.kafka_us[chosen],
+                      np.concatenate([observed for _, observed, _ in parts]), values)

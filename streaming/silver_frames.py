@@ -89,9 +89,10 @@ def bronze_table(collected: pa.Table, ingested_at: datetime, batch_id: int) -> p
     (`ingested_at` and its day) and in which batch."""
     layout = arrow_schema(BRONZE_EVENTS.schema())
     count = collected.num_rows
-    added = {"ingested_at": arrow_array([ingested_at] * count, layout.field("ingested_at").type),
-             "ingest_date": pa.array([ingested_at.date()] * count, pa.date32()),
-             "batch_id": pa.array([batch_id] * count, pa.int64())}
+    # one value repeated, filled in Arrow: a backlog's 200,000 datetimes as a Python list cost 0.1 s
+    added = {"ingested_at": pa.repeat(pa.scalar(ingested_at, layout.field("ingested_at").type), count),
+             "ingest_date": pa.repeat(pa.scalar(ingested_at.date(), pa.date32()), count),
+             "batch_id": pa.repeat(pa.scalar(batch_id, pa.int64()), count)}
     columns = [added[field.name] if field.name in added else collected.column(field.name).cast(field.type)
                for field in layout]
     return pa.Table.from_arrays(columns, schema=layout)
@@ -133,7 +134,7 @@ def silver_table_of_views(views: dict[str, pa.Table]) -> pa.Table:
     def column_of(view: pa.Table, topic: str) -> Callable[[pa.Field], pa.Array]:
         def column(field: pa.Field) -> pa.Array:
             if field.name == "base_topic":  # the view's rows are all of its topic
-                return pa.array([topic] * view.num_rows, field.type)
+                return pa.repeat(pa.scalar(topic, field.type), view.num_rows)
             return view.column(field.name).combine_chunks().cast(field.type)
         return column
 
