@@ -27,6 +27,7 @@ import yaml
 
 from ioc.kafka.topics import TopicSpec, catalogue
 from ioc.settings import Settings, load_settings
+from ioc.spark import ARROW_JAVA_OPTIONS
 from k8s.tools.driver_memory import required_overhead_mb
 from k8s.tools.params import DeployParams, load_params
 
@@ -157,8 +158,11 @@ def _spark_common(params: DeployParams, settings: Settings, size: Any, app_label
             "fs.s3a.aws.credentials.provider":
                 "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider",
         },
+        # the JVMs' options are fixed when the operator starts them: what `ioc.spark` would set too late
         "sparkConf": {"spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
-                      "spark.kubernetes.executor.deleteOnTermination": "true"},
+                      "spark.kubernetes.executor.deleteOnTermination": "true",
+                      "spark.driver.extraJavaOptions": ARROW_JAVA_OPTIONS,
+                      "spark.executor.extraJavaOptions": ARROW_JAVA_OPTIONS},
         "driver": {**pod, "cores": size.driver.cores, "memory": size.driver.memory,
                    "serviceAccount": SPARK_SERVICE_ACCOUNT},
         "executor": {**pod, "cores": size.executor.cores, "memory": size.executor.memory,
