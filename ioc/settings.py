@@ -125,6 +125,11 @@ class StreamingSettings(StrictModel):
         5, ge=0, le=10_000,
         description="Longest the broker holds a fetch waiting for data. Kafka's 500 ms default is paid by the "
         "last fetch of every partition, every micro-batch: about 13 s a batch over 27 partitions.")
+    arrow_memory_retain_ms: int = Field(
+        10_000, ge=0, le=600_000,
+        description="How long Arrow memory the driver freed is kept for the next micro-batch before it goes back "
+        "to the OS (jemalloc's decay, `ioc.arrow_memory`); 0 keeps pyarrow's default pool, which hands it back "
+        "within milliseconds: a backlog batch then touches its memory anew, page by page.")
     late_allowance_minutes: float = Field(
         120.0, gt=0, le=7 * 24 * 60,
         description="Events further behind their topic's newest accepted observed_at are quarantined as late.",

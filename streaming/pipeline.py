@@ -61,6 +61,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from contracts.quality import UNPROCESSABLE
 from contracts.topics import EVENT_CONTRACTS
+from ioc.arrow_memory import retain_freed_memory
 from ioc.processes import resident_mb
 from ioc.settings import Settings
 from ioc.spark import background_jobs
@@ -230,6 +231,7 @@ class LakehousePipeline:
         commit fail, or hang as in a crash)."""
         self.spark = spark
         self.settings = settings
+        retain_freed_memory(settings.streaming.arrow_memory_retain_ms)
         self.root = settings.lakehouse.root
         self.query_name = settings.streaming.query_name
         self.topics = TopicMap(settings.streaming.topic_prefix, settings.streaming.topic_suffix)
