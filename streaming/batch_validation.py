@@ -80,13 +80,14 @@ class BatchColumns:
         """`payloads_combined`: the payloads and keys in one array each, as a part's checks take them;
         otherwise in the table's chunks, for the whole batch, whose payloads are only read a record at a
         time (combining a backlog's 80 MB of them, after its last part was in, cost the batch 0.2-0.3 s)."""
-        def column(name: str, kind: pa.DataType) -> pa.Array:
-            return table.column(name).cast(kind).combine_chunks()
+        def column(name: str, kind: pa.DataType, combined: bool = True) -> pa.Array | pa.ChunkedArray:
+            chunks = table.column(name).cast(kind)
+            return chunks.combine_chunks() if combined else chunks
         # 64-bit offsets: a backlog's payloads may hold more than the 2 GiB a binary array addresses
-        payloads = column if payloads_combined else (lambda name, kind: table.column(name).cast(kind))
         return cls(column("topic", pa.string()).dictionary_encode(), _numbers(column("partition", pa.int64())),
                    _numbers(column("offset", pa.int64())), _numbers(column("kafka_timestamp", pa.int64())),
-                   payloads("value", pa.large_binary()), payloads("key", pa.large_binary()))
+                   column("value", pa.large_binary(), payloads_combined),
+                   column("key", pa.large_binary(), payloads_combined))
 
     def record(self, index: int) -> Record:
         return Record(self.topics[index].as_py(), int(self.partitions[index]), int(self.offsets[index]),
