@@ -33,30 +33,30 @@ _KAFKA_COLUMNS = ("topic", "partition", "offset", "kafka_timestamp", "key", "val
 # Columns took 80 a micro-batch (2026-12-06)
 _FROM_KAFKA = ("topic", "`partition`", "`offset`", "`timestamp` AS kafka_timestamp", "CAST(key AS STRING) AS key",
                "value")
+_VERDICTS_SCHEMA = ("topic string, `partition` int, `offset` long, reason string, detail string, event_id string, "
+                    "observed_us long")
 
 
 def kafka_columns(kafka: DataFrame) -> DataFrame:
     """A micro-batch of Spark's Kafka source as bronze's Kafka columns (the key as a string)."""
     return kafka.selectExpr(*_FROM_KAFKA)
-_VERDICTS_SCHEMA = ("topic string, `partition` int, `offset` long, reason string, detail string, event_id string, "
-                    "observed_us long")
 
 
 def collect_batch(bronze: DataFrame) -> pa.Table:
     """The batch's records on the driver, with bronze's Kafka columns as bronze holds them: one Spark job,
     through Arrow."""
-    return collect_arrow(_kafka_columns(bronze), _ignored).table
+    return collect_arrow(_bronze_kafka_columns(bronze), _ignored).table
 
 
 def collect_checked(bronze: DataFrame, base_of: Mapping[str, str]) -> ValidatedBatch:
     """`collect_batch`, with the records checked against their contracts while the rest arrive
     (`streaming.batch_validation`). `base_of`: consumed topic -> catalogue topic."""
     validation = BatchValidation(base_of)
-    collected = collect_arrow(_kafka_columns(bronze), validation.add)
+    collected = collect_arrow(_bronze_kafka_columns(bronze), validation.add)
     return validation.finish(collected)
 
 
-def _kafka_columns(bronze: DataFrame) -> DataFrame:
+def _bronze_kafka_columns(bronze: DataFrame) -> DataFrame:
     """`bronze`'s Kafka columns in bronze's order; the frame itself where it holds just those (the job's
     own: a projection by name costs py4j a call or more a column, each micro-batch)."""
     return bronze if tuple(bronze.columns) == _KAFKA_COLUMNS else bronze.select(*_KAFKA_COLUMNS)

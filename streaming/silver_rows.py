@@ -308,11 +308,11 @@ def _settle(topic: str, valid: ValidTopic, timed: _Timed, columns: BatchColumns,
         judged.views[topic] = _view(valid, accepted, behind_of[accepted], rules)
 
 
-def _moments_of(event_ids: pa.Array, *held: Mapping[str, int]) -> np.ndarray:
-    """For each id, the newest observed_at (epoch microseconds) any of `held` gives it; `_NO_MOMENT`
+def _moments_of(event_ids: pa.Array, *lookups: Mapping[str, int]) -> np.ndarray:
+    """For each id, the newest observed_at (epoch microseconds) any of `lookups` gives it; `_NO_MOMENT`
     where none does. Nothing held (a new lakehouse, a backlog's first batch): no id is made a Python
     string."""
-    held = tuple(moments for moments in held if moments)
+    held = [moments for moments in lookups if moments]
     newest = np.full(len(event_ids), _NO_MOMENT, dtype=np.int64)
     if not held:
         return newest
