@@ -31,7 +31,7 @@ from streaming.gold.measures import (
     Measure,
     Part,
     Sum,
-    micros_sum_decimal,
+    micros_sums_decimal,
 )
 from streaming.gold.rollup import Rollup
 from streaming.gold.windows import window_floor_seconds
@@ -43,6 +43,8 @@ FOLD_COLUMNS_FROM = 150
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HALF_BITS = 32  # an int64 split in halves: a group's sum of either half stays inside int64 up to 2^31 rows
 _LOW_MASK = (1 << _HALF_BITS) - 1
+# bounds on a group's sums of high and of low halves within which high * 2^32 + low stays inside int64
+_IN_INT64_HIGH, _IN_INT64_LOW = 1 << 30, 1 << 62
 _Key = tuple[datetime, tuple[Any, ...]]
 
 
@@ -115,44 +117,40 @@ def fold_table(rollup: Rollup, table: pa.Table) -> dict[_Key, Part]:
     grouped = grouped.sort_by("_row_min")  # the order of each group's first row, as `fold` builds them
     columns = {name: grouped.column(name) for name in grouped.column_names}
     part_names = [name for measure in rollup.measures for name in measure.names]
-    values = [reader(columns, table) for reader in readers]
+    fields = [values for reader in readers for values in reader(columns, table)]
     starts: dict[int, datetime] = {}
     windows = [starts.get(s) or starts.setdefault(s, _EPOCH + timedelta(seconds=s))
                for s in columns["_window"].to_pylist()]
-    key_values = list(zip(*(columns[f"_key{at}"].to_pylist() for at in range(len(keys))), strict=True))
-    folded: dict[_Key, Part] = {}
-    for window, key, *measured in zip(windows, key_values, *values, strict=True):
-        folded[(window, key)] = dict(zip(part_names, [v for fields in measured for v in fields], strict=True))
-    return folded
+    key_values = zip(*(columns[f"_key{at}"].to_pylist() for at in range(len(keys))), strict=True)
+    parts = [dict(zip(part_names, values, strict=True)) for values in zip(*fields, strict=True)]
+    return dict(zip(zip(windows, key_values, strict=True), parts, strict=True))
 
 
-# reads a measure's partial fields per group (in group order) from the aggregated columns and the table
-_Reader = Callable[[dict[str, pa.ChunkedArray], pa.Table], list[tuple[Any, ...]]]
+# reads a measure's partial fields from the aggregated columns and the table: one list per field, of its
+# value in every group (in group order)
+_Reader = Callable[[dict[str, pa.ChunkedArray], pa.Table], list[list[Any]]]
 
 
 def _fold_measure(measure: Measure, name: str, table: pa.Table, inputs: dict[str, Any],
                   aggregates: list[tuple[str, str]]) -> _Reader:
     """Add what `measure` aggregates to `inputs` and `aggregates`; return how its fields are read back."""
     if type(measure) is Count:
-        return lambda columns, _: [(n,) for n in columns["_row_count"].to_pylist()]
+        return lambda columns, _: [columns["_row_count"].to_pylist()]
     if type(measure) is First:
         expr = measure.expr
-        return lambda columns, source: [(v,) for v in source.column(expr).take(columns["_row_min"]).to_pylist()]
+        return lambda columns, source: [source.column(expr).take(columns["_row_min"]).to_pylist()]
     if type(measure) is Sum:
         values, present = _numbers(table.column(measure.expr))
         total = _split_sum(values, present, f"{name}_s", inputs, aggregates)
-        return lambda columns, _: [(t,) for t in total(columns)]
+        return lambda columns, _: [total(columns)]
     if type(measure) is ExactMean:
         values, present = _numbers(table.column(measure.expr))
         terms, exists = term_micros_array(values)
         total = _split_sum(terms, present & exists, f"{name}_s", inputs, aggregates)
         inputs[f"{name}_n"] = pa.array(np.zeros(len(present), dtype=np.int8), mask=~present)
         aggregates.append((f"{name}_n", "count"))  # the values present, NaN and those without a term included
-
-        def mean(columns: dict[str, pa.ChunkedArray], _: pa.Table) -> list[tuple[Any, ...]]:
-            return [(None if t is None else micros_sum_decimal(t, TERM_SUM_DIGITS), int(n))
-                    for t, n in zip(total(columns), columns[f"{name}_n_count"].to_pylist(), strict=True)]
-        return mean
+        return lambda columns, _: [micros_sums_decimal(total(columns), TERM_SUM_DIGITS),
+                                   columns[f"{name}_n_count"].to_pylist()]
     if type(measure) is ExactWeightedMean:
         values, values_present = _numbers(table.column(measure.values))
         weights, weights_present = _numbers(table.column(measure.weights))
@@ -163,11 +161,8 @@ def _fold_measure(measure: Measure, name: str, table: pa.Table, inputs: dict[str
         weight_terms, weights_exist = term_micros_array(weights)
         weighted = _split_sum(product_terms, pair & products_exist, f"{name}_vw", inputs, aggregates)
         counted = _split_sum(weight_terms, pair & weights_exist, f"{name}_w", inputs, aggregates)
-
-        def weighted_mean(columns: dict[str, pa.ChunkedArray], _: pa.Table) -> list[tuple[Any, ...]]:
-            return [tuple(None if t is None else micros_sum_decimal(t, TERM_SUM_DIGITS) for t in pair_)
-                    for pair_ in zip(weighted(columns), counted(columns), strict=True)]
-        return weighted_mean
+        return lambda columns, _: [micros_sums_decimal(weighted(columns), TERM_SUM_DIGITS),
+                                   micros_sums_decimal(counted(columns), TERM_SUM_DIGITS)]
     raise ValueError(f"{type(measure).__name__} is not folded from columns")
 
 
@@ -190,8 +185,18 @@ def _split_sum(values: np.ndarray, counted: np.ndarray, name: str, inputs: dict[
     aggregates.extend([(high, "sum"), (low, "sum"), (low, "count")])
 
     def read(columns: dict[str, pa.ChunkedArray]) -> list[int | None]:
-        return [None if not n else (h << _HALF_BITS) + lo for h, lo, n in zip(
-            columns[f"{high}_sum"].to_pylist(), columns[f"{low}_sum"].to_pylist(), columns[f"{low}_count"].to_pylist(),
-            strict=True)]
+        highs, lows = _filled(columns[f"{high}_sum"]), _filled(columns[f"{low}_sum"])
+        counted_groups = _filled(columns[f"{low}_count"]) > 0
+        if (highs.min(initial=0) > -_IN_INT64_HIGH and highs.max(initial=0) < _IN_INT64_HIGH
+                and lows.max(initial=0) < _IN_INT64_LOW):  # every whole sum fits int64: added as arrays
+            totals = ((highs << _HALF_BITS) + lows).tolist()
+        else:
+            totals = [(h << _HALF_BITS) + lo for h, lo in zip(highs.tolist(), lows.tolist(), strict=True)]
+        return [t if n else None for t, n in zip(totals, counted_groups.tolist(), strict=True)]
     return read
+
+
+def _filled(column: pa.ChunkedArray) -> np.ndarray:
+    """An aggregated int64 column as a numpy array, a group's null (nothing summed) as 0."""
+    return np.asarray(pc.fill_null(column, 0).combine_chunks().to_numpy(), dtype=np.int64)
 

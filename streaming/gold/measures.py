@@ -170,6 +170,13 @@ def micros_sum_decimal(total: int, digits: int) -> Decimal | None:
     return Decimal(total).scaleb(-TERM_TYPE.scale, context=_EXACT)
 
 
+def micros_sums_decimal(totals: Iterable[int | None], digits: int) -> list[Decimal | None]:
+    """`micros_sum_decimal` of each total (None stays None): a backlog's fold makes a few hundred thousand."""
+    limit, scale, exact, decimal = _POWERS_OF_TEN_MICROS[digits], -TERM_TYPE.scale, _EXACT, Decimal
+    return [None if total is None or not -limit < total < limit else decimal(total).scaleb(scale, exact)
+            for total in totals]
+
+
 def _to_double(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 

@@ -119,6 +119,22 @@ def test_sums_past_int64_stay_exact() -> None:
     _assert_folds_alike(traffic.SEGMENTS, table)
 
 
+
+@pytest.mark.parametrize("edge", [2**61, 2**62 - 2**33, 2**62 - 1, 2**62, 2**62 + 2**32, 2**63 - 1, 2**63])
+def test_sums_at_either_side_of_int64_stay_exact(edge: int) -> None:
+    """Whole sums are added as arrays while every group's fits int64, as Python ints past that: groups
+    summing to just below, at and past the bounds, of either sign, in one table."""
+    rng = random.Random(5)
+    groups = {"up": [edge // 2, edge - edge // 2], "down": [-(edge // 2), -(edge - edge // 2)],
+              "mixed": [edge // 2, -(edge // 4), 7], "small": [3, 4]}
+    rows = [{**_traffic(rng, START, serial), "source_id": source, "direction": "north", "volume": volume}
+            for serial, (source, volume) in enumerate((s, v) for s, vs in groups.items() for v in vs)]
+    table = pa.Table.from_pylist(rows, schema=TRAFFIC_SCHEMA)
+    sums = {key[0]: part["volume__s"] for (_, key), part in fold_table(traffic.SEGMENTS, table).items()}
+    assert sums == {source: sum(volumes) for source, volumes in groups.items()}
+    _assert_folds_alike(traffic.SEGMENTS, table)
+
+
 @st.composite
 def _tables(draw: st.DrawFn) -> pa.Table:
     numbers = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True),
