@@ -12,6 +12,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
+from ioc.collector_pause import collector_paused
+
 
 def union_all(frames: Iterable[DataFrame]) -> DataFrame:
     """The rows of every frame, columns matched by name; there must be at least one frame."""
@@ -40,8 +42,9 @@ def arrow_table(rows: Sequence[tuple[Any, ...]], schema: T.StructType) -> pa.Tab
     """Driver-side rows (tuples in `schema`'s column order, structs as tuples) as an Arrow table of
     `schema`'s layout, built column by column."""
     layout = arrow_schema(schema)
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in layout]
-    arrays = [arrow_array(list(values), field.type) for values, field in zip(columns, layout, strict=True)]
+    with collector_paused():  # a value at a time: the collector would scan what it makes, in vain
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in layout]
+        arrays = [arrow_array(list(values), field.type) for values, field in zip(columns, layout, strict=True)]
     return pa.Table.from_arrays(arrays, schema=layout)
 
 

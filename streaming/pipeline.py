@@ -62,6 +62,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 from contracts.quality import UNPROCESSABLE
 from contracts.topics import EVENT_CONTRACTS
 from ioc.arrow_memory import retain_freed_memory
+from ioc.collector_pause import collector_paused
 from ioc.processes import resident_mb
 from ioc.settings import Settings
 from ioc.spark import background_jobs
@@ -101,7 +102,6 @@ from lakehouse.writes import already_committed, append_once, append_table_once, 
 from streaming import alerts as alerting
 from streaming import held_state, safety
 from streaming.batch_validation import Record, ValidatedBatch, Verdict
-from streaming.collector_pause import collector_paused
 from streaming.fusion_rows import city_operations_rows
 from streaming.gold import environment, security, tourism, traffic, vision
 from streaming.gold.columnar import folds_from_columns
@@ -555,7 +555,7 @@ class LakehousePipeline:
         with phase(report, "fusion"):
             recent.result()
             built[CITY_OPERATIONS.qualified_name] = self._fusion(windows, rows, now, built)
-        with phase(report, "gold_rows"):
+        with phase(report, "gold_rows"), collector_paused():
             self._submit_gold(built, alert_rows, batch_id, report)
         report.gold_tables = sorted(name for name, view_rows in built.items() if view_rows)
         self.live.keep_finished(_fusion_reads_after(last, self.rule_state.allowance))

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from streaming.collector_pause import collector_paused
+from ioc.collector_pause import collector_paused
 
 
 def test_off_inside_and_restored_after_even_on_error() -> None:

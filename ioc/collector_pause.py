@@ -7,6 +7,10 @@ holds (gold's partials for two days, fusion's recent silver rows, the time rules
 freed by reference counting as soon as it is dropped; the few cycles they leave (none is known) wait
 for the next collection after the pause. The pause lasts one phase of one batch, so memory cannot
 grow without bound behind it.
+
+Here, below the lakehouse, so that its bulk conversions of driver rows into Arrow
+(`lakehouse.frames.arrow_table`) pause it too: the gold commit of that backlog's 60,000 rows built
+its table in 0.39-0.56 s with the collector on, 0.18-0.19 s with it off (2026-12-07).
 """
 
 from __future__ import annotations
