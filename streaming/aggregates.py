@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from pyspark.sql import Column
@@ -130,21 +130,35 @@ def _finite_micros(value: float | int) -> int | None:
     return None if term is None else int(term.scaleb(TERM_TYPE.scale))
 
 
+class TermMicros(dict[Any, int | None]):
+    """`term_micros` of numbers, remembered: a dict hit is a fraction of a function call, and feeds repeat
+    their readings (a speed, a level, a count). Values that compare equal (1 and 1.0, 0.0 and -0.0) share
+    an entry, and have the same term; NaN, never equal to itself, is computed each time (None)."""
+
+    _LIMIT = 1 << 16
+
+    def __missing__(self, value: Any) -> int | None:
+        micros = term_micros(value)
+        if value == value:  # not NaN: NaN would never be found again
+            if len(self) >= self._LIMIT:
+                self.clear()
+            self[value] = micros
+        return micros
+
+
+TERMS = TermMicros()  # shared by every fold and rollup of the process
+
+
 def _exact_sum(values: Iterable[float | int | None]) -> tuple[float | None, int]:
     """(`exact_sum` of `values`, how many of them are not None). The terms are summed as integers in
-    millionths (`term_micros`): the same exact sum as their Decimals', and an integer's true division is
-    correctly rounded, as a Decimal's conversion to a double is."""
-    total, terms, count = 0, 0, 0
-    for value in values:
-        if value is not None:
-            count += 1
-            micros = term_micros(value)
-            if micros is not None:
-                total += micros
-                terms += 1
+    millionths (`term_micros`, remembered: `TERMS`): the same exact sum as their Decimals', and an integer's
+    true division is correctly rounded, as a Decimal's conversion to a double is."""
+    present = [value for value in values if value is not None]
+    terms = [micros for micros in map(TERMS.__getitem__, present) if micros is not None]
     if not terms:
-        return None, count
-    return (None if abs(total) >= _SUM_LIMIT_MICROS else total / _MICROS_PER_UNIT), count
+        return None, len(present)
+    total = sum(terms)
+    return (None if abs(total) >= _SUM_LIMIT_MICROS else total / _MICROS_PER_UNIT), len(present)
 
 
 def _try_divide(numerator: float | None, denominator: float | None) -> float | None:

@@ -30,7 +30,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType
 
-from streaming.aggregates import TERM_TYPE, term_micros
+from streaming.aggregates import TERM_TYPE, TERMS, term_micros
 from streaming.standards.rounding import sql_order
 
 # partial decimal sums at the widest precision: a partial and a merge of partials share one type
@@ -107,25 +107,6 @@ def _values(expr: Expr, rows: Sequence[Row]) -> list[Any]:
         values = [row.get(expr) for row in rows]
         return [v if type(v) in _UNCHANGED else _plain(v) for v in values]
     return [evaluate(expr, row) for row in rows]
-
-
-class _TermMicros(dict[Any, int | None]):
-    """`term_micros` of numbers, remembered: a dict hit is a fraction of a function call, and feeds repeat
-    their readings (a speed, a level, a count). Values that compare equal (1 and 1.0, 0.0 and -0.0) share
-    an entry, and have the same term; NaN, never equal to itself, is computed each time (None)."""
-
-    _LIMIT = 1 << 16
-
-    def __missing__(self, value: Any) -> int | None:
-        micros = term_micros(value)
-        if value == value:  # not NaN: NaN would never be found again
-            if len(self) >= self._LIMIT:
-                self.clear()
-            self[value] = micros
-        return micros
-
-
-_TERMS = _TermMicros()
 
 
 def _order_key(value: Any) -> tuple[Any, ...]:
@@ -378,7 +359,7 @@ class ExactMean(Measure):
 
     def fold_values(self, rows: Sequence[Row]) -> tuple[Any, ...]:
         values = _present_values(self.expr, rows)
-        return _micros_sum([_TERMS[v] for v in values], TERM_SUM_DIGITS), len(values)
+        return _micros_sum([TERMS[v] for v in values], TERM_SUM_DIGITS), len(values)
 
     def combine(self, parts: Sequence[Part]) -> Part:
         total, count = self.names
@@ -419,7 +400,7 @@ class ExactWeightedMean(Measure):
         pairs = [(v, w) for v, w in zip(_values(self.values, rows), _values(self.weights, rows), strict=True)
                  if v is not None and w is not None]
         products = [term_micros(float(v) * w) for v, w in pairs]
-        counted = [_TERMS[w] for _, w in pairs]
+        counted = [TERMS[w] for _, w in pairs]
         return _micros_sum(products, TERM_SUM_DIGITS), _micros_sum(counted, TERM_SUM_DIGITS)
 
     def combine(self, parts: Sequence[Part]) -> Part:

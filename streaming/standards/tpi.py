@@ -128,6 +128,8 @@ def weighted_tpi_of(indices: Sequence[float | None], vehicle_km: Sequence[float 
 
     A null or negative vehicle-km weighs 0 (`F.greatest` skips nulls); with no weight counted, the plain mean.
     """
-    weights = [sql_greatest(v, 0.0) for v in vehicle_km]
+    # `sql_greatest(v, 0.0)` of each, written out (a backlog's city rows weigh hundreds of thousands): None
+    # and negatives weigh 0.0; NaN is above every number; of equals (0.0 and -0.0) the first, v, is kept
+    weights = [0.0 if v is None else v if v != v or v >= 0.0 else 0.0 for v in vehicle_km]
     weighted = exact_weighted_mean_of(indices, weights)
     return round_half_up(weighted if weighted is not None else exact_mean_of(indices), 2)

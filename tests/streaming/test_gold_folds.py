@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from streaming.aggregates import term_micros
+from streaming.aggregates import TermMicros, term_micros
 from streaming.gold import environment, tourism, traffic
-from streaming.gold.measures import _json, _TermMicros, encode_state
+from streaming.gold.measures import _json, encode_state
 from streaming.gold.rollup import Rollup
 from tests.streaming.test_rollup import _traffic
 
@@ -52,7 +52,7 @@ def test_every_view_with_key_sources_reads_the_column_its_spark_form_renames() -
 
 
 def test_remembered_terms_are_term_micros_for_every_kind_of_number() -> None:
-    terms = _TermMicros()
+    terms = TermMicros()
     values = [0.0, -0.0, 1, 1.0, True, 0.0000005, -0.0000005, 44.905, 1e12, 1e12 - 1e-6, 999999999999.9999995,
               -1e300, float("inf"), float("-inf"), 2**70, -(2**40), 5e-324]
     for _ in range(2):  # computed, then remembered
@@ -64,10 +64,10 @@ def test_remembered_terms_are_term_micros_for_every_kind_of_number() -> None:
 
 
 def test_remembered_terms_stay_bounded() -> None:
-    terms = _TermMicros()
-    for serial in range(_TermMicros._LIMIT + 10):
+    terms = TermMicros()
+    for serial in range(TermMicros._LIMIT + 10):
         assert terms[serial / 7] == term_micros(serial / 7)
-    assert len(terms) <= _TermMicros._LIMIT
+    assert len(terms) <= TermMicros._LIMIT
 
 
 def test_a_partials_json_is_the_generic_encoders_for_every_leaf() -> None:
