@@ -202,7 +202,7 @@ class LiveGold:
 
     def _finish(self, rollup: Rollup, grain: str, start: datetime, updated_at: datetime) -> list[dict[str, Any]]:
         window = self._parts[rollup.contract.name][grain].get(start, {})
-        rows = [rollup.figures(grain, start, key, part, updated_at) for key, part in window.items()]
+        rows = rollup.window_figures(grain, start, window, updated_at)
         self._finished[(rollup.contract.name, grain, start)] = rows
         return rows
 

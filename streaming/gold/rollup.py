@@ -121,20 +121,29 @@ class Rollup:
             merged.update(measure.combine(parts))
         return merged
 
-    def figures(self, grain: str, start: datetime, key: tuple[Any, ...], part: Part,
-                updated_at: datetime) -> dict[str, Any]:
-        """The view's row (contract columns and `state`) of one key and window, from its partial."""
-        row: dict[str, Any] = {"grain": grain, "window_start": start, **dict(zip(self.keys, key, strict=True))}
-        for measure in self.measures:
-            row[measure.name] = measure.result(part)
-        row = self.finish_row(row)
-        english, chinese = city_names(row.get("city_code"))
-        row.update(city_name_en=english, city_name_zh=chinese,
-                   window_end=start + timedelta(seconds=GRAIN_SECONDS[grain]), window_date=start.date(),
-                   updated_at=updated_at)
-        finished = {name: row.get(name) for name in self.contract.column_names()}
-        finished[STATE] = encode_state(part)
-        return finished
+    def window_figures(self, grain: str, start: datetime, window: Mapping[tuple[Any, ...], Part],
+                       updated_at: datetime) -> list[dict[str, Any]]:
+        """The view's rows (contract columns and `state`) of one window, a row per key, from their partials;
+        what every key of the window shares is worked out once (a backlog's batch finishes 50,000 rows)."""
+        keys, results, finish_row, columns = self.keys, self._results, self.finish_row, self.contract.column_names()
+        shared = {"window_end": start + timedelta(seconds=GRAIN_SECONDS[grain]), "window_date": start.date(),
+                  "updated_at": updated_at}
+        rows = []
+        for key, part in window.items():
+            row: dict[str, Any] = {"grain": grain, "window_start": start, **dict(zip(keys, key, strict=True))}
+            for name, result in results:
+                row[name] = result(part)
+            row = finish_row(row)
+            row["city_name_en"], row["city_name_zh"] = city_names(row.get("city_code"))
+            row.update(shared)
+            finished = {name: row.get(name) for name in columns}
+            finished[STATE] = encode_state(part)
+            rows.append(finished)
+        return rows
+
+    @cached_property
+    def _results(self) -> tuple[tuple[str, Callable[[Part], Any]], ...]:
+        return tuple((measure.name, measure.reader()) for measure in self.measures)
 
     # -- the aggregation -------------------------------------------------------------------------
     def _partials(self, rows: DataFrame, grain: str) -> DataFrame:
