@@ -10,7 +10,8 @@ the days it works on, and a micro-batch:
    what it holds (the rows of earlier batches);
 2. re-merges every coarser window holding a touched one from its finer windows (an hour from its
    5-minute windows, a day from its hours);
-3. finishes every key of every touched window into the view's row (`Rollup.figures`), `state` included.
+3. finishes every key of every touched window into the view's row (`Rollup.window_figures`), `state`
+   included.
 
 What it holds comes from `gold.facts` itself: the first time a (view, day) is needed, its stored rows'
 `state` is read back (one Spark job for every pair missing). So a restart, or a late record for a day

@@ -10,7 +10,7 @@ its keys, as a recomputation from silver would give.
 Without stored partials (a backfill, which reads whole days of silver) the finest partials are taken
 for every window of the touched days, and the same merges give the same rows.
 
-The same view in plain Python (`fold`, `combine`, `figures`, with the measures' Python twins and the
+The same view in plain Python (`fold`, `combine`, `window_figures`, with the measures' Python twins and the
 views' `prepare_row`/`finish_row`) is what the streaming job runs on the driver
 (`streaming.gold.live`; a large batch's partials are folded from its Arrow columns instead,
 `streaming.gold.columnar`, to the same values); tests hold them equal.
@@ -140,6 +140,12 @@ class Rollup:
             finished[STATE] = encode_state(part)
             rows.append(finished)
         return rows
+
+    def figures(self, grain: str, start: datetime, key: tuple[Any, ...], part: Part,
+                updated_at: datetime) -> dict[str, Any]:
+        """The view's row (contract columns and `state`) of one key and window, from its partial."""
+        (row,) = self.window_figures(grain, start, {key: part}, updated_at)
+        return row
 
     @cached_property
     def _results(self) -> tuple[tuple[str, Callable[[Part], Any]], ...]:
