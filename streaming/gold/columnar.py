@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from streaming.gold.measures import (
     Measure,
     Part,
     Sum,
-    micros_sums_decimal,
+    micros_sum_decimal,
 )
 from streaming.gold.rollup import Rollup
 from streaming.gold.windows import window_floor_seconds
@@ -149,8 +150,7 @@ def _fold_measure(measure: Measure, name: str, table: pa.Table, inputs: dict[str
         total = _split_sum(terms, present & exists, f"{name}_s", inputs, aggregates)
         inputs[f"{name}_n"] = pa.array(np.zeros(len(present), dtype=np.int8), mask=~present)
         aggregates.append((f"{name}_n", "count"))  # the values present, NaN and those without a term included
-        return lambda columns, _: [micros_sums_decimal(total(columns), TERM_SUM_DIGITS),
-                                   columns[f"{name}_n_count"].to_pylist()]
+        return lambda columns, _: [_decimal_sums(total(columns)), columns[f"{name}_n_count"].to_pylist()]
     if type(measure) is ExactWeightedMean:
         values, values_present = _numbers(table.column(measure.values))
         weights, weights_present = _numbers(table.column(measure.weights))
@@ -161,8 +161,7 @@ def _fold_measure(measure: Measure, name: str, table: pa.Table, inputs: dict[str
         weight_terms, weights_exist = term_micros_array(weights)
         weighted = _split_sum(product_terms, pair & products_exist, f"{name}_vw", inputs, aggregates)
         counted = _split_sum(weight_terms, pair & weights_exist, f"{name}_w", inputs, aggregates)
-        return lambda columns, _: [micros_sums_decimal(weighted(columns), TERM_SUM_DIGITS),
-                                   micros_sums_decimal(counted(columns), TERM_SUM_DIGITS)]
+        return lambda columns, _: [_decimal_sums(weighted(columns)), _decimal_sums(counted(columns))]
     raise ValueError(f"{type(measure).__name__} is not folded from columns")
 
 
@@ -194,6 +193,11 @@ def _split_sum(values: np.ndarray, counted: np.ndarray, name: str, inputs: dict[
             totals = [(h << _HALF_BITS) + lo for h, lo in zip(highs.tolist(), lows.tolist(), strict=True)]
         return [t if n else None for t, n in zip(totals, counted_groups.tolist(), strict=True)]
     return read
+
+
+def _decimal_sums(totals: list[int | None]) -> list[Decimal | None]:
+    """Whole sums in millionths as the partials' decimal sums (None stays None)."""
+    return [None if total is None else micros_sum_decimal(total, TERM_SUM_DIGITS) for total in totals]
 
 
 def _filled(column: pa.ChunkedArray) -> np.ndarray:

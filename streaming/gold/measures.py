@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from decimal import Context, Decimal, localcontext
 from functools import cached_property, lru_cache
 from operator import itemgetter
-from typing import Any, ClassVar
+from typing import Any
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -152,13 +152,6 @@ def micros_sum_decimal(total: int, digits: int) -> Decimal | None:
     return Decimal(total).scaleb(-TERM_TYPE.scale, context=_EXACT)
 
 
-def micros_sums_decimal(totals: Iterable[int | None], digits: int) -> list[Decimal | None]:
-    """`micros_sum_decimal` of each total (None stays None): a backlog's fold makes a few hundred thousand."""
-    limit, scale, exact, decimal = _POWERS_OF_TEN_MICROS[digits], -TERM_TYPE.scale, _EXACT, Decimal
-    return [None if total is None or not -limit < total < limit else decimal(total).scaleb(scale, exact)
-            for total in totals]
-
-
 def _to_double(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
@@ -207,13 +200,9 @@ class Measure(ABC):
     def result(self, part: Part) -> Any:
         """`value` of a partial."""
 
-    # whether `result` is the partial's one field as it is (then `reader` gives an item getter)
-    result_is_field: ClassVar[bool] = False
-
     def reader(self) -> Callable[[Part], Any]:
-        """`result` as one callable; an item getter where the value is the partial's one field, as it is (a
-        backlog's gold finishes tens of thousands of rows, with a call per measure each)."""
-        return itemgetter(self.names[0]) if self.result_is_field else self.result
+        """`result` as one callable (`FieldMeasure`'s is an item getter)."""
+        return self.result
 
     def load(self, stored: Mapping[str, Any]) -> Part:
         """This measure's partial fields out of a decoded `state` (JSON leaves nulls out)."""
@@ -236,8 +225,19 @@ class Measure(ABC):
         return _field(self.name, part)
 
 
+class FieldMeasure(Measure):
+    """A measure whose value is its one partial field, as it is: read by an item getter (a backlog's gold
+    finishes tens of thousands of rows, with a call per measure each)."""
+
+    def result(self, part: Part) -> Any:
+        return part[self.names[0]]
+
+    def reader(self) -> Callable[[Part], Any]:
+        return itemgetter(self.names[0])
+
+
 @dataclass(frozen=True)
-class Count(Measure):
+class Count(FieldMeasure):
     """Rows in the window."""
 
     def partial(self) -> dict[str, Column]:
@@ -259,14 +259,9 @@ class Count(Measure):
         (count,) = self.names
         return {count: sum(p[count] for p in parts)}
 
-    result_is_field = True
-
-    def result(self, part: Part) -> Any:
-        return part[self.names[0]]
-
 
 @dataclass(frozen=True)
-class Sum(Measure):
+class Sum(FieldMeasure):
     """The sum of `expr` as a BIGINT (integers only: their sums are exact in any order)."""
 
     expr: Expr
@@ -291,11 +286,6 @@ class Sum(Measure):
         (total,) = self.names
         values = _present(p[total] for p in parts)
         return {total: sum(values) if values else None}
-
-    result_is_field = True
-
-    def result(self, part: Part) -> Any:
-        return part[self.names[0]]
 
 
 def _try_long_sum(values: list[int]) -> int | None:
@@ -430,7 +420,7 @@ class ExactWeightedMean(Measure):
 
 
 @dataclass(frozen=True)
-class Max(Measure):
+class Max(FieldMeasure):
     expr: Expr
 
     def partial(self) -> dict[str, Column]:
@@ -451,11 +441,6 @@ class Max(Measure):
     def combine(self, parts: Sequence[Part]) -> Part:
         (largest,) = self.names
         return {largest: max(_present(p[largest] for p in parts), default=None, key=_order_key)}
-
-    result_is_field = True
-
-    def result(self, part: Part) -> Any:
-        return part[self.names[0]]
 
 
 @dataclass(frozen=True)
@@ -512,7 +497,7 @@ class MaxBy(Measure):
 
 
 @dataclass(frozen=True)
-class First(Measure):
+class First(FieldMeasure):
     """An attribute the key fixes (a station's city, a segment's road): any row's value."""
 
     expr: Expr
@@ -535,11 +520,6 @@ class First(Measure):
     def combine(self, parts: Sequence[Part]) -> Part:
         (value,) = self.names
         return {value: parts[0][value]}
-
-    result_is_field = True
-
-    def result(self, part: Part) -> Any:
-        return part[self.names[0]]
 
 
 def attributes(*names: str) -> tuple[First, ...]:

@@ -86,13 +86,14 @@ def test_every_measures_reader_is_its_result() -> None:
     """`Measure.reader`, which `Rollup.window_figures` calls, gives what `result` gives: an item getter only
     where the result is the partial's one field as it is."""
     rng = random.Random(9)
+    rows = [_traffic(rng, START + timedelta(seconds=rng.randrange(3600)), serial) for serial in range(50)]
+    folded = list(traffic.SEGMENTS.fold(rows).values())  # partials as the fold makes them, too
     for rollup in ROLLUPS:
-        rows = [_traffic(rng, START + timedelta(seconds=rng.randrange(3600)), serial) for serial in range(50)]
         for measure in rollup.measures:
             parts = [{name: value for name, value in zip(measure.names, values, strict=True)}
                      for values in ([object()] * len(measure.names), [None] * len(measure.names))]
-            if rollup is traffic.SEGMENTS:  # partials as the fold makes them, too
-                parts += list(traffic.SEGMENTS.fold(rows).values())
+            if rollup is traffic.SEGMENTS:
+                parts += folded
             for part in parts:
                 try:
                     expected = measure.result(part)
