@@ -108,7 +108,7 @@ from streaming.gold.columnar import folds_from_columns
 from streaming.gold.live import LiveGold
 from streaming.gold.registry import GOLD_BY_TOPIC, GOLD_REGISTRY, ROLLUPS, derive_rows
 from streaming.gold.rollup import Rollup
-from streaming.gold.windows import window_floor
+from streaming.gold.windows import GRAIN_SECONDS, window_floor
 from streaming.held_state import HeldState
 from streaming.live_state import RecentSilver, collect_silver, gold_loader, recent_alerts
 from streaming.rule_state import RuleState, frontiers_metadata, silver_app_id
@@ -841,21 +841,11 @@ class LakehousePipeline:
     def _fusion(self, windows: list[datetime], rows: SilverRowsByTopic, now: datetime,
                 built: RowsByName) -> list[dict[str, Any]]:
         """City fusion of the touched 5-minute windows (sorted), from the gold partials, silver rows and
-        alerts held (`_gold_alerts_fusion` read the days they need first), this batch's included.
-
-        The city traffic rows of the 5-minute windows the batch built (`built`) are taken as they are;
-        only the other windows between the first and the last are rolled up from their segments."""
-        first, last = windows[0], windows[-1]
+        alerts held (`_gold_alerts_fusion` read the days they need first), this batch's included: the gold
+        rows it reads are `fusion_gold`'s."""
+        last = windows[-1]
         self._newest_day = max(last.date(), self._newest_day or last.date())
-        fresh = [row for row in built.get(TRAFFIC_CITY.qualified_name, ()) if row["grain"] == "5min"]
-        rebuilt = {row["window_start"] for row in built.get(TRAFFIC_SEGMENT.qualified_name, ())
-                   if row["grain"] == "5min"}
-        others = [row for row in self.live.rows(traffic.SEGMENTS, "5min", first, last, now)
-                  if row["window_start"] not in rebuilt]
-        gold = {TRAFFIC_CITY.qualified_name: fresh + traffic.city_rows(others)}
-        for contract, rollup, grain, lookback in FUSION_INPUTS:
-            gold[contract.qualified_name] = self.live.rows(rollup, grain, window_floor(first - lookback, grain), last,
-                                                           now)
+        gold = fusion_gold(self.live, windows, built, now)
         self.recent_silver.add(rows)
         silver = self.recent_silver
         return city_operations_rows(windows, gold, silver.rows("security.incidents.v1"),
@@ -1123,6 +1113,33 @@ def _fusion_reads_after(newest: datetime, allowance: timedelta) -> dict[tuple[st
     for _, rollup, grain, lookback in FUSION_INPUTS:
         reads[(rollup.contract.name, grain)] = window_floor(oldest - lookback, grain)
     return reads
+
+
+def fusion_gold(live: LiveGold, windows: Sequence[datetime], built: RowsByName, now: datetime) -> RowsByName:
+    """The gold rows city fusion reads for the touched 5-minute `windows` (sorted), by qualified name: the
+    city traffic rows of each window (those the batch built, `built`, as they are; the others rolled up
+    from the segments held) and each fused view's rows of the windows and their lookbacks (`_looked_back`)."""
+    fresh = [row for row in built.get(TRAFFIC_CITY.qualified_name, ()) if row["grain"] == "5min"]
+    rebuilt = {row["window_start"] for row in built.get(TRAFFIC_SEGMENT.qualified_name, ()) if row["grain"] == "5min"}
+    others = live.rows_at(traffic.SEGMENTS, "5min", [w for w in windows if w not in rebuilt], now)
+    gold = {TRAFFIC_CITY.qualified_name: fresh + traffic.city_rows(others)}
+    for contract, rollup, grain, lookback in FUSION_INPUTS:
+        gold[contract.qualified_name] = live.rows_at(rollup, grain, _looked_back(windows, grain, lookback), now)
+    return gold
+
+
+def _looked_back(windows: Sequence[datetime], grain: str, lookback: timedelta) -> list[datetime]:
+    """The starts of the `grain` windows fusion reads for the 5-minute `windows`: each one's own and those
+    up to `lookback` before it (`streaming.fusion_rows` takes a view's latest row in (w - lookback, w],
+    or, with no lookback, the rows of w itself), in order, once each."""
+    step = timedelta(seconds=GRAIN_SECONDS[grain])
+    starts: set[datetime] = set()
+    for window in windows:
+        start = window_floor(window - lookback, grain)
+        while start <= window:
+            starts.add(start)
+            start += step
+    return sorted(starts)
 
 
 def _gold_days(first: datetime, last: datetime) -> list[date]:
