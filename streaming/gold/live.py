@@ -220,8 +220,8 @@ class LiveGold:
                 updated_at: datetime) -> list[dict[str, Any]]:
         """`rows` of the `grain` windows starting at `starts` (in their order) that hold a partial: a
         catch-up batch's fusion needs the windows it touched and their lookbacks, not every window between
-        its first and its last (hours apart when the topics' partitions are read at different points in
-        time: finishing them again cost a backlog's middle batch 1.2 s)."""
+        its first and its last (hours apart when the topics' partitions are read up to different points in
+        time: finishing every window between made fusion 0.55 s of a backlog's middle batch, against 0.19 s)."""
         name = rollup.contract.name
         held = self._parts[name][grain]
         rows: list[dict[str, Any]] = []
