@@ -25,7 +25,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -34,13 +33,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lakehouse_throughput import CORES, baseline_copy, produce_backlog, settings_for
+from lakehouse_throughput import CORES, baseline_copy, bench_stack, produce_backlog, settings_for, tree
 from pyspark.sql import DataFrame, SparkSession
 
 from contracts.topics import topic_specs
-from ioc.kafka.broker import LocalBroker
 from ioc.settings import Settings
-from ioc.spark import build_spark_session
 from lakehouse.arrow_collect import ArrowCollected, collect_arrow
 from streaming.batch_validation import BatchValidation
 from streaming.silver import TopicMap
@@ -143,29 +140,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     print(f"{CORES} cores, load average {os.getloadavg()[0]:.1f} at start")
-    figures: dict[str, object] = {"load_avg_start": round(os.getloadavg()[0], 2)}
-    with tempfile.TemporaryDirectory() as folder:
-        tmp = Path(folder)
-        base = settings_for(tmp, "")
-        base = base.model_copy(update={"spark": base.spark.model_copy(update={"driver_memory": "6g"})})
-        LocalBroker(base.kafka).start()
-        spark = build_spark_session(base.spark, "bench-collect-floor")
-        try:
-            suffix = f"-c{uuid.uuid4().hex[:6]}"
-            settings = settings_for(tmp, suffix)
-            sent = produce_backlog(settings, suffix, args.records)
-            base_of = TopicMap(settings.streaming.topic_prefix, settings.streaming.topic_suffix).actual_to_base
-            one_round(spark, settings, suffix, base_of)  # warm-up, not measured
-            rounds = []
-            for number in range(1, args.rounds + 1):
-                result = one_round(spark, settings, suffix, base_of)
-                rounds.append(result)
-                print(f"round {number} (load average {os.getloadavg()[0]:.1f}):")
-                for step, figures_of in result.items():
-                    print(f"  {step:15s} {figures_of}")
-        finally:
-            spark.stop()
-            LocalBroker(base.kafka).stop()
+    figures: dict[str, object] = {"load_avg_start": round(os.getloadavg()[0], 2), "tree": tree()}
+    with bench_stack("bench-collect-floor") as (tmp, spark):
+        suffix = f"-c{uuid.uuid4().hex[:6]}"
+        settings = settings_for(tmp, suffix)
+        sent = produce_backlog(settings, suffix, args.records)
+        base_of = TopicMap(settings.streaming.topic_prefix, settings.streaming.topic_suffix).actual_to_base
+        one_round(spark, settings, suffix, base_of)  # warm-up, not measured
+        rounds = []
+        for number in range(1, args.rounds + 1):
+            result = one_round(spark, settings, suffix, base_of)
+            rounds.append(result)
+            print(f"round {number} (load average {os.getloadavg()[0]:.1f}):")
+            for step, figures_of in result.items():
+                print(f"  {step:15s} {figures_of}")
 
     def median(step: str, figure: str) -> float:
         return round(statistics.median(r[step][figure] for r in rounds), 2)

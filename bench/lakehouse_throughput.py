@@ -52,6 +52,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -604,6 +605,23 @@ def tree() -> str:
     return head + ("+changes" if changed else "")
 
 
+@contextmanager
+def bench_stack(app_name: str) -> Iterator[tuple[Path, SparkSession]]:
+    """A temporary folder, a broker of the bench's own on free ports and a Spark session (`local[2]`, a 6 GB
+    driver) named `app_name`; both stopped when the block ends."""
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        base = settings_for(tmp, "")
+        base = base.model_copy(update={"spark": base.spark.model_copy(update={"driver_memory": "6g"})})
+        LocalBroker(base.kafka).start()
+        spark = build_spark_session(base.spark, app_name)
+        try:
+            yield tmp, spark
+        finally:
+            spark.stop()
+            LocalBroker(base.kafka).stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=200_000, help="backlog of the throughput measurement")
@@ -624,36 +642,27 @@ def main() -> None:
     # one part alone keeps the other parts' figures in the results and names its own load and tree
     prefix = f"{args.only}_" if args.only else ""
     figures: dict[str, object] = {f"{prefix}load_avg_start": round(os.getloadavg()[0], 2), f"{prefix}tree": tree()}
-    with tempfile.TemporaryDirectory() as folder:
-        tmp = Path(folder)
-        base = settings_for(tmp, "")
-        base = base.model_copy(update={"spark": base.spark.model_copy(update={"driver_memory": "6g"})})
-        LocalBroker(base.kafka).start()
-        spark = build_spark_session(base.spark, "bench-lakehouse")
-        try:
-            if args.only in (None, "throughput"):
-                warm_records = args.records if args.warm_records is None else args.warm_records
-                figures.update(throughput(spark, tmp, args.records, warm_records, args.rounds))
-                figures["throughput_warm_records"] = warm_records
-            if args.only in (None, "floor"):
-                appends_s, merges_s = commit_floor(spark, tmp)
-                print(f"commit floor of one micro-batch (one-row frames, median of 5): {appends_s + merges_s:.1f} s "
-                      f"(3 appends {appends_s:.1f} s, one gold write and the alerts MERGE {merges_s:.1f} s)")
-            if args.only in (None, "latency"):
-                figures.update(latency(spark, tmp, args.rate, args.seconds))
-            if args.only in (None, "sustained"):
-                held = figures.get("lag_bounded_at_rate")
-                if held is None and RESULTS.exists():  # alone: the latency run on record decides the direction
-                    held = json.loads(RESULTS.read_text()).get("lag_bounded_at_rate")
-                held = bool(held)
-                rates = [int(r) for r in (args.sustained if held else args.sustained_down).split(",") if r]
-                best = sustained(spark, tmp, rates, args.sustained_seconds, upwards=held)
-                figures["max_sustained_eps"] = best if best is not None or not held else args.rate
-            if args.only in (None, "restart"):
-                figures.update(restart(spark, tmp))
-        finally:
-            spark.stop()
-            LocalBroker(base.kafka).stop()
+    with bench_stack("bench-lakehouse") as (tmp, spark):
+        if args.only in (None, "throughput"):
+            warm_records = args.records if args.warm_records is None else args.warm_records
+            figures.update(throughput(spark, tmp, args.records, warm_records, args.rounds))
+            figures["throughput_warm_records"] = warm_records
+        if args.only in (None, "floor"):
+            appends_s, merges_s = commit_floor(spark, tmp)
+            print(f"commit floor of one micro-batch (one-row frames, median of 5): {appends_s + merges_s:.1f} s "
+                  f"(3 appends {appends_s:.1f} s, one gold write and the alerts MERGE {merges_s:.1f} s)")
+        if args.only in (None, "latency"):
+            figures.update(latency(spark, tmp, args.rate, args.seconds))
+        if args.only in (None, "sustained"):
+            held = figures.get("lag_bounded_at_rate")
+            if held is None and RESULTS.exists():  # alone: the latency run on record decides the direction
+                held = json.loads(RESULTS.read_text()).get("lag_bounded_at_rate")
+            held = bool(held)
+            rates = [int(r) for r in (args.sustained if held else args.sustained_down).split(",") if r]
+            best = sustained(spark, tmp, rates, args.sustained_seconds, upwards=held)
+            figures["max_sustained_eps"] = best if best is not None or not held else args.rate
+        if args.only in (None, "restart"):
+            figures.update(restart(spark, tmp))
     figures[f"{prefix}load_avg"] = round(os.getloadavg()[0], 2)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
