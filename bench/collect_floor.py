@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lakehouse_throughput import CORES, baseline_copy, bench_stack, produce_backlog, settings_for, tree
+from lakehouse_throughput import CORES, baseline_copy, bench_stack, proc_stat, produce_backlog, settings_for, tree
 from pyspark.sql import DataFrame, SparkSession
 
 from contracts.topics import topic_specs
@@ -57,36 +57,23 @@ def jvm_threads_cpu() -> dict[str, float]:
         if not entry.name.isdigit():
             continue
         try:
-            command = (entry / "cmdline").read_bytes()
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
+            (parent, seconds), command = proc_stat(entry, tick), (entry / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
             continue
         if parent != os.getpid():
             continue
         if b"kafka" in command.lower() and b"SparkSubmit" not in command:
-            figures["broker"] += _process_cpu(entry, tick)
+            figures["broker"] += seconds
         elif b"SparkSubmit" in command:
             for task in (entry / "task").iterdir():
                 try:
                     name = "".join("#" if c.isdigit() else c for c in (task / "comm").read_text())
-                    seconds = _cpu_of((task / "stat").read_text(), tick)
+                    seconds = proc_stat(task, tick)[1]
                 except OSError:
                     continue
                 kind = next((kind for part, kind in _THREAD_KINDS if part in name), "jvm_other")
                 figures[kind] += seconds
     return figures
-
-
-def _process_cpu(entry: Path, tick: int) -> float:
-    try:
-        return _cpu_of((entry / "stat").read_text(), tick)
-    except OSError:
-        return 0.0
-
-
-def _cpu_of(stat: str, tick: int) -> float:
-    fields = stat[stat.rindex(")") + 2:].split()  # after the command name: state, ppid, ... utime, stime
-    return (int(fields[11]) + int(fields[12])) / tick
 
 
 def measured(work: Callable[[], object]) -> dict[str, float]:

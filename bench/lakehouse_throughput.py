@@ -140,12 +140,11 @@ def cpu_seconds() -> dict[str, float]:
         if not entry.name.isdigit():
             continue
         try:
-            stat, command = (entry / "stat").read_text(), (entry / "cmdline").read_bytes()
+            (parent, seconds), command = proc_stat(entry, tick), (entry / "cmdline").read_bytes()
         except OSError:  # gone meanwhile
             continue
-        fields = stat[stat.rindex(")") + 2:].split()  # after the command name: state, ppid, ... utime, stime
-        parents[int(entry.name)] = int(fields[1])
-        usage[int(entry.name)] = ((int(fields[11]) + int(fields[12])) / tick, command)
+        parents[int(entry.name)] = parent
+        usage[int(entry.name)] = (seconds, command)
 
     def ours(pid: int) -> bool:
         while pid > 1:
@@ -170,14 +169,18 @@ def _compiler_threads_cpu(pid: int, tick: int) -> float:
     total = 0.0
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            if "CompilerThre" not in (task / "comm").read_text():
-                continue
-            stat = (task / "stat").read_text()
+            if "CompilerThre" in (task / "comm").read_text():
+                total += proc_stat(task, tick)[1]
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        total += (int(fields[11]) + int(fields[12])) / tick
     return total
+
+
+def proc_stat(entry: Path, tick: int) -> tuple[int, float]:
+    """(parent pid, CPU seconds so far) of a process or thread, from its `/proc` entry (OSError when gone)."""
+    stat = (entry / "stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()  # after the command name: state, ppid, ... utime, stime
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
 
 
 def _spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
