@@ -10,7 +10,7 @@ the days it works on, and a micro-batch:
    what it holds (the rows of earlier batches);
 2. re-merges every coarser window holding a touched one from its finer windows (an hour from its
    5-minute windows, a day from its hours);
-3. finishes every key of every touched window into the view's row (`Rollup.window_figures`), `state`
+3. finishes every key of every touched window into the view's row (`Rollup.windows_figures`), `state`
    included.
 
 What it holds comes from `gold.facts` itself: the first time a (view, day) is needed, its stored rows'
@@ -183,12 +183,8 @@ class LiveGold:
             touched[grain] = sorted({window_floor(start, grain) for start in touched[finer]})
             for start in touched[grain]:
                 held[grain][start] = self._merged(rollup, held[finer], start, finer, grain)
-        rows = []
-        for grain, starts in touched.items():
-            for start in starts:
-                finished = self._finish(rollup, grain, start, updated_at)
-                rows.extend(finished)
-        return rows
+        return self._finish(rollup, [(grain, start) for grain, starts in touched.items() for start in starts],
+                            updated_at)
 
     @staticmethod
     def _merged(rollup: Rollup, finer: Mapping[datetime, Mapping[Key, Part]], start: datetime, finer_grain: str,
@@ -201,10 +197,17 @@ class LiveGold:
                 by_key[key].append(part)
         return {key: rollup.combine(parts) for key, parts in by_key.items()}
 
-    def _finish(self, rollup: Rollup, grain: str, start: datetime, updated_at: datetime) -> list[dict[str, Any]]:
-        window = self._parts[rollup.contract.name][grain].get(start, {})
-        rows = rollup.window_figures(grain, start, window, updated_at)
-        self._finished[(rollup.contract.name, grain, start)] = rows
+    def _finish(self, rollup: Rollup, windows: Sequence[tuple[str, datetime]],
+                updated_at: datetime) -> list[dict[str, Any]]:
+        """The rows of the (grain, start) windows, in their order, finished together and kept for fusion."""
+        name = rollup.contract.name
+        held = self._parts[name]
+        finished = rollup.windows_figures([(grain, start, held[grain].get(start, {})) for grain, start in windows],
+                                          updated_at)
+        rows = []
+        for (grain, start), window_rows in zip(windows, finished, strict=True):
+            self._finished[(name, grain, start)] = window_rows
+            rows += window_rows
         return rows
 
     # -- what fusion reads -------------------------------------------------------------------------
@@ -229,5 +232,5 @@ class LiveGold:
             if start not in held:
                 continue
             cached = self._finished.get((name, grain, start))
-            rows.extend(cached if cached is not None else self._finish(rollup, grain, start, updated_at))
+            rows.extend(cached if cached is not None else self._finish(rollup, [(grain, start)], updated_at))
         return rows

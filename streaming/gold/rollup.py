@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from operator import itemgetter
 from typing import Any
@@ -34,7 +34,7 @@ from contracts.cities import city_names
 from lakehouse.frames import union_all
 from lakehouse.gold_facts import STATE
 from lakehouse.tables import TableContract
-from streaming.gold.measures import Measure, Part, encode_state
+from streaming.gold.measures import Measure, Part, encode_states
 from streaming.gold.windows import GRAIN_SECONDS, GRAINS, window_floor, window_start, with_window_columns
 from streaming.silver import city_name_columns
 
@@ -66,6 +66,9 @@ class Rollup:
     # the silver columns the keys are read from in Python, where `prepare` only renames them (`source_id`
     # as `segment_id`): the rows are then folded as they are, not copied (default: the keys themselves)
     key_sources: tuple[str, ...] = ()
+    # `finish_row` over columns (name -> every row's value, changed in place), for a view whose windows hold
+    # thousands of keys: `windows_figures` then finishes every row of a batch's windows at once
+    finish_columns: Callable[[dict[str, list[Any]]], None] | None = None
 
     @property
     def name(self) -> str:
@@ -123,13 +126,60 @@ class Rollup:
 
     def window_figures(self, grain: str, start: datetime, window: Mapping[tuple[Any, ...], Part],
                        updated_at: datetime) -> list[dict[str, Any]]:
-        """The view's rows (contract columns and `state`) of one window, a row per key, from their partials;
-        what every key of the window shares is worked out once (a backlog's batch finishes 50,000 rows)."""
+        """The view's rows (contract columns and `state`) of one window, a row per key, from their partials."""
+        (rows,) = self.windows_figures([(grain, start, window)], updated_at)
+        return rows
+
+    def windows_figures(self, windows: Sequence[tuple[str, datetime, Mapping[tuple[Any, ...], Part]]],
+                        updated_at: datetime) -> list[list[dict[str, Any]]]:
+        """`window_figures` of each (grain, start, window): what every key of a window shares is worked out
+        once, and with `finish_columns` every row is finished a column at a time (a backlog's batch
+        finishes 50,000 rows: one by one, 16 µs each)."""
+        if self.finish_columns is None:
+            return [self._finished_rows(grain, start, window, updated_at) for grain, start, window in windows]
+        keys: list[tuple[Any, ...]] = []
+        parts: list[Part] = []
+        grains: list[str] = []
+        starts: list[datetime] = []
+        ends: list[datetime] = []
+        days: list[date] = []
+        for grain, start, window in windows:
+            size = len(window)
+            keys += window.keys()
+            parts += window.values()
+            grains += [grain] * size
+            starts += [start] * size
+            ends += [start + timedelta(seconds=GRAIN_SECONDS[grain])] * size
+            days += [start.date()] * size
+        columns: dict[str, list[Any]] = {"grain": grains, "window_start": starts}
+        key_columns = list(zip(*keys, strict=True)) if keys else [() for _ in self.keys]
+        columns.update({name: list(values) for name, values in zip(self.keys, key_columns, strict=True)})
+        columns.update({measure.name: measure.results(parts) for measure in self.measures})
+        self.finish_columns(columns)
+        names = [city_names(code) for code in columns.get("city_code", [None] * len(parts))]
+        columns["city_name_en"] = [english for english, _ in names]
+        columns["city_name_zh"] = [chinese for _, chinese in names]
+        columns.update(window_end=ends, window_date=days, updated_at=[updated_at] * len(parts))
+        nothing = [None] * len(parts)
+        ordered = [columns.get(name, nothing) for name in self.contract.column_names()]
+        names_and_state = [*self.contract.column_names(), STATE]
+        rows = [dict(zip(names_and_state, values, strict=True))
+                for values in zip(*ordered, encode_states(parts), strict=True)]
+        split, at = [], 0
+        for _, _, window in windows:
+            split.append(rows[at:at + len(window)])
+            at += len(window)
+        return split
+
+    def _finished_rows(self, grain: str, start: datetime, window: Mapping[tuple[Any, ...], Part],
+                       updated_at: datetime) -> list[dict[str, Any]]:
+        """One window's rows, finished a row at a time (`finish_row`)."""
         keys, results, finish_row, columns = self.keys, self._results, self.finish_row, self.contract.column_names()
         shared = {"window_end": start + timedelta(seconds=GRAIN_SECONDS[grain]), "window_date": start.date(),
                   "updated_at": updated_at}
         rows = []
-        for key, part in window.items():
+        for key, part, state in zip(window.keys(), window.values(), encode_states(list(window.values())),
+                                    strict=True):
             row: dict[str, Any] = {"grain": grain, "window_start": start, **dict(zip(keys, key, strict=True))}
             for name, result in results:
                 row[name] = result(part)
@@ -137,7 +187,7 @@ class Rollup:
             row["city_name_en"], row["city_name_zh"] = city_names(row.get("city_code"))
             row.update(shared)
             finished = {name: row.get(name) for name in columns}
-            finished[STATE] = encode_state(part)
+            finished[STATE] = state
             rows.append(finished)
         return rows
 

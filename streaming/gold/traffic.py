@@ -15,14 +15,16 @@ from streaming.aggregates import exact_mean, exact_mean_of, exact_weighted_mean,
 from streaming.gold.measures import Count, ExactMean, ExactWeightedMean, Sum, attributes
 from streaming.gold.rollup import Rollup
 from streaming.silver import city_name_columns
-from streaming.standards.rounding import round_half_up
+from streaming.standards.rounding import round_half_up, round_half_up_many
 from streaming.standards.tpi import (
     segment_index,
     segment_index_of,
+    segment_indices,
     tpi_level,
     tpi_level_name,
     tpi_level_name_of,
     tpi_level_of,
+    tpi_levels,
     weighted_tpi,
     weighted_tpi_of,
 )
@@ -48,6 +50,17 @@ def _segment_figures_row(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _segment_figures_columns(columns: dict[str, list[Any]]) -> None:
+    """`_segment_figures_row` of every row at once (`Rollup.finish_columns`)."""
+    speeds = [weighted if weighted is not None else plain
+              for weighted, plain in zip(columns["weighted_speed"], columns["plain_speed"], strict=True)]
+    columns["avg_speed_kmh"] = speed = round_half_up_many(speeds, 2)
+    columns["free_flow_speed_kmh"] = free_flow = round_half_up_many(columns["free_flow_speed_kmh"], 2)
+    columns["avg_occupancy_pct"] = round_half_up_many(columns["avg_occupancy_pct"], 2)
+    columns["segment_index"] = index = segment_indices(speed, free_flow, columns["road_class"])
+    columns["segment_level"] = tpi_levels(index)
+
+
 SEGMENTS = Rollup(
     TRAFFIC_SEGMENT,
     keys=("segment_id", "direction"),
@@ -63,6 +76,7 @@ SEGMENTS = Rollup(
     finish=_segment_figures,
     key_sources=("source_id", "direction"),
     finish_row=_segment_figures_row,
+    finish_columns=_segment_figures_columns,
 )
 
 

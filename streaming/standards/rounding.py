@@ -20,9 +20,12 @@ is larger than every other value (Python's comparisons are all false for NaN).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import TypeVar, overload
+
+import numpy as np
 
 # the scales for which `round_half_up` is known to agree with Spark (see the module docstring)
 MAX_SCALE = 6
@@ -100,3 +103,38 @@ def sql_least(*values: _Number | None) -> _Number | None:
     """Python twin of `F.least`: the smallest non-null value (the first of equals), None if all are null."""
     present = [value for value in values if value is not None]
     return min(present, key=sql_order) if present else None
+
+
+# `round_half_up_many` rounds arrays below this many values one by one (numpy's calls cost more)
+_MANY_FROM = 32
+# scaled magnitudes below which a double's product with 10^scale is off its decimal string's by far less
+# than `_HALF_MARGIN` (an ulp of 1e7 is 2e-9): a value farther than that from a half rounds on the product
+_SCALED_BELOW = 1e7
+_HALF_MARGIN = 1e-6
+
+
+def round_half_up_many(values: Sequence[float | None], scale: int) -> list[float | None]:
+    """`round_half_up` of each value, in numpy: a backlog's gold rounds three figures of 45,000 segment rows.
+
+    A value's product with 10^scale, within `_SCALED_BELOW`, is within two of its ulps of the product of
+    its decimal string (which Spark rounds); where that product's fraction is farther than `_HALF_MARGIN`
+    from a half, both round to the same integer k, and k / 10^scale is the double nearest the decimal
+    (k and 10^scale are exact doubles, and IEEE division rounds correctly). The rest (near a half,
+    large, NaN, infinite, None) go through `round_half_up` one by one."""
+    if not 0 <= scale <= MAX_SCALE:
+        raise ValueError(f"round_half_up agrees with Spark for scales 0 to {MAX_SCALE}, not {scale}")
+    if len(values) < _MANY_FROM:
+        return [round_half_up(value, scale) for value in values]
+    numbers = np.array([math.nan if value is None else value for value in values], dtype=np.float64)
+    factor = float(10**scale)
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = np.abs(numbers * factor)
+        whole = np.floor(scaled)
+        fraction = scaled - whole
+        fast = (scaled < _SCALED_BELOW) & (np.abs(fraction - 0.5) > _HALF_MARGIN)  # NaN is never fast
+        magnitude = (whole + (fraction > 0.5)) / factor
+    rounded = np.where(numbers < 0, -magnitude, magnitude) + 0.0  # -0.0 + 0.0 is 0.0, as Spark gives
+    result: list[float | None] = rounded.tolist()
+    for at in np.flatnonzero(~fast).tolist():
+        result[at] = round_half_up(values[at], scale)
+    return result

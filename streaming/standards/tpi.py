@@ -11,13 +11,15 @@ times length, volume alone when lengths are equal), and its level follows the sa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+import numpy as np
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from streaming.aggregates import exact_mean, exact_mean_of, exact_weighted_mean, exact_weighted_mean_of
-from streaming.standards.rounding import round_half_up, sql_greatest, sql_least, sql_order
+from streaming.standards.rounding import round_half_up, round_half_up_many, sql_greatest, sql_least, sql_order
 
 # Lower speed bounds (km/h) of free flow, basically free, light, moderate congestion; below the last
 # bound the segment is severely congested.
@@ -133,3 +135,45 @@ def weighted_tpi_of(indices: Sequence[float | None], vehicle_km: Sequence[float 
     weights = [0.0 if v is None else v if v != v or v >= 0.0 else 0.0 for v in vehicle_km]
     weighted = exact_weighted_mean_of(indices, weights)
     return round_half_up(weighted if weighted is not None else exact_mean_of(indices), 2)
+
+
+def segment_indices(speeds_kmh: Sequence[float | None], free_flows_kmh: Sequence[float | None],
+                    road_classes: Sequence[str | None]) -> list[float | None]:
+    """`segment_index_of` of each (speed, free-flow speed, road class), in numpy: a backlog's gold indexes
+    45,000 segment rows. The same operations in the same order on the same doubles give the same values;
+    a row with a NaN or infinite input (Spark's order of NaN) is indexed by `segment_index_of`."""
+    count = len(speeds_kmh)
+    speed = np.array([math.nan if v is None else v for v in speeds_kmh], dtype=np.float64)
+    free_flow = np.array([math.nan if v is None else v for v in free_flows_kmh], dtype=np.float64)
+    no_free_flow = np.fromiter((v is None for v in free_flows_kmh), dtype=bool, count=count)
+    classes = np.array(road_classes, dtype=object)
+    raw = np.full(count, math.nan)
+    indexed = np.zeros(count, dtype=bool)
+    usual = np.isfinite(speed) & (np.isfinite(free_flow) | no_free_flow)
+    for name, (free, basic, light, moderate) in SPEED_THRESHOLDS.items():
+        rows = usual & (classes == name)
+        if not rows.any():
+            continue
+        at = speed[rows]
+        top = np.where(no_free_flow[rows], free + 1.0, np.maximum(free_flow[rows], free + 1.0))
+        bands = [at >= free, at >= basic, at >= light, at > moderate]
+        values = [2.0 * (top - np.minimum(at, top)) / (top - free),
+                  2.0 + 2.0 * (free - at) / (free - basic),
+                  4.0 + 2.0 * (basic - at) / (basic - light),
+                  6.0 + 2.0 * (light - at) / (light - moderate)]
+        raw[rows] = np.select(bands, values, default=8.0 + 2.0 * (moderate - np.maximum(at, 0.0)) / moderate)
+        indexed |= rows
+    result = round_half_up_many(raw.tolist(), 2)
+    for at_row in np.flatnonzero(~indexed).tolist():
+        result[at_row] = segment_index_of(speeds_kmh[at_row], free_flows_kmh[at_row], road_classes[at_row])
+    return result
+
+
+_LEVEL_BOUNDS = np.array([band[0] for band in TPI_BANDS[:-1]])
+
+
+def tpi_levels(indices: Sequence[float | None]) -> list[int | None]:
+    """`tpi_level_of` of each index (NaN is level 5, None stays None)."""
+    values = np.array([math.nan if v is None else v for v in indices], dtype=np.float64)
+    levels: list[int | None] = (np.searchsorted(_LEVEL_BOUNDS, values, side="right") + 1).tolist()
+    return [None if v is None else level for v, level in zip(indices, levels, strict=True)]

@@ -14,7 +14,7 @@ from typing import Any
 
 from streaming.aggregates import TermMicros, term_micros
 from streaming.gold import environment, tourism, traffic
-from streaming.gold.measures import _json, encode_state
+from streaming.gold.measures import _json, encode_state, encode_states
 from streaming.gold.registry import ROLLUPS
 from streaming.gold.rollup import Rollup
 from tests.streaming.test_rollup import _traffic
@@ -100,3 +100,52 @@ def test_every_measures_reader_is_its_result() -> None:
                 except (TypeError, AttributeError, KeyError):  # an opaque field no result can read
                     continue
                 assert measure.reader()(part) is expected or _same(measure.reader()(part), expected), measure
+
+
+def test_partials_encoded_a_field_at_a_time_are_encoded_one_by_one() -> None:
+    """`encode_states` (a field at a time) writes each partial's `encode_state`: fields of one kind, of
+    mixed kinds, None, NaN and infinities, and partials whose fields differ (encoded one by one)."""
+    rng = random.Random(6)
+    rows = [_traffic(rng, START + timedelta(seconds=rng.randrange(3600)), serial) for serial in range(400)]
+    parts = list(traffic.SEGMENTS.fold(rows).values())
+    odd = [float("nan"), float("inf"), -0.0, 1e300, 5e-324, 7, "路\"\\", None, True, Decimal("-0.000001"), [1, "a"]]
+    doubles = [float("nan"), float("inf"), float("-inf"), -0.0, 1.5e-7, None]
+    mixed = [{**part, "lat__v": rng.choice(odd), "road__v": rng.choice(odd), "lon__v": rng.choice(doubles)}
+             for part in parts]
+    for batch in (parts, mixed, [*parts[:3], {"other__n": 1}], parts[:1], []):
+        assert encode_states(batch) == [encode_state(part) for part in batch]
+
+
+def test_windows_finished_a_column_at_a_time_are_finished_a_row_at_a_time() -> None:
+    """`Rollup.windows_figures` with `finish_columns` (traffic segments) gives the rows `finish_row` gives,
+    value for value and bit for bit, in the same order, split by window: speeds that are None, NaN or x.xx5
+    halves, free-flow speeds below the thresholds, unknown road classes, no volume."""
+    rng = random.Random(12)
+    rows = [_traffic(rng, START + timedelta(seconds=rng.randrange(3 * 3600)), serial) for serial in range(3_000)]
+    for serial, row in enumerate(rows[:300]):
+        row.update(average_speed_kmh=rng.choice([float("nan"), float("inf"), 0.0, 20.005, 64.995, None]),
+                   free_flow_speed_kmh=rng.choice([None, 10.0, 66.0, float("nan"), 41.005]),
+                   road_class=rng.choice([None, "footpath", "arterial"]), volume=rng.choice([None, 0, 3]),
+                   source_id=f"X{serial % 40}")
+    by_window: dict[datetime, dict[tuple[Any, ...], Any]] = {}
+    for (start, key), part in traffic.SEGMENTS.fold(rows).items():
+        by_window.setdefault(start, {})[key] = part
+    windows = [("5min", start, window) for start, window in sorted(by_window.items())]
+    windows.append(("hour", START, {}))  # a window without keys
+    row_by_row = replace(traffic.SEGMENTS, finish_columns=None)
+    updated_at = START + timedelta(days=1)
+    columnar = traffic.SEGMENTS.windows_figures(windows, updated_at)
+    expected = row_by_row.windows_figures(windows, updated_at)
+    assert [len(rows) for rows in columnar] == [len(window) for _, _, window in windows]
+    assert sum(len(rows) for rows in columnar) > 300
+    for got, want in zip(columnar, expected, strict=True):
+        for got_row, want_row in zip(got, want, strict=True):
+            assert list(got_row) == list(want_row)
+            assert all(_same_bits(got_row[name], want_row[name]) for name in want_row), (got_row, want_row)
+
+
+def _same_bits(left: Any, right: Any) -> bool:
+    """`_same`, and a double's sign (0.0 is not -0.0)."""
+    if isinstance(left, float) and isinstance(right, float) and not math.isnan(left):
+        return left == right and math.copysign(1.0, left) == math.copysign(1.0, right)
+    return _same(left, right)

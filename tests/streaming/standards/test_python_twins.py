@@ -47,17 +47,19 @@ from streaming.standards.aqi import (
     iaqi,
     iaqi_of,
 )
-from streaming.standards.rounding import MAX_SCALE, round_half_up
+from streaming.standards.rounding import MAX_SCALE, round_half_up, round_half_up_many
 from streaming.standards.tourism import load_ratio, load_ratio_of
 from streaming.standards.tpi import (
     SPEED_THRESHOLDS,
     TPI_BANDS,
     segment_index,
     segment_index_of,
+    segment_indices,
     tpi_level,
     tpi_level_name,
     tpi_level_name_of,
     tpi_level_of,
+    tpi_levels,
     weighted_tpi,
     weighted_tpi_of,
 )
@@ -172,6 +174,26 @@ def test_round_half_up(spark, values):
     got = frame.select(*(F.round("x", s).alias(f"r{s}") for s in scales)).collect()
     for s in scales:
         assert_twins([(v, s) for v in values], [g[f"r{s}"] for g in got], [round_half_up(v, s) for v in values])
+        assert_twins([(v, s) for v in values], [g[f"r{s}"] for g in got], round_half_up_many(values, s))
+
+
+# what gold rounds: speeds, shares and levels of a few decimals, means of them, and their x.xx5 halves
+small_halves = st.builds(lambda m, s: float(Decimal(10 * m + 5).scaleb(-(s + 1))),
+                         st.integers(-(10**6), 10**6), st.integers(0, MAX_SCALE))
+gold_figures = st.one_of(
+    st.floats(-1e4, 1e4), small_halves, many_decimals,
+    st.builds(lambda whole, n: whole / n, st.integers(-(10**9), 10**9), st.integers(1, 10**4)),
+    st.builds(lambda v, d: v + d, small_halves, st.sampled_from((1e-9, -1e-9, 1e-12, -1e-12, 5e-7, -5e-7))),
+)
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(values=st.lists(st.one_of(st.none(), gold_figures), min_size=100, max_size=400))
+def test_round_half_up_many_is_round_half_up(values):
+    """The numpy rounding gives `round_half_up`'s doubles bit for bit, on the values gold rounds (most of
+    them on its fast path, the twin itself checked against Spark above)."""
+    for scale in range(MAX_SCALE + 1):
+        assert_twins(values, [round_half_up(v, scale) for v in values], round_half_up_many(values, scale))
 
 
 def test_round_half_up_is_not_python_round():
@@ -318,7 +340,12 @@ def test_segment_index_and_tpi_levels(spark, cases):
     ).collect()
     indices = [segment_index_of(c["speed"], c["ffs"], c["road_class"]) for c in cases]
     assert_twins(cases, [g["idx"] for g in got], indices)
+    assert_twins(cases, [g["idx"] for g in got],
+                 segment_indices([c["speed"] for c in cases], [c["ffs"] for c in cases],
+                                 [c["road_class"] for c in cases]))
     assert_twins(cases, [g["idx_level"] for g in got], [tpi_level_of(i) for i in indices])
+    assert_twins(cases, [g["idx_level"] for g in got], tpi_levels(indices))
+    assert_twins(cases, [g["level"] for g in got], tpi_levels([c["t"] for c in cases]))
     assert_twins(cases, [g["level"] for g in got], [tpi_level_of(c["t"]) for c in cases])
     assert_twins(cases, [g["en"] for g in got], [tpi_level_name_of(c["t"]) for c in cases])
     assert_twins(cases, [g["zh"] for g in got], [tpi_level_name_of(c["t"], "zh") for c in cases])
