@@ -40,7 +40,6 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
 from typing import Any
 
 import pyarrow as pa
@@ -114,18 +113,13 @@ def _partition(window: Window) -> Partition:
     return window[0], window[2].date()
 
 
-@cache
-def _window_columns() -> tuple[int, int, int]:
-    """Where `gold_table`, `grain` and `window_start` are in a row of `GOLD_FACTS` (its schema is parsed
-    by Spark, so not at import)."""
-    names = GOLD_FACTS.schema().fieldNames()
-    return names.index("gold_table"), names.index("grain"), names.index("window_start")
-
-
-def _window_of(row: tuple[Any, ...]) -> Window:
-    """The window a row of `GOLD_FACTS` (a tuple in its column order) belongs to."""
-    view, grain, start = _window_columns()
-    return row[view], row[grain], row[start].astimezone(UTC)
+def _positions_by_window(facts: pa.Table) -> dict[Window, list[int]]:
+    """The positions of each window's rows in a table of `GOLD_FACTS`."""
+    by_key: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    keys = zip(*(facts.column(name).to_pylist() for name in ("gold_table", "grain", "window_start")), strict=True)
+    for position, key in enumerate(keys):
+        by_key[key].append(position)
+    return {(view, grain, start.astimezone(UTC)): positions for (view, grain, start), positions in by_key.items()}
 
 
 class GoldCommitter:
@@ -144,24 +138,23 @@ class GoldCommitter:
         self._usable = True  # False once Delta's API turned out not to be what this expects
         # each window's rows as the table holds them (written by one of the latest commits), with the
         # serial of the commit that wrote them
-        self._rows: dict[Window, tuple[int, list[tuple[Any, ...]]]] = {}
+        self._rows: dict[Window, tuple[int, pa.Table]] = {}
         self._serial = 0
 
-    def replace(self, rows: Sequence[tuple[Any, ...]], covered: Covered, user_metadata: str, what: str,
+    def replace(self, rows: Sequence[tuple[Any, ...]] | pa.Table, covered: Covered, user_metadata: str, what: str,
                 before_commit: Callable[[], object] | None = None) -> None:
-        """`rows` (tuples of GOLD_FACTS in its column order, exactly the windows in `covered`) in place of
-        those windows, in one commit tagged `user_metadata`. `before_commit` is called once the files are
-        written, just before the commit (what must land first: the batch's alert changes); what it raises
-        leaves the table as it was."""
+        """`rows` (an Arrow table of GOLD_FACTS, `gold_facts.fact_table`, or tuples in its column order:
+        exactly the windows in `covered`) in place of those windows, in one commit tagged `user_metadata`.
+        `before_commit` is called once the files are written, just before the commit (what must land
+        first: the batch's alert changes); what it raises leaves the table as it was."""
         if not covered:
             if before_commit is not None:
                 before_commit()
             return
-        rows = list(rows)
-        facts = arrow_table(rows, GOLD_FACTS.schema())
+        facts = rows if isinstance(rows, pa.Table) else arrow_table(list(rows), GOLD_FACTS.schema())
         if self._usable:
             try:
-                with_conflict_retry(lambda: self._commit(facts, rows, covered, user_metadata, before_commit),
+                with_conflict_retry(lambda: self._commit(facts, covered, user_metadata, before_commit),
                                     f"{what}: replace windows in {GOLD_FACTS.qualified_name}")
                 return
             except _BeforeCommitFailed as failed:  # not Delta's: raised as it was, the table untouched
@@ -185,13 +178,13 @@ class GoldCommitter:
 
     def kept_rows(self) -> int:
         """Rows kept of the latest commits' windows (read from any thread: the values are taken at once)."""
-        return sum(len(rows) for _, rows in list(self._rows.values()))
+        return sum(rows.num_rows for _, rows in list(self._rows.values()))
 
     def _forget(self) -> None:
         self._files, self._days, self._version = None, set(), None
         self._rows.clear()
 
-    def _commit(self, facts: pa.Table, rows: list[tuple[Any, ...]], covered: Covered, user_metadata: str,
+    def _commit(self, facts: pa.Table, covered: Covered, user_metadata: str,
                 before_commit: Callable[[], object] | None) -> None:
         txn = transactions.start(self.spark, self.path)
         try:
@@ -212,8 +205,8 @@ class GoldCommitter:
                                      first, last)
                          for path, (add, partition, first, last) in added.items()}
             if carried:  # rewritten from the rows kept, in files of their own (they are not replaced next)
-                kept_rows = [row for window in sorted(carried, key=repr) for row in self._rows[window][1]]
-                kept = self._written(txn, arrow_table(kept_rows, GOLD_FACTS.schema()), actions)
+                kept_rows = pa.concat_tables([self._rows[window][1] for window in sorted(carried, key=repr)])
+                kept = self._written(txn, kept_rows, actions)
                 for path, (add, partition, first, last) in kept.items():
                     new_files[path] = _File(add, partition, frozenset(w for w in carried if _partition(w) == partition),
                                             first, last)
@@ -239,7 +232,7 @@ class GoldCommitter:
             del self._files[path]
         self._files.update(new_files)
         self._version = version
-        self._keep_rows(rows, carried or set())
+        self._keep_rows(facts, replaced, carried or set())
 
     def _carried(self, dropped: list[tuple[str, _File]], replaced: set[Window]) -> set[Window] | None:
         """The windows the dropped files hold besides the replaced ones, when their rows are all kept:
@@ -258,21 +251,18 @@ class GoldCommitter:
             carried |= file.windows - replaced
         return carried if all(window in self._rows for window in carried) else None
 
-    def _keep_rows(self, rows: list[tuple[Any, ...]], carried: set[Window]) -> None:
-        """Keep the rows of the windows this commit wrote (the batch's and the carried ones, which are
-        the same rows again) and drop those of commits older than `ROWS_KEPT_COMMITS`."""
+    def _keep_rows(self, facts: pa.Table, replaced: set[Window], carried: set[Window]) -> None:
+        """Keep the rows of the windows this commit wrote (the batch's, `replaced`, and the carried ones,
+        which are the same rows again) and drop those of commits older than `ROWS_KEPT_COMMITS`."""
         self._serial += 1
         for window in carried:
             self._rows[window] = (self._serial, self._rows[window][1])
-        if len(rows) <= ROWS_KEPT_LIMIT:
-            by_window: dict[Window, list[tuple[Any, ...]]] = defaultdict(list)
-            for row in rows:
-                by_window[_window_of(row)].append(row)
-            for window, window_rows in by_window.items():
-                self._rows[window] = (self._serial, window_rows)
+        if facts.num_rows <= ROWS_KEPT_LIMIT:
+            for window, positions in _positions_by_window(facts).items():
+                self._rows[window] = (self._serial, facts.take(pa.array(positions, pa.int64())))
         else:  # a backlog's rows are not kept: the windows they replaced are gone from the table
-            for row in rows:
-                self._rows.pop(_window_of(row), None)
+            for window in replaced:
+                self._rows.pop(window, None)
         oldest = self._serial - ROWS_KEPT_COMMITS
         for window in [w for w, (serial, _) in self._rows.items() if serial <= oldest]:
             del self._rows[window]

@@ -15,13 +15,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.catalog import GOLD_ENVELOPE, GOLD_FACTS, GOLD_VIEWS
+from lakehouse.frames import arrow_array, arrow_schema
 from lakehouse.struct_views import narrow, widen
 from lakehouse.tables import TableContract
 from lakehouse.writes import with_conflict_retry
@@ -116,6 +119,47 @@ def fact_tuples(rows: Sequence[Mapping[str, Any]], contract: TableContract) -> l
         values[layout.struct] = tuple(inside)
         tuples.append(tuple(values))
     return tuples
+
+
+def fact_table(rows: Sequence[Mapping[str, Any]], contract: TableContract) -> pa.Table:
+    """`fact_tuples` as an Arrow table of `GOLD_FACTS`'s layout (`lakehouse.frames.arrow_table` of the
+    tuples), built a column at a time from the rows: a backlog's gold commit took 0.1 s to make its 54,000
+    rows tuples and 0.3 s more to make those a table. The view's struct column holds every row, the other
+    views' are null."""
+    layout = _fact_layout(contract)
+    arrow = arrow_schema(GOLD_FACTS.schema())
+    count = len(rows)
+    envelope = [*layout.envelope, *layout.envelope_doubles]
+    names = [name for _, name in envelope] + ["grain", *layout.inside]
+    values = _columns_of(rows, names)
+    columns: list[pa.Array] = [pa.nulls(count, field.type) for field in arrow]
+    columns[layout.template.index(view_name(contract))] = pa.array([view_name(contract)] * count, pa.string())
+    doubles = {position for position, _ in layout.envelope_doubles}
+    for (position, _), column in zip(envelope, values, strict=False):
+        columns[position] = arrow_array(_doubles(column) if position in doubles else column,
+                                        arrow.field(position).type)
+    columns[layout.grain] = pa.array([grain or DEFAULT_GRAIN for grain in values[len(envelope)]], pa.string())
+    struct = arrow.field(layout.struct).type
+    inside_doubles = set(layout.inside_doubles)
+    children = [arrow_array(_doubles(column) if index in inside_doubles else column, struct.field(index).type)
+                for index, column in enumerate(values[len(envelope) + 1:])]
+    columns[layout.struct] = pa.StructArray.from_arrays(children, fields=list(struct)) if count else pa.nulls(0, struct)
+    return pa.Table.from_arrays(columns, schema=arrow)
+
+
+def _columns_of(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[list[Any]]:
+    """The rows' values of `names`, a list per name (None where a row lacks the name): the rows transposed
+    at once where every row has every name, as the gold views' rows do."""
+    if not rows or len(names) < 2:  # `itemgetter` of one name gives the value, not a tuple
+        return [[row.get(name) for row in rows] for name in names]
+    try:
+        return [list(column) for column in zip(*map(itemgetter(*names), rows), strict=True)]
+    except KeyError:
+        return [[row.get(name) for row in rows] for name in names]
+
+
+def _doubles(values: list[Any]) -> list[float | None]:
+    return [None if value is None else float(value) for value in values]
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pyarrow as pa
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -91,7 +92,7 @@ from lakehouse.catalog import (
 from lakehouse.checkpoints import BackgroundCheckpoints
 from lakehouse.dimensions import city_dimension
 from lakehouse.gold_commit import GoldCommitter
-from lakehouse.gold_facts import fact_tuples
+from lakehouse.gold_facts import fact_table
 from lakehouse.keyed_commit import KeyedCommitter
 from lakehouse.pinned import pin, release
 from lakehouse.silver_events import read_events
@@ -207,7 +208,7 @@ FUSION_SILVER = {"security.incidents.v1": 8, "vision.health.v1": 1}
 # large batch, one task per Kafka partition (`_read`)
 SMALL_BATCH_RECORDS = 20_000
 REPORTS_KEPT = 1000  # batch reports held for `ioc streaming status` and the bench (a few hundred bytes each)
-StagedFacts = tuple[list[tuple[Any, ...]], dict[tuple[str, str], set[datetime]]]  # gold rows, windows they replace
+StagedFacts = tuple[pa.Table, dict[tuple[str, str], set[datetime]]]  # gold rows, windows they replace
 GOLD_DAYS_HELD = 2  # days of gold partials kept before the newest window seen (fusion looks back 24 h)
 ALERTS_HELD = timedelta(days=2)  # closed alerts kept for fusion's windows
 # how close to midnight (event time) the newest window comes before the next day's stored gold partials and
@@ -859,18 +860,18 @@ class LakehousePipeline:
         The batch does not wait for them: the next batch, whose records are read and judged meanwhile,
         waits for them before it returns (`process_batch`), so the checkpoint never counts more than the
         newest batch done without its gold, which a restart catches up (`_start_warming`)."""
-        staged = _staged_facts(built)
-        if staged is None and not alert_rows:
+        gold = {name: rows for name, rows in built.items() if rows} or None
+        if gold is None and not alert_rows:
             return
-        if staged is not None:
+        if gold is not None:
             report.commits += 1
         if self._gold_writer is None:
             self._gold_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gold-write")
         previous = self._gold_writes[-1][1] if self._gold_writes else None
-        self._gold_writes.append((batch_id, self._gold_writer.submit(self._land_gold, previous, staged, alert_rows,
+        self._gold_writes.append((batch_id, self._gold_writer.submit(self._land_gold, previous, gold, alert_rows,
                                                                      batch_id, report)))
 
-    def _land_gold(self, previous: Future[None] | None, staged: StagedFacts | None, alert_rows: list[dict[str, Any]],
+    def _land_gold(self, previous: Future[None] | None, gold: RowsByName | None, alert_rows: list[dict[str, Any]],
                    batch_id: int, report: BatchReport) -> None:
         """The batch's alert changes upserted, then every gold row of the batch in one commit replacing the
         windows they cover, tagged with the batch; `report` gets when it landed. Not written when the
@@ -892,9 +893,9 @@ class LakehousePipeline:
             self._alerts_committer) if alert_rows else None
         try:
             with background_jobs(self.spark):
-                if staged is not None:
-                    tuples, covered = staged
-                    self._gold_committer.replace(tuples, covered, self._gold_tag(batch_id), f"batch {batch_id}",
+                if gold is not None:
+                    facts, covered = _staged_facts(gold)
+                    self._gold_committer.replace(facts, covered, self._gold_tag(batch_id), f"batch {batch_id}",
                                                  before_commit=alerts.result if alerts is not None else None)
         except BaseException:
             if alerts is not None:
@@ -1090,17 +1091,18 @@ class LakehousePipeline:
             self._producer = None
 
 
-def _staged_facts(built: RowsByName) -> StagedFacts | None:
-    """Gold rows (by view) as rows of `GOLD_FACTS`, and the (view, grain) windows they replace; None when
-    there are none."""
+def _staged_facts(gold: RowsByName) -> StagedFacts:
+    """Gold rows (by view) as a table of `GOLD_FACTS`, and the (view, grain) windows they replace. Made on
+    the gold writer's thread (`_land_gold`), not the batch's: the rows are not changed once finished."""
     covered: dict[tuple[str, str], set[datetime]] = defaultdict(set)
-    tuples: list[tuple[Any, ...]] = []
-    for name, view_rows in built.items():
-        contract = GOLD_VIEWS[name]
-        for row in view_rows:
-            covered[(contract.name, row.get("grain") or "5min")].add(row["window_start"])
-        tuples += fact_tuples(view_rows, contract)
-    return (tuples, dict(covered)) if tuples else None
+    tables: list[pa.Table] = []
+    with collector_paused():  # a value at a time: the collector would scan what it makes, in vain
+        for name, view_rows in gold.items():
+            contract = GOLD_VIEWS[name]
+            for row in view_rows:
+                covered[(contract.name, row.get("grain") or "5min")].add(row["window_start"])
+            tables.append(fact_table(view_rows, contract))
+    return pa.concat_tables(tables), dict(covered)
 
 
 def _fusion_reads_after(newest: datetime, allowance: timedelta) -> dict[tuple[str, str], datetime]:

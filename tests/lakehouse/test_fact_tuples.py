@@ -12,7 +12,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from lakehouse.catalog import GOLD_FACTS, GOLD_VIEWS
-from lakehouse.gold_facts import STATE, as_facts, fact_tuples
+from lakehouse.frames import arrow_table
+from lakehouse.gold_facts import STATE, as_facts, fact_table, fact_tuples
 from lakehouse.tables import TableContract
 
 START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -73,3 +74,18 @@ def test_fact_tuples_are_the_rows_as_facts_gives_for_every_view(spark: SparkSess
         else:
             theirs = [row.asDict(recursive=True) for row in theirs]
         assert [row.asDict(recursive=True) for row in mine] == theirs, name
+
+
+def test_a_views_fact_table_is_its_fact_tuples_as_arrow(spark: SparkSession) -> None:
+    """`fact_table` (the streaming commit's, a column at a time) is `arrow_table` of `fact_tuples`, value for
+    value, for every view: rows with every column, rows lacking some (read as null), and no rows."""
+    schema = GOLD_FACTS.schema()
+    for seed, (name, contract) in enumerate(sorted(GOLD_VIEWS.items())):
+        rows = _view_rows(contract, 12, seed)
+        lacking = [{key: value for key, value in row.items() if key != contract.schema().fieldNames()[-1]}
+                   for row in rows]
+        for view_rows in (rows, lacking, rows[:1], []):
+            expected = arrow_table(fact_tuples(view_rows, contract), schema)
+            got = fact_table(view_rows, contract)
+            assert got.schema.equals(expected.schema), name
+            assert got.to_pylist() == expected.to_pylist(), name
