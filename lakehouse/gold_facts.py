@@ -15,7 +15,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
@@ -24,7 +23,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.catalog import GOLD_ENVELOPE, GOLD_FACTS, GOLD_VIEWS
-from lakehouse.frames import arrow_array, arrow_schema
+from lakehouse.frames import arrow_array, arrow_schema, columns_of
 from lakehouse.struct_views import narrow, widen
 from lakehouse.tables import TableContract
 from lakehouse.writes import with_conflict_retry
@@ -131,7 +130,7 @@ def fact_table(rows: Sequence[Mapping[str, Any]], contract: TableContract) -> pa
     count = len(rows)
     envelope = [*layout.envelope, *layout.envelope_doubles]
     names = [name for _, name in envelope] + ["grain", *layout.inside]
-    values = _columns_of(rows, names)
+    values = columns_of(rows, names)
     columns: list[pa.Array] = [pa.nulls(count, field.type) for field in arrow]
     columns[layout.template.index(view_name(contract))] = pa.array([view_name(contract)] * count, pa.string())
     doubles = {position for position, _ in layout.envelope_doubles}
@@ -145,17 +144,6 @@ def fact_table(rows: Sequence[Mapping[str, Any]], contract: TableContract) -> pa
                 for index, column in enumerate(values[len(envelope) + 1:])]
     columns[layout.struct] = pa.StructArray.from_arrays(children, fields=list(struct)) if count else pa.nulls(0, struct)
     return pa.Table.from_arrays(columns, schema=arrow)
-
-
-def _columns_of(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[list[Any]]:
-    """The rows' values of `names`, a list per name (None where a row lacks the name): the rows transposed
-    at once where every row has every name, as the gold views' rows do."""
-    if not rows or len(names) < 2:  # `itemgetter` of one name gives the value, not a tuple
-        return [[row.get(name) for row in rows] for name in names]
-    try:
-        return [list(column) for column in zip(*map(itemgetter(*names), rows), strict=True)]
-    except KeyError:
-        return [[row.get(name) for row in rows] for name in names]
 
 
 def _doubles(values: list[Any]) -> list[float | None]:

@@ -198,3 +198,43 @@ def exact_weighted_mean_of(values: Iterable[float | int | None],
     products = [None if v is None or w is None else float(v) * float(w) for v, w in pairs]
     counted = [w if v is not None else None for v, w in pairs]
     return _try_divide(exact_sum_of(products), exact_sum_of(counted))
+
+
+# a group's int64 sum of terms is exact while the magnitudes it adds stay below this (their float sum,
+# rounded, is checked against it)
+_INT64_SAFE: Final = 2.0**62
+_DOUBLE_EXACT: Final = 2**53  # integers below this magnitude are doubles exactly
+
+
+def exact_sums_by_group(values: np.ndarray, present: np.ndarray, groups: np.ndarray,
+                        size: int) -> tuple[list[float | None], np.ndarray]:
+    """`_exact_sum` of each group's values, in numpy: (every group's `exact_sum_of` of its present values,
+    and how many it has present). `values`: signed integers or doubles (anything where not `present`);
+    `groups`: each value's group, 0 to `size` - 1. A backlog's city traffic rows sum 50,000 segments'.
+
+    The terms (`term_micros_array`) are summed as int64 where no group's magnitudes could reach 2^62, as
+    Python ints otherwise; a sum is divided by 10^6 as a double where it is one exactly (an IEEE division
+    of exact operands rounds correctly, as an int's true division does), as an int otherwise."""
+    counted = np.bincount(groups[present], minlength=size)
+    filled = np.where(present, values, 0)
+    terms, exists = term_micros_array(filled.astype(np.float64) if filled.dtype.kind == "f" else filled)
+    used = present & exists
+    at, used_terms = groups[used], terms[used]
+    have = np.bincount(at, minlength=size) > 0
+    magnitude = np.bincount(at, weights=np.abs(used_terms).astype(np.float64), minlength=size)
+    if magnitude.max(initial=0.0) < _INT64_SAFE:
+        sums = np.zeros(size, dtype=np.int64)
+        np.add.at(sums, at, used_terms)
+        totals: list[int] = sums.tolist()
+    else:
+        totals = [0] * size
+        for group, term in zip(at.tolist(), used_terms.tolist(), strict=True):
+            totals[group] += term
+    result: list[float | None] = [None] * size
+    for group in np.flatnonzero(have).tolist():
+        total = totals[group]
+        if abs(total) >= _SUM_LIMIT_MICROS:
+            continue
+        result[group] = (float(total) / _MICROS_PER_UNIT if abs(total) < _DOUBLE_EXACT
+                         else total / _MICROS_PER_UNIT)
+    return result, counted

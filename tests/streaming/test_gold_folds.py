@@ -139,9 +139,7 @@ def test_windows_finished_a_column_at_a_time_are_finished_a_row_at_a_time() -> N
     assert [len(rows) for rows in columnar] == [len(window) for _, _, window in windows]
     assert sum(len(rows) for rows in columnar) > 300
     for got, want in zip(columnar, expected, strict=True):
-        for got_row, want_row in zip(got, want, strict=True):
-            assert list(got_row) == list(want_row)
-            assert all(_same_bits(got_row[name], want_row[name]) for name in want_row), (got_row, want_row)
+        _assert_same_rows(got, want)
 
 
 def _same_bits(left: Any, right: Any) -> bool:
@@ -149,3 +147,45 @@ def _same_bits(left: Any, right: Any) -> bool:
     if isinstance(left, float) and isinstance(right, float) and not math.isnan(left):
         return left == right and math.copysign(1.0, left) == math.copysign(1.0, right)
     return _same(left, right)
+
+
+def test_city_rows_rolled_up_a_column_at_a_time_are_those_rolled_up_by_group() -> None:
+    """`traffic.city_rows` of many segment rows (numpy's sums, `exact_sums_by_group`) gives the rows rolled up
+    one group at a time (held to Spark's `cities` by `test_live_gold`), bit for bit and in the same order:
+    speeds, volumes and indices that are None, NaN, infinite, negative or beyond the exact terms; no road
+    class or an unknown one; moments that differ or are missing; a road class named "all"."""
+    rng = random.Random(21)
+    rows = [_traffic(rng, START + timedelta(seconds=rng.randrange(6 * 3600)), serial) for serial in range(6_000)]
+    for row in rows:
+        row["road_class"] = rng.choice(["expressway", "arterial", None, "footpath", "all"])
+        row["source_id"] = f"S{rng.randrange(60)}"
+        row["city_code"] = rng.choice(["230100", "230600", "230200"])
+    by_window: dict[datetime, dict[tuple[Any, ...], Any]] = {}
+    for (start, key), part in traffic.SEGMENTS.fold(rows).items():
+        by_window.setdefault(start, {})[key] = part
+    windows = [("5min", start, window) for start, window in sorted(by_window.items())]
+    segments = [row for rows_of in traffic.SEGMENTS.windows_figures(windows, START) for row in rows_of]
+    odd = {"avg_speed_kmh": [None, float("nan"), float("inf"), 0.0, -0.0, 1e13, 44.905, 0.0000005],
+           "volume": [None, 0, -5, 10**11, 3], "segment_index": [None, float("nan"), 10.0, 0.005, 1e12],
+           "segment_level": [None, 4, 5], "updated_at": [None, START + timedelta(hours=1), START - timedelta(days=1)]}
+    for row in segments:
+        if rng.random() < 0.3:
+            name = rng.choice(list(odd))
+            row[name] = rng.choice(odd[name])
+    assert len(segments) >= traffic.CITY_COLUMNS_FROM
+    by_columns = traffic._city_rows_by_columns(segments)
+    assert by_columns is not None and len(by_columns) > 500
+    _assert_same_rows(by_columns, traffic._city_rows_by_groups(segments))
+    _assert_same_rows(traffic.city_rows(segments), by_columns)
+    shared = [{**row, "updated_at": START} for row in segments]  # one moment for every row: taken as it is
+    _assert_same_rows(traffic.city_rows(shared), traffic._city_rows_by_groups(shared))
+    huge = [{**segments[0], "volume": 2**62}, *segments[1:]]  # a volume sum int64 may not hold: by group
+    assert traffic._city_rows_by_columns(huge) is None
+    _assert_same_rows(traffic.city_rows(huge), traffic._city_rows_by_groups(huge))
+
+
+def _assert_same_rows(got: list[dict[str, Any]] | None, want: list[dict[str, Any]]) -> None:
+    assert got is not None and len(got) == len(want)
+    for got_row, want_row in zip(got, want, strict=True):
+        assert list(got_row) == list(want_row)
+        assert all(_same_bits(got_row[name], want_row[name]) for name in want_row), (got_row, want_row)
