@@ -113,13 +113,19 @@ def _partition(window: Window) -> Partition:
     return window[0], window[2].date()
 
 
-def _positions_by_window(facts: pa.Table) -> dict[Window, list[int]]:
-    """The positions of each window's rows in a table of `GOLD_FACTS`."""
+def _by_window(facts: pa.Table) -> dict[Window, pa.Table]:
+    """Each window's rows of a table of `GOLD_FACTS`: slices of one copy of the table ordered by window (a
+    `take` per window of a table this wide cost 1.3 ms each, 0.18 s for a live batch's 137 windows)."""
     by_key: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     keys = zip(*(facts.column(name).to_pylist() for name in ("gold_table", "grain", "window_start")), strict=True)
     for position, key in enumerate(keys):
         by_key[key].append(position)
-    return {(view, grain, start.astimezone(UTC)): positions for (view, grain, start), positions in by_key.items()}
+    ordered = facts.take(pa.array([position for positions in by_key.values() for position in positions], pa.int64()))
+    windows, offset = {}, 0
+    for (view, grain, start), positions in by_key.items():
+        windows[(view, grain, start.astimezone(UTC))] = ordered.slice(offset, len(positions))
+        offset += len(positions)
+    return windows
 
 
 class GoldCommitter:
@@ -258,8 +264,8 @@ class GoldCommitter:
         for window in carried:
             self._rows[window] = (self._serial, self._rows[window][1])
         if facts.num_rows <= ROWS_KEPT_LIMIT:
-            for window, positions in _positions_by_window(facts).items():
-                self._rows[window] = (self._serial, facts.take(pa.array(positions, pa.int64())))
+            for window, rows in _by_window(facts).items():
+                self._rows[window] = (self._serial, rows)
         else:  # a backlog's rows are not kept: the windows they replaced are gone from the table
             for window in replaced:
                 self._rows.pop(window, None)
