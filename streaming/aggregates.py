@@ -161,7 +161,7 @@ def _exact_sum(values: Iterable[float | int | None]) -> tuple[float | None, int]
     return (None if abs(total) >= _SUM_LIMIT_MICROS else total / _MICROS_PER_UNIT), len(present)
 
 
-def _try_divide(numerator: float | None, denominator: float | None) -> float | None:
+def try_divide(numerator: float | None, denominator: float | None) -> float | None:
     """Python twin of `F.try_divide` of doubles: None for a null operand or a zero denominator."""
     if numerator is None or denominator is None or denominator == 0:
         return None
@@ -184,7 +184,7 @@ def exact_mean_of(values: Iterable[float | int | None]) -> float | None:
     The count is `F.count(values)`: a NaN or a value beyond 10^12 counts, though it adds no term.
     """
     total, count = _exact_sum(values)
-    return _try_divide(total, float(count))
+    return try_divide(total, float(count))
 
 
 def exact_weighted_mean_of(values: Iterable[float | int | None],
@@ -197,7 +197,7 @@ def exact_weighted_mean_of(values: Iterable[float | int | None],
     pairs = list(zip(values, weights, strict=True))
     products = [None if v is None or w is None else float(v) * float(w) for v, w in pairs]
     counted = [w if v is not None else None for v, w in pairs]
-    return _try_divide(exact_sum_of(products), exact_sum_of(counted))
+    return try_divide(exact_sum_of(products), exact_sum_of(counted))
 
 
 # a group's int64 sum of terms is exact while the magnitudes it adds stay below this (their float sum,
@@ -216,8 +216,7 @@ def exact_sums_by_group(values: np.ndarray, present: np.ndarray, groups: np.ndar
     Python ints otherwise; a sum is divided by 10^6 as a double where it is one exactly (an IEEE division
     of exact operands rounds correctly, as an int's true division does), as an int otherwise."""
     counted = np.bincount(groups[present], minlength=size)
-    filled = np.where(present, values, 0)
-    terms, exists = term_micros_array(filled.astype(np.float64) if filled.dtype.kind == "f" else filled)
+    terms, exists = term_micros_array(np.where(present, values, 0))
     used = present & exists
     at, used_terms = groups[used], terms[used]
     have = np.bincount(at, minlength=size) > 0

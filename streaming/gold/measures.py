@@ -31,7 +31,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType
 
-from streaming.aggregates import TERM_TYPE, TERMS, term_micros
+from streaming.aggregates import TERM_TYPE, TERMS, term_micros, try_divide
 from streaming.standards.rounding import sql_order
 
 # partial decimal sums at the widest precision: a partial and a merge of partials share one type
@@ -154,13 +154,6 @@ def micros_sum_decimal(total: int, digits: int) -> Decimal | None:
 
 def _to_double(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
-
-
-def _divide(numerator: float | None, denominator: float | None) -> float | None:
-    """`try_divide` of doubles: None for a null operand or a zero denominator."""
-    if numerator is None or denominator is None or denominator == 0:
-        return None
-    return numerator / denominator
 
 
 @dataclass(frozen=True)
@@ -375,7 +368,7 @@ class ExactMean(Measure):
 
     def result(self, part: Part) -> Any:
         total, count = self.names
-        return _divide(_to_double(part[total]), float(part[count]))
+        return try_divide(_to_double(part[total]), float(part[count]))
 
     def results(self, parts: Sequence[Part]) -> list[Any]:
         total, count = self.names
@@ -423,7 +416,7 @@ class ExactWeightedMean(Measure):
 
     def result(self, part: Part) -> Any:
         products, weights = self.names
-        return _divide(_to_double(part[products]), _to_double(part[weights]))
+        return try_divide(_to_double(part[products]), _to_double(part[weights]))
 
     def results(self, parts: Sequence[Part]) -> list[Any]:
         products, weights = self.names
@@ -605,23 +598,10 @@ def _json_string(text: str) -> str:
 
 
 def encode_state(parts: Mapping[str, Any]) -> str:
-    """Partials as the `state` JSON Spark's `to_json` writes: null fields left out, decimals exact.
-
-    `_json` of the dict, with its commonest leaves (ints, decimal sums) written here: a backlog batch
-    encodes tens of thousands of partials."""
-    pieces = []
-    for key, value in parts.items():
-        if value is None:
-            continue
-        kind = type(value)
-        if kind is int:
-            text = int.__repr__(value)
-        elif kind is Decimal:
-            text = format(value, "f")
-        else:
-            text = _json(value)
-        pieces.append(_json_key(key) + text)
-    return "{" + ",".join(pieces) + "}"
+    """Partials as the `state` JSON Spark's `to_json` writes: null fields left out, decimals exact
+    (`encode_states` encodes a batch's partials a field at a time)."""
+    return "{" + ",".join([_json_key(key) + _leaf_json(value) for key, value in parts.items()
+                           if value is not None]) + "}"
 
 
 def encode_states(parts: Sequence[Mapping[str, Any]]) -> list[str]:

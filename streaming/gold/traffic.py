@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,11 +19,12 @@ from streaming.aggregates import (
     exact_sums_by_group,
     exact_weighted_mean,
     exact_weighted_mean_of,
+    try_divide,
 )
 from streaming.gold.measures import Count, ExactMean, ExactWeightedMean, Sum, attributes
 from streaming.gold.rollup import Rollup
 from streaming.silver import city_name_columns
-from streaming.standards.rounding import round_half_up, round_half_up_many
+from streaming.standards.rounding import doubles_array, round_half_up, round_half_up_many
 from streaming.standards.tpi import (
     TPI_BANDS,
     segment_index,
@@ -176,12 +176,11 @@ def _city_rows_by_columns(segment_rows: Sequence[Mapping[str, Any]]) -> list[dic
     size = len(keys)
 
     def doubles(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-        present = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
-        return np.array([math.nan if v is None else v for v in values], dtype=np.float64)[rows], present[rows]
+        return doubles_array(values)[rows], _present(values)[rows]
 
     speed, has_speed = doubles(speeds)
     index, has_index = doubles(indices)
-    has_volume = np.fromiter((v is not None for v in volumes), dtype=bool, count=len(volumes))[rows]
+    has_volume = _present(volumes)[rows]
     volume = np.array([0 if v is None else v for v in volumes], dtype=np.int64)[rows]
     # speed: the volume-weighted mean, else the plain mean (`exact_weighted_mean_of`, `exact_mean_of`)
     paired = has_speed & has_volume
@@ -194,10 +193,10 @@ def _city_rows_by_columns(segment_rows: Sequence[Mapping[str, Any]]) -> list[dic
         weighted, _ = exact_sums_by_group(index * weight, has_index, groups, size)
         weights, _ = exact_sums_by_group(weight, has_index, groups, size)
         index_sum, indices_present = exact_sums_by_group(index, has_index, groups, size)
-    speed_values = [_divided(p, c) if _divided(p, c) is not None else _divided(s, float(n))
-                    for p, c, s, n in zip(products, counted, plain, speeds_present.tolist(), strict=True)]
-    tpi_values = [_divided(p, w) if _divided(p, w) is not None else _divided(s, float(n))
-                  for p, w, s, n in zip(weighted, weights, index_sum, indices_present.tolist(), strict=True)]
+    speed_values = [_weighted_else_plain(*sums) for sums in
+                    zip(products, counted, plain, speeds_present.tolist(), strict=True)]
+    tpi_values = [_weighted_else_plain(*sums) for sums in
+                  zip(weighted, weights, index_sum, indices_present.tolist(), strict=True)]
     average_speeds = round_half_up_many(speed_values, 2)
     tpis = round_half_up_many(tpi_values, 2)
     counts = np.bincount(groups, minlength=size).tolist()
@@ -279,8 +278,12 @@ def _latest(moments: Sequence[Any], groups: Sequence[int], rows: Sequence[int], 
     return latest
 
 
-def _divided(numerator: float | None, denominator: float | None) -> float | None:
-    """`F.try_divide` of doubles: None for a null operand or a zero denominator."""
-    if numerator is None or denominator is None or denominator == 0:
-        return None
-    return numerator / denominator
+def _present(values: Sequence[Any]) -> np.ndarray:
+    return np.fromiter((value is not None for value in values), dtype=bool, count=len(values))
+
+
+def _weighted_else_plain(products: float | None, weights: float | None, total: float | None,
+                         count: int) -> float | None:
+    """A group's weighted mean from its sums (`exact_weighted_mean_of`), else its plain mean (`exact_mean_of`)."""
+    weighted = try_divide(products, weights)
+    return weighted if weighted is not None else try_divide(total, float(count))

@@ -113,6 +113,11 @@ _SCALED_BELOW = 1e7
 _HALF_MARGIN = 1e-6
 
 
+def doubles_array(values: Sequence[float | None]) -> np.ndarray:
+    """Values (None among them) as a numpy array of doubles, None as NaN (the callers keep where it was)."""
+    return np.array([math.nan if value is None else value for value in values], dtype=np.float64)
+
+
 def round_half_up_many(values: Sequence[float | None], scale: int) -> list[float | None]:
     """`round_half_up` of each value, in numpy: a backlog's gold rounds three figures of 45,000 segment rows.
 
@@ -125,7 +130,7 @@ def round_half_up_many(values: Sequence[float | None], scale: int) -> list[float
         raise ValueError(f"round_half_up agrees with Spark for scales 0 to {MAX_SCALE}, not {scale}")
     if len(values) < _MANY_FROM:
         return [round_half_up(value, scale) for value in values]
-    numbers = np.array([math.nan if value is None else value for value in values], dtype=np.float64)
+    numbers = doubles_array(values)
     factor = float(10**scale)
     with np.errstate(invalid="ignore", over="ignore"):
         scaled = np.abs(numbers * factor)

@@ -19,7 +19,14 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from streaming.aggregates import exact_mean, exact_mean_of, exact_weighted_mean, exact_weighted_mean_of
-from streaming.standards.rounding import round_half_up, round_half_up_many, sql_greatest, sql_least, sql_order
+from streaming.standards.rounding import (
+    doubles_array,
+    round_half_up,
+    round_half_up_many,
+    sql_greatest,
+    sql_least,
+    sql_order,
+)
 
 # Lower speed bounds (km/h) of free flow, basically free, light, moderate congestion; below the last
 # bound the segment is severely congested.
@@ -143,8 +150,7 @@ def segment_indices(speeds_kmh: Sequence[float | None], free_flows_kmh: Sequence
     45,000 segment rows. The same operations in the same order on the same doubles give the same values;
     a row with a NaN or infinite input (Spark's order of NaN) is indexed by `segment_index_of`."""
     count = len(speeds_kmh)
-    speed = np.array([math.nan if v is None else v for v in speeds_kmh], dtype=np.float64)
-    free_flow = np.array([math.nan if v is None else v for v in free_flows_kmh], dtype=np.float64)
+    speed, free_flow = doubles_array(speeds_kmh), doubles_array(free_flows_kmh)
     no_free_flow = np.fromiter((v is None for v in free_flows_kmh), dtype=bool, count=count)
     classes = np.array(road_classes, dtype=object)
     raw = np.full(count, math.nan)
@@ -174,6 +180,5 @@ _LEVEL_BOUNDS = np.array([band[0] for band in TPI_BANDS[:-1]])
 
 def tpi_levels(indices: Sequence[float | None]) -> list[int | None]:
     """`tpi_level_of` of each index (NaN is level 5, None stays None)."""
-    values = np.array([math.nan if v is None else v for v in indices], dtype=np.float64)
-    levels: list[int | None] = (np.searchsorted(_LEVEL_BOUNDS, values, side="right") + 1).tolist()
+    levels: list[int | None] = (np.searchsorted(_LEVEL_BOUNDS, doubles_array(indices), side="right") + 1).tolist()
     return [None if v is None else level for v, level in zip(indices, levels, strict=True)]
