@@ -42,6 +42,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlparse
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -60,6 +61,8 @@ _PARTITION_TYPES = (T.StringType, T.DateType, T.IntegerType, T.LongType, T.Short
 _REFUSED_SETTINGS = ("delta.constraints.", "delta.columnMapping.mode", "delta.enableIcebergCompat",
                      "delta.universalFormat", "delta.dataSkippingStatsColumns")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# a partition value's rows in fewer runs than this are sliced, not copied (`_partitions`)
+_MOST_RUNS_SLICED = 64
 
 
 class Unsupported(Exception):
@@ -138,7 +141,7 @@ def write_described(spark: SparkSession, txn: Any, table: pa.Table,
         directory = "/".join(f"{column}={HIVE_DEFAULT_PARTITION if text is None else _escaped(text)}"
                              for column, text in zip(described.partition_columns, strings, strict=True))
         relative = "/".join(filter(None, [directory, f"part-00000-{uuid.uuid4()}.c000.snappy.parquet"]))
-        size = _write_parquet(spark, rows, f"{described.location.rstrip('/')}/{relative}")
+        size = _write_parquet(spark, _file_columns(rows), f"{described.location.rstrip('/')}/{relative}")
         add = {"path": quote(relative, safe="/="),
                "partitionValues": dict(zip(described.partition_columns, strings, strict=True)),
                "size": size, "modificationTime": int(time.time() * 1000), "dataChange": True,
@@ -149,25 +152,65 @@ def write_described(spark: SparkSession, txn: Any, table: pa.Table,
 
 def _partitions(table: pa.Table, columns: Sequence[str]) -> Iterator[tuple[list[Any], pa.Table]]:
     """The rows of each partition value (without the partition columns), each in the table's order; none
-    for no rows. The table is copied once at most: sorted by its partition values and sliced (a filter per
-    value copied a backlog's silver table, 250 MB of mostly null structs, once per topic and day), and not
-    at all when every row has the same value (bronze's append)."""
+    for no rows. The rows are not copied while each value's rows stand in a few runs (a batch's silver
+    table is its topics' rows one topic after another, each topic's days in turn): a value's file is its
+    runs' slices. Rows more mixed than that are copied once, ordered by their values, and sliced (a filter
+    per value copied a backlog's silver table, 250 MB of mostly null structs, once per topic and day; the
+    one ordered copy took 0.2 s, and fresh pages for it up to 0.9 s)."""
     if table.num_rows == 0:
         return
     if not columns:
         yield [], table
         return
-    order = [(column, "ascending", "at_end") for column in columns]
-    keys = table.select(list(columns)).group_by(list(columns), use_threads=False).aggregate([([], "count_all")])
-    if keys.num_rows == 1:
-        yield [keys.column(column)[0].as_py() for column in columns], table.drop_columns(list(columns))
+    codes = _value_numbers(table, columns)
+    starts = np.flatnonzero(np.diff(codes)) + 1
+    if starts.size == 0:  # every row has the same value (bronze's append)
+        yield [table.column(column)[0].as_py() for column in columns], table.drop_columns(list(columns))
         return
-    keys = keys.take(pc.sort_indices(keys, sort_keys=order))
-    rows = table.take(pc.sort_indices(table, sort_keys=order))  # a stable sort
-    start = 0
-    for key, count in zip(keys.select(list(columns)).to_pylist(), keys.column("count_all").to_pylist(), strict=True):
-        yield [key[column] for column in columns], rows.slice(start, count).drop_columns(list(columns))
-        start += count
+    bounds = np.concatenate([[0], starts, [table.num_rows]])
+    if starts.size < _MOST_RUNS_SLICED:
+        runs: dict[int, list[tuple[int, int]]] = {}
+        for begin, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            runs.setdefault(int(codes[begin]), []).append((begin, end))
+        data = table.drop_columns(list(columns))
+        for value_runs in runs.values():
+            first = value_runs[0][0]
+            yield ([table.column(column)[first].as_py() for column in columns],
+                   pa.concat_tables([data.slice(begin, end - begin) for begin, end in value_runs]))
+        return
+    order = np.argsort(codes, kind="stable")
+    rows = table.take(pa.array(order))
+    ordered = codes[order]
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(ordered)) + 1, [table.num_rows]])
+    data = rows.drop_columns(list(columns))
+    for begin, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        yield [rows.column(column)[begin].as_py() for column in columns], data.slice(begin, end - begin)
+
+
+def _value_numbers(table: pa.Table, columns: Sequence[str]) -> np.ndarray:
+    """Each row's partition value as a number, one per distinct value (a null and an empty string apart,
+    as the rows hold them)."""
+    numbers, bound = np.zeros(table.num_rows, dtype=np.int64), 1
+    for column in columns:
+        encoded = pc.dictionary_encode(table.column(column), null_encoding="encode").combine_chunks()
+        size = max(len(encoded.dictionary), 1)
+        if bound * size >= 2 ** 62:  # renumbered densely first (below the rows' count), so the product fits
+            numbers = np.unique(numbers, return_inverse=True)[1].astype(np.int64)
+            bound = table.num_rows
+        numbers = numbers * size + encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        bound *= size
+    return numbers
+
+
+def _file_columns(rows: pa.Table) -> pa.Table:
+    """`rows` without the struct columns null in every row: a table holding one struct per kind of row
+    (silver's topics, gold's views) would otherwise write every other kind's struct, each leaf's null
+    levels included, into every file (a backlog's silver files took 0.26 s against 0.16 s without them).
+    Delta and Spark read a column a file lacks as null, as they read files written before a column was
+    added; the file's statistics are made from every column (`file_statistics`)."""
+    empty = [field.name for field in rows.schema
+             if pa.types.is_struct(field.type) and rows.column(field.name).null_count == rows.num_rows]
+    return rows.drop_columns(empty) if empty and len(empty) < rows.num_columns else rows
 
 
 def _partition_text(value: Any) -> str | None:

@@ -290,12 +290,15 @@ def test_rows_in_another_layout_are_refused_before_anything_is_written(spark: Sp
     assert not list(Path(path).glob("**/*.parquet"))
 
 
-def test_each_partition_holds_its_values_rows_in_the_tables_order() -> None:
+@pytest.mark.parametrize("run", [1, 3, 40], ids=["mixed", "short-runs", "long-runs"])
+def test_each_partition_holds_its_values_rows_in_the_tables_order(run: int) -> None:
+    """Rows mixed (copied in order of value) or in runs of a value (sliced): each value's rows, in order."""
     values = [("a", 1), (None, 1), ("", 1), ("b", None), ("a", 2), (None, None), ("a", 1)]
-    rows = [values[(serial * 5) % len(values)] for serial in range(200)]
-    table = pa.table({"serial": list(range(200)), "p": [p for p, _ in rows], "q": pa.array([q for _, q in rows])})
+    rows = [values[(serial // run * 5) % len(values)] for serial in range(400)]
+    table = pa.table({"serial": list(range(400)), "p": [p for p, _ in rows], "q": pa.array([q for _, q in rows])})
+    table = pa.Table.from_batches(table.to_batches(max_chunksize=70))  # runs across chunks
     parts = list(arrow_files._partitions(table, ("p", "q")))
-    assert sorted(map(tuple, (key for key, _ in parts)), key=repr) == sorted(set(values), key=repr)
+    assert sorted(map(tuple, (key for key, _ in parts)), key=repr) == sorted(set(rows), key=repr)
     for (p, q), part in parts:
         expected = [serial for serial, (rp, rq) in enumerate(rows) if (rp, rq) == (p, q)]
         assert part.column_names == ["serial"] and part.column("serial").to_pylist() == expected, (p, q)
@@ -303,6 +306,34 @@ def test_each_partition_holds_its_values_rows_in_the_tables_order() -> None:
     assert single[0] == ["b"] and single[1].column("serial").to_pylist() == [
         serial for serial, (rp, _) in enumerate(rows) if rp == "b"]
     assert list(arrow_files._partitions(table.slice(0, 0), ("p",))) == []
+
+
+def test_a_files_struct_null_in_all_its_rows_is_left_out_and_read_back_null(
+        spark: SparkSession, written: tuple[str, str]) -> None:
+    """The struct null in every row of a file is not written into it (its statistics still count its
+    nulls); Delta reads it back as null, filters on its fields included."""
+    by_spark, by_driver = written
+    lacking = [add for add in _files(by_driver)
+               if "nested" not in pq.read_schema(Path(by_driver) / unquote(add["path"])).names]
+    assert sorted(map(repr, (add["partitionValues"] for add in lacking))) == sorted(map(repr, [
+        {"p_text": None, "p_day": None}, {"p_text": "plain", "p_day": "0001-01-01"}]))
+    assert all("tags" in pq.read_schema(Path(by_driver) / unquote(add["path"])).names  # a list is kept
+               for add in _files(by_driver))
+    assert all(_flat(json.loads(add["stats"])["nullCount"])["nested.c.t"] == 1 for add in lacking)
+    ours, theirs = (spark.read.format("delta").load(path) for path in (by_driver, by_spark))
+    assert [tuple(row) for row in ours.where("p_text IS NULL AND p_day IS NULL").select("id", "nested").collect()] \
+        == [(8, None)]
+    for condition in ("nested IS NULL", "nested.a IS NULL", "nested.c.t IS NULL", "nested.b = 'q' OR id = 6"):
+        assert sorted(ours.where(condition).select("id").collect()) \
+            == sorted(theirs.where(condition).select("id").collect()), condition
+
+
+def test_a_table_of_null_structs_only_keeps_its_columns() -> None:
+    kind = pa.struct([("a", pa.int64())])
+    only_structs = pa.table({"x": pa.nulls(3, kind), "y": pa.nulls(3, kind)})
+    assert arrow_files._file_columns(only_structs).column_names == ["x", "y"]
+    mixed = pa.table({"x": pa.nulls(3, kind), "y": pa.array([None, {"a": 1}, None], kind), "z": pa.nulls(3)})
+    assert arrow_files._file_columns(mixed).column_names == ["y", "z"]
 
 
 def test_a_tables_changed_settings_change_its_layout(spark: SparkSession, tmp_path: Path) -> None:
