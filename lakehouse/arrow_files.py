@@ -36,6 +36,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -61,6 +62,7 @@ _PARTITION_TYPES = (T.StringType, T.DateType, T.IntegerType, T.LongType, T.Short
 _REFUSED_SETTINGS = ("delta.constraints.", "delta.columnMapping.mode", "delta.enableIcebergCompat",
                      "delta.universalFormat", "delta.dataSkippingStatsColumns")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FILES_AT_ONCE = 2  # files written at once by one write (`write_described`)
 # a partition value's rows in fewer runs than this are sliced, not copied (`_partitions`)
 _MOST_RUNS_SLICED = 64
 
@@ -135,8 +137,8 @@ def write_described(spark: SparkSession, txn: Any, table: pa.Table,
         raise ValueError(f"the rows are not in the Arrow layout of the table's schema: {table.schema}")
     described = layout(spark, txn, schema)
     from_json = static_method(spark, "org.apache.spark.sql.delta.actions.Action", "fromJson")
-    adds = []
-    for values, rows in _partitions(table, described.partition_columns):
+
+    def written(values: list[Any], rows: pa.Table) -> tuple[Any, dict[str, Any]]:
         strings = [_partition_text(value) for value in values]
         directory = "/".join(f"{column}={HIVE_DEFAULT_PARTITION if text is None else _escaped(text)}"
                              for column, text in zip(described.partition_columns, strings, strict=True))
@@ -146,8 +148,15 @@ def write_described(spark: SparkSession, txn: Any, table: pa.Table,
                "partitionValues": dict(zip(described.partition_columns, strings, strict=True)),
                "size": size, "modificationTime": int(time.time() * 1000), "dataChange": True,
                "stats": file_statistics(rows, described.indexed)}
-        adds.append((from_json(json.dumps({"add": add})), add))
-    return adds
+        return from_json(json.dumps({"add": add})), add
+
+    parts = list(_partitions(table, described.partition_columns))
+    if len(parts) < 2:
+        return [written(values, rows) for values, rows in parts]
+    # pyarrow writes a file without the GIL, on one thread: a few files at once use both cores (a backlog's
+    # gold commit writes a file per view and day while nothing else runs)
+    with ThreadPoolExecutor(max_workers=FILES_AT_ONCE, thread_name_prefix="parquet-file") as pool:
+        return list(pool.map(lambda part: written(*part), parts))
 
 
 def _partitions(table: pa.Table, columns: Sequence[str]) -> Iterator[tuple[list[Any], pa.Table]]:

@@ -10,6 +10,7 @@ if it is missing and leaves an existing one alone, so every job can call it at s
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,8 @@ from functools import cached_property
 
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
+
+from ioc.jvm import static_method
 
 logger = logging.getLogger(__name__)
 
@@ -229,10 +232,17 @@ ENSURED_AT_ONCE = 3  # tables `ensure_tables` checks or creates side by side
 def ensure_table(spark: SparkSession, root: str, contract: TableContract) -> str:
     """Create the table if it does not exist, or add the columns, and the fields of struct columns, the
     contract has gained since it was created (idempotent); returns its path. A field a topic's contract
-    or a gold view gains lands in its struct column this way, so existing lakehouses keep working."""
-    spark.sql(contract.create_sql(root))
+    or a gold view gains lands in its struct column this way, so existing lakehouses keep working.
+
+    An existing table is checked from its Delta metadata, one call to the JVM: its create statement,
+    schema read and properties listed through SQL took a job's start 0.2-0.4 s for six tables."""
     path = contract.path(root)
-    schema = spark.read.format("delta").load(path).schema
+    stored = _stored_metadata(spark, path)
+    if stored is None:
+        spark.sql(contract.create_sql(root))
+        schema, properties = spark.read.format("delta").load(path).schema, None
+    else:
+        schema, properties = stored
     existing = {have.name: have for have in schema.fields}
     added = [column.ddl() for column in contract.columns if column.name not in existing]
     for wanted in contract.schema().fields:
@@ -242,16 +252,35 @@ def ensure_table(spark: SparkSession, root: str, contract: TableContract) -> str
     if added:
         spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({', '.join(added)})")
         logger.info("%s: added %s", contract.qualified_name, ", ".join(clause.split(" ")[0] for clause in added))
-    _ensure_properties(spark, path, contract)
+    _ensure_properties(spark, path, contract, properties)
     return path
 
 
-def _ensure_properties(spark: SparkSession, path: str, contract: TableContract) -> None:
+def _stored_metadata(spark: SparkSession, path: str) -> tuple[T.StructType, dict[str, str]] | None:
+    """(schema, table properties) of the Delta table at `path` as its latest version holds them; None
+    when there is none (or its metadata is not in the form expected: the SQL path decides)."""
+    try:
+        log = static_method(spark, "org.apache.spark.sql.delta.DeltaLog", "forTable")(spark._jsparkSession, path)
+        txn = log.startTransaction()
+        if int(txn.readVersion()) < 0:
+            return None
+        metadata = json.loads(str(txn.metadata().json()))["metaData"]
+        schema = T.StructType.fromJson(json.loads(metadata["schemaString"]))
+        return schema, {str(key): str(value) for key, value in (metadata.get("configuration") or {}).items()}
+    except (KeyError, TypeError, ValueError) as exc:
+        logger.info("%s: metadata not read directly (%s), checked through SQL", path, exc)
+        return None
+
+
+def _ensure_properties(spark: SparkSession, path: str, contract: TableContract,
+                       have: dict[str, str] | None = None) -> None:
     """Set the table's own properties (the contract's, not the common ones) where an existing table, made
-    before the contract gained or changed one, differs: one metadata commit, only when something differs."""
+    before the contract gained or changed one, differs: one metadata commit, only when something differs.
+    `have`: the table's properties, when known; listed through SQL otherwise."""
     if not contract.properties:
         return
-    have = {row.key: row.value for row in spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()}
+    if have is None:
+        have = {row.key: row.value for row in spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()}
     differ = {key: value for key, value in contract.properties.items() if have.get(key) != value}
     if differ:
         settings = ", ".join(f"'{key}' = '{value}'" for key, value in differ.items())
