@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from py4j.protocol import Py4JError
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
@@ -267,7 +268,8 @@ def _stored_metadata(spark: SparkSession, path: str) -> tuple[T.StructType, dict
         metadata = json.loads(str(txn.metadata().json()))["metaData"]
         schema = T.StructType.fromJson(json.loads(metadata["schemaString"]))
         return schema, {str(key): str(value) for key, value in (metadata.get("configuration") or {}).items()}
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, Py4JError) as exc:
+        # another Delta's metadata or API, or a fault reading the log: the SQL path checks it, or names it
         logger.info("%s: metadata not read directly (%s), checked through SQL", path, exc)
         return None
 
