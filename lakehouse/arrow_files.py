@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 from urllib.parse import quote, urlparse
 
@@ -161,39 +162,29 @@ def write_described(spark: SparkSession, txn: Any, table: pa.Table,
 
 def _partitions(table: pa.Table, columns: Sequence[str]) -> Iterator[tuple[list[Any], pa.Table]]:
     """The rows of each partition value (without the partition columns), each in the table's order; none
-    for no rows. The rows are not copied while each value's rows stand in a few runs (a batch's silver
-    table is its topics' rows one topic after another, each topic's days in turn): a value's file is its
-    runs' slices. Rows more mixed than that are copied once, ordered by their values, and sliced (a filter
-    per value copied a backlog's silver table, 250 MB of mostly null structs, once per topic and day; the
-    one ordered copy took 0.2 s, and fresh pages for it up to 0.9 s)."""
+    for no rows. A value's file is its runs' slices, not a copy: a batch's silver table is its topics' rows
+    one topic after another, each topic's days in turn, and bronze's rows share one value. Rows more mixed
+    than `_MOST_RUNS_SLICED` runs are first copied once, ordered by their values (a filter per value copied a
+    backlog's silver table, 250 MB of mostly null structs, once per topic and day; one ordered copy of it took
+    0.2 s, and fresh pages for it up to 0.9 s)."""
     if table.num_rows == 0:
         return
     if not columns:
         yield [], table
         return
     codes = _value_numbers(table, columns)
-    starts = np.flatnonzero(np.diff(codes)) + 1
-    if starts.size == 0:  # every row has the same value (bronze's append)
-        yield [table.column(column)[0].as_py() for column in columns], table.drop_columns(list(columns))
-        return
-    bounds = np.concatenate([[0], starts, [table.num_rows]])
-    if starts.size < _MOST_RUNS_SLICED:
-        runs: dict[int, list[tuple[int, int]]] = {}
-        for begin, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-            runs.setdefault(int(codes[begin]), []).append((begin, end))
-        data = table.drop_columns(list(columns))
-        for value_runs in runs.values():
-            first = value_runs[0][0]
-            yield ([table.column(column)[first].as_py() for column in columns],
-                   pa.concat_tables([data.slice(begin, end - begin) for begin, end in value_runs]))
-        return
-    order = np.argsort(codes, kind="stable")
-    rows = table.take(pa.array(order))
-    ordered = codes[order]
-    bounds = np.concatenate([[0], np.flatnonzero(np.diff(ordered)) + 1, [table.num_rows]])
-    data = rows.drop_columns(list(columns))
-    for begin, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        yield [rows.column(column)[begin].as_py() for column in columns], data.slice(begin, end - begin)
+    if np.count_nonzero(np.diff(codes)) >= _MOST_RUNS_SLICED:
+        order = np.argsort(codes, kind="stable")
+        table, codes = table.take(pa.array(order)), codes[order]
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(codes)) + 1, [table.num_rows]]).tolist()
+    runs: dict[int, list[tuple[int, int]]] = {}
+    for begin, end in pairwise(bounds):
+        runs.setdefault(int(codes[begin]), []).append((begin, end))
+    data = table.drop_columns(list(columns))
+    for value_runs in runs.values():
+        first = value_runs[0][0]
+        yield ([table.column(column)[first].as_py() for column in columns],
+               pa.concat_tables([data.slice(begin, end - begin) for begin, end in value_runs]))
 
 
 def _value_numbers(table: pa.Table, columns: Sequence[str]) -> np.ndarray:

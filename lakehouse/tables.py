@@ -21,7 +21,7 @@ from py4j.protocol import Py4JError
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
-from ioc.jvm import static_method
+from lakehouse import transactions
 
 logger = logging.getLogger(__name__)
 
@@ -261,8 +261,7 @@ def _stored_metadata(spark: SparkSession, path: str) -> tuple[T.StructType, dict
     """(schema, table properties) of the Delta table at `path` as its latest version holds them; None
     when there is none (or its metadata is not in the form expected: the SQL path decides)."""
     try:
-        log = static_method(spark, "org.apache.spark.sql.delta.DeltaLog", "forTable")(spark._jsparkSession, path)
-        txn = log.startTransaction()
+        txn = transactions.start(spark, path)
         if int(txn.readVersion()) < 0:
             return None
         metadata = json.loads(str(txn.metadata().json()))["metaData"]
