@@ -48,12 +48,35 @@ def arrow_table(rows: Sequence[tuple[Any, ...]], schema: T.StructType) -> pa.Tab
     return pa.Table.from_arrays(arrays, schema=layout)
 
 
+class ColumnRows(list[dict[str, Any]]):
+    """Rows (dicts) that also carry their values a column at a time, as they were made: `columns_of` hands
+    those out instead of reading every dict. A backlog's gold holds some 46,000 traffic segment rows, made
+    from columns (`streaming.gold.rollup.Rollup.finished_windows`) and read back as columns twice: their
+    city roll-up took 0.12 s, now 0.08 s; their fact table and the windows it replaces 0.15 s, now 0.07 s.
+
+    The rows are not to change once made (gold's are finished before they are handed on), and the lists
+    `columns_of` gives are not to be changed by their reader. A column whose length is not the rows' (the
+    list changed after it was made) is read from the dicts."""
+
+    columns: Mapping[str, Sequence[Any]]
+
+    def __init__(self, rows: Iterable[dict[str, Any]], columns: Mapping[str, Sequence[Any]]) -> None:
+        super().__init__(rows)
+        self.columns = columns
+
+
 def columns_of(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[list[Any]]:
     """The rows' values of `names`, a list per name (None where a row lacks the name): gold's rows are read
     a column at a time (a list comprehension per name was the quickest way, 2026-12-07: 45,000 rows of 11
-    names in 0.033 s, against 0.05 by `itemgetter` and 0.08-0.12 transposed with `zip`)."""
+    names in 0.033 s, against 0.05 by `itemgetter` and 0.08-0.12 transposed with `zip`). Rows that carry
+    their columns (`ColumnRows`) give those, not copied: the caller reads them and does not change them."""
+    carried = rows.columns if isinstance(rows, ColumnRows) else {}
     columns = []
     for name in names:
+        values = carried.get(name)
+        if values is not None and len(values) == len(rows):
+            columns.append(values if isinstance(values, list) else list(values))
+            continue
         try:
             columns.append([row[name] for row in rows])
         except KeyError:
@@ -104,6 +127,9 @@ def arrow_array(values: list[Any], kind: pa.DataType) -> pa.Array:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+# a timestamp column whose values repeat this often on average is converted a distinct value at a time
+# (46,000 gold rows' window starts, 177 distinct: 0.010 s -> 0.002 s)
+_REPEATED_AT_LEAST = 4
 
 
 def _timestamp_array(values: list[Any], kind: pa.TimestampType) -> pa.Array:
@@ -114,8 +140,13 @@ def _timestamp_array(values: list[Any], kind: pa.TimestampType) -> pa.Array:
     pyarrow as before."""
     if kind.unit != "us" or kind.tz is None or any(v.__class__ is not datetime for v in values if v is not None):
         return pa.array(values, type=kind)
+    distinct = set(values)
     try:
-        micros = [None if v is None else (v - _EPOCH) // _MICROSECOND for v in values]
+        if len(distinct) * _REPEATED_AT_LEAST <= len(values):  # gold's window starts and ends: worked out once each
+            of = {v: None if v is None else (v - _EPOCH) // _MICROSECOND for v in distinct}
+            micros = list(map(of.__getitem__, values))
+        else:
+            micros = [None if v is None else (v - _EPOCH) // _MICROSECOND for v in values]
     except (TypeError, OverflowError):  # naive, or its instant is outside what a datetime holds
         return pa.array(values, type=kind)
     return pa.array(micros, type=pa.int64()).cast(kind)

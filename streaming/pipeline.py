@@ -91,6 +91,7 @@ from lakehouse.catalog import (
 )
 from lakehouse.checkpoints import BackgroundCheckpoints
 from lakehouse.dimensions import city_dimension
+from lakehouse.frames import columns_of
 from lakehouse.gold_commit import GoldCommitter
 from lakehouse.gold_facts import fact_table
 from lakehouse.keyed_commit import KeyedCommitter
@@ -1099,8 +1100,8 @@ def _staged_facts(gold: RowsByName) -> StagedFacts:
     with collector_paused():  # a value at a time: the collector would scan what it makes, in vain
         for name, view_rows in gold.items():
             contract = GOLD_VIEWS[name]
-            for row in view_rows:
-                covered[(contract.name, row.get("grain") or "5min")].add(row["window_start"])
+            for grain, start in set(zip(*columns_of(view_rows, ("grain", "window_start")), strict=True)):
+                covered[(contract.name, grain or "5min")].add(start)
             tables.append(fact_table(view_rows, contract))
     return pa.concat_tables(tables), dict(covered)
 

@@ -202,12 +202,12 @@ class LiveGold:
         """The rows of the (grain, start) windows, in their order, finished together and kept for fusion."""
         name = rollup.contract.name
         held = self._parts[name]
-        finished = rollup.windows_figures([(grain, start, held[grain].get(start, {})) for grain, start in windows],
-                                          updated_at)
-        rows = []
-        for (grain, start), window_rows in zip(windows, finished, strict=True):
-            self._finished[(name, grain, start)] = window_rows
-            rows += window_rows
+        listed = [(grain, start, held[grain].get(start, {})) for grain, start in windows]
+        rows = rollup.finished_windows(listed, updated_at)
+        at = 0
+        for grain, start, window in listed:
+            self._finished[(name, grain, start)] = rows[at:at + len(window)]
+            at += len(window)
         return rows
 
     # -- what fusion reads -------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from contracts.cities import city_names
-from lakehouse.frames import union_all
+from lakehouse.frames import ColumnRows, union_all
 from lakehouse.gold_facts import STATE
 from lakehouse.tables import TableContract
 from streaming.gold.measures import Measure, Part, encode_states
@@ -132,11 +132,23 @@ class Rollup:
 
     def windows_figures(self, windows: Sequence[tuple[str, datetime, Mapping[tuple[Any, ...], Part]]],
                         updated_at: datetime) -> list[list[dict[str, Any]]]:
-        """`window_figures` of each (grain, start, window): what every key of a window shares is worked out
-        once, and with `finish_columns` every row is finished a column at a time (a backlog's batch
-        finishes 50,000 rows: one by one, 16 µs each)."""
+        """`window_figures` of each (grain, start, window), from `finished_windows`."""
+        rows = self.finished_windows(windows, updated_at)
+        split, at = [], 0
+        for _, _, window in windows:
+            split.append(rows[at:at + len(window)])
+            at += len(window)
+        return split
+
+    def finished_windows(self, windows: Sequence[tuple[str, datetime, Mapping[tuple[Any, ...], Part]]],
+                         updated_at: datetime) -> list[dict[str, Any]]:
+        """The rows (contract columns and `state`) of every (grain, start, window), window after window, a
+        row per key: what every key of a window shares is worked out once, and with `finish_columns` every
+        row is finished a column at a time (a backlog's batch finishes 50,000 rows: one by one, 16 µs each)
+        and the rows carry their columns (`lakehouse.frames.ColumnRows`) for those who read them so."""
         if self.finish_columns is None:
-            return [self._finished_rows(grain, start, window, updated_at) for grain, start, window in windows]
+            return [row for grain, start, window in windows
+                    for row in self._finished_rows(grain, start, window, updated_at)]
         keys: list[tuple[Any, ...]] = []
         parts: list[Part] = []
         grains: list[str] = []
@@ -161,15 +173,11 @@ class Rollup:
         columns["city_name_zh"] = [chinese for _, chinese in names]
         columns.update(window_end=ends, window_date=days, updated_at=[updated_at] * len(parts))
         nothing = [None] * len(parts)
-        ordered = [columns.get(name, nothing) for name in self.contract.column_names()]
         names_and_state = [*self.contract.column_names(), STATE]
-        rows = [dict(zip(names_and_state, values, strict=True))
-                for values in zip(*ordered, encode_states(parts), strict=True)]
-        split, at = [], 0
-        for _, _, window in windows:
-            split.append(rows[at:at + len(window)])
-            at += len(window)
-        return split
+        ordered = [list(columns.get(name, nothing)) for name in self.contract.column_names()]
+        ordered.append(encode_states(parts))
+        return ColumnRows((dict(zip(names_and_state, values, strict=True)) for values in zip(*ordered, strict=True)),
+                          dict(zip(names_and_state, ordered, strict=True)))
 
     def _finished_rows(self, grain: str, start: datetime, window: Mapping[tuple[Any, ...], Part],
                        updated_at: datetime) -> list[dict[str, Any]]:

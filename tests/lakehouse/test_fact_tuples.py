@@ -15,6 +15,8 @@ from lakehouse.catalog import GOLD_FACTS, GOLD_VIEWS
 from lakehouse.frames import arrow_table
 from lakehouse.gold_facts import STATE, as_facts, fact_table, fact_tuples
 from lakehouse.tables import TableContract
+from streaming.gold import traffic
+from tests.streaming.test_rollup import _traffic
 
 START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
@@ -89,3 +91,21 @@ def test_a_views_fact_table_is_its_fact_tuples_as_arrow(spark: SparkSession) -> 
             got = fact_table(view_rows, contract)
             assert got.schema.equals(expected.schema), name
             assert got.to_pylist() == expected.to_pylist(), name
+
+
+def test_a_fact_table_of_rows_carrying_their_columns_is_that_of_their_dicts(spark: SparkSession) -> None:
+    """Traffic segment rows finished a column at a time carry their columns (`lakehouse.frames.ColumnRows`),
+    which `fact_table` reads instead of the dicts: the table is the one the dicts give, 5-minute and hour
+    windows alike."""
+    rng = random.Random(8)
+    silver = [_traffic(rng, START + timedelta(seconds=rng.randrange(2 * 3600)), serial) for serial in range(2_000)]
+    by_window: dict[datetime, dict[tuple[Any, ...], Any]] = {}
+    for (start, key), part in traffic.SEGMENTS.fold(silver).items():
+        by_window.setdefault(start, {})[key] = part
+    windows = [("5min", start, window) for start, window in sorted(by_window.items())]
+    windows += [("hour", START, next(iter(by_window.values())))]
+    whole = traffic.SEGMENTS.finished_windows(windows, START + timedelta(days=1))
+    contract = GOLD_VIEWS[traffic.SEGMENTS.contract.qualified_name]
+    carried = fact_table(whole, contract)
+    assert carried.num_rows == len(whole) > 200
+    assert carried.equals(fact_table(list(whole), contract))

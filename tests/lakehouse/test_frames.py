@@ -12,7 +12,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lakehouse.frames import arrow_array
+from lakehouse.frames import ColumnRows, arrow_array, columns_of
 
 INNER = pa.struct([("count", pa.int64()), ("label", pa.string())])
 KIND = pa.struct([("value", pa.float64()), ("at", pa.timestamp("us", tz="UTC")), ("inner", INNER)])
@@ -56,6 +56,42 @@ aware = st.datetimes(timezones=st.just(UTC) | offsets)
 def test_a_timestamp_column_equals_pyarrows_own_conversion(values: list[datetime | None]) -> None:
     built = arrow_array(values, TIMESTAMP)
     assert built.equals(pa.array(values, type=TIMESTAMP))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.none() | aware, min_size=1, max_size=4).flatmap(
+    lambda pool: st.lists(st.sampled_from(pool), max_size=60)))
+def test_a_timestamp_column_of_repeated_values_equals_pyarrows_own_conversion(values: list[datetime | None]) -> None:
+    """Values repeated often enough are converted once per distinct value (gold's window starts)."""
+    built = arrow_array(values, TIMESTAMP)
+    assert built.equals(pa.array(values, type=TIMESTAMP))
+
+
+def test_one_instant_in_several_zones_repeated_is_each_values_instant() -> None:
+    """Equal instants in different zones are one distinct value (they hash and compare equal): each row
+    still gets its instant, and naive values among repeated ones are left to pyarrow."""
+    instant = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+    zoned = [instant, instant.astimezone(timezone(timedelta(hours=8))), None,
+             instant.astimezone(timezone(timedelta(hours=-5)))] * 5
+    assert arrow_array(zoned, TIMESTAMP).equals(pa.array(zoned, type=TIMESTAMP))
+    naive = [*zoned, datetime(2026, 12, 7, 8, 0)] * 4
+    assert arrow_array(naive, TIMESTAMP).equals(pa.array(naive, type=TIMESTAMP))
+
+
+def test_rows_that_carry_their_columns_give_them_and_the_rest_from_their_dicts() -> None:
+    """`columns_of` hands out a `ColumnRows`' own columns; a name it does not carry, or a column whose
+    length is no longer the rows' (a row added after), is read from the dicts."""
+    dicts = [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}, {"a": 3}]
+    carried = ["A", "B", "C"]  # not the dicts' values: shows which one was read
+    rows = ColumnRows(dicts, {"a": carried, "c": ("p", "q", "r")})
+    a, b, c = columns_of(rows, ["a", "b", "c"])
+    assert a is carried
+    assert b == ["x", "y", None]
+    assert c == ["p", "q", "r"]
+    assert list(rows) == dicts
+    rows.append({"a": 4, "b": "z"})
+    assert columns_of(rows, ["a", "c"]) == [[1, 2, 3, 4], [None, None, None, None]]
+    assert columns_of(dicts, ["a"]) == [[1, 2, 3]]
 
 
 def test_timestamps_of_another_unit_or_no_zone_are_pyarrows() -> None:

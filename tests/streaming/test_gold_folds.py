@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from lakehouse.frames import ColumnRows
+from lakehouse.gold_facts import STATE
 from streaming.aggregates import TermMicros, term_micros
 from streaming.gold import environment, tourism, traffic
 from streaming.gold.measures import _json, encode_state, encode_states
@@ -140,6 +142,14 @@ def test_windows_finished_a_column_at_a_time_are_finished_a_row_at_a_time() -> N
     assert sum(len(rows) for rows in columnar) > 300
     for got, want in zip(columnar, expected, strict=True):
         _assert_same_rows(got, want)
+    # the same rows, whole, carry their columns: each column holds exactly the rows' values
+    whole = traffic.SEGMENTS.finished_windows(windows, updated_at)
+    assert isinstance(whole, ColumnRows)
+    _assert_same_rows(list(whole), [row for rows in expected for row in rows])
+    assert set(whole.columns) == {*traffic.SEGMENTS.contract.column_names(), STATE}
+    for name, values in whole.columns.items():
+        assert len(values) == len(whole)
+        assert all(value is row[name] for value, row in zip(values, whole, strict=True))
 
 
 def _same_bits(left: Any, right: Any) -> bool:
