@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from streaming.gold.columnar import fold_table
 from streaming.gold.measures import Part, decode_state
-from streaming.gold.rollup import Rollup
+from streaming.gold.rollup import Rollup, window_slices
 from streaming.gold.windows import GRAIN_SECONDS, window_floor
 from streaming.read_ahead import ReadsAhead
 
@@ -204,10 +204,8 @@ class LiveGold:
         held = self._parts[name]
         listed = [(grain, start, held[grain].get(start, {})) for grain, start in windows]
         rows = rollup.finished_windows(listed, updated_at)
-        at = 0
-        for grain, start, window in listed:
-            self._finished[(name, grain, start)] = rows[at:at + len(window)]
-            at += len(window)
+        for (grain, start, _), window_rows in zip(listed, window_slices(rows, listed), strict=True):
+            self._finished[(name, grain, start)] = window_rows
         return rows
 
     # -- what fusion reads -------------------------------------------------------------------------

@@ -19,7 +19,7 @@ views' `prepare_row`/`finish_row`) is what the streaming job runs on the driver
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
@@ -133,12 +133,7 @@ class Rollup:
     def windows_figures(self, windows: Sequence[tuple[str, datetime, Mapping[tuple[Any, ...], Part]]],
                         updated_at: datetime) -> list[list[dict[str, Any]]]:
         """`window_figures` of each (grain, start, window), from `finished_windows`."""
-        rows = self.finished_windows(windows, updated_at)
-        split, at = [], 0
-        for _, _, window in windows:
-            split.append(rows[at:at + len(window)])
-            at += len(window)
-        return split
+        return list(window_slices(self.finished_windows(windows, updated_at), windows))
 
     def finished_windows(self, windows: Sequence[tuple[str, datetime, Mapping[tuple[Any, ...], Part]]],
                          updated_at: datetime) -> list[dict[str, Any]]:
@@ -174,7 +169,7 @@ class Rollup:
         columns.update(window_end=ends, window_date=days, updated_at=[updated_at] * len(parts))
         nothing = [None] * len(parts)
         names_and_state = [*self.contract.column_names(), STATE]
-        ordered = [list(columns.get(name, nothing)) for name in self.contract.column_names()]
+        ordered = [columns.get(name, nothing) for name in self.contract.column_names()]
         ordered.append(encode_states(parts))
         return ColumnRows((dict(zip(names_and_state, values, strict=True)) for values in zip(*ordered, strict=True)),
                           dict(zip(names_and_state, ordered, strict=True)))
@@ -283,6 +278,16 @@ class Rollup:
         rows = with_window_columns(rows, updated_at)
         return rows.select(*self.contract.schema().fieldNames(), STATE)
 
+
+
+def window_slices(rows: list[dict[str, Any]], windows: Sequence[tuple[str, datetime, Mapping[Any, Part]]]
+                  ) -> Iterator[list[dict[str, Any]]]:
+    """Each window's rows out of `Rollup.finished_windows`' rows of `windows` (a row per key, window after
+    window)."""
+    at = 0
+    for _, _, window in windows:
+        yield rows[at:at + len(window)]  # a plain list, also of a ColumnRows
+        at += len(window)
 
 
 def _nullable(kind: T.DataType) -> T.DataType:
