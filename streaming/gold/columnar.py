@@ -14,6 +14,7 @@ measures or columns this does not cover (`folds_columns` is False) is folded fro
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from streaming.aggregates import term_micros_array
+from streaming.aggregates import TERM_TYPE, term_micros_array
 from streaming.gold.measures import (
     TERM_SUM_DIGITS,
     Count,
@@ -95,12 +96,55 @@ def folds_from_columns(rollup: Rollup, view: pa.Table) -> bool:
     return view.num_rows >= FOLD_COLUMNS_FROM and folds_columns(rollup, view.schema)
 
 
+@dataclass(frozen=True)
+class Sums:
+    """A partial field that sums: each group's exact total (an int64 array, or Python ints where a total may
+    leave int64) and whether the group counts any value (else the field is None)."""
+
+    totals: np.ndarray
+    present: np.ndarray
+
+    def values(self) -> list[Any]:
+        return [total if present else None for total, present in
+                zip(self.totals.tolist(), self.present.tolist(), strict=True)]
+
+
+# a partial field of every group: the values themselves (`First`), counts, or sums
+FieldColumn = list[Any] | np.ndarray | Sums
+
+
+@dataclass(frozen=True)
+class Groups:
+    """A batch's finest partials as columns, a group per (window, key), in the order `Rollup.fold` makes them;
+    the decimal sums are in millionths (`Sums`), not yet `Decimal`."""
+
+    windows: list[datetime]
+    keys: list[tuple[Any, ...]]
+    fields: dict[str, FieldColumn]  # by partial field name, in the order of the measures' `names`
+
+
 def fold_table(rollup: Rollup, table: pa.Table) -> dict[_Key, Part]:
     """`rollup.fold` of the rows of `table` (the topic's silver view), by (finest window, key)."""
+    groups = fold_groups(rollup, table)
+    fields = []
+    for measure in rollup.measures:
+        for name in measure.names:
+            field = groups.fields[name]
+            if isinstance(field, Sums):
+                fields.append(field.values() if type(measure) is Sum else _decimal_sums(field))
+            else:
+                fields.append(field.tolist() if isinstance(field, np.ndarray) else field)
+    names = list(groups.fields)
+    parts = [dict(zip(names, values, strict=True)) for values in zip(*fields, strict=True)]
+    return dict(zip(zip(groups.windows, groups.keys, strict=True), parts, strict=True))
+
+
+def fold_groups(rollup: Rollup, table: pa.Table) -> Groups:
+    """`fold_table`'s partials as columns (`streaming.gold.blocks` holds them so)."""
     if not folds_columns(rollup, table.schema):
         raise ValueError(f"{rollup.contract.name} is not folded from columns (`folds_columns`)")
     if table.num_rows == 0:
-        return {}
+        return Groups([], [], {name: [] for measure in rollup.measures for name in measure.names})
     observed = table.column("observed_at")
     if observed.null_count:
         raise ValueError("silver rows without observed_at cannot be placed in a window")
@@ -122,35 +166,34 @@ def fold_table(rollup: Rollup, table: pa.Table) -> dict[_Key, Part]:
     starts: dict[int, datetime] = {}
     windows = [starts.get(s) or starts.setdefault(s, _EPOCH + timedelta(seconds=s))
                for s in columns["_window"].to_pylist()]
-    key_values = zip(*(columns[f"_key{at}"].to_pylist() for at in range(len(keys))), strict=True)
-    parts = [dict(zip(part_names, values, strict=True)) for values in zip(*fields, strict=True)]
-    return dict(zip(zip(windows, key_values, strict=True), parts, strict=True))
+    key_values = list(zip(*(columns[f"_key{at}"].to_pylist() for at in range(len(keys))), strict=True))
+    return Groups(windows, key_values, dict(zip(part_names, fields, strict=True)))
 
 
-# reads a measure's partial fields from the aggregated columns and the table: one list per field, of its
+# reads a measure's partial fields from the aggregated columns and the table: one column per field, of its
 # value in every group (in group order)
-_Reader = Callable[[dict[str, pa.ChunkedArray], pa.Table], list[list[Any]]]
+_Reader = Callable[[dict[str, pa.ChunkedArray], pa.Table], list[FieldColumn]]
 
 
 def _fold_measure(measure: Measure, name: str, table: pa.Table, inputs: dict[str, Any],
                   aggregates: list[tuple[str, str]]) -> _Reader:
     """Add what `measure` aggregates to `inputs` and `aggregates`; return how its fields are read back."""
     if type(measure) is Count:
-        return lambda columns, _: [columns["_row_count"].to_pylist()]
+        return lambda columns, _: [_filled(columns["_row_count"])]
     if type(measure) is First:
         expr = measure.expr
         return lambda columns, source: [source.column(expr).take(columns["_row_min"]).to_pylist()]
     if type(measure) is Sum:
         values, present = _numbers(table.column(measure.expr))
-        total = _split_sum(values, present, f"{name}_s", inputs, aggregates)
+        total = _split_sum(values, present, f"{name}_s", inputs, aggregates, None)
         return lambda columns, _: [total(columns)]
     if type(measure) is ExactMean:
         values, present = _numbers(table.column(measure.expr))
         terms, exists = term_micros_array(values)
-        total = _split_sum(terms, present & exists, f"{name}_s", inputs, aggregates)
+        total = _split_sum(terms, present & exists, f"{name}_s", inputs, aggregates, TERM_SUM_DIGITS)
         inputs[f"{name}_n"] = pa.array(np.zeros(len(present), dtype=np.int8), mask=~present)
         aggregates.append((f"{name}_n", "count"))  # the values present, NaN and those without a term included
-        return lambda columns, _: [_decimal_sums(total(columns)), columns[f"{name}_n_count"].to_pylist()]
+        return lambda columns, _: [total(columns), _filled(columns[f"{name}_n_count"])]
     if type(measure) is ExactWeightedMean:
         values, values_present = _numbers(table.column(measure.values))
         weights, weights_present = _numbers(table.column(measure.weights))
@@ -159,9 +202,10 @@ def _fold_measure(measure: Measure, name: str, table: pa.Table, inputs: dict[str
             products = values.astype(np.float64) * weights.astype(np.float64)
         product_terms, products_exist = term_micros_array(products)
         weight_terms, weights_exist = term_micros_array(weights)
-        weighted = _split_sum(product_terms, pair & products_exist, f"{name}_vw", inputs, aggregates)
-        counted = _split_sum(weight_terms, pair & weights_exist, f"{name}_w", inputs, aggregates)
-        return lambda columns, _: [_decimal_sums(weighted(columns)), _decimal_sums(counted(columns))]
+        weighted = _split_sum(product_terms, pair & products_exist, f"{name}_vw", inputs, aggregates,
+                              TERM_SUM_DIGITS)
+        counted = _split_sum(weight_terms, pair & weights_exist, f"{name}_w", inputs, aggregates, TERM_SUM_DIGITS)
+        return lambda columns, _: [weighted(columns), counted(columns)]
     raise ValueError(f"{type(measure).__name__} is not folded from columns")
 
 
@@ -174,30 +218,33 @@ def _numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _split_sum(values: np.ndarray, counted: np.ndarray, name: str, inputs: dict[str, Any],
-               aggregates: list[tuple[str, str]]) -> Callable[[dict[str, pa.ChunkedArray]], list[int | None]]:
-    """Sum `values` where `counted`, per group, exactly (as Python ints; None where a group counts none):
-    their high and low 32 bits are summed apart, which int64 holds for groups of up to 2^31 rows."""
+               aggregates: list[tuple[str, str]], digits: int | None) -> Callable[[dict[str, pa.ChunkedArray]], Sums]:
+    """Sum `values` where `counted`, per group, exactly (`Sums`; a group that counts none has no total):
+    their high and low 32 bits are summed apart, which int64 holds for groups of up to 2^31 rows. A total of
+    `digits` integer digits or more (in millionths: `micros_sum_decimal`) is no total, as Spark's try_sum."""
     whole = values.astype(np.int64)
     high, low = f"{name}_high", f"{name}_low"
     inputs[high] = pa.array(whole >> _HALF_BITS, mask=~counted)
     inputs[low] = pa.array(whole & _LOW_MASK, mask=~counted)
     aggregates.extend([(high, "sum"), (low, "sum"), (low, "count")])
 
-    def read(columns: dict[str, pa.ChunkedArray]) -> list[int | None]:
+    def read(columns: dict[str, pa.ChunkedArray]) -> Sums:
         highs, lows = _filled(columns[f"{high}_sum"]), _filled(columns[f"{low}_sum"])
-        counted_groups = _filled(columns[f"{low}_count"]) > 0
+        present = _filled(columns[f"{low}_count"]) > 0
         if (highs.min(initial=0) > -_IN_INT64_HIGH and highs.max(initial=0) < _IN_INT64_HIGH
                 and lows.max(initial=0) < _IN_INT64_LOW):  # every whole sum fits int64: added as arrays
-            totals = ((highs << _HALF_BITS) + lows).tolist()
-        else:
-            totals = [(h << _HALF_BITS) + lo for h, lo in zip(highs.tolist(), lows.tolist(), strict=True)]
-        return [t if n else None for t, n in zip(totals, counted_groups.tolist(), strict=True)]
+            return Sums((highs << _HALF_BITS) + lows, present)
+        totals = np.array([(h << _HALF_BITS) + lo for h, lo in zip(highs.tolist(), lows.tolist(), strict=True)],
+                          dtype=object)
+        if digits is not None:
+            present &= np.array([abs(t) < 10 ** (digits + TERM_TYPE.scale) for t in totals.tolist()], dtype=bool)
+        return Sums(np.where(present, totals, 0), present)
     return read
 
 
-def _decimal_sums(totals: list[int | None]) -> list[Decimal | None]:
-    """Whole sums in millionths as the partials' decimal sums (None stays None)."""
-    return [None if total is None else micros_sum_decimal(total, TERM_SUM_DIGITS) for total in totals]
+def _decimal_sums(sums: Sums) -> list[Decimal | None]:
+    """Sums in millionths as the partials' decimal sums (None where a group has none)."""
+    return [None if total is None else micros_sum_decimal(total, TERM_SUM_DIGITS) for total in sums.values()]
 
 
 def _filled(column: pa.ChunkedArray) -> np.ndarray:

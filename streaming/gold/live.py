@@ -7,7 +7,8 @@ the days it works on, and a micro-batch:
 
 1. folds its accepted silver rows (dicts, or for a large view its silver table's columns:
    `streaming.gold.columnar`) into partials of the finest windows they fall in, and merges them into
-   what it holds (the rows of earlier batches);
+   what it holds (the rows of earlier batches). A window's partials are a dict per key, or for a view of
+   thousands of keys per window (traffic segments) columns (`streaming.gold.blocks`);
 2. re-merges every coarser window holding a touched one from its finer windows (an hour from its
    5-minute windows, a day from its hours);
 3. finishes every key of every touched window into the view's row (`Rollup.windows_figures`), `state`
@@ -32,6 +33,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from streaming.gold.blocks import PartBlock, as_block, block_kinds, combine_blocks, finished_rows, fold_blocks
 from streaming.gold.columnar import fold_table
 from streaming.gold.measures import Part, decode_state
 from streaming.gold.rollup import Rollup, window_slices
@@ -41,11 +43,13 @@ from streaming.read_ahead import ReadsAhead
 logger = logging.getLogger(__name__)
 
 Key = tuple[Any, ...]
+# one window's partials by key: dicts, or columns for a view held in blocks (`streaming.gold.blocks`)
+Window = dict[Key, Part] | PartBlock
 # (view name, grain, window start, key, state JSON) of a stored gold row
 StoredRow = tuple[str, str, datetime, Key, str | None]
 # what `LiveGold.held` gives and `restore` takes: the partials by view, grain, window and key, and the
 # (view, day) pairs they were read for
-Held = tuple[dict[str, dict[str, dict[datetime, dict[Key, Part]]]], set[tuple[str, date]]]
+Held = tuple[dict[str, dict[str, dict[datetime, Window]]], set[tuple[str, date]]]
 Loader = Callable[[Sequence[tuple[Rollup, date]]], Iterable[StoredRow]]
 # runs a read in the background and hands back its future (`LiveGold.read_ahead`)
 Submit = Callable[[Callable[[], list[StoredRow]]], Future[list[StoredRow]]]
@@ -57,7 +61,7 @@ class LiveGold:
 
     rollups: Sequence[Rollup]
     load: Loader
-    _parts: dict[str, dict[str, dict[datetime, dict[Key, Part]]]] = field(default_factory=dict)
+    _parts: dict[str, dict[str, dict[datetime, Window]]] = field(default_factory=dict)
     _loaded: set[tuple[str, date]] = field(default_factory=set)
     _finished: dict[tuple[str, str, datetime], list[dict[str, Any]]] = field(default_factory=dict)
     # reads of (view, day) pairs started ahead of need (`read_ahead`)
@@ -96,13 +100,29 @@ class LiveGold:
             if state is None:
                 without_state += 1
                 continue
-            self._parts[name][grain].setdefault(start, {})[key] = decode_state(state, self._by_name[name].measures)
+            windows = self._parts[name][grain]
+            window = windows.get(start)
+            if not isinstance(window, dict):  # none yet, or a block: a dict while keys are added
+                window = windows[start] = dict(window.items()) if window is not None else {}
+            window[key] = decode_state(state, self._by_name[name].measures)
         if without_state:
             logger.warning("%d stored gold rows carry no partials (written before gold kept them): their windows "
                            "are rebuilt from this job's rows only; run `ioc jobs backfill` over those days",
                            without_state)
         self._loaded.update(read)
+        for name in {name for name, _ in read}:
+            self._in_blocks(name)
         return len(missing)
+
+    def _in_blocks(self, name: str) -> None:
+        """Every window of view `name` held as a block, where the view is held so."""
+        kinds = block_kinds(self._by_name[name])
+        if kinds is None:
+            return
+        for windows in self._parts[name].values():
+            for start, window in windows.items():
+                if not isinstance(window, PartBlock):
+                    windows[start] = as_block(kinds, window)
 
     def held(self) -> Held:
         """What is held, for `restore` in another process (`streaming.held_state`): the partials and the
@@ -122,8 +142,9 @@ class LiveGold:
         parts, loaded = held
         self.forget()
         for name, grains in parts.items():
-            if name in self._parts:
-                self._parts[name].update(grains)
+            if name in self._parts:  # its own dicts: windows made blocks are not changed in `held`
+                self._parts[name].update({grain: dict(windows) for grain, windows in grains.items()})
+                self._in_blocks(name)
         self._loaded = {(name, day) for name, day in loaded if name in self._parts}
 
     def forget(self) -> None:
@@ -168,32 +189,49 @@ class LiveGold:
         """Merge a batch's silver rows of the view's topic (dicts, or the topic's view table where
         `columnar.folds_columns`); the view's rows (contract columns and `state`) for every window, at every
         grain, that holds one of them: all keys of each."""
-        fresh = fold_table(rollup, silver_rows) if isinstance(silver_rows, pa.Table) else rollup.fold(silver_rows)
+        fresh = self._fresh(rollup, silver_rows)
         if not fresh:
             return []
-        name = rollup.contract.name
-        self.ensure([rollup], {start.date() for start, _ in fresh})
-        held = self._parts[name]
+        self.ensure([rollup], {start.date() for start in fresh})
+        held = self._parts[rollup.contract.name]
         finest = rollup.grains[0]
-        for (start, key), part in fresh.items():
-            window = held[finest].setdefault(start, {})
-            window[key] = rollup.combine([window[key], part]) if key in window else part
-        touched = {finest: sorted({start for start, _ in fresh})}
+        for start, window in fresh.items():
+            earlier = held[finest].get(start)
+            held[finest][start] = window if earlier is None else self._merged(rollup, [earlier, window])
+        touched = {finest: sorted(fresh)}
         for finer, grain in zip(rollup.grains, rollup.grains[1:], strict=False):
             touched[grain] = sorted({window_floor(start, grain) for start in touched[finer]})
+            step = GRAIN_SECONDS[finer]
             for start in touched[grain]:
-                held[grain][start] = self._merged(rollup, held[finer], start, finer, grain)
+                moments = (start + timedelta(seconds=offset) for offset in range(0, GRAIN_SECONDS[grain], step))
+                held[grain][start] = self._merged(rollup, [held[finer][m] for m in moments if m in held[finer]])
         return self._finish(rollup, [(grain, start) for grain, starts in touched.items() for start in starts],
                             updated_at)
 
     @staticmethod
-    def _merged(rollup: Rollup, finer: Mapping[datetime, Mapping[Key, Part]], start: datetime, finer_grain: str,
-                grain: str) -> dict[Key, Part]:
-        """Each key's partial of the `grain` window at `start`, merged from the finer windows it holds."""
-        step = GRAIN_SECONDS[finer_grain]
+    def _fresh(rollup: Rollup, silver_rows: Sequence[Mapping[str, Any]] | pa.Table) -> dict[datetime, Window]:
+        """The batch's partials of the finest windows, by window (in the order `fold` makes them)."""
+        if block_kinds(rollup) is not None:
+            return dict(fold_blocks(rollup, silver_rows))
+        folded = fold_table(rollup, silver_rows) if isinstance(silver_rows, pa.Table) else rollup.fold(silver_rows)
+        fresh: dict[datetime, Window] = {}
+        for (start, key), part in folded.items():
+            window = fresh.get(start)
+            if window is None:
+                window = fresh[start] = {}
+            window[key] = part  # type: ignore[index]
+        return fresh
+
+    @staticmethod
+    def _merged(rollup: Rollup, windows: Sequence[Window]) -> Window:
+        """Each key's partial merged over the windows (the same window's held and fresh partials, or the finer
+        windows a coarser one holds, in time order), keys in the order they first appear."""
+        kinds = block_kinds(rollup)
+        if kinds is not None:
+            return combine_blocks([as_block(kinds, window) for window in windows])
         by_key: dict[Key, list[Part]] = defaultdict(list)
-        for offset in range(0, GRAIN_SECONDS[grain], step):
-            for key, part in finer.get(start + timedelta(seconds=offset), {}).items():
+        for window in windows:
+            for key, part in window.items():
                 by_key[key].append(part)
         return {key: rollup.combine(parts) for key, parts in by_key.items()}
 
@@ -203,7 +241,13 @@ class LiveGold:
         name = rollup.contract.name
         held = self._parts[name]
         listed = [(grain, start, held[grain].get(start, {})) for grain, start in windows]
-        rows = rollup.finished_windows(listed, updated_at)
+        kinds = block_kinds(rollup)
+        rows: list[dict[str, Any]]
+        if kinds is not None:
+            rows = finished_rows(rollup, [(grain, start, as_block(kinds, window)) for grain, start, window in listed],
+                                 updated_at)
+        else:
+            rows = rollup.finished_windows(listed, updated_at)
         for (grain, start, _), window_rows in zip(listed, window_slices(rows, listed), strict=True):
             self._finished[(name, grain, start)] = window_rows
         return rows
@@ -232,3 +276,4 @@ class LiveGold:
             cached = self._finished.get((name, grain, start))
             rows.extend(cached if cached is not None else self._finish(rollup, [(grain, start)], updated_at))
         return rows
+

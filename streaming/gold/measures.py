@@ -149,7 +149,18 @@ def micros_sum_decimal(total: int, digits: int) -> Decimal | None:
     digits."""
     if abs(total) >= _POWERS_OF_TEN_MICROS[digits]:
         return None
+    return micros_decimal(total)
+
+
+def micros_decimal(total: int) -> Decimal:
+    """A whole number of millionths as the decimal a partial holds (six decimals)."""
     return Decimal(total).scaleb(-TERM_TYPE.scale, context=_EXACT)
+
+
+def decimal_micros(value: Decimal | int | float) -> int:
+    """A partial's decimal sum in whole millionths. The sums hold six decimals (SUM_TYPE); a value with
+    more, which no writer of `state` gives, is rounded to six (half even)."""
+    return int(Decimal(value).scaleb(TERM_TYPE.scale, context=_EXACT).to_integral_value())
 
 
 def _to_double(value: Decimal | None) -> float | None:
@@ -330,7 +341,7 @@ class TrySum(Measure):
 
 # try_sum of TERM_TYPE terms is DECIMAL(28, 6): 22 integer digits; of SUM_TYPE partials DECIMAL(38, 6)
 TERM_SUM_DIGITS = TERM_TYPE.precision + 10 - TERM_TYPE.scale
-_SUM_DIGITS = SUM_TYPE.precision - SUM_TYPE.scale
+MERGED_SUM_DIGITS = SUM_TYPE.precision - SUM_TYPE.scale
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -364,7 +375,7 @@ class ExactMean(Measure):
 
     def combine(self, parts: Sequence[Part]) -> Part:
         total, count = self.names
-        return {total: _decimal_sum((p[total] for p in parts), _SUM_DIGITS), count: sum(p[count] for p in parts)}
+        return {total: _decimal_sum((p[total] for p in parts), MERGED_SUM_DIGITS), count: sum(p[count] for p in parts)}
 
     def result(self, part: Part) -> Any:
         total, count = self.names
@@ -411,8 +422,8 @@ class ExactWeightedMean(Measure):
 
     def combine(self, parts: Sequence[Part]) -> Part:
         products, weights = self.names
-        return {products: _decimal_sum((p[products] for p in parts), _SUM_DIGITS),
-                weights: _decimal_sum((p[weights] for p in parts), _SUM_DIGITS)}
+        return {products: _decimal_sum((p[products] for p in parts), MERGED_SUM_DIGITS),
+                weights: _decimal_sum((p[weights] for p in parts), MERGED_SUM_DIGITS)}
 
     def result(self, part: Part) -> Any:
         products, weights = self.names
@@ -612,8 +623,23 @@ def encode_states(parts: Sequence[Mapping[str, Any]]) -> list[str]:
     names = list(parts[0])
     if any(list(part) != names for part in parts):
         return [encode_state(part) for part in parts]
-    fields = [_field_json(_json_key(name), [part[name] for part in parts]) for name in names]
+    return joined_states([field_json(name, [part[name] for part in parts]) for name in names])
+
+
+def joined_states(fields: Sequence[Sequence[str | None]]) -> list[str]:
+    """Each partial's `state` from its fields' JSON (`field_json`, a list per field), None fields left out."""
     return ["{" + ",".join([field for field in row if field is not None]) + "}" for row in zip(*fields, strict=True)]
+
+
+def field_json(name: str, values: list[Any]) -> list[str | None]:
+    """The field `name` of each partial as `encode_state` writes it (its key, colon and value), or None for
+    None (which it leaves out)."""
+    return _field_json(_json_key(name), values)
+
+
+def field_key_json(name: str) -> str:
+    """A partial field's key as `encode_state` writes it, with its colon."""
+    return _json_key(name)
 
 
 def _field_json(key: str, values: list[Any]) -> list[str | None]:
@@ -627,8 +653,12 @@ def _field_json(key: str, values: list[Any]) -> list[str | None]:
         return [None if value is None else key + format(value, "f") for value in values]
     if kinds == {str}:
         return [None if value is None else key + _json_string(value) for value in values]
-    if kinds == {float}:  # finite ones as their repr (x - x is 0.0 for those only)
-        return [None if value is None else key + (float.__repr__(value) if value - value == 0.0 else _json(value))
+    if kinds == {float}:
+        # finite ones as their repr (x - x is 0.0 for those only), each distinct one written once (a segment's
+        # position repeats in every window); zeros apart (0.0 and -0.0 are one key), and NaN never matches
+        texts = {value: key + float.__repr__(value) for value in set(values)
+                 if value is not None and value - value == 0.0 and value != 0.0}
+        return [texts[value] if value in texts else None if value is None else key + _json(value)
                 for value in values]
     return [None if value is None else key + _leaf_json(value) for value in values]
 

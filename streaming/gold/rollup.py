@@ -146,31 +146,42 @@ class Rollup:
                     for row in self._finished_rows(grain, start, window, updated_at)]
         keys: list[tuple[Any, ...]] = []
         parts: list[Part] = []
+        for _, _, window in windows:
+            keys += window.keys()
+            parts += window.values()
+        results = {measure.name: measure.results(parts) for measure in self.measures}
+        return self.rows_of_columns([(grain, start, len(window)) for grain, start, window in windows], keys,
+                                    results, encode_states(parts), updated_at)
+
+    def rows_of_columns(self, windows: Sequence[tuple[str, datetime, int]], keys: Sequence[tuple[Any, ...]],
+                        results: dict[str, list[Any]], states: list[str], updated_at: datetime) -> ColumnRows:
+        """The rows of windows given as (grain, start, number of rows), window after window, from every row's
+        key, measure values (by measure name) and `state`: finished a column at a time (`finish_columns`)."""
+        if self.finish_columns is None:
+            raise ValueError(f"{self.contract.name} finishes its rows one at a time (no `finish_columns`)")
         grains: list[str] = []
         starts: list[datetime] = []
         ends: list[datetime] = []
         days: list[date] = []
-        for grain, start, window in windows:
-            size = len(window)
-            keys += window.keys()
-            parts += window.values()
+        for grain, start, size in windows:
             grains += [grain] * size
             starts += [start] * size
             ends += [start + timedelta(seconds=GRAIN_SECONDS[grain])] * size
             days += [start.date()] * size
+        count = len(grains)
         columns: dict[str, list[Any]] = {"grain": grains, "window_start": starts}
         key_columns = list(zip(*keys, strict=True)) if keys else [() for _ in self.keys]
         columns.update({name: list(values) for name, values in zip(self.keys, key_columns, strict=True)})
-        columns.update({measure.name: measure.results(parts) for measure in self.measures})
+        columns.update(results)
         self.finish_columns(columns)
-        names = [city_names(code) for code in columns.get("city_code", [None] * len(parts))]
+        names = [city_names(code) for code in columns.get("city_code", [None] * count)]
         columns["city_name_en"] = [english for english, _ in names]
         columns["city_name_zh"] = [chinese for _, chinese in names]
-        columns.update(window_end=ends, window_date=days, updated_at=[updated_at] * len(parts))
-        nothing = [None] * len(parts)
+        columns.update(window_end=ends, window_date=days, updated_at=[updated_at] * count)
+        nothing = [None] * count
         names_and_state = [*self.contract.column_names(), STATE]
         ordered = [columns.get(name, nothing) for name in self.contract.column_names()]
-        ordered.append(encode_states(parts))
+        ordered.append(states)
         return ColumnRows((dict(zip(names_and_state, values, strict=True)) for values in zip(*ordered, strict=True)),
                           dict(zip(names_and_state, ordered, strict=True)))
 
