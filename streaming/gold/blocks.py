@@ -186,12 +186,12 @@ def combine_blocks(blocks: Sequence[PartBlock]) -> PartBlock:
     for name, kind in kinds:
         columns = [block.fields[name] for block in blocks]
         if kind == FIRST:
-            values = [value for column in columns for value in column]  # type: ignore[union-attr]
+            values = [value for column in columns for value in cast(list[Any], column)]
             fields[name] = [values[at] for at in order[starts].tolist()]
         elif kind == COUNT:
-            fields[name] = _group_sums(_concatenated(columns)[order], starts)  # type: ignore[arg-type]
+            fields[name] = _group_sums(_concatenated(cast(list[np.ndarray], columns))[order], starts)
         else:
-            sums: list[Sums] = columns  # type: ignore[assignment]
+            sums = cast(list[Sums], columns)
             totals = _group_sums(_concatenated([s.totals for s in sums])[order], starts)
             present = np.logical_or.reduceat(np.concatenate([s.present for s in sums])[order], starts)
             if kind == EXACT and totals.dtype == object:  # only Python ints can pass the limit
@@ -257,10 +257,10 @@ def _take(column: FieldColumn, rows: np.ndarray, listed: list[int]) -> FieldColu
 def _joined(kind: str, columns: Sequence[FieldColumn]) -> FieldColumn:
     """A field's columns of several blocks, one after another."""
     if kind == FIRST:
-        return [value for column in columns for value in column]  # type: ignore[union-attr]
+        return [value for column in columns for value in cast(list[Any], column)]
     if kind == COUNT:
-        return _concatenated(columns)  # type: ignore[arg-type]
-    sums: Sequence[Sums] = columns  # type: ignore[assignment]
+        return _concatenated(cast(list[np.ndarray], columns))
+    sums = cast(list[Sums], columns)
     return Sums(_concatenated([s.totals for s in sums]), np.concatenate([s.present for s in sums]))
 
 

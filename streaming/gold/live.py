@@ -209,17 +209,14 @@ class LiveGold:
                             updated_at)
 
     @staticmethod
-    def _fresh(rollup: Rollup, silver_rows: Sequence[Mapping[str, Any]] | pa.Table) -> dict[datetime, Window]:
+    def _fresh(rollup: Rollup, silver_rows: Sequence[Mapping[str, Any]] | pa.Table) -> Mapping[datetime, Window]:
         """The batch's partials of the finest windows, by window (in the order `fold` makes them)."""
         if block_kinds(rollup) is not None:
-            return dict(fold_blocks(rollup, silver_rows))
+            return fold_blocks(rollup, silver_rows)
         folded = fold_table(rollup, silver_rows) if isinstance(silver_rows, pa.Table) else rollup.fold(silver_rows)
-        fresh: dict[datetime, Window] = {}
+        fresh: dict[datetime, dict[Key, Part]] = defaultdict(dict)
         for (start, key), part in folded.items():
-            window = fresh.get(start)
-            if window is None:
-                window = fresh[start] = {}
-            window[key] = part  # type: ignore[index]
+            fresh[start][key] = part
         return fresh
 
     @staticmethod
@@ -276,4 +273,3 @@ class LiveGold:
             cached = self._finished.get((name, grain, start))
             rows.extend(cached if cached is not None else self._finish(rollup, [(grain, start)], updated_at))
         return rows
-
