@@ -13,7 +13,8 @@ for every window of the touched days, and the same merges give the same rows.
 The same view in plain Python (`fold`, `combine`, `window_figures`, with the measures' Python twins and the
 views' `prepare_row`/`finish_row`) is what the streaming job runs on the driver
 (`streaming.gold.live`; a large batch's partials are folded from its Arrow columns instead,
-`streaming.gold.columnar`, to the same values); tests hold them equal.
+`streaming.gold.columnar`, and a view of thousands of keys per window is held and finished in columns,
+`streaming.gold.blocks`, to the same values); tests hold them equal.
 """
 
 from __future__ import annotations
