@@ -10,7 +10,7 @@ A block is also a read-only `Mapping` of key to `Part` (each made when asked, de
 reads partials as dicts (a backfill's `Rollup.windows_figures`, what is saved on a clean stop) reads a
 block alike. Its rows, `state` included, are those the dict partials give, in the same order
 (`tests/streaming/test_gold_blocks.py`). A view is held in blocks when it finishes its rows a column at a
-time (`Rollup.finish_columns`) and every measure's fields are firsts, counts or sums (`holds_blocks`).
+time (`Rollup.finish_columns`) and every measure's fields are firsts, counts or sums (`block_kinds`).
 
 The sums stay int64 while no total can leave it, and become Python ints (object arrays, exact, slower)
 where one might; past Spark's decimal precision a merged sum is None, as `Rollup.combine` gives.
@@ -45,6 +45,7 @@ from streaming.gold.measures import (
     field_key_json,
     joined_states,
     micros_decimal,
+    micros_within,
 )
 from streaming.gold.rollup import Rollup
 
@@ -56,7 +57,6 @@ Kinds = tuple[tuple[str, str], ...]  # (partial field name, how it merges), in t
 
 _INT64_SAFE = 2**62  # a sum of magnitudes below this stays inside int64 (a margin for the float estimate)
 _EXACT_DOUBLE = 2**53  # millionths up to this are exact doubles: their quotient by 10^6 is float(Decimal)
-_MERGED_LIMIT = 10 ** (MERGED_SUM_DIGITS + TERM_TYPE.scale)  # a merged sum's limit, in millionths
 
 
 def field_kinds(rollup: Rollup) -> Kinds | None:
@@ -82,13 +82,8 @@ def field_kinds(rollup: Rollup) -> Kinds | None:
 
 
 def block_kinds(rollup: Rollup) -> Kinds | None:
-    """`field_kinds` of a view `streaming.gold.live` holds in blocks, else None."""
+    """`field_kinds` of a view `streaming.gold.live` holds in blocks, else None (it holds dicts)."""
     return field_kinds(rollup) if rollup.finish_columns is not None else None
-
-
-def holds_blocks(rollup: Rollup) -> bool:
-    """Whether `streaming.gold.live` holds this view's windows as `PartBlock`s."""
-    return block_kinds(rollup) is not None
 
 
 @dataclass(eq=False)
@@ -195,7 +190,8 @@ def combine_blocks(blocks: Sequence[PartBlock]) -> PartBlock:
             totals = _group_sums(_concatenated([s.totals for s in sums])[order], starts)
             present = np.logical_or.reduceat(np.concatenate([s.present for s in sums])[order], starts)
             if kind == EXACT and totals.dtype == object:  # only Python ints can pass the limit
-                within = np.array([abs(total) < _MERGED_LIMIT for total in totals.tolist()], dtype=bool)
+                within = np.array([micros_within(total, MERGED_SUM_DIGITS) for total in totals.tolist()],
+                                  dtype=bool)
                 present &= within | ~merged
                 totals = np.where(present, totals, 0)
             fields[name] = Sums(totals, present)
@@ -219,7 +215,7 @@ def finished_rows(rollup: Rollup, windows: Sequence[tuple[str, datetime, PartBlo
 def _kinds(rollup: Rollup) -> Kinds:
     kinds = field_kinds(rollup)
     if kinds is None:
-        raise ValueError(f"{rollup.contract.name} is not held in columns (`holds_blocks`)")
+        raise ValueError(f"{rollup.contract.name} is not held in columns (`field_kinds`)")
     return kinds
 
 

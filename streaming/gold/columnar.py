@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from streaming.aggregates import TERM_TYPE, term_micros_array
+from streaming.aggregates import term_micros_array
 from streaming.gold.measures import (
     TERM_SUM_DIGITS,
     Count,
@@ -33,7 +33,8 @@ from streaming.gold.measures import (
     Measure,
     Part,
     Sum,
-    micros_sum_decimal,
+    micros_decimal,
+    micros_within,
 )
 from streaming.gold.rollup import Rollup
 from streaming.gold.windows import window_floor_seconds
@@ -221,7 +222,7 @@ def _split_sum(values: np.ndarray, counted: np.ndarray, name: str, inputs: dict[
                aggregates: list[tuple[str, str]], digits: int | None) -> Callable[[dict[str, pa.ChunkedArray]], Sums]:
     """Sum `values` where `counted`, per group, exactly (`Sums`; a group that counts none has no total):
     their high and low 32 bits are summed apart, which int64 holds for groups of up to 2^31 rows. A total of
-    `digits` integer digits or more (in millionths: `micros_sum_decimal`) is no total, as Spark's try_sum."""
+    `digits` integer digits or more (`micros_within`) is no total, as Spark's try_sum."""
     whole = values.astype(np.int64)
     high, low = f"{name}_high", f"{name}_low"
     inputs[high] = pa.array(whole >> _HALF_BITS, mask=~counted)
@@ -237,14 +238,15 @@ def _split_sum(values: np.ndarray, counted: np.ndarray, name: str, inputs: dict[
         totals = np.array([(h << _HALF_BITS) + lo for h, lo in zip(highs.tolist(), lows.tolist(), strict=True)],
                           dtype=object)
         if digits is not None:
-            present &= np.array([abs(t) < 10 ** (digits + TERM_TYPE.scale) for t in totals.tolist()], dtype=bool)
+            present &= np.array([micros_within(t, digits) for t in totals.tolist()], dtype=bool)
         return Sums(np.where(present, totals, 0), present)
     return read
 
 
 def _decimal_sums(sums: Sums) -> list[Decimal | None]:
-    """Sums in millionths as the partials' decimal sums (None where a group has none)."""
-    return [None if total is None else micros_sum_decimal(total, TERM_SUM_DIGITS) for total in sums.values()]
+    """Sums in millionths (within their limit already: `_split_sum`) as the partials' decimal sums (None where
+    a group has none)."""
+    return [None if total is None else micros_decimal(total) for total in sums.values()]
 
 
 def _filled(column: pa.ChunkedArray) -> np.ndarray:

@@ -71,6 +71,8 @@ class LiveGold:
     def __post_init__(self) -> None:
         self._by_name = {rollup.contract.name: rollup for rollup in self.rollups}
         self._parts = {name: defaultdict(dict) for name in self._by_name}
+        # how each view's windows are held: as blocks (their fields' kinds), or dicts (None)
+        self._kinds = {name: block_kinds(rollup) for name, rollup in self._by_name.items()}
 
     # -- what is held ------------------------------------------------------------------------------
     def read_ahead(self, rollups: Iterable[Rollup], days: Iterable[date], submit: Submit) -> None:
@@ -92,6 +94,7 @@ class LiveGold:
         results, read = self._ahead.adopt_or_read(
             missing, lambda pairs: list(self.load([(self._by_name[n], day) for n, day in pairs])))
         without_state = 0
+        decoded: dict[tuple[str, str, datetime], dict[Key, Part]] = defaultdict(dict)
         for name, grain, start, key, state in (row for rows in results for row in rows):
             # a read ahead may also cover a pair held already (read meanwhile by the batch itself): what is
             # held has every batch since merged in, and the read does not
@@ -100,29 +103,24 @@ class LiveGold:
             if state is None:
                 without_state += 1
                 continue
+            decoded[(name, grain, start)][key] = decode_state(state, self._by_name[name].measures)
+        for (name, grain, start), window in decoded.items():
             windows = self._parts[name][grain]
-            window = windows.get(start)
-            if not isinstance(window, dict):  # none yet, or a block: a dict while keys are added
-                window = windows[start] = dict(window.items()) if window is not None else {}
-            window[key] = decode_state(state, self._by_name[name].measures)
+            earlier = windows.get(start)
+            if earlier is not None:  # the keys read replace those held
+                window = {**dict(earlier.items()), **window}
+            windows[start] = self._held_form(name, window)
         if without_state:
             logger.warning("%d stored gold rows carry no partials (written before gold kept them): their windows "
                            "are rebuilt from this job's rows only; run `ioc jobs backfill` over those days",
                            without_state)
         self._loaded.update(read)
-        for name in {name for name, _ in read}:
-            self._in_blocks(name)
         return len(missing)
 
-    def _in_blocks(self, name: str) -> None:
-        """Every window of view `name` held as a block, where the view is held so."""
-        kinds = block_kinds(self._by_name[name])
-        if kinds is None:
-            return
-        for windows in self._parts[name].values():
-            for start, window in windows.items():
-                if not isinstance(window, PartBlock):
-                    windows[start] = as_block(kinds, window)
+    def _held_form(self, name: str, window: Window) -> Window:
+        """A window of view `name` as the view holds it: a block, or the dict it is."""
+        kinds = self._kinds[name]
+        return window if kinds is None else as_block(kinds, window)
 
     def held(self) -> Held:
         """What is held, for `restore` in another process (`streaming.held_state`): the partials and the
@@ -142,9 +140,9 @@ class LiveGold:
         parts, loaded = held
         self.forget()
         for name, grains in parts.items():
-            if name in self._parts:  # its own dicts: windows made blocks are not changed in `held`
-                self._parts[name].update({grain: dict(windows) for grain, windows in grains.items()})
-                self._in_blocks(name)
+            if name in self._parts:  # its own dicts (a file saved before blocks holds dict windows)
+                self._parts[name].update({grain: {start: self._held_form(name, window) for start, window in
+                                                  windows.items()} for grain, windows in grains.items()})
         self._loaded = {(name, day) for name, day in loaded if name in self._parts}
 
     def forget(self) -> None:
@@ -208,10 +206,9 @@ class LiveGold:
         return self._finish(rollup, [(grain, start) for grain, starts in touched.items() for start in starts],
                             updated_at)
 
-    @staticmethod
-    def _fresh(rollup: Rollup, silver_rows: Sequence[Mapping[str, Any]] | pa.Table) -> Mapping[datetime, Window]:
+    def _fresh(self, rollup: Rollup, silver_rows: Sequence[Mapping[str, Any]] | pa.Table) -> Mapping[datetime, Window]:
         """The batch's partials of the finest windows, by window (in the order `fold` makes them)."""
-        if block_kinds(rollup) is not None:
+        if self._kinds[rollup.contract.name] is not None:
             return fold_blocks(rollup, silver_rows)
         folded = fold_table(rollup, silver_rows) if isinstance(silver_rows, pa.Table) else rollup.fold(silver_rows)
         fresh: dict[datetime, dict[Key, Part]] = defaultdict(dict)
@@ -219,11 +216,10 @@ class LiveGold:
             fresh[start][key] = part
         return fresh
 
-    @staticmethod
-    def _merged(rollup: Rollup, windows: Sequence[Window]) -> Window:
+    def _merged(self, rollup: Rollup, windows: Sequence[Window]) -> Window:
         """Each key's partial merged over the windows (the same window's held and fresh partials, or the finer
         windows a coarser one holds, in time order), keys in the order they first appear."""
-        kinds = block_kinds(rollup)
+        kinds = self._kinds[rollup.contract.name]
         if kinds is not None:
             return combine_blocks([as_block(kinds, window) for window in windows])
         by_key: dict[Key, list[Part]] = defaultdict(list)
@@ -238,7 +234,7 @@ class LiveGold:
         name = rollup.contract.name
         held = self._parts[name]
         listed = [(grain, start, held[grain].get(start, {})) for grain, start in windows]
-        kinds = block_kinds(rollup)
+        kinds = self._kinds[name]
         rows: list[dict[str, Any]]
         if kinds is not None:
             rows = finished_rows(rollup, [(grain, start, as_block(kinds, window)) for grain, start, window in listed],

@@ -147,9 +147,12 @@ def _micros_sum(values: Iterable[int | None], digits: int) -> Decimal | None:
 def micros_sum_decimal(total: int, digits: int) -> Decimal | None:
     """A sum of terms in millionths as `_decimal_sum` gives it: six decimals, None past `digits` integer
     digits."""
-    if abs(total) >= _POWERS_OF_TEN_MICROS[digits]:
-        return None
-    return micros_decimal(total)
+    return micros_decimal(total) if micros_within(total, digits) else None
+
+
+def micros_within(total: int, digits: int) -> bool:
+    """Whether a sum in millionths has fewer than `digits` integer digits (else Spark's try_sum is null)."""
+    return bool(abs(total) < _POWERS_OF_TEN_MICROS[digits])
 
 
 def micros_decimal(total: int) -> Decimal:

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streaming.gold import traffic
-from streaming.gold.blocks import PartBlock, as_block, combine_blocks, field_kinds, finished_rows, holds_blocks
+from streaming.gold.blocks import PartBlock, as_block, block_kinds, combine_blocks, field_kinds, finished_rows
 from streaming.gold.live import LiveGold, StoredRow
 from streaming.gold.rollup import Rollup
 from streaming.silver_rows import AcceptedRows
@@ -74,7 +74,7 @@ def _assert_engines_alike(batches: Sequence[list[dict[str, Any]]], as_table: Seq
 
 
 def test_the_traffic_segments_are_held_in_blocks() -> None:
-    assert holds_blocks(traffic.SEGMENTS) and not holds_blocks(DICTS)
+    assert block_kinds(traffic.SEGMENTS) is not None and block_kinds(DICTS) is None
 
 
 def test_batches_merge_into_blocks_as_into_dicts() -> None:
