@@ -187,7 +187,8 @@ def phase(report: BatchReport, name: str) -> Iterator[None]:
         report.phases[name] = round(time.monotonic() - started, 3)
 
 
-RowsByName = dict[str, list[dict[str, Any]]]  # rows as dicts, by topic or by gold table name
+# gold rows by table name: dicts, or rows made from columns whose dicts are made when read (`ColumnRows`)
+RowsByName = dict[str, Sequence[dict[str, Any]]]
 # silver rows by base topic: a batch's own (`AcceptedRows`, tables first), or a catch-up's read back as dicts
 SilverRowsByTopic = Mapping[str, list[dict[str, Any]]]
 # what fusion reads of each view: (view, its rollup, grain, how far before a window it looks); traffic_city
@@ -272,7 +273,7 @@ class LakehousePipeline:
         # the alert changes' upserts: by the alerts writer's thread (`_land_gold`), and at `close` once it is done
         self._alerts_committer = KeyedCommitter(spark, self.root, ALERTS)
         self._gold_writes: list[tuple[int, Future[None]]] = []
-        self._catch_up: tuple[int, RowsByName] | None = None
+        self._catch_up: tuple[int, dict[str, list[dict[str, Any]]]] | None = None
         # what the last run kept at its clean stop, read while the query starts (`streaming.held_state`),
         # and the batch through which this run adopted it (None: read from Delta)
         self._held: Future[HeldState | None] | None = None
@@ -1123,9 +1124,10 @@ def fusion_gold(live: LiveGold, windows: Sequence[datetime], built: RowsByName, 
     city traffic rows of each window (those the batch built, `built`, as they are; the others rolled up
     from the segments held) and each fused view's rows of the windows and their lookbacks (`_looked_back`)."""
     fresh = [row for row in built.get(TRAFFIC_CITY.qualified_name, ()) if row["grain"] == "5min"]
-    rebuilt = {row["window_start"] for row in built.get(TRAFFIC_SEGMENT.qualified_name, ()) if row["grain"] == "5min"}
+    grains, starts = columns_of(built.get(TRAFFIC_SEGMENT.qualified_name, ()), ["grain", "window_start"])
+    rebuilt = {start for grain, start in zip(grains, starts, strict=True) if grain == "5min"}
     others = live.rows_at(traffic.SEGMENTS, "5min", [w for w in windows if w not in rebuilt], now)
-    gold = {TRAFFIC_CITY.qualified_name: fresh + traffic.city_rows(others)}
+    gold: RowsByName = {TRAFFIC_CITY.qualified_name: fresh + traffic.city_rows(others)}
     for contract, rollup, grain, lookback in FUSION_INPUTS:
         gold[contract.qualified_name] = live.rows_at(rollup, grain, _looked_back(windows, grain, lookback), now)
     return gold

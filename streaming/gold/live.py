@@ -63,7 +63,7 @@ class LiveGold:
     load: Loader
     _parts: dict[str, dict[str, dict[datetime, Window]]] = field(default_factory=dict)
     _loaded: set[tuple[str, date]] = field(default_factory=set)
-    _finished: dict[tuple[str, str, datetime], list[dict[str, Any]]] = field(default_factory=dict)
+    _finished: dict[tuple[str, str, datetime], Sequence[dict[str, Any]]] = field(default_factory=dict)
     # reads of (view, day) pairs started ahead of need (`read_ahead`)
     _ahead: ReadsAhead[tuple[str, date], list[StoredRow]] = field(
         default_factory=lambda: ReadsAhead("gold partials"))
@@ -183,7 +183,7 @@ class LiveGold:
 
     # -- a micro-batch -----------------------------------------------------------------------------
     def apply(self, rollup: Rollup, silver_rows: Sequence[Mapping[str, Any]] | pa.Table,
-              updated_at: datetime) -> list[dict[str, Any]]:
+              updated_at: datetime) -> Sequence[dict[str, Any]]:
         """Merge a batch's silver rows of the view's topic (dicts, or the topic's view table where
         `columnar.folds_columns`); the view's rows (contract columns and `state`) for every window, at every
         grain, that holds one of them: all keys of each."""
@@ -229,13 +229,13 @@ class LiveGold:
         return {key: rollup.combine(parts) for key, parts in by_key.items()}
 
     def _finish(self, rollup: Rollup, windows: Sequence[tuple[str, datetime]],
-                updated_at: datetime) -> list[dict[str, Any]]:
+                updated_at: datetime) -> Sequence[dict[str, Any]]:
         """The rows of the (grain, start) windows, in their order, finished together and kept for fusion."""
         name = rollup.contract.name
         held = self._parts[name]
         listed = [(grain, start, held[grain].get(start, {})) for grain, start in windows]
         kinds = self._kinds[name]
-        rows: list[dict[str, Any]]
+        rows: Sequence[dict[str, Any]]
         if kinds is not None:
             rows = finished_rows(rollup, [(grain, start, as_block(kinds, window)) for grain, start, window in listed],
                                  updated_at)

@@ -32,7 +32,7 @@ from lakehouse.tables import TableContract
 from streaming.gold import environment, security, tourism, traffic, vision
 from streaming.gold.rollup import Rollup
 
-Rows = list[dict[str, Any]]
+Rows = Sequence[dict[str, Any]]
 
 
 @dataclass(frozen=True)

@@ -126,18 +126,18 @@ class Rollup:
         return merged
 
     def window_figures(self, grain: str, start: datetime, window: Mapping[tuple[Any, ...], Part],
-                       updated_at: datetime) -> list[dict[str, Any]]:
+                       updated_at: datetime) -> Sequence[dict[str, Any]]:
         """The view's rows (contract columns and `state`) of one window, a row per key, from their partials."""
         (rows,) = self.windows_figures([(grain, start, window)], updated_at)
         return rows
 
     def windows_figures(self, windows: Sequence[tuple[str, datetime, Mapping[tuple[Any, ...], Part]]],
-                        updated_at: datetime) -> list[list[dict[str, Any]]]:
+                        updated_at: datetime) -> list[Sequence[dict[str, Any]]]:
         """`window_figures` of each (grain, start, window), from `finished_windows`."""
         return list(window_slices(self.finished_windows(windows, updated_at), windows))
 
     def finished_windows(self, windows: Sequence[tuple[str, datetime, Mapping[tuple[Any, ...], Part]]],
-                         updated_at: datetime) -> list[dict[str, Any]]:
+                         updated_at: datetime) -> Sequence[dict[str, Any]]:
         """The rows (contract columns and `state`) of every (grain, start, window), window after window, a
         row per key: what every key of a window shares is worked out once, and with `finish_columns` every
         row is finished a column at a time (a backlog's batch finishes 50,000 rows: one by one, 16 µs each)
@@ -183,8 +183,7 @@ class Rollup:
         names_and_state = [*self.contract.column_names(), STATE]
         ordered = [columns.get(name, nothing) for name in self.contract.column_names()]
         ordered.append(states)
-        return ColumnRows((dict(zip(names_and_state, values, strict=True)) for values in zip(*ordered, strict=True)),
-                          dict(zip(names_and_state, ordered, strict=True)))
+        return ColumnRows(dict(zip(names_and_state, ordered, strict=True)))
 
     def _finished_rows(self, grain: str, start: datetime, window: Mapping[tuple[Any, ...], Part],
                        updated_at: datetime) -> list[dict[str, Any]]:
@@ -292,13 +291,13 @@ class Rollup:
 
 
 
-def window_slices(rows: list[dict[str, Any]], windows: Sequence[tuple[str, datetime, Mapping[Any, Part]]]
-                  ) -> Iterator[list[dict[str, Any]]]:
+def window_slices(rows: Sequence[dict[str, Any]], windows: Sequence[tuple[str, datetime, Mapping[Any, Part]]]
+                  ) -> Iterator[Sequence[dict[str, Any]]]:
     """Each window's rows out of `Rollup.finished_windows`' rows of `windows` (a row per key, window after
     window)."""
     at = 0
     for _, _, window in windows:
-        yield rows[at:at + len(window)]  # a plain list, also of a ColumnRows
+        yield rows[at:at + len(window)]  # a list's slice is a list, a ColumnRows' a ColumnRows
         at += len(window)
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,20 +79,27 @@ def test_one_instant_in_several_zones_repeated_is_each_values_instant() -> None:
     assert arrow_array(naive, TIMESTAMP).equals(pa.array(naive, type=TIMESTAMP))
 
 
-def test_rows_that_carry_their_columns_give_them_and_the_rest_from_their_dicts() -> None:
-    """`columns_of` hands out a `ColumnRows`' own columns; a name it does not carry, or a column whose
-    length is no longer the rows' (a row added after), is read from the dicts."""
-    dicts = [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}, {"a": 3}]
-    carried = ["A", "B", "C"]  # not the dicts' values: shows which one was read
-    rows = ColumnRows(dicts, {"a": carried, "c": ("p", "q", "r")})
+def test_rows_given_as_columns_hand_out_their_columns_and_make_dicts_only_when_read() -> None:
+    """`columns_of` hands out a `ColumnRows`' own columns, not copied (a name it does not carry is None in
+    every row, as `row.get` gives for dicts); its dicts are made at the first read, from the columns, and
+    a slice is rows of the same kind."""
+    carried = ["A", "B", "C"]
+    rows = ColumnRows({"a": carried, "b": ("x", "y", None)})
     a, b, c = columns_of(rows, ["a", "b", "c"])
     assert a is carried
     assert b == ["x", "y", None]
-    assert c == ["p", "q", "r"]
-    assert list(rows) == dicts
-    rows.append({"a": 4, "b": "z"})
-    assert columns_of(rows, ["a", "c"]) == [[1, 2, 3, 4], [None, None, None, None]]
-    assert columns_of(dicts, ["a"]) == [[1, 2, 3]]
+    assert c == [None, None, None]
+    assert rows._rows is None  # no dict made yet
+    dicts = [{"a": "A", "b": "x"}, {"a": "B", "b": "y"}, {"a": "C", "b": None}]
+    assert len(rows) == 3 and rows[1] == dicts[1] and rows[-1] == dicts[-1]
+    assert list(rows) == dicts and rows == dicts and rows != dicts[:2]
+    assert rows[0] is rows[0]  # made once
+    tail = rows[1:]
+    assert isinstance(tail, ColumnRows) and tail == dicts[1:] and columns_of(tail, ["a"]) == [["B", "C"]]
+    assert columns_of(dicts, ["a", "c"]) == [["A", "B", "C"], [None, None, None]]
+    assert ColumnRows({}) == [] and not ColumnRows({"a": []})
+    with pytest.raises(ValueError, match="different lengths"):
+        ColumnRows({"a": [1, 2], "b": [1]})
 
 
 def test_timestamps_of_another_unit_or_no_zone_are_pyarrows() -> None:
