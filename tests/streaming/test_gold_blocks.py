@@ -3,7 +3,8 @@ millionths) gives exactly the rows, `state` text included and in the same order,
 as a dict per key gives: batch after batch merged into what is held, a batch of dicts among tables,
 windows finished again for fusion, partials read back from `state` by another job, and an older saved
 state of dicts restored. Also on hostile values (NaN, infinities, sums past int64) and hypothesis-drawn
-batches; and a merged sum past Spark's decimal precision is None in both."""
+batches; and a merged sum past Spark's decimal precision is None in both. A batch's rows reach the city
+roll-up, the gold commit's table and fusion as columns, no dict made."""
 
 from __future__ import annotations
 
@@ -17,11 +18,17 @@ from typing import Any
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pyspark.sql import SparkSession
 
+from lakehouse.catalog import TRAFFIC_CITY, TRAFFIC_SEGMENT
+from lakehouse.frames import ColumnRows
 from streaming.gold import traffic
 from streaming.gold.blocks import PartBlock, as_block, block_kinds, combine_blocks, field_kinds, finished_rows
 from streaming.gold.live import LiveGold, StoredRow
+from streaming.gold.registry import ROLLUPS, derive_rows
 from streaming.gold.rollup import Rollup
+from streaming.gold.traffic import CITY_COLUMNS_FROM
+from streaming.pipeline import _staged_facts, fusion_gold
 from streaming.silver_rows import AcceptedRows
 from tests.streaming.test_gold_columnar import START, TRAFFIC, TRAFFIC_SCHEMA, _hostile_rows, _same
 from tests.streaming.test_rollup import _traffic
@@ -166,3 +173,25 @@ def test_a_saved_state_of_dicts_is_restored_as_blocks() -> None:
     assert all(isinstance(window, PartBlock) for windows in held.values() for window in windows.values())
     again = pa.Table.from_pylist(rows[:100], schema=TRAFFIC_SCHEMA)
     _assert_rows_alike(blocks.apply(BLOCKS, again, NOW), dicts.apply(DICTS, _dict_rows(again), NOW))
+
+
+def test_a_batchs_segment_rows_reach_the_roll_up_facts_and_fusion_as_columns(spark: SparkSession) -> None:
+    """A backlog's segment rows are read only as columns on their way to the city roll-up, the gold commit's
+    table and fusion (`lakehouse.frames.ColumnRows`): none of their dicts is made, and what each gives is
+    what the same rows as dicts give. (`spark`: the tables' schemas are parsed by Spark.)"""
+    rng = random.Random(12)
+    silver = [_traffic(rng, START + timedelta(seconds=rng.randrange(36 * 3600)), serial) for serial in range(8_000)]
+    live = LiveGold(ROLLUPS, lambda wanted: [])
+    rows = live.apply(BLOCKS, silver, NOW)
+    assert isinstance(rows, ColumnRows) and len(rows) >= CITY_COLUMNS_FROM  # the roll-up reads columns
+    built: dict[str, Sequence[dict[str, Any]]] = {TRAFFIC_SEGMENT.qualified_name: rows}
+    built.update(derive_rows(built))
+    facts, covered = _staged_facts(built)
+    windows = sorted({row["window_start"] for row in built[TRAFFIC_CITY.qualified_name] if row["grain"] == "5min"})
+    fused = fusion_gold(live, windows, built, NOW)
+    assert rows._rows is None  # no dict made
+    dicts = [dict(row) for row in rows]
+    assert built[TRAFFIC_CITY.qualified_name] == traffic.city_rows(dicts)
+    assert facts.equals(_staged_facts({TRAFFIC_SEGMENT.qualified_name: dicts,
+                                       TRAFFIC_CITY.qualified_name: built[TRAFFIC_CITY.qualified_name]})[0])
+    assert covered[(TRAFFIC_SEGMENT.name, "hour")] and fused[TRAFFIC_CITY.qualified_name]
