@@ -112,7 +112,7 @@ from streaming.gold.registry import GOLD_BY_TOPIC, GOLD_REGISTRY, ROLLUPS, deriv
 from streaming.gold.rollup import Rollup
 from streaming.gold.windows import GRAIN_SECONDS, window_floor
 from streaming.held_state import HeldState
-from streaming.live_state import RecentSilver, collect_silver, gold_loader, recent_alerts
+from streaming.live_state import RecentSilver, SilverRows, collect_silver, gold_loader, recent_alerts
 from streaming.rule_state import RuleState, frontiers_metadata, silver_app_id
 from streaming.silver import TimeRules, TopicMap
 from streaming.silver_frames import (
@@ -273,7 +273,7 @@ class LakehousePipeline:
         # the alert changes' upserts: by the alerts writer's thread (`_land_gold`), and at `close` once it is done
         self._alerts_committer = KeyedCommitter(spark, self.root, ALERTS)
         self._gold_writes: list[tuple[int, Future[None]]] = []
-        self._catch_up: tuple[int, dict[str, list[dict[str, Any]]]] | None = None
+        self._catch_up: tuple[int, SilverRows] | None = None
         # what the last run kept at its clean stop, read while the query starts (`streaming.held_state`),
         # and the batch through which this run adopted it (None: read from Delta)
         self._held: Future[HeldState | None] | None = None

@@ -614,7 +614,7 @@ def _json_string(text: str) -> str:
 def encode_state(parts: Mapping[str, Any]) -> str:
     """Partials as the `state` JSON Spark's `to_json` writes: null fields left out, decimals exact
     (`encode_states` encodes a batch's partials a field at a time)."""
-    return "{" + ",".join([_json_key(key) + _leaf_json(value) for key, value in parts.items()
+    return "{" + ",".join([field_key_json(key) + _leaf_json(value) for key, value in parts.items()
                            if value is not None]) + "}"
 
 
@@ -637,12 +637,7 @@ def joined_states(fields: Sequence[Sequence[str | None]]) -> list[str]:
 def field_json(name: str, values: list[Any]) -> list[str | None]:
     """The field `name` of each partial as `encode_state` writes it (its key, colon and value), or None for
     None (which it leaves out)."""
-    return _field_json(_json_key(name), values)
-
-
-def field_key_json(name: str) -> str:
-    """A partial field's key as `encode_state` writes it, with its colon."""
-    return _json_key(name)
+    return _field_json(field_key_json(name), values)
 
 
 def _field_json(key: str, values: list[Any]) -> list[str | None]:
@@ -677,8 +672,8 @@ def _leaf_json(value: Any) -> str:
 
 
 @lru_cache(maxsize=1 << 12)
-def _json_key(key: str) -> str:
-    """A partial's field name as JSON, with its colon."""
+def field_key_json(key: str) -> str:
+    """A partial field's key as `encode_state` writes it (JSON), with its colon."""
     return _json(key) + ":"
 
 
