@@ -262,6 +262,7 @@ class LakehousePipeline:
         self._alert_updates_since: float | None = None
         self._newest_day: date | None = None
         self._warming: Future[None] | None = None  # the first batch's background read of what is held
+        self._frontiers_read: Future[None] | None = None  # the time rules' frontiers, read by the warm-up
         # gold commits in the background, in batch order (one thread), by batch id; and a batch owed its
         # gold from before a restart, with its silver rows (`_start_warming`)
         self._gold_writer: ThreadPoolExecutor | None = None
@@ -458,10 +459,12 @@ class LakehousePipeline:
         self._adopt_held(batch_id, report)
         # leaving the pool waits for every append it started, failed batch or not: nothing may still
         # read bronze once the batch unpersists it
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="delta-write") as pool:
+        with ThreadPoolExecutor(max_workers=5, thread_name_prefix="delta-write") as pool:
             appends: list[Future[bool]] = []
             may_be_replay = self._may_replay
             self._start_warming(pool, batch_id, now)
+            # a replay's gold may have landed: looked up while the batch is read, not after it is judged
+            gold_landed = pool.submit(self._gold_landed, batch_id) if may_be_replay else None
             with phase(report, "bronze"):
                 collected = self._collect(bronze, batch_id, unprocessable)
                 report.records = collected.table.num_rows + (0 if unprocessable is None else unprocessable.count())
@@ -497,7 +500,7 @@ class LakehousePipeline:
                     self._gold_alerts_fusion(rows, touched_windows(rows), owed, now, report, pool)
                 self._catch_up = None
             touched = silver.touched
-            if touched and not self._gold_landed(batch_id):
+            if touched and not (gold_landed is not None and gold_landed.result()):
                 self._gold_alerts_fusion(silver.rows, touched, batch_id, now, report, pool)
             with phase(report, "appends"):  # what the background appends still took
                 for append in appends:
@@ -513,15 +516,22 @@ class LakehousePipeline:
         is taken by the first batch that has records, whichever that is (`_forget_state` drops it)."""
         if self.rule_state.through_batch is not None:
             return
-        self.rule_state.load_frontiers(batch_id)  # `_judge` then reads only the ids
-        previous, days = self.rule_state.previous_batch, self.rule_state.previous_days
-        # only the batch just before may have ended with its gold on its way (`_await_gold`)
-        owed = previous if previous == batch_id - 1 and days else None
-        frontiers = dict(self.rule_state.frontiers)
-        if not frontiers and owed is None and self._alerts_held is not None:
-            return
+        frontiers_read: Future[None] = Future()  # `_load_rule_state` reads the ids once they are in
+        self._frontiers_read = frontiers_read
 
         def warm() -> None:
+            try:  # in the background too: it took the batch 0.05 s before its read began
+                self.rule_state.load_frontiers(batch_id)
+            except BaseException as exc:
+                frontiers_read.set_exception(exc)
+                raise
+            frontiers_read.set_result(None)
+            previous, days = self.rule_state.previous_batch, self.rule_state.previous_days
+            # only the batch just before may have ended with its gold on its way (`_await_gold`)
+            owed = previous if previous == batch_id - 1 and days else None
+            frontiers = dict(self.rule_state.frontiers)
+            if not frontiers and owed is None and self._alerts_held is not None:
+                return
             if owed is not None and not already_committed(self.spark, GOLD_FACTS.path(self.root),
                                                           self._gold_tag(owed)):
                 logger.warning("batch %d: its gold commit did not land before the restart; caught up from its "
@@ -641,11 +651,18 @@ class LakehousePipeline:
         processable = bronze if unprocessable is None else bronze.join(
             F.broadcast(unprocessable.select(*coordinates)), on=coordinates, how="left_anti")
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rule-state") as reader:
-            loading = reader.submit(self.rule_state.ensure_loaded, batch_id)
+            loading = reader.submit(self._load_rule_state, batch_id)
             with collector_paused():
                 collected = collect_checked(self._fault(processable), self.topics.actual_to_base)
             loading.result()
         return collected
+
+    def _load_rule_state(self, batch_id: int) -> None:
+        """The time rules' state batch `batch_id` is judged against: its ids, once the frontiers the
+        warm-up reads are in (`_start_warming`), unless the batch before left it all held."""
+        if self._frontiers_read is not None:
+            self._frontiers_read.result()
+        self.rule_state.ensure_loaded(batch_id)
 
     def _judge(self, collected: ValidatedBatch, batch_id: int, now: datetime,
                unprocessable: DataFrame | None) -> JudgedBatch:
@@ -756,9 +773,8 @@ class LakehousePipeline:
 
     def _gold_landed(self, batch_id: int) -> bool:
         """Whether this batch's gold commit landed already (a replay of a batch that crashed after it):
-        its rows are in gold and in the partials read back from it, so gold is not merged again."""
-        if not self._may_replay:
-            return False
+        its rows are in gold and in the partials read back from it, so gold is not merged again. Asked only
+        of a batch that may be a replay (the first of a run, or a retry)."""
         landed = already_committed(self.spark, GOLD_FACTS.path(self.root), self._gold_tag(batch_id))
         if landed:
             logger.info("batch %d: its gold commit landed before the restart; gold, alerts and fusion skipped",
@@ -1047,6 +1063,7 @@ class LakehousePipeline:
         self.recent_silver.forget()
         self._alerts_held = None
         self._warming = None
+        self._frontiers_read = None
         self._catch_up = None
         self._alert_updates.clear()
         self._alert_updates_since = None
