@@ -128,6 +128,16 @@ def _by_window(facts: pa.Table) -> dict[Window, pa.Table]:
     return windows
 
 
+@dataclass(frozen=True)
+class WrittenAhead:
+    """Rows of a coming commit whose files were written before the rest of its rows were made
+    (`GoldCommitter.write_ahead`), and the table's metadata they were written for (its `metaData` JSON)."""
+
+    rows: pa.Table
+    files: list[tuple[Any, dict[str, Any] | None]]  # (AddFile, its fields where the driver wrote it)
+    metadata: str
+
+
 class GoldCommitter:
     """Writes a micro-batch's gold rows in place of the windows they cover (`replace`), for one table
     path, from one thread at a time."""
@@ -147,12 +157,22 @@ class GoldCommitter:
         self._rows: dict[Window, tuple[int, pa.Table]] = {}
         self._serial = 0
 
+    def write_ahead(self, rows: pa.Table) -> WrittenAhead:
+        """The files of `rows` (a table of GOLD_FACTS), written now for a `replace` that commits them with
+        the rest of its rows (`ahead`): a backlog's batch writes its views' files while it still fuses
+        their cities. Nothing is committed; files no commit takes (a failure, a crash) are never part of
+        the table, and VACUUM deletes them."""
+        txn = transactions.start(self.spark, self.path)
+        files = transactions.write_table_described(self.spark, txn, rows, GOLD_FACTS.schema(), self.partitions)
+        return WrittenAhead(rows, files, str(txn.metadata().json()))
+
     def replace(self, rows: Sequence[tuple[Any, ...]] | pa.Table, covered: Covered, user_metadata: str, what: str,
-                before_commit: Callable[[], object] | None = None) -> None:
+                before_commit: Callable[[], object] | None = None, ahead: WrittenAhead | None = None) -> None:
         """`rows` (an Arrow table of GOLD_FACTS, `gold_facts.fact_table`, or tuples in its column order:
-        exactly the windows in `covered`) in place of those windows, in one commit tagged `user_metadata`.
-        `before_commit` is called once the files are written, just before the commit (what must land
-        first: the batch's alert changes); what it raises leaves the table as it was."""
+        exactly the windows in `covered`, with the rows written `ahead`) in place of those windows, in one
+        commit tagged `user_metadata`. `before_commit` is called once the files are written, just before
+        the commit (what must land first: the batch's alert changes); what it raises leaves the table as
+        it was."""
         if not covered:
             if before_commit is not None:
                 before_commit()
@@ -160,7 +180,7 @@ class GoldCommitter:
         facts = rows if isinstance(rows, pa.Table) else arrow_table(list(rows), GOLD_FACTS.schema())
         if self._usable:
             try:
-                with_conflict_retry(lambda: self._commit(facts, covered, user_metadata, before_commit),
+                with_conflict_retry(lambda: self._commit(facts, covered, user_metadata, before_commit, ahead),
                                     f"{what}: replace windows in {GOLD_FACTS.qualified_name}")
                 return
             except _BeforeCommitFailed as failed:  # not Delta's: raised as it was, the table untouched
@@ -179,7 +199,8 @@ class GoldCommitter:
                 self._forget()
         if before_commit is not None:
             before_commit()
-        replace_windows(frame_of_arrow(self.spark, facts, GOLD_FACTS.schema(), self.partitions), self.root, what,
+        every = facts if ahead is None else pa.concat_tables([ahead.rows, facts])
+        replace_windows(frame_of_arrow(self.spark, every, GOLD_FACTS.schema(), self.partitions), self.root, what,
                         covered, user_metadata=user_metadata)
 
     def kept_rows(self) -> int:
@@ -191,7 +212,7 @@ class GoldCommitter:
         self._rows.clear()
 
     def _commit(self, facts: pa.Table, covered: Covered, user_metadata: str,
-                before_commit: Callable[[], object] | None) -> None:
+                before_commit: Callable[[], object] | None, ahead: WrittenAhead | None) -> None:
         txn = transactions.start(self.spark, self.path)
         try:
             days = {start.date() for starts in covered.values() for start in starts}
@@ -207,6 +228,12 @@ class GoldCommitter:
                 _check_readable(txn, dropped)
             actions: list[Any] = []
             added = self._written(txn, facts, actions)
+            if ahead is not None:
+                if str(txn.metadata().json()) == ahead.metadata:
+                    added.update(_adopted(ahead.files, actions))
+                else:  # the table's schema or settings changed meanwhile: its rows written again, for this table
+                    added.update(self._written(txn, ahead.rows, actions))
+                facts = pa.concat_tables([ahead.rows, facts])
             new_files = {path: _File(add, partition, frozenset(w for w in replaced if _partition(w) == partition),
                                      first, last)
                          for path, (add, partition, first, last) in added.items()}
@@ -278,17 +305,12 @@ class GoldCommitter:
         """Write the files of `rows` (an Arrow table, by the driver where the table allows it; a
         DataFrame, by Spark) in the transaction, not committed yet; their add actions go to `actions` and
         come back by path, with each file's partition and window range."""
-        added = {}
         files: list[tuple[Any, dict[str, Any] | None]]
         if isinstance(rows, pa.Table):  # the driver writes them: each file's fields are known without asking
             files = transactions.write_table_described(self.spark, txn, rows, GOLD_FACTS.schema(), self.partitions)
         else:
             files = [(add, None) for add in transactions.write_files(self.spark, txn, rows)]
-        for add, fields in files:
-            actions.append(add)
-            path, partition, first, last = _described(add, fields)
-            added[path] = (add, partition, first, last)
-        return added
+        return _adopted(files, actions)
 
     def _rest(self, dropped: list[tuple[str, _File]], covered: Covered) -> DataFrame:
         """The rows of `dropped` files outside the replaced windows, read from the files themselves (the
@@ -317,6 +339,18 @@ class GoldCommitter:
             path, partition, first, last = _described(add)
             result[path] = _File(add, partition, None, first, last)
         return result
+
+
+def _adopted(files: Sequence[tuple[Any, dict[str, Any] | None]],
+             actions: list[Any]) -> dict[str, tuple[Any, Partition, Any, Any]]:
+    """Written files taken into a commit: their add actions go to `actions` and come back by path, with each
+    file's partition and window range."""
+    added = {}
+    for add, fields in files:
+        actions.append(add)
+        path, partition, first, last = _described(add, fields)
+        added[path] = (add, partition, first, last)
+    return added
 
 
 def _check_readable(txn: Any, dropped: list[tuple[str, _File]]) -> None:

@@ -189,3 +189,48 @@ def test_a_driver_written_files_fields_are_what_the_jvm_holds_for_it(spark: Spar
     assert {partition for _, partition, _, _ in described} == {
         (view, day) for view in ("traffic_city", "city_operations") for day in days}
     assert all(first is not None and last is not None and first < last for _, _, first, last in described)
+
+
+def _split(tuples: list[tuple[Any, ...]], view: str) -> tuple[Any, Any]:
+    """A batch's rows as two tables: `view`'s (written ahead) and the others'."""
+    names = GOLD_FACTS.schema().fieldNames()
+    at = names.index("gold_table")
+    mine = arrow_table([row for row in tuples if row[at] == view], GOLD_FACTS.schema())
+    others = arrow_table([row for row in tuples if row[at] != view], GOLD_FACTS.schema())
+    return mine, others
+
+
+def _committed_paths(spark: SparkSession, root: str) -> set[str]:
+    files = spark.read.format("delta").load(GOLD_FACTS.path(root)).inputFiles()
+    return {path.rsplit("/", 1)[-1] for path in files}
+
+
+def test_files_written_ahead_are_committed_with_the_rest_of_the_batch(spark: SparkSession, tmp_path: Path) -> None:
+    """A view's files written before the rest of the batch's rows are made (`write_ahead`) land in the
+    batch's one commit, and the table ends as `replace_windows` leaves it; when the table's metadata changed
+    in between, their rows are written again for it, and files no commit took are never in the table."""
+    fast, reference = str(tmp_path / "fast"), str(tmp_path / "reference")
+    for root in (fast, reference):
+        ensure_tables(spark, root, [GOLD_FACTS])
+    committer = GoldCommitter(spark, fast, partitions=2)
+    table = DeltaTable.forPath(spark, GOLD_FACTS.path(fast))
+    for batch, moment in enumerate([START + timedelta(minutes=2 * n) for n in range(8)]):  # windows roll over
+        tuples, covered = _rows(batch, moment)
+        traffic, rest = _split(tuples, "traffic_city")
+        if batch == 4:  # written ahead, never committed: a batch that failed after it
+            committer.write_ahead(traffic)
+        if batch == 5:  # another writer changes the table's settings between the files and the commit
+            ahead = committer.write_ahead(traffic)
+            spark.sql(f"ALTER TABLE delta.`{GOLD_FACTS.path(fast)}` SET TBLPROPERTIES ('ioc.note' = 'set')")
+        else:
+            ahead = committer.write_ahead(traffic)
+        ahead_files = {str(add.path()).rsplit("/", 1)[-1] for add, _ in ahead.files}
+        committer.replace(rest, covered, f"gold@{batch}", f"batch {batch}", ahead=ahead)
+        replace_windows(spark.createDataFrame(tuples, GOLD_FACTS.schema()), reference, f"batch {batch}", covered)
+        assert _table(spark, fast) == _table(spark, reference), f"after batch {batch}"
+        committed = _committed_paths(spark, fast)
+        assert (ahead_files <= committed) == (batch != 5), f"batch {batch}: the files written ahead committed"
+        assert table.history(1).collect()[0].userMetadata == f"gold@{batch}"
+    assert committer._usable, "the transaction API was used, not the fallback"
+    versions = [row.version for row in table.history().collect() if row.userMetadata == "gold@7"]
+    assert len(versions) == 1, "one commit a batch"
