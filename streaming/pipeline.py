@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import pyarrow as pa
 from delta.tables import DeltaTable
@@ -91,8 +91,8 @@ from lakehouse.catalog import (
 )
 from lakehouse.checkpoints import BackgroundCheckpoints
 from lakehouse.dimensions import city_dimension
-from lakehouse.frames import columns_of
-from lakehouse.gold_commit import GoldCommitter
+from lakehouse.frames import arrow_schema, columns_of
+from lakehouse.gold_commit import GoldCommitter, WrittenAhead
 from lakehouse.gold_facts import fact_table
 from lakehouse.keyed_commit import KeyedCommitter
 from lakehouse.pinned import pin, release
@@ -220,6 +220,15 @@ R = TypeVar("R")  # what a piece of background work returns
 # the tables the job writes: held state is adopted only while each is at the version a clean stop saw
 HELD_FROM: tuple[TableContract, ...] = (BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE, GOLD_FACTS, ALERTS)
 _WARMED: set[str] = set()  # Spark applications (JVMs) `_warm_up` warmed
+
+
+class GoldAhead(NamedTuple):
+    """The views of a batch's gold whose files were written before fusion's rows were made
+    (`LakehousePipeline._write_gold_ahead`): their names, the windows they replace, their files."""
+
+    names: frozenset[str]
+    covered: dict[tuple[str, str], set[datetime]]
+    written: WrittenAhead
 
 
 class LakehousePipeline:
@@ -565,11 +574,12 @@ class LakehousePipeline:
                 built = self._gold(rows, now)
         with phase(report, "alerts"):
             alert_rows = self._alerts(built, now, report)
+        ahead = self._write_gold_ahead(built)  # while the cities are fused
         with phase(report, "fusion"):
             recent.result()
             built[CITY_OPERATIONS.qualified_name] = self._fusion(windows, rows, now, built)
         with phase(report, "gold_rows"):  # handed to the gold writer, which makes them the commit's table
-            self._submit_gold(built, alert_rows, batch_id, report)
+            self._submit_gold(built, alert_rows, batch_id, report, ahead)
         report.gold_tables = sorted(name for name, view_rows in built.items() if view_rows)
         self.live.keep_finished(_fusion_reads_after(last, self.rule_state.allowance))
         self._evict()
@@ -870,10 +880,37 @@ class LakehousePipeline:
         return city_operations_rows(windows, gold, silver.rows("security.incidents.v1"),
                                     silver.rows("vision.health.v1"), list(self._held_alerts(now).values()), now)
 
+    def _gold_writer_pool(self) -> ThreadPoolExecutor:
+        """The one thread that writes gold, a batch after the other: its files (`_write_gold_ahead`), then
+        its commit (`_land_gold`)."""
+        if self._gold_writer is None:
+            self._gold_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gold-write")
+        return self._gold_writer
+
+    def _write_gold_ahead(self, built: RowsByName) -> Future[GoldAhead | None] | None:
+        """Start writing the files of the views `built` holds (every view but fusion's) on the gold writer,
+        after every commit started before; `_land_gold` commits them with fusion's rows. Parquet is written
+        without the GIL: a backlog's 18 files of 66,000 rows took 0.25 s after its last row was made, while
+        fusion's 0.1-0.2 s of Python left a core to them."""
+        gold = {name: rows for name, rows in built.items() if rows}
+        if not gold:
+            return None
+        previous = self._gold_writes[-1][1] if self._gold_writes else None
+        return self._gold_writer_pool().submit(self._gold_written_ahead, previous, gold)
+
+    def _gold_written_ahead(self, previous: Future[None] | None, gold: RowsByName) -> GoldAhead | None:
+        """`_write_gold_ahead`'s work, on the gold writer; None (nothing written) when the commit before
+        failed: `_land_gold` then raises what it raised."""
+        if previous is not None and previous.exception() is not None:  # done: the writer runs one at a time
+            return None
+        with background_jobs(self.spark):
+            facts, covered = _staged_facts(gold)
+            return GoldAhead(frozenset(gold), covered, self._gold_committer.write_ahead(facts))
+
     def _submit_gold(self, built: RowsByName, alert_rows: list[dict[str, Any]], batch_id: int,
-                     report: BatchReport) -> None:
+                     report: BatchReport, ahead: Future[GoldAhead | None] | None = None) -> None:
         """Start the batch's alerts upsert and gold commit on the gold writer (`_land_gold`), after every
-        one started before.
+        one started before; `ahead`: the files of some of its views, written ahead (`_write_gold_ahead`).
 
         The batch does not wait for them: the next batch, whose records are read and judged meanwhile,
         waits for them before it returns (`process_batch`), so the checkpoint never counts more than the
@@ -883,18 +920,16 @@ class LakehousePipeline:
             return
         if gold is not None:
             report.commits += 1
-        if self._gold_writer is None:
-            self._gold_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gold-write")
         previous = self._gold_writes[-1][1] if self._gold_writes else None
-        self._gold_writes.append((batch_id, self._gold_writer.submit(self._land_gold, previous, gold, alert_rows,
-                                                                     batch_id, report)))
+        self._gold_writes.append((batch_id, self._gold_writer_pool().submit(
+            self._land_gold, previous, gold, alert_rows, batch_id, report, ahead)))
 
     def _land_gold(self, previous: Future[None] | None, gold: RowsByName | None, alert_rows: list[dict[str, Any]],
-                   batch_id: int, report: BatchReport) -> None:
+                   batch_id: int, report: BatchReport, ahead: Future[GoldAhead | None] | None = None) -> None:
         """The batch's alert changes upserted, then every gold row of the batch in one commit replacing the
-        windows they cover, tagged with the batch; `report` gets when it landed. Not written when the
-        commit before failed: this batch's windows were computed from partials that held the earlier
-        batch's rows.
+        windows they cover, tagged with the batch (with the views whose files were written `ahead`);
+        `report` gets when it landed. Not written when the commit before failed: this batch's windows were
+        computed from partials that held the earlier batch's rows.
 
         The alerts land first (upserted while gold's files are written, which the commit waits for): a
         landed gold commit means its alerts landed, so a replay that finds it skips
@@ -912,9 +947,16 @@ class LakehousePipeline:
         try:
             with background_jobs(self.spark):
                 if gold is not None:
-                    facts, covered = _staged_facts(gold)
+                    written = ahead.result() if ahead is not None else None  # done: queued before this
+                    facts, covered = _staged_facts(gold if written is None else
+                                                   {name: rows for name, rows in gold.items()
+                                                    if name not in written.names})
+                    if written is not None:
+                        for window, starts in written.covered.items():
+                            covered.setdefault(window, set()).update(starts)
                     self._gold_committer.replace(facts, covered, self._gold_tag(batch_id), f"batch {batch_id}",
-                                                 before_commit=alerts.result if alerts is not None else None)
+                                                 before_commit=alerts.result if alerts is not None else None,
+                                                 ahead=None if written is None else written.written)
         except BaseException:
             if alerts is not None:
                 alerts.exception()  # waited for, not left running; the commit's own failure is raised
@@ -1121,7 +1163,8 @@ def _staged_facts(gold: RowsByName) -> StagedFacts:
             for grain, start in set(zip(*columns_of(view_rows, ("grain", "window_start")), strict=True)):
                 covered[(contract.name, grain or "5min")].add(start)
             tables.append(fact_table(view_rows, contract))
-    return pa.concat_tables(tables), dict(covered)
+    facts = pa.concat_tables(tables) if tables else arrow_schema(GOLD_FACTS.schema()).empty_table()
+    return facts, dict(covered)
 
 
 def _fusion_reads_after(newest: datetime, allowance: timedelta) -> dict[tuple[str, str], datetime]:
