@@ -224,11 +224,14 @@ _WARMED: set[str] = set()  # Spark applications (JVMs) `_warm_up` warmed
 
 class GoldAhead(NamedTuple):
     """The views of a batch's gold whose files were written before fusion's rows were made
-    (`LakehousePipeline._write_gold_ahead`): their names, the windows they replace, their files."""
+    (`LakehousePipeline._write_gold_ahead`): their names, the windows they replace, their files; the
+    batch's alerts upsert, started with them; when the writer began on the batch (`time.monotonic`)."""
 
     names: frozenset[str]
     covered: dict[tuple[str, str], set[datetime]]
     written: WrittenAhead
+    alerts: Future[Any] | None
+    began: float
 
 
 class LakehousePipeline:
@@ -239,8 +242,8 @@ class LakehousePipeline:
                  gold_fault: Callable[[int], None] | None = None) -> None:
         """Test hooks, never set in production: `fault` is applied to the batch's records before
         validation (to make a record unprocessable in a way validation cannot foresee); `gold_fault` is
-        called with the batch id just before its gold commit, in the background writer (to make the
-        commit fail, or hang as in a crash)."""
+        called with the batch id just before its gold is written, in the background writer (to make the
+        commit fail, or hang as in a crash, before its alerts upsert and its files)."""
         self.spark = spark
         self.settings = settings
         retain_freed_memory(settings.streaming.arrow_memory_retain_ms)
@@ -574,12 +577,12 @@ class LakehousePipeline:
                 built = self._gold(rows, now)
         with phase(report, "alerts"):
             alert_rows = self._alerts(built, now, report)
-        ahead = self._write_gold_ahead(built)  # while the cities are fused
+        with phase(report, "gold_rows"):  # the commit's table, handed to the gold writer while the cities are fused
+            ahead = self._write_gold_ahead(built, alert_rows, batch_id)
         with phase(report, "fusion"):
             recent.result()
             built[CITY_OPERATIONS.qualified_name] = self._fusion(windows, rows, now, built)
-        with phase(report, "gold_rows"):  # handed to the gold writer, which makes them the commit's table
-            self._submit_gold(built, alert_rows, batch_id, report, ahead)
+        self._submit_gold(built, alert_rows, batch_id, report, ahead)
         report.gold_tables = sorted(name for name, view_rows in built.items() if view_rows)
         self.live.keep_finished(_fusion_reads_after(last, self.rule_state.allowance))
         self._evict()
@@ -887,28 +890,51 @@ class LakehousePipeline:
             self._gold_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gold-write")
         return self._gold_writer
 
-    def _write_gold_ahead(self, built: RowsByName) -> Future[GoldAhead | None] | None:
-        """Start writing the files of the views `built` holds (every view but fusion's) on the gold writer,
-        after every commit started before; `_land_gold` commits them with fusion's rows. Parquet is written
-        without the GIL: a backlog's 18 files of 66,000 rows took 0.25 s after its last row was made, while
-        fusion's 0.1-0.2 s of Python left a core to them."""
+    def _write_gold_ahead(self, built: RowsByName, alert_rows: list[dict[str, Any]],
+                          batch_id: int) -> Future[GoldAhead] | None:
+        """The views `built` holds (every view but fusion's) made the commit's table here, then their files
+        written and the batch's alert changes upserted on the gold writer, after every commit started
+        before, while the batch fuses its cities; `_land_gold` commits them with fusion's rows. A backlog's
+        18 files of 66,000 rows took 0.25 s, and its alerts upsert as long, after its last row was made:
+        parquet is written without the GIL, and fusion's 0.1-0.2 s of Python leave the other core to them."""
         gold = {name: rows for name, rows in built.items() if rows}
         if not gold:
             return None
+        facts, covered = _staged_facts(gold)
         previous = self._gold_writes[-1][1] if self._gold_writes else None
-        return self._gold_writer_pool().submit(self._gold_written_ahead, previous, gold)
+        return self._gold_writer_pool().submit(self._gold_written_ahead, previous, batch_id, frozenset(gold), facts,
+                                               covered, alert_rows)
 
-    def _gold_written_ahead(self, previous: Future[None] | None, gold: RowsByName) -> GoldAhead | None:
-        """`_write_gold_ahead`'s work, on the gold writer; None (nothing written) when the commit before
-        failed: `_land_gold` then raises what it raised."""
-        if previous is not None and previous.exception() is not None:  # done: the writer runs one at a time
+    def _gold_written_ahead(self, previous: Future[None] | None, batch_id: int, names: frozenset[str],
+                            facts: pa.Table, covered: dict[tuple[str, str], set[datetime]],
+                            alert_rows: list[dict[str, Any]]) -> GoldAhead:
+        """`_write_gold_ahead`'s work, on the gold writer: nothing when the commit before failed (what it
+        raised is raised), as `_land_gold` does."""
+        if previous is not None:
+            previous.result()  # done: the writer runs one at a time
+        if self._gold_fault is not None:
+            self._gold_fault(batch_id)
+        began = time.monotonic()
+        alerts = self._store_alerts(alert_rows)
+        try:
+            with background_jobs(self.spark):
+                written = self._gold_committer.write_ahead(facts)
+        except BaseException:
+            if alerts is not None:
+                alerts.exception()  # waited for, not left running; the write's own failure is raised
+            raise
+        return GoldAhead(names, covered, written, alerts, began)
+
+    def _store_alerts(self, alert_rows: list[dict[str, Any]]) -> Future[Any] | None:
+        """The batch's alert changes upserted on the alerts writer, beside its gold files (their commit
+        waits for them: `_land_gold`)."""
+        if not alert_rows:
             return None
-        with background_jobs(self.spark):
-            facts, covered = _staged_facts(gold)
-            return GoldAhead(frozenset(gold), covered, self._gold_committer.write_ahead(facts))
+        return self._alerts_writer_pool().submit(self._in_background, alerting.store_changes, self.spark, self.root,
+                                                 alert_rows, self._alerts_committer)
 
     def _submit_gold(self, built: RowsByName, alert_rows: list[dict[str, Any]], batch_id: int,
-                     report: BatchReport, ahead: Future[GoldAhead | None] | None = None) -> None:
+                     report: BatchReport, ahead: Future[GoldAhead] | None = None) -> None:
         """Start the batch's alerts upsert and gold commit on the gold writer (`_land_gold`), after every
         one started before; `ahead`: the files of some of its views, written ahead (`_write_gold_ahead`).
 
@@ -925,7 +951,7 @@ class LakehousePipeline:
             self._land_gold, previous, gold, alert_rows, batch_id, report, ahead)))
 
     def _land_gold(self, previous: Future[None] | None, gold: RowsByName | None, alert_rows: list[dict[str, Any]],
-                   batch_id: int, report: BatchReport, ahead: Future[GoldAhead | None] | None = None) -> None:
+                   batch_id: int, report: BatchReport, ahead: Future[GoldAhead] | None = None) -> None:
         """The batch's alert changes upserted, then every gold row of the batch in one commit replacing the
         windows they cover, tagged with the batch (with the views whose files were written `ahead`);
         `report` gets when it landed. Not written when the commit before failed: this batch's windows were
@@ -937,17 +963,19 @@ class LakehousePipeline:
         upsert on `alert_id` is idempotent; consumers de-duplicate `(alert_id, version)` on the topic)."""
         if previous is not None:
             previous.result()
-        if self._gold_fault is not None:
-            self._gold_fault(batch_id)
-        began = time.monotonic()
-        # the alert changes are upserted while gold's files are written; the gold commit waits for them
-        alerts = self._alerts_writer_pool().submit(
-            self._in_background, alerting.store_changes, self.spark, self.root, alert_rows,
-            self._alerts_committer) if alert_rows else None
+        # written ahead: its files, its alerts upsert started (`_gold_written_ahead`); it ran just before this
+        written = ahead.result() if ahead is not None else None
+        if written is None:
+            if self._gold_fault is not None:
+                self._gold_fault(batch_id)
+            began = time.monotonic()
+            # the alert changes are upserted while gold's files are written; the gold commit waits for them
+            alerts = self._store_alerts(alert_rows)
+        else:
+            began, alerts = written.began, written.alerts
         try:
             with background_jobs(self.spark):
                 if gold is not None:
-                    written = ahead.result() if ahead is not None else None  # done: queued before this
                     facts, covered = _staged_facts(gold if written is None else
                                                    {name: rows for name, rows in gold.items()
                                                     if name not in written.names})
@@ -1153,8 +1181,9 @@ class LakehousePipeline:
 
 
 def _staged_facts(gold: RowsByName) -> StagedFacts:
-    """Gold rows (by view) as a table of `GOLD_FACTS`, and the (view, grain) windows they replace. Made on
-    the gold writer's thread (`_land_gold`), not the batch's: the rows are not changed once finished."""
+    """Gold rows (by view) as a table of `GOLD_FACTS`, and the (view, grain) windows they replace: every view
+    but fusion's on the batch's thread once they are done (`_write_gold_ahead`), fusion's on the gold writer
+    (`_land_gold`); the rows are not changed once finished."""
     covered: dict[tuple[str, str], set[datetime]] = defaultdict(set)
     tables: list[pa.Table] = []
     with collector_paused():  # a value at a time: the collector would scan what it makes, in vain
