@@ -581,7 +581,7 @@ class LakehousePipeline:
                 built = self._gold(rows, now)
         with phase(report, "alerts"):
             alert_rows = self._alerts(built, now, report)
-        with phase(report, "gold_rows"):  # the commit's table, handed to the gold writer while the cities are fused
+        with phase(report, "gold_rows"):  # a backlog's commit table, written by the gold writer during fusion
             ahead = self._write_gold_ahead(built, alert_rows, batch_id)
         with phase(report, "fusion"):
             recent.result()
@@ -1186,9 +1186,9 @@ class LakehousePipeline:
 
 
 def _staged_facts(gold: RowsByName) -> StagedFacts:
-    """Gold rows (by view) as a table of `GOLD_FACTS`, and the (view, grain) windows they replace: every view
-    but fusion's on the batch's thread once they are done (`_write_gold_ahead`), fusion's on the gold writer
-    (`_land_gold`); the rows are not changed once finished."""
+    """Gold rows (by view) as a table of `GOLD_FACTS`, and the (view, grain) windows they replace: on the gold
+    writer's thread (`_land_gold`), and for a backlog's views but fusion's on the batch's once they are done
+    (`_write_gold_ahead`); the rows are not changed once finished."""
     covered: dict[tuple[str, str], set[datetime]] = defaultdict(set)
     tables: list[pa.Table] = []
     with collector_paused():  # a value at a time: the collector would scan what it makes, in vain
