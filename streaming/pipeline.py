@@ -917,10 +917,7 @@ class LakehousePipeline:
         raised is raised), as `_land_gold` does."""
         if previous is not None:
             previous.result()  # done: the writer runs one at a time
-        if self._gold_fault is not None:
-            self._gold_fault(batch_id)
-        began = time.monotonic()
-        alerts = self._store_alerts(alert_rows)
+        began, alerts = self._start_gold(batch_id, alert_rows)
         try:
             with background_jobs(self.spark):
                 written = self._gold_committer.write_ahead(facts)
@@ -930,13 +927,16 @@ class LakehousePipeline:
             raise
         return GoldAhead(names, covered, written, alerts, began)
 
-    def _store_alerts(self, alert_rows: list[dict[str, Any]]) -> Future[Any] | None:
-        """The batch's alert changes upserted on the alerts writer, beside its gold files (their commit
-        waits for them: `_land_gold`)."""
+    def _start_gold(self, batch_id: int, alert_rows: list[dict[str, Any]]) -> tuple[float, Future[Any] | None]:
+        """The gold writer's first step on a batch (the tests' fault hook first): when it began, and the batch's
+        alert changes upserted on the alerts writer, beside its gold files (their commit waits for them)."""
+        if self._gold_fault is not None:
+            self._gold_fault(batch_id)
+        began = time.monotonic()
         if not alert_rows:
-            return None
-        return self._alerts_writer_pool().submit(self._in_background, alerting.store_changes, self.spark, self.root,
-                                                 alert_rows, self._alerts_committer)
+            return began, None
+        return began, self._alerts_writer_pool().submit(self._in_background, alerting.store_changes, self.spark,
+                                                        self.root, alert_rows, self._alerts_committer)
 
     def _submit_gold(self, built: RowsByName, alert_rows: list[dict[str, Any]], batch_id: int,
                      report: BatchReport, ahead: Future[GoldAhead] | None = None) -> None:
@@ -970,14 +970,7 @@ class LakehousePipeline:
             previous.result()
         # written ahead: its files, its alerts upsert started (`_gold_written_ahead`); it ran just before this
         written = ahead.result() if ahead is not None else None
-        if written is None:
-            if self._gold_fault is not None:
-                self._gold_fault(batch_id)
-            began = time.monotonic()
-            # the alert changes are upserted while gold's files are written; the gold commit waits for them
-            alerts = self._store_alerts(alert_rows)
-        else:
-            began, alerts = written.began, written.alerts
+        began, alerts = self._start_gold(batch_id, alert_rows) if written is None else (written.began, written.alerts)
         try:
             with background_jobs(self.spark):
                 if gold is not None:
